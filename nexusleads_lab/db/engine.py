@@ -1,0 +1,483 @@
+"""The SQL engine every query goes through: a guarded read path and a confirmed write path.
+
+Reads run as a login role that can only SELECT the lead tables (least privilege is the
+guard; the checks here only make the errors clearer), one statement at a time, read-only,
+under a statement timeout and a row cap applied *on the server*, so a huge result never
+reaches the kernel. Results travel through ADBC as Arrow into pandas.
+"""
+
+from __future__ import annotations
+
+import json
+import queue
+import re
+import threading
+import time
+from contextlib import contextmanager
+from dataclasses import dataclass, field
+from typing import Callable, Iterator
+from urllib.parse import parse_qsl, quote, urlencode, urlsplit, urlunsplit
+
+import pandas as pd
+import pyarrow as pa
+import pyarrow.compute as pc
+
+from ..config import EngineLimits
+from .errors import QueryError, from_adbc, from_psycopg, mask_url
+
+# The user's SQL goes between these; a trailing "--" comment in it cannot swallow the
+# closing parenthesis because it sits on its own line.
+_WRAP_HEAD = "SELECT * FROM (\n"
+_WRAP_TAIL = "\n) AS nexus_result LIMIT {limit}"
+
+_WRAP_IN_MESSAGE = re.compile(r"\s*\) AS nexus_result LIMIT \d+")
+_READ_START = re.compile(r"^\s*(?:\(\s*)*(select|with|values|table)\b", re.I)
+_LEADING_NOISE = re.compile(r"^(?:\s+|--[^\n]*(?:\n|$)|/\*.*?\*/)+", re.S)
+# Functions with effects beyond the query (session state, files, other backends, sequences).
+# The role and the read-only transaction stop what matters; this only words the refusal.
+_DENIED_CALL = re.compile(
+    r"\b(set_config|pg_read_file|pg_read_binary_file|pg_ls_\w+|pg_stat_file|lo_\w+|"
+    r"pg_terminate_backend|pg_cancel_backend|pg_advisory\w*|pg_try_advisory\w*|nextval|setval|"
+    r"pg_notify|pg_reload_conf|pg_rotate_logfile|pg_switch_wal|dblink\w*|pg_file_\w+|pg_stat_reset\w*)\s*\(",
+    re.I,
+)
+_WRITE_WORDS = {
+    "insert", "update", "delete", "merge", "truncate", "drop", "alter", "create", "grant",
+    "revoke", "copy", "vacuum", "analyze", "cluster", "reindex", "comment", "lock", "call",
+    "do", "set", "reset", "begin", "commit", "rollback", "listen", "notify", "unlisten",
+    "prepare", "execute", "deallocate", "declare", "fetch", "discard", "refresh", "security",
+    "load", "import", "explain", "show", "checkpoint", "reassign",
+}  # fmt: skip
+
+# Connection trouble (server restart, socket gone): a read may be retried once elsewhere.
+_CONNECTION_STATES = ("08", "57P01", "57P02", "57P03")
+_CONNECTION_WORDS = ("server closed the connection", "connection", "terminating connection", "no connection")
+
+_INT_TYPES = {
+    pa.int8(): pd.Int8Dtype(), pa.int16(): pd.Int16Dtype(), pa.int32(): pd.Int32Dtype(),
+    pa.int64(): pd.Int64Dtype(), pa.uint8(): pd.UInt8Dtype(), pa.uint16(): pd.UInt16Dtype(),
+    pa.uint32(): pd.UInt32Dtype(), pa.uint64(): pd.UInt64Dtype(), pa.bool_(): pd.BooleanDtype(),
+}  # fmt: skip
+
+
+@dataclass
+class QueryResult:
+    """A finished read: the whole (capped) result as a DataFrame, and how it came to be."""
+
+    sql: str
+    df: pd.DataFrame
+    row_count: int
+    truncated: bool
+    elapsed_ms: float
+    row_cap: int
+    column_types: dict[str, str] = field(default_factory=dict)
+
+    def to_dict(self, preview_rows: int = 0) -> dict:
+        return {
+            "sql": self.sql,
+            "row_count": self.row_count,
+            "truncated": self.truncated,
+            "row_cap": self.row_cap,
+            "elapsed_ms": round(self.elapsed_ms, 3),
+            "columns": self.column_types,
+        }
+
+
+@dataclass
+class WriteResult:
+    sql: str
+    rows_affected: int
+    elapsed_ms: float
+    committed: bool
+
+
+class PrivilegedRoleError(QueryError):
+    """The read connection could do more than read; we refuse rather than trust SQL checks."""
+
+
+def precheck(sql: str) -> str:
+    """Reject what is obviously not one read query, with a clearer message than the server's.
+
+    Never the only guard: the read-only role, the read-only transaction and the subquery
+    wrapper each stop a write on their own.
+    """
+    if not isinstance(sql, str) or not sql.strip():
+        raise QueryError("Empty query: send one SELECT (or WITH / VALUES / TABLE) statement.")
+    text = sql.strip()
+    while text.endswith(";"):
+        text = text[:-1].rstrip()
+    if "\x00" in text:
+        raise QueryError("The query contains a NUL byte, which PostgreSQL does not accept.")
+    body = _LEADING_NOISE.sub("", text)
+    if not _READ_START.match(body):
+        first = re.match(r"[A-Za-z_]+", body)
+        word = first.group(0).lower() if first else ""
+        if word in _WRITE_WORDS or not word:
+            raise QueryError(
+                f"Only read queries run here: {word.upper() or 'this statement'} is not allowed on the "
+                "read path. Start with SELECT, WITH, VALUES or TABLE; to change data, propose the "
+                "statement for confirmation instead."
+            )
+        raise QueryError(f"Only one SELECT, WITH, VALUES or TABLE statement can run here, not {word.upper()}.")
+    denied = _DENIED_CALL.search(body)
+    if denied:
+        raise QueryError(
+            f"{denied.group(1)}() is not allowed on the read path: it changes session or server state, "
+            "or reads outside the lead tables."
+        )
+    return text
+
+
+def with_options(url: str, **options: str) -> str:
+    """Add libpq ``options=-c name=value`` settings to a connection URL."""
+    parts = urlsplit(url)
+    query = dict(parse_qsl(parts.query, keep_blank_values=True))
+    settings = " ".join(f"-c {k}={v}" for k, v in options.items())
+    query["options"] = (query.get("options", "") + " " + settings).strip()
+    query.setdefault("connect_timeout", "10")
+    query.setdefault("application_name", "nexusleads-lab")
+    return urlunsplit(parts._replace(query=urlencode(query, quote_via=quote)))
+
+
+def _is_connection_error(exc: Exception, sqlstate: str | None) -> bool:
+    if sqlstate and sqlstate.startswith(_CONNECTION_STATES):
+        return True
+    text = str(exc).lower()
+    return sqlstate is None and any(w in text for w in _CONNECTION_WORDS)
+
+
+class _ReadPool:
+    """A small pool of ADBC connections for the agent role; broken ones are dropped, not reused."""
+
+    def __init__(self, url: str, size: int, timeout_ms: int) -> None:
+        self._url = with_options(
+            url,
+            statement_timeout=str(timeout_ms),
+            default_transaction_read_only="on",
+            idle_in_transaction_session_timeout="60000",
+            lock_timeout="5000",
+        )
+        self._idle: queue.LifoQueue = queue.LifoQueue(maxsize=size)
+        self._busy: set = set()
+        self._lock = threading.Lock()
+        self._verified = False
+
+    def _connect(self):
+        import adbc_driver_postgresql.dbapi as adbc
+
+        try:
+            conn = adbc.connect(self._url, autocommit=True)
+        except Exception as exc:  # unreachable server, unknown role, bad password
+            d = from_adbc(exc)
+            raise QueryError(
+                f"Cannot connect to the database as the agent's read-only role: {d.message}",
+                sqlstate=d.sqlstate,
+                hint=_ROLE_HINT,
+            ) from None
+        if not self._verified:
+            self._verify(conn)
+        return conn
+
+    def _verify(self, conn) -> None:
+        cur = conn.cursor()
+        try:
+            cur.execute(
+                "SELECT current_user::text, r.rolsuper, r.rolcreaterole, r.rolbypassrls,"
+                " pg_has_role(current_user, 'pg_execute_server_program', 'MEMBER'),"
+                " pg_has_role(current_user, 'pg_read_server_files', 'MEMBER'),"
+                " pg_has_role(current_user, 'pg_write_server_files', 'MEMBER')"
+                " FROM pg_roles r WHERE r.rolname = current_user"
+            )
+            row = cur.fetchone()
+        finally:
+            cur.close()
+        if row is None or any(row[1:]):
+            conn.close()
+            raise PrivilegedRoleError(
+                f"Refusing agent reads as role {row[0] if row else '?'}: it is a superuser or can create "
+                "roles, bypass row security, run server programs or read/write server files, so a query "
+                "could escape read-only mode.",
+                hint=_ROLE_HINT,
+            )
+        self._verified = True
+
+    def acquire(self):
+        try:
+            conn = self._idle.get_nowait()
+        except queue.Empty:
+            conn = self._connect()
+        with self._lock:
+            self._busy.add(conn)
+        return conn
+
+    def release(self, conn, *, broken: bool = False) -> None:
+        with self._lock:
+            self._busy.discard(conn)
+        if broken:
+            _close_quietly(conn)
+            return
+        try:
+            self._idle.put_nowait(conn)
+        except queue.Full:
+            _close_quietly(conn)
+
+    def cancel_all(self) -> int:
+        """Cancel every statement in flight (from any thread); returns how many were signalled."""
+        with self._lock:
+            busy = list(self._busy)
+        for conn in busy:
+            try:
+                conn.adbc_cancel()
+            except Exception:
+                pass
+        return len(busy)
+
+    def close(self) -> None:
+        while True:
+            try:
+                _close_quietly(self._idle.get_nowait())
+            except queue.Empty:
+                break
+
+
+_ROLE_HINT = (
+    "Agent reads need a login role that can only SELECT the lead tables. Run `nexus-lab db roles` "
+    "for the statements to create it, then set NEXUS_AGENT_DATABASE_URL to connect as that role."
+)
+
+
+def _close_quietly(conn) -> None:
+    try:
+        conn.close()
+    except Exception:
+        pass
+
+
+class Engine:
+    """Runs agent reads (least privilege, read-only, bounded) and confirmed writes."""
+
+    def __init__(
+        self,
+        agent_url: str | None,
+        writer_url: str,
+        limits: EngineLimits | None = None,
+        *,
+        check: Callable[[str], str] = precheck,
+    ) -> None:
+        self.limits = limits or EngineLimits()
+        self._check = check
+        self.agent_url = agent_url
+        self.writer_url = writer_url
+        self._reads = _ReadPool(agent_url, self.limits.pool_size, self.limits.statement_timeout_ms) if agent_url else None
+        self._writer = None
+        self._writer_lock = threading.Lock()
+
+    # -- reads -----------------------------------------------------------------------------
+
+    def read(self, sql: str, *, row_cap: int | None = None, timeout_ms: int | None = None) -> QueryResult:
+        """Run one read query as the agent role and return the whole (capped) result."""
+        text = self._check(sql)
+        if self._reads is None:
+            raise QueryError("No read-only agent role is configured.", hint=_ROLE_HINT)
+        cap = self.limits.row_cap if row_cap is None else int(row_cap)
+        if cap < 1:
+            raise QueryError(f"The row cap must be at least 1, got {cap}.")
+        wrapped = _WRAP_HEAD + text + _WRAP_TAIL.format(limit=cap + 1)
+        started = time.perf_counter()
+        for attempt in (1, 2):
+            conn = self._reads.acquire()
+            broken = False
+            try:
+                table = self._fetch(conn, wrapped, timeout_ms)
+                break
+            except QueryError:
+                raise
+            except Exception as exc:
+                d = from_adbc(exc)
+                broken = _is_connection_error(exc, d.sqlstate)
+                if broken and attempt == 1:
+                    continue  # the server restarted under a pooled connection: one fresh try
+                raise QueryError(
+                    _WRAP_IN_MESSAGE.sub("", d.message),
+                    sqlstate=d.sqlstate,
+                    hint=d.hint or _hint_for(d.sqlstate, d.message, self, timeout_ms),
+                    detail=d.detail,
+                    position=_unwrap_position(d.position),
+                    sql=text,
+                ) from None
+            finally:
+                broken = broken or not _reset(conn)
+                self._reads.release(conn, broken=broken)
+        truncated = table.num_rows > cap
+        if truncated:
+            table = table.slice(0, cap)
+        column_types = {f.name: _pg_type(f) for f in table.schema}
+        df = arrow_to_pandas(table)
+        df.attrs["sql"] = text
+        elapsed = (time.perf_counter() - started) * 1000
+        return QueryResult(
+            sql=text,
+            df=df,
+            row_count=len(df),
+            truncated=truncated,
+            elapsed_ms=elapsed,
+            row_cap=cap,
+            column_types=column_types,
+        )
+
+    def _fetch(self, conn, wrapped: str, timeout_ms: int | None) -> pa.Table:
+        cur = conn.cursor()
+        try:
+            if timeout_ms is not None and timeout_ms != self.limits.statement_timeout_ms:
+                cur.execute(f"SET statement_timeout = {int(timeout_ms)}")
+            cur.execute(wrapped)
+            return cur.fetch_arrow_table()
+        finally:
+            cur.close()
+
+    def cancel(self) -> int:
+        """Cancel every read in flight (safe from any thread)."""
+        return self._reads.cancel_all() if self._reads else 0
+
+    # -- writes ----------------------------------------------------------------------------
+
+    @contextmanager
+    def _writer_conn(self) -> Iterator:
+        import psycopg
+
+        with self._writer_lock:
+            if self._writer is not None and not self._writer.closed and not _alive(self._writer):
+                self._writer.close()
+            if self._writer is None or self._writer.closed or self._writer.broken:
+                try:
+                    self._writer = psycopg.connect(self.writer_url, autocommit=False, connect_timeout=10)
+                except psycopg.OperationalError as exc:
+                    raise QueryError(f"Cannot connect to the database for writes: {mask_url(str(exc)).strip()}") from None
+            yield self._writer
+
+    def write(self, sql: str, *, timeout_ms: int = 60_000, dry_run: bool = False) -> WriteResult:
+        """Run exactly this SQL in one transaction; any error rolls all of it back.
+
+        With ``dry_run`` the transaction is always rolled back: the row count says what a real
+        run would touch.
+        """
+        import psycopg
+
+        if not isinstance(sql, str) or not sql.strip():
+            raise QueryError("Empty statement: nothing to run.")
+        started = time.perf_counter()
+        with self._writer_conn() as conn:
+            try:
+                with conn.cursor() as cur:
+                    cur.execute(f"SET LOCAL statement_timeout = {int(timeout_ms)}".encode())
+                    cur.execute(sql.encode())
+                    rows = cur.rowcount
+                if dry_run:
+                    conn.rollback()
+                else:
+                    conn.commit()
+            except psycopg.Error as exc:
+                _rollback_quietly(conn)
+                d = from_psycopg(exc)
+                raise QueryError(
+                    d.message, sqlstate=d.sqlstate, hint=d.hint, detail=d.detail, position=d.position, sql=sql
+                ) from None
+            except BaseException:
+                _rollback_quietly(conn)
+                raise
+        return WriteResult(
+            sql=sql,
+            rows_affected=max(rows, 0),
+            elapsed_ms=(time.perf_counter() - started) * 1000,
+            committed=not dry_run,
+        )
+
+    def close(self) -> None:
+        if self._reads:
+            self._reads.close()
+        if self._writer is not None:
+            try:
+                self._writer.close()
+            except Exception:
+                pass
+
+
+def _alive(conn) -> bool:
+    """A write is rare and confirmed by a person: a round trip to check the socket is cheap."""
+    try:
+        conn.execute("SELECT 1")
+        conn.rollback()
+        return True
+    except Exception:
+        return False
+
+
+def _rollback_quietly(conn) -> None:
+    try:
+        conn.rollback()
+    except Exception:
+        pass
+
+
+def _reset(conn) -> bool:
+    """Drop all session state a query may have left (settings, locks, prepared statements,
+    cursors, listeners) so the next query starts clean. False when the connection is unusable."""
+    try:
+        cur = conn.cursor()
+        try:
+            cur.execute("DISCARD ALL")
+        finally:
+            cur.close()
+        return True
+    except Exception:
+        return False
+
+
+def _unwrap_position(position: int | None) -> int | None:
+    if position is None:
+        return None
+    inner = position - len(_WRAP_HEAD)
+    return inner if inner >= 1 else None
+
+
+def _hint_for(sqlstate: str | None, message: str, engine: Engine, timeout_ms: int | None) -> str | None:
+    if sqlstate == "57014":
+        limit = timeout_ms or engine.limits.statement_timeout_ms
+        return f"The statement ran longer than {limit} ms. Filter or aggregate more, or add a LIMIT."
+    if sqlstate in ("25006", "42501"):
+        return "The agent's connection can only read the lead tables; propose writes for confirmation instead."
+    if sqlstate == "42601" and message.lstrip().startswith('syntax error at or near ";"'):
+        return "Send exactly one SELECT statement, without a trailing second statement."
+    return None
+
+
+def _pg_type(f: pa.Field) -> str:
+    meta = f.metadata or {}
+    pg = meta.get(b"POSTGRESQL:type") or meta.get(b"ADBC:postgresql:typname")
+    return pg.decode() if pg else str(f.type)
+
+
+def arrow_to_pandas(table: pa.Table) -> pd.DataFrame:
+    """Arrow -> pandas keeping what the database meant: nullable integers stay integers,
+    numerics become floats, JSON becomes Python objects, arrays become lists."""
+    series = [_column_to_series(col, fld) for col, fld in zip(table.columns, table.schema)]
+    # Built positionally: a query may return two columns with the same name.
+    frame = pd.DataFrame(dict(enumerate(series)), index=pd.RangeIndex(table.num_rows), copy=False)
+    frame.columns = table.column_names
+    return frame
+
+
+def _column_to_series(col: pa.ChunkedArray, fld: pa.Field) -> pd.Series:
+    typ = col.type
+    if isinstance(typ, pa.BaseExtensionType):
+        storage = pa.chunked_array([c.storage for c in col.chunks], type=typ.storage_type)
+        if getattr(typ, "extension_name", "") == "arrow.json":
+            return pd.Series([None if v is None else json.loads(v) for v in storage.to_pylist()], dtype=object)
+        if _pg_type(fld) == "numeric":
+            return pd.Series(pc.cast(storage, pa.float64()).to_numpy(zero_copy_only=False))
+        col, typ = storage, storage.type
+    if pa.types.is_list(typ) or pa.types.is_large_list(typ) or pa.types.is_struct(typ):
+        return pd.Series(col.to_pylist(), dtype=object)
+    if typ in _INT_TYPES:
+        return col.to_pandas(types_mapper=_INT_TYPES.get)
+    return col.to_pandas()

@@ -1,0 +1,116 @@
+"""Database errors as one paragraph an analyst or an agent can act on."""
+
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass
+
+_SECRET_IN_URL = re.compile(r"(postgres(?:ql)?(?:\+\w+)?://[^:/@\s]+:)[^@\s]*@", re.I)
+_SECRET_KV = re.compile(r"(password\s*=\s*)('[^']*'|\S+)", re.I)
+
+
+def mask_secrets(text: str) -> str:
+    """Hide passwords in connection URLs and ``password=...`` pairs."""
+    text = _SECRET_IN_URL.sub(lambda m: f"{m.group(1)}***@", text)
+    return _SECRET_KV.sub(lambda m: f"{m.group(1)}***", text)
+
+
+def mask_url(url: str) -> str:
+    return mask_secrets(url)
+
+
+class QueryError(Exception):
+    """A query that did not run, with the server's diagnostics and where in the SQL it failed."""
+
+    def __init__(
+        self,
+        message: str,
+        *,
+        sqlstate: str | None = None,
+        hint: str | None = None,
+        detail: str | None = None,
+        position: int | None = None,
+        sql: str | None = None,
+    ) -> None:
+        self.message = mask_secrets(message.strip())
+        self.sqlstate = sqlstate
+        self.hint = mask_secrets(hint.strip()) if hint else None
+        self.detail = mask_secrets(detail.strip()) if detail else None
+        self.position = position
+        self.sql = sql
+        super().__init__(self.paragraph())
+
+    def location(self) -> str | None:
+        """'line L, column C near "..."' for a 1-based character position in the SQL."""
+        if not self.position or not self.sql or self.position > len(self.sql) + 1:
+            return None
+        before = self.sql[: self.position - 1]
+        line = before.count("\n") + 1
+        column = len(before) - (before.rfind("\n") + 1) + 1
+        near = self.sql[self.position - 1 : self.position + 24].split("\n")[0]
+        return f'line {line}, column {column}, near "{near}"'
+
+    def paragraph(self) -> str:
+        parts = [f"Query failed ({self.sqlstate}): {self.message}" if self.sqlstate else self.message]
+        if self.detail:
+            parts.append(f"Detail: {self.detail}")
+        where = self.location()
+        if where:
+            parts.append(f"At {where}.")
+        if self.hint:
+            parts.append(f"Hint: {self.hint}")
+        text = " ".join(p if p.endswith((".", "?", "!", ")")) else p + "." for p in parts)
+        return " ".join(text.split())
+
+    def as_dict(self) -> dict:
+        return {
+            "error": self.paragraph(),
+            "sqlstate": self.sqlstate,
+            "message": self.message,
+            "hint": self.hint,
+            "position": self.position,
+        }
+
+
+@dataclass(frozen=True)
+class Diagnostics:
+    sqlstate: str | None
+    message: str
+    hint: str | None = None
+    detail: str | None = None
+    position: int | None = None
+
+
+def from_adbc(exc: Exception) -> Diagnostics:
+    """Pull the server's fields out of an ADBC error (its ``details`` carry PG_DIAG_* pairs)."""
+    fields: dict[str, str] = {}
+    for key, value in getattr(exc, "details", None) or []:
+        k = key.decode() if isinstance(key, bytes) else str(key)
+        v = value.decode("utf-8", "replace") if isinstance(value, bytes) else str(value)
+        fields[k] = v
+    message = fields.get("PG_DIAG_MESSAGE_PRIMARY")
+    if not message:
+        # Not a server error (connection loss, driver state): keep the driver's first line.
+        message = str(exc).split("\n")[0]
+        message = re.sub(r"^[A-Z_]+: (\[libpq\] )?", "", message)
+    position = fields.get("PG_DIAG_STATEMENT_POSITION")
+    return Diagnostics(
+        sqlstate=fields.get("PG_DIAG_SQLSTATE") or getattr(exc, "sqlstate", None) or None,
+        message=message,
+        hint=fields.get("PG_DIAG_MESSAGE_HINT"),
+        detail=fields.get("PG_DIAG_MESSAGE_DETAIL"),
+        position=int(position) if position and position.isdigit() else None,
+    )
+
+
+def from_psycopg(exc: Exception) -> Diagnostics:
+    diag = getattr(exc, "diag", None)
+    message = (getattr(diag, "message_primary", None) or str(exc).split("\n")[0]) if diag else str(exc)
+    position = getattr(diag, "statement_position", None) if diag else None
+    return Diagnostics(
+        sqlstate=getattr(exc, "sqlstate", None),
+        message=message,
+        hint=getattr(diag, "message_hint", None) if diag else None,
+        detail=getattr(diag, "message_detail", None) if diag else None,
+        position=int(position) if position and str(position).isdigit() else None,
+    )

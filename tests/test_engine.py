@@ -1,0 +1,368 @@
+"""The SQL engine against a real PostgreSQL: what gets through, what does not, what survives."""
+
+from __future__ import annotations
+
+import math
+import resource
+from pathlib import Path
+
+import pandas as pd
+import psycopg
+import pytest
+
+from nexusleads_lab.config import EngineLimits
+from nexusleads_lab.db import Engine, QueryError
+from nexusleads_lab.db.embedded import restart_embedded
+from nexusleads_lab.db.schema import LEAD_TABLES
+
+PWNED = Path("/tmp/nexus-pwned")
+
+ADVERSARIAL = [
+    "INSERT INTO organizations (slug, name) VALUES ('evil', 'Evil')",
+    "UPDATE lead_scores SET status = 'converted'",
+    "DELETE FROM lead_scores",
+    "TRUNCATE lead_scores CASCADE",
+    "DROP TABLE lead_scores",
+    "ALTER TABLE lead_scores ADD COLUMN evil int",
+    "CREATE TABLE evil (id int)",
+    "CREATE FUNCTION evil() RETURNS int LANGUAGE sql AS 'DELETE FROM lead_scores RETURNING 1'",
+    "GRANT ALL ON lead_scores TO PUBLIC",
+    "ALTER ROLE nexus_agent SUPERUSER",
+    f"COPY (SELECT 1) TO PROGRAM 'touch {PWNED}'",
+    "COPY lead_scores FROM '/etc/passwd'",
+    "COPY lead_scores TO '/tmp/nexus-leads.csv'",
+    "SELECT 1; DELETE FROM lead_scores",
+    "SeLeCt 1;DeLeTe FrOm lead_scores",
+    "SELECT 1; SELECT 2",
+    "VALUES (1); DELETE FROM lead_scores",
+    "TABLE lead_scores; DELETE FROM lead_scores",
+    "SET ROLE postgres",
+    "SET SESSION AUTHORIZATION postgres",
+    "RESET ROLE; DELETE FROM lead_scores",
+    "SELECT set_config('role', 'postgres', false)",
+    "SELECT set_config('default_transaction_read_only', 'off', false)",
+    "SET default_transaction_read_only = off",
+    "COMMIT; DELETE FROM lead_scores",
+    "WITH d AS (DELETE FROM lead_scores RETURNING *) SELECT count(*) FROM d",
+    "WITH u AS (UPDATE lead_scores SET score = 0 RETURNING 1) SELECT * FROM u",
+    "WITH x AS (SELECT 1) DELETE FROM lead_scores",
+    "WITH x AS (SELECT 1) INSERT INTO organizations (slug, name) VALUES ('evil', 'Evil') RETURNING *",
+    "SELECT * INTO evil_copy FROM lead_scores",
+    "EXPLAIN ANALYZE DELETE FROM lead_scores",
+    "SELECT nextval('lead_scores_id_seq')",
+    "SELECT setval('lead_scores_id_seq', 1)",
+    "SELECT pg_terminate_backend(pid) FROM pg_stat_activity",
+    "SELECT pg_cancel_backend(pg_backend_pid())",
+    "SELECT pg_read_file('/etc/passwd')",
+    "SELECT pg_read_binary_file('postgresql.conf')",
+    "SELECT pg_ls_dir('.')",
+    "SELECT lo_import('/etc/passwd')",
+    "SELECT lo_create(0)",
+    "DO $$ BEGIN DELETE FROM lead_scores; END $$",
+    "CALL evil_procedure()",
+    "LOCK TABLE lead_scores IN ACCESS EXCLUSIVE MODE",
+    "SELECT * FROM lead_scores FOR UPDATE",
+    "LISTEN evil",
+    "NOTIFY evil, 'payload'",
+    "SELECT pg_notify('evil', 'payload')",
+    "VACUUM lead_scores",
+    "PREPARE p AS DELETE FROM lead_scores",
+    "DECLARE c CURSOR WITH HOLD FOR SELECT 1",
+    "MERGE INTO lead_scores t USING (SELECT 1 AS id) s ON t.id = s.id WHEN MATCHED THEN DELETE",
+    "/* harmless */ DELETE FROM lead_scores",
+    "-- just a comment\nDELETE FROM lead_scores",
+    "SELECT 1 /* ; */ ; DELETE FROM lead_scores",
+    "SELECT 1) AS x; DELETE FROM lead_scores; SELECT (1",
+    "SELECT 1 --\n) q; DELETE FROM lead_scores; --",
+    "(DELETE FROM lead_scores)",
+    "SELECT password_hash FROM users",
+    "SELECT * FROM users",
+    "SELECT * FROM chat_messages",
+    "SELECT * FROM chat_conversations",
+    "SELECT * FROM write_audit",
+    "SELECT rolpassword FROM pg_authid",
+    "SELECT passwd FROM pg_shadow",
+    "SELECT pg_reload_conf()",
+    "SELECT pg_advisory_lock(42)",
+    "SELECT dblink_exec('dbname=postgres', 'DELETE FROM lead_scores')",
+    "",
+    "   ;  ",
+]
+
+
+def fingerprint(db) -> dict[str, str]:
+    """Row count and checksum of every lead table, plus the catalog objects a write could add."""
+    out = {}
+    with db.connect_admin(autocommit=True) as conn:
+        for table in LEAD_TABLES:
+            count, digest = conn.execute(
+                f"SELECT count(*), md5(coalesce(string_agg(t::text, '|' ORDER BY t::text), '')) FROM {table} t"
+            ).fetchone()
+            out[table] = f"{count}:{digest}"
+        out["tables"] = str(conn.execute("SELECT count(*) FROM pg_class WHERE relnamespace = 'public'::regnamespace").fetchone()[0])
+        out["agent"] = str(conn.execute("SELECT rolsuper FROM pg_roles WHERE rolname = 'nexus_agent'").fetchone())
+        out["grants"] = str(conn.execute("SELECT count(*) FROM information_schema.role_table_grants WHERE grantee IN ('PUBLIC', 'nexus_agent')").fetchone()[0])
+    return out
+
+
+def test_adversarial_corpus_changes_nothing_and_each_gets_a_clear_error(db):
+    assert len(ADVERSARIAL) >= 40
+    PWNED.unlink(missing_ok=True)
+    before = fingerprint(db)
+    assert int(before["lead_scores"].split(":")[0]) > 0, "the corpus must run against real data"
+    for sql in ADVERSARIAL:
+        with pytest.raises(QueryError) as info:
+            db.engine.read(sql)
+        message = str(info.value)
+        assert len(message) > 20 and "\n" not in message.strip(), (sql, message)
+        assert "Traceback" not in message
+    assert fingerprint(db) == before
+    assert not PWNED.exists(), "COPY TO PROGRAM ran a shell command"
+    # and the engine still answers normally afterwards
+    assert db.engine.read("SELECT count(*) AS n FROM lead_scores").df["n"][0] > 0
+
+
+def test_without_the_precheck_the_role_and_read_only_mode_still_hold(db):
+    """The pre-check only words refusals; the database itself stops every write."""
+    engine = Engine(db.agent_url, db.writer_url, check=lambda sql: sql.strip().rstrip(";"))
+    PWNED.unlink(missing_ok=True)
+    before = fingerprint(db)
+    for sql in ADVERSARIAL:
+        try:
+            engine.read(sql)
+        except QueryError:
+            pass
+    # Raw connection as the agent role, simple protocol, several statements at once.
+    with psycopg.connect(db.agent_url, autocommit=True) as raw:
+        for sql in ADVERSARIAL:
+            if not sql.strip(" ;"):
+                continue
+            try:
+                raw.execute(sql.encode())
+            except psycopg.Error:
+                pass
+    assert fingerprint(db) == before
+    assert not PWNED.exists()
+    engine.close()
+
+
+def test_agent_reads_refuse_a_superuser_connection(db):
+    engine = Engine(db.admin_url, db.writer_url)
+    with pytest.raises(QueryError, match="Refusing agent reads as role postgres.*nexus-lab db roles"):
+        engine.read("SELECT 1")
+    engine.close()
+
+
+def test_agent_role_cannot_see_other_sessions_query_text(db):
+    secret = "SELECT 'other-user-secret-question' AS q, pg_sleep(1.5)"
+    import threading
+
+    other = Engine(db.agent_url, db.writer_url)
+    t = threading.Thread(target=lambda: other.read(secret))
+    t.start()
+    try:
+        import time
+
+        time.sleep(0.5)
+        seen = db.engine.read("SELECT coalesce(string_agg(query, ' '), '') AS q FROM pg_stat_activity").df["q"][0]
+        assert "other-user-secret-question" not in seen
+    finally:
+        t.join()
+        other.close()
+
+
+def test_pooled_connections_carry_no_state_between_queries(db):
+    engine = Engine(db.agent_url, db.writer_url, EngineLimits(pool_size=1), check=lambda s: s.strip().rstrip(";"))
+    engine.read("SELECT set_config('statement_timeout', '1', false), set_config('search_path', 'pg_catalog', false),"
+                " set_config('default_transaction_read_only', 'off', false), pg_advisory_lock(4242)")
+    try:
+        engine.read("DECLARE leak CURSOR WITH HOLD FOR SELECT 1")
+    except QueryError:
+        pass
+    state = engine.read(
+        "SELECT current_setting('statement_timeout') AS timeout, current_setting('search_path') AS path,"
+        " current_setting('default_transaction_read_only') AS ro, current_user::text AS who,"
+        " (SELECT count(*) FROM pg_locks WHERE locktype = 'advisory' AND pid = pg_backend_pid()) AS locks,"
+        " (SELECT count(*) FROM pg_prepared_statements) AS prepared, (SELECT count(*) FROM pg_cursors) AS cursors"
+    ).df.iloc[0]
+    assert state["timeout"] == "15s"
+    assert "public" in state["path"]
+    assert state["ro"] == "on"
+    assert state["who"] == "nexus_agent"
+    assert (state["locks"], state["cursors"]) == (0, 0)
+    engine.close()
+
+
+def test_statement_timeout_cancels_and_the_next_query_works(db):
+    engine = Engine(db.agent_url, db.writer_url, EngineLimits(statement_timeout_ms=300))
+    with pytest.raises(QueryError) as info:
+        engine.read("SELECT pg_sleep(600)")
+    assert info.value.sqlstate == "57014"
+    assert "300 ms" in str(info.value)
+    assert engine.read("SELECT 41 + 1 AS answer").df["answer"][0] == 42
+    engine.close()
+
+
+def test_huge_cross_join_stays_within_the_row_cap_and_bounded_memory(db):
+    engine = Engine(db.agent_url, db.writer_url, EngineLimits(row_cap=50_000))
+    rss_before = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
+    result = engine.read(
+        "SELECT a.g AS a, b.g AS b, repeat('x', 20) AS pad FROM generate_series(1, 20000) a(g)"
+        " CROSS JOIN generate_series(1, 20000) b(g)"
+    )  # 400 million rows
+    grown_mb = (resource.getrusage(resource.RUSAGE_SELF).ru_maxrss - rss_before) / 1024
+    assert result.row_count == 50_000 and result.truncated
+    assert len(result.df) == 50_000
+    assert grown_mb < 300, f"kernel memory grew by {grown_mb:.0f} MB for a capped result"
+    engine.close()
+
+
+def test_a_result_exactly_at_the_cap_is_not_marked_truncated(db):
+    result = db.engine.read("SELECT g FROM generate_series(1, 10) g", row_cap=10)
+    assert (result.row_count, result.truncated) == (10, False)
+    result = db.engine.read("SELECT g FROM generate_series(1, 11) g ORDER BY g", row_cap=10)
+    assert (result.row_count, result.truncated) == (10, True)
+    assert list(result.df["g"]) == list(range(1, 11))
+
+
+def test_server_restart_between_two_queries_the_second_works(db):
+    assert db.engine.read("SELECT 1 AS one").df["one"][0] == 1
+    restart_embedded(db.embedded.pgdata)
+    assert db.engine.read("SELECT 2 AS two").df["two"][0] == 2
+    # the write connection recovers too
+    assert db.engine.write("UPDATE projects SET updated_at = updated_at WHERE false").rows_affected == 0
+
+
+def test_values_survive_the_round_trip_into_the_dataframe(db):
+    long_text = "ünïcødé ☃ 李伟 " * 5000
+    df = db.engine.read(
+        "SELECT 1::int AS small, NULL::int AS none_int, 9007199254740993::bigint AS big,"
+        " 'Zoë Łukasz 李伟 🚀'::text AS name, NULL::text AS none_text, %s::text AS long_text,"
+        " '{\"tags\": [\"a\", \"b\"], \"n\": 1.5, \"nested\": {\"ok\": true}}'::jsonb AS doc,"
+        " ARRAY['rust', 'kafka', NULL]::text[] AS topics, ARRAY[1, 2, 3]::int[] AS nums,"
+        " '2026-01-02 03:04:05.123456+00'::timestamptz AS at, 12.50::numeric(6,2) AS price,"
+        " true AS yes, NULL::boolean AS maybe".replace("%s", "'" + long_text + "'")
+    ).df
+    row = df.iloc[0]
+    assert row["small"] == 1 and str(df["small"].dtype) == "Int32"
+    assert pd.isna(row["none_int"]) and str(df["none_int"].dtype) == "Int32"
+    assert row["big"] == 9007199254740993 and str(df["big"].dtype) == "Int64"
+    assert row["name"] == "Zoë Łukasz 李伟 🚀"
+    assert pd.isna(row["none_text"])
+    assert row["long_text"] == long_text
+    assert row["doc"] == {"tags": ["a", "b"], "n": 1.5, "nested": {"ok": True}}
+    assert row["topics"] == ["rust", "kafka", None]
+    assert row["nums"] == [1, 2, 3]
+    assert row["at"] == pd.Timestamp("2026-01-02 03:04:05.123456", tz="UTC")
+    assert str(df["at"].dtype).endswith("UTC]")
+    assert math.isclose(row["price"], 12.5)
+    assert row["yes"] is True or row["yes"] == True  # noqa: E712 (pandas BooleanDtype scalar)
+    assert pd.isna(row["maybe"])
+
+
+def test_integers_with_nulls_stay_integers_in_real_data(db):
+    df = db.engine.read("SELECT followers, CASE WHEN followers > 10 THEN followers END AS maybe FROM contributors LIMIT 200").df
+    assert str(df["maybe"].dtype) == "Int32"
+    assert df["maybe"].isna().any() or df["maybe"].notna().all()
+
+
+def test_result_carries_sql_count_and_timing(db):
+    result = db.engine.read("SELECT tier, count(*) AS n FROM lead_scores GROUP BY 1 ORDER BY 1;")
+    assert result.df.attrs["sql"] == "SELECT tier, count(*) AS n FROM lead_scores GROUP BY 1 ORDER BY 1"
+    assert set(result.df["tier"]) == {"cold", "hot", "warm"}
+    assert result.row_count == 3 and not result.truncated and result.elapsed_ms > 0
+    assert result.column_types == {"tier": "text", "n": "int8"}
+
+
+def test_duplicate_column_names_are_kept(db):
+    df = db.engine.read("SELECT p.id, r.id FROM projects p JOIN repositories r ON r.project_id = p.id LIMIT 3").df
+    assert list(df.columns) == ["id", "id"]
+
+
+def test_errors_are_one_paragraph_with_state_message_and_position(db):
+    with pytest.raises(QueryError) as info:
+        db.engine.read("SELECT login,\n       nonexistent_col FROM contributors")
+    err = info.value
+    assert err.sqlstate == "42703"
+    assert "column" in err.message and "does not exist" in err.message
+    assert "line 1" in str(err) or "line 2" in str(err)
+    assert "nexus_result" not in str(err)
+    with pytest.raises(QueryError) as info:
+        db.engine.read("SELEC tier FROM lead_scores")
+    assert "SELEC" in str(info.value)
+
+
+def test_errors_never_show_a_password(db):
+    engine = Engine("postgresql://nexus_agent:hunter2-secret@127.0.0.1:1/nowhere", db.writer_url)
+    with pytest.raises(QueryError) as info:
+        engine.read("SELECT 1")
+    assert "hunter2-secret" not in str(info.value)
+    assert "Cannot connect" in str(info.value)
+
+
+def test_write_runs_exactly_once_in_one_transaction_and_reports_rows(db):
+    target = db.engine.read("SELECT id FROM lead_scores WHERE status = 'new' ORDER BY id LIMIT 3").df["id"].tolist()
+    ids = ", ".join(str(i) for i in target)
+    sql = f"UPDATE lead_scores SET status = 'contacted', status_changed_at = now() WHERE id IN ({ids})"
+    dry = db.engine.write(sql, dry_run=True)
+    assert dry.rows_affected == 3 and not dry.committed
+    assert set(db.engine.read(f"SELECT status FROM lead_scores WHERE id IN ({ids})").df["status"]) == {"new"}
+    done = db.engine.write(sql)
+    assert done.rows_affected == 3 and done.committed
+    assert set(db.engine.read(f"SELECT status FROM lead_scores WHERE id IN ({ids})").df["status"]) == {"contacted"}
+    db.engine.write(f"UPDATE lead_scores SET status = 'new' WHERE id IN ({ids})")
+
+
+def test_a_failing_write_rolls_everything_back(db):
+    before = fingerprint(db)
+    with pytest.raises(QueryError) as info:
+        db.engine.write(
+            "UPDATE lead_scores SET status = 'contacted' WHERE tier = 'hot';"
+            " UPDATE lead_scores SET score = 500 WHERE tier = 'hot'"
+        )
+    assert info.value.sqlstate == "23514"  # check constraint: score between 0 and 100
+    assert fingerprint(db) == before
+
+
+def test_the_write_role_cannot_escape_to_the_server(db):
+    PWNED.unlink(missing_ok=True)
+    for sql in (f"COPY (SELECT 1) TO PROGRAM 'touch {PWNED}'", "SELECT password_hash FROM users", "DROP TABLE lead_scores"):
+        with pytest.raises(QueryError):
+            db.engine.write(sql)
+    assert not PWNED.exists()
+
+
+def test_cancel_from_another_thread_stops_a_running_read(db):
+    import threading
+    import time
+
+    engine = Engine(db.agent_url, db.writer_url)
+    errors = []
+
+    def run():
+        try:
+            engine.read("SELECT pg_sleep(30)")
+        except QueryError as exc:
+            errors.append(exc)
+
+    t = threading.Thread(target=run)
+    t.start()
+    time.sleep(0.5)
+    assert engine.cancel() == 1
+    t.join(timeout=5)
+    assert not t.is_alive()
+    assert errors and errors[0].sqlstate == "57014"
+    assert engine.read("SELECT 1 AS ok").df["ok"][0] == 1
+    engine.close()
+
+
+@pytest.mark.parametrize("bad_cap", [0, -5])
+def test_row_cap_must_be_positive(db, bad_cap):
+    with pytest.raises(QueryError, match="row cap"):
+        db.engine.read("SELECT 1", row_cap=bad_cap)
+
+
+def test_a_nul_byte_is_refused_clearly(db):
+    with pytest.raises(QueryError, match="NUL"):
+        db.engine.read("SELECT 'a\x00b'")
+
