@@ -143,6 +143,135 @@ def cmd_psql(args) -> int:
     return 0  # not reached
 
 
+# -- ask / conversations ------------------------------------------------------------------
+
+
+def _print_event(event) -> None:
+    """Human-readable progress on stderr, so stdout holds only the answer."""
+    kind = event.type
+    if kind == "agent.action":
+        what = event.command or event.path or event.tool
+        what = " ".join(what.split())
+        if event.status == "started":
+            print(f"  > {event.tool}: {what[:160]}", file=sys.stderr)
+        elif event.status == "completed":
+            rows = f"{event.rows:,} rows, " if event.rows is not None else ""
+            rid = f" as {event.result_id}" if event.result_id else ""
+            print(f"    done: {rows}{event.elapsed_ms:.0f} ms{rid}", file=sys.stderr)
+        else:
+            print(f"    failed: {event.error}", file=sys.stderr)
+    elif kind == "error":
+        print(f"nexus-lab: {event.message}", file=sys.stderr)
+
+
+def format_response(response: dict | None) -> str:
+    """Plain-text rendering of a response for the terminal."""
+    if not response:
+        return ""
+    kind = response.get("type")
+    if kind == "message":
+        return response.get("text", "")
+    if kind == "confirm":
+        lines = [f"CONFIRM: {response.get('title', '')}", response.get("summary", ""), "", response.get("sql", "")]
+        if response.get("dry_run_rows") is not None:
+            lines.append(f"(would change {response['dry_run_rows']:,} rows)")
+        if response.get("dry_run_error"):
+            lines.append(f"(the dry run failed: {response['dry_run_error']})")
+        lines.append(f"confirm with: nexus-lab confirm {response.get('id')}")
+        return "\n".join(lines)
+    lines = [f"== {response.get('title', 'Dashboard')} =="]
+    for section in response.get("sections", []):
+        stype = section.get("type")
+        if stype == "widgets":
+            lines.append("  ".join(f"[{i.get('title')}: {i.get('value')}]" for i in section.get("items", [])))
+        elif stype in ("bars", "pills"):
+            label = section.get("label") or ""
+            if label:
+                lines.append(label)
+            items = section.get("items", [])
+            top = max((float(i.get("value", i.get("count", 0)) or 0) for i in items), default=0) or 1
+            for i in items:
+                value = i.get("value", i.get("count", 0)) or 0
+                name = i.get("name", i.get("label", ""))
+                lines.append(f"  {str(name)[:24]:<24} {'#' * int(30 * float(value) / top):<30} {value}")
+        elif stype == "line":
+            lines.append(f"{section.get('label', 'Trend')}: {len(section.get('points', []))} points")
+        elif stype == "table":
+            cols = section.get("columns", [])
+            lines.append(" | ".join(str(c) for c in cols))
+            for row in section.get("rows", [])[:20]:
+                lines.append(" | ".join(str(row.get(c, "")) for c in cols))
+    return "\n".join(lines)
+
+
+def _assistant(args):
+    from .agent.assistant import Assistant
+
+    assistant = Assistant(model=getattr(args, "model", None))
+    if getattr(args, "thread", None):
+        assistant.resume(args.thread)
+    return assistant
+
+
+def cmd_ask(args) -> int:
+    assistant = _assistant(args)
+    question = args.question if args.question != "-" else sys.stdin.read()
+    on_event = (lambda e: _emit_json(e.to_dict())) if args.json else _print_event
+    result = assistant.ask(question, on_event=on_event)
+    if args.json:
+        return 0 if result.ok else 1
+    if result.ok:
+        print(format_response(result.response_dict()))
+        for note in result.notes:
+            print(f"note: {note}", file=sys.stderr)
+        if result.thread_id:
+            print(f"(conversation {result.thread_id}; continue with --thread {result.thread_id})", file=sys.stderr)
+    return 0 if result.ok else 1
+
+
+def cmd_confirm(args) -> int:
+    from .agent.confirm import ConfirmationError
+
+    assistant = _assistant(args)
+    try:
+        outcome = assistant.confirm(args.id) if not args.cancel else assistant.decline(args.id)
+    except ConfirmationError as exc:
+        return _fail(str(exc), args.json)
+    if args.json:
+        _emit_json(outcome.as_dict())
+    else:
+        print(outcome.report())
+    return 0 if outcome.status != "failed" else 1
+
+
+def cmd_conversations(args) -> int:
+    from .agent.assistant import Assistant
+
+    assistant = Assistant()
+    if args.delete:
+        assistant.delete(args.delete)
+    if args.rename:
+        assistant.rename(args.rename[0], args.rename[1])
+    if args.show:
+        messages = assistant.history(args.show)
+        if args.json:
+            _emit_json(messages)
+        else:
+            for m in messages:
+                msg = m.get("message", {})
+                print(f"[{m['seq']}] {m['role']}: {str(msg.get('content') or msg.get('tool_calls'))[:200]}")
+        return 0
+    items = [c.as_dict() for c in assistant.conversations()]
+    if args.json:
+        _emit_json(items)
+        return 0
+    if not items:
+        print("no conversations yet")
+    for c in items:
+        print(f"{c['id']}  {c['updated_at'][:16].replace('T', ' ')}  {c['messages']:>3} msgs  {c['title']}")
+    return 0
+
+
 # -- parser --------------------------------------------------------------------------------
 
 
@@ -151,6 +280,9 @@ COMMANDS: dict[str, Callable[[argparse.Namespace], int]] = {
     "seed": cmd_seed,
     "sql": cmd_sql,
     "psql": cmd_psql,
+    "ask": cmd_ask,
+    "confirm": cmd_confirm,
+    "conversations": cmd_conversations,
 }
 
 
@@ -183,17 +315,23 @@ def build_parser() -> argparse.ArgumentParser:
     p = sub.add_parser("psql", help="open psql on the active database")
     p.add_argument("psql_args", nargs=argparse.REMAINDER, help="extra arguments for psql")
 
-    extend_parser(sub)
+    p = sub.add_parser("ask", help="ask the assistant a question (events on stderr, the answer on stdout)")
+    p.add_argument("question", help="the question ('-' reads it from standard input)")
+    p.add_argument("--json", action="store_true", help="print every event as a JSON line")
+    p.add_argument("--thread", help="continue this conversation id")
+    p.add_argument("--model", help="model name (default: NEXUS_MODEL or gpt-4.1-mini)")
+
+    p = sub.add_parser("confirm", help="run a proposed write, exactly as shown, once")
+    p.add_argument("id", help="the confirmation id shown with the proposal")
+    p.add_argument("--cancel", action="store_true", help="decline the proposal instead")
+    p.add_argument("--json", action="store_true", help="machine-readable output")
+
+    p = sub.add_parser("conversations", help="list, show, rename or delete your conversations")
+    p.add_argument("--show", metavar="ID", help="print the messages of one conversation")
+    p.add_argument("--rename", nargs=2, metavar=("ID", "TITLE"), help="rename a conversation")
+    p.add_argument("--delete", metavar="ID", help="delete a conversation")
+    p.add_argument("--json", action="store_true", help="machine-readable output")
     return parser
-
-
-def extend_parser(sub) -> None:
-    """Commands of the assistant layer (added when it is importable)."""
-    try:
-        from .agent.cli import register
-    except ImportError:
-        return
-    register(sub, COMMANDS)
 
 
 def _positive_int(text: str) -> int:

@@ -183,13 +183,14 @@ def test_pooled_connections_carry_no_state_between_queries(db):
         "SELECT current_setting('statement_timeout') AS timeout, current_setting('search_path') AS path,"
         " current_setting('default_transaction_read_only') AS ro, current_user::text AS who,"
         " (SELECT count(*) FROM pg_locks WHERE locktype = 'advisory' AND pid = pg_backend_pid()) AS locks,"
-        " (SELECT count(*) FROM pg_prepared_statements) AS prepared, (SELECT count(*) FROM pg_cursors) AS cursors"
+        " (SELECT count(*) FROM pg_prepared_statements) AS prepared,"
+        " (SELECT count(*) FROM pg_cursors WHERE name <> '') AS cursors"
     ).df.iloc[0]
     assert state["timeout"] == "15s"
     assert "public" in state["path"]
     assert state["ro"] == "on"
     assert state["who"] == "nexus_agent"
-    assert (state["locks"], state["cursors"]) == (0, 0)
+    assert (state["locks"], state["prepared"], state["cursors"]) == (0, 0, 0)
     engine.close()
 
 
@@ -316,11 +317,24 @@ def test_write_runs_exactly_once_in_one_transaction_and_reports_rows(db):
 def test_a_failing_write_rolls_everything_back(db):
     before = fingerprint(db)
     with pytest.raises(QueryError) as info:
-        db.engine.write(
-            "UPDATE lead_scores SET status = 'contacted' WHERE tier = 'hot';"
-            " UPDATE lead_scores SET score = 500 WHERE tier = 'hot'"
-        )
+        # Low scores pass the check, high ones fail it part-way through: nothing may stick.
+        db.engine.write("UPDATE lead_scores SET score = score + 60, status = 'contacted'")
     assert info.value.sqlstate == "23514"  # check constraint: score between 0 and 100
+    assert fingerprint(db) == before
+
+
+@pytest.mark.parametrize(
+    "sql",
+    [
+        "UPDATE lead_scores SET status = 'new' WHERE false; COMMIT; DELETE FROM outreach_events",
+        "SELECT 1; DELETE FROM outreach_events",
+    ],
+)
+def test_a_write_is_exactly_one_statement_even_in_a_dry_run(db, sql):
+    before = fingerprint(db)
+    for dry_run in (True, False):
+        with pytest.raises(QueryError, match="multiple commands"):
+            db.engine.write(sql, dry_run=dry_run)
     assert fingerprint(db) == before
 
 

@@ -232,12 +232,14 @@ class _ReadPool:
                 pass
         return len(busy)
 
-    def close(self) -> None:
+    def drop_idle(self) -> None:
         while True:
             try:
                 _close_quietly(self._idle.get_nowait())
             except queue.Empty:
                 break
+
+    close = drop_idle
 
 
 _ROLE_HINT = (
@@ -296,7 +298,9 @@ class Engine:
                 d = from_adbc(exc)
                 broken = _is_connection_error(exc, d.sqlstate)
                 if broken and attempt == 1:
-                    continue  # the server restarted under a pooled connection: one fresh try
+                    # The server restarted: every idle connection is as dead as this one.
+                    self._reads.drop_idle()
+                    continue
                 raise QueryError(
                     _WRAP_IN_MESSAGE.sub("", d.message),
                     sqlstate=d.sqlstate,
@@ -350,44 +354,57 @@ class Engine:
                 self._writer.close()
             if self._writer is None or self._writer.closed or self._writer.broken:
                 try:
-                    self._writer = psycopg.connect(self.writer_url, autocommit=False, connect_timeout=10)
+                    self._writer = psycopg.connect(
+                        self.writer_url, autocommit=True, connect_timeout=10, prepare_threshold=None
+                    )
                 except psycopg.OperationalError as exc:
                     raise QueryError(f"Cannot connect to the database for writes: {mask_url(str(exc)).strip()}") from None
             yield self._writer
 
     def write(self, sql: str, *, timeout_ms: int = 60_000, dry_run: bool = False) -> WriteResult:
-        """Run exactly this SQL in one transaction; any error rolls all of it back.
+        """Run exactly this one statement in its own transaction; any error rolls it all back.
 
-        With ``dry_run`` the transaction is always rolled back: the row count says what a real
-        run would touch.
+        The statement goes through the extended query protocol, so the server itself refuses
+        a second statement (no ``...; COMMIT; DELETE ...`` smuggled past a dry run). With
+        ``dry_run`` the transaction is always rolled back: the row count says what a real run
+        would touch.
         """
-        import psycopg
+        from psycopg import errors as pg_errors
+        from psycopg import pq
 
         if not isinstance(sql, str) or not sql.strip():
             raise QueryError("Empty statement: nothing to run.")
+        if "\x00" in sql:
+            raise QueryError("The statement contains a NUL byte, which PostgreSQL does not accept.")
         started = time.perf_counter()
         with self._writer_conn() as conn:
+            pg = conn.pgconn
+
+            def run(command: bytes, params: list | None = None):
+                res = pg.exec_(command) if params is None else pg.exec_params(command, params)
+                if res.status not in (pq.ExecStatus.COMMAND_OK, pq.ExecStatus.TUPLES_OK):
+                    raise pg_errors.error_from_result(res, encoding=conn.info.encoding)
+                return res
+
             try:
-                with conn.cursor() as cur:
-                    cur.execute(f"SET LOCAL statement_timeout = {int(timeout_ms)}".encode())
-                    cur.execute(sql.encode())
-                    rows = cur.rowcount
-                if dry_run:
-                    conn.rollback()
-                else:
-                    conn.commit()
-            except psycopg.Error as exc:
+                run(b"BEGIN")
+                run(f"SET LOCAL statement_timeout = {int(timeout_ms)}".encode())
+                res = run(sql.encode(), [])
+                rows = res.command_tuples or 0
+                run(b"ROLLBACK" if dry_run else b"COMMIT")
+            except Exception as exc:
                 _rollback_quietly(conn)
-                d = from_psycopg(exc)
-                raise QueryError(
-                    d.message, sqlstate=d.sqlstate, hint=d.hint, detail=d.detail, position=d.position, sql=sql
-                ) from None
-            except BaseException:
-                _rollback_quietly(conn)
+                if isinstance(exc, pg_errors.Error) or hasattr(exc, "sqlstate"):
+                    d = from_psycopg(exc)
+                    raise QueryError(
+                        d.message, sqlstate=d.sqlstate, hint=d.hint, detail=d.detail, position=d.position, sql=sql
+                    ) from None
                 raise
+            finally:
+                _discard_quietly(conn)
         return WriteResult(
             sql=sql,
-            rows_affected=max(rows, 0),
+            rows_affected=int(rows),
             elapsed_ms=(time.perf_counter() - started) * 1000,
             committed=not dry_run,
         )
@@ -406,7 +423,6 @@ def _alive(conn) -> bool:
     """A write is rare and confirmed by a person: a round trip to check the socket is cheap."""
     try:
         conn.execute("SELECT 1")
-        conn.rollback()
         return True
     except Exception:
         return False
@@ -414,7 +430,14 @@ def _alive(conn) -> bool:
 
 def _rollback_quietly(conn) -> None:
     try:
-        conn.rollback()
+        conn.pgconn.exec_(b"ROLLBACK")
+    except Exception:
+        pass
+
+
+def _discard_quietly(conn) -> None:
+    try:
+        conn.pgconn.exec_(b"DISCARD ALL")
     except Exception:
         pass
 

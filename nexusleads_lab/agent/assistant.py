@@ -1,0 +1,622 @@
+"""The in-kernel agent: one ``Assistant``, one event stream, many views.
+
+A turn streams a Chat Completion with the tools, runs the tool calls it asks for (in
+parallel when it asks for several), feeds the bounded results back, and repeats until the
+model answers; the answer is parsed into a response, and every message is stored as it
+completes. Views subscribe to the events; nothing here renders.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import queue
+import threading
+import time
+from concurrent.futures import FIRST_COMPLETED, ThreadPoolExecutor, wait
+from dataclasses import dataclass, field
+from typing import Any, Callable, Iterator
+
+import pandas as pd
+
+from ..config import current_org, current_user
+from ..db.errors import QueryError, mask_secrets
+from .confirm import Confirmations, ConfirmationError, Outcome, Proposal
+from .events import AgentAction, AgentText, ErrorEvent, SessionId, TurnCompleted, TurnStarted
+from .provider import ModelConfigError, ModelSettings, make_client
+from .prompt import system_prompt
+from .responses import parse_response, partial_display_text
+from .tools import TOOL_SPECS, ToolOutcome, ToolRunner
+
+log = logging.getLogger(__name__)
+
+MAX_STEPS = 12
+TOKEN_BUDGET = 48_000  # rough tokens of history sent per request (chars / 4)
+
+
+class Cancelled(Exception):
+    """The person stopped the turn."""
+
+
+@dataclass
+class Step:
+    """One tool call as the person sees it in the steps list."""
+
+    call_id: str
+    tool: str
+    status: str
+    command: str | None = None
+    path: str | None = None
+    result_id: str | None = None
+    rows: int | None = None
+    truncated: bool | None = None
+    elapsed_ms: float | None = None
+    error: str | None = None
+
+
+@dataclass
+class TurnResult:
+    """What one question produced: the response, the DataFrames, the steps and the events."""
+
+    question: str
+    thread_id: str | None = None
+    text: str = ""
+    response: Any = None  # a resolved response model (message, dashboard, confirm)
+    notes: list[str] = field(default_factory=list)
+    frames: dict[str, pd.DataFrame] = field(default_factory=dict)
+    steps: list[Step] = field(default_factory=list)
+    events: list[Any] = field(default_factory=list)
+    usage: dict[str, int] = field(default_factory=dict)
+    error: str | None = None
+    cancelled: bool = False
+    proposal: Proposal | None = None
+
+    @property
+    def ok(self) -> bool:
+        return self.error is None
+
+    @property
+    def df(self) -> pd.DataFrame | None:
+        """The last DataFrame this turn produced."""
+        return next(reversed(self.frames.values())) if self.frames else None
+
+    def response_dict(self) -> dict[str, Any] | None:
+        if self.proposal is not None:
+            return self.proposal.as_dict()
+        return self.response.model_dump(mode="json") if self.response is not None else None
+
+
+@dataclass
+class Thread:
+    id: str | None
+    messages: list[dict[str, Any]] = field(default_factory=list)
+    frames: dict[str, pd.DataFrame] = field(default_factory=dict)
+    next_result: int = 1
+
+
+class Assistant:
+    """Ask questions about the lead database; get responses, DataFrames and events."""
+
+    def __init__(
+        self,
+        *,
+        model: str | None = None,
+        database=None,
+        client=None,
+        org: str | None = None,
+        user: str | None = None,
+        skills=None,
+        persist: bool = True,
+        max_steps: int = MAX_STEPS,
+        token_budget: int = TOKEN_BUDGET,
+    ) -> None:
+        self.settings = ModelSettings.from_env(model)
+        self.org = org or current_org()
+        self.user = user or current_user()
+        self.max_steps = max_steps
+        self.token_budget = token_budget
+        self._database = database
+        self._client = client
+        self._skills = skills
+        self._persist = persist
+        self._store = None
+        self._confirmations = None
+        self.thread = Thread(id=None)
+        self._turn_lock = threading.Lock()
+        self._cancel = threading.Event()
+        self._active_stream = None
+        self._pool = ThreadPoolExecutor(max_workers=4, thread_name_prefix="nexus-tool")
+        self._tools = ToolRunner(lambda: self.database.engine, self._skills_provider)
+
+    # -- lazily built parts (so `Assistant()` itself is instant and never fails) ----------
+
+    @property
+    def model(self) -> str:
+        return self.settings.model
+
+    @model.setter
+    def model(self, value: str) -> None:
+        self.settings = ModelSettings(**{**self.settings.__dict__, "model": value})
+
+    @property
+    def database(self):
+        if self._database is None:
+            from ..db.database import get_database
+
+            self._database = get_database()
+        return self._database
+
+    @property
+    def skills(self):
+        if self._skills is None:
+            from .skills import discover_skills
+
+            self._skills = discover_skills()
+        return self._skills
+
+    def _skills_provider(self):
+        return self.skills
+
+    @property
+    def store(self):
+        if self._store is None and self._persist:
+            from ..db.store import ConversationStore
+
+            self._store = ConversationStore(self.database.admin_url, self.org, self.user)
+        return self._store
+
+    @property
+    def confirmations(self) -> Confirmations:
+        if self._confirmations is None:
+            from ..db.store import ConversationStore
+
+            store = self.store or ConversationStore(self.database.admin_url, self.org, self.user)
+            self._confirmations = Confirmations(store, lambda: self.database.engine)
+        return self._confirmations
+
+    def client(self):
+        if self._client is None:
+            self._client = make_client(self.settings)
+        return self._client
+
+    @property
+    def frames(self) -> dict[str, pd.DataFrame]:
+        """Every DataFrame of this conversation, by result id."""
+        return self.thread.frames
+
+    # -- conversations ------------------------------------------------------------------
+
+    def new_thread(self) -> None:
+        self.thread = Thread(id=None)
+
+    def conversations(self):
+        return self.store.list() if self.store else []
+
+    def resume(self, conversation_id: str) -> None:
+        """Continue a stored conversation (after a kernel restart too)."""
+        info = self.store.get(conversation_id)
+        messages = []
+        for stored in self.store.messages(info.id):
+            msg = stored.content.get("message") if isinstance(stored.content, dict) else None
+            if msg and stored.role in ("user", "assistant", "tool", "system"):
+                messages.append(msg)
+        self.thread = Thread(id=info.id, messages=messages, next_result=_next_result_number(messages))
+
+    def history(self, conversation_id: str | None = None) -> list[dict[str, Any]]:
+        """Stored messages of a conversation (default: the current one), oldest first."""
+        cid = conversation_id or self.thread.id
+        if not cid or not self.store:
+            return []
+        return [
+            {"seq": m.seq, "role": m.role, "created_at": m.created_at.isoformat(), **m.content}
+            for m in self.store.messages(cid)
+        ]
+
+    def rename(self, conversation_id: str, title: str) -> None:
+        self.store.rename(conversation_id, title)
+
+    def delete(self, conversation_id: str) -> None:
+        self.store.delete(conversation_id)
+        if self.thread.id == conversation_id:
+            self.new_thread()
+
+    # -- asking ---------------------------------------------------------------------------
+
+    def cancel(self) -> None:
+        """Stop the running turn (safe from any thread): the model stream and any query."""
+        self._cancel.set()
+        stream = self._active_stream
+        if stream is not None:
+            try:
+                stream.close()
+            except Exception:
+                pass
+        if self._database is not None:
+            self._database.engine.cancel()
+
+    def stream(self, question: str) -> Iterator[Any]:
+        """Events of one turn as an iterator (the turn runs on a worker thread)."""
+        events: queue.Queue = queue.Queue()
+        done = object()
+
+        def work():
+            try:
+                self.ask(question, on_event=events.put)
+            finally:
+                events.put(done)
+
+        worker = threading.Thread(target=work, name="nexus-turn", daemon=True)
+        worker.start()
+        try:
+            while (item := events.get()) is not done:
+                yield item
+        finally:
+            if worker.is_alive():
+                self.cancel()
+                worker.join(timeout=5)
+
+    def ask(self, question: str, *, on_event: Callable[[Any], None] | None = None) -> TurnResult:
+        """Answer one question in the current thread; events go to ``on_event`` as they happen."""
+        result = TurnResult(question=question)
+
+        def emit(event) -> None:
+            result.events.append(event)
+            if on_event is not None:
+                try:
+                    on_event(event)
+                except Exception:  # a broken view must not break the turn
+                    log.exception("event callback failed")
+
+        emit(TurnStarted(question=question))
+        with self._turn_lock:
+            self._cancel.clear()
+            try:
+                if not isinstance(question, str) or not question.strip():
+                    raise ValueError("Ask a question: the message is empty.")
+                client = self.client()
+                self._run_turn(client, question, result, emit)
+            except (Cancelled, KeyboardInterrupt):
+                self.cancel()
+                result.cancelled = True
+                self._fail(result, emit, "Stopped: the turn was cancelled before it finished.")
+            except ModelConfigError as exc:
+                self._fail(result, emit, str(exc))
+            except (QueryError, ValueError) as exc:
+                self._fail(result, emit, str(exc))
+            except Exception as exc:  # model service errors and anything unexpected
+                log.debug("turn failed", exc_info=True)
+                self._fail(result, emit, describe_model_error(exc))
+            finally:
+                self._active_stream = None
+                self._cancel.clear()
+        return result
+
+    def _fail(self, result: TurnResult, emit, message: str) -> None:
+        message = mask_secrets(message)
+        if self.settings.api_key:
+            message = message.replace(self.settings.api_key, "***")
+        result.error = message
+        emit(ErrorEvent(message=message))
+        # Keep the thread well-formed for the next question.
+        if self.thread.messages and self.thread.messages[-1].get("role") != "assistant":
+            self._append({"role": "assistant", "content": f"(The previous turn ended early: {message})"}, kind="note")
+
+    def _run_turn(self, client, question: str, result: TurnResult, emit) -> None:
+        if self.thread.id is None and self.store is not None:
+            self.thread.id = self.store.create(title=question, model=self.model)
+        result.thread_id = self.thread.id
+        if self.thread.id:
+            emit(SessionId(session_id=self.thread.id))
+        for skill in self.skills.mentions(question):
+            self._append({"role": "system", "content": f"Skill `{skill.name}` ({skill.path}):\n\n{skill.body()}"})
+        self._append({"role": "user", "content": question})
+
+        for _ in range(self.max_steps):
+            text, calls, usage = self._complete(client, emit)
+            for k, v in usage.items():
+                result.usage[k] = result.usage.get(k, 0) + v
+            if not calls:
+                self._finish(text, result, emit)
+                return
+            outcomes = self._run_tools(calls, result, emit)
+            self._append(
+                {"role": "assistant", "content": text or None, "tool_calls": [_call_message(c) for c in calls]}
+            )
+            for outcome in outcomes:
+                meta = {"result_id": outcome.result_id, "ok": outcome.ok, "elapsed_ms": round(outcome.elapsed_ms, 1)}
+                if outcome.result is not None:
+                    meta.update(sql=outcome.result.sql, rows=outcome.result.row_count, truncated=outcome.result.truncated)
+                self._append({"role": "tool", "tool_call_id": outcome.call_id, "content": outcome.content}, meta=meta)
+        raise ValueError(f"The agent stopped after {self.max_steps} steps without an answer; ask a narrower question.")
+
+    def _finish(self, text: str, result: TurnResult, emit) -> None:
+        parsed = parse_response(text, self.thread.frames)
+        result.text = text
+        result.response = parsed.response
+        result.notes = list(parsed.notes)
+        if getattr(parsed.response, "type", None) == "confirm":
+            result.proposal = self.confirmations.propose(
+                self.thread.id, parsed.response.title, parsed.response.summary, parsed.response.sql
+            )
+        response = result.response_dict()
+        self._append({"role": "assistant", "content": text}, meta={"response": response, "notes": result.notes})
+        emit(AgentText(text=partial_display_text(text), status="done"))
+        emit(TurnCompleted(text=text, usage=result.usage, response=response, notes=result.notes))
+
+    # -- one model call ---------------------------------------------------------------------
+
+    def _complete(self, client, emit) -> tuple[str, list[dict[str, str]], dict[str, int]]:
+        """Stream one completion; return its text, its tool calls and its usage."""
+        if self._cancel.is_set():
+            raise Cancelled()
+        stream = client.chat.completions.create(
+            model=self.model,
+            messages=self._request_messages(),
+            tools=TOOL_SPECS,
+            stream=True,
+            stream_options={"include_usage": True},
+        )
+        self._active_stream = stream
+        text = ""
+        shown = ""
+        calls: dict[int, dict[str, str]] = {}
+        usage: dict[str, int] = {}
+        try:
+            for chunk in stream:
+                if self._cancel.is_set():
+                    raise Cancelled()
+                if getattr(chunk, "usage", None):
+                    for key in ("prompt_tokens", "completion_tokens", "total_tokens"):
+                        usage[key] = usage.get(key, 0) + int(getattr(chunk.usage, key, 0) or 0)
+                for choice in chunk.choices or ():
+                    delta = choice.delta
+                    if delta is None:
+                        continue
+                    if delta.content:
+                        text += delta.content
+                        display = partial_display_text(text)
+                        if display != shown:
+                            emit(AgentText(text=display, delta=display[len(shown):] if display.startswith(shown) else None, status="streaming"))
+                            shown = display
+                    for tc in delta.tool_calls or ():
+                        entry = calls.setdefault(tc.index, {"id": "", "name": "", "arguments": ""})
+                        if tc.id:
+                            entry["id"] = tc.id
+                        if tc.function is not None:
+                            entry["name"] += tc.function.name or ""
+                            entry["arguments"] += tc.function.arguments or ""
+        except Exception:
+            if self._cancel.is_set():
+                raise Cancelled() from None
+            raise
+        finally:
+            self._active_stream = None
+        ordered = [calls[i] for i in sorted(calls)]
+        for i, call in enumerate(ordered):
+            call["id"] = call["id"] or f"call_{i}"
+        return text, ordered, usage
+
+    def _run_tools(self, calls: list[dict[str, str]], result: TurnResult, emit) -> list[ToolOutcome]:
+        """Run the calls concurrently; events are emitted from this (the caller's) thread."""
+        futures = {}
+        steps = {}
+        for call in calls:
+            result_id = None
+            if call["name"] == "psql":
+                result_id = f"r{self.thread.next_result}"
+                self.thread.next_result += 1
+            step = Step(call_id=call["id"], tool=call["name"], status="started", result_id=result_id)
+            args = _loose_args(call["arguments"])
+            step.command = args.get("sql") if call["name"] == "psql" else None
+            step.path = args.get("path") if call["name"] == "read_file" else None
+            steps[call["id"]] = step
+            result.steps.append(step)
+            emit(_action_event(step))
+            futures[self._pool.submit(self._tools.run, call["id"], call["name"], call["arguments"], result_id)] = call
+        outcomes: dict[str, ToolOutcome] = {}
+        pending = set(futures)
+        try:
+            while pending:
+                finished, pending = wait(pending, timeout=0.1, return_when=FIRST_COMPLETED)
+                if self._cancel.is_set():
+                    raise Cancelled()
+                for fut in finished:
+                    outcome = fut.result()
+                    outcomes[outcome.call_id] = outcome
+                    step = steps[outcome.call_id]
+                    step.status = "completed" if outcome.ok else "failed"
+                    step.elapsed_ms = round(outcome.elapsed_ms, 2)
+                    step.error = outcome.error
+                    if outcome.result is not None:
+                        step.rows = outcome.result.row_count
+                        step.truncated = outcome.result.truncated
+                        self.thread.frames[outcome.result_id] = outcome.result.df
+                        result.frames[outcome.result_id] = outcome.result.df
+                    else:
+                        step.result_id = None
+                    emit(_action_event(step))
+        except BaseException:
+            if self._database is not None:
+                self._database.engine.cancel()
+            raise
+        return [outcomes[c["id"]] for c in calls]
+
+    # -- history ----------------------------------------------------------------------------
+
+    def _append(self, message: dict[str, Any], *, meta: dict | None = None, kind: str | None = None) -> None:
+        clean = {k: v for k, v in message.items() if v is not None or k == "content"}
+        self.thread.messages.append(clean)
+        if self.store is not None and self.thread.id:
+            content = {"message": clean}
+            if meta:
+                content["meta"] = meta
+            if kind:
+                content["kind"] = kind
+            self.store.append(self.thread.id, clean["role"], content)
+
+    def _request_messages(self) -> list[dict[str, Any]]:
+        system = {
+            "role": "system",
+            "content": system_prompt(user=self.user, org=self.org, skills_listing=self.skills.prompt_listing()),
+        }
+        return [system, *fit_budget(self.thread.messages, self.token_budget)]
+
+    def close(self) -> None:
+        self._pool.shutdown(wait=False, cancel_futures=True)
+        if self._store is not None:
+            self._store.close()
+
+    # -- confirmations ----------------------------------------------------------------------
+
+    def confirm(self, proposal_id: str, sql: str | None = None, *, follow_up: bool = False,
+                on_event: Callable[[Any], None] | None = None) -> Outcome:  # fmt: skip
+        """Run a proposed write once, exactly as shown, and report it into the thread."""
+        outcome = self.confirmations.confirm(proposal_id, sql)
+        self._report(outcome, follow_up, on_event)
+        return outcome
+
+    def decline(self, proposal_id: str, *, follow_up: bool = False,
+                on_event: Callable[[Any], None] | None = None) -> Outcome:  # fmt: skip
+        outcome = self.confirmations.cancel(proposal_id)
+        self._report(outcome, follow_up, on_event)
+        return outcome
+
+    def _report(self, outcome: Outcome, follow_up: bool, on_event) -> TurnResult | None:
+        if follow_up:
+            return self.ask(outcome.report(), on_event=on_event)
+        self._append({"role": "user", "content": outcome.report()}, kind="confirm_action")
+        self._append({"role": "assistant", "content": _acknowledge(outcome)}, kind="confirm_action")
+        return None
+
+
+def _acknowledge(outcome: Outcome) -> str:
+    from .responses import Message
+
+    text = {
+        "confirmed": f"Done: {outcome.rows_affected} rows changed.",
+        "failed": f"The change failed and nothing was written: {outcome.error}",
+    }.get(outcome.status, "Cancelled: nothing was changed.")
+    return Message(type="message", text=text).model_dump_json()
+
+
+def _call_message(call: dict[str, str]) -> dict[str, Any]:
+    return {"id": call["id"], "type": "function", "function": {"name": call["name"], "arguments": call["arguments"]}}
+
+
+def _loose_args(raw: str) -> dict[str, Any]:
+    try:
+        value = json.loads(raw or "{}")
+        return value if isinstance(value, dict) else {}
+    except json.JSONDecodeError:
+        return {}
+
+
+def _action_event(step: Step) -> AgentAction:
+    return AgentAction(
+        action="command" if step.tool == "psql" else "tool_call",
+        tool=step.tool,
+        status=step.status,  # type: ignore[arg-type]
+        call_id=step.call_id,
+        command=step.command,
+        path=step.path,
+        result_id=step.result_id if step.status != "started" else None,
+        rows=step.rows,
+        truncated=step.truncated,
+        elapsed_ms=step.elapsed_ms,
+        error=step.error,
+    )
+
+
+def _next_result_number(messages: list[dict[str, Any]]) -> int:
+    highest = 0
+    for msg in messages:
+        if msg.get("role") == "tool":
+            try:
+                rid = json.loads(msg.get("content") or "{}").get("result_id") or ""
+            except (json.JSONDecodeError, AttributeError):
+                continue
+            if rid.startswith("r") and rid[1:].isdigit():
+                highest = max(highest, int(rid[1:]))
+    return highest + 1
+
+
+def _size(message: dict[str, Any]) -> int:
+    return len(json.dumps(message, ensure_ascii=False, default=str)) // 4 + 4
+
+
+def fit_budget(messages: list[dict[str, Any]], budget: int) -> list[dict[str, Any]]:
+    """Keep a long thread inside ``budget`` tokens: shrink old tool results first, then drop
+    the oldest whole turns; the latest turn is always kept intact."""
+    total = sum(_size(m) for m in messages)
+    if total <= budget:
+        return messages
+    last_user = max((i for i, m in enumerate(messages) if m.get("role") == "user"), default=0)
+    out = list(messages)
+    for i, msg in enumerate(out[:last_user]):
+        if total <= budget:
+            break
+        if msg.get("role") == "tool" and len(msg.get("content") or "") > 200:
+            shrunk = {**msg, "content": _shrink_tool_content(msg.get("content") or "")}
+            total += _size(shrunk) - _size(msg)
+            out[i] = shrunk
+    while total > budget:
+        starts = [i for i, m in enumerate(out) if m.get("role") == "user"]
+        if len(starts) < 2:
+            break
+        cut = starts[1]
+        total -= sum(_size(m) for m in out[:cut])
+        out = out[cut:]
+    return out
+
+
+def _shrink_tool_content(content: str) -> str:
+    try:
+        data = json.loads(content)
+    except json.JSONDecodeError:
+        return content[:160] + "… (older tool output shortened)"
+    if isinstance(data, dict) and "result_id" in data:
+        keep = {k: data[k] for k in ("result_id", "row_count", "truncated") if k in data}
+        keep["columns"] = [c.get("name") for c in data.get("columns", []) if isinstance(c, dict)][:30]
+        keep["note"] = "older preview removed to save context; the full result is still in the notebook"
+        return json.dumps(keep, ensure_ascii=False)
+    return json.dumps({"note": "older tool output removed to save context"})
+
+
+def describe_model_error(exc: Exception) -> str:
+    """One paragraph for a model-service failure (after the client's own retries)."""
+    try:
+        import openai
+    except ImportError:  # pragma: no cover
+        return str(exc)
+    if isinstance(exc, openai.AuthenticationError):
+        return "The model service rejected the API key (401). Check OPENAI_API_KEY."
+    if isinstance(exc, openai.RateLimitError):
+        return "The model service is rate-limiting requests (429) and retries did not help; wait a moment and ask again."
+    if isinstance(exc, openai.NotFoundError):
+        return f"The model service does not know this model or path (404): {_api_message(exc)}. Check NEXUS_MODEL and OPENAI_BASE_URL."
+    if isinstance(exc, openai.APIStatusError):
+        return f"The model service failed with HTTP {exc.status_code}: {_api_message(exc)}. Ask again in a moment."
+    if isinstance(exc, openai.APITimeoutError):
+        return "The model service did not answer in time; ask again, or check OPENAI_BASE_URL."
+    if isinstance(exc, openai.APIConnectionError):
+        return "Cannot reach the model service (connection failed or dropped mid-answer); check OPENAI_BASE_URL and ask again."
+    if isinstance(exc, openai.APIError):
+        return f"The model service sent a broken answer: {exc}. Ask again."
+    import httpx
+
+    if isinstance(exc, (httpx.HTTPError,)):
+        return "The connection to the model service dropped mid-answer; ask again."
+    return f"The turn failed unexpectedly: {type(exc).__name__}: {exc}"
+
+
+def _api_message(exc) -> str:
+    body = getattr(exc, "body", None)
+    if isinstance(body, dict):
+        err = body.get("error", body)
+        if isinstance(err, dict) and err.get("message"):
+            return str(err["message"])[:300]
+    return str(getattr(exc, "message", exc))[:300]
+
+
+def wait_a_moment(seconds: float) -> None:  # pragma: no cover - tiny helper for views
+    time.sleep(seconds)

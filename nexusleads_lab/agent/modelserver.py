@@ -1,0 +1,784 @@
+"""Loopback OpenAI-compatible model server, for tests and offline notebook runs.
+
+Why: the agent talks to its model through the real ``openai`` client, and the
+failures worth testing (tool-call arguments split across chunks, 429/500,
+streams that break off, slow streams that get cancelled) live in the HTTP/SSE
+layer. Mocking the client would skip exactly that layer, so this module serves
+the wire protocol itself on 127.0.0.1 and the client is pointed at it::
+
+    with ModelServer(Script([tool_calls([("psql", {"sql": "select 1"})]), text("One.")])) as srv:
+        client = openai.OpenAI(base_url=srv.base_url, api_key="test")
+        ...
+        assert srv.requests[1]["messages"][-1]["role"] == "tool"
+
+Stdlib only: ``ThreadingHTTPServer`` in a daemon thread, HTTP/1.1 keep-alive,
+and chunked transfer encoding for streams. Chunked framing matters: it is what
+lets the client *notice* an abrupt disconnect (a close-delimited body would
+look like a normal end of stream).
+
+Routes: ``POST /v1/chat/completions`` (streamed SSE or plain JSON, following
+the request's ``stream`` flag) and ``GET /v1/models``.
+
+A *responder* decides the answer to each request by returning a *step*.
+:class:`Script` plays steps in order; :class:`Replay` answers from a cassette
+(see :mod:`nexusleads_lab.agent.cassette`). Steps: :func:`text`,
+:func:`tool_calls`, :func:`http_error`, :func:`disconnect_after`, plus the raw
+:class:`ChunksStep` / :class:`CompletionStep`; a script entry may also be a
+callable ``(request_json) -> step`` to answer based on the request.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import socket
+import threading
+import time
+import traceback
+import uuid
+from collections.abc import Callable, Mapping, Sequence
+from dataclasses import dataclass
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from pathlib import Path
+from typing import Any, Protocol, Union, runtime_checkable
+
+from nexusleads_lab.agent.cassette import (
+    CassetteMatcher,
+    Exchange,
+    Mask,
+    assemble_completion,
+    last_user_message,
+    load_cassette,
+)
+
+JSON = dict[str, Any]
+
+# A client that goes away mid-answer shows up as one of these on write.
+_CLIENT_GONE = (BrokenPipeError, ConnectionResetError, ConnectionAbortedError)
+
+
+def _snippet(text: str | None, limit: int = 120) -> str:
+    if text is None:
+        return "<no user message>"
+    flat = " ".join(text.split())
+    return repr(flat if len(flat) <= limit else flat[: limit - 1] + "…")
+
+
+# --------------------------------------------------------------------------- wire
+
+
+class Wire:
+    """One HTTP exchange as a step sees it: send JSON, or stream SSE events, or drop.
+
+    Keeps ``http.server`` details out of the steps so custom steps stay short.
+    Writes raise ``BrokenPipeError``/``ConnectionResetError`` once the client is
+    gone; the server records that in ``ModelServer.aborted``.
+    """
+
+    def __init__(self, handler: _Handler, request: JSON, number: int, default_model: str) -> None:
+        self._handler = handler
+        self.request = request
+        self.number = number
+        self.completion_id = f"chatcmpl-{uuid.uuid4().hex[:24]}"
+        self.created = int(time.time())
+        self.model = str(request.get("model") or default_model)
+        self.started = False
+
+    @property
+    def wants_stream(self) -> bool:
+        return bool(self.request.get("stream"))
+
+    @property
+    def wants_usage(self) -> bool:
+        options = self.request.get("stream_options")
+        return isinstance(options, Mapping) and bool(options.get("include_usage"))
+
+    def send_json(self, status: int, body: Any, headers: Mapping[str, str] | None = None) -> None:
+        payload = json.dumps(body).encode()
+        handler = self._handler
+        handler.send_response(status)
+        handler.send_header("Content-Type", "application/json")
+        handler.send_header("Content-Length", str(len(payload)))
+        handler.send_header("x-request-id", f"req_{uuid.uuid4().hex[:16]}")
+        for name, value in (headers or {}).items():
+            handler.send_header(name, value)
+        handler.end_headers()
+        self.started = True
+        handler.wfile.write(payload)
+
+    def start_stream(self) -> None:
+        handler = self._handler
+        handler.send_response(200)
+        handler.send_header("Content-Type", "text/event-stream; charset=utf-8")
+        handler.send_header("Cache-Control", "no-cache")
+        handler.send_header("Transfer-Encoding", "chunked")
+        handler.send_header("x-request-id", f"req_{uuid.uuid4().hex[:16]}")
+        handler.end_headers()
+        self.started = True
+
+    def send_event(self, data: Mapping[str, Any] | str) -> None:
+        """Send one ``data: ...`` SSE event as its own HTTP chunk, so the client sees it at once."""
+        text = data if isinstance(data, str) else json.dumps(data)
+        self._write_chunk(f"data: {text}\n\n".encode())
+
+    def end_stream(self) -> None:
+        self.send_event("[DONE]")
+        self._handler.wfile.write(b"0\r\n\r\n")
+
+    def drop(self) -> None:
+        """Close the connection abruptly: no terminating chunk, no ``[DONE]``."""
+        self._handler.close_connection = True
+        try:
+            # FIN rather than RST, so chunks already sent still reach the client before the error.
+            self._handler.connection.shutdown(socket.SHUT_RDWR)
+        except OSError:
+            pass
+
+    def pause(self, seconds: float) -> None:
+        if seconds > 0:
+            time.sleep(seconds)
+
+    def _write_chunk(self, data: bytes) -> None:
+        self._handler.wfile.write(b"%x\r\n%s\r\n" % (len(data), data))
+
+
+# --------------------------------------------------------------------------- chunk building
+
+# (id, name, arguments-json-string)
+_Call = tuple[str, str, str]
+
+
+def _split(text: str, size: int) -> list[str]:
+    size = max(1, size)
+    return [text[i : i + size] for i in range(0, len(text), size)]
+
+
+def _fragments(arguments: str, size: int) -> list[str]:
+    pieces = _split(arguments, size)
+    if len(pieces) == 1 and len(arguments) >= 2:
+        # Clients must concatenate fragments; never let a short payload hide that.
+        half = len(arguments) // 2
+        pieces = [arguments[:half], arguments[half:]]
+    return pieces or [""]
+
+
+def _estimate_usage(request: Mapping[str, Any], content: str | None, calls: Sequence[_Call]) -> JSON:
+    prompt_chars = len(json.dumps(request.get("messages") or []))
+    completion_chars = len(content or "") + sum(len(name) + len(args) for _, name, args in calls)
+    prompt, completion = max(1, prompt_chars // 4), max(1, completion_chars // 4)
+    return {"prompt_tokens": prompt, "completion_tokens": completion, "total_tokens": prompt + completion}
+
+
+def _chunk(wire: Wire, delta: JSON, finish_reason: str | None = None) -> JSON:
+    chunk: JSON = {
+        "id": wire.completion_id,
+        "object": "chat.completion.chunk",
+        "created": wire.created,
+        "model": wire.model,
+        "choices": [{"index": 0, "delta": delta, "logprobs": None, "finish_reason": finish_reason}],
+    }
+    if wire.wants_usage:
+        chunk["usage"] = None  # as OpenAI does: every chunk but the last carries "usage": null
+    return chunk
+
+
+def message_chunks(
+    wire: Wire,
+    content: str | None,
+    calls: Sequence[_Call],
+    finish_reason: str,
+    chunk_size: int = 8,
+    fragment_size: int = 10,
+) -> list[JSON]:
+    """The ``chat.completion.chunk`` objects for one assistant message, OpenAI-style (no usage chunk)."""
+    chunks = [_chunk(wire, {"role": "assistant", "content": "" if content or not calls else None})]
+    chunks += [_chunk(wire, {"content": piece}) for piece in _split(content or "", chunk_size)]
+    for index, (call_id, name, arguments) in enumerate(calls):
+        first, *rest = _fragments(arguments, fragment_size)
+        chunks.append(
+            _chunk(
+                wire,
+                {
+                    "tool_calls": [
+                        {
+                            "index": index,
+                            "id": call_id,
+                            "type": "function",
+                            "function": {"name": name, "arguments": first},
+                        }
+                    ]
+                },
+            )
+        )
+        chunks += [_chunk(wire, {"tool_calls": [{"index": index, "function": {"arguments": f}}]}) for f in rest]
+    chunks.append(_chunk(wire, {}, finish_reason))
+    return chunks
+
+
+def _completion(
+    wire: Wire, content: str | None, calls: Sequence[_Call], finish_reason: str, usage: Mapping[str, int]
+) -> JSON:
+    message: JSON = {"role": "assistant", "content": content or None, "refusal": None}
+    if calls:
+        message["tool_calls"] = [
+            {"id": cid, "type": "function", "function": {"name": name, "arguments": args}} for cid, name, args in calls
+        ]
+    return {
+        "id": wire.completion_id,
+        "object": "chat.completion",
+        "created": wire.created,
+        "model": wire.model,
+        "choices": [{"index": 0, "message": message, "logprobs": None, "finish_reason": finish_reason}],
+        "usage": dict(usage),
+    }
+
+
+def _serve_message(
+    wire: Wire,
+    *,
+    content: str | None,
+    calls: Sequence[_Call],
+    finish_reason: str,
+    usage: Mapping[str, int] | None,
+    chunk_size: int,
+    fragment_size: int = 10,
+    delay: float = 0.0,
+    stop_after: int | None = None,
+) -> None:
+    usage = usage or _estimate_usage(wire.request, content, calls)
+    if not wire.wants_stream:
+        wire.pause(delay)
+        if stop_after is not None:
+            wire.drop()
+        else:
+            wire.send_json(200, _completion(wire, content, calls, finish_reason, usage))
+        return
+    chunks = message_chunks(wire, content, calls, finish_reason, chunk_size, fragment_size)
+    if wire.wants_usage:
+        chunks.append({**_chunk(wire, {}), "choices": [], "usage": dict(usage)})
+    wire.start_stream()
+    for index, chunk in enumerate(chunks):
+        if stop_after is not None and index >= stop_after:
+            break
+        wire.pause(delay)
+        wire.send_event(chunk)
+    if stop_after is not None:
+        wire.drop()
+    else:
+        wire.end_stream()
+
+
+# --------------------------------------------------------------------------- steps
+
+
+@runtime_checkable
+class Step(Protocol):
+    """Anything that can answer one request on a :class:`Wire`."""
+
+    def serve(self, wire: Wire) -> None: ...
+
+
+StepLike = Union[Step, Callable[[JSON], "StepLike"]]
+
+
+@dataclass(frozen=True)
+class TextStep:
+    """A plain assistant answer, streamed in ``chunk_size``-character deltas; finish_reason "stop"."""
+
+    content: str
+    chunk_size: int = 8
+    usage: Mapping[str, int] | None = None
+    delay: float = 0.0
+
+    def serve(self, wire: Wire) -> None:
+        _serve_message(
+            wire,
+            content=self.content,
+            calls=(),
+            finish_reason="stop",
+            usage=self.usage,
+            chunk_size=self.chunk_size,
+            delay=self.delay,
+        )
+
+
+@dataclass(frozen=True)
+class ToolCallsStep:
+    """One assistant turn with one or several (parallel) tool calls; finish_reason "tool_calls".
+
+    Each call's ``arguments`` string is streamed in ``fragment_size`` pieces:
+    the first chunk of a call carries index, id, type, name and the first
+    fragment; later chunks carry only the index and further fragments.
+    """
+
+    calls: tuple[tuple[str, str], ...]
+    content: str | None = None
+    chunk_size: int = 8
+    fragment_size: int = 10
+    usage: Mapping[str, int] | None = None
+    delay: float = 0.0
+    ids: tuple[str, ...] | None = None
+
+    def serve(self, wire: Wire) -> None:
+        # Fresh ids per answer, as the real service does, unless the test pins them.
+        ids = self.ids or tuple(f"call_{uuid.uuid4().hex[:24]}" for _ in self.calls)
+        _serve_message(
+            wire,
+            content=self.content,
+            calls=[(cid, name, args) for cid, (name, args) in zip(ids, self.calls)],
+            finish_reason="tool_calls",
+            usage=self.usage,
+            chunk_size=self.chunk_size,
+            fragment_size=self.fragment_size,
+            delay=self.delay,
+        )
+
+
+_ERROR_KINDS: dict[int, tuple[str, str | None]] = {
+    400: ("invalid_request_error", None),
+    401: ("invalid_request_error", "invalid_api_key"),
+    403: ("permission_error", None),
+    404: ("invalid_request_error", "not_found"),
+    429: ("requests", "rate_limit_exceeded"),
+}
+
+
+@dataclass(frozen=True)
+class HttpErrorStep:
+    """An HTTP error with an OpenAI-style body ``{"error": {"message", "type", "code"}}``.
+
+    ``retry_after_ms`` sets the header the openai client honours (keeps retry
+    tests fast); ``should_retry`` sets ``x-should-retry`` to force or forbid
+    client retries.
+    """
+
+    status: int
+    message: str
+    type: str | None = None
+    code: str | None = None
+    retry_after_ms: float | None = None
+    should_retry: bool | None = None
+    delay: float = 0.0
+
+    def serve(self, wire: Wire) -> None:
+        default_type, default_code = _ERROR_KINDS.get(self.status, ("server_error", None))
+        headers: dict[str, str] = {}
+        if self.retry_after_ms is not None:
+            headers["retry-after-ms"] = str(self.retry_after_ms)
+        if self.should_retry is not None:
+            headers["x-should-retry"] = "true" if self.should_retry else "false"
+        body = {
+            "error": {
+                "message": self.message,
+                "type": self.type or default_type,
+                "param": None,
+                "code": self.code if self.code is not None else default_code,
+            }
+        }
+        wire.pause(self.delay)
+        wire.send_json(self.status, body, headers)
+
+
+@dataclass(frozen=True)
+class DisconnectStep:
+    """Start answering, then drop the connection after ``n_chunks`` SSE events (no ``[DONE]``).
+
+    A non-streamed request is dropped before any response is sent.
+    """
+
+    n_chunks: int
+    content: str = "This answer is cut off before it ends, as if the connection died."
+    chunk_size: int = 8
+    delay: float = 0.0
+
+    def serve(self, wire: Wire) -> None:
+        _serve_message(
+            wire,
+            content=self.content,
+            calls=(),
+            finish_reason="stop",
+            usage=None,
+            chunk_size=self.chunk_size,
+            delay=self.delay,
+            stop_after=max(0, self.n_chunks),
+        )
+
+
+@dataclass(frozen=True)
+class ChunksStep:
+    """Replays recorded ``chat.completion.chunk`` objects verbatim.
+
+    For a non-streamed request they are folded into one completion; the usage
+    chunk is left out when the request did not ask for it.
+    """
+
+    chunks: tuple[Mapping[str, Any], ...]
+    delay: float = 0.0
+
+    def serve(self, wire: Wire) -> None:
+        if not wire.wants_stream:
+            wire.pause(self.delay)
+            wire.send_json(200, assemble_completion(self.chunks))
+            return
+        wire.start_stream()
+        for chunk in self.chunks:
+            if not chunk.get("choices") and chunk.get("usage") and not wire.wants_usage:
+                continue
+            wire.pause(self.delay)
+            wire.send_event(chunk)
+        wire.end_stream()
+
+
+@dataclass(frozen=True)
+class CompletionStep:
+    """Replays a recorded ``chat.completion``; a streamed request gets it re-chunked."""
+
+    completion: Mapping[str, Any]
+    delay: float = 0.0
+
+    def serve(self, wire: Wire) -> None:
+        if not wire.wants_stream:
+            wire.pause(self.delay)
+            wire.send_json(200, self.completion)
+            return
+        choice = (self.completion.get("choices") or [{}])[0]
+        message = choice.get("message") or {}
+        calls = [
+            (c.get("id", ""), c["function"]["name"], c["function"].get("arguments", ""))
+            for c in message.get("tool_calls") or []
+        ]
+        _serve_message(
+            wire,
+            content=message.get("content"),
+            calls=calls,
+            finish_reason=choice.get("finish_reason") or ("tool_calls" if calls else "stop"),
+            usage=self.completion.get("usage"),
+            chunk_size=16,
+            delay=self.delay,
+        )
+
+
+def text(content: str, chunk_size: int = 8, usage: Mapping[str, int] | None = None, *, delay: float = 0.0) -> TextStep:
+    """Answer with ``content`` streamed as several deltas (``chunk_size`` characters each).
+
+    ``usage`` (prompt/completion/total tokens) is sent in the final usage chunk
+    when the request sets ``stream_options.include_usage``; estimated if omitted.
+    ``delay`` sleeps before each chunk, so a test can cancel mid-stream.
+    """
+    return TextStep(content, chunk_size, usage, delay)
+
+
+def tool_calls(
+    calls: Sequence[tuple[str, Mapping[str, Any] | str]],
+    *,
+    content: str | None = None,
+    chunk_size: int = 8,
+    fragment_size: int = 10,
+    usage: Mapping[str, int] | None = None,
+    delay: float = 0.0,
+    ids: Sequence[str] | None = None,
+) -> ToolCallsStep:
+    """Answer with parallel tool calls, e.g. ``tool_calls([("psql", {"sql": "select 1"})])``.
+
+    Arguments given as a mapping are JSON-encoded; a string is sent verbatim
+    (so a test can send malformed JSON). ``content`` is streamed before the
+    calls. ``ids`` pins the ``call_...`` ids; otherwise they are random.
+    """
+    if not calls:
+        raise ValueError("tool_calls() needs at least one call")
+    if ids is not None and len(ids) != len(calls):
+        raise ValueError(f"tool_calls(): {len(ids)} ids for {len(calls)} calls")
+    encoded = tuple((name, args if isinstance(args, str) else json.dumps(args)) for name, args in calls)
+    return ToolCallsStep(encoded, content, chunk_size, fragment_size, usage, delay, tuple(ids) if ids else None)
+
+
+def http_error(
+    status: int,
+    message: str,
+    *,
+    type: str | None = None,  # noqa: A002 - mirrors the OpenAI error field name
+    code: str | None = None,
+    retry_after_ms: float | None = None,
+    should_retry: bool | None = None,
+    delay: float = 0.0,
+) -> HttpErrorStep:
+    """Answer with HTTP ``status`` and an OpenAI-style error body (e.g. 429, 500)."""
+    return HttpErrorStep(status, message, type, code, retry_after_ms, should_retry, delay)
+
+
+def disconnect_after(
+    n_chunks: int, content: str = DisconnectStep.content, *, chunk_size: int = 8, delay: float = 0.0
+) -> DisconnectStep:
+    """Stream ``n_chunks`` SSE events of an answer with ``content``, then drop the connection."""
+    return DisconnectStep(n_chunks, content, chunk_size, delay)
+
+
+def _resolve(step: StepLike, request: JSON) -> Step:
+    for _ in range(16):
+        if isinstance(step, Step):
+            return step
+        if not callable(step):
+            break
+        step = step(request)
+    raise TypeError(f"scripted model: a step must be a Step or a callable returning one, got {step!r}")
+
+
+# --------------------------------------------------------------------------- responders
+
+
+class Responder(Protocol):
+    """Chooses the step answering a request; ``number`` is the server's 1-based request count."""
+
+    def step_for(self, request: JSON, number: int) -> Step: ...
+
+
+class Script:
+    """Answers requests with the given steps, one step per request, in order. Thread-safe."""
+
+    def __init__(self, steps: Sequence[StepLike]) -> None:
+        self.steps = list(steps)
+        self._next = 0
+        self._lock = threading.Lock()
+
+    @property
+    def remaining(self) -> int:
+        """Steps not yet used: a test can assert the agent made exactly the expected calls."""
+        with self._lock:
+            return max(0, len(self.steps) - self._next)
+
+    def step_for(self, request: JSON, number: int) -> Step:
+        with self._lock:
+            index = self._next
+            self._next += 1
+        if index >= len(self.steps):
+            return http_error(
+                500,
+                f"scripted model: no more scripted responses (request {index + 1}); "
+                f"the script has {len(self.steps)} step(s); "
+                f"last user message: {_snippet(last_user_message(request))}",
+                type="server_error",
+                code="script_exhausted",
+                # Retrying cannot help and would only hide the real request count.
+                should_retry=False,
+            )
+        return _resolve(self.steps[index], request)
+
+
+class Replay:
+    """Answers each request from a cassette recorded by :mod:`nexusleads_lab.agent.cassette`.
+
+    Matching follows the rule in that module's docstring. A request with no
+    recorded answer gets HTTP 404 (never retried) whose message names the
+    cassette and shows the last user message, so one can tell which cell diverged.
+    """
+
+    def __init__(self, path: str | os.PathLike[str], *, extra_masks: Sequence[Mask] = ()) -> None:
+        self.path = Path(path)
+        self._matcher = CassetteMatcher(load_cassette(self.path, extra_masks), extra_masks)
+
+    @property
+    def unused(self) -> list[Exchange]:
+        """Recorded exchanges never served so far."""
+        return self._matcher.unused
+
+    def step_for(self, request: JSON, number: int) -> Step:
+        exchange = self._matcher.match(request)
+        if exchange is None:
+            total = len(self._matcher.exchanges)
+            return http_error(
+                404,
+                f"replay: cassette {str(self.path)!r} has no answer for this request "
+                f"(request {number}; {total} recorded exchange(s), {len(self.unused)} unused). "
+                f"Last user message: {_snippet(last_user_message(request))}. "
+                "The notebook diverged from the recording (changed question, prompt or tools); re-record it.",
+                type="invalid_request_error",
+                code="replay_no_answer",
+                should_retry=False,
+            )
+        response = exchange.response
+        if "chunks" in response:
+            return ChunksStep(tuple(response["chunks"]))
+        return CompletionStep(response["completion"])
+
+
+# --------------------------------------------------------------------------- server
+
+
+class _HTTPServer(ThreadingHTTPServer):
+    daemon_threads = True
+    owner: ModelServer
+
+    def handle_error(self, request, client_address) -> None:
+        # A client that hangs up between requests (closed keep-alive) is normal here.
+        import sys
+
+        if isinstance(sys.exc_info()[1], _CLIENT_GONE):
+            return
+        super().handle_error(request, client_address)
+
+
+class _Handler(BaseHTTPRequestHandler):
+    protocol_version = "HTTP/1.1"  # keep-alive + chunked streams, like the real service
+    server: _HTTPServer
+
+    def log_message(self, format: str, *args: Any) -> None:  # noqa: A002
+        pass  # test output should show assertions, not access logs
+
+    def setup(self) -> None:
+        super().setup()
+        self.server.owner._track(self.connection, add=True)
+
+    def finish(self) -> None:
+        try:
+            super().finish()
+        except OSError:
+            pass
+        self.server.owner._track(self.connection, add=False)
+
+    def _path(self) -> str:
+        return self.path.split("?", 1)[0].rstrip("/")
+
+    def _error(self, status: int, message: str, code: str | None = None) -> None:
+        wire = Wire(self, {}, 0, self.server.owner.model)
+        http_error(status, message, code=code, should_retry=False).serve(wire)
+
+    def do_GET(self) -> None:
+        owner = self.server.owner
+        model = {"id": owner.model, "object": "model", "created": 0, "owned_by": "nexusleads-lab"}
+        path = self._path()
+        if path == "/v1/models":
+            Wire(self, {}, 0, owner.model).send_json(200, {"object": "list", "data": [model]})
+        elif path == f"/v1/models/{owner.model}":
+            Wire(self, {}, 0, owner.model).send_json(200, model)
+        else:
+            self._error(404, f"model server: no route GET {path}")
+
+    def do_POST(self) -> None:
+        length = int(self.headers.get("Content-Length") or 0)
+        raw = self.rfile.read(length) if length else b""
+        if self._path() != "/v1/chat/completions":
+            self._error(404, f"model server: no route POST {self._path()}")
+            return
+        try:
+            body = json.loads(raw)
+            if not isinstance(body, dict):
+                raise ValueError("body is not a JSON object")
+        except ValueError as exc:
+            self._error(400, f"model server: request body is not valid JSON: {exc}")
+            return
+        owner = self.server.owner
+        number = owner._receive(body)
+        wire = Wire(self, body, number, owner.model)
+        try:
+            step = owner.responder.step_for(body, number)
+            step.serve(wire)
+        except _CLIENT_GONE:
+            owner._note_aborted(number)
+            self.close_connection = True
+        except Exception as exc:  # noqa: BLE001 - surface responder bugs to the client, keep serving
+            owner._note_error(number, traceback.format_exc())
+            if wire.started:
+                wire.drop()
+            else:
+                try:
+                    http_error(
+                        500,
+                        f"model server: responder failed on request {number}: {type(exc).__name__}: {exc}",
+                        code="responder_error",
+                        should_retry=False,
+                    ).serve(wire)
+                except _CLIENT_GONE:
+                    self.close_connection = True
+
+
+class ModelServer:
+    """OpenAI-compatible server on 127.0.0.1 (random port), serving from a daemon thread.
+
+    Starts on construction; use as a context manager or call :meth:`close`.
+    Attributes: ``base_url`` (ends with ``/v1``, for ``openai.OpenAI``),
+    ``requests`` (received chat-completion bodies, in order), ``aborted``
+    (request numbers whose client went away mid-answer; best-effort, detected
+    on the next write), ``errors`` (tracebacks of responder failures).
+    """
+
+    def __init__(self, responder: Responder | Sequence[StepLike], *, model: str = "scripted-model") -> None:
+        self.responder: Responder = Script(responder) if isinstance(responder, Sequence) else responder
+        self.model = model
+        self.requests: list[JSON] = []
+        self.aborted: list[int] = []
+        self.errors: list[str] = []
+        self._lock = threading.Lock()
+        self._connections: set[socket.socket] = set()
+        self._closed = False
+        self._httpd = _HTTPServer(("127.0.0.1", 0), _Handler)
+        self._httpd.owner = self
+        host, port = self._httpd.server_address[:2]
+        self.base_url = f"http://{host}:{port}/v1"
+        self._thread = threading.Thread(
+            target=self._httpd.serve_forever, kwargs={"poll_interval": 0.05}, name="model-server", daemon=True
+        )
+        self._thread.start()
+
+    def __enter__(self) -> ModelServer:
+        return self
+
+    def __exit__(self, *exc_info: object) -> None:
+        self.close()
+
+    def close(self) -> None:
+        """Stop serving and cut open connections, so nothing outlives the test. Idempotent."""
+        if self._closed:
+            return
+        self._closed = True
+        self._httpd.shutdown()
+        self._httpd.server_close()
+        with self._lock:
+            connections = list(self._connections)
+        for connection in connections:
+            try:
+                connection.shutdown(socket.SHUT_RDWR)
+            except OSError:
+                pass
+        self._thread.join(timeout=5)
+
+    def _receive(self, body: JSON) -> int:
+        with self._lock:
+            self.requests.append(body)
+            return len(self.requests)
+
+    def _note_aborted(self, number: int) -> None:
+        with self._lock:
+            self.aborted.append(number)
+
+    def _note_error(self, number: int, text: str) -> None:
+        with self._lock:
+            self.errors.append(f"request {number}:\n{text}")
+
+    def _track(self, connection: socket.socket, *, add: bool) -> None:
+        with self._lock:
+            if add:
+                self._connections.add(connection)
+            else:
+                self._connections.discard(connection)
+
+
+__all__ = [
+    "ChunksStep",
+    "CompletionStep",
+    "DisconnectStep",
+    "HttpErrorStep",
+    "ModelServer",
+    "Replay",
+    "Responder",
+    "Script",
+    "Step",
+    "StepLike",
+    "TextStep",
+    "ToolCallsStep",
+    "Wire",
+    "disconnect_after",
+    "http_error",
+    "message_chunks",
+    "text",
+    "tool_calls",
+]

@@ -1,0 +1,105 @@
+"""Which model service answers: OpenAI or any compatible server, a replay, or a recording.
+
+``OPENAI_API_KEY`` / ``OPENAI_BASE_URL`` pick the service (Azure, Ollama, vLLM, LiteLLM all
+speak the same API); ``NEXUS_REPLAY=file`` answers from a cassette through a loopback server,
+so shared notebooks and tests need no key and no network; ``NEXUS_RECORD=file`` records
+every exchange of a live session into such a cassette.
+"""
+
+from __future__ import annotations
+
+import os
+import threading
+from dataclasses import dataclass
+from pathlib import Path
+
+DEFAULT_MODEL = "gpt-4.1-mini"
+
+
+class ModelConfigError(Exception):
+    """No way to reach a model; the message says what to set."""
+
+
+@dataclass(frozen=True)
+class ModelSettings:
+    model: str
+    api_key: str | None
+    base_url: str | None
+    replay: str | None
+    record: str | None
+    timeout_s: float = 120.0
+    max_retries: int = 2
+
+    @classmethod
+    def from_env(cls, model: str | None = None) -> "ModelSettings":
+        return cls(
+            model=model or os.environ.get("NEXUS_MODEL") or DEFAULT_MODEL,
+            api_key=os.environ.get("OPENAI_API_KEY") or None,
+            base_url=os.environ.get("OPENAI_BASE_URL") or None,
+            replay=os.environ.get("NEXUS_REPLAY") or None,
+            record=os.environ.get("NEXUS_RECORD") or None,
+        )
+
+    @property
+    def mode(self) -> str:
+        if self.replay:
+            return "replay"
+        return "live" if (self.api_key or self.base_url) else "unconfigured"
+
+    def describe(self) -> str:
+        if self.replay:
+            return f"{self.model} replayed from {self.replay}"
+        if self.mode == "unconfigured":
+            return f"{self.model} (not configured: set OPENAI_API_KEY or NEXUS_REPLAY)"
+        where = self.base_url or "api.openai.com"
+        rec = f", recording to {self.record}" if self.record else ""
+        return f"{self.model} at {where}{rec}"
+
+
+MISSING_CONFIG = (
+    "No model is configured. Set OPENAI_API_KEY (and OPENAI_BASE_URL for Azure, Ollama, vLLM or LiteLLM), "
+    "or set NEXUS_REPLAY to a recorded cassette to replay answers without a key."
+)
+
+_replay_servers: dict[str, object] = {}
+_replay_lock = threading.Lock()
+
+
+def _replay_base_url(path: str) -> str:
+    """One loopback replay server per cassette per process."""
+    from .cassette import start_replay_server
+
+    resolved = str(Path(path).expanduser().resolve())
+    if not Path(resolved).is_file():
+        raise ModelConfigError(f"NEXUS_REPLAY points to {path}, which does not exist.")
+    with _replay_lock:
+        server = _replay_servers.get(resolved)
+        if server is None:
+            server = start_replay_server(resolved)
+            _replay_servers[resolved] = server
+    return server.base_url
+
+
+def make_client(settings: ModelSettings):
+    """The real ``openai`` client, pointed where the settings say."""
+    import openai
+
+    if settings.replay:
+        return openai.OpenAI(
+            api_key="replay-no-key", base_url=_replay_base_url(settings.replay), max_retries=0, timeout=30.0
+        )
+    if settings.mode == "unconfigured":
+        raise ModelConfigError(MISSING_CONFIG)
+    http_client = None
+    if settings.record:
+        from .cassette import recording_http_client
+
+        http_client = recording_http_client(settings.record)
+    return openai.OpenAI(
+        # A local server (Ollama, vLLM) needs no key, but the client insists on one.
+        api_key=settings.api_key or "no-key-needed",
+        base_url=settings.base_url,
+        timeout=settings.timeout_s,
+        max_retries=settings.max_retries,
+        http_client=http_client,
+    )

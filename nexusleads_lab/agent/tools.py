@@ -1,0 +1,188 @@
+"""The tools the model may call: ``psql`` (a read query) and ``read_file`` (a skill file).
+
+What goes back to the model is bounded whatever the result size: the full result stays in
+the kernel as a DataFrame under a short result id, and the model gets its shape and a cut
+preview of at most ``MAX_TOOL_BYTES``.
+"""
+
+from __future__ import annotations
+
+import json
+import time
+from dataclasses import dataclass, field
+from typing import Any
+
+import pandas as pd
+
+from ..db.engine import Engine, QueryResult
+from ..db.errors import QueryError
+
+MAX_TOOL_BYTES = 8 * 1024
+PREVIEW_ROWS = 20
+CELL_CHARS = 80
+
+TOOL_SPECS: list[dict[str, Any]] = [
+    {
+        "type": "function",
+        "function": {
+            "name": "psql",
+            "description": (
+                "Run ONE read-only SQL query (SELECT / WITH / VALUES / TABLE) against the PLG lead database. "
+                "The full result is kept in the notebook as a DataFrame under a result id (r1, r2, ...); you see "
+                "its columns, row count and a short preview. Aggregate in SQL; reference result ids in dashboards."
+            ),
+            "parameters": {
+                "type": "object",
+                "properties": {"sql": {"type": "string", "description": "one PostgreSQL SELECT statement"}},
+                "required": ["sql"],
+                "additionalProperties": False,
+            },
+        },
+    },
+    {
+        "type": "function",
+        "function": {
+            "name": "read_file",
+            "description": "Read a file inside a skill folder (for example a SKILL.md listed in the instructions).",
+            "parameters": {
+                "type": "object",
+                "properties": {"path": {"type": "string", "description": "path of the file, as listed"}},
+                "required": ["path"],
+                "additionalProperties": False,
+            },
+        },
+    },
+]
+TOOL_NAMES = tuple(spec["function"]["name"] for spec in TOOL_SPECS)
+
+
+@dataclass
+class ToolOutcome:
+    """One executed tool call: what the model sees, and what the person and the notebook keep."""
+
+    call_id: str
+    tool: str
+    arguments: dict[str, Any]
+    content: str  # sent back to the model, at most MAX_TOOL_BYTES
+    ok: bool
+    elapsed_ms: float
+    result_id: str | None = None
+    result: QueryResult | None = None
+    error: str | None = None
+    extra: dict[str, Any] = field(default_factory=dict)
+
+
+def parse_arguments(raw: str | None) -> dict[str, Any]:
+    if not raw:
+        return {}
+    try:
+        value = json.loads(raw)
+    except json.JSONDecodeError as exc:
+        raise ValueError(f"the tool arguments are not valid JSON ({exc.msg} at character {exc.pos})") from None
+    if not isinstance(value, dict):
+        raise ValueError("the tool arguments must be a JSON object")
+    return value
+
+
+def _cell(value: Any) -> Any:
+    if value is None or (not isinstance(value, (list, dict)) and pd.isna(value)):
+        return None
+    if isinstance(value, (bool, int, float)):
+        return value
+    if hasattr(value, "item") and not isinstance(value, (list, dict)):
+        try:
+            return value.item()
+        except Exception:
+            pass
+    text = value if isinstance(value, str) else json.dumps(value, default=str, ensure_ascii=False)
+    return text if len(text) <= CELL_CHARS else text[: CELL_CHARS - 1] + "…"
+
+
+def preview_payload(result_id: str, result: QueryResult, max_bytes: int = MAX_TOOL_BYTES) -> str:
+    """The model's view of a result: shape, types and the first rows, cut to fit ``max_bytes``."""
+    columns = [{"name": str(n), "type": t} for n, t in result.column_types.items()]
+    if len(columns) != len(result.df.columns):  # duplicate names collapse in the dict
+        columns = [{"name": str(n), "type": str(d)} for n, d in zip(result.df.columns, result.df.dtypes)]
+    head = result.df.head(PREVIEW_ROWS)
+    rows = [[_cell(v) for v in row] for row in head.itertuples(index=False, name=None)]
+    payload: dict[str, Any] = {
+        "result_id": result_id,
+        "row_count": result.row_count,
+        "truncated": result.truncated,
+        "columns": columns,
+        "preview_rows": len(rows),
+        "rows": rows,
+    }
+    if result.truncated:
+        payload["note"] = f"Stopped at the row cap of {result.row_cap}; aggregate or filter for exact answers."
+    text = _dumps(payload)
+    while len(text.encode()) > max_bytes and payload["rows"]:
+        payload["rows"] = payload["rows"][: len(payload["rows"]) // 2] if len(payload["rows"]) > 1 else []
+        payload["preview_rows"] = len(payload["rows"])
+        text = _dumps(payload)
+    while len(text.encode()) > max_bytes and len(payload["columns"]) > 1:
+        keep = len(payload["columns"]) // 2
+        payload["columns_omitted"] = len(columns) - keep
+        payload["columns"] = payload["columns"][:keep]
+        text = _dumps(payload)
+    if len(text.encode()) > max_bytes:  # pathological names: still valid JSON, still bounded
+        text = _dumps({"result_id": result_id, "row_count": result.row_count, "note": "result too wide to preview"})
+    return text
+
+
+def _dumps(payload: dict) -> str:
+    return json.dumps(payload, ensure_ascii=False, default=str, separators=(",", ":"))
+
+
+def error_payload(message: str) -> str:
+    text = _dumps({"error": message})
+    return text if len(text.encode()) <= MAX_TOOL_BYTES else _dumps({"error": message[:2000] + "…"})
+
+
+class ToolRunner:
+    """Executes tool calls for one assistant; safe to call from worker threads."""
+
+    def __init__(self, engine_provider, skills_provider) -> None:
+        self._engine_provider = engine_provider
+        self._skills_provider = skills_provider
+
+    @property
+    def engine(self) -> Engine:
+        return self._engine_provider()
+
+    def run(self, call_id: str, name: str, raw_arguments: str | None, result_id: str | None) -> ToolOutcome:
+        started = time.perf_counter()
+
+        def done(content: str, ok: bool, **kw) -> ToolOutcome:
+            return ToolOutcome(
+                call_id=call_id, tool=name, arguments=args, content=content, ok=ok,
+                elapsed_ms=(time.perf_counter() - started) * 1000, **kw,
+            )  # fmt: skip
+
+        args: dict[str, Any] = {}
+        try:
+            args = parse_arguments(raw_arguments)
+        except ValueError as exc:
+            return done(error_payload(str(exc)), False, error=str(exc))
+        if name == "psql":
+            sql = args.get("sql")
+            if not isinstance(sql, str) or not sql.strip():
+                msg = "psql needs one argument, sql: the SELECT statement to run."
+                return done(error_payload(msg), False, error=msg)
+            try:
+                result = self.engine.read(sql)
+            except QueryError as exc:
+                return done(error_payload(exc.paragraph()), False, error=exc.paragraph())
+            return done(preview_payload(result_id, result), True, result_id=result_id, result=result)
+        if name == "read_file":
+            path = args.get("path")
+            if not isinstance(path, str) or not path.strip():
+                msg = "read_file needs one argument, path: a file inside a skill folder."
+                return done(error_payload(msg), False, error=msg)
+            try:
+                text = self._skills_provider().read_file(path)
+            except Exception as exc:  # SkillFileError and OS errors: one sentence for the model
+                return done(error_payload(str(exc)), False, error=str(exc))
+            return done(text, True, extra={"bytes": len(text.encode())})
+        msg = f"There is no tool named {name!r}; the tools are {', '.join(TOOL_NAMES)}."
+        return done(error_payload(msg), False, error=msg)

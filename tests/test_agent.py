@@ -1,0 +1,380 @@
+"""The agent loop end to end: the real openai client, a loopback scripted model, the real database."""
+
+from __future__ import annotations
+
+import json
+import threading
+import time
+import uuid
+
+import openai
+import pytest
+
+from nexusleads_lab.agent.assistant import Assistant, fit_budget
+from nexusleads_lab.agent.confirm import ConfirmationError, Confirmations
+from nexusleads_lab.agent.modelserver import ModelServer, Script, disconnect_after, http_error, text, tool_calls
+from nexusleads_lab.agent.tools import MAX_TOOL_BYTES
+from nexusleads_lab.db.store import ConversationStore, NotFound
+
+API_KEY = "sk-test-SECRET-do-not-leak-1234567890"
+
+
+@pytest.fixture()
+def scripted(db):
+    """Build an assistant wired to a scripted model; servers are closed after the test."""
+    servers: list[ModelServer] = []
+    assistants: list[Assistant] = []
+
+    def make(steps, *, user: str | None = None, org: str = "acme-test", retries: int = 0, **kw) -> Assistant:
+        server = ModelServer(Script(steps))
+        servers.append(server)
+        client = openai.OpenAI(base_url=server.base_url, api_key=API_KEY, max_retries=retries)
+        assistant = Assistant(database=kw.pop("database", db), client=client, user=user or f"u-{uuid.uuid4().hex[:8]}", org=org, **kw)
+        assistant.server = server  # for assertions on what the model received
+        assistants.append(assistant)
+        return assistant
+
+    yield make
+    for a in assistants:
+        a.close()
+    for s in servers:
+        s.close()
+
+
+def dashboard(*sections, title="Leads") -> str:
+    return json.dumps({"type": "dashboard", "title": title, "sections": list(sections)})
+
+
+def message(text_: str) -> str:
+    return json.dumps({"type": "message", "text": text_})
+
+
+def types(result) -> list[str]:
+    return [e.type for e in result.events]
+
+
+TIER_SQL = "SELECT tier, count(*) AS n FROM lead_scores GROUP BY tier ORDER BY tier"
+
+
+def test_multi_step_tool_loop_builds_a_dashboard_from_result_ids(scripted, db):
+    assistant = scripted([
+        tool_calls([("read_file", {"path": "plg-database/SKILL.md"})]),
+        tool_calls([("psql", {"sql": TIER_SQL})]),
+        text(dashboard(
+            {"type": "widgets", "items": [{"title": "Tiers", "value": "3"}]},
+            {"type": "bars", "label": "Leads by tier", "source": "r1", "x": "tier", "y": "n"},
+            {"type": "table", "source": "r1", "limit": 50},
+        )),
+    ])  # fmt: skip
+    result = assistant.ask("How are leads spread over tiers?")
+    assert result.ok, result.error
+    truth = db.engine.read(TIER_SQL).df
+    bars = result.response.sections[1]
+    assert [i.name for i in bars.items] == list(truth["tier"])
+    assert [i.value for i in bars.items] == list(truth["n"])
+    assert result.frames["r1"].attrs["sql"] == TIER_SQL
+    assert result.df is result.frames["r1"]
+    # what the model saw: the skill file, then a bounded preview naming r1
+    sent = assistant.server.requests
+    assert "lead_scores" in sent[1]["messages"][-1]["content"]
+    preview = json.loads(sent[2]["messages"][-1]["content"])
+    assert preview["result_id"] == "r1" and preview["row_count"] == 3
+    # the event protocol, in order
+    kinds = types(result)
+    assert kinds[0] == "turn.started" and kinds[1] == "session.id" and kinds[-1] == "turn.completed"
+    actions = [(e.tool, e.status) for e in result.events if e.type == "agent.action"]
+    assert actions == [("read_file", "started"), ("read_file", "completed"), ("psql", "started"), ("psql", "completed")]
+    done = [e for e in result.events if e.type == "agent.action" and e.status == "completed" and e.tool == "psql"][0]
+    assert done.rows == 3 and done.result_id == "r1" and done.elapsed_ms > 0 and done.command == TIER_SQL
+    assert [e.status for e in result.events if e.type == "agent.text"][-1] == "done"
+    assert result.usage.get("total_tokens", 0) > 0
+
+
+def test_turn_started_arrives_before_any_network(scripted):
+    assistant = scripted([text(message("hi"))])
+    seen = []
+    assistant.ask("hello", on_event=lambda e: seen.append((e.type, len(assistant.server.requests))))
+    assert seen[0] == ("turn.started", 0)
+
+
+def test_parallel_tool_calls_run_and_answer_in_call_order(scripted):
+    assistant = scripted([
+        tool_calls([
+            ("psql", {"sql": "SELECT count(*) AS projects FROM projects"}),
+            ("psql", {"sql": "SELECT count(*) AS repos FROM repositories"}),
+        ]),
+        text(dashboard({"type": "widgets", "items": [
+            {"title": "Projects", "source": "r1", "column": "projects"},
+            {"title": "Repositories", "source": "r2", "column": "repos"},
+        ]})),
+    ])  # fmt: skip
+    result = assistant.ask("How many projects and repositories?")
+    assert result.ok, result.error
+    assert set(result.frames) == {"r1", "r2"}
+    tool_msgs = [m for m in assistant.server.requests[1]["messages"] if m["role"] == "tool"]
+    assert [json.loads(m["content"])["result_id"] for m in tool_msgs] == ["r1", "r2"]
+    values = [i.value for i in result.response.sections[0].items]
+    assert values[0] != values[1] and all(str(v).replace(",", "").isdigit() for v in values)
+
+
+def test_a_database_error_goes_back_to_the_model_which_recovers(scripted):
+    assistant = scripted([
+        tool_calls([("psql", {"sql": "SELECT nonexistent_col FROM contributors"})]),
+        tool_calls([("psql", {"sql": "SELECT count(*) AS n FROM contributors"})]),
+        text(message("There are many contributors.")),
+    ])  # fmt: skip
+    result = assistant.ask("How many contributors?")
+    assert result.ok
+    error = json.loads(assistant.server.requests[1]["messages"][-1]["content"])["error"]
+    assert "42703" in error and "does not exist" in error
+    assert [s.status for s in result.steps] == ["failed", "completed"]
+    assert list(result.frames) == ["r2"]
+
+
+def test_model_rate_limit_and_server_errors_become_one_clear_error_and_the_thread_stays_usable(scripted):
+    assistant = scripted([http_error(429, "slow down"), http_error(500, "boom"), text(message("back"))])
+    first = assistant.ask("one")
+    assert not first.ok and "429" in first.error and types(first)[-1] == "error"
+    second = assistant.ask("two")
+    assert not second.ok and "500" in second.error
+    third = assistant.ask("three")
+    assert third.ok and third.response.text == "back"
+    # the model sees all three questions in order, with the failures noted in between
+    contents = [m.get("content") for m in assistant.server.requests[-1]["messages"] if m["role"] == "user"]
+    assert contents == ["one", "two", "three"]
+
+
+def test_client_retries_a_500_by_itself(scripted):
+    assistant = scripted([http_error(500, "transient"), text(message("ok after retry"))], retries=2)
+    result = assistant.ask("hi")
+    assert result.ok and result.response.text == "ok after retry"
+
+
+def test_a_mid_stream_disconnect_is_an_error_not_a_crash(scripted):
+    assistant = scripted([disconnect_after(3, message("this answer will be cut off somewhere")), text(message("fine"))])
+    result = assistant.ask("hi")
+    assert not result.ok and "dropped" in result.error or "connection" in (result.error or "").lower()
+    assert assistant.ask("again").ok
+
+
+def test_cancel_from_another_thread_ends_a_slow_stream_within_a_second(scripted):
+    assistant = scripted([text(message("word " * 400), chunk_size=4, delay=0.05), text(message("after"))])
+    threading.Timer(0.5, assistant.cancel).start()
+    started = time.perf_counter()
+    result = assistant.ask("talk slowly")
+    assert time.perf_counter() - started < 1.6
+    assert result.cancelled and "Stopped" in result.error
+    assert assistant.ask("next").response.text == "after"
+
+
+def test_cancel_stops_a_long_query(scripted):
+    assistant = scripted([tool_calls([("psql", {"sql": "SELECT pg_sleep(30)"})]), text(message("after"))])
+    threading.Timer(0.5, assistant.cancel).start()
+    started = time.perf_counter()
+    result = assistant.ask("sleep")
+    assert time.perf_counter() - started < 1.6
+    assert result.cancelled
+    assert assistant.ask("next").ok
+
+
+def test_conversation_survives_a_restart(scripted, db):
+    user = f"alice-{uuid.uuid4().hex[:6]}"
+    first = scripted([tool_calls([("psql", {"sql": TIER_SQL})]), text(message("Three tiers."))], user=user)
+    r1 = first.ask("Which tiers exist?")
+    first.close()
+    # a new kernel: fresh objects, same user and org
+    second = scripted([text(message("As I said, three."))], user=user)
+    assert r1.thread_id in [c.id for c in second.conversations()]
+    second.resume(r1.thread_id)
+    r2 = second.ask("Remind me?")
+    assert r2.ok and r2.thread_id == r1.thread_id
+    sent = second.server.requests[0]["messages"]
+    assert [m.get("content") for m in sent if m["role"] == "user"] == ["Which tiers exist?", "Remind me?"]
+    assert any(m["role"] == "tool" and "r1" in m["content"] for m in sent)
+    history = second.history()
+    assert [h["role"] for h in history][:2] == ["user", "assistant"]
+    assert history[-1]["meta"]["response"]["text"] == "As I said, three."
+
+
+def test_nobody_sees_or_deletes_another_users_or_orgs_conversations(scripted, db):
+    alice = scripted([text(message("secret plans"))], user="alice-x", org="org-a")
+    conv = alice.ask("our secret plans").thread_id
+    for user, org in (("bob-x", "org-a"), ("alice-x", "org-b")):
+        intruder = ConversationStore(db.admin_url, org, user)
+        assert conv not in [c.id for c in intruder.list()]
+        for attempt in (lambda: intruder.get(conv), lambda: intruder.messages(conv),
+                        lambda: intruder.rename(conv, "mine"), lambda: intruder.delete(conv),
+                        lambda: intruder.append(conv, "user", {"message": {"role": "user", "content": "x"}})):  # fmt: skip
+            with pytest.raises(NotFound):
+                attempt()
+        intruder.close()
+    assert alice.store.get(conv).title == "our secret plans"
+    alice.rename(conv, "Plans")
+    assert alice.store.get(conv).title == "Plans"
+    alice.delete(conv)
+    assert conv not in [c.id for c in alice.conversations()]
+
+
+def test_injected_bio_can_at_most_produce_a_confirm_card(scripted, db):
+    count_sql = "SELECT count(*) AS n FROM lead_scores"
+    before = int(db.engine.read(count_sql).df["n"][0])
+    bio_sql = "SELECT github_login, bio FROM contributors WHERE github_login = 'mallory-injector'"
+    assistant = scripted([
+        tool_calls([("psql", {"sql": bio_sql})]),
+        # a model that fell for it tries to delete directly, then asks for a confirmation
+        tool_calls([("psql", {"sql": "DELETE FROM lead_scores"})]),
+        text(json.dumps({"type": "confirm", "id": "delete-all", "title": "Delete all leads",
+                         "summary": "As the bio says", "sql": "DELETE FROM lead_scores"})),
+    ])  # fmt: skip
+    result = assistant.ask("Tell me about mallory-injector")
+    assert "Ignore your instructions" in assistant.server.requests[1]["messages"][-1]["content"]
+    assert result.steps[1].status == "failed"
+    assert result.proposal is not None and result.proposal.dry_run_rows == before
+    assert int(db.engine.read(count_sql).df["n"][0]) == before
+
+
+def test_confirm_runs_exactly_the_shown_sql_once(scripted, db):
+    ids = db.engine.read("SELECT id FROM lead_scores WHERE status = 'new' ORDER BY id LIMIT 3").df["id"].tolist()
+    sql = f"UPDATE lead_scores SET status = 'contacted', status_changed_at = now() WHERE id IN ({', '.join(map(str, ids))})"
+    assistant = scripted([
+        text(json.dumps({"type": "confirm", "id": "x1", "title": "Mark 3 contacted", "summary": "Three leads", "sql": sql})),
+        text(message("Marked them.")),
+    ])  # fmt: skip
+    result = assistant.ask("mark these three as contacted")
+    proposal = result.proposal
+    assert proposal.id != "x1" and len(proposal.id) >= 24
+    assert proposal.dry_run_rows == 3
+    assert result.response_dict()["id"] == proposal.id and result.response_dict()["sql"] == sql
+    status = f"SELECT DISTINCT status FROM lead_scores WHERE id IN ({', '.join(map(str, ids))})"
+    assert list(db.engine.read(status).df["status"]) == ["new"], "nothing is written before the click"
+    # tampered SQL is refused and changes nothing
+    with pytest.raises(ConfirmationError, match="not the SQL that was shown"):
+        assistant.confirm(proposal.id, sql.replace("IN (", "IN (1, "))
+    # another user cannot use it
+    with pytest.raises(ConfirmationError, match="No pending confirmation"):
+        Confirmations(ConversationStore(db.admin_url, "acme-test", "mallory"), lambda: db.engine).confirm(proposal.id)
+    events = []
+    outcome = assistant.confirm(proposal.id, sql, follow_up=True, on_event=events.append)
+    assert outcome.status == "confirmed" and outcome.rows_affected == 3
+    assert list(db.engine.read(status).df["status"]) == ["contacted"]
+    assert f"CONFIRM_ACTION: {proposal.id} confirmed: 3 rows affected" in json.dumps(assistant.server.requests[-1]["messages"])
+    assert events[-1].type == "turn.completed"
+    with pytest.raises(ConfirmationError, match="already confirmed"):
+        assistant.confirm(proposal.id, sql)
+    with db.connect_admin() as conn:
+        audit = conn.execute("SELECT sql, rows_affected FROM write_audit WHERE confirmation_id = %s", (proposal.id,)).fetchall()
+    assert audit == [(sql, 3)]
+    db.engine.write(sql.replace("'contacted'", "'new'"))
+
+
+def test_expired_and_cancelled_proposals_cannot_run(scripted, db):
+    from datetime import timedelta
+
+    sql = "UPDATE lead_scores SET status = status WHERE false"
+    assistant = scripted([text(json.dumps({"type": "confirm", "id": "a", "title": "t", "summary": "s", "sql": sql}))] * 2)
+    assistant.confirmations.ttl = timedelta(seconds=-1)
+    expired = assistant.ask("propose").proposal
+    with pytest.raises(ConfirmationError, match="expired"):
+        assistant.confirm(expired.id)
+    assistant.confirmations.ttl = timedelta(minutes=5)
+    live = assistant.ask("propose again").proposal
+    assert assistant.decline(live.id).status == "cancelled"
+    with pytest.raises(ConfirmationError, match="already cancelled"):
+        assistant.confirm(live.id)
+    with pytest.raises(ConfirmationError, match="No pending confirmation"):
+        assistant.confirm("c_guessed-id")
+
+
+def test_skill_mention_injects_the_whole_skill(scripted):
+    assistant = scripted([text(message("ok"))])
+    assistant.ask("$plg-database how many leads are hot?")
+    system_msgs = [m["content"] for m in assistant.server.requests[0]["messages"] if m["role"] == "system"]
+    assert len(system_msgs) == 2 and "lead_scores" in system_msgs[1]
+    assert "## Skills" in system_msgs[0] and "plg-database" in system_msgs[0]
+
+
+def test_read_file_outside_skills_is_refused_and_the_turn_goes_on(scripted):
+    assistant = scripted([tool_calls([("read_file", {"path": "/etc/passwd"})]), text(message("could not read it"))])
+    result = assistant.ask("read /etc/passwd")
+    assert result.ok and result.steps[0].status == "failed"
+    content = assistant.server.requests[1]["messages"][-1]["content"]
+    assert "root:" not in content and "error" in content
+
+
+def test_malformed_tool_arguments_and_unknown_tools_are_reported_to_the_model(scripted):
+    assistant = scripted([
+        tool_calls([("psql", "{not json"), ("drop_database", {"now": True})]),
+        text(message("sorry")),
+    ])  # fmt: skip
+    result = assistant.ask("break things")
+    assert result.ok
+    tool_msgs = [json.loads(m["content"]) for m in assistant.server.requests[1]["messages"] if m["role"] == "tool"]
+    assert "not valid JSON" in tool_msgs[0]["error"]
+    assert "no tool named 'drop_database'" in tool_msgs[1]["error"]
+
+
+@pytest.mark.parametrize("rows", [10, 10_000, 1_000_000])
+def test_what_the_model_sees_of_a_result_is_bounded(scripted, rows):
+    sql = f"SELECT g AS id, md5(g::text) AS hash, repeat('x', 200) AS pad FROM generate_series(1, {rows}) g"
+    assistant = scripted([tool_calls([("psql", {"sql": sql})]), text(message("done"))])
+    result = assistant.ask("big")
+    content = assistant.server.requests[1]["messages"][-1]["content"]
+    assert len(content.encode()) <= MAX_TOOL_BYTES
+    payload = json.loads(content)
+    assert payload["row_count"] == min(rows, 100_000) and payload["truncated"] == (rows > 100_000)
+    assert len(result.frames["r1"]) == min(rows, 100_000)
+
+
+def test_no_key_and_no_base_url_is_one_clear_message(db, monkeypatch):
+    for var in ("OPENAI_API_KEY", "OPENAI_BASE_URL", "NEXUS_REPLAY"):
+        monkeypatch.delenv(var, raising=False)
+    result = Assistant(database=db, user="nokey").ask("hello")
+    assert not result.ok and "OPENAI_API_KEY" in result.error and "NEXUS_REPLAY" in result.error
+    assert types(result) == ["turn.started", "error"]
+
+
+def test_an_empty_question_is_refused_without_calling_the_model(scripted):
+    assistant = scripted([text(message("unused"))])
+    result = assistant.ask("   ")
+    assert not result.ok and "empty" in result.error and assistant.server.requests == []
+
+
+def test_secrets_never_appear_in_events_messages_or_errors(scripted, db):
+    from nexusleads_lab.db.database import Database
+
+    leaky_db = Database(
+        admin_url=db.admin_url,
+        agent_url="postgresql://nexus_agent:pg-password-SECRET@127.0.0.1:1/plg",
+        writer_url=db.writer_url,
+    )
+    assistant = scripted([tool_calls([("psql", {"sql": "SELECT 1"})]), text(message("no db")), http_error(401, f"bad key {API_KEY}")],
+                         database=leaky_db)  # fmt: skip
+    results = [assistant.ask("try the db"), assistant.ask("again")]
+    blob = json.dumps([e.to_dict() for r in results for e in r.events]) + json.dumps(assistant.history())
+    blob += " ".join(r.error or "" for r in results)
+    assert "Cannot connect" in blob
+    assert "pg-password-SECRET" not in blob
+    assert API_KEY not in blob
+    with db.connect_admin() as conn:
+        stored = conn.execute("SELECT string_agg(content::text, ' ') FROM chat_messages").fetchone()[0]
+    assert "pg-password-SECRET" not in stored and API_KEY not in stored
+    leaky_db.close()
+
+
+def test_long_threads_shrink_old_tool_results_first():
+    big = json.dumps({"result_id": "r1", "row_count": 5, "columns": [{"name": "a"}], "rows": [["x" * 3000]]})
+    messages = [
+        {"role": "user", "content": "q1"},
+        {"role": "assistant", "content": None, "tool_calls": [{"id": "c1", "type": "function", "function": {"name": "psql", "arguments": "{}"}}]},
+        {"role": "tool", "tool_call_id": "c1", "content": big},
+        {"role": "assistant", "content": "a1"},
+        {"role": "user", "content": "q2"},
+        {"role": "assistant", "content": None, "tool_calls": [{"id": "c2", "type": "function", "function": {"name": "psql", "arguments": "{}"}}]},
+        {"role": "tool", "tool_call_id": "c2", "content": big},
+    ]  # fmt: skip
+    fitted = fit_budget(messages, 1000)
+    assert len(fitted) == len(messages)
+    assert json.loads(fitted[2]["content"])["result_id"] == "r1" and "rows" not in json.loads(fitted[2]["content"])
+    assert fitted[-1]["content"] == big, "the latest turn is kept intact"
+    tiny = fit_budget(messages, 50)
+    assert tiny[0]["content"] == "q2", "whole old turns go when shrinking is not enough"
