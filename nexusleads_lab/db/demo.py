@@ -34,7 +34,7 @@ ANCHOR_S = int(ANCHOR.astype(np.int64))
 DAY = 86_400
 WINDOW_DAYS = 548  # about 18 months of activity before the anchor
 WINDOW_START_S = ANCHOR_S - WINDOW_DAYS * DAY
-CHUNK_CONTRIBUTORS = 10_000  # generated and COPYed per round; bounds memory at any size
+CHUNK_CONTRIBUTORS = 5_000  # generated and COPYed per round; bounds memory at any size
 _COPY_ROWS = 20_000  # rows per COPY write
 # Foreign keys on these tables are dropped during the load and re-added (validated in one pass)
 # after it, inside the same transaction: much faster than a trigger check per copied row.
@@ -1246,7 +1246,10 @@ def _contributor_chunk(rng, pools: _Pools, world: _World, logins: _Logins, start
 
     activity = rng.standard_normal(n)
     followers = np.minimum(np.exp(2.5 + 1.6 * (0.55 * activity + 0.835 * rng.standard_normal(n))), 250_000)
-    followers = followers.astype(np.int64)
+    # a few well-known developers have tens of thousands of followers
+    famous = rng.random(n) < 0.003
+    followers = np.where(famous, followers + rng.lognormal(np.log(6000), 1.1, n), followers)
+    followers = np.minimum(followers, 250_000).astype(np.int64)
     public_repos = np.minimum(rng.lognormal(2.9, 1.0, n), 4000).astype(np.int64)
     hireable = rng.choice(np.array([1, 0, -1]), size=n, p=[0.28, 0.17, 0.55])
     created = ANCHOR_S - ((60 + 6600 * rng.beta(1.6, 2.2, n)) * DAY).astype(np.int64) - rng.integers(0, DAY, n)

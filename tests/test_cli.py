@@ -1,0 +1,154 @@
+"""The `nexus-lab` command line, run as a user runs it: a subprocess against the real database."""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import sys
+
+import pytest
+
+from nexusleads_lab.agent.modelserver import ModelServer, Script, text, tool_calls
+
+API_KEY = "sk-cli-SECRET-0987654321"
+
+
+@pytest.fixture()
+def run(db, tmp_path):
+    """Run nexus-lab with the test database as the user's embedded database."""
+
+    def _run(*args: str, env: dict | None = None, stdin: str | None = None) -> subprocess.CompletedProcess:
+        full_env = {k: v for k, v in os.environ.items() if not k.startswith(("OPENAI_", "NEXUS_", "DATABASE_URL"))}
+        full_env.update(NEXUS_HOME=str(db.embedded.pgdata.parent), NEXUS_USER="cli-user", NEXUS_ORG="cli-org")
+        full_env.update(env or {})
+        return subprocess.run(
+            [sys.executable, "-m", "nexusleads_lab.cli", *args],
+            capture_output=True, text=True, env=full_env, input=stdin, timeout=120, cwd=tmp_path,
+        )  # fmt: skip
+
+    return _run
+
+
+def test_sql_answers_the_tier_question_as_a_table(run):
+    proc = run("sql", "select tier, count(*) from lead_scores group by 1 order by 1")
+    assert proc.returncode == 0, proc.stderr
+    lines = proc.stdout.splitlines()
+    assert lines[0].split() == ["tier", "count"]
+    assert [line.split()[0] for line in lines[1:4]] == ["cold", "hot", "warm"]
+    assert "(3 rows" in proc.stdout
+
+
+def test_sql_json_is_machine_readable(run, db):
+    proc = run("sql", "--json", "select tier, count(*) as n from lead_scores group by 1 order by 1")
+    out = json.loads(proc.stdout)
+    truth = db.engine.read("select tier, count(*) as n from lead_scores group by 1 order by 1").df
+    assert out["row_count"] == 3 and out["truncated"] is False
+    assert out["rows"] == [{"tier": t, "n": int(n)} for t, n in zip(truth["tier"], truth["n"])]
+    assert out["columns"] == {"tier": "text", "n": "int8"}
+
+
+def test_sql_refuses_a_write_with_a_clear_error_and_exit_code(run):
+    proc = run("sql", "DELETE FROM lead_scores")
+    assert proc.returncode == 1
+    assert "Only read queries run here" in proc.stderr and "Traceback" not in proc.stderr
+    proc = run("sql", "--json", "select nope from lead_scores")
+    assert proc.returncode == 1 and "42703" in json.loads(proc.stdout)["error"]
+
+
+def test_sql_reads_standard_input_and_honours_the_row_cap(run):
+    proc = run("sql", "--json", "--row-cap", "5", "-", stdin="SELECT g FROM generate_series(1, 100) g")
+    out = json.loads(proc.stdout)
+    assert out["row_count"] == 5 and out["truncated"] is True
+
+
+def test_bad_options_give_a_usage_error(run):
+    proc = run("sql", "--row-cap", "zero", "select 1")
+    assert proc.returncode == 2 and "expected a whole number" in proc.stderr
+    proc = run("frobnicate")
+    assert proc.returncode == 2 and "invalid choice" in proc.stderr
+
+
+def test_db_shows_the_active_database_masked_and_the_table_sizes(run):
+    proc = run("db", "--json")
+    info = json.loads(proc.stdout)
+    assert info["kind"] == "embedded" and info["schema_version"] >= 2
+    assert info["tables"]["contributors"] > 0 and "lead_scores" in info["tables"]
+    human = run("db").stdout
+    assert "embedded PostgreSQL" in human and "lead_scores" in human
+
+
+def test_db_roles_prints_the_statements_for_a_production_admin(run):
+    proc = run("db", "roles")
+    assert "CREATE ROLE nexus_agent LOGIN" in proc.stdout
+    assert "GRANT SELECT" in proc.stdout and "password_hash" not in proc.stdout.split("GRANT SELECT (")[1].split(")")[0]
+
+
+def test_a_database_url_password_never_reaches_the_output(run):
+    proc = run("db", env={"DATABASE_URL": "postgresql://plg_user:pg-SECRET-pw@127.0.0.1:1/plg_lead_sourcer"})
+    assert proc.returncode == 1
+    assert "pg-SECRET-pw" not in proc.stdout + proc.stderr
+    assert "Cannot connect to postgresql://plg_user:***@127.0.0.1:1/plg_lead_sourcer" in proc.stderr
+
+
+def test_ask_prints_events_as_json_lines_and_the_dashboard(run, db):
+    sql = "SELECT tier, count(*) AS n FROM lead_scores GROUP BY 1 ORDER BY 1"
+    answer = json.dumps({"type": "dashboard", "title": "Tiers", "sections": [
+        {"type": "bars", "label": "Leads by tier", "source": "r1", "x": "tier", "y": "n"}]})  # fmt: skip
+    with ModelServer(Script([tool_calls([("psql", {"sql": sql})]), text(answer)])) as server:
+        env = {"OPENAI_BASE_URL": server.base_url, "OPENAI_API_KEY": API_KEY}
+        proc = run("ask", "--json", "lead tiers?", env=env)
+    assert proc.returncode == 0, proc.stderr
+    events = [json.loads(line) for line in proc.stdout.splitlines()]
+    assert [e["type"] for e in events][:2] == ["turn.started", "session.id"]
+    assert events[-1]["type"] == "turn.completed"
+    bars = events[-1]["response"]["sections"][0]
+    truth = db.engine.read(sql).df
+    assert [i["value"] for i in bars["items"]] == list(truth["n"])
+    assert API_KEY not in proc.stdout + proc.stderr
+    # the conversation is listed for this user
+    listed = json.loads(run("conversations", "--json").stdout)
+    assert events[1]["sessionId"] in [c["id"] for c in listed]
+
+
+def test_ask_then_confirm_from_the_terminal(run, db):
+    lead = int(db.engine.read("SELECT id FROM lead_scores WHERE status = 'new' ORDER BY id DESC LIMIT 1").df["id"][0])
+    sql = f"UPDATE lead_scores SET status = 'contacted' WHERE id = {lead}"
+    proposal = json.dumps({"type": "confirm", "id": "x", "title": "Contact one", "summary": "One lead", "sql": sql})
+    with ModelServer(Script([text(proposal)])) as server:
+        proc = run("ask", "mark it contacted", env={"OPENAI_BASE_URL": server.base_url, "OPENAI_API_KEY": API_KEY})
+    assert "CONFIRM: Contact one" in proc.stdout and "would change 1 rows" in proc.stdout
+    confirm_id = proc.stdout.split("nexus-lab confirm ")[1].split()[0]
+    status = f"SELECT status FROM lead_scores WHERE id = {lead}"
+    assert db.engine.read(status).df["status"][0] == "new"
+    done = run("confirm", "--json", confirm_id)
+    assert json.loads(done.stdout) == {"id": confirm_id, "status": "confirmed", "rows_affected": 1, "error": None}
+    assert db.engine.read(status).df["status"][0] == "contacted"
+    again = run("confirm", confirm_id)
+    assert again.returncode == 1 and "already confirmed" in again.stderr
+    db.engine.write(f"UPDATE lead_scores SET status = 'new' WHERE id = {lead}")
+
+
+def test_ask_without_a_model_says_what_to_set(run):
+    proc = run("ask", "hello")
+    assert proc.returncode == 1
+    assert "OPENAI_API_KEY" in proc.stderr and "Traceback" not in proc.stderr
+
+
+def test_record_then_replay_gives_the_same_answer_without_a_key(run, tmp_path):
+    cassette = tmp_path / "session.jsonl"
+    sql = "SELECT count(*) AS n FROM projects"
+    answer = json.dumps({"type": "dashboard", "title": "Projects", "sections": [
+        {"type": "widgets", "items": [{"title": "Projects", "source": "r1", "column": "n"}]}]})  # fmt: skip
+    with ModelServer(Script([tool_calls([("psql", {"sql": sql})]), text(answer)])) as server:
+        live = run("ask", "--json", "how many projects?",
+                   env={"OPENAI_BASE_URL": server.base_url, "OPENAI_API_KEY": API_KEY, "NEXUS_RECORD": str(cassette)})  # fmt: skip
+    assert live.returncode == 0, live.stderr
+    assert cassette.exists() and API_KEY not in cassette.read_text()
+    replayed = run("ask", "--json", "how many projects?", env={"NEXUS_REPLAY": str(cassette)})
+    assert replayed.returncode == 0, replayed.stderr
+    last = lambda proc: json.loads(proc.stdout.splitlines()[-1])  # noqa: E731
+    assert last(replayed)["response"] == last(live)["response"]
+    diverged = run("ask", "--json", "something never recorded", env={"NEXUS_REPLAY": str(cassette)})
+    assert diverged.returncode == 1
+    assert "session.jsonl" in diverged.stdout and "something never recorded" in diverged.stdout
