@@ -82,7 +82,7 @@ def cmd_seed(args) -> int:
         except ValueError as exc:
             return _fail(str(exc), args.json)
     if args.json:
-        _emit_json({"database": db.masked_url, "seconds": round(time.perf_counter() - started, 2), **summary.as_dict()})
+        _emit_json({"database": db.masked_url, "seconds": round(time.perf_counter() - started, 2), "seed": summary.seed, "tables": summary.counts})
     else:
         print(f"loaded into {db.describe()}")
         print(summary)
@@ -118,7 +118,8 @@ def cmd_sql(args) -> int:
         print(result.df.head(args.max_rows).to_string(index=False, max_colwidth=60))
     more = f", showing {args.max_rows}" if result.row_count > args.max_rows else ""
     cap = f" (truncated at the row cap of {result.row_cap:,})" if result.truncated else ""
-    print(f"({result.row_count:,} rows{cap}{more}, {result.elapsed_ms:.1f} ms)")
+    noun = "row" if result.row_count == 1 else "rows"
+    print(f"({result.row_count:,} {noun}{cap}{more}, {result.elapsed_ms:.1f} ms)")
     return 0
 
 

@@ -152,3 +152,23 @@ def test_record_then_replay_gives_the_same_answer_without_a_key(run, tmp_path):
     diverged = run("ask", "--json", "something never recorded", env={"NEXUS_REPLAY": str(cassette)})
     assert diverged.returncode == 1
     assert "session.jsonl" in diverged.stdout and "something never recorded" in diverged.stdout
+
+
+def test_seed_refuses_to_overwrite_without_reset(run, db):
+    before = db.engine.read("SELECT count(*) AS n FROM contributors").df["n"][0]
+    proc = run("seed", "--contributors", "50")
+    assert proc.returncode == 1 and "reset" in proc.stderr
+    assert db.engine.read("SELECT count(*) AS n FROM contributors").df["n"][0] == before
+
+
+def test_seed_creates_a_fresh_embedded_database_and_loads_it(run, tmp_path):
+    home = tmp_path / "home"
+    try:
+        proc = run("seed", "--json", "--contributors", "300", "--seed", "11", env={"NEXUS_HOME": str(home)})
+        assert proc.returncode == 0, proc.stderr
+        out = json.loads(proc.stdout)
+        assert out["tables"]["contributors"] == 300 and out["seed"] == 11
+        again = run("sql", "--json", "SELECT count(*) AS n FROM contributors", env={"NEXUS_HOME": str(home)})
+        assert json.loads(again.stdout)["rows"] == [{"n": 300}]
+    finally:
+        run("db", "stop", env={"NEXUS_HOME": str(home)})
