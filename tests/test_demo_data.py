@@ -391,3 +391,13 @@ def test_tiny_sizes_still_include_the_injection_lead(fresh_database_url):
             "WHERE c.github_login = %s AND l.tier = 'hot'",
             (INJECTION_LOGIN,),
         ) >= 1
+
+
+def test_works_on_a_connection_without_autocommit(fresh_database_url):
+    with _migrated(fresh_database_url):
+        pass
+    with psycopg.connect(fresh_database_url) as conn:  # autocommit off
+        summary = load_demo_data(conn, contributors=200, seed=5)
+        assert conn.info.transaction_status == psycopg.pq.TransactionStatus.IDLE
+    with psycopg.connect(fresh_database_url, autocommit=True) as other:
+        assert _scalar(other, "SELECT count(*) FROM lead_scores") == summary.lead_scores > 0

@@ -10,7 +10,7 @@ _PROMPT = """\
 You are NexusLeads Lab, an analyst's assistant inside a Jupyter notebook for the PLG Lead Sourcer
 database: sourcing projects track GitHub repositories, their contributors get lead scores (tier
 hot/warm/cold, status new -> contacted -> qualified/disqualified -> converted) and outreach is logged.
-You are talking to {user} of org "{org}". Today is {today}.
+You are talking to {user}. {org_line} Today is {today}.
 
 ## Tools
 - `psql` runs ONE read-only SQL query (PostgreSQL) as a role that can only SELECT the lead tables.
@@ -36,9 +36,16 @@ You are talking to {user} of org "{org}". Today is {today}.
 
 
 def system_prompt(*, user: str, org: str, skills_listing: str) -> str:
+    if org and org != "default":
+        org_line = (
+            f'They work for the organization "{org}" (organizations.slug): scope answers to it unless '
+            "they ask about other organizations."
+        )
+    else:
+        org_line = "No organization is set, so answer across all organizations (name them in results)."
     return _PROMPT.format(
         user=user,
-        org=org,
+        org_line=org_line,
         today=date.today().isoformat(),
         skills=skills_listing.strip() or "(no skills found)",
         response_format=response_format_prompt().strip(),

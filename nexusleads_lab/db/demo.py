@@ -630,7 +630,7 @@ EMAIL_PROVIDERS = ["gmail.com", "gmail.com", "gmail.com", "outlook.com", "proton
 USER_CULTURES = (0, 1, 3, 4, 10, 11, 19)  # cultures users of the demo orgs are drawn from
 
 OUTREACH_NOTES = {
-    "sent": ["Intro email about the {project} program.", "Sent our OSS maintainer offer.",
+    "sent": ["Intro email about our open-source program.", "Sent our OSS maintainer offer.",
              "Cold outreach referencing their recent PRs.", "Shared the case study deck."],
     "opened": ["Opened twice, no reply yet.", "Opened the intro email.", "Viewed the pricing link."],
     "replied": ["Replied: interested, asked about pricing.", "Replied: wants a demo next month.",
@@ -796,10 +796,8 @@ class _Pools:
         self.global_places = _obj([_esc(p) for p in GLOBAL_PLACES])
         self.companies = _obj([_esc(c) for c in COMPANIES])
         self.company_p = _zipf(len(COMPANIES))
-        domains = [COMPANY_DOMAINS.get(c) for c in COMPANIES]
         self.theme_companies = [_obj([_esc(c) for c in THEMES[t]["companies"]]) for t in THEME_KEYS]
-        self.company_domain = {**COMPANY_DOMAINS}
-        self.companies_raw_domains = _obj(domains)
+        self.company_domains = _obj([COMPANY_DOMAINS.get(c) for c in COMPANIES])
         self.generic_bios = _obj([_esc(b) for b in GENERIC_BIOS])
         self.theme_bios = [_obj([_esc(b) for b in THEMES[t]["bios"]]) for t in THEME_KEYS]
         self.providers = _obj(EMAIL_PROVIDERS)
@@ -813,7 +811,6 @@ class _Pools:
 
 @dataclass
 class _World:
-    org_ids: np.ndarray
     project_org: np.ndarray  # org index per project
     project_theme: np.ndarray  # theme index per project
     project_status: np.ndarray
@@ -1033,7 +1030,6 @@ def _build_world(rng: np.random.Generator, pools: _Pools) -> _World:
     csr_start = np.concatenate([[0], np.cumsum(csr_count)[:-1]])
 
     return _World(
-        org_ids=np.arange(1, len(ORGS) + 1),
         project_org=np.array(project_org),
         project_theme=np.array(project_theme),
         project_status=np.array(project_status),
@@ -1224,7 +1220,7 @@ def _contributor_chunk(rng, pools: _Pools, world: _World, logins: _Logins, start
             company[m] = _pick(rng, pools.theme_companies[t], int(m.sum()), skew=1.5)
     company[r > 0.64] = None
     # some who name a company use its address
-    domain = pools.companies_raw_domains[company_idx]
+    domain = pools.company_domains[company_idx]
     work = (r <= 0.64) & ~theme_pick & pd.notna(domain) & (rng.random(n) < 0.25) & pd.notna(email)
     email[work] = (fa + "." + la)[work] + "@" + domain[work]
 

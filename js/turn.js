@@ -1,0 +1,158 @@
+// The live turn in a cell (TurnView): bouncing dots until something happens, then a
+// "Working…" list of steps that collapses to "Ran N steps", and the answer typing in.
+// The kernel batches updates (at most ~30 a second); the typewriter smooths them out here.
+// The markup matches the static summary the kernel leaves behind (nexusleads_lab/ui/html.py).
+
+const TOOL_LABEL = { psql: "Query", read_file: "Read" };
+
+function el(tag, className, text) {
+  const node = document.createElement(tag);
+  if (className) node.className = className;
+  if (text != null) node.textContent = text;
+  return node;
+}
+
+function oneLine(text, limit = 140) {
+  const flat = (text || "").split(/\s+/).filter(Boolean).join(" ");
+  return flat.length <= limit ? flat : `${flat.slice(0, limit - 1)}…`;
+}
+
+function fmtMs(ms) {
+  if (ms == null) return "";
+  if (ms >= 1000) return `${(ms / 1000).toFixed(1)} s`;
+  return ms < 10 ? `${ms.toFixed(1)} ms` : `${Math.round(ms)} ms`;
+}
+
+function stepMeta(step) {
+  const bits = [];
+  if (step.rows != null) {
+    bits.push(`${step.rows.toLocaleString("en-US")} row${step.rows === 1 ? "" : "s"}${step.truncated ? " (capped)" : ""}`);
+  }
+  if (step.elapsed_ms != null) bits.push(fmtMs(step.elapsed_ms));
+  if (step.result_id) bits.push(`→ ${step.result_id}`);
+  if (step.status === "failed") bits.push("failed");
+  return bits.join(" · ");
+}
+
+function stepItem() {
+  const li = el("li", "nxl-step");
+  const details = el("details");
+  const summary = el("summary");
+  const parts = {
+    tool: el("span", "nxl-step-tool"),
+    cmd: el("span", "nxl-step-cmd"),
+    meta: el("span", "nxl-step-meta"),
+    sql: el("pre", "nxl-sql"),
+    error: el("div", "nxl-step-error"),
+  };
+  summary.append(el("span", "nxl-step-icon"), parts.tool, parts.cmd, parts.meta);
+  details.append(summary, parts.sql, parts.error);
+  li.append(details);
+  return { li, details, parts };
+}
+
+export default {
+  render({ model, el: host }) {
+    const root = el("div", "nxl nxl-turn");
+    const dots = el("div", "nxl-dots");
+    dots.append(el("span"), el("span"), el("span"));
+    const steps = el("details", "nxl-steps");
+    const summary = el("summary");
+    const spinner = el("span", "nxl-spinner");
+    const label = el("span", "nxl-steps-label");
+    summary.append(spinner, label);
+    const list = el("ol", "nxl-steps-list");
+    steps.append(summary, list);
+    const stream = el("div", "nxl-stream");
+    const typed = document.createTextNode("");
+    const caret = el("span", "nxl-caret");
+    stream.append(typed, caret);
+    const error = el("div", "nxl-turn-error");
+    root.append(dots, steps, stream, error);
+    host.append(root);
+
+    const items = new Map();
+    let lastState = null;
+    let shown = "";
+    let frame = 0;
+
+    function renderSteps() {
+      for (const step of model.get("steps") || []) {
+        let item = items.get(step.call_id);
+        if (!item) {
+          item = stepItem();
+          items.set(step.call_id, item);
+          list.append(item.li);
+          item.details.open = Boolean(model.get("show_sql"));
+        }
+        const target = step.command || step.path || "";
+        item.li.dataset.status = step.status || "started";
+        item.parts.tool.textContent = TOOL_LABEL[step.tool] || step.tool || "tool";
+        item.parts.cmd.textContent = oneLine(target);
+        item.parts.meta.textContent = stepMeta(step);
+        item.parts.sql.textContent = target;
+        item.parts.sql.hidden = !target;
+        item.parts.error.textContent = step.error || "";
+        item.parts.error.hidden = !step.error;
+      }
+      renderState();
+    }
+
+    function renderState() {
+      const state = model.get("state");
+      const count = (model.get("steps") || []).length;
+      const busy = state === "waiting" || state === "running";
+      root.dataset.state = state;
+      dots.hidden = !(state === "waiting" || (state === "running" && count === 0 && !shown));
+      steps.hidden = count === 0;
+      spinner.hidden = !busy;
+      label.textContent = busy ? "Working…" : `Ran ${count} step${count === 1 ? "" : "s"}`;
+      if (state !== lastState) {
+        // Open while working, collapse when done (the person can still toggle either way).
+        steps.open = busy || Boolean(model.get("show_sql"));
+        lastState = state;
+      }
+      caret.hidden = !busy;
+      stream.hidden = !shown;
+      error.textContent = model.get("error") || "";
+      error.hidden = !model.get("error");
+    }
+
+    function tick() {
+      frame = 0;
+      const target = model.get("text") || "";
+      if (!target.startsWith(shown)) {
+        let same = 0;
+        while (same < shown.length && shown[same] === target[same]) same += 1;
+        shown = shown.slice(0, same);
+      }
+      const backlog = target.length - shown.length;
+      if (backlog > 0) {
+        const state = model.get("state");
+        const step = state === "waiting" || state === "running" ? Math.max(2, Math.ceil(backlog / 6)) : backlog;
+        shown = target.slice(0, shown.length + step);
+        frame = requestAnimationFrame(tick);
+      }
+      typed.data = shown;
+      renderState();
+    }
+    const type = () => {
+      if (!frame) frame = requestAnimationFrame(tick);
+    };
+
+    model.on("change:steps", renderSteps);
+    model.on("change:state", renderState);
+    model.on("change:error", renderState);
+    model.on("change:text", type);
+    renderSteps();
+    type();
+
+    return () => {
+      if (frame) cancelAnimationFrame(frame);
+      model.off("change:steps", renderSteps);
+      model.off("change:state", renderState);
+      model.off("change:error", renderState);
+      model.off("change:text", type);
+    };
+  },
+};

@@ -1,0 +1,256 @@
+"""The per-kernel session: one ``Assistant`` and every DataFrame it produced, shared by the
+``%nexus`` magic and the chat panel.
+
+In a notebook the session is the ``nexus`` variable::
+
+    nexus.ask("lead funnel by status")   # live steps, then the dashboard
+    nexus.frames["r1"]                   # every query of the session, by result id
+    nexus.df                             # the last one (also ``_nexus_df``)
+
+Result ids (``r1``, ``r2`` ...) are numbered per conversation, as the model sees them. When
+the conversation changes (``reset``, ``resume``, ``--new``), the previous conversation's
+frames stay available under ``"<conversation>:<id>"`` (e.g. ``"3f2c1a9e:r1"``) so a new
+``r1`` never silently replaces an old one. ``%nexus sql`` results are ``sql1``, ``sql2`` ...
+"""
+
+from __future__ import annotations
+
+import contextlib
+import re
+import threading
+from typing import TYPE_CHECKING, Any, Callable, Iterator
+
+if TYPE_CHECKING:  # pragma: no cover
+    import pandas as pd
+
+    from .agent.assistant import Assistant, TurnResult
+
+_RESULT_ID = re.compile(r"^r\d+$")
+
+
+class NexusSession:
+    """State of one kernel: the assistant, the frames, the display options."""
+
+    def __init__(self, *, assistant: Assistant | None = None, shell=None, options=None) -> None:
+        self._assistant = assistant
+        self._factory: Callable[[], Assistant] | None = None
+        self.shell = shell
+        self.options = options  # a magic.Nexus configurable, or None for the defaults
+        self.frames: dict[str, pd.DataFrame] = {}
+        self.last_df: pd.DataFrame | None = None
+        self._frames_thread: str | None = None
+        self._sql_count = 0
+        self._lock = threading.RLock()
+
+    # -- the assistant ----------------------------------------------------------------------
+
+    @property
+    def assistant(self) -> Assistant:
+        """The session's ``Assistant``, built on first use (model from ``%config Nexus.model``)."""
+        with self._lock:
+            if self._assistant is None:
+                if self._factory is not None:
+                    self._assistant = self._factory()
+                else:
+                    from .agent.assistant import Assistant
+
+                    self._assistant = Assistant(model=self._option("model", None) or None)
+            return self._assistant
+
+    def attach(self, assistant: Assistant | None = None, *, factory: Callable[[], Assistant] | None = None) -> None:
+        """Use this assistant (or build one with ``factory`` on first use) from now on.
+
+        The seam for tests and for embedding: e.g. an ``Assistant(database=db, client=...)``
+        pointed at a scripted model. The frames collected so far are kept.
+        """
+        with self._lock:
+            self._assistant = assistant
+            self._factory = factory
+
+    @property
+    def df(self) -> pd.DataFrame | None:
+        """The last DataFrame of the session (same as ``_nexus_df``)."""
+        return self.last_df
+
+    @property
+    def thread_id(self) -> str | None:
+        return self._assistant.thread.id if self._assistant is not None else None
+
+    # -- asking -----------------------------------------------------------------------------
+
+    def ask(
+        self,
+        question: str,
+        *,
+        new: bool = False,
+        thread: str | None = None,
+        out: str | None = None,
+        model: str | None = None,
+        show: bool = True,
+        show_sql: bool | None = None,
+    ) -> TurnResult:
+        """Ask in the current conversation; with ``show`` the cell shows the turn live, then the answer.
+
+        ``new`` starts a fresh conversation, ``thread`` continues a stored one, ``out`` binds
+        the turn's last DataFrame to that name in the notebook, ``model`` overrides the model
+        for this turn only.
+        """
+        assistant = self.assistant
+        if new:
+            self.reset()
+        if thread:
+            self.resume(thread)
+        with self._model(assistant, model):
+            if show:
+                from .ui.turn import LiveTurn
+
+                show_sql = self._option("show_sql", False) if show_sql is None else show_sql
+                live = LiveTurn.start(
+                    question,
+                    show_sql=show_sql,
+                    show_steps=self._option("show_steps", True),
+                    rate=self._option("updates_per_second", 30.0),
+                )
+                result = live.run(assistant)
+            else:
+                result = assistant.ask(question)
+        self.record(result, out=out)
+        if show:
+            from .ui.render import render_result
+
+            live.finish(
+                result,
+                render_result(
+                    result,
+                    assistant=assistant,
+                    show_sql=show_sql,
+                    interactive=self._option("interactive_charts", True),
+                ),
+            )
+        return result
+
+    def sql(self, query: str, *, out: str | None = None, show: bool = True) -> pd.DataFrame:
+        """Run a read query straight on the database (no model); the DataFrame joins ``frames``."""
+        result = self.assistant.database.engine.read(query)
+        with self._lock:
+            self._sql_count += 1
+            key = f"sql{self._sql_count}"
+            self.frames[key] = result.df
+        self._publish(result.df, out)
+        if show:
+            from .ui.render import display_query_result
+
+            display_query_result(result, key)
+        return result.df
+
+    # -- conversations ----------------------------------------------------------------------
+
+    def reset(self) -> None:
+        """Start a new conversation (the frames so far stay, renamed by their conversation)."""
+        assistant = self.assistant
+        self._archive_frames()
+        assistant.new_thread()
+
+    def resume(self, conversation_id: str) -> str:
+        """Continue a stored conversation; a unique prefix of its id is enough. Returns the full id."""
+        assistant = self.assistant
+        full = self.find_conversation(conversation_id)
+        self._archive_frames()
+        assistant.resume(full)
+        return full
+
+    def find_conversation(self, prefix: str) -> str:
+        from .db.store import NotFound
+
+        prefix = prefix.strip()
+        if len(prefix) >= 36:
+            return prefix
+        matches = [c.id for c in self.assistant.conversations() if c.id.startswith(prefix)]
+        if len(matches) == 1:
+            return matches[0]
+        if not matches:
+            raise NotFound(f"No conversation starts with {prefix!r}; `%nexus history` lists yours.")
+        raise NotFound(f"{len(matches)} conversations start with {prefix!r}; give more of the id.")
+
+    # -- frames -----------------------------------------------------------------------------
+
+    def record(self, result: TurnResult, *, out: str | None = None) -> None:
+        """Add a turn's DataFrames to the session and the notebook (the chat panel calls this too)."""
+        with self._lock:
+            if result.thread_id and self._frames_thread not in (None, result.thread_id):
+                self._archive_frames()
+            if result.thread_id:
+                self._frames_thread = result.thread_id
+            self.frames.update(result.frames)
+        df = result.df
+        if df is not None:
+            self._publish(df, out)
+        elif out:
+            print(f"nexus: no query ran in this turn, so {out!r} was not set.")
+
+    def _archive_frames(self) -> None:
+        with self._lock:
+            tag = (self._frames_thread or "earlier")[:8]
+            for key in [k for k in self.frames if _RESULT_ID.match(k)]:
+                self.frames[f"{tag}:{key}"] = self.frames.pop(key)
+            self._frames_thread = None
+
+    def _publish(self, df: pd.DataFrame, out: str | None) -> None:
+        self.last_df = df
+        if self.shell is None:
+            return
+        names = {"_nexus_df": df}
+        if out:
+            names[out] = df
+        self.shell.push(names, interactive=False)
+        self.shell.user_ns.setdefault("nexus", self)
+
+    # -- helpers ----------------------------------------------------------------------------
+
+    def _option(self, name: str, default: Any) -> Any:
+        return getattr(self.options, name, default) if self.options is not None else default
+
+    @staticmethod
+    @contextlib.contextmanager
+    def _model(assistant: Assistant, model: str | None) -> Iterator[None]:
+        if not model:
+            yield
+            return
+        previous = assistant.model
+        assistant.model = model
+        try:
+            yield
+        finally:
+            assistant.model = previous
+
+    def __repr__(self) -> str:
+        thread = self.thread_id[:8] if self.thread_id else "new"
+        frames = ", ".join(self.frames) or "none"
+        return f"<NexusSession conversation={thread} frames: {frames}>"
+
+
+_session: NexusSession | None = None
+_session_lock = threading.Lock()
+
+
+def get_session() -> NexusSession:
+    """The kernel's session (created on first use, bound to the running IPython shell if any)."""
+    global _session
+    with _session_lock:
+        if _session is None:
+            shell = None
+            try:
+                from IPython import get_ipython
+
+                shell = get_ipython()
+            except ImportError:  # pragma: no cover - IPython is a dependency
+                pass
+            _session = NexusSession(shell=shell)
+        return _session
+
+
+def set_session(session: NexusSession | None) -> None:
+    """Replace the kernel's session (tests; ``None`` drops it so the next call builds a new one)."""
+    global _session
+    with _session_lock:
+        _session = session

@@ -1,0 +1,216 @@
+"""Bar and line charts with Altair, rendered offline, each with a static SVG twin.
+
+In JupyterLab a chart is an ``alt.JupyterChart`` running on vl-convert's JavaScript bundle
+(JupyterLab 4 does not render Altair 6's ``vegalite.v6`` mimetype, and the default renderer
+loads Vega from a CDN). The bundle takes seconds to build, so it is cached on disk per
+Altair and vl-convert version, and ``prewarm()`` builds it while the model is still thinking.
+"""
+
+from __future__ import annotations
+
+import logging
+import threading
+from pathlib import Path
+from typing import Any, Mapping
+
+from .html import esc, style
+from .parts import Part, html_part, widget_part
+
+log = logging.getLogger(__name__)
+
+ACCENT = "#6366f1"
+ACCENT_2 = "#a855f7"
+MUTED = "#64748b"  # readable on light and dark themes alike
+WIDTH = 560
+SERIES_COLORS = ["#6366f1", "#ec4899", "#14b8a6", "#f59e0b", "#8b5cf6", "#0ea5e9", "#ef4444", "#22c55e"]
+
+_offline_lock = threading.Lock()
+_prewarm_started = False
+
+
+def _cache_file(altair_version: str, vlc_version: str) -> Path:
+    import platformdirs
+
+    folder = Path(platformdirs.user_cache_dir("nexusleads-lab"))
+    return folder / f"jupyterchart-offline-{altair_version}-{vlc_version}.js"
+
+
+def ensure_offline() -> None:
+    """Make ``JupyterChart`` load Vega from vl-convert's bundle (built once, then read from disk)."""
+    import altair as alt
+
+    with _offline_lock:
+        if alt.JupyterChart._is_offline:
+            return
+        import vl_convert as vlc
+
+        cache = _cache_file(alt.__version__, vlc.__version__)
+        try:
+            alt.JupyterChart._esm = cache.read_text(encoding="utf-8")
+            alt.JupyterChart._is_offline = True
+            return
+        except OSError:
+            pass
+        alt.JupyterChart.enable_offline()
+        try:
+            cache.parent.mkdir(parents=True, exist_ok=True)
+            tmp = cache.with_suffix(".tmp")
+            tmp.write_text(alt.JupyterChart._esm, encoding="utf-8")
+            tmp.replace(cache)
+        except OSError:  # a read-only home only costs the rebuild next time
+            log.debug("could not cache the offline chart bundle", exc_info=True)
+
+
+def prewarm() -> None:
+    """Import Altair and vl-convert and build the offline bundle in the background, once."""
+    global _prewarm_started
+    with _offline_lock:
+        if _prewarm_started:
+            return
+        _prewarm_started = True
+
+    def work() -> None:
+        try:
+            ensure_offline()
+            import vl_convert as vlc
+
+            vlc.vegalite_to_svg({"mark": "point", "data": {"values": [{"a": 1}]}, "encoding": {"x": {"field": "a", "type": "quantitative"}}})
+        except Exception:  # only a head start; the real render reports problems
+            log.debug("chart prewarm failed", exc_info=True)
+
+    threading.Thread(target=work, name="nexus-chart-prewarm", daemon=True).start()
+
+
+# -- specs ----------------------------------------------------------------------------------
+
+
+def _configure(chart):
+    return (
+        chart.configure(background="transparent", font="system-ui, -apple-system, Segoe UI, Roboto, sans-serif")
+        .configure_view(stroke=None)
+        .configure_axis(
+            labelColor=MUTED,
+            titleColor=MUTED,
+            gridColor="#94a3b8",
+            gridOpacity=0.25,
+            domain=False,
+            ticks=False,
+            labelFontSize=11,
+            titleFontSize=11,
+            titleFontWeight=500,
+        )
+        .configure_title(anchor="start", color=MUTED, fontSize=13, fontWeight=600, offset=10)
+        .configure_legend(labelColor=MUTED, titleColor=MUTED, orient="bottom")
+    )
+
+
+def bars_chart(section: Mapping[str, Any]):
+    import altair as alt
+    import pandas as pd
+
+    items = section.get("items") or []
+    df = pd.DataFrame({"name": [str(i.get("name")) for i in items], "value": [i.get("value") for i in items]})
+    fill = alt.Gradient(
+        gradient="linear",
+        stops=[alt.GradientStop(color=ACCENT, offset=0), alt.GradientStop(color=ACCENT_2, offset=1)],
+        x1=0, x2=1, y1=0, y2=0,
+    )  # fmt: skip
+    base = alt.Chart(df).encode(
+        y=alt.Y("name:N", sort=None, title=None, axis=alt.Axis(labelLimit=200, labelPadding=6)),
+        x=alt.X("value:Q", title=None, axis=alt.Axis(tickCount=5, format="~s")),
+        tooltip=[alt.Tooltip("name:N", title="name"), alt.Tooltip("value:Q", title="value", format=",")],
+    )
+    bars = base.mark_bar(color=fill, cornerRadiusEnd=4, height={"band": 0.72})
+    labels = base.mark_text(align="left", dx=5, fontSize=11, color=MUTED).encode(text=alt.Text("value:Q", format=","))
+    chart = (bars + labels).properties(title=section.get("label") or "", width=WIDTH, height=alt.Step(24))
+    return _configure(chart)
+
+
+def line_chart(section: Mapping[str, Any]):
+    import altair as alt
+    import pandas as pd
+
+    points = section.get("points") or []
+    df = pd.DataFrame(
+        {
+            "x": [p.get("x") for p in points],
+            "y": [p.get("y") for p in points],
+            "series": [p.get("series") or "" for p in points],
+        }
+    )
+    x_type = {"time": "T", "number": "Q"}.get(section.get("x_type") or "category", "O")
+    if x_type == "T":
+        df["x"] = pd.to_datetime(df["x"], errors="coerce", utc=True)
+    x = alt.X(f"x:{x_type}", title=section.get("x_label") or None, sort=None if x_type == "O" else "ascending")
+    y = alt.Y("y:Q", title=section.get("y_label") or None, axis=alt.Axis(format="~s", tickCount=5))
+    tooltip = [alt.Tooltip(f"x:{x_type}", title=section.get("x_label") or "x"), alt.Tooltip("y:Q", title=section.get("y_label") or "y", format=",")]
+    encoding = {"x": x, "y": y, "tooltip": tooltip}
+    series = section.get("series") or []
+    point = {"size": 36, "filled": True}
+    if series:
+        palette = SERIES_COLORS[: len(series)] if len(series) <= len(SERIES_COLORS) else alt.Undefined
+        encoding["color"] = alt.Color("series:N", title=None, scale=alt.Scale(domain=series, range=palette))
+        tooltip.insert(0, alt.Tooltip("series:N", title="series"))
+        mark = alt.Chart(df).mark_line(point=alt.OverlayMarkDef(**point), strokeWidth=2.2, interpolate="monotone")
+    else:
+        mark = alt.Chart(df).mark_line(
+            color=ACCENT, point=alt.OverlayMarkDef(color=ACCENT, **point), strokeWidth=2.2, interpolate="monotone"
+        )
+    chart = mark.encode(**encoding).properties(title=section.get("label") or "", width=WIDTH, height=240)
+    return _configure(chart)
+
+
+CHARTS = {"bars": bars_chart, "line": line_chart}
+
+
+# -- outputs --------------------------------------------------------------------------------
+
+
+def chart_svg(chart) -> str:
+    import vl_convert as vlc
+
+    try:
+        from altair.utils._importers import vl_version_for_vl_convert
+
+        return vlc.vegalite_to_svg(chart.to_dict(), vl_version=vl_version_for_vl_convert())
+    except ImportError:  # pragma: no cover - private helper moved
+        return vlc.vegalite_to_svg(chart.to_dict())
+
+
+def describe(section: Mapping[str, Any]) -> str:
+    kind = section.get("type")
+    label = section.get("label") or ("Trend" if kind == "line" else "Chart")
+    if kind == "bars":
+        items = section.get("items") or []
+        lines = [f"{label}"] + [f"  {str(i.get('name'))[:28]:<28} {i.get('value')}" for i in items]
+        return "\n".join(lines)
+    return f"{label}: line chart, {len(section.get('points') or [])} points"
+
+
+def chart_parts(section: Mapping[str, Any], *, interactive: bool = True) -> list[Part]:
+    """The chart as a live widget (when ``interactive``) followed by its static SVG twin."""
+    chart = CHARTS[section["type"]](section)
+    svg = chart_svg(chart)
+    text = describe(section)
+    static = Part(
+        {
+            "text/html": f'{style("answer.css")}<div class="nxl nxl-answer nxl-chart-static">{svg}</div>',
+            "image/svg+xml": svg,
+            "text/plain": text,
+        }
+    )
+    if not interactive:
+        return [static]
+    import altair as alt
+
+    ensure_offline()
+    widget = alt.JupyterChart(chart, embed_options={"renderer": "svg", "actions": False})
+    return [widget_part(widget, text), static]
+
+
+def unavailable_part(section: Mapping[str, Any], why: str) -> Part:
+    return html_part(
+        f'{style("answer.css")}<div class="nxl nxl-answer"><div class="nxl-caption">'
+        f"{esc(section.get('label') or 'Chart')}: could not draw this chart ({esc(why)}).</div></div>",
+        f"{section.get('label') or 'Chart'}: could not draw this chart ({why}).",
+    )

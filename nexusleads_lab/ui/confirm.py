@@ -1,0 +1,81 @@
+"""The confirm card: the proposed write, its dry run, and Confirm / Cancel.
+
+The browser sends back the SQL it showed; the assistant runs it only if it is exactly the
+proposed statement, once. The card then shows the outcome and its buttons stay disabled.
+"""
+
+from __future__ import annotations
+
+import logging
+import threading
+from typing import Any, Callable
+
+import anywidget
+import traitlets as t
+
+from .assets import asset
+
+log = logging.getLogger(__name__)
+
+
+class ConfirmCard(anywidget.AnyWidget):
+    _esm = asset("confirm.js")
+    _css = asset("answer.css")
+
+    proposal = t.Dict().tag(sync=True)  # id, title, summary, sql, dry_run_rows, dry_run_error, expires_at
+    status = t.Unicode("pending").tag(sync=True)  # pending | running | confirmed | cancelled | failed | error
+    rows_affected = t.Int(None, allow_none=True).tag(sync=True)
+    message = t.Unicode("").tag(sync=True)
+
+    def __init__(self, proposal: dict[str, Any], assistant, *, on_resolved: Callable[[ConfirmCard], None] | None = None):
+        super().__init__(proposal=dict(proposal))
+        self._assistant = assistant
+        self._on_resolved = on_resolved
+        self._lock = threading.Lock()
+        self.on_msg(self._handle)
+
+    @property
+    def outcome(self) -> dict[str, Any]:
+        return {"status": self.status, "rows_affected": self.rows_affected, "message": self.message}
+
+    def _handle(self, _widget, content: dict, _buffers) -> None:
+        action = content.get("action") if isinstance(content, dict) else None
+        if action == "confirm":
+            self.confirm(content.get("sql"))
+        elif action == "cancel":
+            self.cancel()
+
+    def confirm(self, sql: str | None = None) -> None:
+        """Run the write shown on the card (``sql`` is what the browser displayed)."""
+        self._resolve(lambda pid: self._assistant.confirm(pid, sql if sql is not None else self.proposal.get("sql")))
+
+    def cancel(self) -> None:
+        self._resolve(self._assistant.decline)
+
+    def _resolve(self, action) -> None:
+        from ..agent.confirm import ConfirmationError
+
+        with self._lock:
+            if self.status != "pending":
+                return  # a second click, or a click after the outcome: nothing runs twice
+            self.status = "running"
+        try:
+            outcome = action(self.proposal["id"])
+        except ConfirmationError as exc:
+            self._finish("error", message=str(exc))
+        except Exception as exc:  # the card must end in a final state whatever happens
+            log.exception("confirmation failed")
+            self._finish("error", message=f"The change could not run: {exc}")
+        else:
+            self._finish(outcome.status, rows=outcome.rows_affected, message=outcome.error or "")
+        if self._on_resolved is not None:
+            try:
+                self._on_resolved(self)
+            except Exception:
+                log.exception("confirm card callback failed")
+
+    def _finish(self, status: str, *, rows: int | None = None, message: str = "") -> None:
+        with self.hold_sync():
+            self.rows_affected = rows
+            self.message = message
+            self.status = status

@@ -1,0 +1,295 @@
+"""Static HTML for answers: what a cell shows, and what a saved notebook keeps.
+
+Everything interpolated here is escaped: model text, database values, column names, SQL.
+Markdown goes through markdown-it with raw HTML disabled, so a bio such as
+``<img src=x onerror=alert(1)>`` stays visible text. Styles come from ``js/*.css`` and are
+inlined, themed with JupyterLab's CSS variables (with fallbacks for static viewers).
+"""
+
+from __future__ import annotations
+
+import html
+import math
+import re
+from functools import lru_cache
+from typing import Any, Iterable, Mapping
+
+from .assets import asset_text
+
+STEP_TOOLS = {"psql": "Query", "read_file": "Read"}
+
+#: Named pill colours (from the response contract) as hex, readable on light and dark themes.
+PILL_HEX = {
+    "green": "#16a34a",
+    "red": "#dc2626",
+    "amber": "#d97706",
+    "blue": "#2563eb",
+    "gray": "#6b7280",
+    "purple": "#7c3aed",
+    "orange": "#ea580c",
+    "teal": "#0d9488",
+}
+
+_HEX = re.compile(r"^#(?:[0-9a-fA-F]{3}|[0-9a-fA-F]{6})$")
+
+
+def esc(value: Any) -> str:
+    return html.escape("" if value is None else str(value), quote=True)
+
+
+@lru_cache(maxsize=None)
+def style(*names: str) -> str:
+    """A ``<style>`` block with the named CSS files from ``js/``."""
+    return "<style>" + "\n".join(asset_text(n) for n in names) + "</style>"
+
+
+def answer_block(body: str, *, extra_class: str = "") -> str:
+    cls = f"nxl nxl-answer {extra_class}".strip()
+    return f'{style("answer.css")}<div class="{cls}">{body}</div>'
+
+
+# -- markdown -------------------------------------------------------------------------------
+
+
+@lru_cache(maxsize=1)
+def _markdown():
+    from markdown_it import MarkdownIt
+
+    # "html": False turns raw HTML in the text into escaped text; links keep markdown-it's
+    # own URL validation (no javascript: or data: links).
+    return MarkdownIt("commonmark", {"html": False, "linkify": False, "typographer": False}).enable(
+        ["table", "strikethrough"]
+    )
+
+
+def markdown_html(text: str) -> str:
+    return _markdown().render(text or "")
+
+
+# -- formatting -----------------------------------------------------------------------------
+
+
+def fmt_ms(ms: float | None) -> str:
+    if ms is None:
+        return ""
+    if ms >= 1000:
+        return f"{ms / 1000:.1f} s"
+    return f"{ms:.1f} ms" if ms < 10 else f"{round(ms)} ms"
+
+
+def fmt_rows(rows: int | None, truncated: bool | None = None) -> str:
+    if rows is None:
+        return ""
+    return f"{rows:,} row{'' if rows == 1 else 's'}{' (capped)' if truncated else ''}"
+
+
+def one_line(text: str | None, limit: int = 140) -> str:
+    flat = " ".join((text or "").split())
+    return flat if len(flat) <= limit else flat[: limit - 1] + "…"
+
+
+def is_number(value: Any) -> bool:
+    return isinstance(value, (int, float)) and not isinstance(value, bool) and math.isfinite(value)
+
+
+def cell_text(value: Any) -> str:
+    if value is None:
+        return "—"
+    if isinstance(value, bool):
+        return "true" if value else "false"
+    if isinstance(value, int):
+        return f"{value:,}"
+    if isinstance(value, float):
+        if not math.isfinite(value):
+            return str(value)
+        if value.is_integer() and abs(value) < 1e15:
+            return f"{value:,.0f}"
+        return f"{value:.3g}" if abs(value) < 1 else f"{value:,.2f}"
+    if isinstance(value, (dict, list)):
+        import json
+
+        return json.dumps(value, ensure_ascii=False, default=str)
+    return str(value)
+
+
+def pill_color(color: str | None) -> str:
+    color = (color or "gray").strip().lower()
+    if color in PILL_HEX:
+        return PILL_HEX[color]
+    if _HEX.match(color):
+        return color if len(color) == 7 else "#" + "".join(c * 2 for c in color[1:])
+    return PILL_HEX["gray"]
+
+
+# -- the steps summary ----------------------------------------------------------------------
+
+
+def step_meta(step: Mapping[str, Any]) -> str:
+    bits = [fmt_rows(step.get("rows"), step.get("truncated")), fmt_ms(step.get("elapsed_ms"))]
+    if step.get("result_id"):
+        bits.append(f"→ {step['result_id']}")
+    if step.get("status") == "failed":
+        bits.append("failed")
+    return " · ".join(b for b in bits if b)
+
+
+def steps_html(steps: Iterable[Mapping[str, Any]], *, open_: bool = False) -> str:
+    """'Ran N steps', expandable to each step's SQL (or file), row count and time."""
+    steps = list(steps)
+    if not steps:
+        return ""
+    items = []
+    for step in steps:
+        tool = step.get("tool") or "tool"
+        target = step.get("command") or step.get("path") or ""
+        body = f'<pre class="nxl-sql">{esc(target)}</pre>' if target else ""
+        if step.get("error"):
+            body += f'<div class="nxl-step-error">{esc(step["error"])}</div>'
+        items.append(
+            f'<li class="nxl-step" data-status="{esc(step.get("status") or "completed")}">'
+            f'<details{" open" if open_ else ""}><summary><span class="nxl-step-icon"></span>'
+            f'<span class="nxl-step-tool">{esc(STEP_TOOLS.get(tool, tool))}</span>'
+            f'<span class="nxl-step-cmd">{esc(one_line(target))}</span>'
+            f'<span class="nxl-step-meta">{esc(step_meta(step))}</span></summary>{body}</details></li>'
+        )
+    n = len(steps)
+    return (
+        f'{style("turn.css")}<div class="nxl nxl-turn" data-state="done">'
+        f'<details class="nxl-steps"{" open" if open_ else ""}><summary>'
+        f'<span class="nxl-steps-label">Ran {n} step{"" if n == 1 else "s"}</span></summary>'
+        f'<ol class="nxl-steps-list">{"".join(items)}</ol></details></div>'
+    )
+
+
+# -- answer pieces --------------------------------------------------------------------------
+
+
+def message_html(text: str) -> str:
+    return f'<div class="nxl-md">{markdown_html(text)}</div>'
+
+
+def title_html(title: str | None) -> str:
+    return f'<div class="nxl-title">{esc(title)}</div>' if title else ""
+
+
+def widgets_html(section: Mapping[str, Any]) -> str:
+    cards = []
+    for item in section.get("items", []):
+        value = item.get("value")
+        shown = cell_text(value) if not isinstance(value, str) else value
+        sub = f'<div class="nxl-kpi-sub">{esc(item["subtext"])}</div>' if item.get("subtext") else ""
+        cards.append(
+            f'<div class="nxl-kpi"><div class="nxl-kpi-title">{esc(item.get("title"))}</div>'
+            f'<div class="nxl-kpi-value">{esc(shown)}</div>{sub}</div>'
+        )
+    return f'<div class="nxl-kpis">{"".join(cards)}</div>'
+
+
+def _caption(section: Mapping[str, Any], shown: int | None = None, *, open_sql: bool = False) -> str:
+    bits = []
+    total = section.get("total_rows")
+    if shown is not None and total is not None and total > shown:
+        bits.append(f"showing {shown:,} of {total:,} rows")
+    elif total is not None:
+        bits.append(fmt_rows(total))
+    source = section.get("source")
+    if source:
+        bits.append(f"<code>nexus.frames[{esc(repr(source))}]</code>")
+    caption = " · ".join(b if b.startswith("<code>") else esc(b) for b in bits)
+    if section.get("sql"):
+        sql = f'<details{" open" if open_sql else ""}><summary>SQL</summary><pre class="nxl-sql">{esc(section["sql"])}</pre></details>'
+        caption = f"{caption} · {sql}" if caption else sql
+    return f'<div class="nxl-caption">{caption}</div>' if caption else ""
+
+
+def table_html(section: Mapping[str, Any], *, show_sql: bool = False) -> str:
+    columns = list(section.get("columns") or [])
+    rows = section.get("rows") or []
+    numeric = {c for c in columns if rows and all(is_number(r.get(c)) or r.get(c) is None for r in rows)}
+    head = "".join(f'<th class="nxl-num">{esc(c)}</th>' if c in numeric else f"<th>{esc(c)}</th>" for c in columns)
+    body = []
+    for row in rows:
+        cells = []
+        for c in columns:
+            value = row.get(c)
+            cls = "nxl-num" if c in numeric else ""
+            if value is None:
+                cls = f"{cls} nxl-null".strip()
+            attr = f' class="{cls}"' if cls else ""
+            cells.append(f"<td{attr}>{esc(cell_text(value))}</td>")
+        body.append(f"<tr>{''.join(cells)}</tr>")
+    label = f'<div class="nxl-label">{esc(section["title"])}</div>' if section.get("title") else ""
+    return (
+        f'{label}<div class="nxl-table-wrap"><table class="nxl-table"><thead><tr>{head}</tr></thead>'
+        f'<tbody>{"".join(body)}</tbody></table></div>{_caption(section, len(rows), open_sql=show_sql)}'
+    )
+
+
+def pills_html(section: Mapping[str, Any]) -> str:
+    pills = []
+    for item in section.get("items", []):
+        color = pill_color(item.get("color"))
+        pills.append(
+            f'<span class="nxl-pill" style="color:{color};border-color:{color}55;background:{color}14">'
+            f'<span class="nxl-pill-dot"></span><span>{esc(item.get("label"))}</span>'
+            f'<span class="nxl-pill-count">{esc(cell_text(item.get("count")))}</span></span>'
+        )
+    label = f'<div class="nxl-label">{esc(section["label"])}</div>' if section.get("label") else ""
+    return f'{label}<div class="nxl-pills">{"".join(pills)}</div>'
+
+
+def notes_html(notes: Iterable[str]) -> str:
+    notes = [n for n in notes if n]
+    if not notes:
+        return ""
+    return '<ul class="nxl-notes">' + "".join(f"<li>{esc(n)}</li>" for n in notes) + "</ul>"
+
+
+def error_html(message: str) -> str:
+    return f'<div class="nxl-error"><strong>The assistant could not answer.</strong> {esc(message)}</div>'
+
+
+def stopped_html(message: str) -> str:
+    return f'<div class="nxl-stopped">{esc(message)}</div>'
+
+
+def confirm_html(proposal: Mapping[str, Any], outcome: Mapping[str, Any] | None = None) -> str:
+    """The confirm card without buttons: what a saved notebook shows (and the outcome, once known)."""
+    if proposal.get("dry_run_error"):
+        dry = f'<div class="nxl-dry nxl-dry-error">The dry run failed: {esc(proposal["dry_run_error"])}</div>'
+    elif proposal.get("dry_run_rows") is not None:
+        n = proposal["dry_run_rows"]
+        dry = f'<div class="nxl-dry">Dry run: this would change <strong>{n:,}</strong> row{"" if n == 1 else "s"}.</div>'
+    else:
+        dry = ""
+    if outcome and outcome.get("status") and outcome["status"] != "pending":
+        tail = f'<div class="nxl-outcome" data-status="{esc(outcome["status"])}">{esc(outcome_text(outcome))}</div>'
+    else:
+        tail = '<div class="nxl-offline-note">Waiting for confirmation: the buttons need the running kernel.</div>'
+    return (
+        f'<div class="nxl-confirm nxl-confirm-static"><div class="nxl-confirm-head"><span class="nxl-badge">Confirm</span>'
+        f'<span>{esc(proposal.get("title"))}</span></div>'
+        f'<div class="nxl-confirm-summary">{esc(proposal.get("summary"))}</div>'
+        f'<pre class="nxl-sql">{esc(proposal.get("sql"))}</pre>{dry}{tail}</div>'
+    )
+
+
+def outcome_text(outcome: Mapping[str, Any]) -> str:
+    status = outcome.get("status")
+    if status == "confirmed":
+        n = outcome.get("rows_affected") or 0
+        return f"Done: {n:,} row{'' if n == 1 else 's'} changed."
+    if status == "cancelled":
+        return "Cancelled: nothing was changed."
+    if status == "failed":
+        return f"The change failed and nothing was written: {outcome.get('error') or outcome.get('message') or ''}".strip()
+    if status == "error":
+        return str(outcome.get("message") or outcome.get("error") or "This confirmation cannot run.")
+    return ""
+
+
+def rows_table_html(columns: list[str], rows: list[list[Any]]) -> str:
+    """A plain listing (conversations, skills) in the answer table style."""
+    head = "".join(f"<th>{esc(c)}</th>" for c in columns)
+    body = "".join("<tr>" + "".join(f"<td>{esc(cell_text(v))}</td>" for v in r) + "</tr>" for r in rows)
+    return f'<div class="nxl-table-wrap"><table class="nxl-table"><thead><tr>{head}</tr></thead><tbody>{body}</tbody></table></div>'

@@ -1,0 +1,209 @@
+"""A turn shown live in its cell, then left behind as static HTML.
+
+``LiveTurn.start`` displays a ``TurnView``; ``run`` asks on a worker thread and applies the
+events on the kernel's main thread, sending the browser at most ``rate`` updates a second
+(the front end types the text out smoothly in between). Interrupting the kernel cancels the
+turn and waits for it to wind down. ``finish`` swaps the widget for the static steps summary
+(plus the first static part of the answer) and shows the rest of the answer below it.
+"""
+
+from __future__ import annotations
+
+import logging
+import queue
+import threading
+import time
+from typing import Any
+
+import anywidget
+import traitlets as t
+
+from .assets import asset
+from .html import steps_html
+from .parts import Part, merge, widget_part
+
+log = logging.getLogger(__name__)
+
+_DONE = object()
+_POLL_S = 0.25
+
+
+class TurnView(anywidget.AnyWidget):
+    """Dots, then the steps and the streaming answer. A thin view: the kernel sets the state."""
+
+    _esm = asset("turn.js")
+    _css = asset("turn.css")
+
+    state = t.Unicode("waiting").tag(sync=True)  # waiting | running | done | error | cancelled
+    steps = t.List(t.Dict()).tag(sync=True)  # call_id, tool, status, command, path, rows, truncated, elapsed_ms, result_id, error
+    text = t.Unicode("").tag(sync=True)
+    error = t.Unicode("").tag(sync=True)
+    show_sql = t.Bool(False).tag(sync=True)
+
+
+def step_dict(event_or_step: Any) -> dict[str, Any]:
+    get = lambda name: getattr(event_or_step, name, None)  # noqa: E731 - events and Steps share these names
+    return {
+        "call_id": get("call_id"),
+        "tool": get("tool"),
+        "status": get("status"),
+        "command": get("command"),
+        "path": get("path"),
+        "rows": get("rows"),
+        "truncated": get("truncated"),
+        "elapsed_ms": get("elapsed_ms"),
+        "result_id": get("result_id"),
+        "error": get("error"),
+    }
+
+
+class LiveTurn:
+    def __init__(self, question: str, view: TurnView, handle, *, rate: float, show_steps: bool, show_sql: bool) -> None:
+        self.question = question
+        self.view = view
+        self.handle = handle
+        self.interval = 1.0 / max(1.0, float(rate))
+        self.show_steps = show_steps
+        self.show_sql = show_sql
+        self.updates = 0  # syncs sent to the browser (the batching bound is tested)
+        self._steps: dict[str, dict[str, Any]] = {}
+        self._text = ""
+        self._state = "waiting"
+        self._error = ""
+        self._dirty = False
+        self._last_flush = 0.0
+
+    @classmethod
+    def start(cls, question: str, *, show_sql: bool = False, show_steps: bool = True, rate: float = 30.0) -> LiveTurn:
+        from IPython.display import display
+
+        from . import charts
+
+        charts.prewarm()  # dashboards usually follow; build the chart bundle while the model thinks
+        view = TurnView(show_sql=show_sql)
+        part = widget_part(view, f"Asking: {question.strip()[:200]}")
+        handle = display(part.data, raw=True, display_id=True)
+        return cls(question, view, handle, rate=rate, show_steps=show_steps, show_sql=show_sql)
+
+    # -- running ----------------------------------------------------------------------------
+
+    def run(self, assistant):
+        """Ask on a worker thread, keep the view current, return the ``TurnResult``."""
+        events: queue.SimpleQueue = queue.SimpleQueue()
+        box: dict[str, Any] = {}
+
+        def work() -> None:
+            try:
+                box["result"] = assistant.ask(self.question, on_event=events.put)
+            except BaseException as exc:  # re-raised on the main thread
+                box["exception"] = exc
+            finally:
+                events.put(_DONE)
+
+        worker = threading.Thread(target=work, name="nexus-cell-turn", daemon=True)
+        worker.start()
+        try:
+            self._pump(events)
+        except KeyboardInterrupt:
+            self._wind_down(assistant, events)
+        self.flush()
+        worker.join(timeout=5)
+        if "exception" in box:
+            raise box["exception"]
+        return box["result"]
+
+    def _pump(self, events: queue.SimpleQueue) -> None:
+        while True:
+            try:
+                item = events.get(timeout=self._wait())
+            except queue.Empty:
+                if self._dirty:
+                    self.flush()
+                continue
+            if item is _DONE:
+                return
+            self.apply(item)
+            if self._dirty and self._wait() == 0:
+                self.flush()
+
+    def _wind_down(self, assistant, events: queue.SimpleQueue) -> None:
+        """The kernel was interrupted: stop the turn and let it finish cleanly."""
+        assistant.cancel()
+        while True:
+            try:
+                item = events.get(timeout=_POLL_S)
+            except queue.Empty:
+                continue
+            except KeyboardInterrupt:  # a second interrupt while stopping: keep stopping
+                assistant.cancel()
+                continue
+            if item is _DONE:
+                return
+            self.apply(item)
+
+    def _wait(self) -> float:
+        if not self._dirty:
+            return _POLL_S
+        return max(0.0, self._last_flush + self.interval - time.monotonic())
+
+    def apply(self, event: Any) -> None:
+        kind = getattr(event, "type", None)
+        if kind == "agent.action":
+            self._steps[event.call_id] = step_dict(event)
+            self._state = "running"
+        elif kind == "agent.text":
+            self._text = event.text
+            if event.text:
+                self._state = "running"
+        elif kind == "turn.completed":
+            self._state = "done"
+        elif kind == "error":
+            self._state = "error"
+            self._error = event.message
+        else:
+            return
+        self._dirty = True
+
+    def flush(self) -> None:
+        if not self._dirty:
+            return
+        self._dirty = False
+        self._last_flush = time.monotonic()
+        self.updates += 1
+        with self.view.hold_sync():
+            self.view.steps = list(self._steps.values())
+            self.view.text = self._text
+            self.view.error = self._error
+            self.view.state = self._state
+
+    # -- the end ------------------------------------------------------------------------------
+
+    def finish(self, result, parts: list[Part]) -> list[Part]:
+        """Replace the live view with the static summary and show the answer. Returns what was shown."""
+        summary = None
+        if self.show_steps and result.steps:
+            steps = [step_dict(s) for s in result.steps]
+            summary = Part({"text/html": steps_html(steps, open_=self.show_sql), "text/plain": _steps_text(steps)})
+        parts = list(parts)
+        head = [summary] if summary else []
+        if parts and parts[0].static and parts[0].display_id is None:
+            head.append(parts.pop(0))
+        first = merge(head) if head else Part({"text/html": "", "text/plain": ""})
+        self.handle.update(first.data, raw=True)
+        for part in parts:
+            part.show()
+        try:
+            self.view.close()
+        except Exception:  # the comm may already be gone (kernel shutting down)
+            log.debug("closing the turn view failed", exc_info=True)
+        return [first, *parts]
+
+
+def _steps_text(steps: list[dict[str, Any]]) -> str:
+    from .html import STEP_TOOLS, one_line, step_meta
+
+    lines = [f"Ran {len(steps)} step{'' if len(steps) == 1 else 's'}:"]
+    for s in steps:
+        target = one_line(s.get("command") or s.get("path") or "", 100)
+        lines.append(f"  {STEP_TOOLS.get(s.get('tool'), s.get('tool'))}: {target}  ({step_meta(s)})")
+    return "\n".join(lines)
