@@ -273,6 +273,48 @@ def cmd_conversations(args) -> int:
     return 0
 
 
+# -- demo ----------------------------------------------------------------------------------
+
+
+def cmd_demo(args) -> int:
+    """Database up with demo data, a summary, then JupyterLab on the quickstart notebook."""
+    from pathlib import Path
+
+    from .agent.provider import ModelSettings
+    from .db.database import open_database
+
+    started = time.perf_counter()
+    db = open_database()
+    sizes = dict(db.table_sizes())
+    print(f"database   {db.describe()} ready in {time.perf_counter() - started:.1f}s")
+    print(
+        f"           {sizes.get('projects', 0)} projects, {sizes.get('repositories', 0):,} repositories, "
+        f"{sizes.get('contributors', 0):,} contributors, {sizes.get('lead_scores', 0):,} lead scores"
+    )
+    settings = ModelSettings.from_env()
+    if settings.mode == "live":
+        print(f"model      {settings.describe()}")
+    else:
+        print("model      none configured: the notebooks replay their recorded answers (NEXUS_REPLAY).")
+        print("           For a live model: export OPENAI_API_KEY=... (and OPENAI_BASE_URL for another service),")
+        print("           then set REPLAY = None in a notebook's first cell.")
+    notebooks = Path(args.notebooks).resolve()
+    target = notebooks / "quickstart.ipynb"
+    if args.no_lab:
+        return 0
+    if not target.exists():
+        return _fail(f"{target} not found; run make demo from the repository root.")
+    lab = [sys.executable, "-m", "jupyter", "lab", f"--ServerApp.root_dir={notebooks}", str(target)]
+    if args.port:
+        lab.append(f"--ServerApp.port={args.port}")
+    if args.no_browser:
+        lab.append("--no-browser")
+    print(f"jupyter    opening {target.name}; stop with Ctrl+C")
+    sys.stdout.flush()
+    os.execv(sys.executable, lab)
+    return 0  # not reached
+
+
 # -- parser --------------------------------------------------------------------------------
 
 
@@ -284,6 +326,7 @@ COMMANDS: dict[str, Callable[[argparse.Namespace], int]] = {
     "ask": cmd_ask,
     "confirm": cmd_confirm,
     "conversations": cmd_conversations,
+    "demo": cmd_demo,
 }
 
 
@@ -315,6 +358,12 @@ def build_parser() -> argparse.ArgumentParser:
 
     p = sub.add_parser("psql", help="open psql on the active database")
     p.add_argument("psql_args", nargs=argparse.REMAINDER, help="extra arguments for psql")
+
+    p = sub.add_parser("demo", help="start the database with demo data and open JupyterLab on the quickstart")
+    p.add_argument("--notebooks", default="notebooks", help="folder with the notebooks (default ./notebooks)")
+    p.add_argument("--port", type=_positive_int, help="JupyterLab port")
+    p.add_argument("--no-browser", action="store_true", help="do not open a browser")
+    p.add_argument("--no-lab", action="store_true", help="only prepare the database and print the summary")
 
     p = sub.add_parser("ask", help="ask the assistant a question (events on stderr, the answer on stdout)")
     p.add_argument("question", help="the question ('-' reads it from standard input)")

@@ -1,0 +1,184 @@
+"""Responses as cell outputs: markdown, dashboards (KPI cards, charts, tables, pills), confirm cards.
+
+Renderers take the resolved response (a model or its JSON dict, e.g. from a stored
+conversation) and return ``Part``s; they never touch the database. Static parts are HTML that
+any viewer shows; a chart or a confirm card is its widget followed by a static twin.
+"""
+
+from __future__ import annotations
+
+import logging
+from typing import Any, Callable, Mapping
+
+from . import html as h
+from .parts import Part, html_part, new_display_id, widget_part
+
+log = logging.getLogger(__name__)
+
+
+def _as_dict(response: Any) -> dict[str, Any] | None:
+    if response is None:
+        return None
+    if hasattr(response, "model_dump"):
+        return response.model_dump(mode="json")
+    return dict(response)
+
+
+def render_result(result, *, assistant=None, show_sql: bool = False, interactive: bool = True) -> list[Part]:
+    """Everything a finished turn shows below its steps: the answer, notes, or what went wrong."""
+    if result.error and result.response is None:
+        if result.cancelled:
+            return [html_part(h.answer_block(h.stopped_html(result.error)), result.error)]
+        return [html_part(h.answer_block(h.error_html(result.error)), f"Error: {result.error}")]
+    parts = render_response(result.response_dict(), assistant=assistant, show_sql=show_sql, interactive=interactive)
+    if result.notes:
+        parts.append(html_part(h.answer_block(h.notes_html(result.notes)), "\n".join(f"note: {n}" for n in result.notes)))
+    return parts
+
+
+def render_response(
+    response: Any, *, assistant=None, show_sql: bool = False, interactive: bool = True
+) -> list[Part]:
+    data = _as_dict(response)
+    if not data:
+        return []
+    kind = data.get("type")
+    if kind == "message":
+        text = data.get("text") or ""
+        return [html_part(h.answer_block(h.message_html(text)), text)]
+    if kind == "confirm":
+        return confirm_parts(data, assistant=assistant, interactive=interactive)
+    if kind == "dashboard":
+        return dashboard_parts(data, show_sql=show_sql, interactive=interactive)
+    return [html_part(h.answer_block(h.message_html(str(data))), str(data))]
+
+
+# -- dashboards -----------------------------------------------------------------------------
+
+
+def _widgets_text(section: Mapping[str, Any]) -> str:
+    return "  ".join(f"[{i.get('title')}: {h.cell_text(i.get('value'))}]" for i in section.get("items", []))
+
+
+def _table_text(section: Mapping[str, Any]) -> str:
+    import io
+
+    cols = section.get("columns") or []
+    out = io.StringIO()
+    if section.get("title"):
+        out.write(f"{section['title']}\n")
+    out.write(" | ".join(map(str, cols)) + "\n")
+    for row in (section.get("rows") or [])[:20]:
+        out.write(" | ".join(h.one_line(h.cell_text(row.get(c)), 40) for c in cols) + "\n")
+    total = section.get("total_rows")
+    if total and total > 20:
+        out.write(f"... {total:,} rows\n")
+    return out.getvalue().rstrip()
+
+
+def _pills_text(section: Mapping[str, Any]) -> str:
+    label = f"{section['label']}: " if section.get("label") else ""
+    return label + "  ".join(f"({i.get('label')} {i.get('count')})" for i in section.get("items", []))
+
+
+# A section type -> (html, text) for the static ones; charts are handled apart.
+STATIC_SECTIONS: dict[str, Callable[[Mapping[str, Any], bool], tuple[str, str]]] = {
+    "widgets": lambda s, _sql: (h.widgets_html(s), _widgets_text(s)),
+    "table": lambda s, sql: (h.table_html(s, show_sql=sql), _table_text(s)),
+    "pills": lambda s, _sql: (h.pills_html(s), _pills_text(s)),
+}
+
+
+def dashboard_parts(data: Mapping[str, Any], *, show_sql: bool = False, interactive: bool = True) -> list[Part]:
+    """Consecutive static sections share one output; each chart is its own (widget + twin)."""
+    from . import charts
+
+    parts: list[Part] = []
+    html_run: list[str] = [h.title_html(data.get("title"))]
+    text_run: list[str] = [f"== {data.get('title') or 'Dashboard'} =="]
+
+    def close_run() -> None:
+        if any(html_run):
+            parts.append(html_part(h.answer_block("".join(html_run)), "\n".join(t for t in text_run if t)))
+        html_run.clear()
+        text_run.clear()
+
+    for section in data.get("sections") or []:
+        kind = section.get("type")
+        if kind in STATIC_SECTIONS:
+            html_, text_ = STATIC_SECTIONS[kind](section, show_sql)
+            html_run.append(html_)
+            text_run.append(text_)
+        elif kind in charts.CHARTS:
+            close_run()
+            try:
+                parts.extend(charts.chart_parts(section, interactive=interactive))
+            except Exception as exc:  # one broken chart must not hide the rest of the dashboard
+                log.exception("chart failed")
+                parts.append(charts.unavailable_part(section, f"{type(exc).__name__}: {exc}"))
+    close_run()
+    return parts
+
+
+# -- confirm --------------------------------------------------------------------------------
+
+
+def confirm_parts(proposal: Mapping[str, Any], *, assistant=None, interactive: bool = True) -> list[Part]:
+    """The live card (Confirm / Cancel) and its static twin, which also records the outcome."""
+    text = f"CONFIRM: {proposal.get('title')}\n{proposal.get('summary')}\n\n{proposal.get('sql')}"
+    static = Part(
+        {"text/html": h.answer_block(h.confirm_html(proposal)), "text/plain": text}, display_id=new_display_id()
+    )
+    if not interactive or assistant is None or not proposal.get("id"):
+        static.display_id = None
+        return [static]
+    from IPython.display import update_display
+
+    from .confirm import ConfirmCard
+
+    def record_outcome(card: ConfirmCard) -> None:
+        # The saved notebook keeps what happened, not the buttons.
+        outcome = card.outcome
+        update_display(
+            {
+                "text/html": h.answer_block(h.confirm_html(proposal, outcome)),
+                "text/plain": f"{text}\n\n{h.outcome_text(outcome)}",
+            },
+            raw=True,
+            display_id=static.display_id,
+        )
+
+    card = ConfirmCard(dict(proposal), assistant, on_resolved=record_outcome)
+    return [widget_part(card, text), static]
+
+
+# -- %nexus sql and listings -------------------------------------------------------------------
+
+
+def display_query_result(result, key: str) -> None:
+    """A direct query: the DataFrame (pandas' own, escaped, display) and where it is kept."""
+    from IPython.display import display
+
+    display(result.df)
+    caption = " · ".join(
+        b for b in (h.fmt_rows(result.row_count, result.truncated), h.fmt_ms(result.elapsed_ms)) if b
+    )
+    display(
+        {
+            "text/html": h.answer_block(
+                f'<div class="nxl-caption">{h.esc(caption)} · <code>nexus.frames[{h.esc(repr(key))}]</code> · <code>_nexus_df</code></div>'
+            ),
+            "text/plain": f"({caption}; nexus.frames[{key!r}], _nexus_df)",
+        },
+        raw=True,
+    )
+
+
+def listing_part(title: str, columns: list[str], rows: list[list[Any]], empty: str) -> Part:
+    if not rows:
+        return html_part(h.answer_block(f'<div class="nxl-caption">{h.esc(empty)}</div>'), empty)
+    widths = [max(len(str(c)), *(len(h.cell_text(r[i])) for r in rows)) for i, c in enumerate(columns)]
+    lines = [title, "  ".join(str(c).ljust(w) for c, w in zip(columns, widths))]
+    lines += ["  ".join(h.cell_text(v).ljust(w) for v, w in zip(r, widths)) for r in rows]
+    body = f'<div class="nxl-label">{h.esc(title)}</div>' + h.rows_table_html(columns, rows)
+    return html_part(h.answer_block(body), "\n".join(lines))

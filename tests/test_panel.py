@@ -1,0 +1,296 @@
+"""The chat panel's kernel side, driven the way the browser drives it: messages in, synced state out.
+
+Real database, real ``openai`` client, a loopback scripted model; no browser (that is
+``tests/browser/test_panel.py``).
+"""
+
+from __future__ import annotations
+
+import json
+import threading
+import time
+import uuid
+from urllib.parse import urlsplit
+
+import openai
+import pytest
+
+from nexusleads_lab.agent.assistant import Assistant
+from nexusleads_lab.agent.modelserver import ModelServer, Script, text, tool_calls
+from nexusleads_lab.ui.panel import STREAM_RATE, ChatPanel
+
+API_KEY = "sk-test-PANEL-SECRET-0123456789abcdef"
+TIER_SQL = "SELECT tier, count(*) AS n FROM lead_scores GROUP BY tier ORDER BY tier"
+
+
+def message(text_: str) -> str:
+    return json.dumps({"type": "message", "text": text_})
+
+
+def dashboard(*sections, title="Leads") -> str:
+    return json.dumps({"type": "dashboard", "title": title, "sections": list(sections)})
+
+
+@pytest.fixture()
+def make_panel(db):
+    """A panel over an assistant wired to a scripted model; returns (panel, assistant)."""
+    made: list[tuple[ChatPanel, Assistant, ModelServer]] = []
+
+    def make(steps, *, user: str | None = None, database=None) -> tuple[ChatPanel, Assistant]:
+        server = ModelServer(Script(steps))
+        client = openai.OpenAI(base_url=server.base_url, api_key=API_KEY, max_retries=0)
+        assistant = Assistant(database=database or db, client=client, org="panel-test",
+                              user=user or f"p-{uuid.uuid4().hex[:8]}")  # fmt: skip
+        assistant.server = server
+        panel = ChatPanel(assistant)
+        panel.sent = []  # custom messages to the browser (toasts)
+        panel.send = lambda content, buffers=None: panel.sent.append(content)
+        made.append((panel, assistant, server))
+        return panel, assistant
+
+    yield make
+    for panel, assistant, server in made:
+        panel.handle({"type": "stop"})
+        panel.wait(5)
+        panel.close()
+        assistant.close()
+        server.close()
+
+
+def ask(panel: ChatPanel, question: str, timeout: float = 30) -> None:
+    panel.handle({"type": "ask", "text": question})
+    assert panel.wait(timeout), "the turn did not finish"
+
+
+def wait_for(condition, timeout: float = 10.0, what: str = "condition") -> None:
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        if condition():
+            return
+        time.sleep(0.01)
+    raise AssertionError(f"timed out waiting for {what}")
+
+
+def test_a_question_shows_the_user_message_the_steps_and_the_dashboard(make_panel, db):
+    panel, _ = make_panel([
+        tool_calls([("psql", {"sql": TIER_SQL})]),
+        text(dashboard(
+            {"type": "widgets", "items": [{"title": "Tiers", "value": "3"}]},
+            {"type": "bars", "label": "Leads by tier", "source": "r1", "x": "tier", "y": "n"},
+            {"type": "table", "source": "r1"},
+        )),
+    ])  # fmt: skip
+    seen_turns: list[dict] = []
+    panel.observe(lambda change: seen_turns.append(change["new"]), names="turn")
+
+    ask(panel, "How are leads spread over tiers?")
+
+    user, answer = panel.messages
+    assert user["role"] == "user" and user["text"] == "How are leads spread over tiers?"
+    assert answer["role"] == "assistant" and "error" not in answer
+    (step,) = answer["steps"]
+    assert step["tool"] == "psql" and step["sql"] == TIER_SQL and step["status"] == "completed"
+    assert step["rows"] == 3 and step["ms"] > 0 and step["result_id"] == "r1"
+    response = answer["response"]
+    assert response["type"] == "dashboard"
+    truth = db.engine.read(TIER_SQL).df
+    bars = response["sections"][1]
+    assert [i["name"] for i in bars["items"]] == list(truth["tier"]) and bars["sql"] == TIER_SQL
+    assert response["sections"][2]["rows"][0]["tier"] == truth["tier"][0]
+    # while it ran, the panel showed the step live; now the turn is over
+    assert any(t.get("phase") == "working" and t["steps"][0]["status"] == "started" for t in seen_turns)
+    assert panel.busy is False and panel.turn == {} and panel.streaming == ""
+    assert panel.conversation_id and panel.conversation_id in [c["id"] for c in panel.conversations]
+
+
+def test_stop_during_a_slow_stream_cancels_the_turn(make_panel):
+    panel, _ = make_panel([text(message("word " * 400), chunk_size=4, delay=0.05), text(message("after"))])
+    panel.handle({"type": "ask", "text": "talk slowly"})
+    wait_for(lambda: panel.streaming, what="the answer to start streaming")
+    assert panel.busy
+    stopped = time.monotonic()
+    panel.handle({"type": "stop"})
+    assert panel.wait(5)
+    assert time.monotonic() - stopped < 2
+    last = panel.messages[-1]
+    assert last["cancelled"] and last["error"].startswith("Stopped")
+    assert panel.busy is False and panel.streaming == ""
+    ask(panel, "next")
+    assert panel.messages[-1]["response"] == {"type": "message", "text": "after"}
+
+
+def test_a_second_question_while_busy_is_refused_with_a_toast(make_panel):
+    panel, _ = make_panel([text(message("slow " * 100), chunk_size=4, delay=0.03)])
+    panel.handle({"type": "ask", "text": "first"})
+    panel.handle({"type": "ask", "text": "second"})
+    assert [m["text"] for m in panel.messages if m["role"] == "user"] == ["first"]
+    assert panel.sent[-1]["type"] == "toast" and "stop it first" in panel.sent[-1]["text"]
+    panel.handle({"type": "stop"})
+    assert panel.wait(5)
+
+
+def _lead_ids(db, n=3):
+    return db.engine.read(f"SELECT id FROM lead_scores WHERE status = 'new' ORDER BY id DESC LIMIT {n}").df["id"].tolist()
+
+
+def _write_count(db, proposal_id: str) -> int:
+    with db.connect_admin() as conn:
+        return conn.execute("SELECT count(*) FROM write_audit WHERE confirmation_id = %s", (proposal_id,)).fetchone()[0]
+
+
+def test_confirm_changes_the_database_exactly_once_and_shows_the_outcome(make_panel, db):
+    ids = _lead_ids(db)
+    where = f"id IN ({', '.join(map(str, ids))})"
+    sql = f"UPDATE lead_scores SET status = 'contacted', status_changed_at = now() WHERE {where}"
+    panel, _ = make_panel([
+        text(json.dumps({"type": "confirm", "id": "x", "title": "Mark 3 contacted", "summary": "Three leads", "sql": sql})),
+        text(message("Marked them as contacted.")),
+    ])  # fmt: skip
+    ask(panel, "mark these three as contacted")
+    card = panel.messages[-1]["response"]
+    assert card["type"] == "confirm" and card["sql"] == sql and card["dry_run_rows"] == 3
+    status = f"SELECT DISTINCT status FROM lead_scores WHERE {where}"
+    assert list(db.engine.read(status).df["status"]) == ["new"], "nothing is written before the click"
+    try:
+        panel.handle({"type": "confirm", "id": card["id"], "sql": card["sql"]})
+        assert panel.wait(30)
+        assert list(db.engine.read(status).df["status"]) == ["contacted"]
+        outcome = next(m["outcome"] for m in panel.messages if (m.get("response") or {}).get("id") == card["id"])
+        assert outcome["status"] == "confirmed" and outcome["rows_affected"] == 3
+        assert panel.messages[-1]["response"]["text"] == "Marked them as contacted."
+        assert not [m for m in panel.messages if m["role"] == "user" and m["text"].startswith("CONFIRM_ACTION")]
+        # a second click (another view, a stale page) does not write again
+        panel.handle({"type": "confirm", "id": card["id"], "sql": card["sql"]})
+        assert panel.wait(10)
+        assert _write_count(db, card["id"]) == 1
+    finally:
+        db.engine.write(f"UPDATE lead_scores SET status = 'new' WHERE {where}")
+
+
+def test_cancel_on_a_card_writes_nothing(make_panel, db):
+    ids = _lead_ids(db, 2)
+    sql = f"UPDATE lead_scores SET status = 'disqualified' WHERE id IN ({', '.join(map(str, ids))})"
+    panel, assistant = make_panel([text(json.dumps({"type": "confirm", "id": "y", "title": "Disqualify", "summary": "Two", "sql": sql}))])
+    ask(panel, "disqualify two")
+    card = panel.messages[-1]["response"]
+    panel.handle({"type": "cancel_confirm", "id": card["id"]})
+    assert panel.messages[-1]["outcome"]["status"] == "cancelled"
+    assert _write_count(db, card["id"]) == 0
+    assert len(assistant.server.requests) == 1, "cancelling needs no model call"
+
+
+def test_a_tampered_confirmation_is_refused_on_the_card(make_panel, db):
+    sql = "UPDATE lead_scores SET status = status WHERE false"
+    panel, _ = make_panel([text(json.dumps({"type": "confirm", "id": "z", "title": "No-op", "summary": "s", "sql": sql}))])
+    ask(panel, "propose")
+    card = panel.messages[-1]["response"]
+    panel.handle({"type": "confirm", "id": card["id"], "sql": "DELETE FROM lead_scores"})
+    assert panel.wait(10)
+    outcome = panel.messages[-1]["outcome"]
+    assert outcome["status"] == "failed" and "not the SQL that was shown" in outcome["error"]
+    assert _write_count(db, card["id"]) == 0
+
+
+def test_history_new_open_rename_delete(make_panel):
+    panel, _ = make_panel([text(message("one")), text(message("two"))])
+    ask(panel, "first question")
+    first = panel.conversation_id
+    panel.handle({"type": "new"})
+    assert panel.messages == [] and panel.conversation_id is None
+    ask(panel, "second question")
+    second = panel.conversation_id
+    assert second != first
+    assert [c["id"] for c in panel.conversations] == [second, first]  # latest first
+
+    panel.handle({"type": "rename", "id": first, "title": "Tier questions"})
+    assert {c["id"]: c["title"] for c in panel.conversations}[first] == "Tier questions"
+
+    panel.handle({"type": "open", "id": first})
+    assert panel.conversation_id == first
+    assert [m.get("text") for m in panel.messages if m["role"] == "user"] == ["first question"]
+    assert panel.messages[-1]["response"]["text"] == "one"
+
+    panel.handle({"type": "delete", "id": first})
+    assert panel.conversation_id is None and panel.messages == []
+    assert [c["id"] for c in panel.conversations] == [second]
+
+    panel.handle({"type": "open", "id": str(uuid.uuid4())})
+    assert panel.sent[-1]["type"] == "toast" and panel.sent[-1]["level"] == "error"
+
+
+def test_a_new_panel_resumes_the_users_latest_conversation(make_panel, db):
+    user = f"restore-{uuid.uuid4().hex[:6]}"
+    ids = _lead_ids(db, 1)
+    sql = f"UPDATE lead_scores SET status = status WHERE id = {ids[0]}"
+    panel, _ = make_panel([
+        tool_calls([("psql", {"sql": TIER_SQL})]),
+        text(dashboard({"type": "table", "source": "r1"})),
+        text(json.dumps({"type": "confirm", "id": "n", "title": "Touch one", "summary": "s", "sql": sql})),
+        text(message("Done.")),
+    ], user=user)  # fmt: skip
+    ask(panel, "tiers?")
+    ask(panel, "touch one lead")
+    card = panel.messages[-1]["response"]
+    panel.handle({"type": "confirm", "id": card["id"], "sql": card["sql"]})
+    assert panel.wait(30)
+    before = panel.messages
+
+    # a kernel restart: a fresh assistant and panel for the same user
+    restored, _ = make_panel([text(message("unused"))], user=user)
+    assert restored.conversation_id == panel.conversation_id
+    shape = lambda items: [(m["role"], m.get("text") or (m.get("response") or {}).get("type"), m.get("outcome", {}).get("status"),
+                            [(s["sql"], s.get("rows")) for s in m.get("steps", [])]) for m in items]  # fmt: skip
+    assert shape(restored.messages) == shape(before)
+    assert restored.messages[1]["steps"][0]["ms"] > 0
+    assert restored.messages[3]["outcome"] == {"id": card["id"], "status": "confirmed", "rows_affected": 1}
+
+
+def test_widget_state_never_holds_the_api_key_or_a_database_password(make_panel, db):
+    from nexusleads_lab.db.database import Database
+
+    leaky = Database(admin_url=db.admin_url, writer_url=db.writer_url,
+                     agent_url="postgresql://nexus_agent:pg-password-SECRET@127.0.0.1:1/plg")  # fmt: skip
+    panel, _ = make_panel([tool_calls([("psql", {"sql": "SELECT 1"})]), text(message("no db"))], database=leaky)
+    ask(panel, "try the database")
+    assert panel.messages[-1]["steps"][0]["status"] == "failed"
+    state = json.dumps(panel.get_state(), default=str)
+    assert "Cannot connect" in state  # the failure is shown ...
+    secrets = [API_KEY, "pg-password-SECRET"]
+    secrets += [urlsplit(url).password for url in (db.admin_url, db.writer_url, db.agent_url) if urlsplit(url).password]
+    for secret in secrets:
+        assert secret not in state  # ... without what would let somebody in
+    leaky.close()
+
+
+def test_streaming_text_reaches_the_browser_at_most_about_30_times_a_second(make_panel):
+    answer = "x" * 2000
+    panel, _ = make_panel([text(message(answer), chunk_size=1, delay=0.001)])
+    syncs: list[float] = []
+    original = panel.send_state
+
+    def counting_send_state(key=None):
+        keys = [key] if isinstance(key, str) else list(key or [])
+        if "streaming" in keys:
+            syncs.append(time.monotonic())
+        return original(key)
+
+    panel.send_state = counting_send_state
+    counted = []
+    real_ask = panel.assistant.ask
+
+    def counting_ask(question, on_event=None):
+        def tap(event):
+            if event.type == "agent.text" and event.status == "streaming":
+                counted.append(1)
+            on_event(event)
+
+        return real_ask(question, on_event=tap)
+
+    panel.assistant.ask = counting_ask
+    ask(panel, "stream a lot", timeout=60)
+
+    assert len(counted) >= 2000, "the model really streamed 2,000 deltas"
+    assert panel.messages[-1]["response"]["text"] == answer
+    busiest = max(sum(1 for t in syncs if start <= t < start + 1.0) for start in syncs)
+    assert busiest <= STREAM_RATE + 6, f"{busiest} streaming syncs in one second"
+    assert len(syncs) < len(counted) / 10
