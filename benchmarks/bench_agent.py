@@ -154,6 +154,20 @@ class Harness:
         self.server = ModelServer(self.responder)
         self.client = openai.OpenAI(base_url=self.server.base_url, api_key="bench", max_retries=0)
         self.assistants: list = []
+        # Count TCP connections the client opens (the handler registers each new one).
+        self.connections = 0
+        track = self.server._track
+
+        def counting_track(connection, *, add: bool) -> None:
+            if add:
+                self.connections += 1
+            track(connection, add=add)
+
+        self.server._track = counting_track
+
+    def take_connections(self) -> int:
+        n, self.connections = self.connections, 0
+        return n
 
     def assistant(self, *, persist: bool, database=None):
         from nexusleads_lab.agent.assistant import Assistant
@@ -214,46 +228,150 @@ def bench_steps(h: Harness, persist: bool, n: int) -> dict:
             if ev.type == "agent.action" and ev.status == "completed" and ev.elapsed_ms is not None:
                 engine_ms.append(ev.elapsed_ms)
 
+        h.take_connections()
         t0 = time.perf_counter()
         res = a.ask("Break leads down by tier and list the top 20.", on_event=cb)
         total = time.perf_counter() - t0
         if not res.ok or len(engine_ms) != 2:
             raise RuntimeError(f"3-step turn failed: {res.error} ({engine_ms})")
         serve = h.responder.take_serve_time()
+        conns = h.take_connections()
         if i >= 5:
             engine = sum(engine_ms) / 1000
-            rows.append({"total": total, "serve": serve, "engine": engine, "overhead_step": (total - serve - engine) / 3})
+            rows.append({"total": total, "serve": serve, "engine": engine, "overhead_step": (total - serve - engine) / 3,
+                         "connections": conns})  # fmt: skip
     return {"rows": rows}
 
 
 def bench_sdk_floor(h: Harness, n: int) -> dict:
-    """The same three requests through the bare openai client (no Assistant), as a floor."""
+    """The same three requests through the bare openai client (no Assistant), as a floor;
+    and the transport around it: connections per request, and what connection reuse would do.
+
+    Variants, interleaved per iteration, each with its own client (own connection pool):
+    ``sdk``: ``for chunk in stream`` exactly as the Assistant does; ``drained``: the same
+    parsing, but the HTTP body is read to its end after ``[DONE]`` so httpx can keep the
+    connection; ``drained_nodelay``: as ``drained`` with TCP_NODELAY on the model server's
+    socket (set on the handler class in this process only, restored afterwards).
+    """
+    import openai
+
+    from nexusleads_lab.agent import modelserver
     from nexusleads_lab.agent.modelserver import text, tool_calls
     from nexusleads_lab.agent.tools import TOOL_SPECS
 
     a = h.assistant(persist=False)
     a.thread.messages = [{"role": "user", "content": "Break leads down by tier and list the top 20."}]
     messages = a._request_messages()
-    per_turn = []
-    for i in range(n + 5):
-        h.responder.push(
-            tool_calls([("psql", {"sql": SQL_STEP1})]),
-            tool_calls([("psql", {"sql": SQL_STEP2})]),
-            text(FINAL),
-        )
-        t0 = time.perf_counter()
-        for _ in range(3):
-            stream = h.client.chat.completions.create(
-                model="scripted-model", messages=messages, tools=TOOL_SPECS, stream=True,
-                stream_options={"include_usage": True},
-            )  # fmt: skip
-            for _chunk in stream:
-                pass
-        total = time.perf_counter() - t0
-        serve = h.responder.take_serve_time()
-        if i >= 5:
-            per_turn.append((total - serve) / 3)
-    return {"per_step": per_turn}
+    handler = modelserver._Handler
+    nagle_default = handler.disable_nagle_algorithm
+    variants = ("sdk", "drained", "drained_nodelay")
+    clients = {v: openai.OpenAI(base_url=h.server.base_url, api_key="bench", max_retries=0) for v in variants}
+    per_step: dict[str, list[float]] = {v: [] for v in variants}
+    conns: dict[str, int] = dict.fromkeys(variants, 0)
+    try:
+        for i in range(n + 5):
+            for v in variants:
+                h.responder.push(
+                    tool_calls([("psql", {"sql": SQL_STEP1})]),
+                    tool_calls([("psql", {"sql": SQL_STEP2})]),
+                    text(FINAL),
+                )
+                handler.disable_nagle_algorithm = True if v == "drained_nodelay" else nagle_default
+                h.take_connections()
+                t0 = time.perf_counter()
+                for _ in range(3):
+                    stream = clients[v].chat.completions.create(
+                        model="scripted-model", messages=messages, tools=TOOL_SPECS, stream=True,
+                        stream_options={"include_usage": True},
+                    )  # fmt: skip
+                    for _chunk in (stream if v == "sdk" else _iter_drained(stream)):
+                        pass
+                total = time.perf_counter() - t0
+                serve = h.responder.take_serve_time()
+                if i >= 5:
+                    per_step[v].append((total - serve) / 3)
+                    conns[v] += h.take_connections()
+    finally:
+        handler.disable_nagle_algorithm = nagle_default
+        for c in clients.values():
+            c.close()
+    return {
+        "per_step": per_step["sdk"],
+        "variants": per_step,
+        "connections_per_request": {v: conns[v] / (3 * n) for v in variants},
+        "transform": _time_request_transform(messages, n * 3),
+    }
+
+
+def _time_request_transform(messages: list, n: int) -> float:
+    """How long the SDK's own request-params transformation takes per request (SDK internals,
+    benchmark-only; NaN if they moved)."""
+    try:
+        from openai._utils import maybe_transform
+        from openai.types.chat import completion_create_params
+
+        from nexusleads_lab.agent.tools import TOOL_SPECS
+
+        body = {"model": "scripted-model", "messages": messages, "tools": TOOL_SPECS, "stream": True,
+                "stream_options": {"include_usage": True}}  # fmt: skip
+        kind = completion_create_params.CompletionCreateParamsStreaming
+        for _ in range(10):
+            maybe_transform(body, kind)
+        times = []
+        for _ in range(n):
+            t0 = time.perf_counter()
+            maybe_transform(body, kind)
+            times.append(time.perf_counter() - t0)
+        return med(times)
+    except Exception:
+        return float("nan")
+
+
+def _iter_drained(stream):
+    """Parse chunks as the sync SDK stream does, but read the body to its end after ``[DONE]``
+    before closing (as the SDK's async stream does on HTTP/1.1), so httpx can reuse the
+    connection. Uses SDK internals: benchmark-only."""
+    process = stream._client._process_response_data
+    events = stream._iter_events()
+    try:
+        for sse in events:
+            if sse.data.startswith("[DONE]"):
+                for _rest in events:  # the chunked terminator
+                    pass
+                break
+            yield process(data=sse.json(), cast_to=stream._cast_to, response=stream.response)
+    finally:
+        stream.response.close()
+
+
+def bench_store(db, n: int) -> dict:
+    """What ``persist=True`` pays per stored message: one ``ConversationStore.append`` (an
+    autocommit statement, so one WAL flush each), and the same with ``synchronous_commit=off``
+    on that session (an alternative for the owner to weigh; not what the product does)."""
+    from nexusleads_lab.db.store import ConversationStore
+
+    stores = {
+        "default": ConversationStore(db.admin_url, "bench-org", "bench-store"),
+        "sync_off": ConversationStore(db.admin_url, "bench-org", "bench-store"),
+    }
+    stores["sync_off"].query("SET synchronous_commit = off")
+    ids = {k: st.create("bench: store write cost") for k, st in stores.items()}
+    content = {"message": {"role": "assistant", "content": FINAL}, "meta": {"response": None, "notes": []}}
+    times: dict[str, list[float]] = {k: [] for k in stores}
+    try:
+        for i in range(n + 10):
+            for k, st in stores.items():
+                t0 = time.perf_counter()
+                st.append(ids[k], "assistant", content)
+                if i >= 10:
+                    times[k].append(time.perf_counter() - t0)
+    finally:
+        for k, st in stores.items():
+            try:
+                st.delete(ids[k])
+            finally:
+                st.close()
+    return times
 
 
 _TOKEN = re.compile(r"w(\d{4})")
@@ -382,7 +500,7 @@ def render(results: dict) -> str:
             rows.append([
                 f"persist={mode}", _ms(med([x["total"] for x in rs]), 2), _ms(med([x["serve"] for x in rs]), 2),
                 _ms(med([x["engine"] for x in rs]), 2), _ms(over, 2), _ms(p([x["overhead_step"] for x in rs], 90), 2),
-                _ms(floor, 2), _ms(over - floor, 2), len(rs),
+                _ms(floor, 2), _ms(over - floor, 2), f"{med([x['connections'] for x in rs]):.0f}", len(rs),
             ])  # fmt: skip
         parts += [
             "#### Loop overhead per step (3-step turn: two `psql` steps + the answer)",
@@ -393,7 +511,7 @@ def render(results: dict) -> str:
             "",
             md_table(
                 ["mode", "turn ms", "model server ms", "engine ms", "overhead/step ms", "p90 ms", "SDK floor/step ms",
-                 "beyond SDK/step ms", "turns"],
+                 "beyond SDK/step ms", "new TCP conns/turn", "turns"],
                 rows,
             ),  # fmt: skip
             "",
@@ -404,6 +522,45 @@ def render(results: dict) -> str:
             ot = med([x["overhead_step"] for x in st["True"]["rows"]])
             parts[-1] += f" With persist=True (stores each message in PostgreSQL): {ot * 1000:.2f} ms."
         parts.append("")
+        sf = results.get("sdk_floor")
+        if sf and "variants" in sf:
+            v, c = sf["variants"], sf["connections_per_request"]
+            parts += [
+                "Model transport (the same three requests through the bare `openai` client, per request, net of "
+                "serve time; variants interleaved, each with its own connection pool):",
+                "",
+                md_table(
+                    ["variant", "median ms/request", "p90 ms", "new TCP connections/request"],
+                    [
+                        ["as the Assistant streams today (`for chunk in stream`)", _ms(med(v["sdk"]), 2),
+                         _ms(p(v["sdk"], 90), 2), f"{c['sdk']:.2f}"],
+                        ["body drained after `[DONE]` (keep-alive reused), ModelServer as is", _ms(med(v["drained"]), 2),
+                         _ms(p(v["drained"], 90), 2), f"{c['drained']:.2f}"],
+                        ["drained + TCP_NODELAY on the ModelServer socket", _ms(med(v["drained_nodelay"]), 2),
+                         _ms(p(v["drained_nodelay"], 90), 2), f"{c['drained_nodelay']:.2f}"],
+                    ],
+                ),  # fmt: skip
+                "",
+                f"Of the SDK's per-request cost, transforming the request params (`maybe_transform` over messages and "
+                f"tools, before anything is sent) takes {_ms(sf.get('transform', float('nan')), 2)} ms.",
+                "",
+            ]
+        sw = results.get("store")
+        if sw:
+            d, o = sw["default"], sw["sync_off"]
+            parts += [
+                "Store writes behind `persist=True` (one `ConversationStore.append` per message; a 1-step turn writes "
+                "3 rows incl. the conversation, the 3-step turn 7), interleaved:",
+                "",
+                md_table(
+                    ["append", "median ms", "p90 ms", "writes"],
+                    [
+                        ["as the product does it (autocommit, synchronous_commit on)", _ms(med(d), 2), _ms(p(d, 90), 2), len(d)],
+                        ["same session with synchronous_commit=off (alternative)", _ms(med(o), 2), _ms(p(o, 90), 2), len(o)],
+                    ],
+                ),  # fmt: skip
+                "",
+            ]
     dl = results.get("deltas")
     if dl:
         rows = []
@@ -488,6 +645,8 @@ def main(argv: list[str] | None = None) -> int:
                 results["steps"][str(persist)] = bench_steps(h, persist, n)
             log("SDK floor...")
             results["sdk_floor"] = bench_sdk_floor(h, 10 if q else 60)
+            log("store writes...")
+            results["store"] = bench_store(db, 20 if q else 150)
         if "deltas" in only:
             results["deltas"] = {}
             variants = [

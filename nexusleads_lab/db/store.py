@@ -74,17 +74,20 @@ class ConversationStore:
                 raise QueryError(f"Cannot reach the conversation store: {mask_url(str(exc)).strip()}") from None
         return self._conn
 
-    def query(self, sql: str, params: tuple = (), *, fetch: str = "none"):
+    def query(self, sql: str, params: tuple = (), *, fetch: str = "none", durable: bool = True):
         with self._lock:
             for attempt in (1, 2):
                 conn = self._connection()
                 try:
-                    cur = conn.execute(sql, params)
-                    if fetch == "one":
-                        return cur.fetchone()
-                    if fetch == "all":
-                        return cur.fetchall()
-                    return cur.rowcount
+                    with conn.transaction():
+                        if not durable:
+                            conn.execute("SET LOCAL synchronous_commit = off")
+                        cur = conn.execute(sql, params)
+                        if fetch == "one":
+                            return cur.fetchone()
+                        if fetch == "all":
+                            return cur.fetchall()
+                        return cur.rowcount
                 except psycopg.OperationalError:
                     if attempt == 2:
                         raise
@@ -153,6 +156,9 @@ class ConversationStore:
             " FROM c RETURNING seq",
             (_uuid(conversation_id), self.org, self.user, role, Jsonb(_json_safe(content))),
             fetch="one",
+            # A chat message lost to a server crash in its last few ms is acceptable; a WAL flush
+            # on every step of every turn is not. Writes and their audit stay durable.
+            durable=False,
         )
         if row is None:
             raise NotFound(f"No conversation {conversation_id} for user {self.user} in org {self.org}.")
