@@ -15,11 +15,11 @@ from __future__ import annotations
 
 import argparse
 import json
+import shutil
 import statistics
 import subprocess
 import sys
 import tempfile
-import time
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -63,14 +63,15 @@ def extension_load_ms(repeats: int = 7, *, bytecode_cache: bool = False) -> list
     import os
 
     env = dict(os.environ)
-    if bytecode_cache:
-        env.pop("PYTHONDONTWRITEBYTECODE", None)
-        env["PYTHONPYCACHEPREFIX"] = tempfile.mkdtemp(prefix="nexus-pyc-")
-        subprocess.run([sys.executable, "-c", LOAD_PROBE], env=env, capture_output=True, check=True)  # fill the cache
-    out = []
-    for _ in range(repeats):
-        done = subprocess.run([sys.executable, "-c", LOAD_PROBE], env=env, capture_output=True, text=True, check=True)
-        out.append(float(done.stdout.strip().splitlines()[-1]))
+    with tempfile.TemporaryDirectory(prefix="nexus-pyc-") as cache:
+        if bytecode_cache:
+            env.pop("PYTHONDONTWRITEBYTECODE", None)
+            env["PYTHONPYCACHEPREFIX"] = cache
+            subprocess.run([sys.executable, "-c", LOAD_PROBE], env=env, capture_output=True, check=True)  # fill it
+        out = []
+        for _ in range(repeats):
+            done = subprocess.run([sys.executable, "-c", LOAD_PROBE], env=env, capture_output=True, text=True, check=True)
+            out.append(float(done.stdout.strip().splitlines()[-1]))
     return out
 
 
@@ -83,7 +84,8 @@ def browser_runs(runs: int) -> list[dict]:
     from nexusleads_lab.db import open_database
     from nexusleads_lab.db.embedded import stop_embedded
 
-    home = Path(tempfile.mkdtemp(prefix="nexus-bench-")) / "main"
+    temp = Path(tempfile.mkdtemp(prefix="nexus-bench-"))
+    home = temp / "main"
     db = open_database(Settings(), pgdata=home / "pgdata", contributors=3000)
     lab = start_lab(home)
     results = []
@@ -119,6 +121,7 @@ def browser_runs(runs: int) -> list[dict]:
         stop_lab(lab)
         db.close()
         stop_embedded(home / "pgdata")
+        shutil.rmtree(temp, ignore_errors=True)
     return results
 
 

@@ -142,11 +142,11 @@ const INLINE = new RegExp(
 );
 
 function inline(text, out) {
+  const re = new RegExp(INLINE); // its own lastIndex: inline() recurses into bold, links ...
   let last = 0;
-  INLINE.lastIndex = 0;
-  for (let m; (m = INLINE.exec(text)); ) {
+  for (let m; (m = re.exec(text)); ) {
     if (m.index > last) out.append(document.createTextNode(text.slice(last, m.index)));
-    last = INLINE.lastIndex;
+    last = re.lastIndex;
     if (m[2] !== undefined) out.append(h("code", { text: m[2] }));
     else if (m[3] !== undefined || m[4] !== undefined) inline(m[3] ?? m[4], out.appendChild(h("strong")));
     else if (m[5] !== undefined) inline(m[5], out.appendChild(h("del")));
@@ -308,8 +308,11 @@ function insertionIndex(notebook) {
   const label = tab && tab.querySelector(".lm-TabBar-tabLabel");
   if (!tab || !label || label.textContent.trim() !== name) return count;
   const panel = tab.dataset.id && document.getElementById(tab.dataset.id);
-  const active = panel && panel.querySelector(".jp-Notebook .jp-Cell.jp-mod-active");
-  const index = active ? parseInt(active.dataset.windowedListIndex ?? "", 10) : NaN;
+  const cells = panel ? [...panel.querySelectorAll(".jp-Notebook .jp-Cell")] : [];
+  const active = cells.find((c) => c.classList.contains("jp-mod-active"));
+  if (!active) return count;
+  let index = parseInt(active.dataset.windowedListIndex ?? "", 10);
+  if (!Number.isFinite(index) && cells.length === count) index = cells.indexOf(active);
   return Number.isFinite(index) && index >= 0 && index < count ? index + 1 : count;
 }
 
@@ -351,6 +354,7 @@ class Panel {
     this.empty = this.buildEmpty();
     this.scroller = h("div", { class: "nx-scroll" }, this.empty, this.list, this.live);
     this.scroller.addEventListener("scroll", () => {
+      if (!this.scroller.clientHeight) return; // detached or hidden tab: keep following
       this.stickToBottom = this.nearBottom();
       if (this.stickToBottom) this.jump.hidden = true;
     }, { passive: true });
@@ -359,7 +363,7 @@ class Panel {
     this.history = h("div", { class: "nx-history", hidden: true });
     this.toasts = h("div", { class: "nx-toasts", "aria-live": "assertive" });
     this.input = h("textarea", {
-      class: "nx-input", rows: 1, placeholder: "Ask about your leads…  (Enter to send, Shift+Enter for a new line)",
+      class: "nx-input", rows: 1, placeholder: "Ask about your leads…", title: "Enter to send · Shift+Enter for a new line",
       "aria-label": "Message",
     });
     this.input.addEventListener("keydown", (e) => this.onKey(e));
@@ -370,7 +374,14 @@ class Panel {
       this.header, this.notice, this.scroller, this.jump, this.history, this.toasts, this.compose);
     this.el.classList.add("nx-host");
     this.el.append(this.root);
-    this.fitHeight();
+    // Keep the latest message in view while it is followed: when the panel is first attached
+    // (anywidget renders before the sidecar places it), resized, or its content grows.
+    this.resizeObserver = new ResizeObserver(() => {
+      if (this.stickToBottom) this.scroller.scrollTop = this.scroller.scrollHeight;
+    });
+    this.resizeObserver.observe(this.scroller);
+    this.resizeObserver.observe(this.list);
+    this.resizeObserver.observe(this.live);
   }
 
   buildEmpty() {
@@ -383,22 +394,8 @@ class Panel {
     );
   }
 
-  // In the side area, fill the sidecar's height; in a cell, keep a fixed height.
-  fitHeight() {
-    const host = this.el.closest(".jupyterlab-sidecar, .jp-LinkedOutputView");
-    if (!host) return;
-    this.root.classList.add("nx-docked");
-    const fit = () => {
-      const top = this.root.getBoundingClientRect().top - host.getBoundingClientRect().top + host.scrollTop;
-      const height = Math.max(320, host.clientHeight - top - 2);
-      this.root.style.height = `${height}px`;
-    };
-    this.resizeObserver = new ResizeObserver(fit);
-    this.resizeObserver.observe(host);
-    requestAnimationFrame(fit);
-  }
-
   listen() {
+    const panel = this;
     this.handlers = {
       "change:messages": () => this.schedule(),
       "change:conversations": () => this.schedule(),
@@ -408,6 +405,12 @@ class Panel {
       "change:notice": () => this.schedule(),
       "change:streaming": () => this.onStreaming(),
       "msg:custom": (msg) => this.onCustom(msg),
+      // The kernel went away (restart, shutdown): ipywidgets sets the model's comm_live to false.
+      // Backbone calls this with the view as `this`; without it, the event alone means offline.
+      comm_live_update: function () {
+        const live = this && this.model && typeof this.model.comm_live === "boolean" ? this.model.comm_live : false;
+        panel.renderOffline(!live);
+      },
     };
     for (const [name, fn] of Object.entries(this.handlers)) this.model.on(name, fn);
     this.onDocKey = (e) => { if (e.key === "Escape" && !this.history.hidden) this.toggleHistory(false); };
@@ -419,7 +422,7 @@ class Panel {
     cancelAnimationFrame(this.pendingRender);
     cancelAnimationFrame(this.typer.raf);
     for (const t of this.timers) clearTimeout(t);
-    if (this.resizeObserver) this.resizeObserver.disconnect();
+    this.resizeObserver.disconnect();
     this.root.remove();
   }
 
@@ -450,11 +453,12 @@ class Panel {
     const grew = this.renderMessages();
     this.renderLive();
     this.renderCompose();
-    if (!this.history.hidden) this.renderHistory();
+    if (!this.history.hidden && !this.history.querySelector(".nx-rename, .nx-conv-ask")) this.renderHistory();
     const messages = this.model.get("messages") || [];
     this.empty.hidden = messages.length > 0 || this.model.get("busy");
     this.lastRenderMs = performance.now() - started;
     this.root.dataset.renderMs = this.lastRenderMs.toFixed(1);
+    if (!this.rendered) this.root.dataset.firstRenderMs = this.lastRenderMs.toFixed(1);
     this.root.dataset.count = String(messages.length);
     if (!this.rendered) {
       this.rendered = true;
@@ -475,7 +479,22 @@ class Panel {
     this.root.classList.toggle("nx-busy", !!this.model.get("busy"));
   }
 
+  renderOffline(offline) {
+    this.offline = offline;
+    this.root.classList.toggle("nx-offline", this.offline);
+    this.input.disabled = this.offline;
+    this.sendBtn.disabled = this.offline;
+    this.renderNotice();
+  }
+
   renderNotice() {
+    if (this.offline) {
+      this.notice.hidden = false;
+      this.notice.replaceChildren(icon("warn"), h("span", {
+        text: "The kernel restarted or stopped, so this panel is disconnected. Run %nexus panel to continue: your conversations are saved.",
+      }));
+      return;
+    }
     const text = this.model.get("notice");
     this.notice.hidden = !text;
     this.notice.replaceChildren();
@@ -550,9 +569,10 @@ class Panel {
     const box = h("div", { class: `nx-steps ${live ? "nx-steps-live" : ""}` });
     const open = live || false;
     const failed = steps.filter((s) => s.status === "failed").length;
+    const stopped = live ? 0 : steps.filter((s) => !s.status || s.status === "started").length;
     const label = live
       ? `Working… ${plural(steps.length, "step")}`
-      : `Ran ${plural(steps.length, "step")}${failed ? ` · ${failed} failed` : ""}`;
+      : `Ran ${plural(steps.length, "step")}${failed ? ` · ${failed} failed` : ""}${stopped ? ` · ${stopped} stopped` : ""}`;
     const listNode = h("ol", { class: "nx-step-list", hidden: !open });
     const toggle = h("button", {
       type: "button", class: "nx-steps-toggle", "aria-expanded": String(open),
@@ -575,7 +595,8 @@ class Panel {
       typeof step.rows === "number" ? plural(step.rows, "row") + (step.truncated ? "+" : "") : null,
       formatMs(step.ms),
     ].filter(Boolean).join(" · ");
-    const status = step.status || "started";
+    // A step still "started" in a finished answer was cut short by Stop.
+    const status = !live && (step.status || "started") === "started" ? "stopped" : step.status || "started";
     const body = h("div", { class: "nx-step-body", hidden: true });
     const li = h("li", { class: `nx-step nx-${status}` });
     const head = h("button", {
@@ -588,7 +609,8 @@ class Panel {
         if (live) body.hidden ? this.liveOpen.delete(step.id) : this.liveOpen.add(step.id);
       },
     },
-    status === "started" ? h("span", { class: "nx-spinner nx-small" }) : icon(status === "failed" ? "cross" : isQuery ? "db" : "file", "nx-step-icon"),
+    status === "started" ? h("span", { class: "nx-spinner nx-small" })
+      : icon({ failed: "cross", stopped: "stop" }[status] || (isQuery ? "db" : "file"), "nx-step-icon"),
     h("span", { class: "nx-step-what", text: what }),
     meta ? h("span", { class: "nx-step-meta", text: meta }) : null);
     li.append(head, body);
@@ -737,7 +759,8 @@ class Panel {
 
   sectionFrame(cls, label, section, ...content) {
     const frame = h("section", { class: `nx-section ${cls}` });
-    if (label || section.sql) {
+    // KPI cards without a label keep their provenance in the steps, not in an empty header row.
+    if (label || (section.sql && section.type !== "widgets")) {
       const head = h("div", { class: "nx-section-head" }, h("span", { class: "nx-section-label", text: label || "" }));
       if (section.sql) {
         const sqlBox = h("div", { class: "nx-section-sql", hidden: true },
@@ -749,7 +772,7 @@ class Panel {
         frame.append(head, sqlBox);
       } else frame.append(head);
     }
-    frame.append(...content);
+    frame.append(...content.filter(Boolean));
     return frame;
   }
 
@@ -843,13 +866,16 @@ class Panel {
     this.root.classList.toggle("nx-history-open", show);
     if (show) {
       this.send({ type: "refresh" });
-      this.renderHistory();
+      this.renderHistory(true);
     }
   }
 
-  renderHistory() {
+  renderHistory(force) {
     const convs = this.model.get("conversations") || [];
     const current = this.model.get("conversation_id");
+    const sig = JSON.stringify([convs, current]);
+    if (!force && sig === this.historySig) return;
+    this.historySig = sig;
     const rows = convs.map((c) => this.historyRow(c, c.id === current));
     this.history.replaceChildren(
       h("div", { class: "nx-history-head" },
@@ -870,10 +896,13 @@ class Panel {
     h("span", { class: "nx-conv-meta", text: `${relativeTime(conv.updated_at)} · ${plural(conv.messages || 0, "message")}` }));
     const rename = iconButton("edit", "Rename", () => {
       const input = h("input", { class: "nx-rename", value: conv.title, "aria-label": "New title" });
+      let finished = false;
       const done = (save) => {
+        if (finished) return;
+        finished = true;
         const title = input.value.trim();
         if (save && title && title !== conv.title) this.send({ type: "rename", id: conv.id, title });
-        this.renderHistory();
+        this.renderHistory(true);
       };
       input.addEventListener("keydown", (e) => {
         e.stopPropagation();
@@ -888,8 +917,11 @@ class Panel {
     const remove = iconButton("trash", "Delete", () => {
       row.replaceChildren(
         h("span", { class: "nx-conv-ask", text: `Delete “${conv.title}”?` }),
-        h("button", { type: "button", class: "nx-btn nx-btn-danger", text: "Delete", onclick: () => this.send({ type: "delete", id: conv.id }) }),
-        h("button", { type: "button", class: "nx-btn", text: "Keep", onclick: () => this.renderHistory() }));
+        h("button", { type: "button", class: "nx-btn nx-btn-danger", text: "Delete", onclick: () => {
+          this.send({ type: "delete", id: conv.id });
+          row.replaceChildren(h("span", { class: "nx-conv-gone", text: "Deleting…" }));
+        } }),
+        h("button", { type: "button", class: "nx-btn", text: "Keep", onclick: () => this.renderHistory(true) }));
     }, "nx-danger");
     row.append(open, h("div", { class: "nx-conv-actions" }, rename, remove));
     return row;
@@ -968,20 +1000,19 @@ function renderLine(section, panel) {
   const xs = [];
   const xIndex = new Map();
   for (const p of points) if (!xIndex.has(p.x)) { xIndex.set(p.x, xs.length); xs.push(p.x); }
-  const W = 320, H = 150, L = 40, R = 8, T = 8, B = 22;
+  const W = 360, H = 150, L = 34, R = 8, T = 8, B = 22;
   const ys = points.map((p) => p.y);
-  let lo = Math.min(0, ...ys), hi = Math.max(...ys);
-  if (hi === lo) hi = lo + 1;
+  const yTicks = niceTicks(Math.min(0, ...ys), Math.max(...ys));
+  const lo = yTicks[0], hi = yTicks[yTicks.length - 1];
   const xMin = numericX ? Math.min(...xs) : 0, xMax = numericX ? Math.max(...xs) : Math.max(1, xs.length - 1);
   const px = (x) => L + ((numericX ? x : xIndex.get(x)) - xMin) / ((xMax - xMin) || 1) * (W - L - R);
-  const py = (y) => T + (1 - (y - lo) / (hi - lo)) * (H - T - B);
+  const py = (y) => T + (1 - (y - lo) / ((hi - lo) || 1)) * (H - T - B);
   const chart = svg("svg", { viewBox: `0 0 ${W} ${H}`, class: "nx-line-chart", role: "img" });
   chart.append(svg("title", {}, document.createTextNode(section.label || "Line chart")));
-  for (let k = 0; k <= 3; k++) {
-    const v = lo + ((hi - lo) * k) / 3;
+  for (const v of yTicks) {
     const y = py(v);
     chart.append(svg("line", { x1: L, x2: W - R, y1: y, y2: y, class: "nx-grid" }));
-    const label = svg("text", { x: L - 4, y: y + 3, class: "nx-axis", "text-anchor": "end" });
+    const label = svg("text", { x: L - 5, y: y + 3, class: "nx-axis", "text-anchor": "end" });
     label.textContent = compact(v);
     chart.append(label);
   }
@@ -1008,11 +1039,23 @@ function renderLine(section, panel) {
   return panel.sectionFrame("nx-line", section.label, section, chart, legend);
 }
 
+// Round axis steps (1, 2, 5 x 10^n) from lo to hi, about ``count`` of them.
+function niceTicks(lo, hi, count = 4) {
+  if (!(hi > lo)) hi = lo + 1;
+  const raw = (hi - lo) / count;
+  const magnitude = 10 ** Math.floor(Math.log10(raw));
+  const norm = raw / magnitude;
+  const step = (norm < 1.5 ? 1 : norm < 3 ? 2 : norm < 7 ? 5 : 10) * magnitude;
+  const ticks = [];
+  for (let v = Math.floor(lo / step) * step; v < hi + step * 0.999 && ticks.length < 12; v += step) ticks.push(Math.round(v / step) * step);
+  return ticks;
+}
+
 function compact(v) {
   const a = Math.abs(v);
   if (a >= 1e6) return (v / 1e6).toFixed(a >= 1e7 ? 0 : 1) + "M";
   if (a >= 1e3) return (v / 1e3).toFixed(a >= 1e4 ? 0 : 1) + "k";
-  return Number.isInteger(v) ? String(v) : v.toFixed(1);
+  return String(Number(v.toPrecision(3)));
 }
 
 function shortLabel(x) {

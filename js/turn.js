@@ -34,6 +34,16 @@ function stepMeta(step) {
   return bits.join(" · ");
 }
 
+// While it types, the answer shows **bold** and `code` already (as DOM nodes, never HTML);
+// the kernel replaces it with the fully rendered markdown when the turn ends.
+function inline(text) {
+  return text.split(/(\*\*[^*\n]+\*\*|`[^`\n]+`)/).filter(Boolean).map((part) => {
+    if (part.startsWith("**") && part.endsWith("**") && part.length > 4) return el("strong", null, part.slice(2, -2));
+    if (part.startsWith("`") && part.endsWith("`") && part.length > 2) return el("code", null, part.slice(1, -1));
+    return document.createTextNode(part);
+  });
+}
+
 function stepItem() {
   const li = el("li", "nxl-step");
   const details = el("details");
@@ -64,7 +74,7 @@ export default {
     const list = el("ol", "nxl-steps-list");
     steps.append(summary, list);
     const stream = el("div", "nxl-stream");
-    const typed = document.createTextNode("");
+    const typed = el("span");
     const caret = el("span", "nxl-caret");
     stream.append(typed, caret);
     const error = el("div", "nxl-turn-error");
@@ -133,7 +143,7 @@ export default {
         shown = target.slice(0, shown.length + step);
         frame = requestAnimationFrame(tick);
       }
-      typed.data = shown;
+      typed.replaceChildren(...inline(shown));
       renderState();
     }
     const type = () => {

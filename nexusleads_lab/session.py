@@ -28,6 +28,21 @@ if TYPE_CHECKING:  # pragma: no cover
 _RESULT_ID = re.compile(r"^r\d+$")
 
 
+class NexusError(Exception):
+    """A problem the person can fix: IPython shows this one paragraph instead of a traceback."""
+
+    def _render_traceback_(self) -> list[str]:
+        return [f"\x1b[31mnexus:\x1b[0m {self}"]
+
+
+class TurnFailed(NexusError):
+    """A shown turn ended in an error: the cell fails, so "Run All" stops at the question that failed."""
+
+    def __init__(self, message: str, result: TurnResult) -> None:
+        super().__init__(message)
+        self.result = result
+
+
 class NexusSession:
     """State of one kernel: the assistant, the frames, the display options."""
 
@@ -111,22 +126,24 @@ class NexusSession:
                     show_steps=self._option("show_steps", True),
                     rate=self._option("updates_per_second", 30.0),
                 )
-                result = live.run(assistant)
+                try:
+                    result = live.run(assistant)
+                except Exception as exc:  # a bug, not a turn error (those come back in the result)
+                    live.abandon(f"The turn failed unexpectedly: {type(exc).__name__}: {exc}")
+                    raise
             else:
                 result = assistant.ask(question)
         self.record(result, out=out)
         if show:
             from .ui.render import render_result
 
-            live.finish(
-                result,
-                render_result(
-                    result,
-                    assistant=assistant,
-                    show_sql=show_sql,
-                    interactive=self._option("interactive_charts", True),
-                ),
-            )
+            failed = bool(result.error and result.response is None and not result.cancelled)
+            parts = [] if failed else render_result(
+                result, assistant=assistant, show_sql=show_sql, interactive=self._option("interactive_charts", True)
+            )  # fmt: skip
+            live.finish(result, parts)
+            if failed:
+                raise TurnFailed(result.error, result)
         return result
 
     def sql(self, query: str, *, out: str | None = None, show: bool = True) -> pd.DataFrame:
@@ -144,6 +161,20 @@ class NexusSession:
         return result.df
 
     # -- conversations ----------------------------------------------------------------------
+
+    def confirm(self, proposal_id: str | None = None, *, cancel: bool = False):
+        """Confirm (or with ``cancel`` decline) a proposed write, by default the latest one, exactly
+        as it was shown: the code path of the card's buttons, for scripts and re-runnable notebooks."""
+        assistant = self.assistant
+        proposal = None
+        if proposal_id is None:
+            proposal = assistant.last_proposal
+            if proposal is None:
+                raise NexusError("There is no proposed change to confirm in this session.")
+            proposal_id = proposal.id
+        if cancel:
+            return assistant.decline(proposal_id)
+        return assistant.confirm(proposal_id, proposal.sql if proposal is not None else None)
 
     def reset(self) -> None:
         """Start a new conversation (the frames so far stay, renamed by their conversation)."""
@@ -181,11 +212,13 @@ class NexusSession:
                 self._archive_frames()
             if result.thread_id:
                 self._frames_thread = result.thread_id
-            self.frames.update(result.frames)
-        df = result.df
+            ordered = sorted(result.frames.items(), key=lambda kv: _result_number(kv[0]))
+            self.frames.update(ordered)
+        # The last query is the one asked last (the highest result id), not the one that finished last.
+        df = ordered[-1][1] if ordered else None
         if df is not None:
             self._publish(df, out)
-        elif out:
+        elif out and not result.error:
             print(f"nexus: no query ran in this turn, so {out!r} was not set.")
 
     def _archive_frames(self) -> None:
@@ -227,6 +260,11 @@ class NexusSession:
         thread = self.thread_id[:8] if self.thread_id else "new"
         frames = ", ".join(self.frames) or "none"
         return f"<NexusSession conversation={thread} frames: {frames}>"
+
+
+def _result_number(result_id: str) -> tuple[int, str]:
+    digits = result_id[1:] if _RESULT_ID.match(result_id) else ""
+    return (int(digits) if digits else 0, result_id)
 
 
 _session: NexusSession | None = None

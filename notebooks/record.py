@@ -79,8 +79,10 @@ GROUP BY ls.status
 ORDER BY array_position(ARRAY['new', 'contacted', 'qualified', 'disqualified', 'converted'], ls.status)"""
 
 
-def _mark_contacted(request) -> str:
+def _mark_contacted(request):
     """Propose the write for the top three leads the previous answer listed (ids from the result)."""
+    from nexusleads_lab.agent.modelserver import text
+
     ids = _top_lead_ids(request, 3)
     sql = (
         "WITH marked AS (UPDATE lead_scores SET status = 'contacted', status_changed_at = now() "
@@ -88,11 +90,11 @@ def _mark_contacted(request) -> str:
         "INSERT INTO outreach_events (lead_id, channel, outcome, note) "
         "SELECT id, 'email', 'sent', 'Intro email about our Kafka connector' FROM marked"
     )
-    return json.dumps({
+    return text(json.dumps({
         "type": "confirm", "id": "mark-top-3", "title": "Mark 3 hot Kafka leads as contacted",
         "summary": f"Sets leads {', '.join(map(str, ids))} to contacted and logs the intro email for each.",
         "sql": sql,
-    })  # fmt: skip
+    }))  # fmt: skip
 
 
 def _top_lead_ids(request, n: int) -> list[int]:

@@ -122,6 +122,7 @@ class Assistant:
         self._store = None
         self._confirmations = None
         self.thread = Thread(id=None)
+        self.last_proposal: Proposal | None = None
         self._turn_lock = threading.Lock()
         self._cancel = threading.Event()
         self._active_stream = None
@@ -338,6 +339,7 @@ class Assistant:
             result.proposal = self.confirmations.propose(
                 self.thread.id, parsed.response.title, parsed.response.summary, parsed.response.sql
             )
+            self.last_proposal = result.proposal
         response = result.response_dict()
         self._append({"role": "assistant", "content": text}, meta={"response": response, "notes": result.notes})
         emit(AgentText(text=partial_display_text(text), status="done"))

@@ -14,7 +14,7 @@ from pathlib import Path
 from typing import Any, Mapping
 
 from .html import esc, style
-from .parts import Part, html_part, widget_part
+from .parts import Part, widget_bundle
 
 log = logging.getLogger(__name__)
 
@@ -72,9 +72,8 @@ def prewarm() -> None:
     def work() -> None:
         try:
             ensure_offline()
-            import vl_convert as vlc
-
-            vlc.vegalite_to_svg({"mark": "point", "data": {"values": [{"a": 1}]}, "encoding": {"x": {"field": "a", "type": "quantitative"}}})
+            # First use of each costs seconds: Altair's schema validation, vl-convert's engine.
+            chart_svg(bars_chart({"type": "bars", "label": "", "items": [{"name": "a", "value": 1}]}))
         except Exception:  # only a head start; the real render reports problems
             log.debug("chart prewarm failed", exc_info=True)
 
@@ -117,7 +116,7 @@ def bars_chart(section: Mapping[str, Any]):
     )  # fmt: skip
     base = alt.Chart(df).encode(
         y=alt.Y("name:N", sort=None, title=None, axis=alt.Axis(labelLimit=200, labelPadding=6)),
-        x=alt.X("value:Q", title=None, axis=alt.Axis(tickCount=5, format="~s")),
+        x=alt.X("value:Q", title=None, axis=alt.Axis(tickCount=5, format=_axis_format(df["value"]))),
         tooltip=[alt.Tooltip("name:N", title="name"), alt.Tooltip("value:Q", title="value", format=",")],
     )
     bars = base.mark_bar(color=fill, cornerRadiusEnd=4, height={"band": 0.72})
@@ -142,13 +141,13 @@ def line_chart(section: Mapping[str, Any]):
     if x_type == "T":
         df["x"] = pd.to_datetime(df["x"], errors="coerce", utc=True)
     x = alt.X(f"x:{x_type}", title=section.get("x_label") or None, sort=None if x_type == "O" else "ascending")
-    y = alt.Y("y:Q", title=section.get("y_label") or None, axis=alt.Axis(format="~s", tickCount=5))
+    y = alt.Y("y:Q", title=section.get("y_label") or None, axis=alt.Axis(format=_axis_format(df["y"]), tickCount=5))
     tooltip = [alt.Tooltip(f"x:{x_type}", title=section.get("x_label") or "x"), alt.Tooltip("y:Q", title=section.get("y_label") or "y", format=",")]
     encoding = {"x": x, "y": y, "tooltip": tooltip}
     series = section.get("series") or []
     point = {"size": 36, "filled": True}
     if series:
-        palette = SERIES_COLORS[: len(series)] if len(series) <= len(SERIES_COLORS) else alt.Undefined
+        palette = series_colors(series) if len(series) <= len(SERIES_COLORS) else alt.Undefined
         encoding["color"] = alt.Color("series:N", title=None, scale=alt.Scale(domain=series, range=palette))
         tooltip.insert(0, alt.Tooltip("series:N", title="series"))
         mark = alt.Chart(df).mark_line(point=alt.OverlayMarkDef(**point), strokeWidth=2.2, interpolate="monotone")
@@ -161,6 +160,23 @@ def line_chart(section: Mapping[str, Any]):
 
 
 CHARTS = {"bars": bars_chart, "line": line_chart}
+
+
+def series_colors(series: list[str]) -> list[str]:
+    """Well-known values keep their colours (hot is red, as on the pills); others take the palette."""
+    from ..agent.responses import KNOWN_VALUE_COLORS
+    from .html import PILL_HEX
+
+    spare = iter(c for c in SERIES_COLORS)
+    return [PILL_HEX.get(KNOWN_VALUE_COLORS.get(str(name).lower(), ""), None) or next(spare) for name in series]
+
+
+def _axis_format(values) -> str:
+    """Thousands separators for everyday numbers; SI prefixes (12k, 3.4M) only for big ones."""
+    import pandas as pd
+
+    peak = pd.to_numeric(values, errors="coerce").abs().max()
+    return "~s" if pd.notna(peak) and peak >= 100_000 else ",~r"
 
 
 # -- outputs --------------------------------------------------------------------------------
@@ -188,29 +204,56 @@ def describe(section: Mapping[str, Any]) -> str:
 
 
 def chart_parts(section: Mapping[str, Any], *, interactive: bool = True) -> list[Part]:
-    """The chart as a live widget (when ``interactive``) followed by its static SVG twin."""
-    chart = CHARTS[section["type"]](section)
-    svg = chart_svg(chart)
+    """The chart as a live widget (when ``interactive``) followed by its static SVG twin.
+
+    Both are built after the rest of the answer is on screen: the cards and tables around a
+    chart should not wait for Altair. A chart that cannot be drawn says so in its place."""
     text = describe(section)
-    static = Part(
-        {
+    built: list = []
+    failed: list = []  # the live chart already said it could not be drawn
+
+    def chart():
+        if not built:
+            built.append(CHARTS[section["type"]](section))
+        return built[0]
+
+    def twin(report: bool) -> dict[str, Any]:
+        try:
+            svg = chart_svg(chart())
+        except Exception as exc:
+            log.exception("static chart failed")
+            return unavailable(section, exc) if report else {"text/plain": ""}
+        return {
             "text/html": f'{style("answer.css")}<div class="nxl nxl-answer nxl-chart-static">{svg}</div>',
             "image/svg+xml": svg,
             "text/plain": text,
         }
-    )
+
     if not interactive:
-        return [static]
-    import altair as alt
+        return [Part({}, later=lambda: twin(report=True))]
 
-    ensure_offline()
-    widget = alt.JupyterChart(chart, embed_options={"renderer": "svg", "actions": False})
-    return [widget_part(widget, text), static]
+    def live() -> dict[str, Any]:
+        try:
+            import altair as alt
+
+            ensure_offline()
+            widget = alt.JupyterChart(chart(), embed_options={"renderer": "svg", "actions": False})
+            return widget_bundle(widget, text)
+        except Exception as exc:
+            log.exception("chart failed")
+            failed.append(exc)
+            return unavailable(section, exc)
+
+    # Both hold their place while the cards and tables around them are shown, then fill in:
+    # first the live chart, then its static twin (hidden while the widget lives).
+    return [Part({}, static=False, later=live), Part({}, later=lambda: twin(report=not failed))]
 
 
-def unavailable_part(section: Mapping[str, Any], why: str) -> Part:
-    return html_part(
-        f'{style("answer.css")}<div class="nxl nxl-answer"><div class="nxl-caption">'
-        f"{esc(section.get('label') or 'Chart')}: could not draw this chart ({esc(why)}).</div></div>",
-        f"{section.get('label') or 'Chart'}: could not draw this chart ({why}).",
-    )
+def unavailable(section: Mapping[str, Any], exc: Exception) -> dict[str, Any]:
+    why = f"{type(exc).__name__}: {exc}"
+    label = section.get("label") or "Chart"
+    return {
+        "text/html": f'{style("answer.css")}<div class="nxl nxl-answer"><div class="nxl-caption">'
+        f"{esc(label)}: could not draw this chart ({esc(why)}).</div></div>",
+        "text/plain": f"{label}: could not draw this chart ({why}).",
+    }

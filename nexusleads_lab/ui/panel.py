@@ -12,7 +12,7 @@ Synced state (nothing else reaches the browser; no keys, no database URLs):
 ``conversations``   the user's conversations: id, title, updated_at, messages
 ``conversation_id`` the open conversation, ``None`` before the first question
 ``busy``            a turn (or a confirmed write and its follow-up) is running
-``turn``            the running turn: ``{"phase": "waiting"|"working", "steps": [...]}``
+``turn``            the running turn: ``{"phase": "waiting"|"working"|"done", "steps": [...]}``
 ``streaming``       the answer text so far, at most ``STREAM_RATE`` updates per second
 ``notice``          a problem the person should know about (empty when all is well)
 ``model_name``      the model's name, for the header
@@ -111,6 +111,7 @@ class ChatPanel(anywidget.AnyWidget):
         with self.hold_sync():
             self._append({"key": _key("u"), "role": "user", "text": question})
             self._begin()
+
         def run(on_event):
             result = self.assistant.ask(question, on_event=on_event)
             if self.session is not None:
@@ -129,7 +130,10 @@ class ChatPanel(anywidget.AnyWidget):
         if not self._can_start("confirm"):
             return
         card = self._card(proposal_id)
-        if card is None or card.get("outcome"):
+        if card is None:
+            self._toast("error", "That proposal is not in the open conversation; nothing was run.")
+            return
+        if card.get("outcome"):
             self._toast("error", "This change was already handled; ask again for a fresh proposal.")
             return
         with self.hold_sync():
@@ -246,7 +250,7 @@ class ChatPanel(anywidget.AnyWidget):
                     self._guard(self._refresh_list)
         elif kind == "agent.action":
             live.action(event)
-            self.turn = {"phase": "working", "steps": list(live.steps.values())}
+            self.turn = {"phase": "working", "steps": live.snapshot()}
         elif kind == "agent.text":
             self._stream.push(event.text)
             if event.status == "done":
@@ -391,8 +395,12 @@ class _LiveTurn:
             ) if v is not None}  # fmt: skip
         )
 
+    def snapshot(self) -> list[dict[str, Any]]:
+        """Copies: a synced trait must get new values, or an in-place change would never be sent."""
+        return [dict(step) for step in self.steps.values()]
+
     def answer(self, *, response=None, notes=(), error=None, cancelled=False) -> dict[str, Any]:
-        return _assistant_item(_key("a"), response, list(notes or ()), list(self.steps.values()), error, cancelled)
+        return _assistant_item(_key("a"), response, list(notes or ()), self.snapshot(), error, cancelled)
 
 
 def _assistant_item(key, response, notes, steps, error=None, cancelled=False) -> dict[str, Any]:
@@ -450,6 +458,8 @@ class _Throttle:
 # -- stored history -> display items ------------------------------------------------------------
 
 _REPORT = re.compile(r"^CONFIRM_ACTION: (\S+) (confirmed|failed|cancelled)\b(?:: (.*))?", re.S)
+_ENDED_EARLY = re.compile(r"^\(The previous turn ended early: (.*)\)$", re.S)  # Assistant._fail's note
+_STEP_META = {"rows": "rows", "ms": "elapsed_ms", "truncated": "truncated", "result_id": "result_id", "sql": "sql"}
 
 
 def parse_report(text: str) -> dict[str, Any] | None:
@@ -505,15 +515,14 @@ def items_from_history(history: list[dict[str, Any]]) -> list[dict[str, Any]]:
             step = steps.get(message.get("tool_call_id"))
             if step is not None:
                 step["status"] = "completed" if meta.get("ok", True) else "failed"
-                step.update({k: meta[m] for k, m in (("rows", "rows"), ("ms", "elapsed_ms"), ("truncated", "truncated"),
-                                                     ("result_id", "result_id"), ("sql", "sql")) if meta.get(m) is not None})  # fmt: skip
+                step.update({key: meta[name] for key, name in _STEP_META.items() if meta.get(name) is not None})
                 if not meta.get("ok", True):
                     step["error"] = _loose_json(message.get("content")).get("error")
         elif role == "assistant":
             if kind == "confirm_action":
                 continue  # the card carries the outcome
             if kind == "note":
-                error = re.sub(r"^\(The previous turn ended early: (.*)\)$", r"\1", message.get("content") or "", flags=re.S)
+                error = _ENDED_EARLY.sub(r"\1", message.get("content") or "")
                 items.append(_assistant_item(key, None, [], list(steps.values()), error, error.startswith("Stopped")))
             else:
                 response = meta.get("response") or _message_response(message.get("content"))

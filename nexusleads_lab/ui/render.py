@@ -7,13 +7,10 @@ any viewer shows; a chart or a confirm card is its widget followed by a static t
 
 from __future__ import annotations
 
-import logging
 from typing import Any, Callable, Mapping
 
 from . import html as h
 from .parts import Part, html_part, new_display_id, widget_part
-
-log = logging.getLogger(__name__)
 
 
 def _as_dict(response: Any) -> dict[str, Any] | None:
@@ -111,11 +108,7 @@ def dashboard_parts(data: Mapping[str, Any], *, show_sql: bool = False, interact
             text_run.append(text_)
         elif kind in charts.CHARTS:
             close_run()
-            try:
-                parts.extend(charts.chart_parts(section, interactive=interactive))
-            except Exception as exc:  # one broken chart must not hide the rest of the dashboard
-                log.exception("chart failed")
-                parts.append(charts.unavailable_part(section, f"{type(exc).__name__}: {exc}"))
+            parts.extend(charts.chart_parts(section, interactive=interactive))
     close_run()
     return parts
 

@@ -20,7 +20,7 @@ import traitlets as t
 
 from .assets import asset
 from .html import steps_html
-from .parts import Part, merge, widget_part
+from .parts import Part, merge, show_all, widget_part
 
 log = logging.getLogger(__name__)
 
@@ -65,7 +65,7 @@ class LiveTurn:
         self.interval = 1.0 / max(1.0, float(rate))
         self.show_steps = show_steps
         self.show_sql = show_sql
-        self.updates = 0  # syncs sent to the browser (the batching bound is tested)
+        self.updates = 0  # syncs sent to the browser
         self._steps: dict[str, dict[str, Any]] = {}
         self._text = ""
         self._state = "waiting"
@@ -77,9 +77,6 @@ class LiveTurn:
     def start(cls, question: str, *, show_sql: bool = False, show_steps: bool = True, rate: float = 30.0) -> LiveTurn:
         from IPython.display import display
 
-        from . import charts
-
-        charts.prewarm()  # dashboards usually follow; build the chart bundle while the model thinks
         view = TurnView(show_sql=show_sql)
         part = widget_part(view, f"Asking: {question.strip()[:200]}")
         handle = display(part.data, raw=True, display_id=True)
@@ -152,6 +149,13 @@ class LiveTurn:
             self._steps[event.call_id] = step_dict(event)
             self._state = "running"
         elif kind == "agent.text":
+            if not self._text and event.status == "streaming":
+                # The answer has begun: if it is a dashboard, its charts need Altair and the
+                # offline Vega bundle; load them now rather than after the last chunk. (Not
+                # earlier: the imports would compete with the tool steps for the GIL.)
+                from . import charts
+
+                charts.prewarm()
             self._text = event.text
             if event.text:
                 self._state = "running"
@@ -186,17 +190,32 @@ class LiveTurn:
             summary = Part({"text/html": steps_html(steps, open_=self.show_sql), "text/plain": _steps_text(steps)})
         parts = list(parts)
         head = [summary] if summary else []
-        if parts and parts[0].static and parts[0].display_id is None:
+        first_part = parts[0] if parts else None
+        if first_part and first_part.static and not (first_part.display_id or first_part.later):
             head.append(parts.pop(0))
         first = merge(head) if head else Part({"text/html": "", "text/plain": ""})
         self.handle.update(first.data, raw=True)
-        for part in parts:
-            part.show()
+        show_all(parts)
         try:
+            # Its output is gone; empty it so no saved widget state (nbclient keeps closed
+            # widgets' last state) carries the answer a second time.
+            with self.view.hold_sync():
+                self.view.steps, self.view.text, self.view.error = [], "", ""
             self.view.close()
         except Exception:  # the comm may already be gone (kernel shutting down)
             log.debug("closing the turn view failed", exc_info=True)
         return [first, *parts]
+
+
+    def abandon(self, message: str) -> None:
+        """The turn broke without a result: leave an error in place of the dots."""
+        from .html import answer_block, error_html
+
+        self.handle.update({"text/html": answer_block(error_html(message)), "text/plain": message}, raw=True)
+        try:
+            self.view.close()
+        except Exception:
+            log.debug("closing the turn view failed", exc_info=True)
 
 
 def _steps_text(steps: list[dict[str, Any]]) -> str:

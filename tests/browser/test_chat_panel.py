@@ -1,0 +1,466 @@
+"""The chat panel in real JupyterLab + Chromium: the side area, streaming, steps, dashboards,
+confirmations, Stop, history, reloads, hostile data and a long conversation.
+
+Each test but the first runs as its own user (``%env NEXUS_USER=...``), so the panel's
+"resume the latest conversation" starts from a known place, and in a notebook named
+``chat-*.ipynb``: the lab is shared, and JupyterLab gives a notebook path's running kernel to
+whoever opens that path next.
+"""
+
+from __future__ import annotations
+
+import json
+import re
+import time
+import uuid
+
+import psycopg
+import pytest
+from lab_harness import ARTIFACTS, open_notebook, run_all_cells, run_cell, screenshot, write_notebook
+from playwright.sync_api import expect
+
+from nexusleads_lab.agent.modelserver import text, tool_calls
+from nexusleads_lab.db.store import ConversationStore
+
+pytestmark = pytest.mark.browser
+
+PANEL = "#jp-right-stack .nx-panel"
+XSS = "<img src=x onerror=alert(1)>"
+KPI_SQL = (
+    "SELECT count(*) AS leads, count(*) FILTER (WHERE tier = 'hot') AS hot, "
+    "count(*) FILTER (WHERE status = 'new') AS not_contacted, round(avg(score), 1) AS avg_score FROM lead_scores"
+)
+STATUS_SQL = "SELECT status, count(*) AS n FROM lead_scores GROUP BY status ORDER BY n DESC"
+HOT_SQL = (
+    "SELECT c.github_login, c.name, c.company, l.score, l.status FROM lead_scores l "
+    "JOIN contributors c ON c.id = l.contributor_id WHERE l.tier = 'hot' AND l.status = 'new' "
+    "ORDER BY l.score DESC, c.github_login LIMIT 8"
+)
+
+
+def message(text_: str) -> str:
+    return json.dumps({"type": "message", "text": text_})
+
+
+def dashboard_script() -> list:
+    return [
+        tool_calls([("psql", {"sql": KPI_SQL}), ("psql", {"sql": STATUS_SQL})]),
+        tool_calls([("psql", {"sql": HOT_SQL})]),
+        text(json.dumps({
+            "type": "dashboard",
+            "title": "Hot leads to contact",
+            "sections": [
+                {"type": "widgets", "items": [
+                    {"title": "Leads", "source": "r1", "column": "leads", "subtext": "all projects"},
+                    {"title": "Hot", "source": "r1", "column": "hot", "subtext": "score ≥ 70"},
+                    {"title": "Not contacted", "source": "r1", "column": "not_contacted", "subtext": "status new"},
+                ]},
+                {"type": "bars", "label": "Pipeline by status", "source": "r2", "x": "status", "y": "n"},
+                {"type": "line", "label": "New hot leads per week", "points": [
+                    {"x": f"W{w}", "y": y} for w, y in zip(range(1, 11), [14, 18, 17, 23, 21, 28, 26, 33, 31, 38])
+                ]},
+                {"type": "table", "title": "Top new hot leads", "source": "r3"},
+                {"type": "pills", "label": "Status", "source": "r2", "label_column": "status", "count_column": "n"},
+            ],
+        }), chunk_size=48),
+    ]  # fmt: skip
+
+
+@pytest.fixture()
+def dialogs(page):
+    """Alerts the page raised (an XSS would be one); leaving the page is always allowed."""
+    seen: list[str] = []
+
+    def on_dialog(dialog):
+        if dialog.type == "beforeunload":
+            dialog.accept()
+        else:
+            seen.append(f"{dialog.type}: {dialog.message}")
+            dialog.dismiss()
+
+    page.on("dialog", on_dialog)
+    return seen
+
+
+def open_with_panel(page, lab, name: str, *, user: str | None = None, cells=()) -> None:
+    setup = ([f"%env NEXUS_USER={user}"] if user else []) + ["%load_ext nexusleads_lab", *cells, "%nexus panel"]
+    write_notebook(lab, name, setup)
+    open_notebook(page, lab, name)
+    run_all_cells(page)
+    page.wait_for_selector(PANEL, state="attached", timeout=60_000)
+    widen_side_area(page)
+
+
+def widen_side_area(page, width: int = 500) -> None:
+    """Drag the split handle so the side area is ``width`` px wide (JupyterLab opens it narrow)."""
+    box = page.locator("#jp-right-stack").bounding_box()
+    x, y = box["x"], box["y"] + box["height"] / 2
+    page.mouse.move(x - 2, y)
+    page.mouse.down()
+    page.mouse.move(x - 2 - (width - box["width"]), y, steps=8)
+    page.mouse.up()
+    page.wait_for_timeout(200)
+
+
+def ask(page, question: str) -> None:
+    box = page.locator(f"{PANEL} .nx-input")
+    box.fill(question)
+    box.press("Enter")
+
+
+def answers(page):
+    return page.locator(f"{PANEL} .nx-messages .nx-bot")
+
+
+def test_the_panel_sits_in_the_side_area_streams_answers_and_renders_dashboards(lab, page, db, dialogs):
+    open_with_panel(page, lab, "chat-panel.ipynb")
+    panel = page.locator(PANEL)
+    if page.locator(f"{PANEL} .nx-messages .nx-msg").count():
+        page.click(f"{PANEL} .nx-new-btn")  # this user may have talked before: start fresh
+    expect(page.locator(f"{PANEL} .nx-empty")).to_be_visible()
+    # its own tab in the right side area
+    expect(page.locator("#jp-right-stack .jupyterlab-sidecar")).to_have_count(1)
+    expect(page.locator(".jp-SideBar.jp-mod-right .lm-TabBar-tab", has_text="Nexus")).to_have_count(1)
+
+    # Enter sends; the answer streams in (partial text first), then stands complete
+    hello = "Hello! Ask me about **projects**, repositories, contributors and lead scores. " * 4
+    lab.model.set_script([text(message(hello.strip()), chunk_size=4, delay=0.03)])
+    ask(page, "Hi, what can you do?")
+    expect(page.locator(f"{PANEL} .nx-user .nx-bubble").last).to_have_text("Hi, what can you do?")
+    expect(page.locator(f"{PANEL} .nx-input")).to_have_value("")
+    streaming = page.locator(f"{PANEL} .nx-live .nx-streaming")
+    expect(streaming).to_contain_text("Hello", timeout=15_000)
+    partial = streaming.inner_text()
+    final = answers(page).last.locator(".nx-md")
+    expect(final).to_have_text(hello.strip().replace("**", ""), timeout=30_000)
+    assert 0 < len(partial.strip()) < len(final.inner_text())
+    expect(final.locator("strong").first).to_have_text("projects")
+    # Shift+Enter is a new line, not a send
+    box = page.locator(f"{PANEL} .nx-input")
+    box.fill("line one")
+    box.press("Shift+Enter")
+    box.type("line two")
+    expect(box).to_have_value("line one\nline two")
+    assert page.locator(f"{PANEL} .nx-user").count() == 1
+    box.fill("")
+
+    # a dashboard in a new conversation: steps, KPI cards, bars, a line chart, a table and pills
+    page.click(f"{PANEL} .nx-new-btn")
+    expect(page.locator(f"{PANEL} .nx-messages .nx-msg")).to_have_count(0)
+    lab.model.set_script(dashboard_script())
+    ask(page, "Which hot leads should we contact first?")
+    dash = answers(page).last.locator(".nx-dash")
+    expect(dash).to_be_visible(timeout=60_000)
+    expect(page.locator(f"{PANEL} .nx-title-text")).to_have_text("Which hot leads should we contact first?")
+    truth = db.engine.read(KPI_SQL).df.iloc[0]
+    kpis = dash.locator(".nx-kpi-value")
+    expect(kpis).to_have_count(3)
+    expect(kpis.nth(0)).to_have_text(f"{int(truth['leads']):,}")
+    expect(kpis.nth(1)).to_have_text(f"{int(truth['hot']):,}")
+    statuses = db.engine.read(STATUS_SQL).df
+    expect(dash.locator(".nx-bar-row")).to_have_count(len(statuses))
+    expect(dash.locator(".nx-bar-name").first).to_have_text(statuses["status"][0])
+    expect(dash.locator(".nx-line-chart polyline")).to_have_count(1)
+    hot = db.engine.read(HOT_SQL).df
+    table = dash.locator(".nx-table-section table")
+    expect(table.locator("tbody tr")).to_have_count(len(hot))
+    expect(table.locator("tbody tr").first.locator("td").first).to_have_text(hot["github_login"][0])
+    expect(dash.locator(".nx-pill")).to_have_count(len(statuses))
+
+    # the steps collapse to "Ran 3 steps"; each opens to its SQL, rows and time
+    steps = answers(page).last.locator(".nx-steps")
+    expect(steps.locator(".nx-steps-toggle")).to_contain_text("Ran 3 steps")
+    expect(steps.locator(".nx-step-list")).to_be_hidden()
+    steps.locator(".nx-steps-toggle").click()
+    first = steps.locator(".nx-step").first
+    expect(first.locator(".nx-step-meta")).to_contain_text("1 row")
+    first.locator(".nx-step-head").click()
+    expect(first.locator(".nx-sql")).to_have_text(KPI_SQL)
+    expect(first.locator(".nx-step-facts")).to_contain_text("ms")
+    first.locator(".nx-step-head").click()
+    expect(first.locator(".nx-sql")).to_be_hidden()
+
+    # "Copy SQL" and "Insert as cell" on a step
+    third = steps.locator(".nx-step").nth(2)
+    third.locator(".nx-step-head").click()
+    third.get_by_role("button", name="Copy SQL").click()
+    expect(page.locator(f"{PANEL} .nx-toast").last).to_contain_text("SQL")
+    third.get_by_role("button", name="Insert as cell").click()
+    expect(page.locator(f"{PANEL} .nx-toast").last).to_contain_text("Inserted as cell 3 of chat-panel.ipynb")
+    sources = page.evaluate("() => window.jupyterapp.shell.currentWidget.content.model.sharedModel.cells.map(c => c.getSource())")
+    assert sources[2] == f"%%nexus sql\n{HOT_SQL}"
+    assert page.locator(".jp-NotebookPanel:visible .jp-Cell").count() == 3
+    run_cell(page, 2)  # the inserted cell runs: the same rows, now a DataFrame in the notebook
+    expect(page.locator(".jp-NotebookPanel:visible .jp-Cell").nth(2).locator(".jp-OutputArea")).to_contain_text(hot["github_login"][0])
+
+    # the product shot for the README: the notebook with the inserted query, the panel beside it
+    expect(page.locator(f"{PANEL} .nx-toast")).to_have_count(0, timeout=10_000)
+    page.locator(f"{PANEL} .nx-scroll").evaluate(
+        "(s) => { const q = [...s.querySelectorAll('.nx-user')].pop();"
+        " s.scrollTop += q.getBoundingClientRect().top - s.getBoundingClientRect().top - 10; }"
+    )
+    page.wait_for_timeout(800)
+    shot = screenshot(page, "panel.png")
+    assert shot.stat().st_size > 20_000
+
+    # JupyterLab's dark theme: the panel follows its colours
+    background = lambda: page.locator(PANEL).evaluate("(n) => getComputedStyle(n).backgroundColor")  # noqa: E731
+    light = background()
+    try:
+        page.evaluate("() => window.jupyterapp.commands.execute('apputils:change-theme', {theme: 'JupyterLab Dark'})")
+        page.wait_for_function("() => document.body.dataset.jpThemeLight === 'false'", timeout=20_000)
+        page.wait_for_timeout(800)
+        assert background() != light
+        screenshot(page, "panel-dark.png")
+    finally:
+        page.evaluate("() => window.jupyterapp.commands.execute('apputils:change-theme', {theme: 'JupyterLab Light'})")
+        page.wait_for_function("() => document.body.dataset.jpThemeLight === 'true'", timeout=20_000)
+    assert dialogs == []
+
+
+def _new_lead_ids(db, n: int) -> list[int]:
+    return db.engine.read(
+        f"SELECT id FROM lead_scores WHERE status = 'new' AND tier = 'warm' ORDER BY id DESC LIMIT {n}"
+    ).df["id"].tolist()
+
+
+def test_confirm_on_the_card_changes_the_database_exactly_once(lab, page, db, dialogs):
+    ids = _new_lead_ids(db, 2)
+    where = f"id IN ({', '.join(map(str, ids))})"
+    sql = f"UPDATE lead_scores SET status = 'contacted', status_changed_at = now() WHERE {where}"
+    statuses = lambda: sorted(db.engine.read(f"SELECT status FROM lead_scores WHERE {where}").df["status"])  # noqa: E731
+    open_with_panel(page, lab, "chat-confirm.ipynb", user=f"panel-{uuid.uuid4().hex[:8]}")
+    lab.model.set_script([
+        text(json.dumps({"type": "confirm", "id": "m2", "title": "Mark 2 warm leads as contacted",
+                         "summary": "Sets both leads' status to contacted.", "sql": sql})),
+        text(message("Done: both leads are now **contacted**.")),
+    ])  # fmt: skip
+    ask(page, "Mark these two warm leads as contacted")
+    card = page.locator(f"{PANEL} .nx-confirm")
+    expect(card).to_be_visible(timeout=30_000)
+    expect(card.locator(".nx-confirm-title")).to_have_text("Mark 2 warm leads as contacted")
+    expect(card.locator(".nx-confirm-sql")).to_have_text(sql)
+    expect(card.locator(".nx-dry")).to_have_text("Dry run: 2 rows would change.")
+    assert statuses() == ["new", "new"], "nothing is written before the click"
+    proposal = card.get_attribute("data-id")
+    try:
+        card.locator(".nx-confirm-yes").click()
+        expect(page.locator(f"{PANEL} .nx-confirm .nx-outcome")).to_have_text("Done: 2 rows changed.", timeout=30_000)
+        expect(page.locator(f"{PANEL} .nx-confirm .nx-confirm-yes")).to_be_disabled()
+        expect(page.locator(f"{PANEL} .nx-confirm .nx-confirm-no")).to_be_disabled()
+        expect(answers(page).last.locator(".nx-md")).to_contain_text("both leads are now contacted", timeout=30_000)
+        assert statuses() == ["contacted", "contacted"]
+        with psycopg.connect(db.admin_url, autocommit=True) as conn:
+            audit = conn.execute("SELECT count(*), min(sql) FROM write_audit WHERE confirmation_id = %s", (proposal,)).fetchone()
+        assert audit == (1, sql)
+        screenshot(page, "panel-confirm.png", page.locator(PANEL))
+    finally:
+        db.engine.write(f"UPDATE lead_scores SET status = 'new' WHERE {where}")
+    assert dialogs == []
+
+
+def test_stop_ends_a_long_query_or_a_streaming_answer_and_the_panel_goes_on(lab, page, dialogs):
+    open_with_panel(page, lab, "chat-stop.ipynb", user=f"panel-{uuid.uuid4().hex[:8]}")
+    send = page.locator(f"{PANEL} .nx-send")
+
+    # a query that would run for 30 s: the live steps say "Working…", Stop cancels it
+    lab.model.set_script([tool_calls([("psql", {"sql": "SELECT pg_sleep(30)"})])])
+    ask(page, "Take your time")
+    live = page.locator(f"{PANEL} .nx-live .nx-steps-live")
+    expect(live.locator(".nx-steps-toggle")).to_contain_text("Working… 1 step", timeout=15_000)
+    expect(live.locator(".nx-step .nx-spinner")).to_have_count(1)
+    started = time.monotonic()
+    send.click()
+    expect(answers(page).last.locator(".nx-error.nx-cancelled")).to_contain_text("Stopped", timeout=10_000)
+    print(f"\nStop during a 30 s query -> cancelled answer shown: {time.monotonic() - started:.2f} s")
+    expect(answers(page).last.locator(".nx-steps-toggle")).to_have_text("Ran 1 step · 1 stopped")
+
+    # an answer that would stream for half a minute
+    lab.model.set_script([text(message("word " * 800), chunk_size=3, delay=0.03)])
+    ask(page, "Talk for a long time")
+    expect(page.locator(f"{PANEL} .nx-live .nx-streaming")).to_be_visible(timeout=15_000)
+    expect(send).to_have_attribute("aria-label", "Stop")
+    started = time.monotonic()
+    send.click()
+    stopped = answers(page).last.locator(".nx-error.nx-cancelled")
+    expect(stopped).to_contain_text("Stopped", timeout=10_000)
+    print(f"Stop during streaming -> cancelled answer shown: {time.monotonic() - started:.2f} s")
+    expect(send).to_have_attribute("aria-label", "Send")
+    expect(page.locator(f"{PANEL} .nx-live")).to_be_hidden()
+    # bouncing dots while nothing has come back yet
+    lab.model.set_script([lambda request: (time.sleep(1.5), text(message("Back again.")))[1]])
+    ask(page, "Are you still there?")
+    expect(page.locator(f"{PANEL} .nx-live .nx-dots")).to_be_visible(timeout=5_000)
+    expect(answers(page).last.locator(".nx-md")).to_have_text("Back again.", timeout=30_000)
+    expect(page.locator(f"{PANEL} .nx-dots")).to_have_count(0)
+    assert dialogs == []
+
+
+def test_history_lists_opens_renames_deletes_and_the_panel_survives_a_reload(lab, page, dialogs):
+    open_with_panel(page, lab, "chat-history.ipynb", user=f"panel-{uuid.uuid4().hex[:8]}")
+    lab.model.set_script([text(message("Three tiers: hot, warm and cold.")), text(message("Five statuses."))])
+    ask(page, "Which lead tiers exist?")
+    expect(answers(page).last.locator(".nx-md")).to_have_text("Three tiers: hot, warm and cold.", timeout=30_000)
+    page.click(f"{PANEL} .nx-new-btn")
+    expect(page.locator(f"{PANEL} .nx-empty")).to_be_visible()
+    ask(page, "Which statuses exist?")
+    expect(answers(page).last.locator(".nx-md")).to_have_text("Five statuses.", timeout=30_000)
+
+    page.click(f"{PANEL} .nx-history-btn")
+    rows = page.locator(f"{PANEL} .nx-history .nx-conv")
+    expect(rows).to_have_count(2)
+    expect(rows.nth(0).locator(".nx-conv-title")).to_have_text("Which statuses exist?")
+    expect(rows.nth(0)).to_have_class(re.compile(r"\bnx-active\b"))
+    # rename the older one (renaming makes it the most recently updated)
+    rows.nth(1).get_by_role("button", name="Rename").click()
+    title = page.locator(f"{PANEL} .nx-rename")
+    title.fill("Lead tiers")
+    title.press("Enter")
+    expect(rows.locator(".nx-conv-title")).to_have_text(["Lead tiers", "Which statuses exist?"])
+    # open it
+    rows.filter(has_text="Lead tiers").locator(".nx-conv-open").click()
+    expect(page.locator(f"{PANEL} .nx-history")).to_be_hidden()
+    expect(page.locator(f"{PANEL} .nx-title-text")).to_have_text("Lead tiers")
+    expect(answers(page).last.locator(".nx-md")).to_have_text("Three tiers: hot, warm and cold.")
+    # delete the other
+    page.click(f"{PANEL} .nx-history-btn")
+    other = rows.filter(has_text="Which statuses exist?")
+    other.get_by_role("button", name="Delete").click()
+    other_confirm = page.locator(f"{PANEL} .nx-conv").filter(has_text="Delete “Which statuses exist?”?")
+    other_confirm.get_by_role("button", name="Delete").click()
+    expect(rows).to_have_count(1)
+    expect(rows.locator(".nx-conv-title")).to_have_text(["Lead tiers"])
+
+    # `%nexus panel` again: still one side tab, the same conversation
+    run_cell(page, 2)
+    expect(page.locator("#jp-right-stack .jupyterlab-sidecar")).to_have_count(1)
+    page.wait_for_selector(PANEL, state="attached", timeout=30_000)
+    expect(page.locator(f"{PANEL} .nx-title-text")).to_have_text("Lead tiers")
+
+    # a page reload: the side tab comes back with the conversation (it lives in the kernel)
+    page.reload()
+    page.wait_for_selector(PANEL, state="attached", timeout=60_000)
+    expect(page.locator(f"{PANEL} .nx-title-text")).to_have_text("Lead tiers", timeout=30_000)
+    expect(page.locator(f"{PANEL} .nx-messages .nx-user .nx-bubble")).to_have_text(["Which lead tiers exist?"])
+    expect(page.locator(f"{PANEL} .nx-messages .nx-bot .nx-md")).to_have_text(["Three tiers: hot, warm and cold."])
+
+    # a kernel restart: `%nexus panel` again resumes the latest stored conversation
+    page.wait_for_function(_KERNEL_READY, timeout=60_000)
+    page.evaluate("() => window.jupyterapp.shell.currentWidget.sessionContext.session.kernel.restart()")
+    page.wait_for_function(_KERNEL_READY, timeout=60_000)
+    stale = page.locator(PANEL).first
+    expect(stale.locator(".nx-notice")).to_contain_text("this panel is disconnected", timeout=30_000)
+    expect(stale.locator(".nx-input")).to_be_disabled()
+    run_all_cells(page)
+    panels = page.locator(PANEL)
+    expect(panels).to_have_count(2, timeout=60_000)  # the stale tab stays until closed
+    fresh = panels.last
+    expect(fresh.locator(".nx-title-text")).to_have_text("Lead tiers", timeout=30_000)
+    expect(fresh.locator(".nx-messages .nx-bot .nx-md")).to_have_text(["Three tiers: hot, warm and cold."])
+    expect(fresh.locator(".nx-input")).to_be_enabled()
+    assert dialogs == []
+
+
+_KERNEL_READY = """() => {
+  const w = window.jupyterapp.shell.currentWidget;
+  const kernel = w && w.sessionContext.session && w.sessionContext.session.kernel;
+  return Boolean(kernel && kernel.status === 'idle' && w.sessionContext.isReady);
+}"""
+
+
+def test_an_injected_bio_stays_inert_text_in_the_panel(lab, page, dialogs):
+    bio_sql = "SELECT github_login, name, bio FROM contributors WHERE github_login = 'mallory-injector'"
+    open_with_panel(page, lab, "chat-xss.ipynb", user=f"panel-{uuid.uuid4().hex[:8]}")
+    lab.model.set_script([
+        tool_calls([("psql", {"sql": bio_sql})]),
+        text(json.dumps({"type": "dashboard", "title": "mallory-injector <b>bold?</b>", "sections": [{"type": "table", "source": "r1"}]})),
+        text(message(f"Their bio says: {XSS} and [a link](javascript:alert(2)) <script>alert(3)</script>")),
+    ])  # fmt: skip
+    ask(page, "Who is mallory-injector?")
+    table = answers(page).last.locator(".nx-table")
+    expect(table.locator("td").filter(has_text=XSS)).to_have_count(1, timeout=30_000)
+    expect(answers(page).last.locator(".nx-dash-title")).to_have_text("mallory-injector <b>bold?</b>")
+    ask(page, "Quote the bio")
+    quote = answers(page).last.locator(".nx-md")
+    expect(quote).to_contain_text(f"Their bio says: {XSS}", timeout=30_000)
+    expect(quote).to_contain_text("<script>alert(3)</script>")
+    assert quote.locator("a").count() == 0, "a javascript: link stays text"
+    page.wait_for_timeout(500)
+    assert page.locator(f"{PANEL} img, {PANEL} script, {PANEL} b").count() == 0
+    assert dialogs == []
+
+
+def _seed_long_conversation(db, user: str, pairs: int = 100) -> str:
+    """``pairs`` questions and answers (every fourth a dashboard) stored as the agent stores them."""
+    store = ConversationStore(db.admin_url, "lab-test", user)
+    conversation = store.create(title="A long afternoon of questions")
+    for i in range(pairs):
+        question = f"Question {i + 1}: how are the leads of project {i % 7} doing?"
+        store.append(conversation, "user", {"message": {"role": "user", "content": question}})
+        if i % 4 == 3:
+            response = {"type": "dashboard", "title": f"Project {i % 7}", "sections": [
+                {"type": "widgets", "items": [{"title": "Leads", "value": 100 + i}, {"title": "Hot", "value": i % 13}]},
+                {"type": "bars", "label": "By status", "items": [{"name": s, "value": (i * k) % 50 + 1} for k, s in enumerate(
+                    ("new", "contacted", "qualified", "converted"), 1)]},
+                {"type": "table", "columns": ["login", "score"], "rows": [{"login": f"dev{j}", "score": 90 - j} for j in range(8)],
+                 "total_rows": 8},
+            ]}  # fmt: skip
+        else:
+            response = {"type": "message", "text": f"Answer {i + 1}: **{i % 13} hot leads**, most of them *new*.\n\n- warm: {i}\n- cold: {2 * i}"}
+        store.append(conversation, "assistant", {"message": {"role": "assistant", "content": json.dumps(response)},
+                                                 "meta": {"response": response, "notes": []}})  # fmt: skip
+    store.close()
+    return conversation
+
+
+def test_a_200_message_conversation_stays_usable(lab, page, db, dialogs):
+    user = f"panel-long-{uuid.uuid4().hex[:8]}"
+    _seed_long_conversation(db, user)
+    write_notebook(lab, "chat-long.ipynb", [f"%env NEXUS_USER={user}", "%load_ext nexusleads_lab", "%nexus panel"])
+    open_notebook(page, lab, "chat-long.ipynb")
+    started = time.monotonic()
+    run_all_cells(page, wait=False)
+    messages = page.locator(f"{PANEL} .nx-messages .nx-msg")
+    expect(messages).to_have_count(200, timeout=60_000)
+    shown_s = time.monotonic() - started
+    first_render_ms = float(page.locator(PANEL).get_attribute("data-first-render-ms"))
+    widen_side_area(page)
+
+    # it scrolls: to the top and back to the latest answer
+    scroller = page.locator(f"{PANEL} .nx-scroll")
+    at_bottom = "(s) => s.scrollHeight - s.scrollTop - s.clientHeight < 4"
+    page.wait_for_function(f"() => ({at_bottom})(document.querySelector('{PANEL} .nx-scroll'))", timeout=10_000)
+    scroller.evaluate("(s) => { s.scrollTop = 0; }")
+    expect(messages.first).to_be_in_viewport()
+    expect(messages.last).not_to_be_in_viewport()
+    scroller.evaluate("(s) => { s.scrollTop = s.scrollHeight; }")
+    expect(messages.last).to_be_in_viewport()
+
+    # it still takes a question, and only the new messages are rendered
+    lab.model.set_script([text(message("Still here, all 200 messages later."))])
+    node_before = messages.nth(10).evaluate("(n) => (n.dataset.probe = 'kept', n.dataset.key)")
+    asked = time.monotonic()
+    ask(page, "Are you still responsive?")
+    expect(answers(page).last.locator(".nx-md")).to_have_text("Still here, all 200 messages later.", timeout=30_000)
+    answer_s = time.monotonic() - asked
+    expect(messages).to_have_count(202)
+    assert messages.nth(10).get_attribute("data-probe") == "kept", f"message {node_before} was rebuilt"
+    update_render_ms = float(page.locator(PANEL).get_attribute("data-render-ms"))
+    expect(messages.last).to_be_in_viewport()
+    # once the kernel has the model client warm, a turn in this long conversation
+    lab.model.set_script([text(message("And again."))])
+    asked = time.monotonic()
+    ask(page, "Once more?")
+    expect(answers(page).last.locator(".nx-md")).to_have_text("And again.", timeout=30_000)
+    second_s = time.monotonic() - asked
+
+    report = (
+        f"200-message conversation: shown {shown_s:.2f} s after running the cells (kernel start of the panel, "
+        f"history load, sync and render); first render {first_render_ms:.0f} ms in the browser; "
+        f"the first question of the session answered on screen in {answer_s:.2f} s (includes the kernel building its "
+        f"model client), the next in {second_s:.2f} s; rendering the new messages took {update_render_ms:.1f} ms"
+    )
+    print("\n" + report)
+    ARTIFACTS.mkdir(parents=True, exist_ok=True)
+    (ARTIFACTS / "panel-200-messages.txt").write_text(report + "\n")
+    assert dialogs == []
