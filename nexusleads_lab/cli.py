@@ -309,6 +309,8 @@ def cmd_demo(args) -> int:
         lab.append(f"--ServerApp.port={args.port}")
     if args.no_browser:
         lab.append("--no-browser")
+    if hasattr(os, "geteuid") and os.geteuid() == 0:
+        lab.append("--allow-root")  # containers and CI machines often run as root
     print(f"jupyter    opening {target.name}; stop with Ctrl+C")
     sys.stdout.flush()
     os.execv(sys.executable, lab)
