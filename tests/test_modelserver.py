@@ -450,7 +450,12 @@ def test_async_client_records_a_stream(tmp_path: Path) -> None:
         return "".join(parts)
 
     with ModelServer([text("streamed asynchronously")]) as srv:
-        assert asyncio.run(main(srv.base_url)) == "streamed asynchronously"
+        # On its own thread: a session-scoped Playwright (sync API) may own this thread's loop.
+        from concurrent.futures import ThreadPoolExecutor
+
+        with ThreadPoolExecutor(max_workers=1) as pool:
+            answer = pool.submit(asyncio.run, main(srv.base_url)).result(timeout=30)
+        assert answer == "streamed asynchronously"
     [exchange] = load_cassette(cassette)
     assert exchange.request == {"messages": [{"role": "user", "content": "async hi"}]}
     assert assemble_completion(exchange.response["chunks"])["choices"][0]["message"]["content"] == (
