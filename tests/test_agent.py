@@ -378,3 +378,32 @@ def test_long_threads_shrink_old_tool_results_first():
     assert fitted[-1]["content"] == big, "the latest turn is kept intact"
     tiny = fit_budget(messages, 50)
     assert tiny[0]["content"] == "q2", "whole old turns go when shrinking is not enough"
+
+
+def test_a_turn_reuses_one_connection_to_the_model(db, monkeypatch):
+    """The SDK stops reading at [DONE]; our transport drains the rest so keep-alive works."""
+    from nexusleads_lab.agent.provider import ModelSettings, make_client
+
+    steps = [tool_calls([("psql", {"sql": "SELECT 1 AS one"})]), tool_calls([("psql", {"sql": "SELECT 2 AS two"})]),
+             text(message("done"))]  # fmt: skip
+    with ModelServer(Script(steps)) as server:
+        settings = ModelSettings(model="m", api_key=API_KEY, base_url=server.base_url, replay=None, record=None)
+        assistant = Assistant(database=db, client=make_client(settings), user="keepalive", persist=False)
+        result = assistant.ask("three steps")
+        assistant.close()
+        assert result.ok and len(server.requests) == 3
+        assert server.connections_opened == 1
+
+
+def test_cancel_mid_stream_does_not_wait_to_drain(db):
+    from nexusleads_lab.agent.provider import ModelSettings, make_client
+
+    with ModelServer(Script([text(message("word " * 400), chunk_size=4, delay=0.05), text(message("next"))])) as server:
+        settings = ModelSettings(model="m", api_key=API_KEY, base_url=server.base_url, replay=None, record=None)
+        assistant = Assistant(database=db, client=make_client(settings), user="keepalive", persist=False)
+        threading.Timer(0.4, assistant.cancel).start()
+        started = time.perf_counter()
+        assert assistant.ask("slow").cancelled
+        assert time.perf_counter() - started < 1.6
+        assert assistant.ask("again").response.text == "next"
+        assistant.close()

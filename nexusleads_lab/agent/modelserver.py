@@ -711,6 +711,7 @@ class ModelServer:
         self.errors: list[str] = []
         self._lock = threading.Lock()
         self._connections: set[socket.socket] = set()
+        self.connections_opened = 0  # TCP connections accepted: tells whether clients reuse them
         self._closed = False
         self._httpd = _HTTPServer(("127.0.0.1", 0), _Handler)
         self._httpd.owner = self
@@ -760,6 +761,7 @@ class ModelServer:
         with self._lock:
             if add:
                 self._connections.add(connection)
+                self.connections_opened += 1
             else:
                 self._connections.discard(connection)
 

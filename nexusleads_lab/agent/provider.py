@@ -84,17 +84,24 @@ def make_client(settings: ModelSettings):
     """The real ``openai`` client, pointed where the settings say."""
     import openai
 
+    from .transport import KeepAliveTransport
+
     if settings.replay:
         return openai.OpenAI(
-            api_key="replay-no-key", base_url=_replay_base_url(settings.replay), max_retries=0, timeout=30.0
+            api_key="replay-no-key",
+            base_url=_replay_base_url(settings.replay),
+            max_retries=0,
+            timeout=30.0,
+            http_client=openai.DefaultHttpxClient(transport=KeepAliveTransport()),
         )
     if settings.mode == "unconfigured":
         raise ModelConfigError(MISSING_CONFIG)
-    http_client = None
     if settings.record:
         from .cassette import recording_http_client
 
-        http_client = recording_http_client(settings.record)
+        http_client = recording_http_client(settings.record, transport=KeepAliveTransport())
+    else:
+        http_client = openai.DefaultHttpxClient(transport=KeepAliveTransport())
     return openai.OpenAI(
         # A local server (Ollama, vLLM) needs no key, but the client insists on one.
         api_key=settings.api_key or "no-key-needed",
