@@ -327,6 +327,24 @@ def test_the_confirm_card_runs_the_shown_sql_once_and_records_the_outcome(ip, ne
         db.engine.write(sql.replace("'contacted'", "'new'"))
 
 
+def test_the_card_shows_a_confirmation_made_in_code(ip, nexus, db):
+    """`nexus.confirm()` (or the panel) resolves the proposal: the card must not stay clickable."""
+    sql = "UPDATE lead_scores SET status = status WHERE false"
+    nexus([text(json.dumps({"type": "confirm", "id": "x", "title": "Nothing", "summary": "no-op", "sql": sql}))])
+    _, outputs, _, _ = run(ip, "%nexus propose a no-op")
+    card_output = next(o for o in outputs if WIDGET_VIEW in o.data and "CONFIRM" in o.data["text/plain"])
+    card = widget(card_output.data[WIDGET_VIEW]["model_id"])
+    assert card.status == "pending"
+    result, shown, _, _ = run(ip, "outcome = nexus.confirm()")
+    assert result.success and ip.user_ns["outcome"].status == "confirmed"
+    assert card.status == "confirmed" and card.rows_affected == 0
+    # the saved notebook's static twin of the card is updated too
+    assert any(o.update and "Done: 0 rows changed." in o.data.get("text/html", "") for o in shown)
+    with capture_output():
+        card._handle(card, {"action": "confirm", "sql": sql}, [])  # a late click runs nothing
+    assert card.status == "confirmed"
+
+
 def test_a_tampered_confirmation_is_refused(ip, nexus, db):
     sql = "UPDATE lead_scores SET status = status WHERE false"
     nexus([text(json.dumps({"type": "confirm", "id": "x", "title": "Nothing", "summary": "no-op", "sql": sql}))])

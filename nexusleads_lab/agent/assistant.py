@@ -123,6 +123,7 @@ class Assistant:
         self._confirmations = None
         self.thread = Thread(id=None)
         self.last_proposal: Proposal | None = None
+        self._outcome_listeners: list[Callable[[], Callable[[Outcome], None] | None]] = []
         self._turn_lock = threading.Lock()
         self._cancel = threading.Event()
         self._active_stream = None
@@ -483,7 +484,25 @@ class Assistant:
         self._report(outcome, follow_up, on_event)
         return outcome
 
+    def add_outcome_listener(self, listener: Callable[[Outcome], None]) -> None:
+        """Be told of every confirmation outcome, whichever view (card, panel, code) caused it.
+
+        Held weakly for bound methods, so a view that goes away is not kept alive."""
+        import weakref
+
+        ref = weakref.WeakMethod(listener) if hasattr(listener, "__self__") else (lambda: listener)
+        self._outcome_listeners.append(ref)
+
     def _report(self, outcome: Outcome, follow_up: bool, on_event) -> TurnResult | None:
+        for ref in list(self._outcome_listeners):
+            listener = ref()
+            if listener is None:
+                self._outcome_listeners.remove(ref)
+                continue
+            try:
+                listener(outcome)
+            except Exception:  # a broken view must not undo a confirmed write's report
+                log.exception("outcome listener failed")
         if follow_up:
             return self.ask(outcome.report(), on_event=on_event)
         self._append({"role": "user", "content": outcome.report()}, kind="confirm_action")

@@ -33,6 +33,21 @@ class ConfirmCard(anywidget.AnyWidget):
         self._on_resolved = on_resolved
         self._lock = threading.Lock()
         self.on_msg(self._handle)
+        if hasattr(assistant, "add_outcome_listener"):
+            assistant.add_outcome_listener(self._outcome_elsewhere)
+
+    def _outcome_elsewhere(self, outcome) -> None:
+        """Confirmed or cancelled from another view (the panel, ``nexus.confirm()``): show it here."""
+        with self._lock:
+            if outcome.id != self.proposal.get("id") or self.status != "pending":
+                return  # not ours, or this card is resolving it itself
+            self.status = "running"
+        self._finish(outcome.status, rows=outcome.rows_affected, message=outcome.error or "")
+        if self._on_resolved is not None:
+            try:
+                self._on_resolved(self)
+            except Exception:
+                log.exception("confirm card callback failed")
 
     @property
     def outcome(self) -> dict[str, Any]:
