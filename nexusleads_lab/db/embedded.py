@@ -7,6 +7,7 @@ CLI call costs a connection, not a server start.
 
 from __future__ import annotations
 
+import atexit
 import logging
 import os
 import warnings
@@ -61,6 +62,8 @@ def stop_embedded(pgdata: Path | None = None) -> bool:
         warnings.simplefilter("ignore")
         server = pgserver.get_server(pgdata, cleanup_mode=None)
         server.stop()
+    # Forget the stopped handle so a later start really starts; its exit hook would trip over that.
+    atexit.unregister(server._cleanup)
     pgserver.PostgresServer._instances.pop(pgdata, None)
     return True
 
