@@ -152,7 +152,12 @@ class Harness:
         self.db = db
         self.responder = TimedResponder()
         self.server = ModelServer(self.responder)
-        self.client = openai.OpenAI(base_url=self.server.base_url, api_key="bench", max_retries=0)
+        from nexusleads_lab.agent.provider import ModelSettings, make_client
+
+        # The client the product builds (its transport keeps the connection across a turn's steps).
+        self.client = make_client(
+            ModelSettings(model="bench", api_key="bench", base_url=self.server.base_url, replay=None, record=None, max_retries=0)
+        )
         self.assistants: list = []
         # Count TCP connections the client opens (the handler registers each new one).
         self.connections = 0
