@@ -58,14 +58,22 @@ def stop_embedded(pgdata: Path | None = None) -> bool:
     if not (pgdata / "postmaster.pid").exists():
         return False
     pgserver = _pgserver()
+    # A cached handle may describe a postmaster that has since been restarted (its pid gone), and
+    # would then "stop" nothing: read the running server afresh.
+    _forget(pgserver, pgdata)
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")
         server = pgserver.get_server(pgdata, cleanup_mode=None)
         server.stop()
-    # Forget the stopped handle so a later start really starts; its exit hook would trip over that.
-    atexit.unregister(server._cleanup)
-    pgserver.PostgresServer._instances.pop(pgdata, None)
+    # Forget the stopped handle too, so a later start really starts.
+    _forget(pgserver, pgdata)
     return True
+
+
+def _forget(pgserver, pgdata: Path) -> None:
+    cached = pgserver.PostgresServer._instances.pop(pgdata, None)
+    if cached is not None:
+        atexit.unregister(cached._cleanup)  # its exit hook would trip over the missing entry
 
 
 def restart_embedded(pgdata: Path) -> None:
