@@ -12,7 +12,6 @@ import json
 import logging
 import queue
 import threading
-import time
 from concurrent.futures import FIRST_COMPLETED, ThreadPoolExecutor, wait
 from dataclasses import dataclass, field
 from typing import Any, Callable, Iterator
@@ -638,6 +637,3 @@ def _api_message(exc) -> str:
             return str(err["message"])[:300]
     return str(getattr(exc, "message", exc))[:300]
 
-
-def wait_a_moment(seconds: float) -> None:  # pragma: no cover - tiny helper for views
-    time.sleep(seconds)

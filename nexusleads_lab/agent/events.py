@@ -9,9 +9,9 @@ cell renderer, the chat panel) only subscribe to these.
 from __future__ import annotations
 
 import time
-from typing import Annotated, Any, Callable, Literal, Union
+from typing import Annotated, Any, Literal, Union
 
-from pydantic import BaseModel, ConfigDict, Field, TypeAdapter
+from pydantic import BaseModel, ConfigDict, Field
 
 
 class _Event(BaseModel):
@@ -74,11 +74,4 @@ Event = Annotated[
     Union[SessionId, TurnStarted, AgentAction, AgentText, TurnCompleted, ErrorEvent],
     Field(discriminator="type"),
 ]
-EventCallback = Callable[[Any], None]
-event_adapter: TypeAdapter = TypeAdapter(Event)
 
-EVENT_TYPES = ("session.id", "turn.started", "agent.action", "agent.text", "turn.completed", "error")
-
-
-def parse_event(data: dict | str) -> _Event:
-    return event_adapter.validate_json(data) if isinstance(data, str) else event_adapter.validate_python(data)

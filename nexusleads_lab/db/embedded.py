@@ -9,7 +9,6 @@ from __future__ import annotations
 
 import atexit
 import logging
-import os
 import warnings
 from dataclasses import dataclass
 from pathlib import Path
@@ -90,16 +89,3 @@ def restart_embedded(pgdata: Path) -> None:
         timeout=30,
     )
 
-
-def lock_path(pgdata: Path) -> str:
-    return str(pgdata.parent / ".setup.lock")
-
-
-def running_pid(pgdata: Path) -> int | None:
-    pidfile = pgdata / "postmaster.pid"
-    try:
-        pid = int(pidfile.read_text().splitlines()[0])
-        os.kill(pid, 0)
-        return pid
-    except (OSError, ValueError, IndexError):
-        return None

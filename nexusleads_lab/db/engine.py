@@ -72,7 +72,7 @@ class QueryResult:
     row_cap: int
     column_types: dict[str, str] = field(default_factory=dict)
 
-    def to_dict(self, preview_rows: int = 0) -> dict:
+    def to_dict(self) -> dict:
         return {
             "sql": self.sql,
             "row_count": self.row_count,

@@ -79,15 +79,11 @@ class ConversationStore:
             for attempt in (1, 2):
                 conn = self._connection()
                 try:
-                    with conn.transaction():
-                        if not durable:
-                            conn.execute("SET LOCAL synchronous_commit = off")
-                        cur = conn.execute(sql, params)
-                        if fetch == "one":
-                            return cur.fetchone()
-                        if fetch == "all":
-                            return cur.fetchall()
-                        return cur.rowcount
+                    if durable:
+                        return _fetch(conn.execute(sql, params), fetch)
+                    with conn.transaction():  # SET LOCAL needs a transaction of its own
+                        conn.execute("SET LOCAL synchronous_commit = off")
+                        return _fetch(conn.execute(sql, params), fetch)
                 except psycopg.OperationalError:
                     if attempt == 2:
                         raise
@@ -180,6 +176,14 @@ class ConversationStore:
             if self._conn is not None:
                 self._conn.close()
                 self._conn = None
+
+
+def _fetch(cur: psycopg.Cursor, fetch: str):
+    if fetch == "one":
+        return cur.fetchone()
+    if fetch == "all":
+        return cur.fetchall()
+    return cur.rowcount
 
 
 def _title(title: str) -> str:
