@@ -30,8 +30,10 @@ def current_user() -> str:
         return "analyst"
 
 
-def current_org() -> str:
-    return os.environ.get("NEXUS_ORG", "").strip() or "default"
+def current_org() -> str | None:
+    """The organization slug this session is scoped to (``NEXUS_ORG``), or None for every
+    organization (the explicit admin scope)."""
+    return os.environ.get("NEXUS_ORG", "").strip() or None
 
 
 def _int_env(name: str, default: int) -> int:
@@ -64,6 +66,8 @@ class EngineLimits:
 class Settings:
     database_url: str | None = None
     agent_database_url: str | None = None
+    writer_database_url: str | None = None
+    org: str | None = None  # NEXUS_ORG: the scope of everything this session runs
     limits: EngineLimits = field(default_factory=EngineLimits)
 
     @classmethod
@@ -71,5 +75,7 @@ class Settings:
         return cls(
             database_url=os.environ.get("DATABASE_URL") or None,
             agent_database_url=os.environ.get("NEXUS_AGENT_DATABASE_URL") or None,
+            writer_database_url=os.environ.get("NEXUS_WRITER_DATABASE_URL") or None,
+            org=current_org(),
             limits=EngineLimits.from_env(),
         )

@@ -20,7 +20,8 @@ import pandas as pd
 
 from ..config import current_org, current_user
 from ..db.errors import QueryError, mask_secrets
-from .confirm import Confirmations, ConfirmationError, Outcome, Proposal
+from ..db.schema import ALL_ORGS
+from .confirm import Confirmations, ConfirmationError, Outcome, Proposal, ProposalError
 from .events import AgentAction, AgentText, ErrorEvent, SessionId, TurnCompleted, TurnStarted
 from .provider import ModelConfigError, ModelSettings, make_client
 from .prompt import system_prompt
@@ -30,6 +31,7 @@ from .tools import TOOL_SPECS, ToolOutcome, ToolRunner
 log = logging.getLogger(__name__)
 
 MAX_STEPS = 12
+MAX_REFUSALS = 1  # refused proposals sent back to the model per turn before the person sees one
 TOKEN_BUDGET = 48_000  # rough tokens of history sent per request (chars / 4)
 
 
@@ -110,7 +112,8 @@ class Assistant:
         token_budget: int = TOKEN_BUDGET,
     ) -> None:
         self.settings = ModelSettings.from_env(model)
-        self.org = org or current_org()
+        org = org or current_org()
+        self.org: str | None = None if org in (None, ALL_ORGS) else org  # None: every organization
         self.user = user or current_user()
         self.max_steps = max_steps
         self.token_budget = token_budget
@@ -127,7 +130,7 @@ class Assistant:
         self._cancel = threading.Event()
         self._active_stream = None
         self._pool = ThreadPoolExecutor(max_workers=4, thread_name_prefix="nexus-tool")
-        self._tools = ToolRunner(lambda: self.database.engine, self._skills_provider)
+        self._tools = ToolRunner(lambda: self.engine, self._skills_provider)
 
     # -- lazily built parts (so `Assistant()` itself is instant and never fails) ----------
 
@@ -148,6 +151,17 @@ class Assistant:
         return self._database
 
     @property
+    def engine(self):
+        """The engine of this assistant's scope: its SQL reads and writes as that scope's roles."""
+        return self.database.engine_for(self.org)
+
+    @property
+    def scope_label(self) -> str:
+        from ..db.guard import describe_scope
+
+        return describe_scope(self.org)
+
+    @property
     def skills(self):
         if self._skills is None:
             from .skills import discover_skills
@@ -163,7 +177,7 @@ class Assistant:
         if self._store is None and self._persist:
             from ..db.store import ConversationStore
 
-            self._store = ConversationStore(self.database.admin_url, self.org, self.user)
+            self._store = ConversationStore(self.database.admin_url, self.org or ALL_ORGS, self.user)
         return self._store
 
     @property
@@ -171,8 +185,8 @@ class Assistant:
         if self._confirmations is None:
             from ..db.store import ConversationStore
 
-            store = self.store or ConversationStore(self.database.admin_url, self.org, self.user)
-            self._confirmations = Confirmations(store, lambda: self.database.engine)
+            store = self.store or ConversationStore(self.database.admin_url, self.org or ALL_ORGS, self.user)
+            self._confirmations = Confirmations(store, lambda: self.engine)
         return self._confirmations
 
     def client(self):
@@ -233,7 +247,7 @@ class Assistant:
             except Exception:
                 pass
         if self._database is not None:
-            self._database.engine.cancel()
+            self.engine.cancel()
 
     def stream(self, question: str) -> Iterator[Any]:
         """Events of one turn as an iterator (the turn runs on a worker thread)."""
@@ -312,13 +326,16 @@ class Assistant:
             self._append({"role": "system", "content": f"Skill `{skill.name}` ({skill.path}):\n\n{skill.body()}"})
         self._append({"role": "user", "content": question})
 
+        refusals = 0
         for _ in range(self.max_steps):
             text, calls, usage = self._complete(client, emit)
             for k, v in usage.items():
                 result.usage[k] = result.usage.get(k, 0) + v
             if not calls:
-                self._finish(text, result, emit)
-                return
+                if self._finish(text, result, emit, retry=refusals < MAX_REFUSALS):
+                    return
+                refusals += 1
+                continue
             outcomes = self._run_tools(calls, result, emit)
             self._append(
                 {"role": "assistant", "content": text or None, "tool_calls": [_call_message(c) for c in calls]}
@@ -330,20 +347,35 @@ class Assistant:
                 self._append({"role": "tool", "tool_call_id": outcome.call_id, "content": outcome.content}, meta=meta)
         raise ValueError(f"The agent stopped after {self.max_steps} steps without an answer; ask a narrower question.")
 
-    def _finish(self, text: str, result: TurnResult, emit) -> None:
+    def _finish(self, text: str, result: TurnResult, emit, *, retry: bool) -> bool:
+        """Resolve and store the answer; False when a refused proposal goes back to the model."""
         parsed = parse_response(text, self.thread.frames)
         result.text = text
         result.response = parsed.response
         result.notes = list(parsed.notes)
         if getattr(parsed.response, "type", None) == "confirm":
-            result.proposal = self.confirmations.propose(
-                self.thread.id, parsed.response.title, parsed.response.summary, parsed.response.sql
-            )
-            self.last_proposal = result.proposal
+            try:
+                result.proposal = self.confirmations.propose(
+                    self.thread.id, parsed.response.title, parsed.response.summary, parsed.response.sql
+                )
+            except ProposalError as exc:
+                # Nothing ran. The model hears why and may correct itself; after that the person does.
+                if retry:
+                    self._append({"role": "assistant", "content": text}, meta={"refused": exc.paragraph()})
+                    self._append({"role": "user", "content": f"CONFIRM_REFUSED: {exc.paragraph()}"}, kind="confirm_refused")
+                    return False
+                from .responses import Message
+
+                result.response = Message(
+                    type="message", text=f"The proposed change was refused and nothing ran: {exc.paragraph()}"
+                )
+            else:
+                self.last_proposal = result.proposal
         response = result.response_dict()
         self._append({"role": "assistant", "content": text}, meta={"response": response, "notes": result.notes})
         emit(AgentText(text=partial_display_text(text), status="done"))
         emit(TurnCompleted(text=text, usage=result.usage, response=response, notes=result.notes))
+        return True
 
     # -- one model call ---------------------------------------------------------------------
 
@@ -439,7 +471,7 @@ class Assistant:
                     emit(_action_event(step))
         except BaseException:
             if self._database is not None:
-                self._database.engine.cancel()
+                self.engine.cancel()
             raise
         return [outcomes[c["id"]] for c in calls]
 

@@ -1,22 +1,34 @@
 """Confirmed writes: the model proposes, a person clicks, the kernel runs exactly what was shown.
 
-A proposal gets an unguessable, single-use id bound to the SHA-256 of its SQL and an expiry,
-stored where the agent's role cannot reach. Confirming checks all three in one atomic
-UPDATE, runs the statement once through the engine's write path, and audits it.
+A proposal is parsed by PostgreSQL's own parser (``db.dml``) and previewed with read-only
+queries as the session's reader role: how many rows each statement would change and a before
+-> after sample. Nothing runs with write privileges before the click. The proposal gets an
+unguessable, single-use id bound to the SHA-256 of its canonical SQL and an expiry, stored
+where the agent's role cannot reach. Confirming checks all three in one atomic UPDATE, runs
+the canonical statements once in one transaction, commits only if each changed exactly the
+rows it was shown to change, and audits what happened.
 """
 
 from __future__ import annotations
 
 import hashlib
+import json
+import math
 import os
 import secrets
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import datetime, timedelta, timezone
+from typing import Any
 
+from .. import safetext
+from ..db.dml import SAMPLE_ROWS, PlannedStatement, ProposalError, plan_write
 from ..db.engine import Engine
 from ..db.errors import QueryError
 
 DEFAULT_TTL = timedelta(minutes=int(os.environ.get("NEXUS_CONFIRM_TTL_MINUTES", "15") or 15))
+SAMPLE_CELL_CHARS = 200
+
+__all__ = ["ConfirmationError", "Confirmations", "Outcome", "Proposal", "ProposalError", "sql_hash"]
 
 
 def sql_hash(sql: str) -> str:
@@ -29,13 +41,16 @@ class ConfirmationError(QueryError):
 
 @dataclass(frozen=True)
 class Proposal:
+    """A previewed write waiting for a person. ``sql`` is the canonical text that will run."""
+
     id: str
     title: str
     summary: str
     sql: str
     expires_at: datetime
-    dry_run_rows: int | None
-    dry_run_error: str | None
+    dry_run_rows: int | None  # rows the whole proposal would change, as previewed
+    dry_run_error: str | None  # why Confirm cannot work even though the preview did
+    preview: list[dict[str, Any]] = field(default_factory=list)  # one entry per statement
 
     def as_dict(self) -> dict:
         return {
@@ -47,6 +62,7 @@ class Proposal:
             "expires_at": self.expires_at.isoformat(),
             "dry_run_rows": self.dry_run_rows,
             "dry_run_error": self.dry_run_error,
+            "preview": self.preview,
         }
 
 
@@ -81,37 +97,60 @@ class Confirmations:
     def engine(self) -> Engine:
         return self._engine_provider()
 
+    # -- proposing ----------------------------------------------------------------------------
+
     def propose(self, conversation_id: str | None, title: str, summary: str, sql: str) -> Proposal:
-        sql = sql.strip()
-        rows: int | None = None
-        error: str | None = None
-        try:
-            rows = self.engine.write(sql, dry_run=True, timeout_ms=15_000).rows_affected
-        except QueryError as exc:
-            error = exc.paragraph()
+        """Parse and preview a write; raise ProposalError (nothing ran) when it cannot be shown safely."""
+        plan = plan_write(sql)
+        preview = [self._preview(stmt, i, len(plan.statements)) for i, stmt in enumerate(plan.statements)]
+        counts = [p["rows"] for p in preview]
+        error = None if self.engine.writer_url else _no_writer()
         proposal_id = "c_" + secrets.token_urlsafe(18)
         expires = datetime.now(timezone.utc) + self.ttl
         self._store.query(
             "INSERT INTO chat_confirmations (id, conversation_id, org, user_name, title, sql, sql_sha256,"
-            " dry_run_rows, expires_at) VALUES (%s, %s, %s, %s, %s, %s, %s, %s, %s)",
-            (proposal_id, conversation_id, self._store.org, self._store.user, title, sql, sql_hash(sql), rows, expires),
-        )
-        return Proposal(proposal_id, title, summary, sql, expires, rows, error)
+            " dry_run_rows, statement_rows, preview, expires_at) VALUES (%s, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s)",
+            (proposal_id, conversation_id, self._store.org, self._store.user, title, plan.sql, sql_hash(plan.sql),
+             sum(counts), counts, json.dumps(preview), expires),
+        )  # fmt: skip
+        return Proposal(proposal_id, title, summary, plan.sql, expires, sum(counts), error, preview)
 
-    def _claim(self, proposal_id: str, sql: str | None, outcome: str) -> str:
-        """Atomically mark a live, unused proposal resolved; return its SQL or explain why not."""
+    def _preview(self, stmt: PlannedStatement, index: int, total: int) -> dict[str, Any]:
+        """Count and sample one statement through the guarded read path (the reader role, read-only)."""
+        label = f"Statement {index + 1} of the proposal" if total > 1 else "The proposal"
+        try:
+            count = int(self.engine.read(stmt.count_sql, row_cap=1).df.iloc[0, 0])
+            sample = self.engine.read(stmt.sample_sql, row_cap=SAMPLE_ROWS).df
+        except QueryError as exc:
+            raise ProposalError(
+                f"{label} could not be previewed, so it was not proposed and nothing ran: {exc.paragraph()}"
+            ) from None
+        return {
+            "action": stmt.action,
+            "table": stmt.table,
+            "sql": stmt.sql,
+            "rows": count,
+            "keys": list(stmt.keys),
+            "columns": list(stmt.columns),
+            "sample": _sample_rows(stmt, sample),
+        }
+
+    # -- resolving ----------------------------------------------------------------------------
+
+    def _claim(self, proposal_id: str, sql: str | None, outcome: str) -> tuple[str, list[int]]:
+        """Atomically mark a live, unused proposal resolved; return its SQL and previewed counts."""
         row = self._store.query(
             "UPDATE chat_confirmations SET resolved_at = now(), outcome = %s"
             " WHERE id = %s AND org = %s AND user_name = %s AND resolved_at IS NULL AND expires_at > now()"
-            " AND (%s::text IS NULL OR sql_sha256 = %s) RETURNING sql, sql_sha256",
+            " AND (%s::text IS NULL OR sql_sha256 = %s) RETURNING sql, sql_sha256, statement_rows",
             (outcome, proposal_id, self._store.org, self._store.user, sql, sql_hash(sql) if sql is not None else None),
             fetch="one",
         )
         if row is not None:
-            stored_sql, digest = row
+            stored_sql, digest, counts = row
             if sql_hash(stored_sql) != digest:  # the stored text changed since it was shown
                 raise ConfirmationError("This confirmation's SQL does not match what was proposed; nothing was run.")
-            return stored_sql
+            return stored_sql, list(counts or [])
         why = self._store.query(
             "SELECT resolved_at IS NOT NULL, outcome, expires_at <= now(), sql_sha256 FROM chat_confirmations"
             " WHERE id = %s AND org = %s AND user_name = %s",
@@ -129,23 +168,93 @@ class Confirmations:
 
     def confirm(self, proposal_id: str, sql: str | None = None) -> Outcome:
         """Run the proposal once. ``sql``, when given, must be exactly the text the person saw."""
-        stored_sql = self._claim(proposal_id, sql, "confirmed")
+        if not self.engine.writer_url:
+            raise ConfirmationError(_no_writer())
+        stored_sql, counts = self._claim(proposal_id, sql, "confirmed")
+        plan = plan_write(stored_sql)
+        if plan.sql != stored_sql or len(counts) != len(plan.statements):
+            message = "the stored proposal no longer parses to what was shown; nothing was written"
+            return self._failed(proposal_id, stored_sql, sum(counts), None, None, message)
         try:
-            result = self.engine.write(stored_sql)
+            result = self.engine.write([s.sql for s in plan.statements], counts)
         except QueryError as exc:
-            self._audit(proposal_id, stored_sql, None, exc.paragraph())
-            self._store.query("UPDATE chat_confirmations SET outcome = 'failed' WHERE id = %s", (proposal_id,))
-            return Outcome(proposal_id, "failed", error=exc.paragraph())
-        self._audit(proposal_id, stored_sql, result.rows_affected, None)
+            return self._failed(proposal_id, stored_sql, sum(counts), None, None, exc.paragraph())
+        if not result.committed:
+            index, want, found = result.mismatch
+            which = f"statement {index + 1} " if len(counts) > 1 else ""
+            message = (
+                f"nothing was written: {which}would now change {found:,} {_rows(found)}, not {want:,} as shown "
+                "(the data changed since the preview); ask again for a fresh preview"
+            )
+            return self._failed(proposal_id, stored_sql, sum(counts), result.found_rows, result.role, message)
+        self._audit(proposal_id, stored_sql, sum(counts), result.found_rows, result.rows_affected, result.role, None)
         return Outcome(proposal_id, "confirmed", rows_affected=result.rows_affected)
 
     def cancel(self, proposal_id: str) -> Outcome:
         self._claim(proposal_id, None, "cancelled")
         return Outcome(proposal_id, "cancelled")
 
-    def _audit(self, proposal_id: str, sql: str, rows: int | None, error: str | None) -> None:
+    def _failed(self, proposal_id, sql, previewed, found, role, message) -> Outcome:
+        self._audit(proposal_id, sql, previewed, found, 0, role, message)
+        self._store.query("UPDATE chat_confirmations SET outcome = 'failed' WHERE id = %s", (proposal_id,))
+        return Outcome(proposal_id, "failed", rows_affected=0, error=message)
+
+    def _audit(self, proposal_id, sql, previewed, found, rows, role, error) -> None:
         self._store.query(
-            "INSERT INTO write_audit (org, user_name, confirmation_id, sql, sql_sha256, rows_affected, error)"
-            " VALUES (%s, %s, %s, %s, %s, %s, %s)",
-            (self._store.org, self._store.user, proposal_id, sql, sql_hash(sql), rows, error),
+            "INSERT INTO write_audit (org, user_name, confirmation_id, sql, sql_sha256, previewed_rows, found_rows,"
+            " rows_affected, db_role, error) VALUES (%s, %s, %s, %s, %s, %s, %s, %s, %s, %s)",
+            (self._store.org, self._store.user, proposal_id, sql, sql_hash(sql), previewed, found, rows, role, error),
         )
+
+
+def _no_writer() -> str:
+    from ..db.engine import NO_WRITER
+
+    return NO_WRITER
+
+
+def _rows(n: int) -> str:
+    return "row" if n == 1 else "rows"
+
+
+def _sample_rows(stmt: PlannedStatement, frame) -> list[dict[str, Any]]:
+    """Sample rows as {key, before, after}; positions follow the sample query's select list."""
+    rows = []
+    nkeys = len(stmt.keys)
+    names = [str(c) for c in frame.columns[nkeys:]]
+    for values in frame.itertuples(index=False, name=None):
+        values = [_json_value(v) for v in values]
+        key = dict(zip(stmt.keys, values[:nkeys]))
+        rest = values[nkeys:]
+        if stmt.action == "update":
+            before = {c: rest[2 * i] for i, c in enumerate(stmt.columns)}
+            after = {c: rest[2 * i + 1] for i, c in enumerate(stmt.columns)}
+            rows.append({"key": key, "before": before, "after": after})
+        elif stmt.action == "delete":
+            rows.append({"key": key, "before": dict(zip(names, rest)), "after": None})
+        else:
+            rows.append({"key": key, "before": None, "after": dict(zip(stmt.columns, rest))})
+    return rows
+
+
+def _json_value(value: Any) -> Any:
+    """A sample cell as JSON, short and with every unsafe character shown visibly."""
+    import pandas as pd
+
+    if value is None or value is pd.NA or value is pd.NaT or (isinstance(value, float) and math.isnan(value)):
+        return None
+    if hasattr(value, "item") and not isinstance(value, (list, dict, str)):
+        try:
+            value = value.item()
+        except (ValueError, AttributeError):
+            pass
+    if isinstance(value, (bool, int, float)):
+        return value
+    if hasattr(value, "isoformat"):
+        try:
+            return value.isoformat()
+        except ValueError:
+            return str(value)
+    text = value if isinstance(value, str) else json.dumps(value, default=str, ensure_ascii=False)
+    text = safetext.visible(text)
+    return text if len(text) <= SAMPLE_CELL_CHARS else text[: SAMPLE_CELL_CHARS - 1] + "…"

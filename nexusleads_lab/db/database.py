@@ -24,14 +24,17 @@ log = logging.getLogger(__name__)
 
 @dataclass
 class Database:
-    """The active database: where it is, how each role reaches it, and its engine."""
+    """The active database: where it is, how each scope's roles reach it, and their engines.
+
+    A scope is an organization slug, or None for every organization. Each scope has its own
+    engine, whose reader and writer log in as that scope's roles, so row-level security
+    decides what its SQL can see and change.
+    """
 
     admin_url: str
-    agent_url: str | None
-    writer_url: str
     embedded: EmbeddedServer | None = None
     settings: Settings = field(default_factory=Settings)
-    _engine: Engine | None = field(default=None, repr=False)
+    _engines: dict = field(default_factory=dict, repr=False)
     _lock: threading.Lock = field(default_factory=threading.Lock, repr=False)
 
     @property
@@ -47,11 +50,70 @@ class Database:
         return f"{where} ({self.masked_url})"
 
     @property
+    def scope_label(self) -> str:
+        from .guard import describe_scope
+
+        return describe_scope(self.scope)
+
+    @property
+    def scope(self) -> str | None:
+        """The session's scope (NEXUS_ORG), which ``engine`` serves."""
+        return self.settings.org
+
+    @property
     def engine(self) -> Engine:
+        return self.engine_for(self.settings.org)
+
+    @property
+    def agent_url(self) -> str | None:
+        """How the session scope's reader logs in."""
+        return self.engine.agent_url
+
+    @property
+    def writer_url(self) -> str | None:
+        return self.engine.writer_url
+
+    def engine_for(self, org: str | None) -> Engine:
+        """The engine of one scope: an organization slug, or None for every organization."""
         with self._lock:
-            if self._engine is None:
-                self._engine = Engine(self.agent_url, self.writer_url, self.settings.limits)
-            return self._engine
+            engine = self._engines.get(org)
+            if engine is None:
+                agent_url, writer_url = self._role_urls(org)
+                engine = Engine(agent_url, writer_url, self.settings.limits, scope=org)
+                self._engines[org] = engine
+            return engine
+
+    def _role_urls(self, org: str | None) -> tuple[str, str | None]:
+        reader, writer = schema.role_names(org)
+        if self.embedded is not None:
+            if org is not None:
+                self._ensure_org(org)
+            agent = self.settings.agent_database_url if org == self.settings.org else None
+            return agent or self.embedded.url_for(reader), self.embedded.url_for(writer)
+        if org == self.settings.org and self.settings.agent_database_url:
+            agent = self.settings.agent_database_url
+        else:
+            agent = _with_user(self.admin_url, reader, os.environ.get("NEXUS_AGENT_PASSWORD") or None)
+        explicit = self.settings.writer_database_url
+        if explicit and org != self.settings.org:  # same server, that scope's writer role
+            explicit = _with_user(explicit, writer, os.environ.get("NEXUS_WRITER_PASSWORD") or None)
+        return agent, explicit  # no writer URL: confirmed writes are refused, never run as the owner
+
+    def _ensure_org(self, org: str) -> None:
+        """Embedded only: the organization must exist; create its roles on first use."""
+        with self.connect_admin(autocommit=True) as conn:
+            known = [r[0] for r in conn.execute("SELECT slug FROM organizations ORDER BY slug").fetchall()]
+            if org not in known:
+                raise QueryError(
+                    f"There is no organization {org!r} in this database (NEXUS_ORG). Organizations: "
+                    f"{', '.join(known) or 'none yet'}. Set NEXUS_ORG to one of them, or unset it for "
+                    "the all-organizations scope."
+                )
+            schema.ensure_org_roles(conn, org)
+
+    def organizations(self) -> list[str]:
+        with self.connect_admin(autocommit=True) as conn:
+            return [r[0] for r in conn.execute("SELECT slug FROM organizations ORDER BY slug").fetchall()]
 
     def connect_admin(self, **kwargs) -> psycopg.Connection:
         try:
@@ -69,9 +131,10 @@ class Database:
             return out
 
     def close(self) -> None:
-        if self._engine is not None:
-            self._engine.close()
-            self._engine = None
+        with self._lock:
+            engines, self._engines = list(self._engines.values()), {}
+        for engine in engines:
+            engine.close()
 
 
 def _with_user(url: str, user: str, password: str | None) -> str:
@@ -105,25 +168,14 @@ def open_database(
     """The active database, ready to query (embedded: started, migrated, seeded on first use)."""
     settings = settings or Settings.from_env()
     if settings.database_url:
-        admin = settings.database_url
-        agent = settings.agent_database_url or _with_user(
-            admin, schema.AGENT_ROLE, os.environ.get("NEXUS_AGENT_PASSWORD") or None
-        )
-        writer = os.environ.get("NEXUS_WRITER_DATABASE_URL") or admin
-        db = Database(admin_url=admin, agent_url=agent, writer_url=writer, settings=settings)
+        db = Database(admin_url=settings.database_url, settings=settings)
         with db.connect_admin(autocommit=True) as conn:
             if os.environ.get("NEXUS_MIGRATE", "1") != "0":
                 schema.migrate(conn)
         return db
     server = start_embedded(pgdata or data_home() / "pgdata")
     _prepare_embedded(server, seed=seed, contributors=contributors)
-    return Database(
-        admin_url=server.admin_url,
-        agent_url=settings.agent_database_url or server.url_for(schema.AGENT_ROLE),
-        writer_url=server.url_for(schema.WRITER_ROLE),
-        embedded=server,
-        settings=settings,
-    )
+    return Database(admin_url=server.admin_url, embedded=server, settings=settings)
 
 
 _active: Database | None = None

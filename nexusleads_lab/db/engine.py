@@ -24,6 +24,7 @@ import pyarrow.compute as pc
 
 from ..config import EngineLimits
 from .errors import QueryError, from_adbc, from_psycopg, mask_url
+from .guard import check_role, describe_scope
 
 # The user's SQL goes between these; a trailing "--" comment in it cannot swallow the
 # closing parenthesis because it sits on its own line.
@@ -85,14 +86,23 @@ class QueryResult:
 
 @dataclass
 class WriteResult:
-    sql: str
-    rows_affected: int
-    elapsed_ms: float
+    """A confirmed write: committed with exactly the expected row counts, or rolled back."""
+
+    statements: list[str]
+    statement_rows: list[int]  # rows each statement changed (up to the one that differed)
     committed: bool
+    role: str
+    elapsed_ms: float
+    mismatch: tuple[int, int, int] | None = None  # (statement index, expected, found)
 
+    @property
+    def rows_affected(self) -> int:
+        """Rows the database now holds changed: zero when the write was rolled back."""
+        return sum(self.statement_rows) if self.committed else 0
 
-class PrivilegedRoleError(QueryError):
-    """The read connection could do more than read; we refuse rather than trust SQL checks."""
+    @property
+    def found_rows(self) -> int:
+        return sum(self.statement_rows)
 
 
 def precheck(sql: str) -> str:
@@ -149,7 +159,9 @@ def _is_connection_error(exc: Exception, sqlstate: str | None) -> bool:
 class _ReadPool:
     """A small pool of ADBC connections for the agent role; broken ones are dropped, not reused."""
 
-    def __init__(self, url: str, size: int, timeout_ms: int) -> None:
+    def __init__(self, url: str, size: int, timeout_ms: int, scope: str | None) -> None:
+        self._scope = scope
+        self.role: str | None = None
         self._url = with_options(
             url,
             statement_timeout=str(timeout_ms),
@@ -179,26 +191,19 @@ class _ReadPool:
         return conn
 
     def _verify(self, conn) -> None:
-        cur = conn.cursor()
+        def fetch(sql: str):
+            cur = conn.cursor()
+            try:
+                cur.execute(sql)
+                return cur.fetchone()
+            finally:
+                cur.close()
+
         try:
-            cur.execute(
-                "SELECT current_user::text, r.rolsuper, r.rolcreaterole, r.rolbypassrls,"
-                " pg_has_role(current_user, 'pg_execute_server_program', 'MEMBER'),"
-                " pg_has_role(current_user, 'pg_read_server_files', 'MEMBER'),"
-                " pg_has_role(current_user, 'pg_write_server_files', 'MEMBER')"
-                " FROM pg_roles r WHERE r.rolname = current_user"
-            )
-            row = cur.fetchone()
-        finally:
-            cur.close()
-        if row is None or any(row[1:]):
+            self.role = check_role(fetch, kind="reader", scope=self._scope)
+        except QueryError:
             conn.close()
-            raise PrivilegedRoleError(
-                f"Refusing agent reads as role {row[0] if row else '?'}: it is a superuser or can create "
-                "roles, bypass row security, run server programs or read/write server files, so a query "
-                "could escape read-only mode.",
-                hint=_ROLE_HINT,
-            )
+            raise
         self._verified = True
 
     def acquire(self):
@@ -244,7 +249,13 @@ class _ReadPool:
 
 _ROLE_HINT = (
     "Agent reads need a login role that can only SELECT the lead tables. Run `nexus-lab db roles` "
-    "for the statements to create it, then set NEXUS_AGENT_DATABASE_URL to connect as that role."
+    "(and `nexus-lab db roles --org SLUG`) as a superuser, then set NEXUS_AGENT_DATABASE_URL to that role."
+)
+NO_WRITER = (
+    "Confirmed writes are not configured: DATABASE_URL is set but NEXUS_WRITER_DATABASE_URL is not, and "
+    "writing as the DATABASE_URL role (the tables' owner) is refused. Create the writer role with "
+    "`nexus-lab db roles` (and `--org SLUG`) as a superuser and set NEXUS_WRITER_DATABASE_URL to it; "
+    "nothing was written."
 )
 
 
@@ -261,18 +272,27 @@ class Engine:
     def __init__(
         self,
         agent_url: str | None,
-        writer_url: str,
+        writer_url: str | None,
         limits: EngineLimits | None = None,
         *,
+        scope: str | None = None,
         check: Callable[[str], str] = precheck,
     ) -> None:
         self.limits = limits or EngineLimits()
+        self.scope = scope  # an organization slug, or None for every organization
         self._check = check
         self.agent_url = agent_url
         self.writer_url = writer_url
-        self._reads = _ReadPool(agent_url, self.limits.pool_size, self.limits.statement_timeout_ms) if agent_url else None
+        self._reads = (
+            _ReadPool(agent_url, self.limits.pool_size, self.limits.statement_timeout_ms, scope) if agent_url else None
+        )
         self._writer = None
+        self._writer_role: str | None = None
         self._writer_lock = threading.Lock()
+
+    @property
+    def scope_label(self) -> str:
+        return describe_scope(self.scope)
 
     # -- reads -----------------------------------------------------------------------------
 
@@ -349,34 +369,47 @@ class Engine:
     def _writer_conn(self) -> Iterator:
         import psycopg
 
+        if not self.writer_url:
+            raise QueryError(NO_WRITER)
         with self._writer_lock:
             if self._writer is not None and not self._writer.closed and not _alive(self._writer):
                 self._writer.close()
             if self._writer is None or self._writer.closed or self._writer.broken:
                 try:
-                    self._writer = psycopg.connect(
-                        self.writer_url, autocommit=True, connect_timeout=10, prepare_threshold=None
-                    )
+                    conn = psycopg.connect(self.writer_url, autocommit=True, connect_timeout=10, prepare_threshold=None)
                 except psycopg.OperationalError as exc:
                     raise QueryError(f"Cannot connect to the database for writes: {mask_url(str(exc)).strip()}") from None
+                try:
+                    self._writer_role = check_role(
+                        lambda sql: conn.execute(sql).fetchone(), kind="writer", scope=self.scope
+                    )
+                except QueryError:
+                    conn.close()
+                    raise
+                self._writer = conn
             yield self._writer
 
-    def write(self, sql: str, *, timeout_ms: int = 60_000, dry_run: bool = False) -> WriteResult:
-        """Run exactly this one statement in its own transaction; any error rolls it all back.
+    def write(self, statements: list[str], expected: list[int], *, timeout_ms: int = 60_000) -> WriteResult:
+        """Run these statements, in order, in one transaction, as the scope's writer role.
 
-        The statement goes through the extended query protocol, so the server itself refuses
-        a second statement (no ``...; COMMIT; DELETE ...`` smuggled past a dry run). With
-        ``dry_run`` the transaction is always rolled back: the row count says what a real run
-        would touch.
+        Each must change exactly the number of rows ``expected`` says (what the person was
+        shown); the first that does not rolls everything back. Each statement goes through the
+        extended query protocol, so the server itself refuses a second statement smuggled into
+        one (no ``...; COMMIT; DELETE ...``).
         """
         from psycopg import errors as pg_errors
         from psycopg import pq
 
-        if not isinstance(sql, str) or not sql.strip():
-            raise QueryError("Empty statement: nothing to run.")
-        if "\x00" in sql:
-            raise QueryError("The statement contains a NUL byte, which PostgreSQL does not accept.")
+        if not statements or len(statements) != len(expected):
+            raise QueryError("A write needs its statements and the row count previewed for each.")
+        for sql in statements:
+            if not isinstance(sql, str) or not sql.strip():
+                raise QueryError("Empty statement: nothing to run.")
+            if "\x00" in sql:
+                raise QueryError("The statement contains a NUL byte, which PostgreSQL does not accept.")
         started = time.perf_counter()
+        counts: list[int] = []
+        mismatch = None
         with self._writer_conn() as conn:
             pg = conn.pgconn
 
@@ -386,27 +419,35 @@ class Engine:
                     raise pg_errors.error_from_result(res, encoding=conn.info.encoding)
                 return res
 
+            current = None
             try:
                 run(b"BEGIN")
                 run(f"SET LOCAL statement_timeout = {int(timeout_ms)}".encode())
-                res = run(sql.encode(), [])
-                rows = res.command_tuples or 0
-                run(b"ROLLBACK" if dry_run else b"COMMIT")
+                for i, (sql, want) in enumerate(zip(statements, expected)):
+                    current = sql
+                    found = int(run(sql.encode(), []).command_tuples or 0)
+                    counts.append(found)
+                    if found != want:
+                        mismatch = (i, int(want), found)
+                        break
+                run(b"ROLLBACK" if mismatch else b"COMMIT")
             except Exception as exc:
                 _rollback_quietly(conn)
                 if isinstance(exc, pg_errors.Error) or hasattr(exc, "sqlstate"):
                     d = from_psycopg(exc)
                     raise QueryError(
-                        d.message, sqlstate=d.sqlstate, hint=d.hint, detail=d.detail, position=d.position, sql=sql
+                        d.message, sqlstate=d.sqlstate, hint=d.hint, detail=d.detail, position=d.position, sql=current
                     ) from None
                 raise
             finally:
                 _discard_quietly(conn)
         return WriteResult(
-            sql=sql,
-            rows_affected=int(rows),
+            statements=list(statements),
+            statement_rows=counts,
+            committed=mismatch is None,
+            role=self._writer_role or "?",
             elapsed_ms=(time.perf_counter() - started) * 1000,
-            committed=not dry_run,
+            mismatch=mismatch,
         )
 
     def close(self) -> None:

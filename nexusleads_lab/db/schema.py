@@ -22,9 +22,16 @@ LEAD_TABLES = (
     "outreach_events",
 )
 CHAT_TABLES = ("chat_conversations", "chat_messages", "chat_confirmations", "write_audit")
+# What a confirmed write may change. Organizations, users and contributors (GitHub people
+# shared by every organization) are not the assistant's to change.
+WRITABLE_TABLES = ("projects", "repositories", "repository_contributors", "lead_scores", "outreach_events")
 
-AGENT_ROLE = "nexus_agent"
-WRITER_ROLE = "nexus_writer"
+# Group roles hold the privileges; login roles are members and carry one scope each.
+READ_GROUP = "nexus_read"
+WRITE_GROUP = "nexus_write"
+AGENT_ROLE = "nexus_agent"  # reads, every organization (the admin scope)
+WRITER_ROLE = "nexus_writer"  # confirmed writes, every organization
+ALL_ORGS = "*"  # the scope label of the all-organizations roles
 
 # Columns of `users` the agent may read: everything but the password hash.
 USER_COLUMNS_FOR_AGENT = ("id", "org_id", "email", "full_name", "role", "created_at", "last_login_at")
@@ -205,6 +212,57 @@ CREATE TABLE IF NOT EXISTS write_audit (
 );
 """,
     ),
+    Migration(
+        3,
+        "organization scopes and row-level security",
+        """
+-- Which organization each product login role may see: the binding a session cannot change
+-- from inside its own SQL (it is keyed on session_user, which only a superuser can alter).
+CREATE TABLE IF NOT EXISTS nexus_scopes (
+    role_name   name PRIMARY KEY,
+    org_slug    text,  -- NULL: every organization (the admin scope)
+    created_at  timestamptz NOT NULL DEFAULT now()
+);
+REVOKE ALL ON nexus_scopes FROM PUBLIC;
+
+CREATE OR REPLACE FUNCTION nexus_scope() RETURNS text
+LANGUAGE sql STABLE SECURITY DEFINER SET search_path = pg_catalog, pg_temp
+AS $$ SELECT coalesce(s.org_slug, '*') FROM public.nexus_scopes s WHERE s.role_name = session_user $$;
+
+CREATE OR REPLACE FUNCTION nexus_scope_org() RETURNS bigint
+LANGUAGE sql STABLE SECURITY DEFINER SET search_path = pg_catalog, pg_temp
+AS $$ SELECT o.id FROM public.nexus_scopes s JOIN public.organizations o ON o.slug = s.org_slug
+      WHERE s.role_name = session_user $$;
+
+-- Row-level security on every table holding an organization's data. This permissive policy
+-- keeps every other role of a shared database as it was; the product's roles get restrictive
+-- policies on top (see role_statements).
+DO $$
+DECLARE t text;
+BEGIN
+    FOREACH t IN ARRAY ARRAY['organizations', 'users', 'projects', 'repositories', 'contributors',
+                             'repository_contributors', 'lead_scores', 'outreach_events'] LOOP
+        EXECUTE format('ALTER TABLE %I ENABLE ROW LEVEL SECURITY', t);
+        EXECUTE format('DROP POLICY IF EXISTS nexus_others ON %I', t);
+        EXECUTE format('CREATE POLICY nexus_others ON %I USING (true) WITH CHECK (true)', t);
+    END LOOP;
+END $$;
+
+ALTER TABLE chat_confirmations ADD COLUMN IF NOT EXISTS preview jsonb;
+ALTER TABLE chat_confirmations ADD COLUMN IF NOT EXISTS statement_rows bigint[];
+ALTER TABLE write_audit ADD COLUMN IF NOT EXISTS previewed_rows bigint;
+ALTER TABLE write_audit ADD COLUMN IF NOT EXISTS found_rows bigint;
+ALTER TABLE write_audit ADD COLUMN IF NOT EXISTS db_role text;
+
+-- The all-organizations scope was stored as 'default'; it is '*' now (never a valid slug).
+UPDATE chat_conversations SET org = '*'
+ WHERE org = 'default' AND NOT EXISTS (SELECT 1 FROM organizations WHERE slug = 'default');
+UPDATE chat_confirmations SET org = '*'
+ WHERE org = 'default' AND NOT EXISTS (SELECT 1 FROM organizations WHERE slug = 'default');
+UPDATE write_audit SET org = '*'
+ WHERE org = 'default' AND NOT EXISTS (SELECT 1 FROM organizations WHERE slug = 'default');
+""",
+    ),
 )
 
 CURRENT_VERSION = MIGRATIONS[-1].version
@@ -243,55 +301,197 @@ def schema_version(conn: psycopg.Connection) -> int:
     return int(version[0]) if version else 0
 
 
-def role_statements(agent_password: str | None = None, writer_password: str | None = None) -> list[str]:
-    """The statements that create the agent's read-only role and the confirmed-write role.
 
-    Run by the embedded database's setup, and printed by ``nexus-lab db roles`` for a
-    production database administrator. Each is safe to re-run.
-    """
 
-    def create(role: str, password: str | None) -> str:
-        pw = f" PASSWORD '{password}'" if password else ""
-        return (
-            f"DO $$ BEGIN IF NOT EXISTS (SELECT 1 FROM pg_roles WHERE rolname = '{role}') THEN "
-            f"CREATE ROLE {role} LOGIN NOSUPERUSER NOCREATEDB NOCREATEROLE NOREPLICATION NOBYPASSRLS{pw}; "
-            f"END IF; END $$"
-        )
+# -- roles ---------------------------------------------------------------------------------
 
-    readable = [t for t in LEAD_TABLES if t != "users"]
+_ALL = "(SELECT public.nexus_scope()) = '*'"
+_ORG = "(SELECT public.nexus_scope_org())"
+_ORG_PROJECTS = f"SELECT p.id FROM public.projects p WHERE p.org_id = {_ORG}"
+_ORG_USERS = f"SELECT u.id FROM public.users u WHERE u.org_id = {_ORG}"
+
+# For each table: the rows an organization's session may see and write.
+SCOPE_POLICIES: dict[str, str] = {
+    "organizations": f"id = {_ORG}",
+    "users": f"org_id = {_ORG}",
+    "projects": f"org_id = {_ORG} AND (owner_id IS NULL OR owner_id IN ({_ORG_USERS}))",
+    "repositories": f"project_id IN ({_ORG_PROJECTS})",
+    "repository_contributors": (
+        "repository_id IN (SELECT r.id FROM public.repositories r JOIN public.projects p ON p.id = r.project_id"
+        f" WHERE p.org_id = {_ORG})"
+    ),
+    "lead_scores": f"project_id IN ({_ORG_PROJECTS})",
+    "outreach_events": (
+        "lead_id IN (SELECT l.id FROM public.lead_scores l JOIN public.projects p ON p.id = l.project_id"
+        f" WHERE p.org_id = {_ORG}) AND (created_by IS NULL OR created_by IN ({_ORG_USERS}))"
+    ),
+    # GitHub people are shared: an organization sees those its projects reach.
+    "contributors": (
+        "id IN (SELECT l.contributor_id FROM public.lead_scores l JOIN public.projects p ON p.id = l.project_id"
+        f" WHERE p.org_id = {_ORG})"
+        " OR id IN (SELECT rc.contributor_id FROM public.repository_contributors rc"
+        " JOIN public.repositories r ON r.id = rc.repository_id JOIN public.projects p ON p.id = r.project_id"
+        f" WHERE p.org_id = {_ORG})"
+    ),
+}
+
+# Session settings every product login role starts with (settings do not inherit from groups).
+_READER_SETTINGS = (
+    "default_transaction_read_only = on",
+    "statement_timeout = '15s'",
+    "idle_in_transaction_session_timeout = '60s'",
+    "lock_timeout = '5s'",
+    # Agent sessions never publish their query text in pg_stat_activity.
+    "track_activities = off",
+)
+_WRITER_SETTINGS = ("statement_timeout = '60s'", "idle_in_transaction_session_timeout = '60s'", "lock_timeout = '5s'")
+
+
+def quote_ident(name: str) -> str:
+    return '"' + name.replace('"', '""') + '"'
+
+
+def _literal(text: str) -> str:
+    return "'" + text.replace("'", "''") + "'"
+
+
+def org_role_names(slug: str) -> tuple[str, str]:
+    """The login roles of one organization: (reader, writer). Role names have 63 bytes."""
+    if not slug or not all(c.isascii() and (c.isalnum() or c == "-") for c in slug) or slug != slug.lower():
+        raise ValueError(f"{slug!r} is not an organization slug (lower-case letters, digits and '-').")
+    if len(slug) > 48:
+        import hashlib
+
+        slug = slug[:39] + "-" + hashlib.sha256(slug.encode()).hexdigest()[:8]
+    return f"{AGENT_ROLE}_{slug}", f"{WRITER_ROLE}_{slug}"
+
+
+def role_names(scope: str | None) -> tuple[str, str]:
+    """(reader, writer) login roles for an organization slug, or for every organization (None)."""
+    return (AGENT_ROLE, WRITER_ROLE) if scope is None else org_role_names(scope)
+
+
+def _create_role(role: str, member_of: str | None = None) -> list[str]:
+    login = "NOLOGIN" if member_of is None else "LOGIN"
+    attrs = f"{login} NOSUPERUSER NOCREATEDB NOCREATEROLE NOREPLICATION NOBYPASSRLS"
     stmts = [
-        create(AGENT_ROLE, agent_password),
-        f"ALTER ROLE {AGENT_ROLE} NOSUPERUSER NOCREATEDB NOCREATEROLE NOREPLICATION NOBYPASSRLS",
-        f"REVOKE ALL ON ALL TABLES IN SCHEMA public FROM {AGENT_ROLE}",
-        f"REVOKE ALL ON ALL SEQUENCES IN SCHEMA public FROM {AGENT_ROLE}",
-        f"GRANT USAGE ON SCHEMA public TO {AGENT_ROLE}",
-        f"GRANT SELECT ON {', '.join(readable)} TO {AGENT_ROLE}",
-        f"GRANT SELECT ({', '.join(USER_COLUMNS_FOR_AGENT)}) ON users TO {AGENT_ROLE}",
-        # Defence in depth: even a connection that forgets its options starts read-only and bounded.
-        f"ALTER ROLE {AGENT_ROLE} SET default_transaction_read_only = on",
-        f"ALTER ROLE {AGENT_ROLE} SET statement_timeout = '15s'",
-        f"ALTER ROLE {AGENT_ROLE} SET idle_in_transaction_session_timeout = '60s'",
-        f"ALTER ROLE {AGENT_ROLE} SET lock_timeout = '5s'",
-        # Agent sessions never publish their query text in pg_stat_activity, so one user's
-        # questions are invisible to another user's agent (they share the role).
-        f"ALTER ROLE {AGENT_ROLE} SET track_activities = off",
-        # A role may signal backends of its own role; agent sessions belong to many users.
-        "REVOKE EXECUTE ON FUNCTION pg_terminate_backend(integer, bigint) FROM PUBLIC",
-        "REVOKE EXECUTE ON FUNCTION pg_cancel_backend(integer) FROM PUBLIC",
-        create(WRITER_ROLE, writer_password),
-        f"ALTER ROLE {WRITER_ROLE} NOSUPERUSER NOCREATEDB NOCREATEROLE NOREPLICATION NOBYPASSRLS",
-        f"GRANT USAGE ON SCHEMA public TO {WRITER_ROLE}",
-        f"GRANT SELECT, INSERT, UPDATE, DELETE ON {', '.join(readable)} TO {WRITER_ROLE}",
-        f"GRANT SELECT ({', '.join(USER_COLUMNS_FOR_AGENT)}) ON users TO {WRITER_ROLE}",
-        f"GRANT USAGE ON ALL SEQUENCES IN SCHEMA public TO {WRITER_ROLE}",
-        f"ALTER ROLE {WRITER_ROLE} SET statement_timeout = '60s'",
+        f"DO $$ BEGIN IF NOT EXISTS (SELECT 1 FROM pg_roles WHERE rolname = {_literal(role)}) THEN "
+        f"CREATE ROLE {quote_ident(role)} {attrs}; END IF; END $$",
+        f"ALTER ROLE {quote_ident(role)} {attrs}",
     ]
+    if member_of:
+        stmts.append(f"GRANT {member_of} TO {quote_ident(role)}")
     return stmts
 
 
-def ensure_roles(conn: psycopg.Connection) -> None:
-    """Create or refresh the least-privilege roles (needs a role that may create roles)."""
+def _login_roles(reader: str, writer: str, slug: str | None) -> list[str]:
+    stmts = _create_role(reader, READ_GROUP) + _create_role(writer, WRITE_GROUP)
+    for role in (reader, writer):  # privileges come from the group only (older versions granted directly)
+        stmts += [
+            f"REVOKE ALL ON ALL TABLES IN SCHEMA public FROM {quote_ident(role)}",
+            f"REVOKE ALL ON ALL SEQUENCES IN SCHEMA public FROM {quote_ident(role)}",
+        ]
+    stmts += [f"ALTER ROLE {quote_ident(reader)} SET {s}" for s in _READER_SETTINGS]
+    stmts += [f"ALTER ROLE {quote_ident(writer)} SET {s}" for s in _WRITER_SETTINGS]
+    org = "NULL" if slug is None else _literal(slug)
+    for role in (reader, writer):
+        stmts.append(
+            f"INSERT INTO public.nexus_scopes (role_name, org_slug) VALUES ({_literal(role)}, {org})"
+            " ON CONFLICT (role_name) DO UPDATE SET org_slug = EXCLUDED.org_slug"
+        )
+    return stmts
+
+
+def role_statements() -> list[str]:
+    """The shared part: group roles, grants, restrictive policies, and the all-organizations
+    login roles. Runs after the migrations (it grants on their tables); safe to re-run.
+
+    Needs a superuser (``ALTER ROLE ... SET track_activities`` and creating policies on tables
+    another role owns both do). Touches only the product's own roles: every other role of the
+    database keeps the privileges it had.
+    """
+    readable = [t for t in LEAD_TABLES if t != "users"]
+    users_cols = ", ".join(USER_COLUMNS_FOR_AGENT)
+    stmts = _create_role(READ_GROUP) + _create_role(WRITE_GROUP)
+    for group in (READ_GROUP, WRITE_GROUP):
+        stmts += [
+            f"REVOKE ALL ON ALL TABLES IN SCHEMA public FROM {group}",
+            f"REVOKE ALL ON ALL SEQUENCES IN SCHEMA public FROM {group}",
+            f"GRANT USAGE ON SCHEMA public TO {group}",
+            f"GRANT SELECT ON {', '.join(readable)} TO {group}",
+            f"GRANT SELECT ({users_cols}) ON users TO {group}",
+        ]
+    stmts += [
+        f"GRANT INSERT, UPDATE, DELETE ON {', '.join(WRITABLE_TABLES)} TO {WRITE_GROUP}",
+        *(
+            f"GRANT USAGE ON SEQUENCE {t}_id_seq TO {WRITE_GROUP}"
+            for t in WRITABLE_TABLES
+            if t != "repository_contributors"
+        ),
+    ]
+    for table, condition in SCOPE_POLICIES.items():
+        stmts += [
+            f"DROP POLICY IF EXISTS nexus_scope ON {table}",
+            f"CREATE POLICY nexus_scope ON {table} AS RESTRICTIVE FOR ALL TO {READ_GROUP}, {WRITE_GROUP}"
+            f" USING ({_ALL} OR {condition}) WITH CHECK ({_ALL} OR {condition})",
+        ]
+    stmts += _login_roles(AGENT_ROLE, WRITER_ROLE, None)
+    return stmts
+
+
+def org_role_statements(slug: str) -> list[str]:
+    """One organization's login roles (a reader and a writer) and their scope; re-runnable."""
+    reader, writer = org_role_names(slug)
+    return _login_roles(reader, writer, slug)
+
+
+def roles_script(slug: str | None = None) -> str:
+    """``nexus-lab db roles [--org SLUG]``: a psql script a DBA runs as a superuser.
+
+    Atomic (one transaction, stops at the first error) and re-runnable. Passwords come from
+    psql variables, so none is written into the script: ``psql -v agent_password=... -v
+    writer_password=... -f roles.sql``.
+    """
+    reader, writer = role_names(slug)
+    body = role_statements() if slug is None else org_role_statements(slug)
+    what = "the shared part (groups, grants, policies, all-organizations roles)" if slug is None else f"organization {slug}"
+    lines = [
+        f"-- NexusLeads Lab roles: {what}.",
+        "-- Run after the schema exists (`nexus-lab db` as the tables' owner migrates it), as a superuser:",
+        "--   psql \"$SUPERUSER_URL\" -v agent_password=... -v writer_password=... -f roles.sql",
+        "\\set ON_ERROR_STOP on",
+        "BEGIN;",
+        *(stmt + ";" for stmt in body),
+        "\\if :{?agent_password}",
+        f"ALTER ROLE {quote_ident(reader)} PASSWORD :'agent_password';",
+        "\\endif",
+        "\\if :{?writer_password}",
+        f"ALTER ROLE {quote_ident(writer)} PASSWORD :'writer_password';",
+        "\\endif",
+        "COMMIT;",
+    ]
+    return "\n".join(lines) + "\n"
+
+
+def _run(conn: psycopg.Connection, stmts: list[str]) -> None:
     with conn.transaction():
         conn.execute("SELECT pg_advisory_xact_lock(hashtext('nexusleads_lab.roles'))")
-        for stmt in role_statements():
+        for stmt in stmts:
             conn.execute(stmt.encode())
+
+
+def ensure_roles(conn: psycopg.Connection) -> None:
+    """Create or refresh the shared roles and policies (the embedded database's setup)."""
+    _run(conn, role_statements() + _EMBEDDED_ONLY)
+
+
+def ensure_org_roles(conn: psycopg.Connection, slug: str) -> None:
+    """Create or refresh one organization's roles (the embedded database, on first use)."""
+    _run(conn, org_role_statements(slug))
+
+
+# Safe in a database the product has to itself; a shared database keeps its defaults.
+_EMBEDDED_ONLY = [
+    "REVOKE EXECUTE ON FUNCTION pg_terminate_backend(integer, bigint) FROM PUBLIC",
+    "REVOKE EXECUTE ON FUNCTION pg_cancel_backend(integer) FROM PUBLIC",
+]
