@@ -178,7 +178,7 @@ class Harness:
         from nexusleads_lab.agent.assistant import Assistant
 
         a = Assistant(
-            database=database or self.db, client=self.client, user="bench", org="bench-org", persist=persist
+            database=database or self.db, client=self.client, user="bench", org="acme-analytics", persist=persist
         )
         self.assistants.append(a)
         return a

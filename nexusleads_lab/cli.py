@@ -35,10 +35,10 @@ def cmd_db(args) -> int:
     from .db.embedded import stop_embedded
 
     if args.action == "roles":
-        for stmt in schema.role_statements(
-            agent_password="<choose-a-password>", writer_password="<choose-a-password>"
-        ):
-            print(stmt + ";")
+        try:
+            sys.stdout.write(schema.roles_script(args.org))
+        except ValueError as exc:
+            return _fail(str(exc))
         return 0
     if args.action == "stop":
         print("embedded PostgreSQL stopped" if stop_embedded() else "embedded PostgreSQL was not running")
@@ -54,6 +54,8 @@ def cmd_db(args) -> int:
         "pgdata": str(db.embedded.pgdata) if db.embedded else None,
         "server_version": server_version,
         "schema_version": version,
+        "scope": db.scope or "*",
+        "scope_label": db.scope_label,
         "tables": dict(sizes),
     }
     if args.json:
@@ -61,6 +63,7 @@ def cmd_db(args) -> int:
         return 0
     print(f"database   {db.describe()}")
     print(f"server     PostgreSQL {server_version}, schema version {version}")
+    print(f"scope      {db.scope_label} (NEXUS_ORG)")
     width = max(len(t) for t, _ in sizes) if sizes else 10
     for table, count in sizes:
         print(f"  {table:<{width}}  {count:>12,}")
@@ -119,7 +122,7 @@ def cmd_sql(args) -> int:
     more = f", showing {args.max_rows}" if result.row_count > args.max_rows else ""
     cap = f" (truncated at the row cap of {result.row_cap:,})" if result.truncated else ""
     noun = "row" if result.row_count == 1 else "rows"
-    print(f"({result.row_count:,} {noun}{cap}{more}, {result.elapsed_ms:.1f} ms)")
+    print(f"({result.row_count:,} {noun}{cap}{more}, {result.elapsed_ms:.1f} ms, {db.scope_label})")
     return 0
 
 
@@ -173,13 +176,7 @@ def format_response(response: dict | None) -> str:
     if kind == "message":
         return response.get("text", "")
     if kind == "confirm":
-        lines = [f"CONFIRM: {response.get('title', '')}", response.get("summary", ""), "", response.get("sql", "")]
-        if response.get("dry_run_rows") is not None:
-            lines.append(f"(would change {response['dry_run_rows']:,} rows)")
-        if response.get("dry_run_error"):
-            lines.append(f"(the dry run failed: {response['dry_run_error']})")
-        lines.append(f"confirm with: nexus-lab confirm {response.get('id')}")
-        return "\n".join(lines)
+        return format_confirm(response)
     lines = [f"== {response.get('title', 'Dashboard')} =="]
     for section in response.get("sections", []):
         stype = section.get("type")
@@ -202,6 +199,33 @@ def format_response(response: dict | None) -> str:
             lines.append(" | ".join(str(c) for c in cols))
             for row in section.get("rows", [])[:20]:
                 lines.append(" | ".join(str(row.get(c, "")) for c in cols))
+    return "\n".join(lines)
+
+
+def format_confirm(response: dict) -> str:
+    """A proposed write for the terminal: canonical SQL, the preview, how to confirm.
+    Every text passes through ``safetext.visible``, so no escape sequence reaches the terminal."""
+    from .safetext import visible
+
+    lines = [f"CONFIRM: {visible(str(response.get('title', '')))}", visible(str(response.get("summary", ""))), ""]
+    lines.append(visible(str(response.get("sql", ""))))
+    for i, step in enumerate(response.get("preview") or []):
+        n = step.get("rows", 0)
+        head = f"statement {i + 1}: " if len(response["preview"]) > 1 else ""
+        lines.append(f"({head}{step.get('action')} {step.get('table')}: would change {n:,} {'row' if n == 1 else 'rows'})")
+        for row in step.get("sample") or []:
+            key = ", ".join(f"{k}={v}" for k, v in (row.get("key") or {}).items())
+            if row.get("before") is not None and row.get("after") is not None:
+                change = "; ".join(f"{c}: {row['before'].get(c)!s} -> {row['after'].get(c)!s}" for c in row["after"])
+            elif row.get("after") is not None:
+                change = "new: " + ", ".join(f"{c}={v!s}" for c, v in row["after"].items())
+            else:
+                change = "deleted"
+            lines.append(visible(f"  {key + ': ' if key else ''}{change}")[:200])
+    if response.get("dry_run_error"):
+        lines.append(f"(confirm is unavailable: {visible(str(response['dry_run_error']))})")
+    else:
+        lines.append(f"confirm with: nexus-lab confirm {response.get('id')}")
     return "\n".join(lines)
 
 
@@ -341,8 +365,9 @@ def build_parser() -> argparse.ArgumentParser:
 
     p = sub.add_parser("db", help="show the active database, its schema version and table sizes")
     p.add_argument("action", nargs="?", choices=["show", "roles", "stop"], default="show",
-                   help="show (default); roles: print the statements that create the least-privilege roles; "
-                   "stop: stop the embedded server")  # fmt: skip
+                   help="show (default); roles: print the psql script (run as a superuser) that creates the "
+                   "least-privilege roles and row-level security policies; stop: stop the embedded server")  # fmt: skip
+    p.add_argument("--org", metavar="SLUG", help="with roles: the script for one organization's reader and writer")
     p.add_argument("--json", action="store_true", help="machine-readable output")
 
     p = sub.add_parser("seed", help="load demo data (deterministic from --seed)")

@@ -148,7 +148,7 @@ class NexusSession:
 
     def sql(self, query: str, *, out: str | None = None, show: bool = True) -> pd.DataFrame:
         """Run a read query straight on the database (no model); the DataFrame joins ``frames``."""
-        result = self.assistant.database.engine.read(query)
+        result = self.assistant.engine.read(query)  # in the assistant's scope, as the model's queries
         with self._lock:
             self._sql_count += 1
             key = f"sql{self._sql_count}"

@@ -25,7 +25,7 @@ def scripted(db):
     servers: list[ModelServer] = []
     assistants: list[Assistant] = []
 
-    def make(steps, *, user: str | None = None, org: str = "acme-test", retries: int = 0, **kw) -> Assistant:
+    def make(steps, *, user: str | None = None, org: str = "acme-analytics", retries: int = 0, **kw) -> Assistant:
         server = ModelServer(Script(steps))
         servers.append(server)
         client = openai.OpenAI(base_url=server.base_url, api_key=API_KEY, max_retries=retries)
@@ -68,7 +68,7 @@ def test_multi_step_tool_loop_builds_a_dashboard_from_result_ids(scripted, db):
     ])  # fmt: skip
     result = assistant.ask("How are leads spread over tiers?")
     assert result.ok, result.error
-    truth = db.engine.read(TIER_SQL).df
+    truth = assistant.engine.read(TIER_SQL).df
     bars = result.response.sections[1]
     assert [i.name for i in bars.items] == list(truth["tier"])
     assert [i.value for i in bars.items] == list(truth["n"])
@@ -197,9 +197,9 @@ def test_conversation_survives_a_restart(scripted, db):
 
 
 def test_nobody_sees_or_deletes_another_users_or_orgs_conversations(scripted, db):
-    alice = scripted([text(message("secret plans"))], user="alice-x", org="org-a")
+    alice = scripted([text(message("secret plans"))], user="alice-x", org="pico-labs")
     conv = alice.ask("our secret plans").thread_id
-    for user, org in (("bob-x", "org-a"), ("alice-x", "org-b")):
+    for user, org in (("bob-x", "pico-labs"), ("alice-x", "globex-cloud")):
         intruder = ConversationStore(db.admin_url, org, user)
         assert conv not in [c.id for c in intruder.list()]
         for attempt in (lambda: intruder.get(conv), lambda: intruder.messages(conv),
@@ -217,7 +217,8 @@ def test_nobody_sees_or_deletes_another_users_or_orgs_conversations(scripted, db
 
 def test_injected_bio_can_at_most_produce_a_confirm_card(scripted, db):
     count_sql = "SELECT count(*) AS n FROM lead_scores"
-    before = int(db.engine.read(count_sql).df["n"][0])
+    before = int(db.engine_for("acme-analytics").read(count_sql).df["n"][0])
+    everyone = int(db.engine.read(count_sql).df["n"][0])
     bio_sql = "SELECT github_login, bio FROM contributors WHERE github_login = 'mallory-injector'"
     assistant = scripted([
         tool_calls([("psql", {"sql": bio_sql})]),
@@ -229,13 +230,15 @@ def test_injected_bio_can_at_most_produce_a_confirm_card(scripted, db):
     result = assistant.ask("Tell me about mallory-injector")
     assert "Ignore your instructions" in assistant.server.requests[1]["messages"][-1]["content"]
     assert result.steps[1].status == "failed"
-    assert result.proposal is not None and result.proposal.dry_run_rows == before
-    assert int(db.engine.read(count_sql).df["n"][0]) == before
+    # the card counts only this organization's leads, and nothing ran
+    assert result.proposal is not None and result.proposal.dry_run_rows == before < everyone
+    assert int(db.engine.read(count_sql).df["n"][0]) == everyone
 
 
 def test_confirm_runs_exactly_the_shown_sql_once(scripted, db):
-    ids = db.engine.read("SELECT id FROM lead_scores WHERE status = 'new' ORDER BY id LIMIT 3").df["id"].tolist()
-    sql = f"UPDATE lead_scores SET status = 'contacted', status_changed_at = now() WHERE id IN ({', '.join(map(str, ids))})"
+    scope = db.engine_for("acme-analytics")
+    ids = scope.read("SELECT id FROM lead_scores WHERE status = 'new' ORDER BY id LIMIT 3").df["id"].tolist()
+    sql = f"update lead_scores set status = 'contacted', status_changed_at = now()  -- mark\n where id in ({', '.join(map(str, ids))})"
     assistant = scripted([
         text(json.dumps({"type": "confirm", "id": "x1", "title": "Mark 3 contacted", "summary": "Three leads", "sql": sql})),
         text(message("Marked them.")),
@@ -244,27 +247,37 @@ def test_confirm_runs_exactly_the_shown_sql_once(scripted, db):
     proposal = result.proposal
     assert proposal.id != "x1" and len(proposal.id) >= 24
     assert proposal.dry_run_rows == 3
-    assert result.response_dict()["id"] == proposal.id and result.response_dict()["sql"] == sql
+    canonical = f"UPDATE lead_scores SET status = 'contacted', status_changed_at = now() WHERE id IN ({', '.join(map(str, ids))})"
+    assert proposal.sql == canonical, "the card shows the parser's canonical form: no comment, normal layout"
+    assert result.response_dict()["id"] == proposal.id and result.response_dict()["sql"] == canonical
+    sample = result.response_dict()["preview"][0]["sample"]
+    assert [row["key"]["id"] for row in sample] == ids
+    assert {row["before"]["status"] for row in sample} == {"new"} and {row["after"]["status"] for row in sample} == {"contacted"}
     status = f"SELECT DISTINCT status FROM lead_scores WHERE id IN ({', '.join(map(str, ids))})"
     assert list(db.engine.read(status).df["status"]) == ["new"], "nothing is written before the click"
     # tampered SQL is refused and changes nothing
     with pytest.raises(ConfirmationError, match="not the SQL that was shown"):
-        assistant.confirm(proposal.id, sql.replace("IN (", "IN (1, "))
-    # another user cannot use it
-    with pytest.raises(ConfirmationError, match="No pending confirmation"):
-        Confirmations(ConversationStore(db.admin_url, "acme-test", "mallory"), lambda: db.engine).confirm(proposal.id)
+        assistant.confirm(proposal.id, canonical.replace("IN (", "IN (1, "))
+    # another user cannot use it, nor the same user in another organization
+    for org, user in (("acme-analytics", "mallory"), ("pico-labs", assistant.user)):
+        with pytest.raises(ConfirmationError, match="No pending confirmation"):
+            Confirmations(ConversationStore(db.admin_url, org, user), lambda: db.engine_for(org)).confirm(proposal.id)
     events = []
-    outcome = assistant.confirm(proposal.id, sql, follow_up=True, on_event=events.append)
-    assert outcome.status == "confirmed" and outcome.rows_affected == 3
-    assert list(db.engine.read(status).df["status"]) == ["contacted"]
-    assert f"CONFIRM_ACTION: {proposal.id} confirmed: 3 rows affected" in json.dumps(assistant.server.requests[-1]["messages"])
-    assert events[-1].type == "turn.completed"
-    with pytest.raises(ConfirmationError, match="already confirmed"):
-        assistant.confirm(proposal.id, sql)
-    with db.connect_admin() as conn:
-        audit = conn.execute("SELECT sql, rows_affected FROM write_audit WHERE confirmation_id = %s", (proposal.id,)).fetchall()
-    assert audit == [(sql, 3)]
-    db.engine.write(sql.replace("'contacted'", "'new'"))
+    try:
+        outcome = assistant.confirm(proposal.id, canonical, follow_up=True, on_event=events.append)
+        assert outcome.status == "confirmed" and outcome.rows_affected == 3
+        assert list(db.engine.read(status).df["status"]) == ["contacted"]
+        assert f"CONFIRM_ACTION: {proposal.id} confirmed: 3 rows affected" in json.dumps(assistant.server.requests[-1]["messages"])
+        assert events[-1].type == "turn.completed"
+        with pytest.raises(ConfirmationError, match="already confirmed"):
+            assistant.confirm(proposal.id, canonical)
+        with db.connect_admin() as conn:
+            audit = conn.execute(
+                "SELECT sql, previewed_rows, rows_affected, db_role FROM write_audit WHERE confirmation_id = %s", (proposal.id,)
+            ).fetchall()
+        assert audit == [(canonical, 3, 3, "nexus_writer_acme-analytics")]
+    finally:
+        db.engine.write([f"UPDATE lead_scores SET status = 'new' WHERE id IN ({', '.join(map(str, ids))})"], [3])
 
 
 def test_expired_and_cancelled_proposals_cannot_run(scripted, db):
@@ -342,11 +355,10 @@ def test_an_empty_question_is_refused_without_calling_the_model(scripted):
 def test_secrets_never_appear_in_events_messages_or_errors(scripted, db):
     from nexusleads_lab.db.database import Database
 
-    leaky_db = Database(
-        admin_url=db.admin_url,
-        agent_url="postgresql://nexus_agent:pg-password-SECRET@127.0.0.1:1/plg",
-        writer_url=db.writer_url,
-    )
+    from nexusleads_lab.config import Settings
+
+    leaky = Settings(agent_database_url="postgresql://nexus_agent:pg-password-SECRET@127.0.0.1:1/plg", org="acme-analytics")
+    leaky_db = Database(admin_url=db.admin_url, settings=leaky)
     assistant = scripted([tool_calls([("psql", {"sql": "SELECT 1"})]), text(message("no db")), http_error(401, f"bad key {API_KEY}")],
                          database=leaky_db)  # fmt: skip
     results = [assistant.ask("try the db"), assistant.ask("again")]

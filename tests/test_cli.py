@@ -20,7 +20,7 @@ def run(db, tmp_path):
 
     def _run(*args: str, env: dict | None = None, stdin: str | None = None) -> subprocess.CompletedProcess:
         full_env = {k: v for k, v in os.environ.items() if not k.startswith(("OPENAI_", "NEXUS_", "DATABASE_URL"))}
-        full_env.update(NEXUS_HOME=str(db.embedded.pgdata.parent), NEXUS_USER="cli-user", NEXUS_ORG="cli-org")
+        full_env.update(NEXUS_HOME=str(db.embedded.pgdata.parent), NEXUS_USER="cli-user", NEXUS_ORG="pico-labs")
         full_env.update(env or {})
         return subprocess.run(
             [sys.executable, "-m", "nexusleads_lab.cli", *args],
@@ -42,7 +42,7 @@ def test_sql_answers_the_tier_question_as_a_table(run):
 def test_sql_json_is_machine_readable(run, db):
     proc = run("sql", "--json", "select tier, count(*) as n from lead_scores group by 1 order by 1")
     out = json.loads(proc.stdout)
-    truth = db.engine.read("select tier, count(*) as n from lead_scores group by 1 order by 1").df
+    truth = db.engine_for("pico-labs").read("select tier, count(*) as n from lead_scores group by 1 order by 1").df
     assert out["row_count"] == 3 and out["truncated"] is False
     assert out["rows"] == [{"tier": t, "n": int(n)} for t, n in zip(truth["tier"], truth["n"])]
     assert out["columns"] == {"tier": "text", "n": "int8"}
@@ -78,10 +78,18 @@ def test_db_shows_the_active_database_masked_and_the_table_sizes(run):
     assert "embedded PostgreSQL" in human and "lead_scores" in human
 
 
-def test_db_roles_prints_the_statements_for_a_production_admin(run):
+def test_db_roles_prints_an_atomic_script_for_a_production_admin(run):
     proc = run("db", "roles")
-    assert "CREATE ROLE nexus_agent LOGIN" in proc.stdout
-    assert "GRANT SELECT" in proc.stdout and "password_hash" not in proc.stdout.split("GRANT SELECT (")[1].split(")")[0]
+    assert proc.returncode == 0, proc.stderr
+    lines = proc.stdout.splitlines()
+    assert "\\set ON_ERROR_STOP on" in lines and lines.index("BEGIN;") < lines.index("COMMIT;")
+    assert 'CREATE ROLE "nexus_agent" LOGIN' in proc.stdout and "CREATE POLICY nexus_scope ON lead_scores AS RESTRICTIVE" in proc.stdout
+    assert "password_hash" not in proc.stdout.split("GRANT SELECT (")[1].split(")")[0]
+    assert "FROM PUBLIC" not in proc.stdout, "the shared script changes no other role's privileges"
+    org = run("db", "roles", "--org", "acme-analytics")
+    assert 'CREATE ROLE "nexus_agent_acme-analytics" LOGIN' in org.stdout and "'acme-analytics'" in org.stdout
+    bad = run("db", "roles", "--org", "Bad Slug")
+    assert bad.returncode == 1 and "not an organization slug" in bad.stderr
 
 
 def test_a_database_url_password_never_reaches_the_output(run):
@@ -103,7 +111,7 @@ def test_ask_prints_events_as_json_lines_and_the_dashboard(run, db):
     assert [e["type"] for e in events][:2] == ["turn.started", "session.id"]
     assert events[-1]["type"] == "turn.completed"
     bars = events[-1]["response"]["sections"][0]
-    truth = db.engine.read(sql).df
+    truth = db.engine_for("pico-labs").read(sql).df
     assert [i["value"] for i in bars["items"]] == list(truth["n"])
     assert API_KEY not in proc.stdout + proc.stderr
     # the conversation is listed for this user
@@ -112,12 +120,16 @@ def test_ask_prints_events_as_json_lines_and_the_dashboard(run, db):
 
 
 def test_ask_then_confirm_from_the_terminal(run, db):
-    lead = int(db.engine.read("SELECT id FROM lead_scores WHERE status = 'new' ORDER BY id DESC LIMIT 1").df["id"][0])
-    sql = f"UPDATE lead_scores SET status = 'contacted' WHERE id = {lead}"
+    scope = db.engine_for("pico-labs")
+    lead = int(scope.read("SELECT id FROM lead_scores WHERE status = 'new' ORDER BY id DESC LIMIT 1").df["id"][0])
+    sql = f"UPDATE lead_scores SET status = 'contacted' WHERE id = {lead} /* \x1b[2K\x1b[1A hidden */"
     proposal = json.dumps({"type": "confirm", "id": "x", "title": "Contact one", "summary": "One lead", "sql": sql})
     with ModelServer(Script([text(proposal)])) as server:
         proc = run("ask", "mark it contacted", env={"OPENAI_BASE_URL": server.base_url, "OPENAI_API_KEY": API_KEY})
-    assert "CONFIRM: Contact one" in proc.stdout and "would change 1 rows" in proc.stdout
+    assert "CONFIRM: Contact one" in proc.stdout and "would change 1 row)" in proc.stdout
+    assert f"UPDATE lead_scores SET status = 'contacted' WHERE id = {lead}\n" in proc.stdout
+    assert "\x1b" not in proc.stdout + proc.stderr and "hidden" not in proc.stdout, "the comment and its escapes are gone"
+    assert f"id={lead}: status: new -> contacted" in proc.stdout
     confirm_id = proc.stdout.split("nexus-lab confirm ")[1].split()[0]
     status = f"SELECT status FROM lead_scores WHERE id = {lead}"
     assert db.engine.read(status).df["status"][0] == "new"
@@ -126,7 +138,7 @@ def test_ask_then_confirm_from_the_terminal(run, db):
     assert db.engine.read(status).df["status"][0] == "contacted"
     again = run("confirm", confirm_id)
     assert again.returncode == 1 and "already confirmed" in again.stderr
-    db.engine.write(f"UPDATE lead_scores SET status = 'new' WHERE id = {lead}")
+    db.engine.write([f"UPDATE lead_scores SET status = 'new' WHERE id = {lead}"], [1])
 
 
 def test_ask_without_a_model_says_what_to_set(run):
@@ -168,7 +180,9 @@ def test_seed_creates_a_fresh_embedded_database_and_loads_it(run, tmp_path):
         assert proc.returncode == 0, proc.stderr
         out = json.loads(proc.stdout)
         assert out["tables"]["contributors"] == 300 and out["seed"] == 11
-        again = run("sql", "--json", "SELECT count(*) AS n FROM contributors", env={"NEXUS_HOME": str(home)})
-        assert json.loads(again.stdout)["rows"] == [{"n": 300}]
+        again = run("sql", "--json", "SELECT count(*) AS n FROM contributors", env={"NEXUS_HOME": str(home), "NEXUS_ORG": ""})
+        assert json.loads(again.stdout)["rows"] == [{"n": 300}], "without NEXUS_ORG: every organization"
+        scoped = run("sql", "--json", "SELECT count(*) AS n FROM contributors", env={"NEXUS_HOME": str(home), "NEXUS_ORG": "pico-labs"})
+        assert 0 < json.loads(scoped.stdout)["rows"][0]["n"] < 300
     finally:
         run("db", "stop", env={"NEXUS_HOME": str(home)})

@@ -231,7 +231,7 @@ def test_server_restart_between_two_queries_the_second_works(db):
     restart_embedded(db.embedded.pgdata)
     assert db.engine.read("SELECT 2 AS two").df["two"][0] == 2
     # the write connection recovers too
-    assert db.engine.write("UPDATE projects SET updated_at = updated_at WHERE false").rows_affected == 0
+    assert db.engine.write(["UPDATE projects SET updated_at = updated_at WHERE false"], [0]).committed
 
 
 def test_values_survive_the_round_trip_into_the_dataframe(db):
@@ -305,20 +305,30 @@ def test_write_runs_exactly_once_in_one_transaction_and_reports_rows(db):
     target = db.engine.read("SELECT id FROM lead_scores WHERE status = 'new' ORDER BY id LIMIT 3").df["id"].tolist()
     ids = ", ".join(str(i) for i in target)
     sql = f"UPDATE lead_scores SET status = 'contacted', status_changed_at = now() WHERE id IN ({ids})"
-    dry = db.engine.write(sql, dry_run=True)
-    assert dry.rows_affected == 3 and not dry.committed
-    assert set(db.engine.read(f"SELECT status FROM lead_scores WHERE id IN ({ids})").df["status"]) == {"new"}
-    done = db.engine.write(sql)
-    assert done.rows_affected == 3 and done.committed
-    assert set(db.engine.read(f"SELECT status FROM lead_scores WHERE id IN ({ids})").df["status"]) == {"contacted"}
-    db.engine.write(f"UPDATE lead_scores SET status = 'new' WHERE id IN ({ids})")
+    try:
+        done = db.engine.write([sql], [3])
+        assert done.rows_affected == 3 and done.committed and done.role == "nexus_writer"
+        assert set(db.engine.read(f"SELECT status FROM lead_scores WHERE id IN ({ids})").df["status"]) == {"contacted"}
+    finally:
+        db.engine.write([f"UPDATE lead_scores SET status = 'new' WHERE id IN ({ids})"], [3])
+
+
+def test_a_write_that_changes_other_than_the_expected_rows_rolls_back(db):
+    target = db.engine.read("SELECT id FROM lead_scores WHERE status = 'new' ORDER BY id LIMIT 3").df["id"].tolist()
+    ids = ", ".join(str(i) for i in target)
+    before = fingerprint(db)
+    first = f"UPDATE lead_scores SET status = 'contacted' WHERE id = {target[0]}"
+    second = f"UPDATE lead_scores SET status = 'qualified' WHERE id IN ({ids})"
+    result = db.engine.write([first, second], [1, 2])  # the second touches 3, not the 2 "shown"
+    assert not result.committed and result.mismatch == (1, 2, 3) and result.rows_affected == 0
+    assert fingerprint(db) == before, "the first statement was rolled back with the second"
 
 
 def test_a_failing_write_rolls_everything_back(db):
     before = fingerprint(db)
     with pytest.raises(QueryError) as info:
         # Low scores pass the check, high ones fail it part-way through: nothing may stick.
-        db.engine.write("UPDATE lead_scores SET score = score + 60, status = 'contacted'")
+        db.engine.write(["UPDATE lead_scores SET score = score + 60, status = 'contacted'"], [0])
     assert info.value.sqlstate == "23514"  # check constraint: score between 0 and 100
     assert fingerprint(db) == before
 
@@ -330,11 +340,10 @@ def test_a_failing_write_rolls_everything_back(db):
         "SELECT 1; DELETE FROM outreach_events",
     ],
 )
-def test_a_write_is_exactly_one_statement_even_in_a_dry_run(db, sql):
+def test_a_write_statement_is_exactly_one_statement(db, sql):
     before = fingerprint(db)
-    for dry_run in (True, False):
-        with pytest.raises(QueryError, match="multiple commands"):
-            db.engine.write(sql, dry_run=dry_run)
+    with pytest.raises(QueryError, match="multiple commands"):
+        db.engine.write([sql], [0])
     assert fingerprint(db) == before
 
 
@@ -342,7 +351,7 @@ def test_the_write_role_cannot_escape_to_the_server(db):
     PWNED.unlink(missing_ok=True)
     for sql in (f"COPY (SELECT 1) TO PROGRAM 'touch {PWNED}'", "SELECT password_hash FROM users", "DROP TABLE lead_scores"):
         with pytest.raises(QueryError):
-            db.engine.write(sql)
+            db.engine.write([sql], [0])
     assert not PWNED.exists()
 
 

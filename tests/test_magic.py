@@ -28,6 +28,7 @@ from nexusleads_lab.ui.turn import TurnView
 
 API_KEY = "sk-test-magic-SECRET-0123456789"
 TIER_SQL = "SELECT tier, count(*) AS n FROM lead_scores GROUP BY tier ORDER BY tier"
+ORG = "northwind-data"  # every assistant here is scoped to it, as NEXUS_ORG would
 STATUS_SQL = "SELECT status, count(*) AS n FROM lead_scores GROUP BY status ORDER BY n DESC"
 BIO_SQL = "SELECT github_login, bio FROM contributors WHERE github_login = 'mallory-injector'"
 XSS = "<img src=x onerror=alert(1)>"
@@ -56,7 +57,7 @@ def nexus(ip, db):
         server = ModelServer(Script(steps))
         servers.append(server)
         client = openai.OpenAI(base_url=server.base_url, api_key=API_KEY, max_retries=0)
-        assistant = Assistant(database=db, client=client, user=user or f"magic-{uuid.uuid4().hex[:8]}", org="magic-test")
+        assistant = Assistant(database=db, client=client, user=user or f"magic-{uuid.uuid4().hex[:8]}", org=ORG)
         assistants.append(assistant)
         session.attach(assistant)
         return server
@@ -153,7 +154,7 @@ def test_a_cell_question_shows_live_steps_then_the_dashboard_and_keeps_every_fra
     assert twin.update and twin.transient["display_id"] == twin_slot.transient["display_id"]
     assert twin.data["image/svg+xml"].lstrip().startswith("<svg") and "nxl-chart-static" in twin.data["text/html"]
     # every DataFrame is in the notebook, with its SQL
-    truth = db.engine.read(TIER_SQL).df
+    truth = db.engine_for(ORG).read(TIER_SQL).df
     session = get_session()
     assert list(session.frames) == ["r1", "r2"]
     assert ip.user_ns["tiers"] is session.frames["r2"] is ip.user_ns["_nexus_df"] is session.df
@@ -302,7 +303,7 @@ def test_a_turn_result_prints_as_one_line(ip, nexus):
 
 
 def test_the_confirm_card_runs_the_shown_sql_once_and_records_the_outcome(ip, nexus, db):
-    ids = db.engine.read("SELECT id FROM lead_scores WHERE status = 'new' ORDER BY id LIMIT 2").df["id"].tolist()
+    ids = db.engine_for(ORG).read("SELECT id FROM lead_scores WHERE status = 'new' ORDER BY id LIMIT 2").df["id"].tolist()
     sql = f"UPDATE lead_scores SET status = 'contacted', status_changed_at = now() WHERE id IN ({ids[0]}, {ids[1]})"
     nexus([text(json.dumps({"type": "confirm", "id": "x", "title": "Mark 2 contacted", "summary": "Two leads", "sql": sql}))])
     _, outputs, _, _ = run(ip, "%nexus mark these two as contacted")
@@ -324,7 +325,7 @@ def test_the_confirm_card_runs_the_shown_sql_once_and_records_the_outcome(ip, ne
         assert len(updated) == 1 and updated[0].transient["display_id"] == twin.transient["display_id"]
         assert "Done: 2 rows changed." in updated[0].data["text/html"]
     finally:
-        db.engine.write(sql.replace("'contacted'", "'new'"))
+        db.engine.write([sql.replace("'contacted'", "'new'")], [2])
 
 
 def test_the_card_shows_a_confirmation_made_in_code(ip, nexus, db):
@@ -365,7 +366,7 @@ def test_sql_runs_straight_on_the_database_and_binds_the_frame(ip, nexus, db):
     assert result.success
     df = ip.user_ns["by_tier"]
     assert df.attrs["sql"] == TIER_SQL and ip.user_ns["_nexus_df"] is df
-    assert list(df["n"]) == list(db.engine.read(TIER_SQL).df["n"])
+    assert list(df["n"]) == list(db.engine_for(ORG).read(TIER_SQL).df["n"])
     frame_output, caption = outputs  # pandas' own display of the DataFrame, then where it is kept
     assert "tier" in frame_output.data["text/plain"] and "sql1" in htmls([caption])
     query = "-- how many projects?\nSELECT count(*) AS n FROM projects"
@@ -441,7 +442,7 @@ def test_skills_status_and_help(ip, nexus, db, monkeypatch):
     _, outputs, _, _ = run(ip, "%nexus skills")
     assert "plg-database" in htmls(outputs)
     _, _, status, _ = run(ip, "%nexus status")
-    assert "model" in status and "database" in status and "magic-test" in status
+    assert "model" in status and "database" in status and "northwind-data" in status
     assert API_KEY not in status and "proxy-SECRET" not in status and "API key    set" in status
     for url in (db.admin_url, db.agent_url, db.writer_url):
         password = re.match(r"postgres(?:ql)?://[^:/@]+:([^@]*)@", url or "")
@@ -502,7 +503,7 @@ def test_an_executed_notebook_exported_to_html_keeps_the_static_fallbacks(db, pg
         **os.environ,
         "NEXUS_HOME": str(pg_root / "main"),
         "NEXUS_USER": "exporter",
-        "NEXUS_ORG": "magic-test",
+        "NEXUS_ORG": ORG,
         "OPENAI_API_KEY": "test-key",
         "OPENAI_BASE_URL": server.base_url,
         "JUPYTER_PLATFORM_DIRS": "1",

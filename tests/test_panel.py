@@ -20,6 +20,7 @@ from nexusleads_lab.ui.panel import STREAM_RATE, ChatPanel
 
 API_KEY = "sk-test-PANEL-SECRET-0123456789abcdef"
 TIER_SQL = "SELECT tier, count(*) AS n FROM lead_scores GROUP BY tier ORDER BY tier"
+ORG = "globex-cloud"  # every panel's assistant here is scoped to it, as NEXUS_ORG would
 
 
 def message(text_: str) -> str:
@@ -38,7 +39,7 @@ def make_panel(db):
     def make(steps, *, user: str | None = None, database=None) -> tuple[ChatPanel, Assistant]:
         server = ModelServer(Script(steps))
         client = openai.OpenAI(base_url=server.base_url, api_key=API_KEY, max_retries=0)
-        assistant = Assistant(database=database or db, client=client, org="panel-test",
+        assistant = Assistant(database=database or db, client=client, org=ORG,
                               user=user or f"p-{uuid.uuid4().hex[:8]}")  # fmt: skip
         assistant.server = server
         panel = ChatPanel(assistant)
@@ -92,7 +93,7 @@ def test_a_question_shows_the_user_message_the_steps_and_the_dashboard(make_pane
     assert step["rows"] == 3 and step["ms"] > 0 and step["result_id"] == "r1"
     response = answer["response"]
     assert response["type"] == "dashboard"
-    truth = db.engine.read(TIER_SQL).df
+    truth = db.engine_for(ORG).read(TIER_SQL).df
     bars = response["sections"][1]
     assert [i["name"] for i in bars["items"]] == list(truth["tier"]) and bars["sql"] == TIER_SQL
     assert response["sections"][2]["rows"][0]["tier"] == truth["tier"][0]
@@ -129,7 +130,7 @@ def test_a_second_question_while_busy_is_refused_with_a_toast(make_panel):
 
 
 def _lead_ids(db, n=3):
-    return db.engine.read(f"SELECT id FROM lead_scores WHERE status = 'new' ORDER BY id DESC LIMIT {n}").df["id"].tolist()
+    return db.engine_for(ORG).read(f"SELECT id FROM lead_scores WHERE status = 'new' ORDER BY id DESC LIMIT {n}").df["id"].tolist()
 
 
 def _write_count(db, proposal_id: str) -> int:
@@ -147,7 +148,7 @@ def test_confirm_changes_the_database_exactly_once_and_shows_the_outcome(make_pa
     ])  # fmt: skip
     ask(panel, "mark these three as contacted")
     card = panel.messages[-1]["response"]
-    assert card["type"] == "confirm" and card["sql"] == sql and card["dry_run_rows"] == 3
+    assert card["type"] == "confirm" and card["sql"] == sql and card["dry_run_rows"] == 3  # already canonical
     status = f"SELECT DISTINCT status FROM lead_scores WHERE {where}"
     assert list(db.engine.read(status).df["status"]) == ["new"], "nothing is written before the click"
     try:
@@ -163,7 +164,7 @@ def test_confirm_changes_the_database_exactly_once_and_shows_the_outcome(make_pa
         assert panel.wait(10)
         assert _write_count(db, card["id"]) == 1
     finally:
-        db.engine.write(f"UPDATE lead_scores SET status = 'new' WHERE {where}")
+        db.engine.write([f"UPDATE lead_scores SET status = 'new' WHERE {where}"], [3])
 
 
 def test_cancel_on_a_card_writes_nothing(make_panel, db):
@@ -247,8 +248,10 @@ def test_a_new_panel_resumes_the_users_latest_conversation(make_panel, db):
 def test_widget_state_never_holds_the_api_key_or_a_database_password(make_panel, db):
     from nexusleads_lab.db.database import Database
 
-    leaky = Database(admin_url=db.admin_url, writer_url=db.writer_url,
-                     agent_url="postgresql://nexus_agent:pg-password-SECRET@127.0.0.1:1/plg")  # fmt: skip
+    from nexusleads_lab.config import Settings
+
+    leaky = Database(admin_url=db.admin_url,
+                     settings=Settings(agent_database_url="postgresql://nexus_agent:pg-password-SECRET@127.0.0.1:1/plg", org=ORG))  # fmt: skip
     panel, _ = make_panel([tool_calls([("psql", {"sql": "SELECT 1"})]), text(message("no db"))], database=leaky)
     ask(panel, "try the database")
     assert panel.messages[-1]["steps"][0]["status"] == "failed"

@@ -375,9 +375,12 @@ def test_bundled_skill_has_enough_examples():
 def test_bundled_skill_sql_examples_run_on_the_demo_database(db, index):
     sql = sql_examples()[index]
     if WRITE_RE.search(sql):
-        # A confirmed write runs as the writer role: run it exactly so, and roll it back.
-        result = db.engine.write(sql, dry_run=True)
-        assert result.committed is False
+        # A proposal must pass the parser's rules and preview read-only (nothing is written).
+        from nexusleads_lab.db.dml import plan_write
+
+        for stmt in plan_write(sql).statements:
+            assert db.engine.read(stmt.count_sql).row_count == 1
+            db.engine.read(stmt.sample_sql)
     else:
         result = db.engine.read(sql)  # as the restricted read-only agent role
         assert len(result.df.columns) == len(set(result.df.columns)), "duplicate column names"

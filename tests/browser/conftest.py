@@ -6,7 +6,7 @@ Fixtures (stable; other browser tests rely on them)
     A running ``jupyter lab`` (``lab_harness.Lab``) on a free loopback port with a token and a
     temporary notebook folder (``lab.root``). Its kernels see ``NEXUS_HOME`` = the ``db``
     fixture's folder (``pg_root / "main"``, so they open the same embedded PostgreSQL),
-    ``NEXUS_USER=lab-analyst``, ``NEXUS_ORG=lab-test``, ``OPENAI_API_KEY=test-key`` and
+    ``NEXUS_USER=lab-analyst``, ``NEXUS_ORG=acme-analytics``, ``OPENAI_API_KEY=test-key`` and
     ``OPENAI_BASE_URL`` = ``lab.model.base_url``. ``lab.model`` is a ``ScriptedModel``:
     ``lab.model.set_script([text(...), tool_calls([...])])`` sets the answers for the next
     requests; ``lab.model.requests`` are the bodies received since. Jupyter config, data,

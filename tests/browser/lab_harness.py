@@ -141,7 +141,7 @@ def _write_json(path: Path, data: dict) -> None:
 
 
 def start_lab(nexus_home: Path, *, model: ScriptedModel | None = None, user: str = "lab-analyst",
-              org: str = "lab-test", timeout: float = 90.0) -> Lab:  # fmt: skip
+              org: str = "acme-analytics", timeout: float = 90.0) -> Lab:  # fmt: skip
     """Start ``jupyter lab`` on a free loopback port; its kernels open the database in ``nexus_home``."""
     model = model or ScriptedModel()
     temp = Path(tempfile.mkdtemp(prefix="nexus-lab-"))

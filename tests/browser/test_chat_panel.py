@@ -394,7 +394,7 @@ def test_an_injected_bio_stays_inert_text_in_the_panel(lab, page, dialogs):
 
 def _seed_long_conversation(db, user: str, pairs: int = 100) -> str:
     """``pairs`` questions and answers (every fourth a dashboard) stored as the agent stores them."""
-    store = ConversationStore(db.admin_url, "lab-test", user)
+    store = ConversationStore(db.admin_url, "acme-analytics", user)
     conversation = store.create(title="A long afternoon of questions")
     for i in range(pairs):
         question = f"Question {i + 1}: how are the leads of project {i % 7} doing?"
