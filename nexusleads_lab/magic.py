@@ -332,7 +332,7 @@ def status_text(session: NexusSession) -> str:
     except Exception as exc:  # status must work when the database does not
         lines.append(f"database   unavailable: {exc}")
     lines.append(f"user       {assistant.user}")
-    lines.append(f"org        {assistant.org}")
+    lines.append(f"scope      {assistant.scope_label} (NEXUS_ORG; enforced by row-level security)")
     thread = assistant.thread.id
     lines.append(f"thread     {thread or 'new (starts with the next question)'}")
     lines.append(f"frames     {', '.join(session.frames) or 'none yet'}")

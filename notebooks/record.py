@@ -84,11 +84,11 @@ def _mark_contacted(request):
     from nexusleads_lab.agent.modelserver import text
 
     ids = _top_lead_ids(request, 3)
+    where = f"id IN ({', '.join(map(str, ids))})"
     sql = (
-        "WITH marked AS (UPDATE lead_scores SET status = 'contacted', status_changed_at = now() "
-        f"WHERE id IN ({', '.join(map(str, ids))}) AND status = 'new' RETURNING id) "
+        f"UPDATE lead_scores SET status = 'contacted', status_changed_at = now() WHERE {where} AND status = 'new';\n"
         "INSERT INTO outreach_events (lead_id, channel, outcome, note) "
-        "SELECT id, 'email', 'sent', 'Intro email about our Kafka connector' FROM marked"
+        f"SELECT id, 'email', 'sent', 'Intro email about our Kafka connector' FROM lead_scores WHERE {where}"
     )
     return text(json.dumps({
         "type": "confirm", "id": "mark-top-3", "title": "Mark 3 hot Kafka leads as contacted",
@@ -318,9 +318,8 @@ class Author:
         if question.startswith("CONFIRM_ACTION:"):
             from nexusleads_lab.agent.modelserver import text
 
-            rows = re.search(r"confirmed: (\d+) rows", question)
             return _resolve(text(_msg(
-                f"Done — {rows.group(1) if rows else 'the'} leads are now *contacted* and the intro emails are logged. "
+                "Done — the three leads are now *contacted* and their intro emails are logged. "
                 "They will show up in next week's follow-up list if they do not reply."
             )), request)  # fmt: skip
         script = self.scripts.get(question)
