@@ -13,7 +13,8 @@ import pytest
 from nexusleads_lab.config import EngineLimits
 from nexusleads_lab.db import Engine, QueryError
 from nexusleads_lab.db.embedded import restart_embedded
-from nexusleads_lab.db.schema import LEAD_TABLES
+
+from checks import fingerprint
 
 PWNED = Path("/tmp/nexus-pwned")
 
@@ -88,21 +89,6 @@ ADVERSARIAL = [
     "",
     "   ;  ",
 ]
-
-
-def fingerprint(db) -> dict[str, str]:
-    """Row count and checksum of every lead table, plus the catalog objects a write could add."""
-    out = {}
-    with db.connect_admin(autocommit=True) as conn:
-        for table in LEAD_TABLES:
-            count, digest = conn.execute(
-                f"SELECT count(*), md5(coalesce(string_agg(t::text, '|' ORDER BY t::text), '')) FROM {table} t"
-            ).fetchone()
-            out[table] = f"{count}:{digest}"
-        out["tables"] = str(conn.execute("SELECT count(*) FROM pg_class WHERE relnamespace = 'public'::regnamespace").fetchone()[0])
-        out["agent"] = str(conn.execute("SELECT rolsuper FROM pg_roles WHERE rolname = 'nexus_agent'").fetchone())
-        out["grants"] = str(conn.execute("SELECT count(*) FROM information_schema.role_table_grants WHERE grantee IN ('PUBLIC', 'nexus_agent')").fetchone()[0])
-    return out
 
 
 def test_adversarial_corpus_changes_nothing_and_each_gets_a_clear_error(db):

@@ -92,6 +92,7 @@ class Confirmations:
         self._store = store  # ConversationStore: its connection and scoping
         self._engine_provider = engine_provider
         self.ttl = ttl
+        self._types: dict[str, dict[str, str]] = {}
 
     @property
     def engine(self) -> Engine:
@@ -120,7 +121,7 @@ class Confirmations:
         label = f"Statement {index + 1} of the proposal" if total > 1 else "The proposal"
         try:
             count = int(self.engine.read(stmt.count_sql, row_cap=1).df.iloc[0, 0])
-            sample = self.engine.read(stmt.sample_sql, row_cap=SAMPLE_ROWS).df
+            sample = self.engine.read(stmt.sample_query(self._column_types(stmt.table)), row_cap=SAMPLE_ROWS).df
         except QueryError as exc:
             raise ProposalError(
                 f"{label} could not be previewed, so it was not proposed and nothing ran: {exc.paragraph()}"
@@ -134,6 +135,17 @@ class Confirmations:
             "columns": list(stmt.columns),
             "sample": _sample_rows(stmt, sample),
         }
+
+    def _column_types(self, table: str) -> dict[str, str]:
+        """Column -> type as PostgreSQL formats it, so a preview casts values as the write would."""
+        if table not in self._types:
+            sql = (
+                "SELECT a.attname::text AS name, format_type(a.atttypid, a.atttypmod) AS type FROM pg_attribute a"
+                f" WHERE a.attrelid = 'public.{table}'::regclass AND a.attnum > 0 AND NOT a.attisdropped"
+            )
+            frame = self.engine.read(sql).df
+            self._types[table] = dict(zip(frame["name"], frame["type"]))
+        return self._types[table]
 
     # -- resolving ----------------------------------------------------------------------------
 

@@ -42,9 +42,36 @@ class PlannedStatement:
     table: str
     sql: str  # canonical: what is shown, hashed and run
     count_sql: str  # SELECT count(*) of the rows it would change
-    sample_sql: str  # SELECT of the first rows: key, before and after columns
     keys: tuple[str, ...]
     columns: tuple[str, ...]  # the columns it sets (insert, update); empty for delete
+    values: tuple[str, ...]  # update: each new value's expression; insert: the source's columns
+    ref: str  # how the statement names the target row (its alias or the table)
+    source: str  # FROM ... [WHERE ...] of the rows it changes (insert: the new rows)
+    distinct: bool  # joins may repeat a target row
+
+    @property
+    def sample_sql(self) -> str:
+        return self.sample_query({})
+
+    def sample_query(self, types: dict[str, str]) -> str:
+        """SELECT of the first rows: key, then before and after (update), the new row (insert)
+        or the whole row (delete). With the columns' ``types`` each new value is cast as the
+        write would store it, so a value the column cannot take fails in the preview."""
+
+        def typed(column: str, expr: str) -> str:
+            return f"CAST(({expr}) AS {types[column]})" if column in types else f"({expr})"
+
+        if self.action == "insert":
+            cols = [f"{typed(c, v)} AS {_ident(c)}" for c, v in zip(self.columns, self.values)]
+            return f"SELECT {', '.join(cols)} {self.source} LIMIT {SAMPLE_ROWS}"
+        if self.action == "update":
+            cols = []
+            for column, expr in zip(self.columns, self.values):
+                cols.append(f"{self.ref}.{_ident(column)} AS {_ident(column + ' before')}")
+                cols.append(f"{typed(column, expr)} AS {_ident(column + ' after')}")
+        else:
+            cols = [f"{self.ref}.*"]
+        return _sample(self.ref, self.keys, cols, self.source, self.distinct)
 
 
 @dataclass(frozen=True)
@@ -194,7 +221,7 @@ def _plan_update(stmt, table: str, where: str) -> PlannedStatement:
     ref = _ref(stmt.relation)
     keys = KEY_COLUMNS[table]
     columns: list[str] = []
-    before_after: list[str] = []
+    values: list[str] = []
     for target in stmt.targetList:
         if isinstance(target.val, ast.MultiAssignRef):
             raise ProposalError(f"{where} assigns several columns at once; write one `column = value` per column.")
@@ -205,19 +232,12 @@ def _plan_update(stmt, table: str, where: str) -> PlannedStatement:
         if target.name in columns:
             raise ProposalError(f"{where} sets {target.name} twice.")
         columns.append(target.name)
-        col = _ident(target.name)
-        before_after.append(f"{ref}.{col} AS {_ident(target.name + ' before')}")
-        before_after.append(f"({_deparse(target.val)}) AS {_ident(target.name + ' after')}")
+        values.append(_deparse(target.val))
     source, distinct = _source(stmt.relation, stmt.fromClause, stmt.whereClause)
     return PlannedStatement(
-        action="update",
-        table=table,
-        sql=canonical(stmt),
-        count_sql=_count(ref, source, distinct),
-        sample_sql=_sample(ref, keys, before_after, source, distinct),
-        keys=keys,
-        columns=tuple(columns),
-    )
+        action="update", table=table, sql=canonical(stmt), count_sql=_count(ref, source, distinct),
+        keys=keys, columns=tuple(columns), values=tuple(values), ref=ref, source=source, distinct=distinct,
+    )  # fmt: skip
 
 
 def _plan_delete(stmt, table: str) -> PlannedStatement:
@@ -225,14 +245,9 @@ def _plan_delete(stmt, table: str) -> PlannedStatement:
     keys = KEY_COLUMNS[table]
     source, distinct = _source(stmt.relation, stmt.usingClause, stmt.whereClause)
     return PlannedStatement(
-        action="delete",
-        table=table,
-        sql=canonical(stmt),
-        count_sql=_count(ref, source, distinct),
-        sample_sql=_sample(ref, keys, [f"{ref}.*"], source, distinct),
-        keys=keys,
-        columns=(),
-    )
+        action="delete", table=table, sql=canonical(stmt), count_sql=_count(ref, source, distinct),
+        keys=keys, columns=(), values=(), ref=ref, source=source, distinct=distinct,
+    )  # fmt: skip
 
 
 def _plan_insert(stmt, table: str, where: str) -> PlannedStatement:
@@ -253,16 +268,12 @@ def _plan_insert(stmt, table: str, where: str) -> PlannedStatement:
         if isinstance(node, ast.SetToDefault):
             raise ProposalError(f"{where} uses DEFAULT in VALUES; leave that column out instead.")
     names = ", ".join(_ident(c) for c in columns)
-    source = f"({_deparse(stmt.selectStmt)}) AS nexus_new ({names})"
+    source = f"FROM ({_deparse(stmt.selectStmt)}) AS nexus_new ({names})"
     return PlannedStatement(
-        action="insert",
-        table=table,
-        sql=canonical(stmt),
-        count_sql=f"SELECT count(*) AS rows FROM {source}",
-        sample_sql=f"SELECT {', '.join('nexus_new.' + _ident(c) for c in columns)} FROM {source} LIMIT {SAMPLE_ROWS}",
-        keys=(),
-        columns=tuple(columns),
-    )
+        action="insert", table=table, sql=canonical(stmt), count_sql=f"SELECT count(*) AS rows {source}",
+        keys=(), columns=tuple(columns), values=tuple("nexus_new." + _ident(c) for c in columns),
+        ref="nexus_new", source=source, distinct=False,
+    )  # fmt: skip
 
 
 def _ref(rel) -> str:
