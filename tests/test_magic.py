@@ -13,6 +13,7 @@ import threading
 import time
 import types
 import uuid
+from html import unescape
 from pathlib import Path
 
 import nbformat
@@ -88,6 +89,13 @@ def dashboard(*sections, title="Leads") -> str:
 
 def message(text_: str) -> str:
     return json.dumps({"type": "message", "text": text_})
+
+
+def preview_rows(card_html: str) -> list[list[str]]:
+    """The confirm card's preview table as the person reads it: one list of cell texts per row."""
+    rows = re.findall(r'<tr data-action="\w+">(.*?)</tr>', card_html)
+    cell = lambda td: unescape(re.sub(r"<[^>]+>", "", td))  # noqa: E731
+    return [[cell(td) for td in re.findall(r"<td[^>]*>(.*?)</td>", row)] for row in rows]
 
 
 def widget(model_id: str):
@@ -310,7 +318,10 @@ def test_the_confirm_card_runs_the_shown_sql_once_and_records_the_outcome(ip, ne
     card_output = next(o for o in outputs if WIDGET_VIEW in o.data and o.update is False and "CONFIRM" in o.data["text/plain"])
     twin = outputs[outputs.index(card_output) + 1]
     assert "nxl-confirm-static" in twin.data["text/html"] and "<strong>2</strong> rows" in twin.data["text/html"]
+    # before the click the person sees each lead's status go from new to contacted
+    assert [row[:2] for row in preview_rows(twin.data["text/html"])] == [[str(i), "new → contacted"] for i in ids]
     card = widget(card_output.data[WIDGET_VIEW]["model_id"])
+    assert [(s["action"], s["rows"]) for s in card.proposal["preview"]] == [("update", 2)]
     try:
         with capture_output() as cap:
             card._handle(card, {"action": "confirm", "sql": card.proposal["sql"]}, [])
@@ -344,6 +355,31 @@ def test_the_card_shows_a_confirmation_made_in_code(ip, nexus, db):
     with capture_output():
         card._handle(card, {"action": "confirm", "sql": sql}, [])  # a late click runs nothing
     assert card.status == "confirmed"
+
+
+def test_the_saved_card_shows_each_statements_rows_before_and_after_as_inert_text():
+    from nexusleads_lab.ui.html import confirm_html
+
+    note = f"hi {XSS}"
+    proposal = {
+        "type": "confirm", "id": "c_x", "title": f"Log {XSS}", "summary": "Two statements",
+        "sql": f"INSERT INTO outreach_events (lead_id, channel, outcome, note) VALUES (7, 'email', 'sent', '{note}');\n"
+               "DELETE FROM outreach_events WHERE lead_id = 7;",
+        "dry_run_rows": 7, "dry_run_error": None,
+        "preview": [
+            {"action": "insert", "table": "outreach_events", "rows": 1, "keys": [], "columns": ["lead_id", "note"],
+             "sample": [{"key": {}, "before": None, "after": {"lead_id": 7, "note": note}}]},
+            {"action": "delete", "table": "outreach_events", "rows": 6, "keys": ["id"], "columns": [],
+             "sample": [{"key": {"id": i}, "before": {"id": i, "note": XSS if i == 1 else None}, "after": None}
+                        for i in range(1, 6)]},
+        ],
+    }  # fmt: skip
+    card = confirm_html(proposal)
+    assert "<img" not in card and card.count("&lt;img src=x onerror=alert(1)&gt;") == 4  # title, SQL, two values
+    assert "Preview: this changes <strong>7</strong> rows in 2 statements." in card
+    assert "1. insert outreach_events: 1 row</div>" in card and "2. delete outreach_events: 6 rows</div>" in card
+    assert preview_rows(card) == [["7", note]] + [[str(i), XSS if i == 1 else "NULL"] for i in range(1, 6)]
+    assert "and 1 more row</div>" in card
 
 
 def test_a_tampered_confirmation_is_refused(ip, nexus, db):

@@ -255,13 +255,9 @@ def stopped_html(message: str) -> str:
 
 def confirm_html(proposal: Mapping[str, Any], outcome: Mapping[str, Any] | None = None) -> str:
     """The confirm card without buttons: what a saved notebook shows (and the outcome, once known)."""
+    blocked = ""
     if proposal.get("dry_run_error"):
-        dry = f'<div class="nxl-dry nxl-dry-error">The dry run failed: {esc(proposal["dry_run_error"])}</div>'
-    elif proposal.get("dry_run_rows") is not None:
-        n = proposal["dry_run_rows"]
-        dry = f'<div class="nxl-dry">Dry run: this would change <strong>{n:,}</strong> row{"" if n == 1 else "s"}.</div>'
-    else:
-        dry = ""
+        blocked = f'<div class="nxl-dry nxl-dry-error">Confirm cannot run: {esc(proposal["dry_run_error"])}</div>'
     if outcome and outcome.get("status") and outcome["status"] != "pending":
         tail = f'<div class="nxl-outcome" data-status="{esc(outcome["status"])}">{esc(outcome_text(outcome))}</div>'
     else:
@@ -270,8 +266,108 @@ def confirm_html(proposal: Mapping[str, Any], outcome: Mapping[str, Any] | None 
         f'<div class="nxl-confirm nxl-confirm-static"><div class="nxl-confirm-head"><span class="nxl-badge">Confirm</span>'
         f'<span>{esc(proposal.get("title"))}</span></div>'
         f'<div class="nxl-confirm-summary">{esc(proposal.get("summary"))}</div>'
-        f'<pre class="nxl-sql">{esc(proposal.get("sql"))}</pre>{dry}{tail}</div>'
+        f'<pre class="nxl-sql">{esc(proposal.get("sql"))}</pre>{preview_html(proposal)}{blocked}{tail}</div>'
     )
+
+
+# -- the write preview: what a confirm card shows will change ---------------------------------
+
+#: The single-statement count line, by action: (verb, preposition).
+PREVIEW_VERBS = {"update": ("changes", "in"), "insert": ("adds", "to"), "delete": ("deletes", "from")}
+
+
+def _rows(n: int) -> str:
+    return "row" if n == 1 else "rows"
+
+
+def preview_value(value: Any) -> str:
+    """A sample value as the preview shows it: exactly, with SQL's NULL for a missing one."""
+    if value is None:
+        return "NULL"
+    if isinstance(value, bool):
+        return "true" if value else "false"
+    return str(value)
+
+
+def preview_columns(stmt: Mapping[str, Any]) -> list[str]:
+    """The value columns of a statement's table: the set columns, or a deleted row's columns."""
+    keys = list(stmt.get("keys") or [])
+    side = "before" if stmt.get("action") == "delete" else "after"
+    columns = [] if stmt.get("action") == "delete" else list(stmt.get("columns") or [])
+    for row in stmt.get("sample") or []:
+        columns += [c for c in (row.get(side) or {}) if c not in columns and c not in keys]
+    return columns
+
+
+def preview_changed(before: Any, after: Any) -> bool:
+    return before != after or isinstance(before, bool) != isinstance(after, bool)
+
+
+def preview_line(proposal: Mapping[str, Any]) -> str:
+    """The count the click is held to: 'Preview: this changes N rows in T.' (or 'in K statements')."""
+    n = proposal.get("dry_run_rows")
+    if n is None:
+        return ""
+    statements = proposal.get("preview") or []
+    verb, where = "changes", ""
+    if len(statements) == 1:
+        verb, prep = PREVIEW_VERBS.get(statements[0].get("action"), ("changes", "in"))
+        where = f" {prep} {esc(statements[0].get('table'))}"
+    elif statements:
+        where = f" in {len(statements)} statements"
+    return f'<div class="nxl-dry">Preview: this {verb} <strong>{n:,}</strong> {_rows(n)}{where}.</div>'
+
+
+def _preview_cell(value: Any, cls: str) -> str:
+    cls = f"{cls} nxl-pv-null" if value is None else cls
+    return f'<span class="{cls}">{esc(preview_value(value))}</span>'
+
+
+def statement_preview_html(stmt: Mapping[str, Any], number: int | None = None) -> str:
+    """One statement's sample as a table: key columns, then before → after, new or deleted values."""
+    action = str(stmt.get("action") or "")
+    rows = int(stmt.get("rows") or 0)
+    sample = list(stmt.get("sample") or [])
+    keys = list(stmt.get("keys") or [])
+    columns = preview_columns(stmt)
+    head = ""
+    if number is not None:
+        head = f'<div class="nxl-pv-head">{number}. {esc(action)} {esc(stmt.get("table"))}: {fmt_rows(rows)}</div>'
+    body = []
+    for row in sample:
+        key, before, after = row.get("key") or {}, row.get("before") or {}, row.get("after") or {}
+        cells = [f'<td class="nxl-pv-key">{_preview_cell(key.get(k), "nxl-pv-value")}</td>' for k in keys]
+        for c in columns:
+            if action == "update" and preview_changed(before.get(c), after.get(c)):
+                cells.append(
+                    f'<td class="nxl-pv-changed">{_preview_cell(before.get(c), "nxl-pv-before")}'
+                    f'<span class="nxl-pv-arrow"> &rarr; </span>{_preview_cell(after.get(c), "nxl-pv-after")}</td>'
+                )
+            else:
+                value = before.get(c) if action == "delete" else after.get(c)
+                same = ' class="nxl-pv-same"' if action == "update" else ""
+                cells.append(f'<td{same}>{_preview_cell(value, "nxl-pv-value")}</td>')
+        body.append(f'<tr data-action="{esc(action)}">{"".join(cells)}</tr>')
+    table = ""
+    if body:
+        names = [f'<th class="nxl-pv-key">{esc(k)}</th>' for k in keys] + [f"<th>{esc(c)}</th>" for c in columns]
+        table = (
+            f'<div class="nxl-pv-wrap"><table class="nxl-pv-table"><thead><tr>{"".join(names)}</tr></thead>'
+            f'<tbody>{"".join(body)}</tbody></table></div>'
+        )
+    more = rows - len(sample)
+    tail = f'<div class="nxl-pv-more">and {more:,} more {_rows(more)}</div>' if more > 0 and body else ""
+    if not head and not table:
+        return ""
+    return f'<div class="nxl-pv-stmt" data-action="{esc(action)}">{head}{table}{tail}</div>'
+
+
+def preview_html(proposal: Mapping[str, Any]) -> str:
+    """The count line and, per statement, a before → after sample of the rows it changes."""
+    statements = proposal.get("preview") or []
+    numbered = len(statements) > 1
+    blocks = "".join(statement_preview_html(s, i + 1 if numbered else None) for i, s in enumerate(statements))
+    return preview_line(proposal) + (f'<div class="nxl-preview">{blocks}</div>' if blocks else "")
 
 
 def outcome_text(outcome: Mapping[str, Any]) -> str:
