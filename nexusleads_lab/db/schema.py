@@ -453,7 +453,7 @@ def roles_script(slug: str | None = None) -> str:
     writer_password=... -f roles.sql``.
     """
     reader, writer = role_names(slug)
-    body = role_statements() if slug is None else org_role_statements(slug)
+    body = [_precondition(slug)] + (role_statements() if slug is None else org_role_statements(slug))
     what = "the shared part (groups, grants, policies, all-organizations roles)" if slug is None else f"organization {slug}"
     lines = [
         f"-- NexusLeads Lab roles: {what}.",
@@ -471,6 +471,20 @@ def roles_script(slug: str | None = None) -> str:
         "COMMIT;",
     ]
     return "\n".join(lines) + "\n"
+
+
+def _precondition(slug: str | None) -> str:
+    """Stop a script run in the wrong order with a message that says which step comes first."""
+    checks = [
+        "IF to_regclass('public.nexus_scopes') IS NULL THEN RAISE EXCEPTION 'NexusLeads Lab: the schema is "
+        "missing or older than version 3: run `nexus-lab db` with DATABASE_URL set to the tables'' owner first'; END IF;"
+    ]
+    if slug is not None:
+        checks.append(
+            f"IF NOT EXISTS (SELECT 1 FROM pg_roles WHERE rolname = {_literal(READ_GROUP)}) THEN RAISE EXCEPTION "
+            "'NexusLeads Lab: the shared roles are missing: run the script of `nexus-lab db roles` first'; END IF;"
+        )
+    return "DO $$ BEGIN " + " ".join(checks) + " END $$"
 
 
 def _run(conn: psycopg.Connection, stmts: list[str]) -> None:
