@@ -1,15 +1,17 @@
 #!/usr/bin/env python
 """Run every benchmark, print the tables and write them as Markdown.
 
-    .venv/bin/python benchmarks/run_all.py [--quick] [--only engine,agent] [--stop-servers]
+    .venv/bin/python benchmarks/run_all.py [--quick] [--only engine,rls,agent] [--stop-servers]
 
-Writes ``benchmarks/results/engine.md`` and ``benchmarks/results/agent.md`` (each with the
+Writes ``benchmarks/results/engine.md``, ``benchmarks/results/rls.md`` (row-level security
+overhead and the write-proposal preview) and ``benchmarks/results/agent.md`` (each with the
 date, the machine's core count and a note on noise). ``benchmarks/update_readme.py`` copies
 them into README.md between the ``<!-- bench:*:start/end -->`` markers.
 
 Each benchmark runs in its own process (a 1M-row fetch leaves a large heap behind that would
 skew the agent timings). The engine benchmark runs first: on a first run it seeds the 1M-row
-bench database (a few minutes), which the agent benchmark then also uses for real lead rows.
+bench database (a few minutes), which the row-level security benchmark then measures and the
+agent benchmark also uses for real lead rows.
 The embedded bench servers keep running afterwards (so the next run starts warm) unless
 ``--stop-servers`` is given.
 """
@@ -28,6 +30,7 @@ from _common import BENCH_DIR, DATA_DIR, PY, RESULTS_DIR, ROOT, child_env, log, 
 
 BENCHES = {
     "engine": (BENCH_DIR / "bench_engine.py", RESULTS_DIR / "engine.md"),
+    "rls": (BENCH_DIR / "bench_rls.py", RESULTS_DIR / "rls.md"),
     "agent": (BENCH_DIR / "bench_agent.py", RESULTS_DIR / "agent.md"),
 }
 
@@ -44,7 +47,7 @@ def stop_servers() -> None:
 def main(argv: list[str] | None = None) -> int:
     ap = argparse.ArgumentParser(description="Run all benchmarks and write results/*.md")
     ap.add_argument("--quick", action="store_true", help="smoke-test iteration counts (not for publishing)")
-    ap.add_argument("--only", default="engine,agent", help="comma list: engine, agent")
+    ap.add_argument("--only", default=",".join(BENCHES), help=f"comma list: {', '.join(BENCHES)}")
     ap.add_argument("--stop-servers", action="store_true", help="stop the embedded bench servers at the end")
     args = ap.parse_args(argv)
     chosen = [name for name in args.only.split(",") if name]
