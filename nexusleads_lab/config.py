@@ -67,6 +67,7 @@ class Settings:
     database_url: str | None = None
     agent_database_url: str | None = None
     writer_database_url: str | None = None
+    store_database_url: str | None = None
     org: str | None = None  # NEXUS_ORG: the scope of everything this session runs
     limits: EngineLimits = field(default_factory=EngineLimits)
 
@@ -76,6 +77,7 @@ class Settings:
             database_url=os.environ.get("DATABASE_URL") or None,
             agent_database_url=os.environ.get("NEXUS_AGENT_DATABASE_URL") or None,
             writer_database_url=os.environ.get("NEXUS_WRITER_DATABASE_URL") or None,
+            store_database_url=os.environ.get("NEXUS_STORE_DATABASE_URL") or None,
             org=current_org(),
             limits=EngineLimits.from_env(),
         )

@@ -89,7 +89,7 @@ def test_the_documented_production_path_works_on_a_non_superuser_owned_database(
 
     # Before the roles exist, reads refuse with how to fix it (the owner is never used for the model's SQL).
     refused = cli("sql", "SELECT 1", env={**owner, "NEXUS_AGENT_DATABASE_URL": prod["owner_url"]})
-    assert refused.returncode == 1 and "owns the lead tables" in refused.stderr and "nexus-lab db roles" in refused.stderr
+    assert refused.returncode == 1 and "owns the product's tables" in refused.stderr and "nexus-lab db roles" in refused.stderr
 
     # 3. the shared roles and one organization's roles, as a superuser, twice (re-runnable)
     for _ in range(2):
@@ -132,7 +132,7 @@ def test_the_documented_production_path_works_on_a_non_superuser_owned_database(
 
         # The owner as the writer is refused at connect time.
         as_owner = cli("confirm", card["id"], env={**scoped, "NEXUS_WRITER_DATABASE_URL": prod["owner_url"]})
-        assert as_owner.returncode == 1 and "owns the lead tables" in as_owner.stdout + as_owner.stderr
+        assert as_owner.returncode == 1 and "owns the product's tables" in as_owner.stdout + as_owner.stderr
 
         writer_url = _url(prod["server"], f"nexus_writer_{ORG}", PASSWORDS["writer"], prod["dbname"])
         with_writer = {**scoped, "NEXUS_WRITER_DATABASE_URL": writer_url}

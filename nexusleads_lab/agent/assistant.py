@@ -175,17 +175,18 @@ class Assistant:
     @property
     def store(self):
         if self._store is None and self._persist:
-            from ..db.store import ConversationStore
-
-            self._store = ConversationStore(self.database.admin_url, self.org or ALL_ORGS, self.user)
+            self._store = self._new_store()
         return self._store
+
+    def _new_store(self):
+        from ..db.store import ConversationStore
+
+        return ConversationStore(self.database.store_url(self.org), self.org or ALL_ORGS, self.user, guard=True)
 
     @property
     def confirmations(self) -> Confirmations:
         if self._confirmations is None:
-            from ..db.store import ConversationStore
-
-            store = self.store or ConversationStore(self.database.admin_url, self.org or ALL_ORGS, self.user)
+            store = self.store or self._new_store()
             self._confirmations = Confirmations(store, lambda: self.engine)
         return self._confirmations
 

@@ -99,6 +99,17 @@ class Database:
             explicit = _with_user(explicit, writer, os.environ.get("NEXUS_WRITER_PASSWORD") or None)
         return agent, explicit  # no writer URL: confirmed writes are refused, never run as the owner
 
+    def store_url(self, org: str | None) -> str:
+        """How the conversation store of a scope logs in: its own role, bound to that scope."""
+        role = schema.store_role_name(org)
+        if self.embedded is not None:
+            if org is not None:
+                self.engine_for(org)  # the organization exists and its roles are there
+            return self.embedded.url_for(role)
+        if org == self.settings.org and self.settings.store_database_url:
+            return self.settings.store_database_url
+        return _with_user(self.admin_url, role, os.environ.get("NEXUS_STORE_PASSWORD") or None)
+
     def _ensure_org(self, org: str) -> None:
         """Embedded only: the organization must exist; create its roles on first use."""
         with self.connect_admin(autocommit=True) as conn:

@@ -13,30 +13,36 @@ from typing import Callable
 from .errors import QueryError
 from .schema import ALL_ORGS, CHAT_TABLES, LEAD_TABLES
 
+_TABLES = "SELECT c.oid, c.relname FROM pg_class c WHERE c.relnamespace = 'public'::regnamespace AND c.relname = ANY(string_to_array('{names}', ','))"
 _PRIVILEGES_SQL = """
 SELECT current_user::text, session_user::text,
        r.rolsuper, r.rolcreaterole, r.rolcreatedb, r.rolbypassrls,
        pg_has_role(current_user, 'pg_execute_server_program', 'MEMBER')
          OR pg_has_role(current_user, 'pg_read_server_files', 'MEMBER')
          OR pg_has_role(current_user, 'pg_write_server_files', 'MEMBER'),
-       EXISTS (SELECT 1 FROM pg_class c
-               WHERE c.relnamespace = 'public'::regnamespace AND c.relname = ANY(string_to_array('{lead}', ','))
+       EXISTS (SELECT 1 FROM pg_class c WHERE c.oid IN (SELECT oid FROM ({everything}) t)
                  AND pg_has_role(current_user, c.relowner, 'MEMBER')),
-       coalesce((SELECT bool_or(has_table_privilege(c.oid, 'SELECT, INSERT, UPDATE, DELETE'))
-                 FROM pg_class c WHERE c.relnamespace = 'public'::regnamespace
-                   AND c.relname = ANY(string_to_array('{chat},nexus_scopes', ','))), false),
+       coalesce((SELECT bool_or(has_table_privilege(t.oid, 'SELECT, INSERT, UPDATE, DELETE')) FROM ({chat}) t), false),
+       coalesce((SELECT bool_or(has_table_privilege(t.oid, 'SELECT')) FROM ({lead}) t), false),
+       coalesce((SELECT bool_or(has_table_privilege(t.oid, 'INSERT, UPDATE, DELETE, TRUNCATE')) FROM ({lead}) t), false),
        coalesce(has_column_privilege(to_regclass('public.users'), 'password_hash', 'SELECT'), false),
-       coalesce((SELECT bool_or(has_table_privilege(c.oid, 'INSERT, UPDATE, DELETE, TRUNCATE'))
-                 FROM pg_class c WHERE c.relnamespace = 'public'::regnamespace
-                   AND c.relname = ANY(string_to_array('{lead}', ','))), false),
+       coalesce(has_table_privilege(to_regclass('public.nexus_scopes'), 'SELECT, INSERT, UPDATE, DELETE'), false),
        to_regprocedure('public.nexus_scope()') IS NOT NULL
 FROM pg_roles r WHERE r.rolname = current_user
-""".format(lead=",".join(LEAD_TABLES), chat=",".join(CHAT_TABLES))
+""".format(
+    everything=_TABLES.format(names=",".join(LEAD_TABLES + CHAT_TABLES)),
+    chat=_TABLES.format(names=",".join(CHAT_TABLES)),
+    lead=_TABLES.format(names=",".join(LEAD_TABLES)),
+)
 
 _FIX_READER = (
     "Agent reads need a login role that can only SELECT the lead tables, bound to one scope. "
     "Run `nexus-lab db roles` (and `nexus-lab db roles --org SLUG` for an organization) as a superuser, "
     "then point NEXUS_AGENT_DATABASE_URL at that role, or unset it to use the role named after the scope."
+)
+_FIX_STORE = (
+    "The conversation store needs the store role of this scope (the chat, confirmation and audit tables only). "
+    "Run `nexus-lab db roles` (and `--org SLUG`) as a superuser, then set NEXUS_STORE_DATABASE_URL to that role."
 )
 _FIX_WRITER = (
     "Confirmed writes need the least-privilege writer role of this scope. Run `nexus-lab db roles` "
@@ -54,12 +60,15 @@ def check_role(fetch: Callable[[str], tuple | None], *, kind: str, scope: str | 
 
     ``fetch`` runs one query on the new connection and returns its first row.
     """
-    fix = _FIX_READER if kind == "reader" else _FIX_WRITER
-    job = "agent reads" if kind == "reader" else "confirmed writes"
+    fix, job = {
+        "reader": (_FIX_READER, "agent reads"),
+        "writer": (_FIX_WRITER, "confirmed writes"),
+        "store": (_FIX_STORE, "the conversation store"),
+    }[kind]
     row = fetch(_PRIVILEGES_SQL)
     if row is None:
         raise QueryError(f"Refusing {job}: the connected role is not in pg_roles.", hint=fix)
-    role, session, superuser, createrole, createdb, bypassrls, server_files, owns, chat, secret, writes, scoped = row
+    role, session, superuser, createrole, createdb, bypassrls, server_files, owns, chat, reads, writes, secret, scopes, scoped = row
     problems = [
         text
         for flag, text in (
@@ -68,10 +77,12 @@ def check_role(fetch: Callable[[str], tuple | None], *, kind: str, scope: str | 
             (createdb, "can create databases"),
             (bypassrls, "bypasses row-level security"),
             (server_files, "may run server programs or read/write server files"),
-            (owns, "owns the lead tables (an owner is not bound by row-level security)"),
-            (chat, "can read or change the conversation, confirmation, audit or scope tables"),
-            (secret, "can read users.password_hash"),
+            (owns, "owns the product's tables (an owner is not bound by row-level security)"),
+            (chat and kind != "store", "can read or change the conversation, confirmation or audit tables"),
+            (reads and kind == "store", "can read the lead tables"),
             (writes and kind == "reader", "can change the lead tables"),
+            (secret, "can read users.password_hash"),
+            (scopes, "can read or change the organization scopes"),
         )
         if flag
     ]

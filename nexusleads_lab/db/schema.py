@@ -29,8 +29,10 @@ WRITABLE_TABLES = ("projects", "repositories", "repository_contributors", "lead_
 # Group roles hold the privileges; login roles are members and carry one scope each.
 READ_GROUP = "nexus_read"
 WRITE_GROUP = "nexus_write"
+CHAT_GROUP = "nexus_chat"  # the conversation store: the chat, confirmation and audit tables only
 AGENT_ROLE = "nexus_agent"  # reads, every organization (the admin scope)
 WRITER_ROLE = "nexus_writer"  # confirmed writes, every organization
+STORE_ROLE = "nexus_store"  # conversations, confirmations, audit, every organization's ('*') label
 ALL_ORGS = "*"  # the scope label of the all-organizations roles
 
 # Columns of `users` the agent may read: everything but the password hash.
@@ -263,6 +265,21 @@ UPDATE write_audit SET org = '*'
  WHERE org = 'default' AND NOT EXISTS (SELECT 1 FROM organizations WHERE slug = 'default');
 """,
     ),
+    Migration(
+        4,
+        "row-level security on the conversation store",
+        """
+DO $$
+DECLARE t text;
+BEGIN
+    FOREACH t IN ARRAY ARRAY['chat_conversations', 'chat_messages', 'chat_confirmations', 'write_audit'] LOOP
+        EXECUTE format('ALTER TABLE %I ENABLE ROW LEVEL SECURITY', t);
+        EXECUTE format('DROP POLICY IF EXISTS nexus_others ON %I', t);
+        EXECUTE format('CREATE POLICY nexus_others ON %I USING (true) WITH CHECK (true)', t);
+    END LOOP;
+END $$;
+""",
+    ),
 )
 
 CURRENT_VERSION = MIGRATIONS[-1].version
@@ -335,6 +352,15 @@ SCOPE_POLICIES: dict[str, str] = {
     ),
 }
 
+# The store's rows of a scope: conversations, confirmations and audit rows labelled with it.
+_LABEL = "(SELECT public.nexus_scope())"
+CHAT_POLICIES: dict[str, str] = {
+    "chat_conversations": f"org = {_LABEL}",
+    "chat_messages": f"conversation_id IN (SELECT c.id FROM public.chat_conversations c WHERE c.org = {_LABEL})",
+    "chat_confirmations": f"org = {_LABEL}",
+    "write_audit": f"org = {_LABEL}",
+}
+
 # Session settings every product login role starts with (settings do not inherit from groups).
 _READER_SETTINGS = (
     "default_transaction_read_only = on",
@@ -371,6 +397,11 @@ def role_names(scope: str | None) -> tuple[str, str]:
     return (AGENT_ROLE, WRITER_ROLE) if scope is None else org_role_names(scope)
 
 
+def store_role_name(scope: str | None) -> str:
+    """The conversation store's login role of a scope."""
+    return STORE_ROLE if scope is None else STORE_ROLE + org_role_names(scope)[0][len(AGENT_ROLE):]
+
+
 def _create_role(role: str, member_of: str | None = None) -> list[str]:
     login = "NOLOGIN" if member_of is None else "LOGIN"
     attrs = f"{login} NOSUPERUSER NOCREATEDB NOCREATEROLE NOREPLICATION NOBYPASSRLS"
@@ -385,16 +416,17 @@ def _create_role(role: str, member_of: str | None = None) -> list[str]:
 
 
 def _login_roles(reader: str, writer: str, slug: str | None) -> list[str]:
-    stmts = _create_role(reader, READ_GROUP) + _create_role(writer, WRITE_GROUP)
+    store = store_role_name(slug)
+    stmts = _create_role(reader, READ_GROUP) + _create_role(writer, WRITE_GROUP) + _create_role(store, CHAT_GROUP)
     for role in (reader, writer):  # privileges come from the group only (older versions granted directly)
         stmts += [
             f"REVOKE ALL ON ALL TABLES IN SCHEMA public FROM {quote_ident(role)}",
             f"REVOKE ALL ON ALL SEQUENCES IN SCHEMA public FROM {quote_ident(role)}",
         ]
     stmts += [f"ALTER ROLE {quote_ident(reader)} SET {s}" for s in _READER_SETTINGS]
-    stmts += [f"ALTER ROLE {quote_ident(writer)} SET {s}" for s in _WRITER_SETTINGS]
+    stmts += [f"ALTER ROLE {quote_ident(role)} SET {s}" for role in (writer, store) for s in _WRITER_SETTINGS]
     org = "NULL" if slug is None else _literal(slug)
-    for role in (reader, writer):
+    for role in (reader, writer, store):
         stmts.append(
             f"INSERT INTO public.nexus_scopes (role_name, org_slug) VALUES ({_literal(role)}, {org})"
             " ON CONFLICT (role_name) DO UPDATE SET org_slug = EXCLUDED.org_slug"
@@ -412,7 +444,7 @@ def role_statements() -> list[str]:
     """
     readable = [t for t in LEAD_TABLES if t != "users"]
     users_cols = ", ".join(USER_COLUMNS_FOR_AGENT)
-    stmts = _create_role(READ_GROUP) + _create_role(WRITE_GROUP)
+    stmts = _create_role(READ_GROUP) + _create_role(WRITE_GROUP) + _create_role(CHAT_GROUP)
     for group in (READ_GROUP, WRITE_GROUP):
         stmts += [
             f"REVOKE ALL ON ALL TABLES IN SCHEMA public FROM {group}",
@@ -434,6 +466,21 @@ def role_statements() -> list[str]:
             f"DROP POLICY IF EXISTS nexus_scope ON {table}",
             f"CREATE POLICY nexus_scope ON {table} AS RESTRICTIVE FOR ALL TO {READ_GROUP}, {WRITE_GROUP}"
             f" USING ({_ALL} OR {condition}) WITH CHECK ({_ALL} OR {condition})",
+        ]
+    # The store: its own tables only, each scope's rows only (the admin scope's label is '*').
+    stmts += [
+        f"REVOKE ALL ON ALL TABLES IN SCHEMA public FROM {CHAT_GROUP}",
+        f"REVOKE ALL ON ALL SEQUENCES IN SCHEMA public FROM {CHAT_GROUP}",
+        f"GRANT USAGE ON SCHEMA public TO {CHAT_GROUP}",
+        f"GRANT SELECT, INSERT, UPDATE, DELETE ON chat_conversations, chat_messages, chat_confirmations TO {CHAT_GROUP}",
+        f"GRANT SELECT, INSERT ON write_audit TO {CHAT_GROUP}",
+        f"GRANT USAGE ON SEQUENCE chat_messages_id_seq, write_audit_id_seq TO {CHAT_GROUP}",
+    ]
+    for table, condition in CHAT_POLICIES.items():
+        stmts += [
+            f"DROP POLICY IF EXISTS nexus_scope ON {table}",
+            f"CREATE POLICY nexus_scope ON {table} AS RESTRICTIVE FOR ALL TO {CHAT_GROUP}"
+            f" USING ({condition}) WITH CHECK ({condition})",
         ]
     stmts += _login_roles(AGENT_ROLE, WRITER_ROLE, None)
     return stmts
@@ -458,7 +505,7 @@ def roles_script(slug: str | None = None) -> str:
     lines = [
         f"-- NexusLeads Lab roles: {what}.",
         "-- Run after the schema exists (`nexus-lab db` as the tables' owner migrates it), as a superuser:",
-        "--   psql \"$SUPERUSER_URL\" -v agent_password=... -v writer_password=... -f roles.sql",
+        "--   psql \"$SUPERUSER_URL\" -v agent_password=... -v writer_password=... -v store_password=... -f roles.sql",
         "\\set ON_ERROR_STOP on",
         "BEGIN;",
         *(stmt + ";" for stmt in body),
@@ -468,6 +515,9 @@ def roles_script(slug: str | None = None) -> str:
         "\\if :{?writer_password}",
         f"ALTER ROLE {quote_ident(writer)} PASSWORD :'writer_password';",
         "\\endif",
+        "\\if :{?store_password}",
+        f"ALTER ROLE {quote_ident(store_role_name(slug))} PASSWORD :'store_password';",
+        "\\endif",
         "COMMIT;",
     ]
     return "\n".join(lines) + "\n"
@@ -475,9 +525,13 @@ def roles_script(slug: str | None = None) -> str:
 
 def _precondition(slug: str | None) -> str:
     """Stop a script run in the wrong order with a message that says which step comes first."""
-    checks = [
-        "IF to_regclass('public.nexus_scopes') IS NULL THEN RAISE EXCEPTION 'NexusLeads Lab: the schema is "
-        "missing or older than version 3: run `nexus-lab db` with DATABASE_URL set to the tables'' owner first'; END IF;"
+    first = (
+        "RAISE EXCEPTION 'NexusLeads Lab: the schema is missing or older than version "
+        f"{CURRENT_VERSION}: run `nexus-lab db` with DATABASE_URL set to the tables'' owner first';"
+    )
+    checks = [  # two IFs: plpgsql plans the second only when the first let it through
+        f"IF to_regclass('public.nexus_schema_migrations') IS NULL THEN {first} END IF;",
+        f"IF (SELECT max(version) FROM public.nexus_schema_migrations) < {CURRENT_VERSION} THEN {first} END IF;",
     ]
     if slug is not None:
         checks.append(

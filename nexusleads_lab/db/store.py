@@ -59,19 +59,38 @@ def _uuid(value: str) -> str:
 
 
 class ConversationStore:
-    def __init__(self, url: str, org: str, user: str) -> None:
+    """One user's conversations in one scope (``org``: a slug, or ``'*'`` for every organization).
+
+    With ``guard`` the connection is checked like the product's other roles: least privilege,
+    and bound to ``org`` by row-level security, so even a bug here cannot reach another
+    organization's conversations.
+    """
+
+    def __init__(self, url: str, org: str, user: str, *, guard: bool = False) -> None:
         self.org = org
         self.user = user
         self._url = url
+        self._guard = guard
         self._conn: psycopg.Connection | None = None
         self._lock = threading.RLock()
 
     def _connection(self) -> psycopg.Connection:
         if self._conn is None or self._conn.closed or self._conn.broken:
             try:
-                self._conn = psycopg.connect(self._url, autocommit=True, connect_timeout=10)
+                conn = psycopg.connect(self._url, autocommit=True, connect_timeout=10)
             except psycopg.OperationalError as exc:
                 raise QueryError(f"Cannot reach the conversation store: {mask_url(str(exc)).strip()}") from None
+            if self._guard:
+                from .guard import check_role
+                from .schema import ALL_ORGS
+
+                try:
+                    check_role(lambda sql: conn.execute(sql).fetchone(), kind="store",
+                               scope=None if self.org == ALL_ORGS else self.org)  # fmt: skip
+                except QueryError:
+                    conn.close()
+                    raise
+            self._conn = conn
         return self._conn
 
     def query(self, sql: str, params: tuple = (), *, fetch: str = "none", durable: bool = True):
