@@ -183,11 +183,14 @@ def read_paths(db, org: str, org_id: int) -> list[dict]:
     from nexusleads_lab.db.schema import role_names
 
     base = baseline_engine(db)
+    control = baseline_engine(db)
     agent = db.engine_for(None)
     scoped = db.engine_for(org)
     return [
         {"key": "base", "label": f"(a) `{BASELINE_ROLE}`: not in `nexus_read`, permissive policy only",
          "engine": base, "big": BIG_SQL, "small": SMALL_SQL},
+        {"key": "control", "label": f"(a2) control: `{BASELINE_ROLE}` again, its own pool (A/A: the ratios' noise floor)",
+         "engine": control, "big": BIG_SQL, "small": SMALL_SQL},
         {"key": "agent", "label": "(b) `nexus_agent`: all organizations, restrictive policy (scope check true)",
          "engine": agent, "big": BIG_SQL, "small": SMALL_SQL},
         {"key": "base_org", "label": f"(a') `{BASELINE_ROLE}` + the org filter in the query: (c)'s rows without RLS",
@@ -205,7 +208,9 @@ def bench_reads(paths: list[dict], rounds: int, iters: int, explain_small: int) 
     finally:
         for path in paths:
             path["conn"].close()
-        paths[0]["engine"].close()  # the baseline engine (not one of the database's own)
+        for path in paths:
+            if path["key"] in ("base", "control"):  # the baseline engines (not the database's own)
+                path["engine"].close()
 
 
 def _bench_reads(paths, rounds, iters, explain_small) -> dict:
@@ -216,7 +221,7 @@ def _bench_reads(paths, rounds, iters, explain_small) -> dict:
         df = pth["engine"].read(pth["big"], row_cap=TARGET_ROWS).df
         rows[pth["key"]] = len(df)
         del df
-    if rows["base"] != TARGET_ROWS or rows["agent"] != TARGET_ROWS:
+    if rows["base"] != TARGET_ROWS or rows["agent"] != TARGET_ROWS or rows["control"] != TARGET_ROWS:
         raise RuntimeError(f"expected {TARGET_ROWS:,} rows from (a) and (b), got {rows}")
     if rows["base_org"] != rows["org"]:
         raise RuntimeError(f"(a') and (c) should return the same rows: {rows}")
@@ -487,9 +492,9 @@ def render(seed: dict, org: tuple[str, int, int], setup: dict, reads: dict | Non
         m = {k: med(v) for k, v in big.items()}
         ms = {k: med(v) for k, v in srv.items()}
         mp = {k: med(v) for k, v in reads["big_plan_ms"].items()}
-        ref = {"base": "base", "agent": "base", "base_org": "base_org", "org": "base_org"}
+        ref = {"base": "base", "control": "base", "agent": "base", "base_org": "base_org", "org": "base_org"}
         table = []
-        for key in ("base", "agent", "base_org", "org"):
+        for key in ("base", "control", "agent", "base_org", "org"):
             pr = med(paired(big[ref[key]], big[key]))
             table.append([
                 L[key], f"{rows[key]:,}", f"{plans[key]['scanned']:,}", fmt_s(m[key]), fmt_s(min(big[key])),
@@ -503,8 +508,9 @@ def render(seed: dict, org: tuple[str, int, int], setup: dict, reads: dict | Non
             "",
             f"`{BIG_SQL}` through `Engine.read(sql, row_cap=1000000)`; (a') adds "
             f"`WHERE project_id IN (SELECT id FROM projects WHERE org_id = <{slug}>)`. Rounds interleaved "
-            "(rotating order); ratio = median ÷ median of the path it is compared with ((b) with (a), (c) with "
-            "(a')), in brackets the median of the per-round paired ratios. Server = `EXPLAIN (ANALYZE, TIMING "
+            "(rotating order); ratio = median ÷ median of the path it is compared with ((a2) and (b) with (a), (c) "
+            "with (a')), in brackets the median of the per-round paired ratios; (a2) shows how far two identical "
+            "paths drift apart in this run. Server = `EXPLAIN (ANALYZE, TIMING "
             "OFF)` of the same wrapped query on a connection with the pool's URL (planning, and execution with no "
             "rows sent), one per path per round; rows scanned = rows the `lead_scores` scan read (kept + removed "
             "by its filter).",
@@ -522,9 +528,11 @@ def render(seed: dict, org: tuple[str, int, int], setup: dict, reads: dict | Non
         c_ratio = m["org"] / m["base_org"]
         c_paired = med(paired(big["base_org"], big["org"]))
         c_vs_a_row = (m["org"] / rows["org"]) / (m["base"] / rows["base"])
+        aa = m["control"] / m["base"]
         parts.append(
             f"Target: RLS adds at most {RLS_TARGET:.0%} to the 1M-row fetch -> (b) `nexus_agent` vs (a): "
-            f"**{_pct(b_ratio)}** (paired {_pct(b_paired)}) ({_verdict(b_ratio <= 1 + RLS_TARGET)}). "
+            f"**{_pct(b_ratio)}** (paired {_pct(b_paired)}) ({_verdict(b_ratio <= 1 + RLS_TARGET)}; the A/A "
+            f"control differs by {_pct(aa)}, paired {_pct(med(paired(big['base'], big['control'])))}). "
             f"For one organization, (c) vs the same {rows['org']:,} rows without RLS (a'): **{_pct(c_ratio)}** "
             f"(paired {_pct(c_paired)}) ({_verdict(c_ratio <= 1 + RLS_TARGET)}); per returned row, (c) costs "
             f"{fmt_ratio(c_vs_a_row)} what (a) does (it reads the whole table to return "
@@ -549,7 +557,7 @@ def render(seed: dict, org: tuple[str, int, int], setup: dict, reads: dict | Non
         spm = {k: med(v) for k, v in reads["small_plan_ms"].items()}
         mm = {k: med(v) for k, v in sm.items()}
         table = []
-        for key in ("base", "agent", "base_org", "org"):
+        for key in ("base", "control", "agent", "base_org", "org"):
             table.append([
                 L[key], reads["small_rows"][key], f"{sp[key]['scanned']:,}", fmt_ms(mm[key]), fmt_ms(p(sm[key], 10)),
                 fmt_ms(p(sm[key], 90)), len(sm[key]),
@@ -694,7 +702,7 @@ def main(argv: list[str] | None = None) -> int:
             setup = ensure_baseline_role(admin)
         slug, org_id, _ = org
         if "reads" in only:
-            reads = bench_reads(read_paths(db, slug, org_id), rounds=2 if q else 11, iters=50 if q else 600,
+            reads = bench_reads(read_paths(db, slug, org_id), rounds=2 if q else 21, iters=50 if q else 600,
                                 explain_small=20 if q else 200)  # fmt: skip
         if "write" in only:
             write = bench_write(db, slug, org_id, rounds=3 if q else 15, commit_rounds=0 if args.no_commit else (1 if q else 5),
