@@ -4,6 +4,10 @@ from __future__ import annotations
 
 from nexusleads_lab.db.schema import LEAD_TABLES
 
+# A read that runs until a timeout or a cancel stops it: pure CPU, no temp files, no locks
+# (pg_sleep is not on the read path's allow-list: it is volatile).
+SLOW_SQL = "SELECT count(*) AS n FROM (SELECT generate_series(1, 1000000000000)) AS g"
+
 
 def fingerprint(db) -> dict[str, str]:
     """Row count and checksum of every lead table, plus the catalog objects a write could add."""

@@ -16,6 +16,8 @@ from nexusleads_lab.agent.modelserver import ModelServer, Script, disconnect_aft
 from nexusleads_lab.agent.tools import MAX_TOOL_BYTES
 from nexusleads_lab.db.store import ConversationStore, NotFound
 
+from checks import SLOW_SQL
+
 API_KEY = "sk-test-SECRET-do-not-leak-1234567890"
 
 
@@ -168,7 +170,7 @@ def test_cancel_from_another_thread_ends_a_slow_stream_within_a_second(scripted)
 
 
 def test_cancel_stops_a_long_query(scripted):
-    assistant = scripted([tool_calls([("psql", {"sql": "SELECT pg_sleep(30)"})]), text(message("after"))])
+    assistant = scripted([tool_calls([("psql", {"sql": SLOW_SQL})]), text(message("after"))])
     threading.Timer(0.5, assistant.cancel).start()
     started = time.perf_counter()
     result = assistant.ask("sleep")

@@ -11,11 +11,12 @@ holding an invisible or control character is shown as an ``E'...'`` escape.
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import Any, Iterator
+from typing import Any
 
 from .. import safetext
 from .errors import QueryError
 from .functions import is_allowed
+from .sqltree import function_name, walk
 from .schema import LEAD_TABLES, WRITABLE_TABLES
 
 # How each writable table's rows are named in a preview.
@@ -170,13 +171,13 @@ def _check_tree(stmt, where: str) -> None:
 
     if stmt.withClause is not None:
         raise ProposalError(f"{where} starts with WITH; write the condition as a subquery in WHERE instead.")
-    for node in _walk(stmt):
+    for node in walk(stmt):
         if isinstance(node, ast.WithClause):
             raise ProposalError(f"{where} contains a WITH query; use plain subqueries.")
         if isinstance(node, (ast.InsertStmt, ast.UpdateStmt, ast.DeleteStmt, ast.MergeStmt)) and node is not stmt:
             raise ProposalError(f"{where} nests one write inside another; propose each statement on its own.")
         if isinstance(node, ast.FuncCall):
-            name = tuple(s.sval for s in node.funcname)
+            name = function_name(node)
             if not is_allowed(name):
                 raise ProposalError(
                     f"{where} calls {'.'.join(name)}(), which is not on the list of functions a write may use "
@@ -199,20 +200,6 @@ def _check_tree(stmt, where: str) -> None:
             raise ProposalError(f"{where} uses WHERE CURRENT OF; name the rows with a condition instead.")
         elif isinstance(node, ast.RangeTableSample):
             raise ProposalError(f"{where} samples a table (TABLESAMPLE); the rows it changes must be exactly determined.")
-
-
-def _walk(node) -> Iterator[Any]:
-    from pglast import ast
-
-    if isinstance(node, (list, tuple)):
-        for item in node:
-            yield from _walk(item)
-    elif isinstance(node, ast.Node):
-        yield node
-        for attr in node.__slots__:
-            value = getattr(node, attr, None)
-            if isinstance(value, (ast.Node, list, tuple)):
-                yield from _walk(value)
 
 
 def _plan_update(stmt, table: str, where: str) -> PlannedStatement:
@@ -264,7 +251,7 @@ def _plan_insert(stmt, table: str, where: str) -> PlannedStatement:
         if col.indirection:
             raise ProposalError(f"{where} inserts into part of {col.name}; insert whole columns.")
         columns.append(col.name)
-    for node in _walk(stmt.selectStmt):
+    for node in walk(stmt.selectStmt):
         if isinstance(node, ast.SetToDefault):
             raise ProposalError(f"{where} uses DEFAULT in VALUES; leave that column out instead.")
     names = ", ".join(_ident(c) for c in columns)

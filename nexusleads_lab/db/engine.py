@@ -25,6 +25,7 @@ import pyarrow.compute as pc
 from ..config import EngineLimits
 from .errors import QueryError, from_adbc, from_psycopg, mask_url
 from .guard import check_role, describe_scope
+from .readsql import check_read
 
 # The user's SQL goes between these; a trailing "--" comment in it cannot swallow the
 # closing parenthesis because it sits on its own line.
@@ -32,23 +33,6 @@ _WRAP_HEAD = "SELECT * FROM (\n"
 _WRAP_TAIL = "\n) AS nexus_result LIMIT {limit}"
 
 _WRAP_IN_MESSAGE = re.compile(r"\s*\) AS nexus_result LIMIT \d+")
-_READ_START = re.compile(r"^\s*(?:\(\s*)*(select|with|values|table)\b", re.I)
-_LEADING_NOISE = re.compile(r"^(?:\s+|--[^\n]*(?:\n|$)|/\*.*?\*/)+", re.S)
-# Functions with effects beyond the query (session state, files, other backends, sequences).
-# The role and the read-only transaction stop what matters; this only words the refusal.
-_DENIED_CALL = re.compile(
-    r"\b(set_config|pg_read_file|pg_read_binary_file|pg_ls_\w+|pg_stat_file|lo_\w+|"
-    r"pg_terminate_backend|pg_cancel_backend|pg_advisory\w*|pg_try_advisory\w*|nextval|setval|"
-    r"pg_notify|pg_reload_conf|pg_rotate_logfile|pg_switch_wal|dblink\w*|pg_file_\w+|pg_stat_reset\w*)\s*\(",
-    re.I,
-)
-_WRITE_WORDS = {
-    "insert", "update", "delete", "merge", "truncate", "drop", "alter", "create", "grant",
-    "revoke", "copy", "vacuum", "analyze", "cluster", "reindex", "comment", "lock", "call",
-    "do", "set", "reset", "begin", "commit", "rollback", "listen", "notify", "unlisten",
-    "prepare", "execute", "deallocate", "declare", "fetch", "discard", "refresh", "security",
-    "load", "import", "explain", "show", "checkpoint", "reassign",
-}  # fmt: skip
 
 # Connection trouble (server restart, socket gone): a read may be retried once elsewhere.
 _CONNECTION_STATES = ("08", "57P01", "57P02", "57P03")
@@ -105,37 +89,8 @@ class WriteResult:
         return sum(self.statement_rows)
 
 
-def precheck(sql: str) -> str:
-    """Reject what is obviously not one read query, with a clearer message than the server's.
-
-    Never the only guard: the read-only role, the read-only transaction and the subquery
-    wrapper each stop a write on their own.
-    """
-    if not isinstance(sql, str) or not sql.strip():
-        raise QueryError("Empty query: send one SELECT (or WITH / VALUES / TABLE) statement.")
-    text = sql.strip()
-    while text.endswith(";"):
-        text = text[:-1].rstrip()
-    if "\x00" in text:
-        raise QueryError("The query contains a NUL byte, which PostgreSQL does not accept.")
-    body = _LEADING_NOISE.sub("", text)
-    if not _READ_START.match(body):
-        first = re.match(r"[A-Za-z_]+", body)
-        word = first.group(0).lower() if first else ""
-        if word in _WRITE_WORDS or not word:
-            raise QueryError(
-                f"Only read queries run here: {word.upper() or 'this statement'} is not allowed on the "
-                "read path. Start with SELECT, WITH, VALUES or TABLE; to change data, propose the "
-                "statement for confirmation instead."
-            )
-        raise QueryError(f"Only one SELECT, WITH, VALUES or TABLE statement can run here, not {word.upper()}.")
-    denied = _DENIED_CALL.search(body)
-    if denied:
-        raise QueryError(
-            f"{denied.group(1)}() is not allowed on the read path: it changes session or server state, "
-            "or reads outside the lead tables."
-        )
-    return text
+# What may run on the read path, decided by PostgreSQL's own parser (``readsql``).
+precheck = check_read
 
 
 def with_options(url: str, **options: str) -> str:

@@ -558,8 +558,19 @@ def ensure_org_roles(conn: psycopg.Connection, slug: str) -> None:
     _run(conn, org_role_statements(slug))
 
 
-# Safe in a database the product has to itself; a shared database keeps its defaults.
+# Safe in a database the product has to itself (a shared database keeps its defaults, and the
+# read path's allow-list is what stops these there): no role but a superuser may execute a
+# volatile built-in, except the two the product's own column defaults call.
+_KEEP_VOLATILE = ("nextval(regclass)", "gen_random_uuid()")
+# Stable, yet they assign a transaction id: a read-only query must not burn them.
+_STABLE_WITH_EFFECTS = ("txid_current()", "txid_current_if_assigned()", "pg_current_xact_id()",
+                        "pg_current_xact_id_if_assigned()")  # fmt: skip
 _EMBEDDED_ONLY = [
-    "REVOKE EXECUTE ON FUNCTION pg_terminate_backend(integer, bigint) FROM PUBLIC",
-    "REVOKE EXECUTE ON FUNCTION pg_cancel_backend(integer) FROM PUBLIC",
+    "DO $$ DECLARE f regprocedure; BEGIN"
+    " FOR f IN SELECT p.oid::regprocedure FROM pg_proc p"
+    " WHERE p.provolatile = 'v' AND p.pronamespace = 'pg_catalog'::regnamespace AND p.prokind = 'f'"
+    f" AND p.oid::regprocedure::text NOT IN ({', '.join(_literal(k) for k in _KEEP_VOLATILE)})"
+    " AND has_function_privilege('public', p.oid, 'EXECUTE') LOOP"
+    " EXECUTE format('REVOKE EXECUTE ON FUNCTION %s FROM PUBLIC', f); END LOOP; END $$",
+    *(f"REVOKE EXECUTE ON FUNCTION {f} FROM PUBLIC" for f in _STABLE_WITH_EFFECTS),
 ]
