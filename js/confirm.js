@@ -20,6 +20,7 @@ function plural(n, word) {
 
 // -- the preview: the same wording and table as the static twin (nexusleads_lab/ui/html.py) ----
 
+const SHORT_VALUE = 16; // values up to this long never wrap (ids, enums such as no_response); longer ones wrap anywhere
 const VERBS = { update: ["changes", "in"], insert: ["adds", "to"], delete: ["deletes", "from"] };
 
 function rowsWord(n) {
@@ -33,8 +34,10 @@ function previewValue(value) {
 }
 
 function valueSpan(value, className) {
-  const span = el("span", className, previewValue(value));
+  const text = previewValue(value);
+  const span = el("span", className, text);
   if (value === null || value === undefined) span.classList.add("nxl-pv-null");
+  if (text.length <= SHORT_VALUE) span.classList.add("nxl-pv-short");
   return span;
 }
 

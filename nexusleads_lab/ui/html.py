@@ -272,6 +272,9 @@ def confirm_html(proposal: Mapping[str, Any], outcome: Mapping[str, Any] | None 
 
 # -- the write preview: what a confirm card shows will change ---------------------------------
 
+#: Values up to this many characters never wrap (ids, enums such as no_response); longer ones wrap anywhere.
+PREVIEW_SHORT = 16
+
 #: The single-statement count line, by action: (verb, preposition).
 PREVIEW_VERBS = {"update": ("changes", "in"), "insert": ("adds", "to"), "delete": ("deletes", "from")}
 
@@ -319,8 +322,10 @@ def preview_line(proposal: Mapping[str, Any]) -> str:
 
 
 def _preview_cell(value: Any, cls: str) -> str:
-    cls = f"{cls} nxl-pv-null" if value is None else cls
-    return f'<span class="{cls}">{esc(preview_value(value))}</span>'
+    text = preview_value(value)
+    cls += " nxl-pv-null" if value is None else ""
+    cls += " nxl-pv-short" if len(text) <= PREVIEW_SHORT else ""
+    return f'<span class="{cls}">{esc(text)}</span>'
 
 
 def statement_preview_html(stmt: Mapping[str, Any], number: int | None = None) -> str:
