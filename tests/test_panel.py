@@ -149,6 +149,11 @@ def test_confirm_changes_the_database_exactly_once_and_shows_the_outcome(make_pa
     ask(panel, "mark these three as contacted")
     card = panel.messages[-1]["response"]
     assert card["type"] == "confirm" and card["sql"] == sql and card["dry_run_rows"] == 3  # already canonical
+    # the card shows, before the click, each lead's status going from new to contacted
+    (statement,) = card["preview"]
+    assert (statement["action"], statement["table"], statement["rows"]) == ("update", "lead_scores", 3)
+    shown = {r["key"]["id"]: (r["before"]["status"], r["after"]["status"]) for r in statement["sample"]}
+    assert shown == {i: ("new", "contacted") for i in ids}
     status = f"SELECT DISTINCT status FROM lead_scores WHERE {where}"
     assert list(db.engine.read(status).df["status"]) == ["new"], "nothing is written before the click"
     try:
@@ -243,6 +248,21 @@ def test_a_new_panel_resumes_the_users_latest_conversation(make_panel, db):
     assert shape(restored.messages) == shape(before)
     assert restored.messages[1]["steps"][0]["ms"] > 0
     assert restored.messages[3]["outcome"] == {"id": card["id"], "status": "confirmed", "rows_affected": 1}
+
+
+def test_the_header_names_the_organization_the_panel_reads_and_writes(make_panel):
+    panel, assistant = make_panel([text(message("hi"))])
+    assert panel.get_state()["scope"] == assistant.scope_label == f"organization {ORG}"
+
+    class WithoutScope:  # an assistant from before scopes: the header just leaves it out
+        model = "m"
+
+        def conversations(self):
+            return []
+
+    bare = ChatPanel(WithoutScope(), restore=False)
+    assert bare.scope == "" and bare.model_name == "m"
+    bare.close()
 
 
 def test_widget_state_never_holds_the_api_key_or_a_database_password(make_panel, db):

@@ -16,6 +16,7 @@ Synced state (nothing else reaches the browser; no keys, no database URLs):
 ``streaming``       the answer text so far, at most ``STREAM_RATE`` updates per second
 ``notice``          a problem the person should know about (empty when all is well)
 ``model_name``      the model's name, for the header
+``scope``           what the assistant may read and write, e.g. "organization acme-analytics", for the header
 ``sql_cell``        template for "insert as cell" (``{sql}`` is replaced)
 
 Messages from the browser (``model.send``): ``ask {text}``, ``stop``, ``confirm {id, sql}``,
@@ -58,6 +59,7 @@ class ChatPanel(anywidget.AnyWidget):
     streaming = t.Unicode("").tag(sync=True)
     notice = t.Unicode("").tag(sync=True)
     model_name = t.Unicode("").tag(sync=True)
+    scope = t.Unicode("").tag(sync=True)
     sql_cell = t.Unicode("%%nexus sql\n{sql}").tag(sync=True)
 
     def __init__(self, assistant=None, *, session=None, restore: bool = True, **kwargs: Any) -> None:
@@ -73,6 +75,7 @@ class ChatPanel(anywidget.AnyWidget):
         self.assistant = assistant
         self.session = session
         self.model_name = str(getattr(assistant, "model", "") or "")
+        self.scope = str(getattr(assistant, "scope_label", "") or "")
         self._lock = threading.RLock()
         self._worker: threading.Thread | None = None
         self._live: _LiveTurn | None = None
