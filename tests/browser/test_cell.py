@@ -147,7 +147,17 @@ def test_confirm_changes_the_database_exactly_once_and_shows_the_outcome(lab, pa
     card = out.locator(".nxl-confirm-live")
     card.wait_for(state="attached", timeout=30_000)
     expect(card.locator(".nxl-sql")).to_have_text(sql)
-    expect(card.locator(".nxl-dry")).to_contain_text("this would change 3 rows")
+    expect(card.locator(".nxl-dry")).to_have_text("Preview: this changes 3 rows in lead_scores.")
+    # the preview: each lead by id, its status going from new to contacted, before any click
+    rows = card.locator(".nxl-pv-table tbody tr")
+    expect(rows).to_have_count(3)
+    expect(card.locator(".nxl-pv-table th")).to_have_text(["id", "status", "status_changed_at"])
+    for i, lead in enumerate(ids):
+        expect(rows.nth(i).locator("td")).to_have_count(3)
+        expect(rows.nth(i).locator("td").nth(0)).to_have_text(str(lead))
+        expect(rows.nth(i).locator("td").nth(1)).to_have_text("new → contacted")
+    expect(rows.first.locator(".nxl-pv-after").first).to_be_visible()
+    expect(card.locator(".nxl-pv-more")).to_have_count(0)  # all three rows are shown
     expect(out.locator(".nxl-confirm-static")).to_be_hidden()
     screenshot(page, "confirm.png", cell(page, 1))
 
@@ -169,12 +179,14 @@ def test_confirm_changes_the_database_exactly_once_and_shows_the_outcome(lab, pa
         assert audit == (1, sql)
         screenshot(page, "confirm-done.png", cell(page, 1))
         # the saved notebook keeps the outcome in the card's static twin, for readers without a kernel
+        expect(out.locator(".nxl-confirm-static .nxl-outcome")).to_have_text("Done: 3 rows changed.")  # hidden, but updated
         page.evaluate("() => window.jupyterapp.commands.execute('docmanager:save')")
         page.wait_for_function("() => !window.jupyterapp.shell.currentWidget.context.model.dirty", timeout=15_000)
         saved = nbformat.read(lab.root / "cell-confirm.ipynb", as_version=4)
         htmls = [o.get("data", {}).get("text/html", "") for o in saved.cells[1].outputs]
         twin = [h for h in htmls if "nxl-confirm-static" in h]
         assert len(twin) == 1 and "Done: 3 rows changed." in twin[0] and "Waiting for confirmation" not in twin[0]
+        assert twin[0].count('<span class="nxl-pv-after nxl-pv-short">contacted</span>') == 3  # and what it changed
     finally:
         with psycopg.connect(db.admin_url, autocommit=True) as conn:
             conn.execute(f"UPDATE lead_scores SET status = 'new' WHERE id IN ({id_list})")

@@ -13,6 +13,7 @@ import json
 import re
 import time
 import uuid
+from contextlib import contextmanager
 
 import psycopg
 import pytest
@@ -20,11 +21,13 @@ from lab_harness import ARTIFACTS, open_notebook, run_all_cells, run_cell, scree
 from playwright.sync_api import expect
 
 from nexusleads_lab.agent.modelserver import text, tool_calls
+from nexusleads_lab.db.dml import plan_write
 from nexusleads_lab.db.store import ConversationStore
 
 pytestmark = pytest.mark.browser
 
 PANEL = "#jp-right-stack .nx-panel"
+ORG = "acme-analytics"  # the lab's NEXUS_ORG (see conftest.py)
 XSS = "<img src=x onerror=alert(1)>"
 KPI_SQL = (
     "SELECT count(*) AS leads, count(*) FILTER (WHERE tier = 'hot') AS hot, "
@@ -100,6 +103,19 @@ def widen_side_area(page, width: int = 500) -> None:
     page.mouse.move(x - 2 - (width - box["width"]), y, steps=8)
     page.mouse.up()
     page.wait_for_timeout(200)
+
+
+@contextmanager
+def dark_theme(page):
+    """JupyterLab Dark for the duration, then Light again."""
+    try:
+        page.evaluate("() => window.jupyterapp.commands.execute('apputils:change-theme', {theme: 'JupyterLab Dark'})")
+        page.wait_for_function("() => document.body.dataset.jpThemeLight === 'false'", timeout=20_000)
+        page.wait_for_timeout(800)
+        yield
+    finally:
+        page.evaluate("() => window.jupyterapp.commands.execute('apputils:change-theme', {theme: 'JupyterLab Light'})")
+        page.wait_for_function("() => document.body.dataset.jpThemeLight === 'true'", timeout=20_000)
 
 
 def ask(page, question: str) -> None:
@@ -206,56 +222,79 @@ def test_the_panel_sits_in_the_side_area_streams_answers_and_renders_dashboards(
     # JupyterLab's dark theme: the panel follows its colours
     background = lambda: page.locator(PANEL).evaluate("(n) => getComputedStyle(n).backgroundColor")  # noqa: E731
     light = background()
-    try:
-        page.evaluate("() => window.jupyterapp.commands.execute('apputils:change-theme', {theme: 'JupyterLab Dark'})")
-        page.wait_for_function("() => document.body.dataset.jpThemeLight === 'false'", timeout=20_000)
-        page.wait_for_timeout(800)
+    with dark_theme(page):
         assert background() != light
         screenshot(page, "panel-dark.png")
-    finally:
-        page.evaluate("() => window.jupyterapp.commands.execute('apputils:change-theme', {theme: 'JupyterLab Light'})")
-        page.wait_for_function("() => document.body.dataset.jpThemeLight === 'true'", timeout=20_000)
     assert dialogs == []
 
 
 def _new_lead_ids(db, n: int) -> list[int]:
-    return db.engine.read(
+    return db.engine_for(ORG).read(
         f"SELECT id FROM lead_scores WHERE status = 'new' AND tier = 'warm' ORDER BY id DESC LIMIT {n}"
     ).df["id"].tolist()
 
 
-def test_confirm_on_the_card_changes_the_database_exactly_once(lab, page, db, dialogs):
+def test_confirm_on_the_card_previews_the_change_and_changes_the_database_exactly_once(lab, page, db, dialogs):
     ids = _new_lead_ids(db, 2)
     where = f"id IN ({', '.join(map(str, ids))})"
-    sql = f"UPDATE lead_scores SET status = 'contacted', status_changed_at = now() WHERE {where}"
+    note = f"Intro sent {XSS}"
+    sql = plan_write(
+        f"UPDATE lead_scores SET status = 'contacted', status_changed_at = now() WHERE {where};"
+        f"INSERT INTO outreach_events (lead_id, channel, outcome, note) VALUES ({ids[0]}, 'email', 'sent', '{note}')"
+    ).sql  # the canonical text, as the card shows it
     statuses = lambda: sorted(db.engine.read(f"SELECT status FROM lead_scores WHERE {where}").df["status"])  # noqa: E731
     open_with_panel(page, lab, "chat-confirm.ipynb", user=f"panel-{uuid.uuid4().hex[:8]}")
+    expect(page.locator(f"{PANEL} .nx-subtitle")).to_contain_text(f"organization {ORG}")
     lab.model.set_script([
         text(json.dumps({"type": "confirm", "id": "m2", "title": "Mark 2 warm leads as contacted",
-                         "summary": "Sets both leads' status to contacted.", "sql": sql})),
+                         "summary": "Sets both leads' status to contacted and logs the intro email.", "sql": sql})),
         text(message("Done: both leads are now **contacted**.")),
     ])  # fmt: skip
-    ask(page, "Mark these two warm leads as contacted")
+    ask(page, "Mark these two warm leads as contacted and log the intro")
     card = page.locator(f"{PANEL} .nx-confirm")
     expect(card).to_be_visible(timeout=30_000)
     expect(card.locator(".nx-confirm-title")).to_have_text("Mark 2 warm leads as contacted")
     expect(card.locator(".nx-confirm-sql")).to_have_text(sql)
-    expect(card.locator(".nx-dry")).to_have_text("Dry run: 2 rows would change.")
+
+    # the preview, statement by statement: both leads from new to contacted, then the new event
+    expect(card.locator(".nx-dry")).to_have_text("Preview: this changes 3 rows in 2 statements.")
+    expect(card.locator(".nx-pv-head")).to_have_text(["1. update lead_scores: 2 rows", "2. insert outreach_events: 1 row"])
+    updated, inserted = card.locator(".nx-pv-stmt").nth(0), card.locator(".nx-pv-stmt").nth(1)
+    for i, lead in enumerate(sorted(ids)):
+        row = updated.locator("tbody tr").nth(i).locator("td")
+        expect(row.nth(0)).to_have_text(str(lead))
+        expect(row.nth(1)).to_have_text("new → contacted")
+    expect(inserted.locator("th")).to_have_text(["lead_id", "channel", "outcome", "note"])
+    expect(inserted.locator("tbody td")).to_have_text([str(ids[0]), "email", "sent", note])  # the bio-style tag is text
+    assert page.locator(f"{PANEL} img[src='x']").count() == 0
+    card.scroll_into_view_if_needed()
+    screenshot(page, "panel-confirm-preview.png", page.locator(PANEL))
+    widen_side_area(page, 360)  # a narrow side area: values wrap, wide rows scroll sideways
+    card.scroll_into_view_if_needed()
+    screenshot(page, "panel-confirm-preview-narrow.png", page.locator(PANEL))
+    widen_side_area(page, 500)
+    with dark_theme(page):
+        card.scroll_into_view_if_needed()
+        screenshot(page, "panel-confirm-preview-dark.png", page.locator(PANEL))
+
     assert statuses() == ["new", "new"], "nothing is written before the click"
     proposal = card.get_attribute("data-id")
     try:
         card.locator(".nx-confirm-yes").click()
-        expect(page.locator(f"{PANEL} .nx-confirm .nx-outcome")).to_have_text("Done: 2 rows changed.", timeout=30_000)
+        expect(page.locator(f"{PANEL} .nx-confirm .nx-outcome")).to_have_text("Done: 3 rows changed.", timeout=30_000)
         expect(page.locator(f"{PANEL} .nx-confirm .nx-confirm-yes")).to_be_disabled()
         expect(page.locator(f"{PANEL} .nx-confirm .nx-confirm-no")).to_be_disabled()
         expect(answers(page).last.locator(".nx-md")).to_contain_text("both leads are now contacted", timeout=30_000)
         assert statuses() == ["contacted", "contacted"]
         with psycopg.connect(db.admin_url, autocommit=True) as conn:
             audit = conn.execute("SELECT count(*), min(sql) FROM write_audit WHERE confirmation_id = %s", (proposal,)).fetchone()
-        assert audit == (1, sql)
+            events = conn.execute("SELECT count(*) FROM outreach_events WHERE note = %s", (note,)).fetchone()[0]
+        assert audit == (1, sql) and events == 1
         screenshot(page, "panel-confirm.png", page.locator(PANEL))
     finally:
-        db.engine.write(f"UPDATE lead_scores SET status = 'new' WHERE {where}")
+        with psycopg.connect(db.admin_url, autocommit=True) as conn:
+            conn.execute(f"UPDATE lead_scores SET status = 'new' WHERE {where}")
+            conn.execute("DELETE FROM outreach_events WHERE note = %s", (note,))
     assert dialogs == []
 
 
