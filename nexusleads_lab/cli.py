@@ -120,7 +120,7 @@ def cmd_sql(args) -> int:
     with pd.option_context("display.max_columns", 50, "display.width", shutil.get_terminal_size().columns):
         print(result.df.head(args.max_rows).to_string(index=False, max_colwidth=60))
     more = f", showing {args.max_rows}" if result.row_count > args.max_rows else ""
-    cap = f" (truncated at the row cap of {result.row_cap:,})" if result.truncated else ""
+    cap = f" ({result.truncation_note})" if result.truncated else ""
     noun = "row" if result.row_count == 1 else "rows"
     print(f"({result.row_count:,} {noun}{cap}{more}, {result.elapsed_ms:.1f} ms, {db.scope_label})")
     return 0

@@ -52,6 +52,7 @@ class EngineLimits:
 
     statement_timeout_ms: int = 15_000
     row_cap: int = 100_000
+    result_max_bytes: int = 256 * 1024 * 1024  # Arrow bytes one read may bring into the kernel
     pool_size: int = 4
 
     @classmethod
@@ -59,6 +60,7 @@ class EngineLimits:
         return cls(
             statement_timeout_ms=_int_env("NEXUS_STATEMENT_TIMEOUT_MS", cls.statement_timeout_ms),
             row_cap=_int_env("NEXUS_ROW_CAP", cls.row_cap),
+            result_max_bytes=_int_env("NEXUS_RESULT_MAX_BYTES", cls.result_max_bytes),
         )
 
 

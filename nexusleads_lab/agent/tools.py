@@ -114,7 +114,7 @@ def preview_payload(result_id: str, result: QueryResult, max_bytes: int = MAX_TO
         "rows": rows,
     }
     if result.truncated:
-        payload["note"] = f"Stopped at the row cap of {result.row_cap}; aggregate or filter for exact answers."
+        payload["note"] = result.truncation_note
     text = _dumps(payload)
     while len(text.encode()) > max_bytes and payload["rows"]:
         payload["rows"] = payload["rows"][: len(payload["rows"]) // 2] if len(payload["rows"]) > 1 else []

@@ -56,12 +56,27 @@ class QueryResult:
     elapsed_ms: float
     row_cap: int
     column_types: dict[str, str] = field(default_factory=dict)
+    truncated_by: str | None = None  # "rows" (the row cap) or "bytes" (the result byte cap)
+    max_bytes: int | None = None
+
+    @property
+    def truncation_note(self) -> str | None:
+        """One sentence on why the result stops where it does, for the model and the person."""
+        if self.truncated_by == "bytes":
+            return (
+                f"Stopped after {self.row_count:,} rows at the result size cap of {_mib(self.max_bytes)} "
+                "(NEXUS_RESULT_MAX_BYTES); select fewer or narrower columns, or aggregate."
+            )
+        if self.truncated_by == "rows":
+            return f"Stopped at the row cap of {self.row_cap:,}; aggregate or filter for exact answers."
+        return None
 
     def to_dict(self) -> dict:
         return {
             "sql": self.sql,
             "row_count": self.row_count,
             "truncated": self.truncated,
+            "truncated_by": self.truncated_by,
             "row_cap": self.row_cap,
             "elapsed_ms": round(self.elapsed_ms, 3),
             "columns": self.column_types,
@@ -260,12 +275,13 @@ class Engine:
         if cap < 1:
             raise QueryError(f"The row cap must be at least 1, got {cap}.")
         wrapped = _WRAP_HEAD + text + _WRAP_TAIL.format(limit=cap + 1)
+        max_bytes = self.limits.result_max_bytes
         started = time.perf_counter()
         for attempt in (1, 2):
             conn = self._reads.acquire()
             broken = False
             try:
-                table = self._fetch(conn, wrapped, timeout_ms)
+                table, over_bytes = self._fetch(conn, wrapped, timeout_ms, max_bytes)
                 break
             except QueryError:
                 raise
@@ -287,9 +303,10 @@ class Engine:
             finally:
                 broken = broken or not _reset(conn)
                 self._reads.release(conn, broken=broken)
-        truncated = table.num_rows > cap
-        if truncated:
+        over_rows = table.num_rows > cap
+        if over_rows:
             table = table.slice(0, cap)
+        truncated = over_rows or over_bytes
         column_types = {f.name: _pg_type(f) for f in table.schema}
         df = arrow_to_pandas(table)
         df.attrs["sql"] = text
@@ -302,15 +319,36 @@ class Engine:
             elapsed_ms=elapsed,
             row_cap=cap,
             column_types=column_types,
+            truncated_by="bytes" if over_bytes else ("rows" if over_rows else None),
+            max_bytes=max_bytes,
         )
 
-    def _fetch(self, conn, wrapped: str, timeout_ms: int | None) -> pa.Table:
+    def _fetch(self, conn, wrapped: str, timeout_ms: int | None, max_bytes: int) -> tuple[pa.Table, bool]:
+        """The result as Arrow, read batch by batch; past ``max_bytes`` stop reading, cancel the
+        query and keep only the rows that fit. True when it stopped at the byte cap."""
         cur = conn.cursor()
         try:
             if timeout_ms is not None and timeout_ms != self.limits.statement_timeout_ms:
                 cur.execute(f"SET statement_timeout = {int(timeout_ms)}")
             cur.execute(wrapped)
-            return cur.fetch_arrow_table()
+            reader = cur.fetch_record_batch()
+            batches: list[pa.RecordBatch] = []
+            total = 0
+            over = False
+            for batch in reader:
+                size = batch.nbytes
+                if total + size > max_bytes:
+                    fit = int((max_bytes - total) * batch.num_rows // size) if size else 0
+                    if fit > 0:
+                        batches.append(batch.slice(0, fit))
+                    over = True
+                    break
+                batches.append(batch)
+                total += size
+            if over:
+                conn.adbc_cancel()  # the server stops producing the rest
+                reader.close()
+            return pa.Table.from_batches(batches, schema=reader.schema), over
         finally:
             cur.close()
 
@@ -415,6 +453,10 @@ class Engine:
                 pass
 
 
+def _mib(n: int | None) -> str:
+    return f"{(n or 0) / (1024 * 1024):,.0f} MiB"
+
+
 def _alive(conn) -> bool:
     """A write is rare and confirmed by a person: a round trip to check the socket is cheap."""
     try:
@@ -463,6 +505,9 @@ def _hint_for(sqlstate: str | None, message: str, engine: Engine, timeout_ms: in
     if sqlstate == "57014":
         limit = timeout_ms or engine.limits.statement_timeout_ms
         return f"The statement ran longer than {limit} ms. Filter or aggregate more, or add a LIMIT."
+    if sqlstate == "53400" and "temp_file_limit" in message:
+        return ("The query spilled more to disk than the agent's temp_file_limit allows (a large sort, hash "
+                "or set-returning function); aggregate or filter earlier, or add a LIMIT.")  # fmt: skip
     if sqlstate in ("25006", "42501"):
         return "The agent's connection can only read the lead tables; propose writes for confirmation instead."
     if sqlstate == "42601" and message.lstrip().startswith('syntax error at or near ";"'):

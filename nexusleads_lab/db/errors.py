@@ -81,6 +81,15 @@ class Diagnostics:
     position: int | None = None
 
 
+# Errors the product's own limits raise while a result streams in (libpq text, no SQLSTATE field).
+_STREAMED_STATES = (
+    ("temporary file size exceeds", "53400"),
+    ("canceling statement due to statement timeout", "57014"),
+    ("canceling statement due to user request", "57014"),
+    ("out of memory", "53200"),
+)
+
+
 def from_adbc(exc: Exception) -> Diagnostics:
     """Pull the server's fields out of an ADBC error (its ``details`` carry PG_DIAG_* pairs)."""
     fields: dict[str, str] = {}
@@ -89,13 +98,19 @@ def from_adbc(exc: Exception) -> Diagnostics:
         v = value.decode("utf-8", "replace") if isinstance(value, bytes) else str(value)
         fields[k] = v
     message = fields.get("PG_DIAG_MESSAGE_PRIMARY")
+    sqlstate = fields.get("PG_DIAG_SQLSTATE") or getattr(exc, "sqlstate", None) or None
     if not message:
-        # Not a server error (connection loss, driver state): keep the driver's first line.
+        # Not a structured server error (connection loss, driver state, or an error met while the
+        # result streamed in, which reaches us as libpq text only): keep the server's sentence.
         message = str(exc).split("\n")[0]
         message = re.sub(r"^[A-Z_]+: (\[libpq\] )?", "", message)
+        server = re.search(r"(?:ERROR|FATAL):\s+(.*)$", message)
+        if server:
+            message = server.group(1)
+            sqlstate = sqlstate or next((state for text, state in _STREAMED_STATES if text in message), None)
     position = fields.get("PG_DIAG_STATEMENT_POSITION")
     return Diagnostics(
-        sqlstate=fields.get("PG_DIAG_SQLSTATE") or getattr(exc, "sqlstate", None) or None,
+        sqlstate=sqlstate,
         message=message,
         hint=fields.get("PG_DIAG_MESSAGE_HINT"),
         detail=fields.get("PG_DIAG_MESSAGE_DETAIL"),

@@ -369,6 +369,9 @@ _READER_SETTINGS = (
     "lock_timeout = '5s'",
     # Agent sessions never publish their query text in pg_stat_activity.
     "track_activities = off",
+    # A sort or hash that outgrows memory spills at most this much to disk, then fails clearly.
+    "work_mem = '32MB'",
+    "temp_file_limit = '512MB'",
 )
 _WRITER_SETTINGS = ("statement_timeout = '60s'", "idle_in_transaction_session_timeout = '60s'", "lock_timeout = '5s'")
 
