@@ -117,8 +117,13 @@ def cmd_sql(args) -> int:
         return 0
     import pandas as pd
 
+    from .safetext import visible
+
+    # Data may hold terminal escapes (an OSC 52 clipboard write, a screen clear): shown, not obeyed.
+    shown = result.df.head(args.max_rows).map(lambda v: visible(v) if isinstance(v, str) else v)
+    shown.columns = [visible(str(c)) for c in shown.columns]
     with pd.option_context("display.max_columns", 50, "display.width", shutil.get_terminal_size().columns):
-        print(result.df.head(args.max_rows).to_string(index=False, max_colwidth=60))
+        print(shown.to_string(index=False, max_colwidth=60))
     more = f", showing {args.max_rows}" if result.row_count > args.max_rows else ""
     cap = f" ({result.truncation_note})" if result.truncated else ""
     noun = "row" if result.row_count == 1 else "rows"
@@ -143,7 +148,15 @@ def cmd_psql(args) -> int:
             psql = str(candidate)
     if not psql:
         return _fail("psql is not installed; install the PostgreSQL client (apt-get install postgresql-client).")
-    os.execvp(psql, [psql, db.admin_url, *args.psql_args])
+    from psycopg.conninfo import conninfo_to_dict, make_conninfo
+
+    # The password goes through the environment, never the command line (/proc/PID/cmdline).
+    params = conninfo_to_dict(db.admin_url)
+    password = params.pop("password", None)
+    env = dict(os.environ)
+    if password:
+        env["PGPASSWORD"] = password
+    os.execvpe(psql, [psql, make_conninfo("", **params), *args.psql_args], env)
     return 0  # not reached
 
 

@@ -300,13 +300,10 @@ def help_text() -> str:
     return "\n".join(lines)
 
 
-_URL_SECRET = re.compile(r"(://[^/:@\s]+:)[^@\s/]*@")
-
-
 def _mask(text: str, *secrets: str | None) -> str:
     from .db.errors import mask_secrets
 
-    text = _URL_SECRET.sub(r"\1***@", mask_secrets(text))
+    text = mask_secrets(text)
     for secret in secrets:
         if secret:
             text = text.replace(secret, "***")

@@ -33,3 +33,11 @@ def escape_char(ch: str) -> str:
 def visible(text: str) -> str:
     """The text with every unsafe character replaced by its visible escape."""
     return UNSAFE.sub(lambda m: escape_char(m.group(0)), text)
+
+
+_SURROGATE = re.compile("[\ud800-\udfff]")
+
+
+def without_surrogates(text: str) -> str:
+    """Lone surrogates (which no encoder or database accepts) replaced by U+FFFD."""
+    return _SURROGATE.sub("\ufffd", text)

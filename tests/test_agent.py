@@ -328,6 +328,28 @@ def test_malformed_tool_arguments_and_unknown_tools_are_reported_to_the_model(sc
     assert "no tool named 'drop_database'" in tool_msgs[1]["error"]
 
 
+def test_tool_arguments_of_the_wrong_type_are_a_tool_error_the_model_can_correct(scripted):
+    assistant = scripted([
+        tool_calls([("psql", {"sql": 42}), ("read_file", {"path": ["a", "b"]}), ("psql", {"sql": None})]),
+        tool_calls([("psql", {"sql": "SELECT 1 AS one"})]),
+        text(message("fixed it")),
+    ])  # fmt: skip
+    result = assistant.ask("try odd arguments")
+    assert result.ok and result.response.text == "fixed it"
+    errors = [json.loads(m["content"]).get("error", "") for m in assistant.server.requests[1]["messages"] if m["role"] == "tool"]
+    assert "psql needs one argument, sql" in errors[0] and "read_file needs one argument, path" in errors[1]
+    assert [s.status for s in result.steps] == ["failed", "failed", "failed", "completed"]
+
+
+def test_a_lone_surrogate_in_the_answer_is_stored_and_the_answer_kept(scripted, db):
+    assistant = scripted([text('{"type": "message", "text": "odd \\ud800 text \\udfff end"}'), text(message("still here"))])
+    result = assistant.ask("say something odd")
+    assert result.ok and result.response.text == "odd \ufffd text \ufffd end"
+    stored = assistant.history()
+    assert stored[-1]["meta"]["response"]["text"] == "odd \ufffd text \ufffd end"
+    assert assistant.ask("and again").response.text == "still here", "the thread keeps working"
+
+
 @pytest.mark.parametrize("rows", [10, 10_000, 1_000_000])
 def test_what_the_model_sees_of_a_result_is_bounded(scripted, rows):
     sql = f"SELECT g AS id, md5(g::text) AS hash, repeat('x', 200) AS pad FROM generate_series(1, {rows}) g"

@@ -186,3 +186,75 @@ def test_seed_creates_a_fresh_embedded_database_and_loads_it(run, tmp_path):
         assert 0 < json.loads(scoped.stdout)["rows"][0]["n"] < 300
     finally:
         run("db", "stop", env={"NEXUS_HOME": str(home)})
+
+
+def test_sql_shows_infinite_and_out_of_range_dates_without_a_traceback(run):
+    sql = "SELECT 'infinity'::date AS d, '-infinity'::timestamptz AS t, '10000-01-01'::date AS far, '0044-03-15 BC'::date AS bc"
+    human = run("sql", sql)
+    assert human.returncode == 0 and "Traceback" not in human.stderr, human.stderr
+    assert "infinity" in human.stdout and "-infinity" in human.stdout and "10000-01-01" in human.stdout and "BC" in human.stdout
+    rows = json.loads(run("sql", "--json", sql).stdout)["rows"]
+    assert rows == [{"d": "infinity", "t": "-infinity", "far": "10000-01-01", "bc": "0044-03-15 BC"}]
+
+
+CANARIES = [
+    ("url", "postgresql://plg_user:{pw}@127.0.0.1:1/plg", "c@nary:a%r/y-Url1"),
+    ("url-encoded", "postgresql://plg_user:{pw}@127.0.0.1:1/plg", "canary%40Enc%3A5"),
+    ("kv", "host=127.0.0.1 port=1 user=plg_user password='{pw}' dbname=plg", "c an@ary Kv2"),
+    ("kv-bare", "host=127.0.0.1 port=1 user=plg_user password={pw} dbname=plg", "canaryKv3"),
+    ("bad-option", "postgresql://plg_user:{pw}@127.0.0.1:1/plg?sslmode=bogus", "canary:Opt4"),
+]
+
+
+@pytest.mark.parametrize("form,template,canary", CANARIES, ids=[c[0] for c in CANARIES])
+def test_a_password_never_reaches_output_in_any_connection_form(run, db, tmp_path, form, template, canary):
+    bad = template.format(pw=canary)
+    for args in (("db",), ("sql", "SELECT 1"), ("sql", "--json", "SELECT 1")):
+        proc = run(*args, env={"DATABASE_URL": bad})
+        assert proc.returncode == 1 and "Traceback" not in proc.stderr, proc.stderr
+        out = proc.stdout + proc.stderr
+        assert canary not in out and not any(p in out for p in _pieces(canary)), out
+    # the agent's own role URL with the canary: through a turn, its events, the store and the cassette
+    cassette = tmp_path / f"{form}.jsonl"
+    with ModelServer(Script([tool_calls([("psql", {"sql": "SELECT 1"})]), text(json.dumps({"type": "message", "text": "no"}))])) as server:
+        env = {"OPENAI_BASE_URL": server.base_url, "OPENAI_API_KEY": API_KEY, "NEXUS_RECORD": str(cassette),
+               "NEXUS_AGENT_DATABASE_URL": bad}  # fmt: skip
+        proc = run("ask", "--json", "try the database", env=env)
+    assert proc.returncode == 0, proc.stderr
+    assert "Cannot connect" in proc.stdout
+    blob = proc.stdout + proc.stderr + cassette.read_text()
+    with db.connect_admin() as conn:
+        blob += conn.execute("SELECT coalesce(string_agg(content::text, ' '), '') FROM chat_messages").fetchone()[0]
+    assert canary not in blob and not any(p in blob for p in _pieces(canary))
+
+
+def _pieces(secret: str) -> list[str]:
+    """Parts of a password a parser might split it into (at @ : % / or a space), long enough to mean it."""
+    import re as _re
+
+    return [p for p in _re.split(r"[@:%/ ]", secret) if len(p) >= 4]
+
+
+def test_psql_gets_the_password_from_the_environment_not_the_command_line(tmp_path):
+    from nexusleads_lab.db.database import _with_user
+
+    url = _with_user("postgresql://x@db.example:5432/plg", "nexus_agent", "p@ss:w/rd%")
+    assert url == "postgresql://nexus_agent:p%40ss%3Aw%2Frd%25@db.example:5432/plg"
+    kv = _with_user("host=db.example dbname=plg user=x password=old", "nexus_agent", "n3w pw")
+    assert "user=nexus_agent" in kv and "password='n3w pw'" in kv and "old" not in kv
+    fake = tmp_path / "psql"
+    fake.write_text("#!/bin/sh\necho ARGV: \"$@\"\necho ENV: $PGPASSWORD\n")
+    fake.chmod(0o755)
+    env = {k: v for k, v in os.environ.items() if not k.startswith(("NEXUS_", "DATABASE_URL"))}
+    env.update(PATH=f"{tmp_path}:{env['PATH']}", NEXUS_MIGRATE="0",
+               DATABASE_URL="postgresql://plg_user:Sup3r%40Secret@127.0.0.1:1/plg")  # fmt: skip
+    proc = subprocess.run([sys.executable, "-m", "nexusleads_lab.cli", "psql"], capture_output=True, text=True, env=env, timeout=60)
+    argv = next((line for line in proc.stdout.splitlines() if line.startswith("ARGV:")), "")
+    assert argv and "Sup3r" not in argv and "ENV: Sup3r@Secret" in proc.stdout, proc.stdout + proc.stderr
+
+
+def test_sql_shows_terminal_escapes_from_data_instead_of_obeying_them(run):
+    proc = run("sql", "SELECT E'\\x1b]52;c;ZXZpbA==\\x07 and \\x1b[2J' AS payload")
+    assert proc.returncode == 0, proc.stderr
+    assert "\x1b" not in proc.stdout and "\x07" not in proc.stdout
+    assert "\\x1B]52;c;ZXZpbA==\\x07" in proc.stdout

@@ -386,3 +386,19 @@ def test_a_nul_byte_is_refused_clearly(db):
     with pytest.raises(QueryError, match="NUL"):
         db.engine.read("SELECT 'a\x00b'")
 
+
+
+def test_infinite_bc_and_far_future_dates_come_back_readable_never_as_a_wrong_year(db):
+    df = db.engine.read(
+        "SELECT 'infinity'::date AS d_inf, '-infinity'::date AS d_minf, '0044-03-15 BC'::date AS d_bc,"
+        " '10000-01-01'::date AS d_far, 'infinity'::timestamptz AS t_inf, '-infinity'::timestamptz AS t_minf,"
+        " '0044-03-15 12:30:00+00 BC'::timestamptz AS t_bc, '10000-01-01 01:02:03'::timestamp AS t_far,"
+        " '2024-05-01'::date AS d_ok, '1500-01-01'::timestamp AS t_old"
+    ).df.iloc[0]
+    assert (df["d_inf"], df["d_minf"], df["d_bc"], df["d_far"]) == ("infinity", "-infinity", "0044-03-15 BC", "10000-01-01")
+    assert (df["t_inf"], df["t_minf"], df["t_far"]) == ("infinity", "-infinity", "10000-01-01T01:02:03")
+    assert df["t_bc"] == "0044-03-15T12:30:00+00:00 BC"
+    assert str(df["d_ok"]) == "2024-05-01" and str(df["t_old"]) == "1500-01-01 00:00:00"
+    # a column mixing both keeps its real dates as dates
+    mixed = db.engine.read("SELECT d::date AS d FROM (VALUES ('infinity'), ('2024-05-01'), (NULL)) v(d)").df["d"].tolist()
+    assert mixed[0] == "infinity" and str(mixed[1]) == "2024-05-01" and mixed[2] is None

@@ -21,6 +21,7 @@ import pandas as pd
 from ..config import current_org, current_user
 from ..db.errors import QueryError, mask_secrets
 from ..db.schema import ALL_ORGS
+from ..safetext import without_surrogates
 from .confirm import Confirmations, ConfirmationError, Outcome, Proposal, ProposalError
 from .events import AgentAction, AgentText, ErrorEvent, SessionId, TurnCompleted, TurnStarted
 from .provider import ModelConfigError, ModelSettings, make_client
@@ -408,7 +409,7 @@ class Assistant:
                     if delta is None:
                         continue
                     if delta.content:
-                        text += delta.content
+                        text += without_surrogates(delta.content)
                         display = partial_display_text(text)
                         if display != shown:
                             emit(AgentText(text=display, delta=display[len(shown):] if display.startswith(shown) else None, status="streaming"))
@@ -442,8 +443,9 @@ class Assistant:
                 self.thread.next_result += 1
             step = Step(call_id=call["id"], tool=call["name"], status="started", result_id=result_id)
             args = _loose_args(call["arguments"])
-            step.command = args.get("sql") if call["name"] == "psql" else None
-            step.path = args.get("path") if call["name"] == "read_file" else None
+            # The model's arguments may be any JSON: only strings are shown (the tool reports the rest).
+            step.command = _text_arg(args, "sql") if call["name"] == "psql" else None
+            step.path = _text_arg(args, "path") if call["name"] == "read_file" else None
             steps[call["id"]] = step
             result.steps.append(step)
             emit(_action_event(step))
@@ -562,6 +564,11 @@ def _loose_args(raw: str) -> dict[str, Any]:
         return value if isinstance(value, dict) else {}
     except json.JSONDecodeError:
         return {}
+
+
+def _text_arg(args: dict[str, Any], name: str) -> str | None:
+    value = args.get(name)
+    return without_surrogates(value) if isinstance(value, str) else None
 
 
 def _action_event(step: Step) -> AgentAction:

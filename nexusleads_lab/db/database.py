@@ -8,7 +8,7 @@ import threading
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
-from urllib.parse import urlsplit, urlunsplit
+from urllib.parse import quote, urlsplit, urlunsplit
 
 import fasteners
 import psycopg
@@ -17,7 +17,7 @@ from ..config import Settings, data_home
 from . import schema
 from .embedded import EmbeddedServer, start_embedded
 from .engine import Engine
-from .errors import QueryError, mask_url
+from .errors import QueryError, connect_failure, mask_url
 
 log = logging.getLogger(__name__)
 
@@ -129,8 +129,8 @@ class Database:
     def connect_admin(self, **kwargs) -> psycopg.Connection:
         try:
             return psycopg.connect(self.admin_url, connect_timeout=10, **kwargs)
-        except psycopg.OperationalError as exc:
-            raise QueryError(f"Cannot connect to {self.masked_url}: {mask_url(str(exc)).strip()}") from None
+        except (psycopg.OperationalError, psycopg.ProgrammingError) as exc:
+            raise QueryError(f"Cannot connect to {self.masked_url}: {connect_failure(exc)}") from None
 
     def table_sizes(self) -> list[tuple[str, int]]:
         with self.connect_admin(autocommit=True) as conn:
@@ -148,10 +148,28 @@ class Database:
             engine.close()
 
 
+def check_url(name: str, url: str | None) -> None:
+    """Refuse a URL libpq would misread: an unencoded '@' in the password makes the rest of the
+    password the host name, and it would then appear in the connection error."""
+    if url and url.lower().startswith(("postgres://", "postgresql://")):
+        netloc = urlsplit(url).netloc
+        if netloc.count("@") > 1:
+            raise QueryError(
+                f"{name} has more than one '@' before the host: percent-encode an '@' in the password "
+                "as %40 (and ':' as %3A, '/' as %2F, '%' as %25), or use the key=value form."
+            )
+
+
 def _with_user(url: str, user: str, password: str | None) -> str:
+    """The same server and database as ``url`` (a URL or a key=value string), another login."""
+    if not url.lower().startswith(("postgres://", "postgresql://")):
+        from psycopg.conninfo import conninfo_to_dict, make_conninfo
+
+        params = {k: v for k, v in conninfo_to_dict(url).items() if k not in ("user", "password")}
+        return make_conninfo("", **params, user=user, **({"password": password} if password else {}))
     parts = urlsplit(url)
     host = parts.netloc.rsplit("@", 1)[-1]
-    cred = f"{user}:{password}" if password else user
+    cred = quote(user, safe="") + (":" + quote(password, safe="") if password else "")
     return urlunsplit(parts._replace(netloc=f"{cred}@{host}"))
 
 
@@ -179,9 +197,13 @@ def open_database(
     """The active database, ready to query (embedded: started, migrated, seeded on first use)."""
     settings = settings or Settings.from_env()
     if settings.database_url:
+        for name, url in (("DATABASE_URL", settings.database_url), ("NEXUS_AGENT_DATABASE_URL", settings.agent_database_url),
+                          ("NEXUS_WRITER_DATABASE_URL", settings.writer_database_url),
+                          ("NEXUS_STORE_DATABASE_URL", settings.store_database_url)):  # fmt: skip
+            check_url(name, url)
         db = Database(admin_url=settings.database_url, settings=settings)
-        with db.connect_admin(autocommit=True) as conn:
-            if os.environ.get("NEXUS_MIGRATE", "1") != "0":
+        if os.environ.get("NEXUS_MIGRATE", "1") != "0":
+            with db.connect_admin(autocommit=True) as conn:
                 schema.migrate(conn)
         return db
     server = start_embedded(pgdata or data_home() / "pgdata")

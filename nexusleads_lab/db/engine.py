@@ -23,8 +23,9 @@ import pyarrow as pa
 import pyarrow.compute as pc
 
 from ..config import EngineLimits
-from .errors import QueryError, from_adbc, from_psycopg, mask_url
+from .errors import QueryError, connect_failure, from_adbc, from_psycopg, mask_url
 from .guard import check_role, describe_scope
+from . import temporal
 from .readsql import check_read
 
 # The user's SQL goes between these; a trailing "--" comment in it cannot swallow the
@@ -109,10 +110,18 @@ precheck = check_read
 
 
 def with_options(url: str, **options: str) -> str:
-    """Add libpq ``options=-c name=value`` settings to a connection URL."""
+    """Add libpq ``options=-c name=value`` settings to a connection URL or key=value string."""
+    settings = " ".join(f"-c {k}={v}" for k, v in options.items())
+    if not url.lower().startswith(("postgres://", "postgresql://")):
+        from psycopg.conninfo import conninfo_to_dict, make_conninfo
+
+        params = conninfo_to_dict(url)
+        params["options"] = (params.get("options", "") + " " + settings).strip()
+        params.setdefault("connect_timeout", "10")
+        params.setdefault("application_name", "nexusleads-lab")
+        return make_conninfo("", **params)
     parts = urlsplit(url)
     query = dict(parse_qsl(parts.query, keep_blank_values=True))
-    settings = " ".join(f"-c {k}={v}" for k, v in options.items())
     query["options"] = (query.get("options", "") + " " + settings).strip()
     query.setdefault("connect_timeout", "10")
     query.setdefault("application_name", "nexusleads-lab")
@@ -152,7 +161,7 @@ class _ReadPool:
         except Exception as exc:  # unreachable server, unknown role, bad password
             d = from_adbc(exc)
             raise QueryError(
-                f"Cannot connect to the database as the agent's read-only role: {d.message}",
+                f"Cannot connect to the database as the agent's read-only role: {connect_failure(Exception(d.message))}",
                 sqlstate=d.sqlstate,
                 hint=_ROLE_HINT,
             ) from None
@@ -370,8 +379,8 @@ class Engine:
             if self._writer is None or self._writer.closed or self._writer.broken:
                 try:
                     conn = psycopg.connect(self.writer_url, autocommit=True, connect_timeout=10, prepare_threshold=None)
-                except psycopg.OperationalError as exc:
-                    raise QueryError(f"Cannot connect to the database for writes: {mask_url(str(exc)).strip()}") from None
+                except (psycopg.OperationalError, psycopg.ProgrammingError) as exc:
+                    raise QueryError(f"Cannot connect to the database for writes: {connect_failure(exc)}") from None
                 try:
                     self._writer_role = check_role(
                         lambda sql: conn.execute(sql).fetchone(), kind="writer", scope=self.scope
@@ -524,7 +533,7 @@ def _pg_type(f: pa.Field) -> str:
 def arrow_to_pandas(table: pa.Table) -> pd.DataFrame:
     """Arrow -> pandas keeping what the database meant: nullable integers stay integers,
     numerics become floats, JSON becomes Python objects, arrays become lists."""
-    if not any(_needs_care(f.type) for f in table.schema):
+    if not any(_needs_care(col) for col in table.columns):
         # One vectorised conversion is ~2x faster than column by column for small results.
         frame = table.to_pandas(types_mapper=_INT_TYPES.get)
         frame.columns = table.column_names
@@ -536,12 +545,14 @@ def arrow_to_pandas(table: pa.Table) -> pd.DataFrame:
     return frame
 
 
-def _needs_care(typ: pa.DataType) -> bool:
+def _needs_care(col: pa.ChunkedArray) -> bool:
+    typ = col.type
     return (
         isinstance(typ, pa.BaseExtensionType)
         or pa.types.is_list(typ)
         or pa.types.is_large_list(typ)
         or pa.types.is_struct(typ)
+        or temporal.needs_care(col)
     )
 
 
@@ -558,4 +569,6 @@ def _column_to_series(col: pa.ChunkedArray, fld: pa.Field) -> pd.Series:
         return pd.Series(col.to_pylist(), dtype=object)
     if typ in _INT_TYPES:
         return col.to_pandas(types_mapper=_INT_TYPES.get)
+    if temporal.needs_care(col):
+        return pd.Series(temporal.to_objects(col), dtype=object)
     return col.to_pandas()

@@ -5,18 +5,30 @@ from __future__ import annotations
 import re
 from dataclasses import dataclass
 
-_SECRET_IN_URL = re.compile(r"(postgres(?:ql)?(?:\+\w+)?://[^:/@\s]+:)[^@\s]*@", re.I)
-_SECRET_KV = re.compile(r"(password\s*=\s*)('[^']*'|\S+)", re.I)
+# scheme://user:PASSWORD@host: the password runs to the token's last '@' (it may hold @ : % /).
+_SECRET_IN_URL = re.compile(r"(\b[a-z][a-z0-9+.-]*://[^:/@\s]*:)\S*@", re.I)
+# password=VALUE in a key=value connection string; a quoted value may hold spaces and \' escapes.
+_SECRET_KV = re.compile(r"(password\s*=\s*)('(?:[^'\\]|\\.)*'|\S+)", re.I)
 
 
 def mask_secrets(text: str) -> str:
-    """Hide passwords in connection URLs and ``password=...`` pairs."""
+    """Hide passwords in URLs of any scheme and in ``password=...`` pairs."""
     text = _SECRET_IN_URL.sub(lambda m: f"{m.group(1)}***@", text)
     return _SECRET_KV.sub(lambda m: f"{m.group(1)}***", text)
 
 
 def mask_url(url: str) -> str:
     return mask_secrets(url)
+
+
+def connect_failure(exc: Exception) -> str:
+    """Why a connection failed, safe to show: passwords masked, and a connection string the
+    driver could not even parse described without quoting it (its pieces may be a password's)."""
+    text = str(exc).strip().split("\n")[0]
+    if "percent-encoded" in text or "invalid connection option" in text or "missing \"=\"" in text:
+        return ("the connection string is not valid (percent-encode special characters such as @ : / % "
+                "in a URL's password, or use key=value form)")  # fmt: skip
+    return mask_secrets(text)
 
 
 class QueryError(Exception):

@@ -16,7 +16,7 @@ from typing import Any
 import psycopg
 from psycopg.types.json import Jsonb
 
-from .errors import QueryError, mask_url
+from .errors import QueryError, connect_failure, mask_url
 
 
 @dataclass(frozen=True)
@@ -78,8 +78,8 @@ class ConversationStore:
         if self._conn is None or self._conn.closed or self._conn.broken:
             try:
                 conn = psycopg.connect(self._url, autocommit=True, connect_timeout=10)
-            except psycopg.OperationalError as exc:
-                raise QueryError(f"Cannot reach the conversation store: {mask_url(str(exc)).strip()}") from None
+            except (psycopg.OperationalError, psycopg.ProgrammingError) as exc:
+                raise QueryError(f"Cannot reach the conversation store: {connect_failure(exc)}") from None
             if self._guard:
                 from .guard import check_role
                 from .schema import ALL_ORGS
@@ -211,4 +211,7 @@ def _title(title: str) -> str:
 
 
 def _json_safe(content: dict[str, Any]) -> dict[str, Any]:
-    return json.loads(json.dumps(content, default=str))
+    """Plain JSON that PostgreSQL's jsonb accepts: no lone surrogates (shown as U+FFFD instead)."""
+    from ..safetext import without_surrogates
+
+    return json.loads(without_surrogates(json.dumps(content, default=str, ensure_ascii=False)))
