@@ -239,3 +239,20 @@ def test_the_conversation_store_of_an_organization_reaches_only_its_own_conversa
             ConversationStore(url, "pico-labs", "alice-t", guard=True).list()
     for store in (alice, bob):
         store.close()
+
+
+def test_an_organization_role_that_could_step_outside_its_policies_is_refused(db):
+    from nexusleads_lab.db import Engine, QueryError
+
+    role = "nexus_agent_pico-labs"
+    db.engine_for("pico-labs")  # its roles exist
+    with db.connect_admin(autocommit=True) as admin:
+        admin.execute(f'GRANT nexus_read_all TO "{role}"')  # a DBA's mistake: now it could SET ROLE past the policies
+    try:
+        engine = Engine(db.engine_for("pico-labs").agent_url, None, scope="pico-labs")
+        with pytest.raises(QueryError, match="group roles would not enforce that"):
+            engine.read("SELECT 1")
+        engine.close()
+    finally:
+        with db.connect_admin(autocommit=True) as admin:
+            admin.execute(f'REVOKE nexus_read_all FROM "{role}"')

@@ -11,7 +11,9 @@ from __future__ import annotations
 from typing import Callable
 
 from .errors import QueryError
-from .schema import ALL_ORGS, CHAT_TABLES, LEAD_TABLES
+from .schema import (
+    ALL_ORGS, CHAT_GROUP, CHAT_TABLES, LEAD_TABLES, READ_ALL_GROUP, READ_GROUP, WRITE_ALL_GROUP, WRITE_GROUP,
+)  # fmt: skip
 
 _TABLES = "SELECT c.oid, c.relname FROM pg_class c WHERE c.relnamespace = 'public'::regnamespace AND c.relname = ANY(string_to_array('{names}', ','))"
 _PRIVILEGES_SQL = """
@@ -27,12 +29,22 @@ SELECT current_user::text, session_user::text,
        coalesce((SELECT bool_or(has_table_privilege(t.oid, 'INSERT, UPDATE, DELETE, TRUNCATE')) FROM ({lead}) t), false),
        coalesce(has_column_privilege(to_regclass('public.users'), 'password_hash', 'SELECT'), false),
        coalesce(has_table_privilege(to_regclass('public.nexus_scopes'), 'SELECT, INSERT, UPDATE, DELETE'), false),
-       to_regprocedure('public.nexus_scope()') IS NOT NULL
+       to_regprocedure('public.nexus_scope()') IS NOT NULL,
+       coalesce((SELECT bool_or(pg_has_role(current_user, g.oid, 'MEMBER')) FROM pg_roles g
+                 WHERE g.rolname IN ('{read}', '{write}')), false) AS any_bound_group,
+       coalesce((SELECT bool_or(pg_has_role(current_user, g.oid, 'MEMBER')) FROM pg_roles g
+                 WHERE g.rolname IN ('{read_all}', '{write_all}')), false) AS unbound_group,
+       coalesce((SELECT pg_has_role(current_user, g.oid, 'MEMBER') FROM pg_roles g WHERE g.rolname = '{chat_group}'), false)
 FROM pg_roles r WHERE r.rolname = current_user
 """.format(
     everything=_TABLES.format(names=",".join(LEAD_TABLES + CHAT_TABLES)),
     chat=_TABLES.format(names=",".join(CHAT_TABLES)),
     lead=_TABLES.format(names=",".join(LEAD_TABLES)),
+    read=READ_GROUP,
+    write=WRITE_GROUP,
+    read_all=READ_ALL_GROUP,
+    write_all=WRITE_ALL_GROUP,
+    chat_group=CHAT_GROUP,
 )
 
 _FIX_READER = (
@@ -68,7 +80,8 @@ def check_role(fetch: Callable[[str], tuple | None], *, kind: str, scope: str | 
     row = fetch(_PRIVILEGES_SQL)
     if row is None:
         raise QueryError(f"Refusing {job}: the connected role is not in pg_roles.", hint=fix)
-    role, session, superuser, createrole, createdb, bypassrls, server_files, owns, chat, reads, writes, secret, scopes, scoped = row
+    (role, session, superuser, createrole, createdb, bypassrls, server_files, owns, chat, reads, writes, secret,
+     scopes, scoped, any_bound, unbound, in_chat_group) = row  # fmt: skip
     problems = [
         text
         for flag, text in (
@@ -101,6 +114,16 @@ def check_role(fetch: Callable[[str], tuple | None], *, kind: str, scope: str | 
         )
     bound = (fetch("SELECT public.nexus_scope()") or (None,))[0]
     wanted = ALL_ORGS if scope is None else scope
+    # The policies bind the members of these groups: a role outside them would see everything.
+    if kind == "store" and not in_chat_group:
+        raise QueryError(f"Refusing {job} as role {role}: it is not a member of {CHAT_GROUP}.", hint=fix)
+    if kind != "store" and bound not in (None, ALL_ORGS) and (not any_bound or unbound):
+        raise QueryError(
+            f"Refusing {job} as role {role}: it is bound to {describe_scope(bound)}, but its group roles "
+            f"would not enforce that (it must be in {READ_GROUP} or {WRITE_GROUP}, whose row-level security "
+            f"policies bind it, and in neither {READ_ALL_GROUP} nor {WRITE_ALL_GROUP}).",
+            hint=fix,
+        )
     if bound != wanted:
         have = "no scope" if bound is None else describe_scope(bound)
         raise QueryError(

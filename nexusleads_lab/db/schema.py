@@ -27,8 +27,12 @@ CHAT_TABLES = ("chat_conversations", "chat_messages", "chat_confirmations", "wri
 WRITABLE_TABLES = ("projects", "repositories", "repository_contributors", "lead_scores", "outreach_events")
 
 # Group roles hold the privileges; login roles are members and carry one scope each.
-READ_GROUP = "nexus_read"
-WRITE_GROUP = "nexus_write"
+READ_GROUP = "nexus_read"  # an organization's readers: bound by the restrictive policies
+WRITE_GROUP = "nexus_write"  # an organization's writers: bound likewise
+# The same privileges for the all-organizations roles, with no policy (and no per-row cost). A
+# scoped role is never a member, so SET ROLE cannot take it there.
+READ_ALL_GROUP = "nexus_read_all"
+WRITE_ALL_GROUP = "nexus_write_all"
 CHAT_GROUP = "nexus_chat"  # the conversation store: the chat, confirmation and audit tables only
 AGENT_ROLE = "nexus_agent"  # reads, every organization (the admin scope)
 WRITER_ROLE = "nexus_writer"  # confirmed writes, every organization
@@ -322,12 +326,12 @@ def schema_version(conn: psycopg.Connection) -> int:
 
 # -- roles ---------------------------------------------------------------------------------
 
-_ALL = "(SELECT public.nexus_scope()) = '*'"
 _ORG = "(SELECT public.nexus_scope_org())"
 _ORG_PROJECTS = f"SELECT p.id FROM public.projects p WHERE p.org_id = {_ORG}"
 _ORG_USERS = f"SELECT u.id FROM public.users u WHERE u.org_id = {_ORG}"
 
-# For each table: the rows an organization's session may see and write.
+# For each table: the rows an organization's session may see and write (policies for READ_GROUP
+# and WRITE_GROUP; the all-organizations roles are in the *_ALL groups instead).
 SCOPE_POLICIES: dict[str, str] = {
     "organizations": f"id = {_ORG}",
     "users": f"org_id = {_ORG}",
@@ -420,7 +424,10 @@ def _create_role(role: str, member_of: str | None = None) -> list[str]:
 
 def _login_roles(reader: str, writer: str, slug: str | None) -> list[str]:
     store = store_role_name(slug)
-    stmts = _create_role(reader, READ_GROUP) + _create_role(writer, WRITE_GROUP) + _create_role(store, CHAT_GROUP)
+    read_group, write_group = (READ_ALL_GROUP, WRITE_ALL_GROUP) if slug is None else (READ_GROUP, WRITE_GROUP)
+    stmts = _create_role(reader, read_group) + _create_role(writer, write_group) + _create_role(store, CHAT_GROUP)
+    if slug is None:  # earlier versions made these members of the organization groups
+        stmts += [f"REVOKE {READ_GROUP} FROM {quote_ident(reader)}", f"REVOKE {WRITE_GROUP} FROM {quote_ident(writer)}"]
     for role in (reader, writer):  # privileges come from the group only (older versions granted directly)
         stmts += [
             f"REVOKE ALL ON ALL TABLES IN SCHEMA public FROM {quote_ident(role)}",
@@ -447,8 +454,9 @@ def role_statements() -> list[str]:
     """
     readable = [t for t in LEAD_TABLES if t != "users"]
     users_cols = ", ".join(USER_COLUMNS_FOR_AGENT)
-    stmts = _create_role(READ_GROUP) + _create_role(WRITE_GROUP) + _create_role(CHAT_GROUP)
-    for group in (READ_GROUP, WRITE_GROUP):
+    groups = (READ_GROUP, WRITE_GROUP, READ_ALL_GROUP, WRITE_ALL_GROUP)
+    stmts = [stmt for group in (*groups, CHAT_GROUP) for stmt in _create_role(group)]
+    for group in groups:
         stmts += [
             f"REVOKE ALL ON ALL TABLES IN SCHEMA public FROM {group}",
             f"REVOKE ALL ON ALL SEQUENCES IN SCHEMA public FROM {group}",
@@ -456,19 +464,14 @@ def role_statements() -> list[str]:
             f"GRANT SELECT ON {', '.join(readable)} TO {group}",
             f"GRANT SELECT ({users_cols}) ON users TO {group}",
         ]
-    stmts += [
-        f"GRANT INSERT, UPDATE, DELETE ON {', '.join(WRITABLE_TABLES)} TO {WRITE_GROUP}",
-        *(
-            f"GRANT USAGE ON SEQUENCE {t}_id_seq TO {WRITE_GROUP}"
-            for t in WRITABLE_TABLES
-            if t != "repository_contributors"
-        ),
-    ]
+    for group in (WRITE_GROUP, WRITE_ALL_GROUP):
+        stmts.append(f"GRANT INSERT, UPDATE, DELETE ON {', '.join(WRITABLE_TABLES)} TO {group}")
+        stmts += [f"GRANT USAGE ON SEQUENCE {t}_id_seq TO {group}" for t in WRITABLE_TABLES if t != "repository_contributors"]
     for table, condition in SCOPE_POLICIES.items():
         stmts += [
             f"DROP POLICY IF EXISTS nexus_scope ON {table}",
             f"CREATE POLICY nexus_scope ON {table} AS RESTRICTIVE FOR ALL TO {READ_GROUP}, {WRITE_GROUP}"
-            f" USING ({_ALL} OR {condition}) WITH CHECK ({_ALL} OR {condition})",
+            f" USING ({condition}) WITH CHECK ({condition})",
         ]
     # The store: its own tables only, each scope's rows only (the admin scope's label is '*').
     stmts += [
