@@ -13,6 +13,8 @@ from playwright.sync_api import expect
 
 from nexusleads_lab.agent.modelserver import text, tool_calls
 
+ORG = "acme-analytics"  # the lab's NEXUS_ORG (see conftest.py): every answer is in its scope
+
 pytestmark = pytest.mark.browser
 
 
@@ -79,7 +81,7 @@ def test_a_question_cell_shows_steps_kpis_chart_and_table(lab, page, db):
     steps.locator("summary").first.click()  # collapse again for the screenshot
 
     # the KPI values are the database's
-    truth = db.engine.read(KPI_SQL).df.iloc[0]
+    truth = db.engine_for(ORG).read(KPI_SQL).df.iloc[0]
     kpis = out.locator(".nxl-kpi")
     expect(kpis).to_have_count(4)
     expect(kpis.nth(0).locator(".nxl-kpi-value")).to_have_text(f"{int(truth['leads']):,}")
@@ -92,7 +94,7 @@ def test_a_question_cell_shows_steps_kpis_chart_and_table(lab, page, db):
     expect(out.locator(".nxl-chart-static")).to_be_hidden()
 
     # the table has the 50 hottest leads
-    first_login = db.engine.read(HOT_SQL).df["github_login"][0]
+    first_login = db.engine_for(ORG).read(HOT_SQL).df["github_login"][0]
     table = out.locator(".nxl-table")
     expect(table.locator("tbody tr")).to_have_count(50)
     expect(table.locator("tbody tr").first.locator("td").first).to_have_text(first_login)
@@ -105,7 +107,8 @@ def test_a_question_cell_shows_steps_kpis_chart_and_table(lab, page, db):
 def test_a_turn_shows_dots_then_live_steps_then_the_answer_typing_in(lab, page):
     answer = "Hot leads are the **smallest** tier, and most of them have not been contacted yet. " * 3
     lab.model.set_script([
-        tool_calls([("psql", {"sql": "SELECT pg_sleep(1.5), count(*) AS n FROM lead_scores"})], delay=0.2),
+        # about two seconds of pure CPU (pg_sleep is not on the read path's allow-list)
+        tool_calls([("psql", {"sql": "SELECT count(*) AS n FROM (SELECT generate_series(1, 100000000)) AS busy"})], delay=0.2),
         text(json.dumps({"type": "message", "text": answer}), chunk_size=4, delay=0.02),
     ])  # fmt: skip
     write_notebook(lab, "cell-live.ipynb", setup_cells("%%nexus\nHow many leads are there?"))
@@ -118,7 +121,7 @@ def test_a_turn_shows_dots_then_live_steps_then_the_answer_typing_in(lab, page):
     expect(running).to_be_visible(timeout=20_000)
     expect(out.locator(".nxl-steps > summary")).to_have_text("Working…")
     expect(out.locator(".nxl-dots")).to_be_hidden()
-    expect(running.locator(".nxl-step-cmd")).to_contain_text("pg_sleep(1.5)")
+    expect(running.locator(".nxl-step-cmd")).to_contain_text("generate_series(1, 100000000)")
     screenshot(page, "steps-live.png", cell(page, 1))
     stream = out.locator(".nxl-stream")
     expect(stream).to_contain_text("Hot leads are the", timeout=20_000)

@@ -24,6 +24,8 @@ from nexusleads_lab.agent.modelserver import text, tool_calls
 from nexusleads_lab.db.dml import plan_write
 from nexusleads_lab.db.store import ConversationStore
 
+from checks import SLOW_SQL
+
 pytestmark = pytest.mark.browser
 
 PANEL = "#jp-right-stack .nx-panel"
@@ -168,16 +170,16 @@ def test_the_panel_sits_in_the_side_area_streams_answers_and_renders_dashboards(
     dash = answers(page).last.locator(".nx-dash")
     expect(dash).to_be_visible(timeout=60_000)
     expect(page.locator(f"{PANEL} .nx-title-text")).to_have_text("Which hot leads should we contact first?")
-    truth = db.engine.read(KPI_SQL).df.iloc[0]
+    truth = db.engine_for(ORG).read(KPI_SQL).df.iloc[0]
     kpis = dash.locator(".nx-kpi-value")
     expect(kpis).to_have_count(3)
     expect(kpis.nth(0)).to_have_text(f"{int(truth['leads']):,}")
     expect(kpis.nth(1)).to_have_text(f"{int(truth['hot']):,}")
-    statuses = db.engine.read(STATUS_SQL).df
+    statuses = db.engine_for(ORG).read(STATUS_SQL).df
     expect(dash.locator(".nx-bar-row")).to_have_count(len(statuses))
     expect(dash.locator(".nx-bar-name").first).to_have_text(statuses["status"][0])
     expect(dash.locator(".nx-line-chart polyline")).to_have_count(1)
-    hot = db.engine.read(HOT_SQL).df
+    hot = db.engine_for(ORG).read(HOT_SQL).df
     table = dash.locator(".nx-table-section table")
     expect(table.locator("tbody tr")).to_have_count(len(hot))
     expect(table.locator("tbody tr").first.locator("td").first).to_have_text(hot["github_login"][0])
@@ -303,7 +305,7 @@ def test_stop_ends_a_long_query_or_a_streaming_answer_and_the_panel_goes_on(lab,
     send = page.locator(f"{PANEL} .nx-send")
 
     # a query that would run for 30 s: the live steps say "Working…", Stop cancels it
-    lab.model.set_script([tool_calls([("psql", {"sql": "SELECT pg_sleep(30)"})])])
+    lab.model.set_script([tool_calls([("psql", {"sql": SLOW_SQL})])])
     ask(page, "Take your time")
     live = page.locator(f"{PANEL} .nx-live .nx-steps-live")
     expect(live.locator(".nx-steps-toggle")).to_contain_text("Working… 1 step", timeout=15_000)
