@@ -100,8 +100,8 @@ REFUSED = [
     ("DELETE FROM lead_scores l USING lead_scores s TABLESAMPLE SYSTEM (10) WHERE l.id = s.id", "TABLESAMPLE"),
     ("UPDATE lead_scores SET score = 1 WHERE id = 1 AND \"nexus\u202e\" = 1", "name"),
     ("UPDATE lead_scores SET", "does not parse"),
-    ("", "no SQL"),
-    ("  ;  ", "no statement"),
+    ("", "no SQL statement"),
+    ("  ;  ", "no SQL statement"),
     ("UPDATE lead_scores SET score = 1 WHERE id = '\x00'", "NUL"),
     ("UPDATE lead_scores SET note = '\ud800'", "surrogate"),
 ]

@@ -16,7 +16,7 @@ from typing import Any
 from .. import safetext
 from .errors import QueryError
 from .functions import is_allowed
-from .sqltree import function_name, walk
+from .sqltree import function_name, parse, walk
 from .schema import LEAD_TABLES, WRITABLE_TABLES
 
 # How each writable table's rows are named in a preview.
@@ -89,20 +89,8 @@ class WritePlan:
 
 def plan_write(sql: Any) -> WritePlan:
     """Parse a proposal and plan its preview, or raise ProposalError saying what to change."""
-    import pglast
-
-    if not isinstance(sql, str) or not sql.strip():
-        raise ProposalError("The proposal has no SQL: send the INSERT, UPDATE or DELETE statement to confirm.")
-    if "\x00" in sql:
-        raise ProposalError("The proposal contains a NUL byte, which PostgreSQL does not accept.")
-    if any(0xD800 <= ord(c) <= 0xDFFF for c in sql):
-        raise ProposalError("The proposal contains a lone surrogate character; send valid Unicode text.")
-    try:
-        raw = pglast.parse_sql(sql)
-    except pglast.parser.ParseError as exc:
-        raise ProposalError(f"The proposed SQL does not parse: {exc}. Fix it and propose again.") from None
-    if not raw:
-        raise ProposalError("The proposal has no statement: send the INSERT, UPDATE or DELETE statement to confirm.")
+    empty = "The proposal has no SQL statement: send the INSERT, UPDATE or DELETE statement to confirm."
+    raw = parse(sql, noun="proposal", empty=empty, error=ProposalError)
     return WritePlan(tuple(_plan_statement(r.stmt, i + 1, len(raw)) for i, r in enumerate(raw)))
 
 

@@ -14,7 +14,7 @@ from typing import Any
 
 from .errors import QueryError
 from .functions import ATTRIBUTE_NOTATION_DENIED, is_allowed
-from .sqltree import function_name, walk
+from .sqltree import function_name, parse, walk
 
 _WRITE_HINT = (
     "Start with SELECT, WITH, VALUES or TABLE; to change data, propose the statement for confirmation instead."
@@ -24,21 +24,9 @@ _WRITE_HINT = (
 def check_read(sql: Any) -> str:
     """The query as written up to the end of its statement (a trailing ``;`` and anything after
     it dropped, so it can be wrapped), or QueryError saying what to change."""
-    import pglast
     from pglast import ast
 
-    if not isinstance(sql, str) or not sql.strip():
-        raise QueryError("Empty query: send one SELECT (or WITH / VALUES / TABLE) statement.")
-    if "\x00" in sql:
-        raise QueryError("The query contains a NUL byte, which PostgreSQL does not accept.")
-    if any(0xD800 <= ord(c) <= 0xDFFF for c in sql):
-        raise QueryError("The query contains a lone surrogate character; send valid Unicode text.")
-    try:
-        raw = pglast.parse_sql(sql)
-    except pglast.parser.ParseError as exc:
-        raise QueryError(f"The query does not parse: {exc}. Fix the SQL and try again.") from None
-    if not raw:
-        raise QueryError("Empty query: send one SELECT (or WITH / VALUES / TABLE) statement.")
+    raw = parse(sql, noun="query", empty="Empty query: send one SELECT (or WITH / VALUES / TABLE) statement.")
     if len(raw) > 1:
         raise QueryError(f"Only one statement can run here, not {len(raw)}: send one SELECT without a second statement.")
     stmt = raw[0].stmt

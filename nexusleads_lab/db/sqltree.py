@@ -1,8 +1,31 @@
-"""Walking PostgreSQL parse trees (pglast): every node of a statement, and the names it calls."""
+"""PostgreSQL parse trees (pglast): parsing text from the model, every node of a statement, and
+the names it calls."""
 
 from __future__ import annotations
 
 from typing import Any, Iterator
+
+from .errors import QueryError
+
+
+def parse(sql: Any, *, noun: str, empty: str, error: type[QueryError] = QueryError) -> list:
+    """The raw statements of ``sql``, or ``error`` with one sentence: nothing there (``empty``),
+    a NUL byte or lone surrogate PostgreSQL would refuse, or text that does not parse."""
+    import pglast
+
+    if not isinstance(sql, str) or not sql.strip():
+        raise error(empty)
+    if "\x00" in sql:
+        raise error(f"The {noun} contains a NUL byte, which PostgreSQL does not accept.")
+    if any(0xD800 <= ord(c) <= 0xDFFF for c in sql):
+        raise error(f"The {noun} contains a lone surrogate character; send valid Unicode text.")
+    try:
+        raw = pglast.parse_sql(sql)
+    except pglast.parser.ParseError as exc:
+        raise error(f"The {noun} does not parse: {exc}. Fix the SQL and try again.") from None
+    if not raw:
+        raise error(empty)
+    return list(raw)
 
 
 def walk(node) -> Iterator[Any]:
