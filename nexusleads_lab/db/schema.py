@@ -389,7 +389,8 @@ def _literal(text: str) -> str:
 
 
 def org_role_names(slug: str) -> tuple[str, str]:
-    """The login roles of one organization: (reader, writer). Role names have 63 bytes."""
+    """One organization's (reader, writer) login roles; names longer than PostgreSQL's 63 bytes
+    would allow keep a hash of the slug instead of its tail."""
     if not slug or not all(c.isascii() and (c.isalnum() or c == "-") for c in slug) or slug != slug.lower():
         raise ValueError(f"{slug!r} is not an organization slug (lower-case letters, digits and '-').")
     if len(slug) > 48:
@@ -493,7 +494,7 @@ def role_statements() -> list[str]:
 
 
 def org_role_statements(slug: str) -> list[str]:
-    """One organization's login roles (a reader and a writer) and their scope; re-runnable."""
+    """One organization's login roles (reader, writer, store) and their scope; re-runnable."""
     reader, writer = org_role_names(slug)
     return _login_roles(reader, writer, slug)
 
@@ -503,7 +504,7 @@ def roles_script(slug: str | None = None) -> str:
 
     Atomic (one transaction, stops at the first error) and re-runnable. Passwords come from
     psql variables, so none is written into the script: ``psql -v agent_password=... -v
-    writer_password=... -f roles.sql``.
+    writer_password=... -v store_password=... -f roles.sql``.
     """
     reader, writer = role_names(slug)
     body = [_precondition(slug)] + (role_statements() if slug is None else org_role_statements(slug))
