@@ -36,7 +36,7 @@ def cmd_db(args) -> int:
 
     if args.action == "roles":
         try:
-            sys.stdout.write(schema.roles_script(args.org))
+            sys.stdout.write(schema.roles_script(args.org, dedicated=args.dedicated))
         except ValueError as exc:
             return _fail(str(exc))
         return 0
@@ -381,6 +381,9 @@ def build_parser() -> argparse.ArgumentParser:
                    help="show (default); roles: print the psql script (run as a superuser) that creates the "
                    "least-privilege roles and row-level security policies; stop: stop the embedded server")  # fmt: skip
     p.add_argument("--org", metavar="SLUG", help="with roles: the script for one organization's reader and writer")
+    p.add_argument("--dedicated", action="store_true",
+                   help="with roles: the database serves only this product, so also revoke every volatile "
+                   "built-in from PUBLIC (as the embedded database does)")  # fmt: skip
     p.add_argument("--json", action="store_true", help="machine-readable output")
 
     p = sub.add_parser("seed", help="load demo data (deterministic from --seed)")

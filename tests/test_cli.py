@@ -88,6 +88,8 @@ def test_db_roles_prints_an_atomic_script_for_a_production_admin(run):
     assert "FROM PUBLIC" not in proc.stdout, "the shared script changes no other role's privileges"
     org = run("db", "roles", "--org", "acme-analytics")
     assert 'CREATE ROLE "nexus_agent_acme-analytics" LOGIN' in org.stdout and "'acme-analytics'" in org.stdout
+    dedicated = run("db", "roles", "--dedicated")
+    assert "REVOKE EXECUTE ON FUNCTION %s FROM PUBLIC" in dedicated.stdout and "temp_file_limit = '512MB'" in dedicated.stdout
     bad = run("db", "roles", "--org", "Bad Slug")
     assert bad.returncode == 1 and "not an organization slug" in bad.stderr
 

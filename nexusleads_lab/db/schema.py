@@ -499,7 +499,7 @@ def org_role_statements(slug: str) -> list[str]:
     return _login_roles(reader, writer, slug)
 
 
-def roles_script(slug: str | None = None) -> str:
+def roles_script(slug: str | None = None, *, dedicated: bool = False) -> str:
     """``nexus-lab db roles [--org SLUG]``: a psql script a DBA runs as a superuser.
 
     Atomic (one transaction, stops at the first error) and re-runnable. Passwords come from
@@ -508,6 +508,8 @@ def roles_script(slug: str | None = None) -> str:
     """
     reader, writer = role_names(slug)
     body = [_precondition(slug)] + (role_statements() if slug is None else org_role_statements(slug))
+    if dedicated and slug is None:  # a database nothing else uses: revoke volatile built-ins from PUBLIC too
+        body += _EMBEDDED_ONLY
     what = "the shared part (groups, grants, policies, all-organizations roles)" if slug is None else f"organization {slug}"
     lines = [
         f"-- NexusLeads Lab roles: {what}.",
