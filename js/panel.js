@@ -121,7 +121,8 @@ const NAMED_COLORS = new Set(["green", "red", "amber", "blue", "gray", "purple",
 const HEX_COLOR = /^#(?:[0-9a-f]{3}|[0-9a-f]{6})$/i;
 
 // ---------------------------------------------------------------------------------------------
-// Markdown: a small, safe subset (paragraphs, headings, lists, quotes, code, tables, links)
+// Markdown: a small, safe subset (paragraphs, headings, lists, quotes, code, tables, links);
+// images are shown as links, so nothing loads from the network without a click
 
 function safeHref(url) {
   return /^(https?:|mailto:)/i.test(url) ? url : null;
@@ -137,6 +138,7 @@ const INLINE = new RegExp(
     /(?<![\w])_(?=[^\s_])([^_]*?[^\s_])_(?![\w])/.source, // 7 em
     /\[([^\]\n]+)\]\(([^)\s]+)(?:\s+"[^"]*")?\)/.source, // 8,9 link
     /(https?:\/\/[^\s<>()]*[^\s<>().,;:!?'"\]])/.source, // 10 autolink
+    /!\[([^\]\n]*)\]\(([^)\s]+)(?:\s+"[^"]*")?\)/.source, // 11,12 image: a link, never loaded
   ].join("|"),
   "g",
 );
@@ -157,6 +159,12 @@ function inline(text, out) {
       else inline(m[8], out);
     } else if (m[10] !== undefined) {
       out.append(h("a", { href: m[10], target: "_blank", rel: "noopener noreferrer", text: m[10] }));
+    } else if (m[12] !== undefined) {
+      // An <img> would fetch the URL (and any data the model put in it) as soon as it is shown.
+      const href = safeHref(m[12]);
+      const label = m[11] || m[12];
+      if (href) out.append(h("a", { href, class: "nx-md-image", title: `Image: ${href}`, target: "_blank", rel: "noopener noreferrer nofollow", text: label }));
+      else out.append(document.createTextNode(label));
     }
   }
   if (last < text.length) out.append(document.createTextNode(text.slice(last)));

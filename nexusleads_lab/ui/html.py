@@ -2,7 +2,8 @@
 
 Everything interpolated here is escaped: model text, database values, column names, SQL.
 Markdown goes through markdown-it with raw HTML disabled, so a bio such as
-``<img src=x onerror=alert(1)>`` stays visible text. Styles come from ``js/*.css`` and are
+``<img src=x onerror=alert(1)>`` stays visible text, and an image becomes a link: nothing
+in an answer loads from the network until the person clicks. Styles come from ``js/*.css`` and are
 inlined, themed with JupyterLab's CSS variables (with fallbacks for static viewers).
 """
 
@@ -51,15 +52,28 @@ def answer_block(body: str, *, extra_class: str = "") -> str:
 # -- markdown -------------------------------------------------------------------------------
 
 
+def _image_as_link(renderer, tokens, idx, options, env) -> str:
+    """``![alt](url)`` as a link to the image: an ``<img>`` would fetch the URL (and whatever
+    data the model put in it) the moment the answer is shown."""
+    token = tokens[idx]
+    src = token.attrGet("src") or ""
+    label = renderer.renderInlineAsText(token.children or [], options, env) or src
+    return (
+        f'<a class="nxl-md-image" href="{esc(src)}" title="Image: {esc(src)}" target="_blank"'
+        f' rel="noopener noreferrer nofollow">{esc(label)}</a>'
+    )
+
+
 @lru_cache(maxsize=1)
 def _markdown():
     from markdown_it import MarkdownIt
 
-    # "html": False turns raw HTML in the text into escaped text; links keep markdown-it's
-    # own URL validation (no javascript: or data: links).
-    return MarkdownIt("commonmark", {"html": False, "linkify": False, "typographer": False}).enable(
-        ["table", "strikethrough"]
-    )
+    # "html": False turns raw HTML in the text into escaped text (no <iframe>, srcset or
+    # style="url(...)"); links keep markdown-it's own URL validation (no javascript: links).
+    md = MarkdownIt("commonmark", {"html": False, "linkify": False, "typographer": False})
+    md.enable(["table", "strikethrough"])
+    md.add_render_rule("image", _image_as_link)
+    return md
 
 
 def markdown_html(text: str) -> str:
