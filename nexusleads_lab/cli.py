@@ -11,6 +11,7 @@ import time
 from typing import Callable
 
 from .db.errors import QueryError, mask_secrets
+from .safetext import safe_response, visible
 
 
 def _emit_json(payload) -> None:
@@ -117,8 +118,6 @@ def cmd_sql(args) -> int:
         return 0
     import pandas as pd
 
-    from .safetext import visible
-
     # Data may hold terminal escapes (an OSC 52 clipboard write, a screen clear): shown, not obeyed.
     shown = result.df.head(args.max_rows).map(lambda v: visible(v) if isinstance(v, str) else v)
     shown.columns = [visible(str(c)) for c in shown.columns]
@@ -164,11 +163,12 @@ def cmd_psql(args) -> int:
 
 
 def _print_event(event) -> None:
-    """Human-readable progress on stderr, so stdout holds only the answer."""
+    """Human-readable progress on stderr, so stdout holds only the answer (the model's SQL and
+    the database's errors show their control characters as escapes)."""
     kind = event.type
     if kind == "agent.action":
         what = event.command or event.path or event.tool
-        what = " ".join(what.split())
+        what = visible(" ".join(what.split()))
         if event.status == "started":
             print(f"  > {event.tool}: {what[:160]}", file=sys.stderr)
         elif event.status == "completed":
@@ -176,13 +176,15 @@ def _print_event(event) -> None:
             rid = f" as {event.result_id}" if event.result_id else ""
             print(f"    done: {rows}{event.elapsed_ms:.0f} ms{rid}", file=sys.stderr)
         else:
-            print(f"    failed: {event.error}", file=sys.stderr)
+            print(f"    failed: {visible(str(event.error))}", file=sys.stderr)
     elif kind == "error":
-        print(f"nexus-lab: {event.message}", file=sys.stderr)
+        print(f"nexus-lab: {visible(str(event.message))}", file=sys.stderr)
 
 
 def format_response(response: dict | None) -> str:
-    """Plain-text rendering of a response for the terminal."""
+    """Plain-text rendering of a response for the terminal: every text made safe first
+    (``safetext.safe_response``), so data shows its escape sequences instead of sending them."""
+    response = safe_response(response)
     if not response:
         return ""
     kind = response.get("type")
@@ -200,11 +202,12 @@ def format_response(response: dict | None) -> str:
             if label:
                 lines.append(label)
             items = section.get("items", [])
-            top = max((float(i.get("value", i.get("count", 0)) or 0) for i in items), default=0) or 1
+            top = max((float(i.get("value", i.get("count", 0)) or 0) for i in items), default=0)
             for i in items:
                 value = i.get("value", i.get("count", 0)) or 0
                 name = i.get("name", i.get("label", ""))
-                lines.append(f"  {str(name)[:24]:<24} {'#' * int(30 * float(value) / top):<30} {value}")
+                width = round(30 * float(value) / top) if top > 0 and value > 0 else 0  # no bar for zero or less
+                lines.append(f"  {str(name)[:24]:<24} {'#' * width:<30} {value}")
         elif stype == "line":
             lines.append(f"{section.get('label', 'Trend')}: {len(section.get('points', []))} points")
         elif stype == "table":
@@ -216,12 +219,10 @@ def format_response(response: dict | None) -> str:
 
 
 def format_confirm(response: dict) -> str:
-    """A proposed write for the terminal: canonical SQL, the preview, how to confirm.
-    Every text passes through ``safetext.visible``, so no escape sequence reaches the terminal."""
-    from .safetext import visible
-
-    lines = [f"CONFIRM: {visible(str(response.get('title', '')))}", visible(str(response.get("summary", ""))), ""]
-    lines.append(visible(str(response.get("sql", ""))))
+    """A proposed write for the terminal: canonical SQL, the preview, how to confirm (its texts
+    already made safe by ``format_response``)."""
+    lines = [f"CONFIRM: {response.get('title', '')}", str(response.get("summary", "")), ""]
+    lines.append(str(response.get("sql", "")))
     for i, step in enumerate(response.get("preview") or []):
         n = step.get("rows", 0)
         head = f"statement {i + 1}: " if len(response["preview"]) > 1 else ""
@@ -234,9 +235,9 @@ def format_confirm(response: dict) -> str:
                 change = "new: " + ", ".join(f"{c}={v!s}" for c, v in row["after"].items())
             else:
                 change = "deleted"
-            lines.append(visible(f"  {key + ': ' if key else ''}{change}")[:200])
+            lines.append(f"  {key + ': ' if key else ''}{change}"[:200])
     if response.get("dry_run_error"):
-        lines.append(f"(confirm is unavailable: {visible(str(response['dry_run_error']))})")
+        lines.append(f"(confirm is unavailable: {response['dry_run_error']})")
     else:
         lines.append(f"confirm with: nexus-lab confirm {response.get('id')}")
     return "\n".join(lines)
@@ -261,7 +262,7 @@ def cmd_ask(args) -> int:
     if result.ok:
         print(format_response(result.response_dict()))
         for note in result.notes:
-            print(f"note: {note}", file=sys.stderr)
+            print(f"note: {visible(str(note))}", file=sys.stderr)
         if result.thread_id:
             print(f"(conversation {result.thread_id}; continue with --thread {result.thread_id})", file=sys.stderr)
     return 0 if result.ok else 1
@@ -297,7 +298,7 @@ def cmd_conversations(args) -> int:
         else:
             for m in messages:
                 msg = m.get("message", {})
-                print(f"[{m['seq']}] {m['role']}: {str(msg.get('content') or msg.get('tool_calls'))[:200]}")
+                print(f"[{m['seq']}] {m['role']}: {visible(str(msg.get('content') or msg.get('tool_calls'))[:200])}")
         return 0
     items = [c.as_dict() for c in assistant.conversations()]
     if args.json:
@@ -306,7 +307,7 @@ def cmd_conversations(args) -> int:
     if not items:
         print("no conversations yet")
     for c in items:
-        print(f"{c['id']}  {c['updated_at'][:16].replace('T', ' ')}  {c['messages']:>3} msgs  {c['title']}")
+        print(f"{c['id']}  {c['updated_at'][:16].replace('T', ' ')}  {c['messages']:>3} msgs  {visible(str(c['title']))}")
     return 0
 
 

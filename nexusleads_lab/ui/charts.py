@@ -4,6 +4,10 @@ In JupyterLab a chart is an ``alt.JupyterChart`` running on vl-convert's JavaScr
 (JupyterLab 4 does not render Altair 6's ``vegalite.v6`` mimetype, and the default renderer
 loads Vega from a CDN). The bundle takes seconds to build, so it is cached on disk per
 Altair and vl-convert version, and ``prewarm()`` builds it while the model is still thinking.
+
+Sections arrive with their text already made safe (``render.render_response``): vl-convert
+aborts the whole process on a C0 control character in a label. ``chart_svg`` refuses a spec
+that still holds one rather than hand it over.
 """
 
 from __future__ import annotations
@@ -13,6 +17,7 @@ import threading
 from pathlib import Path
 from typing import Any, Mapping
 
+from ..safetext import has_unsafe, visible
 from .html import esc, style
 from .parts import Part, widget_bundle
 
@@ -140,9 +145,10 @@ def line_chart(section: Mapping[str, Any]):
     x_type = {"time": "T", "number": "Q"}.get(section.get("x_type") or "category", "O")
     if x_type == "T":
         df["x"] = pd.to_datetime(df["x"], errors="coerce", utc=True)
-    x = alt.X(f"x:{x_type}", title=section.get("x_label") or None, sort=None if x_type == "O" else "ascending")
-    y = alt.Y("y:Q", title=section.get("y_label") or None, axis=alt.Axis(format=_axis_format(df["y"]), tickCount=5))
-    tooltip = [alt.Tooltip(f"x:{x_type}", title=section.get("x_label") or "x"), alt.Tooltip("y:Q", title=section.get("y_label") or "y", format=",")]
+    x_label, y_label = section.get("x_label") or None, section.get("y_label") or None
+    x = alt.X(f"x:{x_type}", title=_in_expression(x_label), axis=alt.Axis(title=x_label), sort=None if x_type == "O" else "ascending")
+    y = alt.Y("y:Q", title=_in_expression(y_label), axis=alt.Axis(title=y_label, format=_axis_format(df["y"]), tickCount=5))
+    tooltip = [alt.Tooltip(f"x:{x_type}", title=_in_expression(x_label or "x")), alt.Tooltip("y:Q", title=_in_expression(y_label or "y"), format=",")]
     encoding = {"x": x, "y": y, "tooltip": tooltip}
     series = section.get("series") or []
     point = {"size": 36, "filled": True}
@@ -160,6 +166,14 @@ def line_chart(section: Mapping[str, Any]):
 
 
 CHARTS = {"bars": bars_chart, "line": line_chart}
+
+
+def _in_expression(title: str | None) -> str | None:
+    """A field title as vega-lite needs it where it writes the title into a Vega expression (the
+    tooltip, the marks' aria description): it escapes quotes there but not backslashes, so a
+    title's ``\\x0B`` would turn back into the control character it shows, and ``\\"`` would end
+    the string. Axis titles are plain text and take the title as it is."""
+    return title.replace("\\", "\\\\") if title else title
 
 
 def series_colors(series: list[str]) -> list[str]:
@@ -182,15 +196,34 @@ def _axis_format(values) -> str:
 # -- outputs --------------------------------------------------------------------------------
 
 
+class UnsafeChartText(ValueError):
+    """A chart spec still holds a character that would abort vl-convert (and the kernel with it)."""
+
+
+def _check_text(value: Any) -> None:
+    if isinstance(value, str):
+        if has_unsafe(value):
+            raise UnsafeChartText(f"the chart holds an unsafe character ({visible(value)[:80]!r}); it was not drawn")
+    elif isinstance(value, dict):
+        for k, v in value.items():
+            _check_text(k)
+            _check_text(v)
+    elif isinstance(value, list):
+        for v in value:
+            _check_text(v)
+
+
 def chart_svg(chart) -> str:
     import vl_convert as vlc
 
+    spec = chart.to_dict()
+    _check_text(spec)  # a native panic cannot be caught: an exception can
     try:
         from altair.utils._importers import vl_version_for_vl_convert
 
-        return vlc.vegalite_to_svg(chart.to_dict(), vl_version=vl_version_for_vl_convert())
+        return vlc.vegalite_to_svg(spec, vl_version=vl_version_for_vl_convert())
     except ImportError:  # pragma: no cover - private helper moved
-        return vlc.vegalite_to_svg(chart.to_dict())
+        return vlc.vegalite_to_svg(spec)
 
 
 def describe(section: Mapping[str, Any]) -> str:
@@ -250,7 +283,7 @@ def chart_parts(section: Mapping[str, Any], *, interactive: bool = True) -> list
 
 
 def unavailable(section: Mapping[str, Any], exc: Exception) -> dict[str, Any]:
-    why = f"{type(exc).__name__}: {exc}"
+    why = visible(f"{type(exc).__name__}: {exc}")
     label = section.get("label") or "Chart"
     return {
         "text/html": f'{style("answer.css")}<div class="nxl nxl-answer"><div class="nxl-caption">'

@@ -38,6 +38,7 @@ from typing import Any, Callable
 import anywidget
 import traitlets as t
 
+from ..safetext import safe_response, visible, visible_lines
 from .assets import asset
 
 log = logging.getLogger(__name__)
@@ -407,9 +408,11 @@ class _LiveTurn:
 
 
 def _assistant_item(key, response, notes, steps, error=None, cancelled=False) -> dict[str, Any]:
-    item: dict[str, Any] = {"key": key, "role": "assistant", "response": response, "notes": notes, "steps": steps}
+    """An answer as the panel shows it, live or from history: its texts made safe here, once."""
+    notes = [visible(str(n)) for n in notes]
+    item: dict[str, Any] = {"key": key, "role": "assistant", "response": safe_response(response), "notes": notes, "steps": steps}
     if error:
-        item["error"] = error
+        item["error"] = visible_lines(str(error))
     if cancelled:
         item["cancelled"] = True
     return item

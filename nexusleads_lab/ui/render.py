@@ -1,42 +1,39 @@
 """Responses as cell outputs: markdown, dashboards (KPI cards, charts, tables, pills), confirm cards.
 
 Renderers take the resolved response (a model or its JSON dict, e.g. from a stored
-conversation) and return ``Part``s; they never touch the database. Static parts are HTML that
-any viewer shows; a chart or a confirm card is its widget followed by a static twin.
+conversation) and return ``Part``s; they never touch the database. ``render_response`` first
+makes every text in it safe (``safetext.safe_response``), so nothing below it, Altair and
+vl-convert included, sees a control character. Static parts are HTML that any viewer shows;
+a chart or a confirm card is its widget followed by a static twin.
 """
 
 from __future__ import annotations
 
 from typing import Any, Callable, Mapping
 
+from ..safetext import safe_response, visible, visible_lines
 from . import html as h
 from .parts import Part, html_part, new_display_id, widget_part
-
-
-def _as_dict(response: Any) -> dict[str, Any] | None:
-    if response is None:
-        return None
-    if hasattr(response, "model_dump"):
-        return response.model_dump(mode="json")
-    return dict(response)
 
 
 def render_result(result, *, assistant=None, show_sql: bool = False, interactive: bool = True) -> list[Part]:
     """Everything a finished turn shows below its steps: the answer, notes, or what went wrong."""
     if result.error and result.response is None:
+        error = visible_lines(result.error)
         if result.cancelled:
-            return [html_part(h.answer_block(h.stopped_html(result.error)), result.error)]
-        return [html_part(h.answer_block(h.error_html(result.error)), f"Error: {result.error}")]
+            return [html_part(h.answer_block(h.stopped_html(error)), error)]
+        return [html_part(h.answer_block(h.error_html(error)), f"Error: {error}")]
     parts = render_response(result.response_dict(), assistant=assistant, show_sql=show_sql, interactive=interactive)
-    if result.notes:
-        parts.append(html_part(h.answer_block(h.notes_html(result.notes)), "\n".join(f"note: {n}" for n in result.notes)))
+    notes = [visible(str(n)) for n in result.notes]
+    if notes:
+        parts.append(html_part(h.answer_block(h.notes_html(notes)), "\n".join(f"note: {n}" for n in notes)))
     return parts
 
 
 def render_response(
     response: Any, *, assistant=None, show_sql: bool = False, interactive: bool = True
 ) -> list[Part]:
-    data = _as_dict(response)
+    data = safe_response(response)
     if not data:
         return []
     kind = data.get("type")
