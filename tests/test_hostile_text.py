@@ -15,12 +15,12 @@ import subprocess
 import sys
 import uuid
 from html import escape
-from html.parser import HTMLParser
 
 import openai
 import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
+from fetchers import fetchers
 from kernels import Kernel
 
 from nexusleads_lab.agent.assistant import Assistant
@@ -58,41 +58,6 @@ def strings(value, path=()):
 def is_prose(path) -> bool:
     """The response's own prose fields, a section's SQL and a KPI card's SQL (see ``PROSE_FIELDS``)."""
     return bool(path) and path[-1] in PROSE_FIELDS and len(path) in (1, 3, 5) and "rows" not in path and "preview" not in path
-
-
-class _Fetchers(HTMLParser):
-    """Elements and attributes that would make a browser load something without a click."""
-
-    TAGS = {"img", "iframe", "frame", "video", "audio", "source", "picture", "object", "embed", "script", "link", "image", "track", "input", "base"}
-    ATTRS = {"src", "srcset", "poster", "background", "data", "xlink:href", "formaction", "lowsrc", "dynsrc"}
-
-    def __init__(self) -> None:
-        super().__init__(convert_charrefs=True)
-        self.found: list[str] = []
-        self._in_style = False
-
-    def handle_starttag(self, tag, attrs):
-        if tag in self.TAGS:
-            self.found.append(f"<{tag}>")
-        for name, value in attrs:
-            if name in self.ATTRS:
-                self.found.append(f"{tag}[{name}]")
-            if name == "style" and "url(" in (value or "").replace(" ", "").lower():
-                self.found.append(f"{tag}[style=url()]")
-        self._in_style = tag == "style"
-
-    def handle_endtag(self, tag):
-        self._in_style = False
-
-    def handle_data(self, data):
-        if self._in_style and ("url(" in data or "@import" in data):
-            self.found.append("<style> url()")
-
-
-def fetchers(html: str) -> list[str]:
-    parser = _Fetchers()
-    parser.feed(html)
-    return parser.found
 
 
 # -- answers made of hostile text (hypothesis) ------------------------------------------------------
