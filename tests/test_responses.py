@@ -5,6 +5,7 @@ from __future__ import annotations
 import datetime as dt
 import decimal
 import json
+import re
 
 import numpy as np
 import pandas as pd
@@ -33,6 +34,8 @@ from nexusleads_lab.agent.responses import (
     response_format_prompt,
     response_json_schema,
 )
+from nexusleads_lab.agent.responses import _scan_top_level
+from nexusleads_lab.agent.streaming import StreamingDisplay
 
 XSS = "<img src=x onerror=alert(1)>"
 
@@ -739,3 +742,109 @@ def test_partial_display_prefixes_of_message(text, ensure_ascii, text_first, ind
     for i in range(len(s) + 1):
         shown = partial_display_text(s[:i])
         assert text.startswith(shown), (s[:i], shown)
+
+
+# --------------------------------------------------------------------------
+# the streaming display, fed chunk by chunk, shows what a rescan of the whole buffer showed
+
+
+def rescanned_display(buffer: str) -> str:
+    """The display as it was worked out before it streamed incrementally: every chunk rescanned
+    the whole buffer (quadratic, and kept here as the reference)."""
+    s = buffer.lstrip()
+    if not s:
+        return ""
+    if s.startswith("```") or "```".startswith(s):
+        nl = s.find("\n")
+        if nl < 0:
+            return ""
+        lang = s[3:nl].strip().lower()
+        body = s[nl + 1 :].lstrip()
+        if lang in ("", "json", "jsonc", "json5"):
+            if not body:
+                return ""
+            if body[0] == "{":
+                return _rescanned_json(body)
+            if lang != "":
+                return ""
+    if s[0] == "{":
+        return _rescanned_json(s)
+    m = _RESCAN_JSON_START.search(s)
+    if m:
+        brace = s.index("{", m.start())
+        return _rescanned_json(s[brace:]) or s[: m.start()].rstrip()
+    h = _RESCAN_HOLD_BACK.search(s, max(0, len(s) - 80))
+    return s[: h.start()].rstrip() if h else s
+
+
+_RESCAN_JSON_START = re.compile(r'(?:```[\w+-]*[ \t]*\n\s*)?\{\s*"(?:type|text|title)"\s*:')
+_RESCAN_HOLD_BACK = re.compile(r'(?:(?:^|\n)[ \t]*`{1,3}[\w+-]*[ \t]*|(?:^|\s)\{\s*"?[a-z]{0,5}"?\s*:?\s*)$')
+
+
+def _rescanned_json(s: str) -> str:
+    fields = _scan_top_level(s, 0)
+    t_val, t_done = fields.get("type", ("", False))
+    t = t_val.strip().lower() if t_done else None
+    text, title = fields.get("text", (None,))[0], fields.get("title", (None,))[0]
+    if t in ("message", "text", "markdown"):
+        return text or ""
+    if t in ("dashboard", "confirm", "confirmation"):
+        return title or ""
+    return text or title or ""
+
+
+# Pieces that steer the display: fences, JSON starts and keys, escapes cut anywhere, blanks of
+# every kind (JSON's own and Unicode's), markers near and far from the end.
+_PIECES = st.sampled_from([
+    "{", "}", "[", "]", '"', ":", ",", " ", "\t", "\n", "\r", "\\", "\\n", '\\"', "\\u00e9", "\\ud83d", "\\ude00",
+    "\\u00", "\\uZZZZ", '"type"', '"text"', '"title"', '"message"', '"dashboard"', '"confirm"', '" Markdown "', "type",
+    "te", ";", "=", "```", "```json", "```python", "`", "json", " word", "\u2028", "\xa0", "\x85", "\x1c", "😀", "1", "null",
+    '{"type":"message","text":"', '{"type": "dashboard", "title": "', '"sections": [', "Here you go: ", " " * 40, "x" * 50,
+])
+streamed_answers = st.one_of(
+    st.lists(_PIECES | st.text(max_size=3), max_size=40).map("".join),
+    st.lists(_PIECES, min_size=30, max_size=150).map("".join),  # longer than the 80-character hold-back reach
+    st.builds(  # a marker about as far from the end as the hold-back reaches
+        lambda pre, marker, fill, k, post: pre + marker + fill * k + post,
+        st.lists(_PIECES, max_size=8).map("".join), st.sampled_from(["\n```", "\n`", " {", '\t{"', "{", "\n ``"]),
+        st.sampled_from(["a", " ", "\t", "-", "\n"]), st.integers(70, 90), st.sampled_from(["", "x", ":", " "]),
+    ),
+    st.builds(
+        lambda pre, obj, indent, ascii_, post: pre + json.dumps(obj, indent=indent, ensure_ascii=ascii_) + post,
+        st.sampled_from(["", "```json\n", "```\n", "``` JSON \n\n ", "```js\n", "Here you go: ", "Prose\n```json\n"]),
+        st.one_of(
+            st.builds(lambda t: {"type": "message", "text": t}, st.text(max_size=30)),
+            st.builds(lambda t: {"text": t, "type": "message"}, st.text(max_size=30)),
+            st.builds(lambda t: {"type": "dashboard", "sections": [{"type": "table", "title": "inner"}], "title": t}, st.text(max_size=20)),
+            st.builds(lambda t, k: {"meta": {"a": ["}", 1, {"text": "no"}]}, "type": k, "text": t, "title": t[:3], "after": [1]},
+                      st.text(max_size=20), st.sampled_from(["message", " Confirm ", "chart", 1, None])),
+        ),
+        st.sampled_from([None, 2]), st.booleans(), st.sampled_from(["", "\n```", " and then", "```"]),
+    ),
+)
+
+
+@settings(max_examples=1500, deadline=None, database=None, suppress_health_check=[HealthCheck.too_slow])
+@given(answer=streamed_answers, data=st.data())
+def test_the_streaming_display_fed_in_chunks_shows_what_a_rescan_of_each_prefix_showed(answer, data):
+    cuts = sorted(set(data.draw(st.lists(st.integers(1, max(1, len(answer))), max_size=len(answer)), label="cuts")) | {len(answer)})
+    display, folded, start = StreamingDisplay(), "", 0
+    for end in cuts:
+        edit = display.feed(answer[start:end])
+        if edit is not None:
+            assert edit.keep <= len(folded) and (edit.keep < len(folded) or edit.delta), edit
+            folded = folded[: edit.keep] + edit.delta
+        expected = rescanned_display(answer[:end])
+        assert display.text == expected, (answer[:end], display.text, expected)
+        assert folded == expected, "the edits rebuild what is shown"
+        start = end
+    assert partial_display_text(answer) == rescanned_display(answer)
+
+
+@settings(max_examples=200, deadline=None, database=None, suppress_health_check=[HealthCheck.too_slow])
+@given(answer=streamed_answers)
+def test_the_streaming_display_one_character_at_a_time_matches_every_prefix(answer):
+    display = StreamingDisplay()
+    for i, ch in enumerate(answer):
+        display.feed(ch)
+        assert display.text == rescanned_display(answer[: i + 1]), answer[: i + 1]

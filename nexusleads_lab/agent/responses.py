@@ -32,8 +32,8 @@ Plain prose is a normal answer: it becomes a :class:`Message` without notes.
 
 Streaming
 ---------
-:func:`partial_display_text` turns the text streamed so far into what a person
-should see (the decoded message text, or the dashboard title).
+What a person sees while the answer streams in is worked out chunk by chunk in
+:mod:`.streaming` (:func:`partial_display_text` is re-exported here).
 """
 
 from __future__ import annotations
@@ -63,6 +63,8 @@ from pydantic import (
     TypeAdapter,
     ValidationError,
 )
+
+from .streaming import decode_json_string, partial_display_text
 
 __all__ = [
     # input models
@@ -1671,58 +1673,12 @@ def _json_error(s: str) -> str:
 
 
 # --------------------------------------------------------------------------
-# streaming display
-
-_STR_RUN = re.compile(r'[^"\\]+')
-_ESCAPES = {'"': '"', "\\": "\\", "/": "/", "b": "\b", "f": "\f", "n": "\n", "r": "\r", "t": "\t"}
-_HEX4 = re.compile(r"[0-9a-fA-F]{4}")
+# the top-level fields of a cut-off response JSON (for a truncated message)
 
 
 def _decode_string(s: str, i: int) -> tuple[str, int, bool]:
-    """Decode the JSON string starting at s[i] == '"', tolerating a cut-off end.
-
-    -> (decoded so far, index after the closing quote (or where decoding stopped), complete).
-    """
-    n = len(s)
-    j = i + 1
-    out: list[str] = []
-    while j < n:
-        m = _STR_RUN.match(s, j)
-        if m:
-            out.append(m.group())
-            j = m.end()
-            continue
-        c = s[j]
-        if c == '"':
-            return "".join(out), j + 1, True
-        # backslash
-        if j + 1 >= n:
-            break
-        e = s[j + 1]
-        if e != "u":
-            out.append(_ESCAPES.get(e, e))
-            j += 2
-            continue
-        hx = s[j + 2 : j + 6]
-        if len(hx) < 4:
-            break  # \uXX cut off
-        if not _HEX4.fullmatch(hx):
-            out.append(hx)
-            j += 6
-            continue
-        cp = int(hx, 16)
-        if 0xD800 <= cp < 0xDC00:
-            nxt = s[j + 6 : j + 12]
-            if len(nxt) < 6 and (nxt == "\\u"[: len(nxt)] or nxt.startswith("\\u")):
-                break  # the low surrogate may still come
-            if nxt.startswith("\\u") and _HEX4.fullmatch(nxt[2:6]) and 0xDC00 <= int(nxt[2:6], 16) < 0xE000:
-                lo = int(nxt[2:6], 16)
-                out.append(chr(0x10000 + ((cp - 0xD800) << 10) + (lo - 0xDC00)))
-                j += 12
-                continue
-        out.append(chr(cp))
-        j += 6
-    return "".join(out), j, False
+    """Decode the JSON string starting at s[i] == '"', tolerating a cut-off end."""
+    return decode_json_string(s, i + 1)
 
 
 def _skip_ws(s: str, i: int) -> int:
@@ -1798,65 +1754,3 @@ def _scan_top_level(s: str, i: int) -> dict[str, tuple[str, bool]]:
                 return out
             out.pop(key, None)
             i = j
-
-
-def _display_json(s: str) -> str:
-    fields = _scan_top_level(s, 0)
-    t_val, t_done = fields.get("type", ("", False))
-    t = t_val.strip().lower() if t_done else None
-    text = fields.get("text", (None,))[0]
-    title = fields.get("title", (None,))[0]
-    if t in ("message", "text", "markdown"):
-        return text or ""
-    if t in ("dashboard", "confirm", "confirmation"):
-        return title or ""
-    return text or title or ""
-
-
-_JSON_START = re.compile(r'(?:```[\w+-]*[ \t]*\n\s*)?\{\s*"(?:type|text|title)"\s*:')
-_HOLD_BACK = re.compile(r'(?:(?:^|\n)[ \t]*`{1,3}[\w+-]*[ \t]*|(?:^|\s)\{\s*"?[a-z]{0,5}"?\s*:?\s*)$')
-
-
-def partial_display_text(buffer: str | None) -> str:
-    """What to show while the final answer streams in. Never raises.
-
-    Prose -> the prose; a message JSON -> its decoded text so far; a dashboard or
-    confirm JSON -> its title so far (else ""). Code fences around JSON are ignored.
-    """
-    try:
-        return _partial_display(buffer)
-    except Exception:  # noqa: BLE001
-        return ""
-
-
-def _partial_display(buffer: Any) -> str:
-    if buffer is None:
-        return ""
-    s = buffer if isinstance(buffer, str) else str(buffer)
-    s = s.lstrip()
-    if not s:
-        return ""
-    if s.startswith("```") or "```".startswith(s):
-        nl = s.find("\n")
-        if nl < 0:
-            return ""  # fence header still streaming
-        lang = s[3:nl].strip().lower()
-        body = s[nl + 1 :].lstrip()
-        if lang in ("", "json", "jsonc", "json5"):
-            if not body:
-                return ""
-            if body[0] == "{":
-                return _display_json(body)
-            if lang != "":
-                return ""
-    if s[0] == "{":
-        return _display_json(s)
-    m = _JSON_START.search(s)
-    if m:
-        brace = s.index("{", m.start())
-        shown = _display_json(s[brace:])
-        return shown or s[: m.start()].rstrip()
-    h = _HOLD_BACK.search(s, max(0, len(s) - 80))  # only the tail can be a marker in progress
-    if h:  # the end may be the start of a code fence or of the JSON: hold it back for now
-        return s[: h.start()].rstrip()
-    return s
