@@ -18,7 +18,7 @@ ALLOWED_FUNCTIONS: frozenset[str] = frozenset(
     btrim ltrim rtrim lpad rpad substr substring left right position strpos replace
     translate split_part concat concat_ws format reverse repeat starts_with regexp_replace
     regexp_match regexp_matches regexp_like regexp_count regexp_substr regexp_split_to_array
-    md5 quote_literal quote_ident to_char to_number to_date to_timestamp
+    md5 chr ascii to_hex quote_literal quote_ident to_char to_number to_date to_timestamp
     string_to_array array_to_string
     now transaction_timestamp statement_timestamp
     date_trunc date_part extract age make_date make_time make_timestamp make_timestamptz
