@@ -23,6 +23,7 @@ from IPython.utils.capture import capture_output
 
 from nexusleads_lab.agent.assistant import Assistant
 from nexusleads_lab.agent.modelserver import ModelServer, Script, text, tool_calls
+from nexusleads_lab.agent.streaming import partial_display_text
 from nexusleads_lab.session import get_session
 from nexusleads_lab.ui.parts import WIDGET_VIEW
 from nexusleads_lab.ui.turn import TurnView
@@ -251,6 +252,28 @@ def test_live_updates_reach_the_browser_at_most_30_times_a_second(ip, nexus, mon
     gaps = [round(b - a, 4) for a, b in zip(during, during[1:])]
     # the first update, one every 1/30 s, the final state, and the emptying before it closes
     assert len(during) <= 30 * elapsed + 3, (len(during), elapsed, gaps)
+
+
+def test_the_live_text_is_always_what_some_prefix_of_the_answer_shows(ip, nexus, monkeypatch):
+    sent: list[str] = []
+    original = TurnView.send_state
+
+    def spy(self, key=None):
+        keys = [key] if isinstance(key, str) else list(key or [])
+        if "text" in keys:
+            sent.append(self.text)
+        return original(self, key)
+
+    monkeypatch.setattr(TurnView, "send_state", spy)
+    answer = "Here is what I found:\n\n- `hot` leads {most of them}\n- warm\n\n```sql\nSELECT 1\n```\nDone."
+    nexus([text(answer, chunk_size=1, delay=0.004)])  # prose: a fence and a brace are held back, then shown
+    result, _, _, _ = run(ip, "%nexus what did you find?")
+    assert result.success
+    possible = {partial_display_text(answer[:i]) for i in range(len(answer) + 1)}
+    shown = [v for v in sent if v]
+    assert len(shown) >= 5, "the text streamed into the cell"
+    assert all(v in possible for v in shown), [v for v in shown if v not in possible]
+    assert shown[-1] == answer
 
 
 def test_interrupting_the_kernel_stops_the_turn_cleanly(ip, nexus):

@@ -16,6 +16,7 @@ import pytest
 
 from nexusleads_lab.agent.assistant import Assistant
 from nexusleads_lab.agent.modelserver import ModelServer, Script, text, tool_calls
+from nexusleads_lab.agent.streaming import partial_display_text
 from nexusleads_lab.ui.panel import STREAM_RATE, ChatPanel
 
 API_KEY = "sk-test-PANEL-SECRET-0123456789abcdef"
@@ -317,3 +318,23 @@ def test_streaming_text_reaches_the_browser_at_most_about_30_times_a_second(make
     print(f"\n{len(counted)} deltas -> {len(syncs)} streaming syncs; busiest second: {busiest}")
     assert busiest <= STREAM_RATE + 6, f"{busiest} streaming syncs in one second"
     assert len(syncs) < len(counted) / 10
+
+
+def test_the_streaming_text_is_always_what_some_prefix_of_the_answer_shows(make_panel):
+    # prose that holds back a fence and a brace in progress, after a first call's own prose
+    first = "Let me check `the tiers` first {quickly}.\n"
+    answer = "Here is what I found:\n\n- `hot` leads {most of them}\n- warm\n\n```sql\nSELECT 1\n```\nDone."
+    panel, _ = make_panel([
+        tool_calls([("psql", {"sql": TIER_SQL})], content=first, chunk_size=1),
+        text(answer, chunk_size=1, delay=0.004),
+    ])  # fmt: skip
+    seen: list[str] = []
+    panel.observe(lambda change: seen.append(change["new"]), names="streaming")
+    ask(panel, "what about the tiers?")
+
+    possible = {partial_display_text(s[:i]) for s in (first, answer) for i in range(len(s) + 1)}
+    shown = [v for v in seen if v]
+    assert len(shown) >= 5, "the answer streamed into the panel"
+    assert all(v in possible for v in shown), [v for v in shown if v not in possible]
+    assert shown[-1] == answer, "the whole answer stood before the message replaced it"
+    assert panel.messages[-1]["response"]["text"] == answer and panel.streaming == ""

@@ -8,6 +8,7 @@ completes. Views subscribe to the events; nothing here renders.
 
 from __future__ import annotations
 
+import io
 import json
 import logging
 import queue
@@ -23,10 +24,11 @@ from ..db.errors import QueryError, mask_secrets
 from ..db.schema import ALL_ORGS
 from ..safetext import without_surrogates
 from .confirm import Confirmations, ConfirmationError, Outcome, Proposal, ProposalError
-from .events import AgentAction, AgentText, ErrorEvent, SessionId, TurnCompleted, TurnStarted
+from .events import AgentAction, AgentText, ErrorEvent, SessionId, ShownText, TurnCompleted, TurnStarted
 from .provider import ModelConfigError, ModelSettings, make_client
 from .prompt import system_prompt
-from .responses import parse_response, partial_display_text
+from .responses import parse_response
+from .streaming import StreamingDisplay, partial_display_text
 from .tools import TOOL_SPECS, ToolOutcome, ToolRunner
 
 log = logging.getLogger(__name__)
@@ -72,6 +74,22 @@ class TurnResult:
     error: str | None = None
     cancelled: bool = False
     proposal: Proposal | None = None
+    _text_run: _TextRun | None = field(default=None, init=False, repr=False, compare=False)
+
+    def record(self, event: Any) -> None:
+        """Keep an event in ``events``. A stretch of streaming text is kept as one edit (its
+        edits merged), so a long answer costs its length here, not its number of chunks."""
+        if isinstance(event, AgentText) and event.status == "streaming":
+            if self._text_run is None:
+                self._text_run = _TextRun(event, len(self.events))
+                self.events.append(event)  # stands in for the merged edit until the stretch ends
+            else:
+                self._text_run.add(event)
+            return
+        if self._text_run is not None:
+            self.events[self._text_run.index] = self._text_run.merged()
+            self._text_run = None
+        self.events.append(event)
 
     @property
     def ok(self) -> bool:
@@ -86,6 +104,25 @@ class TurnResult:
         if self.proposal is not None:
             return self.proposal.as_dict()
         return self.response.model_dump(mode="json") if self.response is not None else None
+
+
+class _TextRun:
+    """Consecutive streaming edits as one: keep ``keep`` characters, then add what ``added`` holds."""
+
+    def __init__(self, first: AgentText, index: int) -> None:
+        self.first, self.index, self.keep = first, index, first.keep
+        self.added = ShownText()
+        self.added.edit(0, first.delta)
+
+    def add(self, event: AgentText) -> None:
+        if event.keep >= self.keep:
+            self.added.edit(event.keep - self.keep, event.delta)
+        else:  # it cuts into what was shown before the stretch
+            self.keep = event.keep
+            self.added.replace(event.delta)
+
+    def merged(self) -> AgentText:
+        return AgentText(ts=self.first.ts, keep=self.keep, delta=self.added.text, status="streaming")
 
 
 @dataclass
@@ -277,7 +314,7 @@ class Assistant:
         result = TurnResult(question=question)
 
         def emit(event) -> None:
-            result.events.append(event)
+            result.record(event)
             if on_event is not None:
                 try:
                     on_event(event)
@@ -375,6 +412,7 @@ class Assistant:
                 self.last_proposal = result.proposal
         response = result.response_dict()
         self._append({"role": "assistant", "content": text}, meta={"response": response, "notes": result.notes})
+        # What was shown as it streamed, worked out again: cheaper than holding it through the store.
         emit(AgentText(text=partial_display_text(text), status="done"))
         emit(TurnCompleted(text=text, usage=result.usage, response=response, notes=result.notes))
         return True
@@ -393,8 +431,8 @@ class Assistant:
             stream_options={"include_usage": True},
         )
         self._active_stream = stream
-        text = ""
-        shown = ""
+        text = io.StringIO()
+        display = StreamingDisplay()
         calls: dict[int, dict[str, str]] = {}
         usage: dict[str, int] = {}
         try:
@@ -409,11 +447,11 @@ class Assistant:
                     if delta is None:
                         continue
                     if delta.content:
-                        text += without_surrogates(delta.content)
-                        display = partial_display_text(text)
-                        if display != shown:
-                            emit(AgentText(text=display, delta=display[len(shown):] if display.startswith(shown) else None, status="streaming"))
-                            shown = display
+                        piece = without_surrogates(delta.content)
+                        text.write(piece)
+                        edit = display.feed(piece)
+                        if edit is not None:
+                            emit(AgentText(keep=edit.keep, delta=edit.delta, status="streaming"))
                     for tc in delta.tool_calls or ():
                         entry = calls.setdefault(tc.index, {"id": "", "name": "", "arguments": ""})
                         if tc.id:
@@ -430,7 +468,7 @@ class Assistant:
         ordered = [calls[i] for i in sorted(calls)]
         for i, call in enumerate(ordered):
             call["id"] = call["id"] or f"call_{i}"
-        return text, ordered, usage
+        return text.getvalue(), ordered, usage
 
     def _run_tools(self, calls: list[dict[str, str]], result: TurnResult, emit) -> list[ToolOutcome]:
         """Run the calls concurrently; events are emitted from this (the caller's) thread."""

@@ -4,14 +4,22 @@ A turn emits, in order: ``turn.started`` (before any network), ``session.id``, a
 ``agent.action`` (a tool step starting, completing or failing) and ``agent.text`` (the answer
 streaming in, then ``done``), and finally ``turn.completed`` or ``error``. Views (the CLI, the
 cell renderer, the chat panel) only subscribe to these.
+
+A streaming ``agent.text`` is an edit of the shown text, so an answer costs its length however
+many chunks it comes in: keep the first ``keep`` characters, then add ``delta`` (``keep`` is 0
+on the first edit of each model call). The ``done`` event carries the whole ``text``, as every
+``agent.text`` of the original WebSocket protocol did. A view that needs the whole text while it
+streams folds the edits with :class:`ShownText` and reads ``.text`` when it redraws; a bridge
+that speaks the original protocol does the same and sends ``{text, status}`` at its own pace.
 """
 
 from __future__ import annotations
 
+import threading
 import time
 from typing import Annotated, Any, Literal, Union
 
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import BaseModel, ConfigDict, Field, model_validator
 
 
 class _Event(BaseModel):
@@ -51,10 +59,83 @@ class AgentAction(_Event):
 
 
 class AgentText(_Event):
+    """``streaming``: keep the first ``keep`` characters of the shown text, then add ``delta``;
+    ``done``: the whole ``text``."""
+
     type: Literal["agent.text"] = "agent.text"
-    text: str
+    text: str | None = None
+    keep: int | None = None
     delta: str | None = None
     status: Literal["streaming", "done"]
+
+    @model_validator(mode="after")
+    def _one_shape_per_status(self) -> AgentText:
+        if self.status == "done" and self.text is None:
+            raise ValueError("a done agent.text carries the whole text")
+        if self.status == "streaming" and (self.keep is None or self.delta is None or self.text is not None):
+            raise ValueError("a streaming agent.text is an edit: keep and delta, no text")
+        return self
+
+
+class ShownText:
+    """The text ``agent.text`` events show, folded from their edits: an edit costs its delta,
+    reading ``text`` costs the length. Safe to fold on one thread and read on another."""
+
+    _LOOSE = 64  # small pieces joined into one at a time, so a long answer is not a long list
+
+    def __init__(self) -> None:
+        self._lock = threading.Lock()
+        self._head = ""  # what was read last time
+        self._pieces: list[str] = []  # added since
+        self._loose = 0  # pieces at the end not joined yet
+        self._length = 0
+
+    def __len__(self) -> int:
+        return self._length
+
+    @property
+    def text(self) -> str:
+        with self._lock:
+            if self._pieces:
+                self._head += "".join(self._pieces)
+                self._pieces, self._loose = [], 0
+            return self._head
+
+    def apply(self, event: AgentText) -> None:
+        if event.text is not None:
+            self.replace(event.text)
+        else:
+            self.edit(event.keep or 0, event.delta or "")
+
+    def replace(self, text: str) -> None:
+        with self._lock:
+            self._head, self._pieces, self._loose, self._length = text, [], 0, len(text)
+
+    def edit(self, keep: int, delta: str) -> None:
+        with self._lock:
+            if keep < self._length:
+                self._cut(keep)
+            if delta:
+                self._pieces.append(delta)
+                self._length += len(delta)
+                self._loose += 1
+                if self._loose >= self._LOOSE:
+                    self._pieces[-self._loose :] = ["".join(self._pieces[-self._loose :])]
+                    self._loose = 0
+
+    def _cut(self, keep: int) -> None:
+        if keep <= len(self._head):  # into text already read: rare, as edits cut near the end
+            self._head, self._pieces, self._loose = self._head[:keep], [], 0
+        else:
+            excess = self._length - keep
+            while excess:
+                last = self._pieces.pop()
+                if len(last) > excess:
+                    self._pieces.append(last[: len(last) - excess])
+                    break
+                excess -= len(last)
+            self._loose = min(self._loose, len(self._pieces))
+        self._length = keep
 
 
 class TurnCompleted(_Event):

@@ -38,6 +38,7 @@ from typing import Any, Callable
 import anywidget
 import traitlets as t
 
+from ..agent.events import ShownText
 from ..safetext import safe_response, visible, visible_lines
 from .assets import asset
 
@@ -80,7 +81,7 @@ class ChatPanel(anywidget.AnyWidget):
         self._lock = threading.RLock()
         self._worker: threading.Thread | None = None
         self._live: _LiveTurn | None = None
-        self._stream = _Throttle(lambda text: setattr(self, "streaming", text), STREAM_RATE)
+        self._stream = _Throttle(lambda shown: setattr(self, "streaming", shown.text), STREAM_RATE)
         self.on_msg(lambda _widget, content, _buffers: self.handle(content))
         self._guard(self._restore if restore else self._refresh_list)
 
@@ -256,7 +257,8 @@ class ChatPanel(anywidget.AnyWidget):
             live.action(event)
             self.turn = {"phase": "working", "steps": live.snapshot()}
         elif kind == "agent.text":
-            self._stream.push(event.text)
+            live.text.apply(event)
+            self._stream.push(live.text)  # read when it is sent: each edit costs its delta
             if event.status == "done":
                 self._stream.flush()
         elif kind in ("turn.completed", "error"):
@@ -388,6 +390,7 @@ class _LiveTurn:
         self.stopped = False
         self.answered = False
         self.error: str | None = None
+        self.text = ShownText()  # the answer streaming in
 
     def action(self, event: Any) -> None:
         step = self.steps.setdefault(event.call_id, {"id": event.call_id, "tool": event.tool})

@@ -18,6 +18,7 @@ from typing import Any
 import anywidget
 import traitlets as t
 
+from ..agent.events import ShownText
 from .assets import asset
 from .html import steps_html
 from .parts import Part, merge, show_all, widget_part
@@ -67,7 +68,7 @@ class LiveTurn:
         self.show_sql = show_sql
         self.updates = 0  # syncs sent to the browser
         self._steps: dict[str, dict[str, Any]] = {}
-        self._text = ""
+        self._text = ShownText()  # read only when the view is redrawn
         self._state = "waiting"
         self._error = ""
         self._dirty = False
@@ -156,8 +157,8 @@ class LiveTurn:
                 from . import charts
 
                 charts.prewarm()
-            self._text = event.text
-            if event.text:
+            self._text.apply(event)
+            if self._text:
                 self._state = "running"
         elif kind == "turn.completed":
             self._state = "done"
@@ -176,7 +177,7 @@ class LiveTurn:
         self.updates += 1
         with self.view.hold_sync():
             self.view.steps = list(self._steps.values())
-            self.view.text = self._text
+            self.view.text = self._text.text
             self.view.error = self._error
             self.view.state = self._state
 
