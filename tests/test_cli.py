@@ -260,3 +260,25 @@ def test_sql_shows_terminal_escapes_from_data_instead_of_obeying_them(run):
     assert proc.returncode == 0, proc.stderr
     assert "\x1b" not in proc.stdout and "\x07" not in proc.stdout
     assert "\\x1B]52;c;ZXZpbA==\\x07" in proc.stdout
+
+
+def test_ask_json_prints_each_edit_once_so_a_megabyte_answer_prints_a_few_megabytes(run):
+    words = ("Leads **grow** where `stars` meet {issues}; see the table below.\n" * 16667)[:1_000_000]
+    answer = json.dumps({"type": "message", "text": words})
+    with ModelServer(Script([text(answer, chunk_size=256)])) as server:
+        proc = run("ask", "--json", "tell me everything", env={"OPENAI_BASE_URL": server.base_url, "OPENAI_API_KEY": API_KEY})
+    assert proc.returncode == 0, proc.stderr
+    events = [json.loads(line) for line in proc.stdout.splitlines()]
+    streaming = [e for e in events if e["type"] == "agent.text" and e["status"] == "streaming"]
+    (done,) = [e for e in events if e["type"] == "agent.text" and e["status"] == "done"]
+    shown = ""
+    for e in streaming:
+        assert "text" not in e, "a streaming event carries its edit, not the whole text"
+        shown = shown[: e["keep"]] + e["delta"]
+    assert len(streaming) >= 3000 and shown == done["text"] == words
+    assert events[-1]["type"] == "turn.completed" and events[-1]["response"]["text"] == words
+    size = len(answer.encode())
+    printed = len(proc.stdout.encode())
+    print(f"\n{printed / size:.2f}x the answer printed in {len(events)} lines")
+    # the edits once, the done text, the completed turn's raw text and response: four copies
+    assert printed < 5 * size
