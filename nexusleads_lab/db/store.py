@@ -169,7 +169,7 @@ class ConversationStore:
             " INSERT INTO chat_messages (conversation_id, seq, role, content)"
             " SELECT c.id, coalesce((SELECT max(seq) FROM chat_messages WHERE conversation_id = c.id), 0) + 1, %s, %s"
             " FROM c RETURNING seq",
-            (_uuid(conversation_id), self.org, self.user, role, Jsonb(_json_safe(content))),
+            (_uuid(conversation_id), self.org, self.user, role, Jsonb(content, dumps=_dumps)),
             fetch="one",
             # A chat message lost to a server crash in its last few ms is acceptable; a WAL flush
             # on every step of every turn is not. Writes and their audit stay durable.
@@ -210,8 +210,9 @@ def _title(title: str) -> str:
     return (title[:77] + "...") if len(title) > 80 else (title or "New conversation")
 
 
-def _json_safe(content: dict[str, Any]) -> dict[str, Any]:
-    """Plain JSON that PostgreSQL's jsonb accepts: no lone surrogates (shown as U+FFFD instead)."""
+def _dumps(content: Any) -> str:
+    """JSON that PostgreSQL's jsonb accepts, in one pass: any value as text, no lone surrogates
+    (shown as U+FFFD instead)."""
     from ..safetext import without_surrogates
 
-    return json.loads(without_surrogates(json.dumps(content, default=str, ensure_ascii=False)))
+    return without_surrogates(json.dumps(content, default=str, ensure_ascii=False))
