@@ -129,7 +129,7 @@ MARKDOWN_TRAPS = [
     f"![pixel](http://127.0.0.1:{PORT}/px.png?d=secret)", f"![](http://127.0.0.1:{PORT}/a.png)",
     f"<img src=http://127.0.0.1:{PORT}/b.png>", f'<img srcset="http://127.0.0.1:{PORT}/c.png 1x">',
     f'<span style="background:url(http://127.0.0.1:{PORT}/d.png)">x</span>', f"<iframe src=http://127.0.0.1:{PORT}/></iframe>",
-    f"<http://127.0.0.1:{PORT}/e.png>", f"<video src=http://127.0.0.1:{PORT}/f.mp4></video>", f"<audio src=x><source src=y></audio>",
+    f"<http://127.0.0.1:{PORT}/e.png>", f"<video src=http://127.0.0.1:{PORT}/f.mp4></video>", "<audio src=x><source src=y></audio>",
     f'<svg><image href="http://127.0.0.1:{PORT}/g.png"/></svg>', f'<link rel=stylesheet href="http://127.0.0.1:{PORT}/h.css">',
     "**bold**", "`code`", "| a | b |\n|---|---|\n| ![x](http://127.0.0.1:9/t.png) | 2 |", "\n\n", "# heading\n",
     "[link](javascript:alert(1))", "<script>alert(1)</script>",

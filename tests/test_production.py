@@ -20,8 +20,6 @@ import pytest
 
 from nexusleads_lab.agent.modelserver import ModelServer, Script, text
 
-from checks import fingerprint  # noqa: F401  (the same helper, used on this database below)
-
 ORG = "acme-analytics"
 PASSWORDS = {"plg_user": "plg_password", "agent": "agent-pw-123", "writer": "writer-pw-456"}
 

@@ -23,7 +23,7 @@ from ..config import current_org, current_user
 from ..db.errors import QueryError, mask_secrets
 from ..db.schema import ALL_ORGS
 from ..safetext import without_surrogates
-from .confirm import Confirmations, ConfirmationError, Outcome, Proposal, ProposalError
+from .confirm import Confirmations, Outcome, Proposal, ProposalError
 from .events import AgentAction, AgentText, ErrorEvent, SessionId, ShownText, TurnCompleted, TurnStarted
 from .provider import ModelConfigError, ModelSettings, make_client
 from .prompt import system_prompt

@@ -16,7 +16,7 @@ import psycopg
 from ..config import Settings, data_home
 from . import schema
 from .embedded import EmbeddedServer, start_embedded
-from .engine import Engine
+from .engine import Engine, is_url
 from .errors import QueryError, connect_failure, mask_url
 
 log = logging.getLogger(__name__)
@@ -122,10 +122,6 @@ class Database:
                 )
             schema.ensure_org_roles(conn, org)
 
-    def organizations(self) -> list[str]:
-        with self.connect_admin(autocommit=True) as conn:
-            return [r[0] for r in conn.execute("SELECT slug FROM organizations ORDER BY slug").fetchall()]
-
     def connect_admin(self, **kwargs) -> psycopg.Connection:
         try:
             return psycopg.connect(self.admin_url, connect_timeout=10, **kwargs)
@@ -151,7 +147,7 @@ class Database:
 def check_url(name: str, url: str | None) -> None:
     """Refuse a URL libpq would misread: an unencoded '@' in the password makes the rest of the
     password the host name, and it would then appear in the connection error."""
-    if url and url.lower().startswith(("postgres://", "postgresql://")):
+    if url and is_url(url):
         netloc = urlsplit(url).netloc
         if netloc.count("@") > 1:
             raise QueryError(
@@ -162,7 +158,7 @@ def check_url(name: str, url: str | None) -> None:
 
 def _with_user(url: str, user: str, password: str | None) -> str:
     """The same server and database as ``url`` (a URL or a key=value string), another login."""
-    if not url.lower().startswith(("postgres://", "postgresql://")):
+    if not is_url(url):
         from psycopg.conninfo import conninfo_to_dict, make_conninfo
 
         params = {k: v for k, v in conninfo_to_dict(url).items() if k not in ("user", "password")}

@@ -23,7 +23,7 @@ import pyarrow as pa
 import pyarrow.compute as pc
 
 from ..config import EngineLimits
-from .errors import QueryError, connect_failure, from_adbc, from_psycopg, mask_url
+from .errors import QueryError, connect_failure, from_adbc, from_psycopg
 from .guard import check_role, describe_scope
 from . import temporal
 from .readsql import check_read
@@ -109,10 +109,15 @@ class WriteResult:
 precheck = check_read
 
 
+def is_url(conninfo: str) -> bool:
+    """A postgres:// URL, as opposed to a libpq key=value string."""
+    return conninfo.lower().startswith(("postgres://", "postgresql://"))
+
+
 def with_options(url: str, **options: str) -> str:
     """Add libpq ``options=-c name=value`` settings to a connection URL or key=value string."""
     settings = " ".join(f"-c {k}={v}" for k, v in options.items())
-    if not url.lower().startswith(("postgres://", "postgresql://")):
+    if not is_url(url):
         from psycopg.conninfo import conninfo_to_dict, make_conninfo
 
         params = conninfo_to_dict(url)
@@ -140,7 +145,6 @@ class _ReadPool:
 
     def __init__(self, url: str, size: int, timeout_ms: int, scope: str | None) -> None:
         self._scope = scope
-        self.role: str | None = None
         self._url = with_options(
             url,
             statement_timeout=str(timeout_ms),
@@ -161,7 +165,7 @@ class _ReadPool:
         except Exception as exc:  # unreachable server, unknown role, bad password
             d = from_adbc(exc)
             raise QueryError(
-                f"Cannot connect to the database as the agent's read-only role: {connect_failure(Exception(d.message))}",
+                f"Cannot connect to the database as the agent's read-only role: {connect_failure(d.message)}",
                 sqlstate=d.sqlstate,
                 hint=_ROLE_HINT,
             ) from None
@@ -179,7 +183,7 @@ class _ReadPool:
                 cur.close()
 
         try:
-            self.role = check_role(fetch, kind="reader", scope=self._scope)
+            check_role(fetch, kind="reader", scope=self._scope)
         except QueryError:
             conn.close()
             raise

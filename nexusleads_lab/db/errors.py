@@ -21,7 +21,7 @@ def mask_url(url: str) -> str:
     return mask_secrets(url)
 
 
-def connect_failure(exc: Exception) -> str:
+def connect_failure(exc: Exception | str) -> str:
     """Why a connection failed, safe to show: passwords masked, and a connection string the
     driver could not even parse described without quoting it (its pieces may be a password's)."""
     text = str(exc).strip().split("\n")[0]

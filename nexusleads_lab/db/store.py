@@ -16,7 +16,7 @@ from typing import Any
 import psycopg
 from psycopg.types.json import Jsonb
 
-from .errors import QueryError, connect_failure, mask_url
+from .errors import QueryError, connect_failure
 
 
 @dataclass(frozen=True)
