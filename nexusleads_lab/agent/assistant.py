@@ -13,6 +13,7 @@ import json
 import logging
 import queue
 import threading
+import time
 from concurrent.futures import FIRST_COMPLETED, ThreadPoolExecutor, wait
 from dataclasses import dataclass, field
 from typing import Any, Callable, Iterator
@@ -71,10 +72,17 @@ class TurnResult:
     steps: list[Step] = field(default_factory=list)
     events: list[Any] = field(default_factory=list)
     usage: dict[str, int] = field(default_factory=dict)
+    elapsed_ms: float | None = None  # from turn.started to the answer (or the failure)
     error: str | None = None
     cancelled: bool = False
     proposal: Proposal | None = None
     _text_run: _TextRun | None = field(default=None, init=False, repr=False, compare=False)
+    _started: float = field(default_factory=time.perf_counter, init=False, repr=False, compare=False)
+
+    def stop_clock(self) -> float:
+        """Milliseconds since the question was asked, kept in ``elapsed_ms``."""
+        self.elapsed_ms = round((time.perf_counter() - self._started) * 1000, 1)
+        return self.elapsed_ms
 
     def record(self, event: Any) -> None:
         """Keep an event in ``events``. A stretch of streaming text is kept as one edit (its
@@ -350,6 +358,7 @@ class Assistant:
         if self.settings.api_key:
             message = message.replace(self.settings.api_key, "***")
         result.error = message
+        result.stop_clock()
         emit(ErrorEvent(message=message))
         # Keep the thread well-formed for the next question.
         if self.thread.messages and self.thread.messages[-1].get("role") != "assistant":
@@ -414,7 +423,11 @@ class Assistant:
         self._append({"role": "assistant", "content": text}, meta={"response": response, "notes": result.notes})
         # What was shown as it streamed, worked out again: cheaper than holding it through the store.
         emit(AgentText(text=partial_display_text(text), status="done"))
-        emit(TurnCompleted(text=text, usage=result.usage, response=response, notes=result.notes))
+        emit(
+            TurnCompleted(
+                text=text, usage=result.usage, elapsed_ms=result.stop_clock(), response=response, notes=result.notes
+            )
+        )
         return True
 
     # -- one model call ---------------------------------------------------------------------

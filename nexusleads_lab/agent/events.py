@@ -142,6 +142,7 @@ class TurnCompleted(_Event):
     type: Literal["turn.completed"] = "turn.completed"
     text: str
     usage: dict[str, int] = Field(default_factory=dict)
+    elapsed_ms: float | None = Field(default=None, alias="elapsedMs")  # since turn.started
     response: dict[str, Any] | None = None
     notes: list[str] = Field(default_factory=list)
 

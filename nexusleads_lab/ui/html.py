@@ -138,6 +138,17 @@ def pill_color(color: str | None) -> str:
 # -- the steps summary ----------------------------------------------------------------------
 
 
+def cost_text(steps: int, elapsed_ms: float | None = None, usage: Mapping[str, int] | None = None) -> str:
+    """What an answer cost, for its collapsed steps line: "Ran 3 steps · 4.2 s · 2,140 tokens"."""
+    bits = [f"Ran {steps} step{'' if steps == 1 else 's'}" if steps else "No steps"]
+    if elapsed_ms is not None:
+        bits.append(f"{elapsed_ms / 1000:.1f} s")
+    tokens = (usage or {}).get("total_tokens")
+    if tokens:
+        bits.append(f"{tokens:,} token{'' if tokens == 1 else 's'}")
+    return " · ".join(bits)
+
+
 def step_meta(step: Mapping[str, Any]) -> str:
     bits = [fmt_rows(step.get("rows"), step.get("truncated")), fmt_ms(step.get("elapsed_ms"))]
     if step.get("result_id"):
