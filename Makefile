@@ -4,7 +4,7 @@ VENV   := .venv
 BIN    := $(VENV)/bin
 STAMP  := $(VENV)/.installed
 
-.PHONY: demo test install bench clean
+.PHONY: demo stop test install bench clean
 
 $(STAMP): pyproject.toml
 	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
@@ -16,6 +16,10 @@ install: $(STAMP)
 
 demo: $(STAMP)
 	$(BIN)/nexus-lab demo $(DEMO_ARGS)
+
+# The embedded PostgreSQL outlives `make demo` (a kernel restart then costs a connection, not a start).
+stop:
+	test ! -x $(BIN)/nexus-lab || $(BIN)/nexus-lab db stop
 
 test: $(STAMP)
 	$(BIN)/python -m pytest $(PYTEST_ARGS)

@@ -8,6 +8,7 @@ import os
 import shutil
 import sys
 import time
+from pathlib import Path
 from typing import Callable
 
 from .db.errors import QueryError, mask_secrets
@@ -45,9 +46,21 @@ def cmd_db(args) -> int:
         print("embedded PostgreSQL stopped" if stop_embedded() else "embedded PostgreSQL was not running")
         return 0
     db = open_database()
+    if args.action == "reset":
+        from .db.demo import reset_demo
+
+        message = reset_demo(db)
+        if args.json:
+            _emit_json({"database": db.masked_url, "message": message})
+        else:
+            print(message)
+        return 0
+    from .db.demo import demo_drift
+
     with db.connect_admin(autocommit=True) as conn:
         version = schema.schema_version(conn)
         server_version = conn.execute("SHOW server_version").fetchone()[0]
+        drift = demo_drift(conn)
     sizes = db.table_sizes()
     info = {
         "kind": db.kind,
@@ -58,6 +71,7 @@ def cmd_db(args) -> int:
         "scope": db.scope or "*",
         "scope_label": db.scope_label,
         "tables": dict(sizes),
+        "demo": drift.as_dict(),
     }
     if args.json:
         _emit_json(info)
@@ -65,6 +79,7 @@ def cmd_db(args) -> int:
     print(f"database   {db.describe()}")
     print(f"server     PostgreSQL {server_version}, schema version {version}")
     print(f"scope      {db.scope_label} (NEXUS_ORG)")
+    print(f"demo data  {drift.describe(embedded=db.embedded is not None)}")
     width = max(len(t) for t, _ in sizes) if sizes else 10
     for table, count in sizes:
         print(f"  {table:<{width}}  {count:>12,}")
@@ -314,15 +329,27 @@ def cmd_conversations(args) -> int:
 # -- demo ----------------------------------------------------------------------------------
 
 
+def _self_command() -> str:
+    """How to run nexus-lab again from this shell: the venv's script when it is not on PATH."""
+    script = Path(sys.executable).with_name("nexus-lab")
+    if shutil.which("nexus-lab") == str(script) or not script.exists():
+        return "nexus-lab"
+    try:
+        return str(script.relative_to(Path.cwd()))
+    except ValueError:
+        return str(script)
+
+
 def cmd_demo(args) -> int:
     """Database up with demo data, a summary, then JupyterLab on the quickstart notebook."""
-    from pathlib import Path
-
     from .agent.provider import ModelSettings
     from .db.database import open_database
+    from .db.demo import reset_demo
 
     started = time.perf_counter()
     db = open_database()
+    if db.embedded is not None:  # start from the demo data as seeded, so every run shows the same numbers
+        print(reset_demo(db, only_if_changed=True))
     sizes = dict(db.table_sizes())
     print(f"database   {db.describe()} ready in {time.perf_counter() - started:.1f}s")
     print(
@@ -336,20 +363,24 @@ def cmd_demo(args) -> int:
         print("model      none configured: the notebooks replay their recorded answers (NEXUS_REPLAY).")
         print("           For a live model: export OPENAI_API_KEY=... (and OPENAI_BASE_URL for another service),")
         print("           then set REPLAY = None in a notebook's first cell.")
+    if db.embedded is not None:
+        print(f"stop       the embedded PostgreSQL keeps running until: {_self_command()} db stop  (or: make stop)")
     notebooks = Path(args.notebooks).resolve()
     target = notebooks / "quickstart.ipynb"
     if args.no_lab:
         return 0
     if not target.exists():
         return _fail(f"{target} not found; run make demo from the repository root.")
-    lab = [sys.executable, "-m", "jupyter", "lab", f"--ServerApp.root_dir={notebooks}", str(target)]
+    # The URL JupyterLab prints (and opens) is the quickstart itself, not the Launcher.
+    lab = [sys.executable, "-m", "jupyter", "lab", f"--ServerApp.root_dir={notebooks}", str(target),
+           f"--LabApp.default_url=/lab/tree/{target.relative_to(notebooks).as_posix()}"]  # fmt: skip
     if args.port:
         lab.append(f"--ServerApp.port={args.port}")
     if args.no_browser:
         lab.append("--no-browser")
     if hasattr(os, "geteuid") and os.geteuid() == 0:
         lab.append("--allow-root")  # containers and CI machines often run as root
-    print(f"jupyter    opening {target.name}; stop with Ctrl+C")
+    print(f"jupyter    opening {target.name}; stop JupyterLab with Ctrl+C")
     sys.stdout.flush()
     os.execv(sys.executable, lab)
     return 0  # not reached
@@ -377,10 +408,12 @@ def build_parser() -> argparse.ArgumentParser:
     )
     sub = parser.add_subparsers(dest="command", metavar="COMMAND")
 
-    p = sub.add_parser("db", help="show the active database, its schema version and table sizes")
-    p.add_argument("action", nargs="?", choices=["show", "roles", "stop"], default="show",
-                   help="show (default); roles: print the psql script (run as a superuser) that creates the "
-                   "least-privilege roles and row-level security policies; stop: stop the embedded server")  # fmt: skip
+    p = sub.add_parser("db", help="show the active database, its schema version, table sizes and demo drift")
+    p.add_argument("action", nargs="?", choices=["show", "status", "reset", "roles", "stop"], default="show",
+                   help="show or status (default): the database, table sizes and whether the demo data changed "
+                   "since it was seeded; reset: restore the embedded database's demo data as seeded; roles: "
+                   "print the psql script (run as a superuser) that creates the least-privilege roles and "
+                   "row-level security policies; stop: stop the embedded server")  # fmt: skip
     p.add_argument("--org", metavar="SLUG", help="with roles: the script for one organization's reader and writer")
     p.add_argument("--dedicated", action="store_true",
                    help="with roles: the database serves only this product, so also revoke every volatile "
