@@ -26,7 +26,7 @@ from ..db.schema import ALL_ORGS
 from ..safetext import without_surrogates
 from .confirm import Confirmations, Outcome, Proposal, ProposalError
 from .events import AgentAction, AgentText, ErrorEvent, SessionId, ShownText, TurnCompleted, TurnStarted
-from .provider import ModelConfigError, ModelSettings, make_client
+from .provider import ModelConfigError, ModelSettings, make_client, proposal_ledger
 from .prompt import system_prompt
 from .responses import parse_response
 from .streaming import StreamingDisplay, partial_display_text
@@ -233,7 +233,7 @@ class Assistant:
     def confirmations(self) -> Confirmations:
         if self._confirmations is None:
             store = self.store or self._new_store()
-            self._confirmations = Confirmations(store, lambda: self.engine)
+            self._confirmations = Confirmations(store, lambda: self.engine, ledger=lambda: proposal_ledger(self.settings))
         return self._confirmations
 
     def client(self):

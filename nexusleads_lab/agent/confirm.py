@@ -51,6 +51,9 @@ class Proposal:
     dry_run_rows: int | None  # rows the whole proposal would change, as previewed
     dry_run_error: str | None  # why Confirm cannot work even though the preview did
     preview: list[dict[str, Any]] = field(default_factory=list)  # one entry per statement
+    # Why this proposal must not run although its preview did: a replayed proposal whose preview
+    # differs from the recording's (it would change other rows than the recording showed).
+    stale: str | None = None
 
     def as_dict(self) -> dict:
         return {
@@ -63,6 +66,7 @@ class Proposal:
             "dry_run_rows": self.dry_run_rows,
             "dry_run_error": self.dry_run_error,
             "preview": self.preview,
+            "stale": self.stale,
         }
 
 
@@ -88,11 +92,14 @@ class Outcome:
 class Confirmations:
     """Proposals and their resolution for one org and user, kept in ``chat_confirmations``."""
 
-    def __init__(self, store, engine_provider, ttl: timedelta = DEFAULT_TTL) -> None:
+    def __init__(self, store, engine_provider, ttl: timedelta = DEFAULT_TTL, *, ledger=None) -> None:
         self._store = store  # ConversationStore: its connection and scoping
         self._engine_provider = engine_provider
         self.ttl = ttl
         self._types: dict[str, dict[str, str]] = {}
+        # () -> the cassette's ProposalLedger when recording or replaying, else None
+        self._ledger = ledger or (lambda: None)
+        self._stale: dict[str, str] = {}
 
     @property
     def engine(self) -> Engine:
@@ -106,6 +113,8 @@ class Confirmations:
         preview = [self._preview(stmt, i, len(plan.statements)) for i, stmt in enumerate(plan.statements)]
         counts = [p["rows"] for p in preview]
         error = None if self.engine.writer_url else _no_writer()
+        ledger = self._ledger()
+        stale = ledger.note(plan.sql, preview) if ledger is not None else None
         proposal_id = "c_" + secrets.token_urlsafe(18)
         expires = datetime.now(timezone.utc) + self.ttl
         self._store.query(
@@ -114,7 +123,11 @@ class Confirmations:
             (proposal_id, conversation_id, self._store.org, self._store.user, title, plan.sql, sql_hash(plan.sql),
              sum(counts), counts, json.dumps(preview), expires),
         )  # fmt: skip
-        return Proposal(proposal_id, title, summary, plan.sql, expires, sum(counts), error, preview)
+        if stale:
+            # Settled at once, durably: no view, process or later click can run it.
+            self._stale[proposal_id] = stale
+            self._failed(proposal_id, plan.sql, sum(counts), None, None, stale, resolve=True)
+        return Proposal(proposal_id, title, summary, plan.sql, expires, sum(counts), error, preview, stale)
 
     def _preview(self, stmt: PlannedStatement, index: int, total: int) -> dict[str, Any]:
         """Count and sample one statement through the guarded read path (the reader role, read-only)."""
@@ -172,6 +185,15 @@ class Confirmations:
         if why is None:
             raise ConfirmationError(f"No pending confirmation {proposal_id!r} for this user; nothing was run.")
         resolved, previous, expired, digest = why
+        if resolved and previous == "failed":
+            error = self._store.query(
+                "SELECT error FROM write_audit WHERE confirmation_id = %s AND org = %s AND user_name = %s"
+                " ORDER BY id DESC LIMIT 1",
+                (proposal_id, self._store.org, self._store.user),
+                fetch="one",
+            )
+            if error and error[0]:
+                raise ConfirmationError(f"Confirmation {proposal_id} already failed and cannot run: {error[0]}")
         if resolved:
             raise ConfirmationError(f"Confirmation {proposal_id} was already {previous}; it can be used only once.")
         if expired:
@@ -180,6 +202,8 @@ class Confirmations:
 
     def confirm(self, proposal_id: str, sql: str | None = None) -> Outcome:
         """Run the proposal once. ``sql``, when given, must be exactly the text the person saw."""
+        if proposal_id in self._stale:
+            raise ConfirmationError(self._stale[proposal_id])
         if not self.engine.writer_url:
             raise ConfirmationError(_no_writer())
         stored_sql, counts = self._claim(proposal_id, sql, "confirmed")
@@ -203,12 +227,19 @@ class Confirmations:
         return Outcome(proposal_id, "confirmed", rows_affected=result.rows_affected)
 
     def cancel(self, proposal_id: str) -> Outcome:
+        if proposal_id in self._stale:  # already settled, nothing ran: declining it is a no-op
+            return Outcome(proposal_id, "cancelled")
         self._claim(proposal_id, None, "cancelled")
         return Outcome(proposal_id, "cancelled")
 
-    def _failed(self, proposal_id, sql, previewed, found, role, message) -> Outcome:
+    def _failed(self, proposal_id, sql, previewed, found, role, message, *, resolve: bool = False) -> Outcome:
         self._audit(proposal_id, sql, previewed, found, 0, role, message)
-        self._store.query("UPDATE chat_confirmations SET outcome = 'failed' WHERE id = %s", (proposal_id,))
+        self._store.query(
+            "UPDATE chat_confirmations SET outcome = 'failed', resolved_at = coalesce(resolved_at, now()) WHERE id = %s"
+            if resolve
+            else "UPDATE chat_confirmations SET outcome = 'failed' WHERE id = %s",
+            (proposal_id,),
+        )
         return Outcome(proposal_id, "failed", rows_affected=0, error=message)
 
     def _audit(self, proposal_id, sql, previewed, found, rows, role, error) -> None:

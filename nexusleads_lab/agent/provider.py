@@ -80,6 +80,28 @@ def _replay_base_url(path: str) -> str:
     return server.base_url
 
 
+_ledgers: dict[tuple[str, str], object] = {}
+
+
+def proposal_ledger(settings: ModelSettings):
+    """Where this session's proposed writes meet their cassette: recorded beside the exchanges
+    when recording (NEXUS_RECORD, live), checked against the recording when replaying; else None."""
+    from .cassette import ProposalLedger
+
+    if settings.replay:
+        mode, path = "replay", settings.replay
+    elif settings.record and settings.mode == "live":
+        mode, path = "record", settings.record
+    else:
+        return None
+    key = (mode, str(Path(path).expanduser().resolve()))
+    with _replay_lock:
+        ledger = _ledgers.get(key)
+        if ledger is None:
+            ledger = _ledgers[key] = ProposalLedger(key[1], mode)
+    return ledger
+
+
 def make_client(settings: ModelSettings):
     """The real ``openai`` client, pointed where the settings say."""
     import openai
