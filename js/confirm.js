@@ -133,8 +133,11 @@ export default {
     const sql = el("pre", "nxl-sql", proposal.sql || "");
     const preview = [];
     if (proposal.dry_run_rows != null) preview.push(previewLine(proposal), previewBlock(proposal));
-    // Confirm stays disabled (see update) when it cannot work, e.g. no writer role configured.
-    if (proposal.dry_run_error) preview.push(el("div", "nxl-dry nxl-dry-error", `Confirm cannot run: ${proposal.dry_run_error}`));
+    // Confirm stays disabled (see update) when it cannot work or would do nothing: a failed dry
+    // run (e.g. no writer role), a stale replayed proposal, a change of no rows. The kernel
+    // says why (ConfirmCard.blocked) and refuses such a click itself as well.
+    const blocked = model.get("blocked");
+    if (blocked) preview.push(el("div", "nxl-dry nxl-dry-error", blocked));
     const actions = el("div", "nxl-actions");
     const confirmButton = el("button", "nxl-btn nxl-btn-primary", "Confirm");
     const cancelButton = el("button", "nxl-btn", "Cancel");
@@ -162,7 +165,7 @@ export default {
     function update() {
       const status = model.get("status");
       const pending = status === "pending" && !clicked;
-      confirmButton.disabled = !pending || Boolean(proposal.dry_run_error);
+      confirmButton.disabled = !pending || Boolean(blocked);
       cancelButton.disabled = !pending;
       if (status === "pending") {
         if (!clicked) outcome.textContent = "";

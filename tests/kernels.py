@@ -8,6 +8,7 @@ its outputs, or raises ``KernelDied`` with the exit status.
 
 from __future__ import annotations
 
+import base64
 import os
 import queue
 import time
@@ -15,6 +16,19 @@ from dataclasses import dataclass, field
 from typing import Any
 
 WIDGET_VIEW = "application/vnd.jupyter.widget-view+json"
+VEGA_MIME = "application/vnd.vega.v5+json"
+
+
+def _strings(value: Any):
+    if isinstance(value, str):
+        yield value
+    elif isinstance(value, dict):
+        for k, v in value.items():
+            yield from _strings(k)
+            yield from _strings(v)
+    elif isinstance(value, list):
+        for v in value:
+            yield from _strings(v)
 
 
 class KernelDied(AssertionError):
@@ -31,8 +45,28 @@ class Outputs:
     comms: list[dict[str, Any]] = field(default_factory=list)  # widget states opened
 
     @property
+    def vegas(self) -> list[dict[str, Any]]:
+        """The Vega specs of the charts, as JupyterLab's renderer receives them."""
+        return [b[VEGA_MIME] for b in self.bundles if VEGA_MIME in b]
+
+    @property
+    def pngs(self) -> list[bytes]:
+        return [base64.b64decode(b["image/png"]) for b in self.bundles if "image/png" in b]
+
+    @property
     def svgs(self) -> list[str]:
-        return [b["image/svg+xml"] for b in self.bundles if "image/svg+xml" in b]
+        """Each chart drawn from exactly the Vega spec the browser gets (by vl-convert, here:
+        the spec is checked for characters that would abort it first)."""
+        import vl_convert as vlc
+
+        from nexusleads_lab.safetext import has_unsafe
+
+        drawn = []
+        for spec in self.vegas:
+            bad = [s for s in _strings(spec) if has_unsafe(s)]
+            assert not bad, f"the chart's Vega spec holds unsafe text: {bad[:3]!r}"
+            drawn.append(vlc.vega_to_svg(spec))
+        return drawn
 
     @property
     def widgets(self) -> list[dict[str, Any]]:

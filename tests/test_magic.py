@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import _thread
+import base64
 import json
 import os
 import re
@@ -25,6 +26,7 @@ from nexusleads_lab.agent.assistant import Assistant
 from nexusleads_lab.agent.modelserver import ModelServer, Script, text, tool_calls
 from nexusleads_lab.agent.streaming import partial_display_text
 from nexusleads_lab.session import get_session
+from nexusleads_lab.ui.charts import VEGA_MIME as VEGA
 from nexusleads_lab.ui.parts import WIDGET_VIEW
 from nexusleads_lab.ui.turn import TurnView
 
@@ -155,13 +157,14 @@ def test_a_cell_question_shows_live_steps_then_the_dashboard_and_keeps_every_fra
     assert "Ran 2 steps" in summary.data["text/html"] and "nxl-kpi" in summary.data["text/html"]
     assert "Lead overview" in summary.data["text/html"]
     assert TIER_SQL.replace("*", "*") in summary.data["text/html"]  # SQL is there, inside the collapsed step
-    # the chart and its static SVG twin hold their places until the table below is shown
-    chart_slot, twin_slot, rest, chart, twin = answer
+    # the chart holds its place until the table below is shown, then becomes one output:
+    # Vega for JupyterLab's renderer and a PNG for viewers without it, no widget, no HTML
+    chart_slot, rest, chart = answer
     assert "nxl-table" in rest.data["text/html"] and "nxl-pill" in rest.data["text/html"]
     assert chart.update and chart.transient["display_id"] == chart_slot.transient["display_id"]
-    assert WIDGET_VIEW in chart.data
-    assert twin.update and twin.transient["display_id"] == twin_slot.transient["display_id"]
-    assert twin.data["image/svg+xml"].lstrip().startswith("<svg") and "nxl-chart-static" in twin.data["text/html"]
+    assert set(chart.data) == {VEGA, "image/png", "text/plain"}
+    assert chart.metadata[VEGA]["embed_options"]["actions"] is False
+    assert chart.data[VEGA]["marks"] and base64.b64decode(chart.data["image/png"]).startswith(b"\x89PNG")
     # every DataFrame is in the notebook, with its SQL
     truth = db.engine_for(ORG).read(TIER_SQL).df
     session = get_session()
@@ -177,18 +180,16 @@ def test_every_static_part_carries_a_fallback_for_viewers_without_a_kernel(ip, n
     _, outputs, _, _ = run(ip, "%%nexus\noverview please")
     final = [o for o in outputs if WIDGET_VIEW not in o.data]
     html = htmls(final)
-    for needle in ("nxl-kpi", "nxl-table", "nxl-pill", "Ran 2 steps", "<svg"):
+    for needle in ("nxl-kpi", "nxl-table", "nxl-pill", "Ran 2 steps"):
         assert needle in html
-    assert any("image/svg+xml" in o.data for o in final)
-    # in their final state, every widget output but the live turn view is followed by a static twin
+    # in their final state, no output is a widget alone, and each chart carries its picture
     final = {}
     for o in outputs:
         key = (o.transient or {}).get("display_id") or id(o)
         final[key] = o if o.update or key not in final else final[key]
-    slots = [final[(o.transient or {}).get("display_id") or id(o)] for o in outputs if not o.update]
-    for i, o in enumerate(slots[1:], start=1):
-        if WIDGET_VIEW in o.data:
-            assert "text/html" in slots[i + 1].data
+    assert not any(WIDGET_VIEW in o.data for o in final.values())
+    charts = [o for o in final.values() if VEGA in o.data]
+    assert charts and all("image/png" in o.data and "text/html" not in o.data for o in charts)
 
 
 def test_a_trend_is_a_line_chart_and_static_charts_can_be_asked_for(ip, nexus):
@@ -196,9 +197,8 @@ def test_a_trend_is_a_line_chart_and_static_charts_can_be_asked_for(ip, nexus):
     line = {"type": "line", "label": "Leads scored per month", "source": "r1", "x": "month", "y": "n", "series": "tier"}
     nexus([tool_calls([("psql", {"sql": monthly})]), text(dashboard(line)), tool_calls([("psql", {"sql": monthly})]), text(dashboard(line))])
     _, outputs, _, _ = run(ip, "%nexus leads scored per month by tier")
-    chart = next(o for o in outputs if WIDGET_VIEW in o.data and o.update)
-    twin = next(o for o in outputs if "image/svg+xml" in o.data)
-    assert "Leads scored per month" in twin.data["image/svg+xml"] and "hot" in twin.data["image/svg+xml"]
+    chart = next(o for o in outputs if VEGA in o.data and o.update)
+    assert "Leads scored per month" in json.dumps(chart.data[VEGA]) and "hot" in json.dumps(chart.data[VEGA])
     assert chart.data["text/plain"].startswith("Leads scored per month: line chart")
     try:
         run(ip, "%config Nexus.interactive_charts = False")
@@ -206,8 +206,9 @@ def test_a_trend_is_a_line_chart_and_static_charts_can_be_asked_for(ip, nexus):
     finally:
         run(ip, "%config Nexus.interactive_charts = True")
     widgets = [o for o in outputs if WIDGET_VIEW in o.data]
-    assert len(widgets) == 1, "only the live turn view; the chart is static SVG"
-    assert any("image/svg+xml" in o.data for o in outputs)
+    assert len(widgets) == 1, "only the live turn view"
+    picture = next(o for o in outputs if "image/png" in o.data)
+    assert VEGA not in picture.data, "the chart is a picture only"
 
 
 def test_a_message_renders_as_sanitised_markdown(ip, nexus):
@@ -339,7 +340,7 @@ def test_the_confirm_card_runs_the_shown_sql_once_and_records_the_outcome(ip, ne
     nexus([text(json.dumps({"type": "confirm", "id": "x", "title": "Mark 2 contacted", "summary": "Two leads", "sql": sql}))])
     _, outputs, _, _ = run(ip, "%nexus mark these two as contacted")
     card_output = next(o for o in outputs if WIDGET_VIEW in o.data and o.update is False and "CONFIRM" in o.data["text/plain"])
-    twin = outputs[outputs.index(card_output) + 1]
+    twin = card_output  # one output: the live card, and the same card as HTML for viewers without it
     assert "nxl-confirm-static" in twin.data["text/html"] and "<strong>2</strong> rows" in twin.data["text/html"]
     # before the click the person sees each lead's status go from new to contacted
     assert [row[:2] for row in preview_rows(twin.data["text/html"])] == [[str(i), "new → contacted"] for i in ids]
@@ -356,7 +357,7 @@ def test_the_confirm_card_runs_the_shown_sql_once_and_records_the_outcome(ip, ne
             audit = conn.execute("SELECT count(*) FROM write_audit WHERE confirmation_id = %s", (card.proposal["id"],)).fetchone()[0]
         assert audit == 1
         updated = [o for o in cap.outputs if o.update]
-        assert len(updated) == 1 and updated[0].transient["display_id"] == twin.transient["display_id"]
+        assert len(updated) == 1 and updated[0].transient["display_id"] == card_output.transient["display_id"]
         assert "Done: 2 rows changed." in updated[0].data["text/html"]
     finally:
         db.engine.write([sql.replace("'contacted'", "'new'")], [2])
@@ -405,7 +406,7 @@ def test_the_saved_card_shows_each_statements_rows_before_and_after_as_inert_tex
     assert "and 1 more row</div>" in card
 
 
-def test_a_tampered_confirmation_is_refused(ip, nexus, db):
+def test_a_card_whose_preview_changes_nothing_cannot_be_clicked(ip, nexus, db):
     sql = "UPDATE lead_scores SET status = status WHERE false"
     nexus([text(json.dumps({"type": "confirm", "id": "x", "title": "Nothing", "summary": "no-op", "sql": sql}))])
     _, outputs, _, _ = run(ip, "%nexus propose a no-op")
@@ -415,6 +416,25 @@ def test_a_tampered_confirmation_is_refused(ip, nexus, db):
         card._handle(card, {"action": "confirm", "sql": "DELETE FROM lead_scores"}, [])
     assert card.status == "error" and "not the SQL that was shown" in card.message
 
+    assert card.blocked.startswith("Confirm is off: the preview changes no rows")
+    assert "Confirm is off: the preview changes no rows" in card_output.data["text/html"]
+    def audits() -> int:
+        with db.connect_admin() as conn:
+            return conn.execute("SELECT count(*) FROM write_audit").fetchone()[0]
+
+    before = audits()
+    with capture_output():
+        card._handle(card, {"action": "confirm", "sql": sql}, [])  # a click the browser would not send
+    assert card.status == "pending" and audits() == before
+
+
+def test_a_tampered_confirmation_is_refused(ip, nexus, db):
+    lead = db.engine_for(ORG).read("SELECT min(id) AS id FROM lead_scores").df["id"][0]
+    sql = f"UPDATE lead_scores SET status = status WHERE id = {lead}"
+    nexus([text(json.dumps({"type": "confirm", "id": "x", "title": "Nothing", "summary": "no-op", "sql": sql}))])
+    _, outputs, _, _ = run(ip, "%nexus propose a no-op")
+    card_output = next(o for o in outputs if WIDGET_VIEW in o.data and "CONFIRM" in o.data["text/plain"])
+    card = widget(card_output.data[WIDGET_VIEW]["model_id"])
 
 # -- %nexus sql ---------------------------------------------------------------------------------
 
@@ -575,6 +595,7 @@ def test_an_executed_notebook_exported_to_html_keeps_the_static_fallbacks(db, pg
     finally:
         server.close()
     html = Path(tmp_path / "export.html").read_text()
-    for needle in ("Ran 2 steps", "nxl-kpi", "Lead overview", "nxl-chart-static", "<svg", "nxl-table", "nxl-pill"):
+    for needle in ("Ran 2 steps", "nxl-kpi", "Lead overview", "nxl-table", "nxl-pill"):
         assert needle in html, needle
     assert "&lt;img src=x onerror=alert(1)&gt;" in html and XSS not in html
+    assert html.count('src="data:image/png;base64,') == 1, "the chart, as its picture"

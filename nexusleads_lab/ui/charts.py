@@ -1,84 +1,60 @@
-"""Bar and line charts with Altair, rendered offline, each with a static SVG twin.
+"""Bar and line charts with Altair, shown by JupyterLab's own Vega renderer, each with a PNG twin.
 
-In JupyterLab a chart is an ``alt.JupyterChart`` running on vl-convert's JavaScript bundle
-(JupyterLab 4 does not render Altair 6's ``vegalite.v6`` mimetype, and the default renderer
-loads Vega from a CDN). The bundle takes seconds to build, so it is cached on disk per
-Altair and vl-convert version, and ``prewarm()`` builds it while the model is still thinking.
+A chart's output is one bundle: the compiled Vega spec (``application/vnd.vega.v5+json``,
+compiled by vl-convert, so JupyterLab 4's built-in renderer draws it with the one Vega runtime
+the page already has, offline, a few KB per chart), a PNG of the same chart for viewers that
+cannot run Vega (nbconvert, nbviewer, GitHub), and a one-line text. Nothing inside the output
+carries an id, so any number of charts and notebooks share a page. The PNG also stops
+JupyterLab from adding its own (it snapshots a Vega output that has none, which would land in
+the saved notebook); it is drawn with flat colours and a 64-colour palette to stay small.
+
+``altair_bundle`` does the same for a person's own Altair charts once the extension is loaded
+(``install_altair_formatter``), unless they chose an Altair renderer themselves.
 
 Sections arrive with their text already made safe (``render.render_response``): vl-convert
-aborts the whole process on a C0 control character in a label. ``chart_svg`` refuses a spec
-that still holds one rather than hand it over.
+aborts the whole process on a C0 control character in a label. ``compile_spec`` refuses a spec
+that still holds one rather than hand it over; a person's own chart has its text made visible.
 """
 
 from __future__ import annotations
 
+import base64
+import copy
+import io
 import logging
 import threading
-from pathlib import Path
 from typing import Any, Mapping
 
 from ..safetext import has_unsafe, visible
 from .html import esc, style
-from .parts import Part, widget_bundle
+from .parts import Part
 
 log = logging.getLogger(__name__)
 
+VEGA_MIME = "application/vnd.vega.v5+json"
 ACCENT = "#6366f1"
 ACCENT_2 = "#a855f7"
 MUTED = "#64748b"  # readable on light and dark themes alike
 WIDTH = 560
 SERIES_COLORS = ["#6366f1", "#ec4899", "#14b8a6", "#f59e0b", "#8b5cf6", "#0ea5e9", "#ef4444", "#22c55e"]
+PNG_COLORS = 64  # palette size of the static twin: 8 KB for a 20-bar chart, no visible banding on flat fills
+EMBED_OPTIONS = {"actions": False}
 
-_offline_lock = threading.Lock()
+_prewarm_lock = threading.Lock()
 _prewarm_started = False
 
 
-def _cache_file(altair_version: str, vlc_version: str) -> Path:
-    import platformdirs
-
-    folder = Path(platformdirs.user_cache_dir("nexusleads-lab"))
-    return folder / f"jupyterchart-offline-{altair_version}-{vlc_version}.js"
-
-
-def ensure_offline() -> None:
-    """Make ``JupyterChart`` load Vega from vl-convert's bundle (built once, then read from disk)."""
-    import altair as alt
-
-    with _offline_lock:
-        if alt.JupyterChart._is_offline:
-            return
-        import vl_convert as vlc
-
-        cache = _cache_file(alt.__version__, vlc.__version__)
-        try:
-            alt.JupyterChart._esm = cache.read_text(encoding="utf-8")
-            alt.JupyterChart._is_offline = True
-            return
-        except OSError:
-            pass
-        alt.JupyterChart.enable_offline()
-        try:
-            cache.parent.mkdir(parents=True, exist_ok=True)
-            tmp = cache.with_suffix(".tmp")
-            tmp.write_text(alt.JupyterChart._esm, encoding="utf-8")
-            tmp.replace(cache)
-        except OSError:  # a read-only home only costs the rebuild next time
-            log.debug("could not cache the offline chart bundle", exc_info=True)
-
-
 def prewarm() -> None:
-    """Import Altair and vl-convert and build the offline bundle in the background, once."""
+    """Import Altair and start vl-convert's engine in the background, once (each costs seconds)."""
     global _prewarm_started
-    with _offline_lock:
+    with _prewarm_lock:
         if _prewarm_started:
             return
         _prewarm_started = True
 
     def work() -> None:
         try:
-            ensure_offline()
-            # First use of each costs seconds: Altair's schema validation, vl-convert's engine.
-            chart_svg(bars_chart({"type": "bars", "label": "", "items": [{"name": "a", "value": 1}]}))
+            chart_bundle(bars_chart({"type": "bars", "label": "", "items": [{"name": "a", "value": 1}]}))
         except Exception:  # only a head start; the real render reports problems
             log.debug("chart prewarm failed", exc_info=True)
 
@@ -213,17 +189,85 @@ def _check_text(value: Any) -> None:
             _check_text(v)
 
 
-def chart_svg(chart) -> str:
-    import vl_convert as vlc
+def _made_visible(value: Any) -> Any:
+    """A person's own spec with every unsafe character shown as an escape instead."""
+    if isinstance(value, str):
+        return visible(value) if has_unsafe(value) else value
+    if isinstance(value, dict):
+        return {_made_visible(k): _made_visible(v) for k, v in value.items()}
+    if isinstance(value, list):
+        return [_made_visible(v) for v in value]
+    return value
 
-    spec = chart.to_dict()
-    _check_text(spec)  # a native panic cannot be caught: an exception can
+
+def _vl_version() -> dict[str, str]:
     try:
         from altair.utils._importers import vl_version_for_vl_convert
 
-        return vlc.vegalite_to_svg(spec, vl_version=vl_version_for_vl_convert())
+        return {"vl_version": vl_version_for_vl_convert()}
     except ImportError:  # pragma: no cover - private helper moved
-        return vlc.vegalite_to_svg(spec)
+        return {}
+
+
+def compile_spec(spec: Mapping[str, Any]) -> dict[str, Any]:
+    """A Vega-Lite spec compiled to Vega, which JupyterLab's renderer draws as it is."""
+    import vl_convert as vlc
+
+    _check_text(spec)  # a native panic cannot be caught: an exception can
+    return vlc.vegalite_to_vega(dict(spec), **_vl_version())
+
+
+def flat_spec(spec: Mapping[str, Any]) -> dict[str, Any]:
+    """The spec for the static twin: gradients become their first colour (a palette PNG of a
+    gradient bands and weighs three times more), and no per-mark aria descriptions."""
+    flat = copy.deepcopy(dict(spec))
+
+    def walk(node: Any) -> None:
+        if isinstance(node, dict):
+            for key, value in list(node.items()):
+                if isinstance(value, dict) and value.get("gradient") and value.get("stops"):
+                    node[key] = value["stops"][0].get("color", ACCENT)
+                else:
+                    walk(value)
+        elif isinstance(node, list):
+            for item in node:
+                walk(item)
+
+    walk(flat)
+    flat.setdefault("config", {})["aria"] = False
+    return flat
+
+
+def chart_png(spec: Mapping[str, Any]) -> bytes:
+    """The static twin: drawn by vl-convert at scale 1, then stored with a small palette."""
+    import vl_convert as vlc
+
+    flat = flat_spec(spec)
+    _check_text(flat)
+    png = vlc.vegalite_to_png(flat, scale=1, **_vl_version())
+    try:
+        from PIL import Image
+    except ImportError:  # pragma: no cover - Pillow is a dependency; the raw PNG is only bigger
+        return png
+    image = Image.open(io.BytesIO(png))
+    small = image.quantize(colors=PNG_COLORS, method=Image.Quantize.FASTOCTREE)
+    out = io.BytesIO()
+    small.save(out, format="PNG", optimize=True)
+    return out.getvalue() if out.tell() < len(png) else png
+
+
+def spec_bundle(spec: Mapping[str, Any], text: str) -> tuple[dict[str, Any], dict[str, Any]]:
+    """One output for a chart: Vega for JupyterLab, a PNG for everything else, and a line of text."""
+    data = {
+        VEGA_MIME: compile_spec(spec),
+        "image/png": base64.b64encode(chart_png(spec)).decode("ascii"),
+        "text/plain": text,
+    }
+    return data, {VEGA_MIME: {"embed_options": dict(EMBED_OPTIONS)}}
+
+
+def chart_bundle(chart, text: str = "chart") -> tuple[dict[str, Any], dict[str, Any]]:
+    return spec_bundle(chart.to_dict(), text)
 
 
 def describe(section: Mapping[str, Any]) -> str:
@@ -231,55 +275,30 @@ def describe(section: Mapping[str, Any]) -> str:
     label = section.get("label") or ("Trend" if kind == "line" else "Chart")
     if kind == "bars":
         items = section.get("items") or []
-        lines = [f"{label}"] + [f"  {str(i.get('name'))[:28]:<28} {i.get('value')}" for i in items]
-        return "\n".join(lines)
+        return f"{label}: bar chart, {len(items)} bar{'' if len(items) == 1 else 's'}"
     return f"{label}: line chart, {len(section.get('points') or [])} points"
 
 
 def chart_parts(section: Mapping[str, Any], *, interactive: bool = True) -> list[Part]:
-    """The chart as a live widget (when ``interactive``) followed by its static SVG twin.
+    """The chart as one output, built after the rest of the answer is on screen: the cards and
+    tables around a chart should not wait for Altair. A chart that cannot be drawn says so in
+    its place. Not ``interactive``: the picture alone (no Vega, no tooltips)."""
+    part = Part({})
 
-    Both are built after the rest of the answer is on screen: the cards and tables around a
-    chart should not wait for Altair. A chart that cannot be drawn says so in its place."""
-    text = describe(section)
-    built: list = []
-    failed: list = []  # the live chart already said it could not be drawn
-
-    def chart():
-        if not built:
-            built.append(CHARTS[section["type"]](section))
-        return built[0]
-
-    def twin(report: bool) -> dict[str, Any]:
+    def build() -> dict[str, Any]:
         try:
-            svg = chart_svg(chart())
-        except Exception as exc:
-            log.exception("static chart failed")
-            return unavailable(section, exc) if report else {"text/plain": ""}
-        return {
-            "text/html": f'{style("answer.css")}<div class="nxl nxl-answer nxl-chart-static">{svg}</div>',
-            "image/svg+xml": svg,
-            "text/plain": text,
-        }
-
-    if not interactive:
-        return [Part({}, later=lambda: twin(report=True))]
-
-    def live() -> dict[str, Any]:
-        try:
-            import altair as alt
-
-            ensure_offline()
-            widget = alt.JupyterChart(chart(), embed_options={"renderer": "svg", "actions": False})
-            return widget_bundle(widget, text)
+            data, metadata = chart_bundle(CHARTS[section["type"]](section), describe(section))
         except Exception as exc:
             log.exception("chart failed")
-            failed.append(exc)
             return unavailable(section, exc)
+        if not interactive:
+            del data[VEGA_MIME]
+            return data
+        part.metadata = metadata
+        return data
 
-    # Both hold their place while the cards and tables around them are shown, then fill in:
-    # first the live chart, then its static twin (hidden while the widget lives).
-    return [Part({}, static=False, later=live), Part({}, later=lambda: twin(report=not failed))]
+    part.later = build
+    return [part]
 
 
 def unavailable(section: Mapping[str, Any], exc: Exception) -> dict[str, Any]:
@@ -290,3 +309,49 @@ def unavailable(section: Mapping[str, Any], exc: Exception) -> dict[str, Any]:
         f"{esc(label)}: could not draw this chart ({esc(why)}).</div></div>",
         "text/plain": f"{label}: could not draw this chart ({why}).",
     }
+
+
+# -- a person's own Altair charts ------------------------------------------------------------
+
+
+def altair_bundle(chart) -> tuple[dict[str, Any], dict[str, Any]] | None:
+    """An Altair chart as the product shows its own, while Altair's renderer is its default
+    (which in JupyterLab 4 draws nothing offline). ``None`` hands the chart back to Altair."""
+    import altair as alt
+
+    if alt.renderers.active != "default":
+        return None  # the person chose a renderer: theirs wins
+    try:
+        spec = _made_visible(chart.to_dict())
+        title = spec.get("title")
+        title = title.get("text") if isinstance(title, dict) else title
+        return spec_bundle(spec, f"{visible(str(title)) if title else 'Altair chart'}: chart")
+    except Exception:
+        log.debug("own chart fell back to Altair's renderer", exc_info=True)
+        return None
+
+
+ALTAIR_API_MODULES = ("altair.vegalite.v6.api", "altair.vegalite.v5.api")
+
+
+def install_altair_formatter(ip) -> None:
+    """Show Altair charts through ``altair_bundle``, registered by name: Altair is not imported."""
+    formatter = ip.display_formatter.mimebundle_formatter
+    for module in ALTAIR_API_MODULES:
+        formatter.for_type_by_name(module, "TopLevelMixin", _format_altair)
+
+
+def uninstall_altair_formatter(ip) -> None:
+    formatter = ip.display_formatter.mimebundle_formatter
+    try:
+        for module in ALTAIR_API_MODULES:
+            formatter.pop(f"{module}.TopLevelMixin", None)
+    except Exception:  # pragma: no cover - the registry changed shape
+        log.debug("could not remove the Altair formatter", exc_info=True)
+
+
+def _format_altair(chart, include=None, exclude=None):
+    bundle = altair_bundle(chart)
+    if bundle is None:
+        return chart._repr_mimebundle_(include=include, exclude=exclude)
+    return bundle

@@ -26,9 +26,12 @@ class ConfirmCard(anywidget.AnyWidget):
     status = t.Unicode("pending").tag(sync=True)  # pending | running | confirmed | cancelled | failed | error
     rows_affected = t.Int(None, allow_none=True).tag(sync=True)
     message = t.Unicode("").tag(sync=True)
+    blocked = t.Unicode("").tag(sync=True)  # why Confirm is off (html.confirm_blocked), "" when it is on
 
     def __init__(self, proposal: dict[str, Any], assistant, *, on_resolved: Callable[[ConfirmCard], None] | None = None):
-        super().__init__(proposal=dict(proposal))
+        from .html import confirm_blocked
+
+        super().__init__(proposal=dict(proposal), blocked=confirm_blocked(proposal))
         self._assistant = assistant
         self._on_resolved = on_resolved
         self._lock = threading.Lock()
@@ -56,6 +59,8 @@ class ConfirmCard(anywidget.AnyWidget):
     def _handle(self, _widget, content: dict, _buffers) -> None:
         action = content.get("action") if isinstance(content, dict) else None
         if action == "confirm":
+            if self.blocked:  # the button was disabled: a click that arrives anyway changes nothing
+                return
             self.confirm(content.get("sql"))
         elif action == "cancel":
             self.cancel()

@@ -278,15 +278,28 @@ def stopped_html(message: str) -> str:
     return f'<div class="nxl-stopped">{esc(message)}</div>'
 
 
+def confirm_blocked(proposal: Mapping[str, Any]) -> str:
+    """Why Confirm cannot be clicked, or "" when it can: a failed dry run, a stale replayed
+    proposal (its preview no longer matches the recording), or a change of no rows."""
+    if proposal.get("dry_run_error"):
+        return f"Confirm cannot run: {proposal['dry_run_error']}"
+    if proposal.get("stale"):
+        return f"Confirm is off: {proposal['stale']}"
+    if proposal.get("dry_run_rows") == 0:
+        return "Confirm is off: the preview changes no rows, so there is nothing to confirm."
+    return ""
+
+
 def confirm_html(proposal: Mapping[str, Any], outcome: Mapping[str, Any] | None = None) -> str:
     """The confirm card without buttons: what a saved notebook shows (and the outcome, once known)."""
-    blocked = ""
-    if proposal.get("dry_run_error"):
-        blocked = f'<div class="nxl-dry nxl-dry-error">Confirm cannot run: {esc(proposal["dry_run_error"])}</div>'
+    why = confirm_blocked(proposal)
+    blocked = f'<div class="nxl-dry nxl-dry-error">{esc(why)}</div>' if why else ""
     if outcome and outcome.get("status") and outcome["status"] != "pending":
         tail = f'<div class="nxl-outcome" data-status="{esc(outcome["status"])}">{esc(outcome_text(outcome))}</div>'
+    elif why:
+        tail = ""
     else:
-        tail = '<div class="nxl-offline-note">Waiting for confirmation: the buttons need the running kernel.</div>'
+        tail = '<div class="nxl-offline-note">Not confirmed: run the cell again in a live kernel to confirm or cancel.</div>'
     return (
         f'<div class="nxl-confirm nxl-confirm-static"><div class="nxl-confirm-head"><span class="nxl-badge">Confirm</span>'
         f'<span>{esc(proposal.get("title"))}</span></div>'

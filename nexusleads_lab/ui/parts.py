@@ -1,9 +1,9 @@
 """One cell output as data: a mimebundle, and whether it is static (HTML that any viewer shows).
 
-Interactive pieces (a chart, the confirm card) are two outputs: the widget, then its static
-twin, which JupyterLab hides while the widget is alive (see ``js/answer.css``). A single
-bundle holding both would not do: ``nbconvert`` (and so nbviewer) picks the widget view over
-``text/html`` and shows nothing without the live kernel.
+Every answer piece is one output that reads right everywhere: a chart is Vega for JupyterLab
+plus a PNG for everything else (``charts``); the confirm card is its widget plus the same card
+as HTML, which nbconvert and an untrusted JupyterLab show instead of a widget they cannot draw
+(and which replaces the widget once the card is resolved, so a saved notebook keeps the outcome).
 """
 
 from __future__ import annotations
@@ -54,7 +54,7 @@ def show_all(parts: Iterable[Part]) -> None:
     for part in pending:
         part.data = part.later()
         part.later = None
-        update_display(part.data, raw=True, display_id=part.display_id)
+        update_display(part.data, raw=True, metadata=part.metadata or None, display_id=part.display_id)
 
 
 def html_part(html: str, text: str) -> Part:

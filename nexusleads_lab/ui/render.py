@@ -4,7 +4,7 @@ Renderers take the resolved response (a model or its JSON dict, e.g. from a stor
 conversation) and return ``Part``s; they never touch the database. ``render_response`` first
 makes every text in it safe (``safetext.safe_response``), so nothing below it, Altair and
 vl-convert included, sees a control character. Static parts are HTML that any viewer shows;
-a chart or a confirm card is its widget followed by a static twin.
+a chart is Vega plus a PNG, a confirm card its widget plus the same card as HTML (``parts``).
 """
 
 from __future__ import annotations
@@ -84,7 +84,7 @@ STATIC_SECTIONS: dict[str, Callable[[Mapping[str, Any], bool], tuple[str, str]]]
 
 
 def dashboard_parts(data: Mapping[str, Any], *, show_sql: bool = False, interactive: bool = True) -> list[Part]:
-    """Consecutive static sections share one output; each chart is its own (widget + twin)."""
+    """Consecutive static sections share one output; each chart is its own."""
     from . import charts
 
     parts: list[Part] = []
@@ -114,20 +114,21 @@ def dashboard_parts(data: Mapping[str, Any], *, show_sql: bool = False, interact
 
 
 def confirm_parts(proposal: Mapping[str, Any], *, assistant=None, interactive: bool = True) -> list[Part]:
-    """The live card (Confirm / Cancel) and its static twin, which also records the outcome."""
+    """The confirm card as one output: the live card (Confirm / Cancel) with the same card as
+    static HTML beside it, for viewers without the kernel (nbconvert and an untrusted
+    JupyterLab skip a widget they cannot draw). Once resolved, the output becomes the static
+    card with its outcome, so a saved notebook shows the card once, in its final state."""
     text = f"CONFIRM: {proposal.get('title')}\n{proposal.get('summary')}\n\n{proposal.get('sql')}"
-    static = Part(
-        {"text/html": h.answer_block(h.confirm_html(proposal)), "text/plain": text}, display_id=new_display_id()
-    )
+    static = {"text/html": h.answer_block(h.confirm_html(proposal)), "text/plain": text}
     if not interactive or assistant is None or not proposal.get("id"):
-        static.display_id = None
-        return [static]
+        return [Part(static)]
     from IPython.display import update_display
 
     from .confirm import ConfirmCard
 
+    display_id = new_display_id()
+
     def record_outcome(card: ConfirmCard) -> None:
-        # The saved notebook keeps what happened, not the buttons.
         outcome = card.outcome
         update_display(
             {
@@ -135,11 +136,14 @@ def confirm_parts(proposal: Mapping[str, Any], *, assistant=None, interactive: b
                 "text/plain": f"{text}\n\n{h.outcome_text(outcome)}",
             },
             raw=True,
-            display_id=static.display_id,
+            display_id=display_id,
         )
 
     card = ConfirmCard(dict(proposal), assistant, on_resolved=record_outcome)
-    return [widget_part(card, text), static]
+    part = widget_part(card, text)
+    part.data["text/html"] = static["text/html"]
+    part.display_id = display_id
+    return [part]
 
 
 # -- %nexus sql and listings -------------------------------------------------------------------
