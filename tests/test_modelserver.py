@@ -403,9 +403,35 @@ def test_replay_with_a_changed_question_fails_naming_the_cassette(tmp_path: Path
             run_agent(client, "Which companies employ the most maintainers?", elapsed_ms=1.0)
         assert len(replay.requests) == 1  # not retried
     message = str(caught.value)
-    assert "has no answer for this request" in message
-    assert str(cassette) in message
-    assert "Which companies employ the most maintainers?" in message
+    assert f"The replay cassette {cassette} has no recorded answer for the question “Which companies employ the most maintainers?”" in message
+    assert f"Re-record it with NEXUS_RECORD={cassette} and a live model (OPENAI_API_KEY)" in message
+    assert message.rstrip("'}").endswith("see README › Re-recording notebooks.")
+
+
+def test_a_cassette_miss_reaches_the_person_whole_naming_the_cassette_and_the_question(db, tmp_path, monkeypatch):
+    from nexusleads_lab.agent.assistant import Assistant
+
+    cassette = tmp_path / "quickstart.cassette.jsonl"
+    record_session(cassette)
+    monkeypatch.chdir(tmp_path)
+    for name in ("OPENAI_API_KEY", "OPENAI_BASE_URL", "NEXUS_RECORD"):
+        monkeypatch.delenv(name, raising=False)
+    monkeypatch.setenv("NEXUS_REPLAY", str(cassette))
+    question = ("Which companies employ the most maintainers of the Kafka clients we track, and how many of "
+                "those maintainers have we already contacted this quarter across every channel?")  # fmt: skip
+    assistant = Assistant(database=db, org="acme-analytics", user="miss")
+    try:
+        result = assistant.ask(question)
+    finally:
+        assistant.close()
+    assert not result.ok
+    assert result.error.startswith(
+        "The replay cassette quickstart.cassette.jsonl has no recorded answer for the question “Which companies "
+        "employ the most maintainers of the Kafka clients we track, and how many of those maintainers have we…” "
+    ), result.error
+    assert "Re-record it with NEXUS_RECORD=quickstart.cassette.jsonl and a live model (OPENAI_API_KEY)" in result.error
+    assert result.error.endswith("see README › Re-recording notebooks.")
+    assert "404" not in result.error and "OPENAI_BASE_URL" not in result.error
 
 
 def test_cassette_never_contains_the_api_key(tmp_path: Path) -> None:

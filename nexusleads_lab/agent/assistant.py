@@ -21,7 +21,7 @@ from typing import Any, Callable, Iterator
 import pandas as pd
 
 from ..config import current_org, current_user
-from ..db.errors import QueryError, mask_secrets
+from ..db.errors import QueryError, mask_secrets, shorten
 from ..db.schema import ALL_ORGS
 from ..safetext import without_surrogates
 from .confirm import Confirmations, Outcome, Proposal, ProposalError
@@ -704,6 +704,10 @@ def describe_model_error(exc: Exception) -> str:
     if isinstance(exc, openai.RateLimitError):
         return "The model service is rate-limiting requests (429) and retries did not help; wait a moment and ask again."
     if isinstance(exc, openai.NotFoundError):
+        from .cassette import REPLAY_MISS
+
+        if getattr(exc, "code", None) == REPLAY_MISS:  # the replay server's paragraph: which cassette, how to re-record
+            return _api_message(exc, limit=None)
         return f"The model service does not know this model or path (404): {_api_message(exc)}. Check NEXUS_MODEL and OPENAI_BASE_URL."
     if isinstance(exc, openai.APIStatusError):
         return f"The model service failed with HTTP {exc.status_code}: {_api_message(exc)}. Ask again in a moment."
@@ -720,11 +724,12 @@ def describe_model_error(exc: Exception) -> str:
     return f"The turn failed unexpectedly: {type(exc).__name__}: {exc}"
 
 
-def _api_message(exc) -> str:
+def _api_message(exc, limit: int | None = 300) -> str:
     body = getattr(exc, "body", None)
+    text = str(getattr(exc, "message", exc))
     if isinstance(body, dict):
         err = body.get("error", body)
         if isinstance(err, dict) and err.get("message"):
-            return str(err["message"])[:300]
-    return str(getattr(exc, "message", exc))[:300]
+            text = str(err["message"])
+    return shorten(text, limit) if limit else text
 

@@ -103,6 +103,8 @@ VOLATILE_MASKS: tuple[Mask, ...] = (
     (re.compile(r"\b\d+\.\d+\s?s(?:ec(?:onds?)?)?\b"), "<n> s"),
 )
 
+REPLAY_MISS = "replay_no_answer"  # the error code of a request the cassette has no answer to
+
 _SECRET_KEYS = frozenset({"authorization", "api_key", "api-key", "apikey", "x-api-key", "openai_api_key"})
 _REDACTED = "<redacted>"
 
@@ -726,6 +728,7 @@ def start_replay_server(path: str | os.PathLike[str], *, extra_masks: Sequence[M
 
 
 __all__ = [
+    "REPLAY_MISS",
     "VOLATILE_MASKS",
     "AsyncRecordingTransport",
     "CassetteMatcher",

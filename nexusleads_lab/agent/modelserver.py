@@ -45,11 +45,13 @@ from typing import Any, Protocol, Union, runtime_checkable
 from nexusleads_lab.agent.cassette import (
     CassetteMatcher,
     Exchange,
+    REPLAY_MISS,
     Mask,
     assemble_completion,
     last_user_message,
     load_cassette,
 )
+from nexusleads_lab.db.errors import shorten
 
 JSON = dict[str, Any]
 
@@ -57,11 +59,18 @@ JSON = dict[str, Any]
 _CLIENT_GONE = (BrokenPipeError, ConnectionResetError, ConnectionAbortedError)
 
 
+def _shown_path(path: Path) -> str:
+    """A cassette as a person would type it here: relative to the working folder when inside it."""
+    try:
+        return str(path.resolve().relative_to(Path.cwd().resolve()))
+    except ValueError:
+        return str(path)
+
+
 def _snippet(text: str | None, limit: int = 120) -> str:
     if text is None:
         return "<no user message>"
-    flat = " ".join(text.split())
-    return repr(flat if len(flat) <= limit else flat[: limit - 1] + "…")
+    return repr(shorten(text, limit))
 
 
 # --------------------------------------------------------------------------- wire
@@ -581,20 +590,25 @@ class Replay:
         """Recorded exchanges never served so far."""
         return self._matcher.unused
 
+    def miss_message(self, request: JSON, number: int) -> str:
+        """One paragraph for a request the cassette has no answer to: which cassette, which question,
+        and how to re-record it (the whole text reaches the person: never cut)."""
+        where = _shown_path(self.path)
+        question = last_user_message(request)
+        asked = f"the question “{shorten(question, 120)}”" if question else "this request (it has no user message)"
+        total = len(self._matcher.exchanges)
+        return (
+            f"The replay cassette {where} has no recorded answer for {asked} (request {number}; {total} recorded "
+            f"{'exchange' if total == 1 else 'exchanges'}, {len(self.unused)} unused): the notebook asked what the "
+            f"recording did not (a changed question, prompt or tools). Re-record it with NEXUS_RECORD={where} and a "
+            "live model (OPENAI_API_KEY); for the shipped notebooks, see README › Re-recording notebooks."
+        )
+
     def step_for(self, request: JSON, number: int) -> Step:
         exchange = self._matcher.match(request)
         if exchange is None:
-            total = len(self._matcher.exchanges)
-            return http_error(
-                404,
-                f"replay: cassette {str(self.path)!r} has no answer for this request "
-                f"(request {number}; {total} recorded exchange(s), {len(self.unused)} unused). "
-                f"Last user message: {_snippet(last_user_message(request))}. "
-                "The notebook diverged from the recording (changed question, prompt or tools); re-record it.",
-                type="invalid_request_error",
-                code="replay_no_answer",
-                should_retry=False,
-            )
+            return http_error(404, self.miss_message(request, number), type="invalid_request_error",
+                              code=REPLAY_MISS, should_retry=False)  # fmt: skip
         response = exchange.response
         if "chunks" in response:
             return ChunksStep(tuple(response["chunks"]))

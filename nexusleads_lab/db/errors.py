@@ -17,6 +17,18 @@ def mask_secrets(text: str) -> str:
     return _SECRET_KV.sub(lambda m: f"{m.group(1)}***", text)
 
 
+def shorten(text: str, limit: int = 120) -> str:
+    """``text`` on one line, at most ``limit`` characters: cut at a word boundary, ending in "…"."""
+    flat = " ".join(str(text).split())
+    if len(flat) <= limit:
+        return flat
+    cut = flat[: limit - 1]
+    space = cut.rfind(" ")
+    if space > limit // 2:  # a word boundary not too far back; else one long token, cut inside it
+        cut = cut[:space]
+    return cut.rstrip(" ,;:.-") + "…"
+
+
 def mask_url(url: str) -> str:
     return mask_secrets(url)
 
