@@ -282,3 +282,10 @@ def test_ask_json_prints_each_edit_once_so_a_megabyte_answer_prints_a_few_megaby
     print(f"\n{printed / size:.2f}x the answer printed in {len(events)} lines")
     # the edits once, the done text, the completed turn's raw text and response: four copies
     assert printed < 5 * size
+
+
+def test_a_misspelt_first_keyword_is_answered_with_the_nearest_sql_command(run):
+    proc = run("sql", "selct * from projects")
+    assert proc.returncode == 1
+    assert "The query starts with 'selct', which is not an SQL command: did you mean SELECT?" in proc.stderr
+    assert "SELCT" not in proc.stderr

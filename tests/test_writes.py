@@ -322,3 +322,10 @@ def test_a_model_that_keeps_proposing_refused_sql_ends_in_a_message_not_a_card(d
         assistant.close()
     assert result.ok and result.proposal is None
     assert result.response.type == "message" and "refused and nothing ran" in result.response.text
+
+
+def test_a_misspelt_write_keyword_is_refused_with_the_nearest_command_and_nothing_runs(db, confirmations):
+    before = fingerprint(db)
+    with pytest.raises(ProposalError, match=r"starts with 'updte', which is not an SQL command: did you mean UPDATE\?"):
+        confirmations().propose(None, "t", "s", "updte lead_scores set score = 1 where id = 1")
+    assert fingerprint(db) == before

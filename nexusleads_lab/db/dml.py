@@ -90,7 +90,18 @@ class WritePlan:
 def plan_write(sql: Any) -> WritePlan:
     """Parse a proposal and plan its preview, or raise ProposalError saying what to change."""
     empty = "The proposal has no SQL statement: send the INSERT, UPDATE or DELETE statement to confirm."
-    raw = parse(sql, noun="proposal", empty=empty, error=ProposalError)
+    try:
+        raw = parse(sql, noun="proposal", empty=empty, error=ProposalError)
+    except ProposalError:
+        from .readsql import misspelt_command
+
+        misspelt = misspelt_command(sql)
+        if misspelt is None:
+            raise
+        raise ProposalError(
+            f"The proposal starts with {misspelt[0]!r}, which is not an SQL command: did you mean {misspelt[1]}? "
+            "Only plain INSERT, UPDATE and DELETE statements can be confirmed."
+        ) from None
     return WritePlan(tuple(_plan_statement(r.stmt, i + 1, len(raw)) for i, r in enumerate(raw)))
 
 

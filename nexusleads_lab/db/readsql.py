@@ -10,6 +10,8 @@ messages, advisory locks, transaction ids, session settings) and words every ref
 
 from __future__ import annotations
 
+import difflib
+import re
 from typing import Any
 
 from .errors import QueryError
@@ -26,7 +28,17 @@ def check_read(sql: Any) -> str:
     it dropped, so it can be wrapped), or QueryError saying what to change."""
     from pglast import ast
 
-    raw = parse(sql, noun="query", empty="Empty query: send one SELECT (or WITH / VALUES / TABLE) statement.")
+    try:
+        raw = parse(sql, noun="query", empty="Empty query: send one SELECT (or WITH / VALUES / TABLE) statement.")
+    except QueryError:
+        misspelt = misspelt_command(sql)
+        if misspelt is None:
+            raise
+        word, meant = misspelt
+        raise QueryError(
+            f"The query starts with {word!r}, which is not an SQL command: did you mean {meant}? Send one SELECT "
+            "(or WITH / VALUES / TABLE) statement."
+        ) from None
     if len(raw) > 1:
         raise QueryError(f"Only one statement can run here, not {len(raw)}: send one SELECT without a second statement.")
     stmt = raw[0].stmt
@@ -37,6 +49,26 @@ def check_read(sql: Any) -> str:
         _check_node(node)
     start, length = raw[0].stmt_location, raw[0].stmt_len
     return (sql[: start + length] if length else sql).strip().rstrip(";").strip()
+
+
+# Words a PostgreSQL statement can start with: what a misspelt first word is matched against.
+COMMANDS = (
+    "SELECT", "WITH", "VALUES", "TABLE", "INSERT", "UPDATE", "DELETE", "MERGE", "EXPLAIN", "SHOW", "SET",
+    "COPY", "CREATE", "ALTER", "DROP", "TRUNCATE", "GRANT", "REVOKE", "BEGIN", "COMMIT", "ROLLBACK", "ANALYZE",
+    "VACUUM", "CALL", "DO", "LOCK", "NOTIFY", "LISTEN", "PREPARE", "EXECUTE", "DECLARE", "FETCH", "COMMENT",
+)  # fmt: skip
+_FIRST_WORD = re.compile(r"\s*(?:--[^\n]*\n\s*|/\*.*?\*/\s*)*\(*\s*([A-Za-z_]+)", re.S)
+
+
+def misspelt_command(sql: Any) -> tuple[str, str] | None:
+    """(the first word, the command it is closest to) when the statement starts with a word that is
+    no SQL command but nearly one ('selct' -> SELECT); else None."""
+    match = _FIRST_WORD.match(sql) if isinstance(sql, str) else None
+    if match is None or match.group(1).upper() in COMMANDS:
+        return None
+    word = match.group(1)
+    close = difflib.get_close_matches(word.upper(), COMMANDS, n=1, cutoff=0.6)
+    return (word, close[0]) if close else None
 
 
 def _check_node(node) -> None:
