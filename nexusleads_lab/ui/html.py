@@ -158,11 +158,17 @@ def step_meta(step: Mapping[str, Any]) -> str:
     return " · ".join(b for b in bits if b)
 
 
-def steps_html(steps: Iterable[Mapping[str, Any]], *, open_: bool = False) -> str:
-    """'Ran N steps', expandable to each step's SQL (or file), row count and time."""
+def steps_html(steps: Iterable[Mapping[str, Any]], *, open_: bool = False, cost: str | None = None) -> str:
+    """'Ran N steps' (or ``cost``, e.g. "Ran 3 steps · 4.2 s · 2,140 tokens"), expandable to each
+    step's SQL (or file), row count and time. No steps: the cost line alone, if given."""
     steps = list(steps)
     if not steps:
-        return ""
+        if not cost:
+            return ""
+        return (
+            f'{style("turn.css")}<div class="nxl nxl-turn" data-state="done">'
+            f'<div class="nxl-steps nxl-cost"><span class="nxl-steps-label">{esc(cost)}</span></div></div>'
+        )
     items = []
     for step in steps:
         tool = step.get("tool") or "tool"
@@ -181,7 +187,7 @@ def steps_html(steps: Iterable[Mapping[str, Any]], *, open_: bool = False) -> st
     return (
         f'{style("turn.css")}<div class="nxl nxl-turn" data-state="done">'
         f'<details class="nxl-steps"{" open" if open_ else ""}><summary>'
-        f'<span class="nxl-steps-label">Ran {n} step{"" if n == 1 else "s"}</span></summary>'
+        f'<span class="nxl-steps-label">{esc(cost or f"Ran {n} step" + ("" if n == 1 else "s"))}</span></summary>'
         f'<ol class="nxl-steps-list">{"".join(items)}</ol></details></div>'
     )
 

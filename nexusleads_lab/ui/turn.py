@@ -20,7 +20,7 @@ import traitlets as t
 
 from ..agent.events import ShownText
 from .assets import asset
-from .html import steps_html
+from .html import cost_text, steps_html
 from .parts import Part, merge, show_all, widget_part
 
 log = logging.getLogger(__name__)
@@ -186,9 +186,12 @@ class LiveTurn:
     def finish(self, result, parts: list[Part]) -> list[Part]:
         """Replace the live view with the static summary and show the answer. Returns what was shown."""
         summary = None
-        if self.show_steps and result.steps:
+        cost = cost_text(len(result.steps), result.elapsed_ms, result.usage)
+        if self.show_steps and (result.steps or result.elapsed_ms is not None):
             steps = [step_dict(s) for s in result.steps]
-            summary = Part({"text/html": steps_html(steps, open_=self.show_sql), "text/plain": _steps_text(steps)})
+            summary = Part(
+                {"text/html": steps_html(steps, open_=self.show_sql, cost=cost), "text/plain": _steps_text(steps, cost)}
+            )
         parts = list(parts)
         head = [summary] if summary else []
         first_part = parts[0] if parts else None
@@ -219,10 +222,10 @@ class LiveTurn:
             log.debug("closing the turn view failed", exc_info=True)
 
 
-def _steps_text(steps: list[dict[str, Any]]) -> str:
+def _steps_text(steps: list[dict[str, Any]], cost: str) -> str:
     from .html import STEP_TOOLS, one_line, step_meta
 
-    lines = [f"Ran {len(steps)} step{'' if len(steps) == 1 else 's'}:"]
+    lines = [f"{cost}:" if steps else cost]
     for s in steps:
         target = one_line(s.get("command") or s.get("path") or "", 100)
         lines.append(f"  {STEP_TOOLS.get(s.get('tool'), s.get('tool'))}: {target}  ({step_meta(s)})")
