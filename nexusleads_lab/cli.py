@@ -11,7 +11,7 @@ import time
 from pathlib import Path
 from typing import Callable
 
-from .db.errors import QueryError, mask_secrets
+from .db.errors import QueryError, mask_secrets, shorten
 from .safetext import safe_response, visible
 
 
@@ -185,7 +185,7 @@ def _print_event(event) -> None:
         what = event.command or event.path or event.tool
         what = visible(" ".join(what.split()))
         if event.status == "started":
-            print(f"  > {event.tool}: {what[:160]}", file=sys.stderr)
+            print(f"  > {event.tool}: {shorten(what, 160)}", file=sys.stderr)
         elif event.status == "completed":
             rows = f"{event.rows:,} rows, " if event.rows is not None else ""
             rid = f" as {event.result_id}" if event.result_id else ""
@@ -250,8 +250,10 @@ def format_confirm(response: dict) -> str:
                 change = "new: " + ", ".join(f"{c}={v!s}" for c, v in row["after"].items())
             else:
                 change = "deleted"
-            lines.append(f"  {key + ': ' if key else ''}{change}"[:200])
-    if response.get("dry_run_error"):
+            lines.append("  " + shorten(f"{key + ': ' if key else ''}{change}", 200))
+    if response.get("stale"):
+        lines.append(f"(confirm is unavailable: {response['stale']})")
+    elif response.get("dry_run_error"):
         lines.append(f"(confirm is unavailable: {response['dry_run_error']})")
     else:
         lines.append(f"confirm with: nexus-lab confirm {response.get('id')}")
@@ -263,7 +265,7 @@ def _assistant(args):
 
     assistant = Assistant(model=getattr(args, "model", None))
     if getattr(args, "thread", None):
-        assistant.resume(args.thread)
+        assistant.resume(_conversation_id(assistant, args.thread))
     return assistant
 
 
@@ -303,27 +305,121 @@ def cmd_conversations(args) -> int:
 
     assistant = Assistant()
     if args.delete:
-        assistant.delete(args.delete)
+        assistant.delete(_conversation_id(assistant, args.delete))
     if args.rename:
-        assistant.rename(args.rename[0], args.rename[1])
+        assistant.rename(_conversation_id(assistant, args.rename[0]), args.rename[1])
     if args.show:
-        messages = assistant.history(args.show)
+        messages = assistant.history(_conversation_id(assistant, args.show))
         if args.json:
             _emit_json(messages)
         else:
-            for m in messages:
-                msg = m.get("message", {})
-                print(f"[{m['seq']}] {m['role']}: {visible(str(msg.get('content') or msg.get('tool_calls'))[:200])}")
+            print(format_transcript(messages, assistant.user))
         return 0
     items = [c.as_dict() for c in assistant.conversations()]
     if args.json:
         _emit_json(items)
         return 0
     if not items:
-        print("no conversations yet")
+        print(f"No conversations yet for {_whose(assistant)}.")
     for c in items:
         print(f"{c['id']}  {c['updated_at'][:16].replace('T', ' ')}  {c['messages']:>3} msgs  {visible(str(c['title']))}")
     return 0
+
+
+def _whose(assistant) -> str:
+    """'analyst in acme-analytics': whose conversations a command looked in."""
+    from .db.guard import describe_scope
+
+    return f"{visible(assistant.user)} in {describe_scope(assistant.org)}"
+
+
+def _conversation_id(assistant, given: str) -> str:
+    """The full id of the one conversation whose id starts with ``given`` (QueryError otherwise)."""
+    import uuid
+
+    try:
+        return str(uuid.UUID(given))  # a whole id: the store says whether it is there
+    except ValueError:
+        pass
+    prefix = given.strip().lower()
+    found = [c for c in assistant.store.list(limit=100_000) if c.id.startswith(prefix)] if prefix else []
+    if len(found) == 1:
+        return found[0].id
+    if not found:
+        raise QueryError(
+            f"No conversation of {_whose(assistant)} has an id beginning {given!r}; "
+            "`nexus-lab conversations` lists them with their ids."
+        )
+    shown = ", ".join(f"{c.id[:13]} ({shorten(visible(c.title), 40)})" for c in found[:5])
+    more = f" and {len(found) - 5} more" if len(found) > 5 else ""
+    raise QueryError(f"{given!r} begins {len(found)} conversation ids of {_whose(assistant)}: {shown}{more}; give more of the id.")
+
+
+def format_transcript(messages: list[dict], user: str) -> str:
+    """A stored conversation for the terminal: who said what, each tool step with its SQL and rows,
+    and each answer summarised as text (every text made safe to print)."""
+    import json as _json
+
+    lines: list[str] = []
+    calls: dict[str, str] = {}
+    for m in messages:
+        msg, meta, kind = m.get("message") or {}, m.get("meta") or {}, m.get("kind")
+        role = m.get("role")
+        when = str(m.get("created_at", ""))[:16].replace("T", " ")
+        if role == "user":
+            content = visible(str(msg.get("content") or ""))
+            if kind == "confirm_action":
+                lines.append(f"[{when}] {visible(user)}: ({content.removeprefix('CONFIRM_ACTION: ')})")
+            elif kind == "confirm_refused":
+                lines.append(f"[{when}] (the proposal was refused: {shorten(content.removeprefix('CONFIRM_REFUSED: '), 200)})")
+            else:
+                lines.append(f"[{when}] {visible(user)}: {content}")
+        elif role == "assistant" and msg.get("tool_calls"):
+            for call in msg["tool_calls"]:
+                function = call.get("function") or {}
+                try:
+                    arguments = _json.loads(function.get("arguments") or "{}")
+                except ValueError:
+                    arguments = {}
+                what = arguments.get("sql") or arguments.get("path") or function.get("arguments") or ""
+                calls[call.get("id")] = function.get("name") or "tool"
+                lines.append(f"    step {function.get('name')}: {visible(' '.join(str(what).split()))}")
+        elif role == "tool":
+            if meta.get("ok") is False:
+                lines.append(f"      failed: {shorten(visible(str(msg.get('content') or '')), 200)}")
+            elif meta.get("rows") is not None:
+                rid = f" as {meta['result_id']}" if meta.get("result_id") else ""
+                lines.append(f"      {meta['rows']:,} {'row' if meta['rows'] == 1 else 'rows'}{rid}")
+        elif role == "assistant":
+            response = meta.get("response")
+            said = summarise_response(response) if response else visible(str(msg.get("content") or ""))
+            lines.append(f"[{when}] assistant: {said}")
+    return "\n".join(lines)
+
+
+def summarise_response(response: dict) -> str:
+    """An answer in a line or a few: a message's text, a dashboard's parts, a proposal's SQL."""
+    response = safe_response(response) or {}
+    kind = response.get("type")
+    if kind == "message":
+        return str(response.get("text", ""))
+    if kind == "confirm":
+        rows = response.get("dry_run_rows")
+        counted = f" (would change {rows:,} {'row' if rows == 1 else 'rows'})" if rows is not None else ""
+        return f"proposed “{response.get('title', '')}”{counted}: {' '.join(str(response.get('sql', '')).split())}"
+    parts = []
+    for section in response.get("sections", []):
+        stype = section.get("type")
+        if stype == "widgets":
+            parts.append("; ".join(f"{i.get('title')}: {i.get('value')}" for i in section.get("items", [])))
+        elif stype in ("bars", "pills", "line"):
+            n = len(section.get("items") or section.get("points") or [])
+            noun = {"bars": "bar", "pills": "pill", "line": "point"}[stype]
+            parts.append(f"{section.get('label') or stype} ({n} {noun}{'' if n == 1 else 's'})")
+        elif stype == "table":
+            n = section.get("total_rows", len(section.get("rows") or []))
+            parts.append(f"{section.get('label') or 'table'} ({n:,} {'row' if n == 1 else 'rows'})")
+    return f"dashboard “{response.get('title', 'Dashboard')}”: " + " · ".join(p for p in parts if p)
 
 
 # -- demo ----------------------------------------------------------------------------------
@@ -445,7 +541,7 @@ def build_parser() -> argparse.ArgumentParser:
     p = sub.add_parser("ask", help="ask the assistant a question (events on stderr, the answer on stdout)")
     p.add_argument("question", help="the question ('-' reads it from standard input)")
     p.add_argument("--json", action="store_true", help="print every event as a JSON line")
-    p.add_argument("--thread", help="continue this conversation id")
+    p.add_argument("--thread", help="continue this conversation (its id, or the start of it)")
     p.add_argument("--model", help="model name (default: NEXUS_MODEL or gpt-4.1-mini)")
 
     p = sub.add_parser("confirm", help="run a proposed write, exactly as shown, once")
@@ -454,7 +550,7 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--json", action="store_true", help="machine-readable output")
 
     p = sub.add_parser("conversations", help="list, show, rename or delete your conversations")
-    p.add_argument("--show", metavar="ID", help="print the messages of one conversation")
+    p.add_argument("--show", metavar="ID", help="print one conversation as a transcript (an id, or the start of one)")
     p.add_argument("--rename", nargs=2, metavar=("ID", "TITLE"), help="rename a conversation")
     p.add_argument("--delete", metavar="ID", help="delete a conversation")
     p.add_argument("--json", action="store_true", help="machine-readable output")

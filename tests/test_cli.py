@@ -289,3 +289,64 @@ def test_a_misspelt_first_keyword_is_answered_with_the_nearest_sql_command(run):
     assert proc.returncode == 1
     assert "The query starts with 'selct', which is not an SQL command: did you mean SELECT?" in proc.stderr
     assert "SELCT" not in proc.stderr
+
+
+def _ask_two_questions(run, user: str) -> str:
+    sql = "SELECT tier, count(*) AS n FROM lead_scores GROUP BY 1 ORDER BY 1"
+    answer = json.dumps({"type": "dashboard", "title": "Tiers", "sections": [
+        {"type": "bars", "label": "Leads by tier", "source": "r1", "x": "tier", "y": "n"}]})  # fmt: skip
+    steps = [tool_calls([("psql", {"sql": sql})]), text(answer), text(json.dumps({"type": "message", "text": "Three tiers."}))]
+    with ModelServer(Script(steps)) as server:
+        env = {"OPENAI_BASE_URL": server.base_url, "OPENAI_API_KEY": API_KEY, "NEXUS_USER": user}
+        first = run("ask", "--json", "lead tiers?", env=env)
+        thread = json.loads(first.stdout.splitlines()[1])["sessionId"]
+        run("ask", "--thread", thread, "how many tiers?", env=env)
+    return thread
+
+
+def test_conversations_name_whose_they_are_and_show_a_readable_transcript_by_id_prefix(run):
+    user = "transcript-" + os.urandom(3).hex()
+    empty = run("conversations", env={"NEXUS_USER": user})
+    assert empty.returncode == 0 and empty.stdout.strip() == f"No conversations yet for {user} in organization pico-labs."
+    thread = _ask_two_questions(run, user)
+    shown = run("conversations", "--show", thread[:8], env={"NEXUS_USER": user})
+    assert shown.returncode == 0, shown.stderr
+    lines = [line.split("] ", 1)[-1].strip() for line in shown.stdout.splitlines()]
+    assert lines == [
+        f"{user}: lead tiers?",
+        "step psql: SELECT tier, count(*) AS n FROM lead_scores GROUP BY 1 ORDER BY 1",
+        "3 rows as r1",
+        "assistant: dashboard “Tiers”: Leads by tier (3 bars)",
+        f"{user}: how many tiers?",
+        "assistant: Three tiers.",
+    ]
+    assert "{" not in shown.stdout and "'role'" not in shown.stdout, "no Python reprs"
+    as_json = json.loads(run("conversations", "--json", "--show", thread, env={"NEXUS_USER": user}).stdout)
+    assert [m["role"] for m in as_json] == ["user", "assistant", "tool", "assistant", "user", "assistant"]
+
+
+def test_conversation_id_prefixes_must_be_unique_and_unknown_ones_say_so(run, db):
+    from nexusleads_lab.db.store import ConversationStore
+
+    user = "prefix-" + os.urandom(3).hex()
+    store = ConversationStore(db.store_url("pico-labs"), "pico-labs", user)
+    ids = [store.create(title=f"Question {i}") for i in range(17)]  # 17 ids: two share a first hex digit
+    store.close()
+    unknown = run("conversations", "--show", "zz", env={"NEXUS_USER": user})
+    assert unknown.returncode == 1
+    assert unknown.stderr.strip() == (
+        f"nexus-lab: No conversation of {user} in organization pico-labs has an id beginning 'zz'; "
+        "`nexus-lab conversations` lists them with their ids."
+    )
+    first = next(c for c in "0123456789abcdef" if sum(i.startswith(c) for i in ids) >= 2)
+    twins = [i for i in ids if i.startswith(first)]
+    ambiguous = run("conversations", "--delete", first, env={"NEXUS_USER": user})
+    assert ambiguous.returncode == 1
+    assert f"'{first}' begins {len(twins)} conversation ids of {user} in organization pico-labs: " in ambiguous.stderr
+    assert all(t[:13] in ambiguous.stderr for t in twins[:5]) and "give more of the id." in ambiguous.stderr
+    renamed = run("conversations", "--rename", twins[0][:10], "Tier review", env={"NEXUS_USER": user})
+    assert renamed.returncode == 0, renamed.stderr
+    listed = {c["id"]: c["title"] for c in json.loads(run("conversations", "--json", env={"NEXUS_USER": user}).stdout)}
+    assert listed[twins[0]] == "Tier review" and len(listed) == 17, "the ambiguous delete deleted nothing"
+    assert run("conversations", "--delete", twins[1][:10], env={"NEXUS_USER": user}).returncode == 0
+    assert twins[1] not in {c["id"] for c in json.loads(run("conversations", "--json", env={"NEXUS_USER": user}).stdout)}
