@@ -145,3 +145,29 @@ def test_a_cassette_without_recorded_previews_replays_every_proposal_as_stale(db
         assert fingerprint(db) == before and _statuses(db, ids) == ["new"] * 3
     finally:
         assistant.close()
+
+
+def test_an_insert_stamped_with_now_replays_as_recorded_and_logs_the_same_leads(db, model_env, tmp_path):
+    ids = _new_leads(db)
+    sql = ("INSERT INTO outreach_events (lead_id, channel, outcome, occurred_at) SELECT id, 'email', 'sent', now() "
+           f"FROM lead_scores WHERE id IN ({', '.join(map(str, ids))})")  # fmt: skip
+    answer = json.dumps({"type": "confirm", "id": "x", "title": "Log 3 emails", "summary": "three", "sql": sql})
+    cassette = tmp_path / "log.cassette.jsonl"
+    with ModelServer(Script([text(answer)])) as server:
+        model_env.setenv("OPENAI_BASE_URL", server.base_url)
+        model_env.setenv("OPENAI_API_KEY", "sk-record-0123456789")
+        model_env.setenv("NEXUS_RECORD", str(cassette))
+        assistant, _ = _ask(db, "log an email to each")
+        assistant.close()
+    for name in ("OPENAI_BASE_URL", "OPENAI_API_KEY", "NEXUS_RECORD"):
+        model_env.delenv(name)
+    model_env.setenv("NEXUS_REPLAY", str(cassette))
+    assistant, result = _ask(db, "log an email to each")
+    try:
+        assert result.proposal.stale is None, result.proposal.stale
+        outcome = assistant.confirm(result.proposal.id)
+        assert outcome.status == "confirmed" and outcome.rows_affected == 3
+    finally:
+        assistant.close()
+        with db.connect_admin(autocommit=True) as conn:
+            conn.execute("DELETE FROM outreach_events WHERE lead_id = ANY(%s) AND occurred_at > now() - interval '1 hour'", (ids,))

@@ -601,17 +601,25 @@ def recording_async_http_client(
 
 def preview_fingerprint(preview: Sequence[Mapping[str, Any]]) -> list[JSON]:
     """What decides which rows a proposal changes, per statement: the table, the row count, the
-    sample's keys and their values before the write."""
-    return [
-        {
+    sample's keys and their values before the write; for an INSERT (no rows before it) the values
+    it would add, times masked (``now()`` differs on every run)."""
+    out = []
+    for step in preview:
+        sample = step.get("sample") or []
+        entry: JSON = {
             "action": step.get("action"),
             "table": step.get("table"),
             "rows": step.get("rows"),
-            "keys": [row.get("key") for row in step.get("sample") or []],
-            "before": [row.get("before") for row in step.get("sample") or []],
+            "keys": [row.get("key") for row in sample],
+            "before": [row.get("before") for row in sample],
         }
-        for step in preview
-    ]
+        if step.get("action") == "insert":
+            entry["after"] = [
+                {k: mask_volatile(v) if isinstance(v, str) else v for k, v in (row.get("after") or {}).items()}
+                for row in sample
+            ]
+        out.append(entry)
+    return out
 
 
 class ProposalLedger:
