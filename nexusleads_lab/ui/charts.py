@@ -35,7 +35,7 @@ VEGA_MIME = "application/vnd.vega.v5+json"
 ACCENT = "#6366f1"
 ACCENT_2 = "#a855f7"
 MUTED = "#64748b"  # readable on light and dark themes alike
-WIDTH = 560
+WIDTH = 480  # plot area; labels add up to 200 px: fits a notebook beside another
 SERIES_COLORS = ["#6366f1", "#ec4899", "#14b8a6", "#f59e0b", "#8b5cf6", "#0ea5e9", "#ef4444", "#22c55e"]
 PNG_COLORS = 64  # palette size of the static twin: 8 KB for a 20-bar chart, no visible banding on flat fills
 EMBED_OPTIONS = {"actions": False}
@@ -257,7 +257,9 @@ def chart_png(spec: Mapping[str, Any]) -> bytes:
 
 
 def spec_bundle(spec: Mapping[str, Any], text: str) -> tuple[dict[str, Any], dict[str, Any]]:
-    """One output for a chart: Vega for JupyterLab, a PNG for everything else, and a line of text."""
+    """One output for a chart: Vega for JupyterLab, a PNG for everything else, and a line of text.
+    (A fixed width: Vega's "container" width measures vega-embed's inline-block, which is 0 wide
+    without vega-embed's page-wide stylesheet; a narrow output scrolls sideways instead.)"""
     data = {
         VEGA_MIME: compile_spec(spec),
         "image/png": base64.b64encode(chart_png(spec)).decode("ascii"),

@@ -142,7 +142,7 @@ def cost_text(steps: int, elapsed_ms: float | None = None, usage: Mapping[str, i
     """What an answer cost, for its collapsed steps line: "Ran 3 steps · 4.2 s · 2,140 tokens"."""
     bits = [f"Ran {steps} step{'' if steps == 1 else 's'}" if steps else "No steps"]
     if elapsed_ms is not None:
-        bits.append(f"{elapsed_ms / 1000:.1f} s")
+        bits.append(fmt_ms(elapsed_ms))
     tokens = (usage or {}).get("total_tokens")
     if tokens:
         bits.append(f"{tokens:,} token{'' if tokens == 1 else 's'}")
