@@ -3,9 +3,11 @@
 from __future__ import annotations
 
 import getpass
+import hashlib
+import json
 import os
 from dataclasses import dataclass, field
-from pathlib import Path
+from pathlib import Path, PurePath
 
 import platformdirs
 
@@ -34,6 +36,83 @@ def current_org() -> str | None:
     """The organization slug this session is scoped to (``NEXUS_ORG``), or None for every
     organization (the explicit admin scope)."""
     return os.environ.get("NEXUS_ORG", "").strip() or None
+
+
+# -- who a kernel session asks as ------------------------------------------------------------
+
+
+def notebook_path() -> str | None:
+    """The notebook this kernel runs for: jupyter_server sets ``JPY_SESSION_NAME`` for its kernels
+    (the same value after a restart); None in a console, a script or nbclient."""
+    return os.environ.get("JPY_SESSION_NAME", "").strip() or None
+
+
+@dataclass(frozen=True)
+class Identity:
+    """The user and organization of a kernel session, and where each came from."""
+
+    user: str
+    org: str | None
+    user_from: str  # "NEXUS_USER", "JUPYTERHUB_USER", "remembered", "the OS user"
+    org_from: str  # "NEXUS_ORG", "remembered", "not set"
+
+
+class RememberedIdentity:
+    """The last identity of one notebook (org, user, open conversation, whether the chat panel
+    was open), kept in ``NEXUS_HOME`` so that after a kernel restart ``%load_ext nexusleads_lab``
+    alone comes back as the same person in the same conversation. Kernels without a notebook
+    path share one per-user record. Explicit ``NEXUS_USER`` / ``NEXUS_ORG`` still win."""
+
+    def __init__(self, notebook: str | None = None, home: Path | None = None) -> None:
+        self.notebook = notebook
+        key = hashlib.sha256(notebook.encode()).hexdigest()[:24] if notebook else "default"
+        self.path = (home or data_home()) / "sessions" / f"{key}.json"
+
+    @property
+    def where(self) -> str:
+        """How status names the record: the notebook's file name (never its folder), or the default."""
+        return f"for {PurePath(self.notebook).name}" if self.notebook else "for kernels without a notebook"
+
+    def load(self) -> dict:
+        try:
+            value = json.loads(self.path.read_text())
+        except (OSError, ValueError):
+            return {}
+        return value if isinstance(value, dict) and value.get("notebook") == self.notebook else {}
+
+    def update(self, **fields) -> bool:
+        """Merge ``fields`` into the record; written only when something changed. True if written."""
+        current = self.load()
+        merged = {**current, **fields, "notebook": self.notebook}
+        if merged == current:
+            return False
+        try:
+            self.path.parent.mkdir(parents=True, exist_ok=True)
+            temp = self.path.with_suffix(f".{os.getpid()}.tmp")
+            temp.write_text(json.dumps(merged, indent=1))
+            os.replace(temp, self.path)
+        except OSError:  # a read-only home must not break a question
+            return False
+        return True
+
+    def resolve(self) -> Identity:
+        return resolve_identity(self.load())
+
+
+def resolve_identity(remembered: dict | None = None) -> Identity:
+    """Environment first (an admin's or JupyterHub's choice), then what this notebook last used."""
+    remembered = remembered or {}
+    user, user_from = None, "the OS user"
+    for var in ("NEXUS_USER", "JUPYTERHUB_USER"):
+        if os.environ.get(var, "").strip():
+            user, user_from = os.environ[var].strip(), var
+            break
+    if user is None and remembered.get("user"):
+        user, user_from = str(remembered["user"]), "remembered"
+    org, org_from = current_org(), "NEXUS_ORG"
+    if org is None:
+        org, org_from = (str(remembered["org"]), "remembered") if remembered.get("org") else (None, "not set")
+    return Identity(user or current_user(), org, user_from, org_from)
 
 
 def _int_env(name: str, default: int) -> int:

@@ -260,10 +260,14 @@ class NexusMagics(Magics):
         listing_part("Skills (mention one with $name to load it whole)", ["name", "description", "source"], rows,
                      "No skills found.").show()  # fmt: skip
 
-    @subcommand("status", "%nexus status", "model, database, user and org (secrets masked)")
+    @subcommand("status", "%nexus status [--full]", "model, database, user and org; --full adds paths and URLs")
     def _status(self, argument: str, _body: str | None) -> None:
-        self._no_options("status", argument)
-        print(status_text(self.session))
+        parser = _Parser("%nexus status", usage="%(prog)s [--full]")
+        parser.add_argument("--full", action="store_true")
+        tokens, rest = split_options(argument, ())
+        if rest:
+            raise UsageError(f"%nexus status: unexpected {rest!r} (usage: {SUBCOMMANDS['status'].usage})")
+        print(status_text(self.session, full=parser.parse_args(tokens).full))
 
     @subcommand("help", "%nexus help", "this help")
     def _help(self, argument: str, _body: str | None) -> None:
@@ -310,8 +314,32 @@ def _mask(text: str, *secrets: str | None) -> str:
     return text
 
 
-def status_text(session: NexusSession) -> str:
-    """What the session talks to, with every password and key masked."""
+def _model_line(settings) -> str:
+    """The model, worded so a saved notebook holds no path, host or port."""
+    from pathlib import PurePath
+
+    if settings.replay:
+        return f"replay {PurePath(settings.replay).name}"
+    if settings.mode == "unconfigured":
+        return "no model configured (set OPENAI_API_KEY, or NEXUS_REPLAY to a cassette)"
+    where = "the service at OPENAI_BASE_URL" if settings.base_url else "OpenAI"
+    rec = f", recording to {PurePath(settings.record).name}" if settings.record else ""
+    return f"{settings.model} at {where}{rec}"
+
+
+def _identity_notes(session: NexusSession) -> tuple[str, str]:
+    """Where the user and the org came from, for the status lines."""
+    identity = session.identity
+    if identity is None:  # an assistant attached by code: it says who it is
+        return "", ""
+    where = session.memory.where if session.memory is not None else ""
+    named = {"remembered": f"remembered {where}".strip(), "not set": "NEXUS_ORG not set"}
+    return named.get(identity.user_from, identity.user_from), named.get(identity.org_from, identity.org_from)
+
+
+def status_text(session: NexusSession, *, full: bool = False) -> str:
+    """What the session talks to. Without ``full`` it names no path, URL or key status, so a saved
+    notebook shows nothing private; ``full`` adds them for the live session (secrets masked)."""
     import os
 
     from . import __version__
@@ -319,20 +347,33 @@ def status_text(session: NexusSession) -> str:
     assistant = session.assistant
     settings = assistant.settings
     key = settings.api_key or os.environ.get("OPENAI_API_KEY")
+    user_from, org_from = _identity_notes(session)
     lines = [f"NexusLeads Lab {__version__}"]
-    lines.append(f"model      {settings.describe()}")
-    lines.append(f"base URL   {settings.base_url or 'https://api.openai.com/v1 (default)'}")
-    lines.append(f"API key    {'set' if key else 'not set'}")
+    lines.append(f"model      {_model_line(settings)}")
     try:
         database = assistant.database
-        lines.append(f"database   {database.describe()}")
+        lines.append(f"database   {'embedded PostgreSQL' if database.kind == 'embedded' else 'PostgreSQL at DATABASE_URL'}")
     except Exception as exc:  # status must work when the database does not
-        lines.append(f"database   unavailable: {exc}")
-    lines.append(f"user       {assistant.user}")
-    lines.append(f"scope      {assistant.scope_label} (NEXUS_ORG; enforced by row-level security)")
+        database = None
+        lines.append(f"database   unavailable: {exc}" if full else "database   unavailable (%nexus status --full says why)")
+    lines.append(f"user       {assistant.user}" + (f" (from {user_from})" if user_from else ""))
+    scope_from = f"from {org_from}; " if org_from else ""
+    lines.append(f"scope      {assistant.scope_label} ({scope_from}enforced by row-level security)")
     thread = assistant.thread.id
-    lines.append(f"thread     {thread or 'new (starts with the next question)'}")
+    lines.append(f"conversation {thread[:8] if thread else 'new (starts with the next question)'}")
     lines.append(f"frames     {', '.join(session.frames) or 'none yet'}")
+    if full:
+        lines.append("")
+        lines.append(f"model      {settings.describe()}")
+        lines.append(f"base URL   {settings.base_url or 'https://api.openai.com/v1 (default)'}")
+        lines.append(f"API key    {'set' if key else 'not set'}")
+        if database is not None:
+            lines.append(f"database   {database.describe()}")
+        if session.memory is not None:
+            lines.append(f"identity   kept in {session.memory.path}")
+        lines.append("(paths and URLs above: clear this output before sharing the notebook)")
+    else:
+        lines.append("Paths, URLs and the key status: %nexus status --full")
     return _mask("\n".join(lines), key)
 
 
@@ -377,6 +418,10 @@ def load(ip) -> None:
     if session.shell is None:
         session.shell = ip
     session.options = options
+    if session.memory is None:
+        from .config import RememberedIdentity, notebook_path
+
+        session.memory = RememberedIdentity(notebook_path())
     ip.register_magics(NexusMagics(ip, session))
     transformers = ip.input_transformer_manager.token_transformers
     if not any(getattr(t, "__name__", "") == "NexusQuestion" for t in transformers):
@@ -385,6 +430,21 @@ def load(ip) -> None:
     # A TurnResult as a cell's last value prints one line, not every DataFrame it holds.
     plain = ip.display_formatter.formatters["text/plain"]
     plain.for_type_by_name("nexusleads_lab.agent.assistant", "TurnResult", _turn_result_repr)
+    _reopen_panel(session)
+
+
+def _reopen_panel(session: NexusSession) -> None:
+    """The chat panel was open in this notebook before the kernel restarted: show it again (its
+    front end takes over the dead panel's side tab). Only in a notebook JupyterLab started."""
+    memory = session.memory
+    if memory is None or memory.notebook is None or not memory.load().get("panel_open"):
+        return
+    try:
+        from .ui.panel import open_panel
+
+        open_panel(session)
+    except Exception as exc:  # loading the extension must not fail because the panel cannot open
+        print(f"nexus: the chat panel could not reopen ({type(exc).__name__}: {exc}); %nexus panel tries again.")
 
 
 def unload(ip) -> None:

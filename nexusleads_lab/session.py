@@ -11,14 +11,21 @@ Result ids (``r1``, ``r2`` ...) are numbered per conversation, as the model sees
 the conversation changes (``reset``, ``resume``, ``--new``), the previous conversation's
 frames stay available under ``"<conversation>:<id>"`` (e.g. ``"3f2c1a9e:r1"``) so a new
 ``r1`` never silently replaces an old one. ``%nexus sql`` results are ``sql1``, ``sql2`` ...
+
+Loaded as an extension, the session remembers its identity per notebook (``RememberedIdentity``):
+the org, the user, the open conversation and whether the chat panel was open, so a kernel
+restart followed by ``%load_ext nexusleads_lab`` comes back where it was.
 """
 
 from __future__ import annotations
 
 import contextlib
+import logging
 import re
 import threading
 from typing import TYPE_CHECKING, Any, Callable, Iterator
+
+from .config import Identity, RememberedIdentity, resolve_identity
 
 if TYPE_CHECKING:  # pragma: no cover
     import pandas as pd
@@ -26,6 +33,7 @@ if TYPE_CHECKING:  # pragma: no cover
     from .agent.assistant import Assistant, TurnResult
 
 _RESULT_ID = re.compile(r"^r\d+$")
+log = logging.getLogger(__name__)
 
 
 class NexusError(Exception):
@@ -56,6 +64,9 @@ class NexusSession:
         self._frames_thread: str | None = None
         self._sql_count = 0
         self._lock = threading.RLock()
+        self.memory: RememberedIdentity | None = None  # set by the extension: identity survives restarts
+        self.identity: Identity | None = None  # who the assistant asks as, and where that came from
+        self._remembering = False  # only for an assistant this session built from that identity
 
     # -- the assistant ----------------------------------------------------------------------
 
@@ -69,8 +80,35 @@ class NexusSession:
                 else:
                     from .agent.assistant import Assistant
 
-                    self._assistant = Assistant(model=self._option("model", None) or None)
+                    self.identity = resolve_identity(self.memory.load() if self.memory else None)
+                    self._assistant = Assistant(
+                        model=self._option("model", None) or None, org=self.identity.org, user=self.identity.user
+                    )
+                    self._come_back()
             return self._assistant
+
+    def _come_back(self) -> None:
+        """Continue the conversation this notebook had open before the restart, and remember who asks."""
+        if self.memory is None:
+            return
+        self._remembering = True
+        remembered = self.memory.load()
+        assistant = self._assistant
+        same_person = remembered.get("user") == assistant.user and remembered.get("org") == assistant.org
+        conversation = remembered.get("conversation_id") if same_person else None
+        if conversation:
+            try:
+                assistant.resume(conversation)
+                self._frames_thread = conversation
+            except Exception:  # deleted meanwhile, or the database is away: start fresh, say nothing
+                log.info("could not continue conversation %s", conversation, exc_info=True)
+                conversation = None
+        self.memory.update(user=assistant.user, org=assistant.org, conversation_id=conversation)
+
+    def remember(self, **fields: Any) -> None:
+        """Note a change of the conversation or the panel (written only when something changed)."""
+        if self._remembering and self.memory is not None:
+            self.memory.update(**fields)
 
     def attach(self, assistant: Assistant | None = None, *, factory: Callable[[], Assistant] | None = None) -> None:
         """Use this assistant (or build one with ``factory`` on first use) from now on.
@@ -81,6 +119,8 @@ class NexusSession:
         with self._lock:
             self._assistant = assistant
             self._factory = factory
+            self._remembering = False
+            self.identity = None
 
     @property
     def df(self) -> pd.DataFrame | None:
@@ -181,6 +221,7 @@ class NexusSession:
         assistant = self.assistant
         self._archive_frames()
         assistant.new_thread()
+        self.remember(conversation_id=None)
 
     def resume(self, conversation_id: str) -> str:
         """Continue a stored conversation; a unique prefix of its id is enough. Returns the full id."""
@@ -188,6 +229,7 @@ class NexusSession:
         full = self.find_conversation(conversation_id)
         self._archive_frames()
         assistant.resume(full)
+        self.remember(conversation_id=full)
         return full
 
     def find_conversation(self, prefix: str) -> str:
@@ -212,6 +254,7 @@ class NexusSession:
                 self._archive_frames()
             if result.thread_id:
                 self._frames_thread = result.thread_id
+                self.remember(conversation_id=result.thread_id)
             ordered = sorted(result.frames.items(), key=lambda kv: _result_number(kv[0]))
             self.frames.update(ordered)
         # The last query is the one asked last (the highest result id), not the one that finished last.

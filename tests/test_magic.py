@@ -42,12 +42,15 @@ XSS = "<img src=x onerror=alert(1)>"
 
 
 @pytest.fixture(scope="module")
-def ip():
+def ip(tmp_path_factory):
     from IPython.testing.globalipapp import start_ipython
 
-    shell = start_ipython()
-    shell.run_cell("%load_ext nexusleads_lab")
-    return shell
+    with pytest.MonkeyPatch.context() as env:  # what the session remembers stays in a throwaway home
+        env.setenv("NEXUS_HOME", str(tmp_path_factory.mktemp("nexus-home")))
+        env.delenv("JPY_SESSION_NAME", raising=False)
+        shell = start_ipython()
+        shell.run_cell("%load_ext nexusleads_lab")
+        yield shell
 
 
 @pytest.fixture()
@@ -520,7 +523,7 @@ def test_skills_status_and_help(ip, nexus, db, monkeypatch):
     nexus([])
     _, outputs, _, _ = run(ip, "%nexus skills")
     assert "plg-database" in htmls(outputs)
-    _, _, status, _ = run(ip, "%nexus status")
+    _, _, status, _ = run(ip, "%nexus status --full")
     assert "model" in status and "database" in status and "northwind-data" in status
     assert API_KEY not in status and "proxy-SECRET" not in status and "API key    set" in status
     for url in (db.admin_url, db.agent_url, db.writer_url):
@@ -599,3 +602,52 @@ def test_an_executed_notebook_exported_to_html_keeps_the_static_fallbacks(db, pg
         assert needle in html, needle
     assert "&lt;img src=x onerror=alert(1)&gt;" in html and XSS not in html
     assert html.count('src="data:image/png;base64,') == 1, "the chart, as its picture"
+
+
+def test_a_saved_status_shows_nothing_private(db, pg_root, tmp_path):
+    """``%nexus status`` as a shared notebook keeps it: what answers, where, as whom, and no
+    machine path, no host or port, no key status; ``--full`` (for the live session) has them."""
+    import nbclient
+
+    cassette = tmp_path / "recordings" / "quickstart.cassette.jsonl"
+    nb = nbformat.v4.new_notebook(metadata={"kernelspec": {"name": "python3", "display_name": "Python 3", "language": "python"}})
+    nb.cells = [nbformat.v4.new_code_cell(c) for c in ("%load_ext nexusleads_lab", "%nexus status", "%nexus status --full")]
+    env = {
+        **os.environ,
+        "NEXUS_HOME": str(pg_root / "main"),
+        "NEXUS_USER": "analyst",
+        "NEXUS_ORG": "acme-analytics",
+        "NEXUS_REPLAY": str(cassette),
+        "OPENAI_API_KEY": API_KEY,
+        "OPENAI_BASE_URL": "http://127.0.0.1:45999/v1",
+    }
+    nbclient.NotebookClient(nb, timeout=120, resources={"metadata": {"path": str(tmp_path)}}).execute(env=env)
+    saved, full = (json.dumps(c.outputs) for c in nb.cells[1:])
+    for line in ("model      replay quickstart.cassette.jsonl", "database   embedded PostgreSQL", "user       analyst",
+                 "scope      organization acme-analytics"):  # fmt: skip
+        assert line in saved, line
+    for private in (str(tmp_path), str(pg_root), os.path.expanduser("~"), "127.0.0.1", "45999", "API key", API_KEY):
+        assert private not in saved, private
+    assert "127.0.0.1:45999" in full and "API key    set" in full and API_KEY not in full
+
+
+def test_a_notebook_comes_back_as_the_same_person_unless_the_environment_says_otherwise(tmp_path, monkeypatch):
+    from nexusleads_lab.config import RememberedIdentity
+
+    for var in ("NEXUS_USER", "JUPYTERHUB_USER", "NEXUS_ORG"):
+        monkeypatch.delenv(var, raising=False)
+    review = RememberedIdentity("/home/ana/work/review.ipynb", home=tmp_path)
+    assert review.update(user="ana", org="acme-analytics", conversation_id="c1", panel_open=True)
+    assert not review.update(user="ana"), "nothing changed, nothing written"
+    # after a restart: the same notebook path, nothing set by a cell
+    again = RememberedIdentity("/home/ana/work/review.ipynb", home=tmp_path)
+    identity = again.resolve()
+    assert (identity.user, identity.org, identity.user_from, identity.org_from) == ("ana", "acme-analytics", "remembered", "remembered")
+    assert again.load()["conversation_id"] == "c1" and again.load()["panel_open"] is True
+    assert again.where == "for review.ipynb", "status names the notebook, never its folder"
+    # another notebook does not inherit it; explicit variables win over what was remembered
+    assert RememberedIdentity("/home/ana/work/other.ipynb", home=tmp_path).resolve().org is None
+    monkeypatch.setenv("NEXUS_ORG", "globex-cloud")
+    monkeypatch.setenv("JUPYTERHUB_USER", "ana-hub")
+    identity = again.resolve()
+    assert (identity.user, identity.org, identity.user_from, identity.org_from) == ("ana-hub", "globex-cloud", "JUPYTERHUB_USER", "NEXUS_ORG")
