@@ -403,6 +403,22 @@ function insertionIndex(notebook) {
   return Number.isFinite(index) && index >= 0 && index < count ? index + 1 : count;
 }
 
+// A side tab names its widget in data-id (else: the side bar lists its tabs in the order of the
+// widgets in its stack). Its close icon is the public way to close it: the sidecar disposes the
+// widget on that request.
+function closeSideTab(stack, widgetNode) {
+  const tabs = [...document.querySelectorAll(".jp-SideBar.jp-mod-right .lm-TabBar-content > .lm-TabBar-tab")];
+  const tab = tabs.find((t) => t.dataset.id === widgetNode.id) || tabs[[...stack.children].indexOf(widgetNode)];
+  const icon = tab ? tab.querySelector(".lm-TabBar-tabCloseIcon") : null;
+  if (!icon) return false;
+  const box = icon.getBoundingClientRect();
+  const at = { bubbles: true, cancelable: true, button: 0, pointerId: 1, isPrimary: true,
+    clientX: box.left + box.width / 2, clientY: box.top + box.height / 2 };
+  icon.dispatchEvent(new PointerEvent("pointerdown", at));
+  icon.dispatchEvent(new PointerEvent("pointerup", at));
+  return true;
+}
+
 // ---------------------------------------------------------------------------------------------
 // the panel
 
@@ -422,6 +438,32 @@ class Panel {
     this.build();
     this.listen();
     this.render();
+    this.claimTab(25);
+  }
+
+  // -- the side-area tab ------------------------------------------------------------------------
+
+  // After a kernel restart the side area still holds the dead panel of the same notebook: close
+  // its tab, so the live panel (in the tab the sidecar just added, which is the current one)
+  // is the one "Nexus" tab. The sidecar places this view a moment after it renders, so look
+  // again for a few seconds.
+  claimTab(tries) {
+    const host = this.el.closest(".jupyterlab-sidecar");
+    if (!host) {
+      if (tries > 0) this.later(() => this.claimTab(tries - 1), 200);
+      return;
+    }
+    const notebook = notebookOf(this.model);
+    this.host = host.id;
+    this.send({ type: "placed", host: host.id });
+    host.classList.add("nx-sidecar");
+    host.dataset.nexusNotebook = notebook ? String(notebook.context.path || "") : "";
+    const stack = host.parentElement;
+    for (const other of [...document.querySelectorAll("#jp-right-stack .jupyterlab-sidecar.nx-sidecar")]) {
+      if (other === host || other.dataset.nexusNotebook !== host.dataset.nexusNotebook) continue;
+      if (!other.querySelector(".nx-panel.nx-offline")) continue;
+      closeSideTab(stack, other);
+    }
   }
 
   // -- structure --------------------------------------------------------------------------------
@@ -507,6 +549,10 @@ class Panel {
   }
 
   dispose() {
+    // Its side tab was closed: the notebook no longer reopens the panel after a restart.
+    if (this.host && this.model.comm_live !== false && !this.offline) {
+      try { this.send({ type: "closed", host: this.host }); } catch (_) { /* the kernel is gone */ }
+    }
     for (const [name, fn] of Object.entries(this.handlers)) this.model.off(name, fn);
     cancelAnimationFrame(this.pendingRender);
     cancelAnimationFrame(this.typer.raf);
@@ -563,6 +609,7 @@ class Panel {
     const id = this.model.get("conversation_id");
     const current = (this.model.get("conversations") || []).find((c) => c.id === id);
     this.title.textContent = current ? current.title : id ? "Conversation" : "New conversation";
+    this.title.title = this.title.textContent; // the header cuts a long title; hovering shows it whole
     const model = this.model.get("model_name");
     const scope = this.model.get("scope");
     // The scope before the model: when the side area is narrow, what the panel can touch stays in view.
@@ -584,8 +631,8 @@ class Panel {
     if (this.offline) {
       this.notice.hidden = false;
       this.notice.replaceChildren(icon("warn"), h("span", {
-        text: "The kernel restarted or stopped, so this panel is disconnected. Run %nexus panel to continue: your conversations are saved.",
-      }));
+        text: "The kernel restarted or stopped, so this panel is disconnected. Run this line in the notebook to bring it back with the same conversation:",
+      }), h("code", { class: "nx-notice-code", text: "%load_ext nexusleads_lab" }));
       return;
     }
     const text = this.model.get("notice");
@@ -633,7 +680,8 @@ class Panel {
       return h("div", { class: "nx-msg nx-user", dataset: { key: item.key } }, h("div", { class: "nx-bubble", text: item.text }));
     }
     const node = h("div", { class: "nx-msg nx-bot", dataset: { key: item.key } });
-    if (item.steps && item.steps.length) node.append(this.renderSteps(item.steps, false, item.key));
+    if (item.steps && item.steps.length) node.append(this.renderSteps(item.steps, false, item.key, item.cost));
+    else if (item.cost) node.append(h("div", { class: "nx-steps nx-cost", text: item.cost }));
     const response = item.response;
     if (item.error) {
       node.append(h("div", { class: `nx-error ${item.cancelled ? "nx-cancelled" : ""}` },
@@ -641,7 +689,7 @@ class Panel {
     } else if (response && response.type === "dashboard") {
       node.append(this.renderDashboard(response, fresh));
     } else if (response && response.type === "confirm") {
-      node.append(this.renderConfirm(response, item.outcome));
+      node.append(this.renderConfirm(response, item.outcome, item));
     } else if (response) {
       const body = h("div", { class: "nx-bubble nx-md" });
       node.append(body);
@@ -658,14 +706,16 @@ class Panel {
 
   // -- steps ------------------------------------------------------------------------------------
 
-  renderSteps(steps, live, key) {
+  renderSteps(steps, live, key, cost) {
     const box = h("div", { class: `nx-steps ${live ? "nx-steps-live" : ""}` });
     const open = live || false;
     const failed = steps.filter((s) => s.status === "failed").length;
     const stopped = live ? 0 : steps.filter((s) => !s.status || s.status === "started").length;
+    // A finished answer's line is its cost, worded in Python (ui.html.cost_text) so cell and panel agree.
+    const ran = cost || `Ran ${plural(steps.length, "step")}`;
     const label = live
       ? `Working… ${plural(steps.length, "step")}`
-      : `Ran ${plural(steps.length, "step")}${failed ? ` · ${failed} failed` : ""}${stopped ? ` · ${stopped} stopped` : ""}`;
+      : `${ran}${failed ? ` · ${failed} failed` : ""}${stopped ? ` · ${stopped} stopped` : ""}`;
     const listNode = h("ol", { class: "nx-step-list", hidden: !open });
     const toggle = h("button", {
       type: "button", class: "nx-steps-toggle", "aria-expanded": String(open),
@@ -704,7 +754,7 @@ class Panel {
     },
     status === "started" ? h("span", { class: "nx-spinner nx-small" })
       : icon({ failed: "cross", stopped: "stop" }[status] || (isQuery ? "db" : "file"), "nx-step-icon"),
-    h("span", { class: "nx-step-what", text: what }),
+    h("span", { class: "nx-step-what", text: what, title: isQuery ? step.sql || null : what }),
     meta ? h("span", { class: "nx-step-meta", text: meta }) : null);
     li.append(head, body);
     if (live && this.liveOpen.has(step.id)) {
@@ -840,7 +890,7 @@ class Panel {
 
   renderDashboard(resp, fresh) {
     const box = h("div", { class: `nx-dash ${fresh ? "nx-fade" : ""}` });
-    if (resp.title) box.append(h("div", { class: "nx-dash-title", text: resp.title }));
+    if (resp.title) box.append(h("div", { class: "nx-dash-title", text: resp.title, title: resp.title }));
     for (const section of resp.sections || []) {
       const render = SECTION_RENDERERS[section.type];
       if (!render) continue;
@@ -854,7 +904,7 @@ class Panel {
     const frame = h("section", { class: `nx-section ${cls}` });
     // KPI cards without a label keep their provenance in the steps, not in an empty header row.
     if (label || (section.sql && section.type !== "widgets")) {
-      const head = h("div", { class: "nx-section-head" }, h("span", { class: "nx-section-label", text: label || "" }));
+      const head = h("div", { class: "nx-section-head" }, h("span", { class: "nx-section-label", text: label || "", title: label || null }));
       if (section.sql) {
         const sqlBox = h("div", { class: "nx-section-sql", hidden: true },
           h("pre", { class: "nx-sql", text: section.sql }), this.sqlActions(section.sql));
@@ -871,18 +921,21 @@ class Panel {
 
   // -- confirmations ----------------------------------------------------------------------------
 
-  renderConfirm(resp, outcome) {
+  renderConfirm(resp, outcome, item = {}) {
     const expired = !outcome && resp.expires_at && Date.parse(resp.expires_at) < Date.now();
     const state = outcome ? outcome.status : expired ? "expired" : "pending";
     const card = h("div", { class: `nx-confirm nx-${state}`, dataset: { id: resp.id } });
-    card.append(h("div", { class: "nx-confirm-head" }, icon("warn"), h("span", { class: "nx-confirm-title", text: resp.title || "Confirm this change" })));
+    card.append(h("div", { class: "nx-confirm-head" }, icon("warn"), h("span", { class: "nx-confirm-title", text: resp.title || "Confirm this change", title: resp.title || null })));
     if (resp.summary) card.append(h("div", { class: "nx-confirm-summary", text: resp.summary }));
     card.append(h("pre", { class: "nx-sql nx-confirm-sql", text: resp.sql || "" }));
     if (typeof resp.dry_run_rows === "number") card.append(...[previewLine(resp), previewBlock(resp)].filter(Boolean));
-    // Confirm stays disabled when it cannot work (no writer role configured): say why.
-    if (resp.dry_run_error) card.append(h("div", { class: "nx-dry nx-dry-error", text: `Confirm cannot run: ${resp.dry_run_error}` }));
+    // Confirm stays disabled when it cannot work, is stale or would change nothing: the kernel says why
+    // (ui.html.confirm_blocked, the cell card's words).
+    const blocked = item.blocked || (resp.dry_run_error ? `Confirm cannot run: ${resp.dry_run_error}` : "");
+    if (blocked) card.append(h("div", { class: "nx-dry nx-dry-error", text: blocked }));
     const confirm = h("button", {
-      type: "button", class: "nx-btn nx-btn-primary nx-confirm-yes", text: "Confirm", disabled: Boolean(resp.dry_run_error),
+      type: "button", class: "nx-btn nx-btn-primary nx-confirm-yes", text: "Confirm", disabled: Boolean(blocked),
+      title: blocked || null,
     });
     const cancel = h("button", { type: "button", class: "nx-btn nx-confirm-no", text: "Cancel" });
     const status = h("div", { class: "nx-outcome" });
@@ -985,7 +1038,7 @@ class Panel {
       type: "button", class: "nx-conv-open",
       onclick: () => { if (!active) this.send({ type: "open", id: conv.id }); this.toggleHistory(false); },
     },
-    h("span", { class: "nx-conv-title", text: conv.title }),
+    h("span", { class: "nx-conv-title", text: conv.title, title: conv.title }),
     h("span", { class: "nx-conv-meta", text: `${relativeTime(conv.updated_at)} · ${plural(conv.messages || 0, "message")}` }));
     const rename = iconButton("edit", "Rename", () => {
       const input = h("input", { class: "nx-rename", value: conv.title, "aria-label": "New title" });
@@ -1008,8 +1061,9 @@ class Panel {
       input.select();
     });
     const remove = iconButton("trash", "Delete", () => {
+      row.classList.add("nx-asking");
       row.replaceChildren(
-        h("span", { class: "nx-conv-ask", text: `Delete “${conv.title}”?` }),
+        h("span", { class: "nx-conv-ask", text: `Delete “${shortTitle(conv.title)}”?`, title: conv.title }),
         h("button", { type: "button", class: "nx-btn nx-btn-danger", text: "Delete", onclick: () => {
           this.send({ type: "delete", id: conv.id });
           row.replaceChildren(h("span", { class: "nx-conv-gone", text: "Deleting…" }));
@@ -1045,6 +1099,15 @@ class Panel {
   }
 }
 
+// Enough of a title to tell conversations apart in one line: "Weekly review of the Kafka…".
+function shortTitle(title, max = 28) {
+  const text = String(title ?? "").trim();
+  if (text.length <= max) return text;
+  const cut = text.slice(0, max);
+  const space = cut.lastIndexOf(" ");
+  return (space > max / 2 ? cut.slice(0, space) : cut).replace(/[\s,.;:–—-]+$/, "") + "…";
+}
+
 function firstLine(text) {
   const line = String(text).trim().split("\n")[0];
   return line.length > 90 ? line.slice(0, 89) + "…" : line;
@@ -1056,7 +1119,7 @@ function firstLine(text) {
 function renderWidgets(section, panel) {
   const grid = h("div", { class: "nx-kpis" }, (section.items || []).map((item) =>
     h("div", { class: "nx-kpi" },
-      h("div", { class: "nx-kpi-title", text: item.title }),
+      h("div", { class: "nx-kpi-title", text: item.title, title: item.title }),
       h("div", { class: "nx-kpi-value", text: formatCell(item.value) }),
       item.subtext ? h("div", { class: "nx-kpi-sub", text: item.subtext }) : null)));
   return panel.sectionFrame("nx-widgets", section.label, section, grid);
@@ -1069,7 +1132,7 @@ function renderBars(section, panel) {
     const value = typeof item.value === "number" ? item.value : 0;
     const width = max > 0 ? Math.max(0.5, (Math.max(0, value) / max) * 100) : 0;
     return h("div", { class: "nx-bar-row", title: `${item.name}: ${formatCell(item.value)}` },
-      h("div", { class: "nx-bar-name", text: item.name }),
+      h("div", { class: "nx-bar-name", text: item.name, title: item.name }),
       h("div", { class: "nx-bar-track" }, h("div", { class: "nx-bar-fill", style: { width: `${width}%` } })),
       h("div", { class: "nx-bar-value", text: formatCell(item.value) }));
   });
@@ -1156,16 +1219,36 @@ function shortLabel(x) {
   return s.length > 12 ? s.slice(0, 11) + "…" : s;
 }
 
+// Decimals formatNumber would show for one value (0 for whole numbers).
+function shownDecimals(value) {
+  if (typeof value !== "number" || !Number.isFinite(value) || Number.isInteger(value)) return 0;
+  const fraction = formatNumber(value).split(".")[1];
+  return fraction ? fraction.length : 0;
+}
+
+// One column's numbers with the same decimals, so they line up: 12.5, 3, 7.25 -> 12.50, 3.00, 7.25.
+function columnFormatter(values) {
+  const digits = Math.max(0, ...values.map(shownDecimals));
+  if (!digits) return formatCell;
+  return (value) => typeof value === "number" && Number.isFinite(value)
+    ? value.toLocaleString("en-US", { minimumFractionDigits: digits, maximumFractionDigits: digits })
+    : formatCell(value);
+}
+
+// Values that read wrong when broken across lines: dates, times, numbers, ids.
+const UNBREAKABLE = /^(?:\d{4}-\d{2}-\d{2}(?:[ T][\d:.]+(?:Z|[+-]\d{2}:?\d{2})?)?|[-+]?[\d,.]+%?|—)$/;
+
 function renderTable(section, panel) {
   const columns = section.columns || [];
   const rows = section.rows || [];
   const numeric = columns.map((c) => rows.length > 0 && rows.every((r) => r[c] === null || r[c] === undefined || typeof r[c] === "number"));
+  const formats = columns.map((c, j) => (numeric[j] ? columnFormatter(rows.map((r) => r[c])) : formatCell));
   const table = h("table", { class: "nx-table" },
-    h("thead", null, h("tr", null, columns.map((c, j) => h("th", { class: numeric[j] ? "nx-num" : null, text: c })))),
+    h("thead", null, h("tr", null, columns.map((c, j) => h("th", { class: numeric[j] ? "nx-num" : null, text: c, title: c })))),
     h("tbody", null, rows.map((r) => h("tr", null, columns.map((c, j) => {
-      const value = r[c];
-      const text = formatCell(value);
-      return h("td", { class: numeric[j] ? "nx-num" : null, title: text.length > 40 ? text : null, text });
+      const text = formats[j](r[c]);
+      const cls = numeric[j] ? "nx-num" : UNBREAKABLE.test(text) ? "nx-nowrap" : null;
+      return h("td", { class: cls, text });
     })))));
   return panel.sectionFrame("nx-table-section", section.title || section.label, section,
     h("div", { class: "nx-table-wrap" }, table), more(section, rows.length));
@@ -1177,7 +1260,7 @@ function renderPills(section, panel) {
     const named = NAMED_COLORS.has(color);
     const style = !named && HEX_COLOR.test(color) ? { "--nx-pill": color } : null;
     return h("span", { class: `nx-pill ${named ? `nx-pill-${color}` : "nx-pill-custom"}`, style },
-      h("i", { class: "nx-pill-dot" }), h("span", { class: "nx-pill-label", text: item.label }),
+      h("i", { class: "nx-pill-dot" }), h("span", { class: "nx-pill-label", text: item.label, title: item.label }),
       h("span", { class: "nx-pill-count", text: formatNumber(item.count) }));
   });
   return panel.sectionFrame("nx-pills", section.label, section, h("div", { class: "nx-pill-list" }, pills), more(section, pills.length));

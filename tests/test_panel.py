@@ -186,7 +186,8 @@ def test_cancel_on_a_card_writes_nothing(make_panel, db):
 
 
 def test_a_tampered_confirmation_is_refused_on_the_card(make_panel, db):
-    sql = "UPDATE lead_scores SET status = status WHERE false"
+    lead = int(db.engine_for(ORG).read("SELECT min(id) AS id FROM lead_scores").df["id"][0])
+    sql = f"UPDATE lead_scores SET status = status WHERE id = {lead}"  # one row, so Confirm is on
     panel, _ = make_panel([text(json.dumps({"type": "confirm", "id": "z", "title": "No-op", "summary": "s", "sql": sql}))])
     ask(panel, "propose")
     card = panel.messages[-1]["response"]

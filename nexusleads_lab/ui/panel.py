@@ -15,13 +15,15 @@ Synced state (nothing else reaches the browser; no keys, no database URLs):
 ``turn``            the running turn: ``{"phase": "waiting"|"working"|"done", "steps": [...]}``
 ``streaming``       the answer text so far, at most ``STREAM_RATE`` updates per second
 ``notice``          a problem the person should know about (empty when all is well)
-``model_name``      the model's name, for the header
+``model_name``      what answers: "replay <cassette>", the model's name, or "no model configured"
 ``scope``           what the assistant may read and write, e.g. "organization acme-analytics", for the header
 ``sql_cell``        template for "insert as cell" (``{sql}`` is replaced)
 
 Messages from the browser (``model.send``): ``ask {text}``, ``stop``, ``confirm {id, sql}``,
 ``cancel_confirm {id}``, ``new``, ``open {id}``, ``rename {id, title}``, ``delete {id}``,
-``refresh``, ``dismiss``. To the browser: ``toast {level, text}``.
+``refresh``, ``dismiss``, and from a view in JupyterLab's side area ``placed {host}`` and
+``closed {host}`` (its tab was closed), so the notebook remembers whether the panel was open.
+To the browser: ``toast {level, text}``.
 """
 
 from __future__ import annotations
@@ -33,6 +35,7 @@ import threading
 import time
 import uuid
 import weakref
+from pathlib import PurePath
 from typing import Any, Callable
 
 import anywidget
@@ -41,6 +44,7 @@ import traitlets as t
 from ..agent.events import ShownText
 from ..safetext import safe_response, visible, visible_lines
 from .assets import asset
+from .html import confirm_blocked, cost_text
 
 log = logging.getLogger(__name__)
 
@@ -76,7 +80,7 @@ class ChatPanel(anywidget.AnyWidget):
             assistant = session.assistant
         self.assistant = assistant
         self.session = session
-        self.model_name = str(getattr(assistant, "model", "") or "")
+        self.model_name = model_label(getattr(assistant, "settings", None)) or str(getattr(assistant, "model", "") or "")
         self.scope = str(getattr(assistant, "scope_label", "") or "")
         self._lock = threading.RLock()
         self._worker: threading.Thread | None = None
@@ -140,6 +144,9 @@ class ChatPanel(anywidget.AnyWidget):
             return
         if card.get("outcome"):
             self._toast("error", "This change was already handled; ask again for a fresh proposal.")
+            return
+        if card.get("blocked"):  # the button is disabled; a click that arrives anyway runs nothing
+            self._toast("error", f"{card['blocked']} Nothing was run.")
             return
         with self.hold_sync():
             self._set_outcome(proposal_id, {"status": "running"})
@@ -209,6 +216,16 @@ class ChatPanel(anywidget.AnyWidget):
     def _on_dismiss(self, msg: dict[str, Any]) -> None:
         self.notice = ""
 
+    def _on_placed(self, msg: dict[str, Any]) -> None:
+        self._host = str(msg.get("host") or "")
+        if self.session is not None:
+            self.session.remember(panel_open=True)
+
+    def _on_closed(self, msg: dict[str, Any]) -> None:
+        # Only the tab shown last counts: a re-opened panel's old tab closes after the new one opened.
+        if self.session is not None and str(msg.get("host") or "") == getattr(self, "_host", None):
+            self.session.remember(panel_open=False)
+
     # -- running a turn ---------------------------------------------------------------------------
 
     def _can_start(self, what: str) -> bool:
@@ -267,7 +284,7 @@ class ChatPanel(anywidget.AnyWidget):
             if kind == "error":
                 item = live.answer(error=event.message, cancelled=live.stopped)
             else:
-                item = live.answer(response=event.response, notes=event.notes)
+                item = live.answer(response=event.response, notes=event.notes, elapsed_ms=event.elapsed_ms, usage=event.usage)
             with self.hold_sync():  # the answer replaces the live turn in one update
                 self._append(item)
                 self.turn = {"phase": "done", "steps": []}
@@ -363,7 +380,21 @@ _ACTIONS: dict[str, Callable[[ChatPanel, dict[str, Any]], None]] = {
     "delete": ChatPanel._on_delete,
     "refresh": ChatPanel._on_refresh,
     "dismiss": ChatPanel._on_dismiss,
+    "placed": ChatPanel._on_placed,
+    "closed": ChatPanel._on_closed,
 }
+
+
+def model_label(settings) -> str:
+    """What answers in this panel, for its header: never a model's name when none is configured."""
+    if settings is None:
+        return ""
+    mode = getattr(settings, "mode", "live")
+    if mode == "replay":
+        return f"replay {PurePath(str(settings.replay)).name}"
+    if mode == "unconfigured":
+        return "no model configured"
+    return str(settings.model or "")
 
 
 def _describe(exc: Exception) -> str:
@@ -406,14 +437,21 @@ class _LiveTurn:
         """Copies: a synced trait must get new values, or an in-place change would never be sent."""
         return [dict(step) for step in self.steps.values()]
 
-    def answer(self, *, response=None, notes=(), error=None, cancelled=False) -> dict[str, Any]:
-        return _assistant_item(_key("a"), response, list(notes or ()), self.snapshot(), error, cancelled)
+    def answer(self, *, response=None, notes=(), error=None, cancelled=False, elapsed_ms=None, usage=None) -> dict[str, Any]:
+        return _assistant_item(_key("a"), response, list(notes or ()), self.snapshot(), error, cancelled, elapsed_ms, usage)
 
 
-def _assistant_item(key, response, notes, steps, error=None, cancelled=False) -> dict[str, Any]:
-    """An answer as the panel shows it, live or from history: its texts made safe here, once."""
+def _assistant_item(key, response, notes, steps, error=None, cancelled=False, elapsed_ms=None, usage=None) -> dict[str, Any]:
+    """An answer as the panel shows it, live or from history: its texts made safe here, once.
+
+    An answer whose time or tokens are known carries ``cost``, its collapsed steps line
+    ("Ran 3 steps · 4.2 s · 2,140 tokens"), worded by the same function as the cell's."""
     notes = [visible(str(n)) for n in notes]
     item: dict[str, Any] = {"key": key, "role": "assistant", "response": safe_response(response), "notes": notes, "steps": steps}
+    if not error and (elapsed_ms is not None or (usage or {}).get("total_tokens")):
+        item["cost"] = cost_text(len(steps), elapsed_ms, usage)
+    if (item["response"] or {}).get("type") == "confirm":
+        item["blocked"] = confirm_blocked(item["response"])  # why Confirm is off, in the cell card's words
     if error:
         item["error"] = visible_lines(str(error))
     if cancelled:
@@ -535,7 +573,8 @@ def items_from_history(history: list[dict[str, Any]]) -> list[dict[str, Any]]:
                 items.append(_assistant_item(key, None, [], list(steps.values()), error, error.startswith("Stopped")))
             else:
                 response = meta.get("response") or _message_response(message.get("content"))
-                item = _assistant_item(key, response, list(meta.get("notes") or []), list(steps.values()))
+                item = _assistant_item(key, response, list(meta.get("notes") or []), list(steps.values()),
+                                       elapsed_ms=meta.get("elapsed_ms"), usage=meta.get("usage"))  # fmt: skip
                 if (response or {}).get("type") == "confirm":
                     cards[response.get("id")] = item
                 items.append(item)
@@ -598,6 +637,7 @@ def open_panel(session=None, *, where: str = "side", title: str = "Nexus") -> Ch
     panel._sidecar = Sidecar(title=title, anchor="right")
     with panel._sidecar:
         display(panel)
+    session.remember(panel_open=True)
     return panel
 
 

@@ -379,3 +379,33 @@ def screenshot(page, name: str, target=None) -> Path:
         if viewport and needed > viewport["height"]:
             page.set_viewport_size(viewport)
     return path
+
+
+# -- kernels with their own environment --------------------------------------------------------
+
+
+def add_kernelspec(lab: Lab, name: str, env: dict[str, str]) -> None:
+    """A python kernel ``name`` in the lab's data folder whose environment overrides ``env``
+    (e.g. ``{"NEXUS_USER": ""}``: a kernel as a new user's machine starts it, without the lab's
+    identity variables). Write it before the page loads, so JupyterLab lists it."""
+    spec = {
+        "argv": [sys.executable, "-m", "ipykernel_launcher", "-f", "{connection_file}"],
+        "display_name": f"Python ({name})",
+        "language": "python",
+        "env": env,
+    }
+    _write_json(Path(lab.env["JUPYTER_DATA_DIR"]) / "kernels" / name / "kernel.json", spec)
+
+
+def use_kernel(path: Path, name: str) -> None:
+    """Make the notebook at ``path`` (from ``write_notebook``) ask for kernel ``name``."""
+    nb = nbformat.read(path, as_version=4)
+    nb.metadata["kernelspec"] = {"name": name, "display_name": f"Python ({name})", "language": "python"}
+    nbformat.write(nb, path)
+
+
+def restart_kernel_from_the_menu(page) -> None:
+    """Kernel > Restart Kernel…, and accept the dialog, as a person does."""
+    page.evaluate("() => { window.jupyterapp.commands.execute('kernelmenu:restart'); }")  # settles with the dialog
+    page.locator(".jp-Dialog .jp-mod-accept").click()
+    page.wait_for_function(_KERNEL_IDLE, timeout=60_000)

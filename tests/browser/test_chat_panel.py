@@ -17,10 +17,20 @@ from contextlib import contextmanager
 
 import psycopg
 import pytest
-from lab_harness import ARTIFACTS, open_notebook, run_all_cells, run_cell, screenshot, write_notebook
+from lab_harness import (
+    ARTIFACTS,
+    add_kernelspec,
+    open_notebook,
+    restart_kernel_from_the_menu,
+    run_all_cells,
+    run_cell,
+    screenshot,
+    use_kernel,
+    write_notebook,
+)
 from playwright.sync_api import expect
 
-from nexusleads_lab.agent.modelserver import text, tool_calls
+from nexusleads_lab.agent.modelserver import http_error, text, tool_calls
 from nexusleads_lab.db.dml import plan_write
 from nexusleads_lab.db.store import ConversationStore
 
@@ -387,7 +397,7 @@ def test_history_lists_opens_renames_deletes_and_the_panel_survives_a_reload(lab
     expect(page.locator(f"{PANEL} .nx-messages .nx-user .nx-bubble")).to_have_text(["Which lead tiers exist?"])
     expect(page.locator(f"{PANEL} .nx-messages .nx-bot .nx-md")).to_have_text(["Three tiers: hot, warm and cold."])
 
-    # a kernel restart: `%nexus panel` again resumes the latest stored conversation
+    # a kernel restart, then Run All: the conversation comes back, in one tab (the dead one closes)
     page.wait_for_function(_KERNEL_READY, timeout=60_000)
     page.evaluate("() => window.jupyterapp.shell.currentWidget.sessionContext.session.kernel.restart()")
     page.wait_for_function(_KERNEL_READY, timeout=60_000)
@@ -396,7 +406,8 @@ def test_history_lists_opens_renames_deletes_and_the_panel_survives_a_reload(lab
     expect(stale.locator(".nx-input")).to_be_disabled()
     run_all_cells(page)
     panels = page.locator(PANEL)
-    expect(panels).to_have_count(2, timeout=60_000)  # the stale tab stays until closed
+    expect(panels).to_have_count(1, timeout=60_000)
+    expect(page.locator(".jp-SideBar.jp-mod-right .lm-TabBar-tab", has_text="Nexus")).to_have_count(1)
     fresh = panels.last
     expect(fresh.locator(".nx-title-text")).to_have_text("Lead tiers", timeout=30_000)
     expect(fresh.locator(".nx-messages .nx-bot .nx-md")).to_have_text(["Three tiers: hot, warm and cold."])
@@ -506,4 +517,212 @@ def test_a_200_message_conversation_stays_usable(lab, page, db, dialogs):
     print("\n" + report)
     ARTIFACTS.mkdir(parents=True, exist_ok=True)
     (ARTIFACTS / "panel-200-messages.txt").write_text(report + "\n")
+    assert dialogs == []
+
+
+# -- the panel at the side area's default width ------------------------------------------------------
+
+WIDE_TOKEN = "leads_scored_in_the_whole_observation_window_per_team_and_day"  # longer than the SQL block is wide
+TEAMS_SQL = (
+    "SELECT team, day, avg_score AS " + WIDE_TOKEN + ", avg_score FROM (VALUES "
+    "('Observability Platform Engineering', '2025-07-06', 12.5), ('Data Infrastructure', '2025-07-07', 3.0), "
+    "('Streaming', '2025-07-08', 7.25)) AS lead_scores_by_team(team, day, avg_score) ORDER BY avg_score DESC"
+)
+REVIEW = "Weekly review of the Kafka Ecosystem project: funnel by status and new leads per week"
+LONG_LABEL = "Average lead score per team over the whole observation window"
+LONG_ERROR = (
+    "The database refused the connection to /home/analyst/.local/share/nexusleads-lab/pgdata/a-folder-name-without-"
+    "any-spaces-in-it-at-all/postgresql.sock while reading lead_scores_by_team_and_week"
+)
+
+_OVERFLOW = """(body) => {
+  const limit = body.getBoundingClientRect().right + 0.5;
+  const sideways = (el) => ['auto', 'scroll', 'hidden', 'clip'].includes(getComputedStyle(el).overflowX);
+  const bad = [];
+  for (const el of body.querySelectorAll('*')) {
+    let p = el.parentElement, inside = false;
+    for (; p && p !== body; p = p.parentElement) if (sideways(p)) { inside = true; break; }
+    const r = el.getBoundingClientRect();
+    if (!inside && r.width > 0 && r.right > limit) bad.push(`${el.tagName}.${el.className} ends ${Math.round(r.right - limit)} px past the panel`);
+  }
+  return {scrollWidth: body.scrollWidth, clientWidth: body.clientWidth, bad};
+}"""
+
+# On how many rendered lines ``token`` lies inside ``el`` (1: the line breaks around it, not inside it).
+_LINES_OF = """(el, token) => {
+  const walker = document.createTreeWalker(el, NodeFilter.SHOW_TEXT);
+  for (let node; (node = walker.nextNode()); ) {
+    const at = node.textContent.indexOf(token);
+    if (at < 0) continue;
+    const range = document.createRange();
+    range.setStart(node, at);
+    range.setEnd(node, at + token.length);
+    return new Set([...range.getClientRects()].filter((r) => r.width > 0).map((r) => Math.round(r.top))).size;
+  }
+  return -1;
+}"""
+
+
+def test_at_its_default_width_the_panel_wraps_between_words_and_nothing_leaves_it(lab, page, dialogs):
+    user = f"panel-width-{uuid.uuid4().hex[:8]}"
+    write_notebook(lab, "chat-width.ipynb", [f"%env NEXUS_USER={user}", "%load_ext nexusleads_lab", "%nexus panel"])
+    open_notebook(page, lab, "chat-width.ipynb")
+    run_all_cells(page)
+    page.wait_for_selector(PANEL, state="attached", timeout=60_000)  # as JupyterLab opens it: not widened
+    width = page.locator("#jp-right-stack").bounding_box()["width"]
+    lab.model.set_script([
+        tool_calls([("psql", {"sql": TEAMS_SQL})], usage={"prompt_tokens": 900, "completion_tokens": 100, "total_tokens": 1000}),
+        text(json.dumps({"type": "dashboard", "title": REVIEW, "sections": [
+            {"type": "widgets", "items": [{"title": "Teams with scored leads this week", "source": "r1", "column": "avg_score"}]},
+            {"type": "table", "title": LONG_LABEL, "source": "r1"},
+        ]}), usage={"prompt_tokens": 1000, "completion_tokens": 140, "total_tokens": 1140}),
+        http_error(400, LONG_ERROR),
+    ])  # fmt: skip
+    ask(page, REVIEW)
+    answer = answers(page).last
+    expect(answer.locator(".nx-table tbody tr")).to_have_count(3, timeout=60_000)
+
+    # what it cost, in the collapsed steps line: 1,000 + 1,140 tokens over the turn's two model calls
+    toggle = answer.locator(".nx-steps-toggle")
+    expect(toggle).to_have_text(re.compile(r"^Ran 1 step · (\d+ ms|\d+\.\d s) · 2,140 tokens$"))
+
+    # one column's numbers share their decimals; dates and numbers stay on one line, words wrap whole
+    table = answer.locator(".nx-table")
+    expect(table.locator("tbody tr td:last-child")).to_have_text(["12.50", "7.25", "3.00"])
+    cells = table.locator("tbody td")
+    for word in ("Observability", "Engineering", "Infrastructure", "2025-07-06", "12.50"):
+        cell_ = cells.filter(has_text=word).first
+        assert cell_.evaluate(_LINES_OF, word) == 1, f"{word!r} is broken across lines"
+    # labels cut to fit show their whole text on hover
+    expect(answer.locator(".nx-section-label")).to_have_attribute("title", LONG_LABEL)
+    expect(answer.locator(".nx-kpi-title")).to_have_attribute("title", "Teams with scored leads this week")
+    title = page.locator(f"{PANEL} .nx-title-text")  # the stored title: the question, cut by the store
+    expect(title).to_have_attribute("title", re.compile(r"^Weekly review of the Kafka Ecosystem project: funnel"))
+    assert title.evaluate("(n) => n.scrollWidth > n.clientWidth"), "the header is narrower than the title"
+    stored_title = title.get_attribute("title")
+
+    # the query's SQL wraps between tokens; the token wider than the block scrolls inside it
+    toggle.click()
+    answer.locator(".nx-step-head").first.click()
+    sql = answer.locator(".nx-step .nx-sql")
+    expect(sql).to_have_text(TEAMS_SQL)
+    for token in ("lead_scores_by_team(team,", "'Observability", "Engineering',", "avg_score"):
+        assert sql.evaluate(_LINES_OF, token) == 1, f"the SQL breaks inside {token!r}"
+    assert sql.evaluate("(pre) => pre.scrollWidth > pre.clientWidth"), "the wide token scrolls inside its block"
+
+    # an error paragraph wraps inside its box
+    ask(page, "And the weekly trend?")
+    error = answers(page).last.locator(".nx-error")
+    expect(error).to_contain_text("postgresql.sock", timeout=30_000)
+
+    body = page.locator(f"{PANEL} .nx-scroll")
+    measured = body.evaluate(_OVERFLOW)
+    assert measured["scrollWidth"] <= measured["clientWidth"] and measured["bad"] == [], measured
+    err_box, panel_box = error.bounding_box(), body.bounding_box()
+    assert err_box["x"] + err_box["width"] <= panel_box["x"] + panel_box["width"] + 0.5
+    answer.scroll_into_view_if_needed()
+    screenshot(page, "panel-default-width.png")
+
+    # the delete prompt names the conversation it deletes
+    page.click(f"{PANEL} .nx-history-btn")
+    row = page.locator(f"{PANEL} .nx-history .nx-conv").first
+    expect(row.locator(".nx-conv-title")).to_have_attribute("title", stored_title)
+    row.get_by_role("button", name="Delete").click()
+    prompt = row.locator(".nx-conv-ask")
+    expect(prompt).to_have_text("Delete “Weekly review of the Kafka…”?")
+    assert prompt.evaluate("(n) => n.scrollWidth <= n.clientWidth"), "the prompt is shown whole"
+    screenshot(page, "panel-default-width-delete.png")
+    row.get_by_role("button", name="Keep").click()
+    page.locator(f"{PANEL} .nx-history").get_by_role("button", name="Close").click()
+    expect(page.locator(f"{PANEL} .nx-history")).to_be_hidden()
+
+    # wider: the panel takes the side area's width
+    widen_side_area(page, 900)
+    grown = page.locator(PANEL).bounding_box()["width"]
+    assert grown >= 880, f"the panel stays {grown:.0f} px wide in a 900 px side area (default {width:.0f} px)"
+    expect(answers(page).nth(0).locator(".nx-table-wrap")).to_be_visible()
+    table_box = answers(page).nth(0).locator(".nx-table-wrap").bounding_box()
+    assert table_box["width"] > width, "the table uses the wider panel"
+    answers(page).nth(0).locator(".nx-dash").scroll_into_view_if_needed()
+    screenshot(page, "panel-wide.png")
+    assert dialogs == []
+
+
+# -- a kernel restart ------------------------------------------------------------------------------
+
+
+def _nexus_tabs(page):
+    return page.locator(".jp-SideBar.jp-mod-right .lm-TabBar-tab", has_text="Nexus")
+
+
+def _tab_index(page) -> int:
+    return page.evaluate(
+        "() => [...document.querySelectorAll('.jp-SideBar.jp-mod-right .lm-TabBar-tab')]"
+        ".findIndex((t) => t.textContent.includes('Nexus'))"
+    )
+
+
+def test_after_a_kernel_restart_load_ext_alone_brings_back_the_same_conversation_in_the_same_tab(lab, page, dialogs):
+    # A kernel as a new user's machine starts it: no NEXUS_USER or NEXUS_ORG; the notebook's first
+    # cell sets them, as the shipped notebooks do.
+    add_kernelspec(lab, "python3-bare", {"NEXUS_USER": "", "NEXUS_ORG": ""})
+    user = f"restart-{uuid.uuid4().hex[:8]}"
+    path = write_notebook(lab, "chat-restart.ipynb", [
+        f"import os\nos.environ['NEXUS_USER'] = '{user}'\nos.environ['NEXUS_ORG'] = '{ORG}'",
+        "%load_ext nexusleads_lab",
+        "%nexus panel",
+        "%nexus status",
+    ])  # fmt: skip
+    use_kernel(path, "python3-bare")
+    open_notebook(page, lab, "chat-restart.ipynb")
+    for i in range(3):
+        run_cell(page, i)
+    page.wait_for_selector(PANEL, state="attached", timeout=60_000)
+    widen_side_area(page)
+    lab.model.set_script([text(message("Three tiers: hot, warm and cold."))])
+    ask(page, "Which lead tiers exist?")
+    expect(answers(page).last.locator(".nx-md")).to_have_text("Three tiers: hot, warm and cold.", timeout=30_000)
+    expect(_nexus_tabs(page)).to_have_count(1)
+    where = _tab_index(page)
+
+    restart_kernel_from_the_menu(page)
+    stale = page.locator(PANEL)
+    expect(stale.locator(".nx-notice")).to_contain_text("this panel is disconnected", timeout=30_000)
+    expect(stale.locator(".nx-notice code")).to_have_text("%load_ext nexusleads_lab")
+    expect(stale.locator(".nx-input")).to_be_disabled()
+    screenshot(page, "panel-after-restart.png")
+
+    # exactly the line the panel names, nothing else of the notebook
+    run_cell(page, 1)
+    panel = page.locator(PANEL)
+    expect(panel).to_have_count(1, timeout=30_000)
+    expect(_nexus_tabs(page)).to_have_count(1)
+    assert _tab_index(page) == where, "the panel came back in the place of its tab"
+    expect(panel.locator(".nx-notice")).to_be_hidden()
+    expect(panel.locator(".nx-input")).to_be_enabled()
+    expect(panel.locator(".nx-title-text")).to_have_text("Which lead tiers exist?", timeout=30_000)
+    expect(panel.locator(".nx-messages .nx-bot .nx-md")).to_have_text(["Three tiers: hot, warm and cold."])
+    expect(panel.locator(".nx-subtitle")).to_contain_text(f"organization {ORG}")
+    screenshot(page, "panel-restored.png")
+
+    # the same person in the same conversation: the next question carries the earlier one
+    lab.model.set_script([text(message("Five statuses."))])
+    ask(page, "And statuses?")
+    expect(answers(page).last.locator(".nx-md")).to_have_text("Five statuses.", timeout=30_000)
+    questions = [m["content"] for m in lab.model.requests[0]["messages"] if m["role"] == "user"]
+    assert questions == ["Which lead tiers exist?", "And statuses?"]
+    run_cell(page, 3)
+    status = page.locator(".jp-NotebookPanel:visible .jp-Cell").nth(3).locator(".jp-OutputArea")
+    expect(status).to_contain_text(f"user       {user} (from remembered for chat-restart.ipynb)")
+    expect(status).to_contain_text(f"organization {ORG} (from remembered for chat-restart.ipynb;")
+
+    # a panel the person closed stays closed after the next restart
+    _nexus_tabs(page).click(button="middle")  # closes a tab, as its close icon does
+    expect(page.locator(PANEL)).to_have_count(0)
+    page.wait_for_timeout(500)  # the closed view tells the kernel
+    restart_kernel_from_the_menu(page)
+    run_cell(page, 1)
+    page.wait_for_timeout(1000)
+    expect(page.locator(PANEL)).to_have_count(0)
+    expect(_nexus_tabs(page)).to_have_count(0)
     assert dialogs == []
