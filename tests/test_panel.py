@@ -339,3 +339,42 @@ def test_the_streaming_text_is_always_what_some_prefix_of_the_answer_shows(make_
     assert all(v in possible for v in shown), [v for v in shown if v not in possible]
     assert shown[-1] == answer, "the whole answer stood before the message replaced it"
     assert panel.messages[-1]["response"]["text"] == answer and panel.streaming == ""
+
+
+def test_each_answer_says_what_it_cost_in_its_steps_line(make_panel):
+    panel, _ = make_panel([
+        tool_calls([("psql", {"sql": TIER_SQL})], usage={"prompt_tokens": 900, "completion_tokens": 100, "total_tokens": 1000}),
+        text(message("Three tiers."), usage={"prompt_tokens": 1000, "completion_tokens": 140, "total_tokens": 1140}),
+    ])  # fmt: skip
+    ask(panel, "Which tiers?")
+    cost = panel.messages[-1]["cost"]
+    assert cost.startswith("Ran 1 step · ") and cost.endswith(" · 2,140 tokens"), cost
+
+
+def test_the_header_names_the_model_mode_never_a_model_when_none_is_configured(db, monkeypatch, tmp_path):
+    for var in ("OPENAI_API_KEY", "OPENAI_BASE_URL", "NEXUS_REPLAY", "NEXUS_RECORD"):
+        monkeypatch.delenv(var, raising=False)
+    monkeypatch.setenv("NEXUS_MODEL", "gpt-4.1-mini")
+    labels = []
+    for env in ({}, {"NEXUS_REPLAY": str(tmp_path / "quickstart.cassette.jsonl")}, {"OPENAI_API_KEY": "sk-x"}):
+        with monkeypatch.context() as m:
+            for k, v in env.items():
+                m.setenv(k, v)
+            assistant = Assistant(database=db, org=ORG, user=f"p-{uuid.uuid4().hex[:8]}")
+            panel = ChatPanel(assistant, restore=False)
+            labels.append(panel.get_state()["model_name"])
+            panel.close()
+            assistant.close()
+    assert labels == ["no model configured", "replay quickstart.cassette.jsonl", "gpt-4.1-mini"]
+
+
+def test_a_card_that_would_change_nothing_keeps_confirm_off_and_runs_nothing(make_panel, db):
+    sql = "UPDATE lead_scores SET status = status WHERE false"
+    panel, _ = make_panel([text(json.dumps({"type": "confirm", "id": "n", "title": "No-op", "summary": "s", "sql": sql}))])
+    ask(panel, "propose nothing")
+    item = panel.messages[-1]
+    assert item["blocked"].startswith("Confirm is off: the preview changes no rows")
+    panel.handle({"type": "confirm", "id": item["response"]["id"], "sql": sql})  # a click the browser would not send
+    assert panel.wait(10)
+    assert "outcome" not in panel.messages[-1] and _write_count(db, item["response"]["id"]) == 0
+    assert panel.sent[-1]["level"] == "error" and "Nothing was run" in panel.sent[-1]["text"]
