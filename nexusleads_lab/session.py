@@ -95,7 +95,9 @@ class NexusSession:
         remembered = self.memory.load()
         assistant = self._assistant
         same_person = remembered.get("user") == assistant.user and remembered.get("org") == assistant.org
-        conversation = remembered.get("conversation_id") if same_person else None
+        # Without a notebook path (a console, nbclient) there is no "same place" to come back to: a
+        # re-run starts as a fresh kernel did, so its saved outputs do not name another run's conversation.
+        conversation = remembered.get("conversation_id") if same_person and self.memory.notebook else None
         if conversation:
             try:
                 assistant.resume(conversation)
