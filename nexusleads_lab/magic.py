@@ -248,6 +248,21 @@ class NexusMagics(Magics):
         self.session.reset()
         print("New conversation: the next question starts fresh (earlier DataFrames stay in nexus.frames).")
 
+    @subcommand(
+        "demo", "%nexus demo reset [--if-changed]", "restore the embedded demo data as seeded", takes_argument=True
+    )
+    def _demo(self, argument: str, _body: str | None) -> None:
+        words = argument.split()
+        if not words or words[0] != "reset" or any(w != "--if-changed" for w in words[1:]):
+            raise UsageError(f"%nexus demo: usage: {SUBCOMMANDS['demo'].usage}")
+        from .db.demo import reset_demo
+        from .db.errors import QueryError
+
+        try:
+            print(reset_demo(self.session.assistant.database, only_if_changed="--if-changed" in words))
+        except QueryError as exc:  # DATABASE_URL: not ours to empty; the notebook still runs on its data
+            print(f"Demo data left as it is: {exc}")
+
     @subcommand("skills", "%nexus skills", "list the skills the assistant can read")
     def _skills(self, argument: str, _body: str | None) -> None:
         self._no_options("skills", argument)
@@ -322,7 +337,7 @@ def _model_line(settings) -> str:
         return f"replay {PurePath(settings.replay).name}"
     if settings.mode == "unconfigured":
         return "no model configured (set OPENAI_API_KEY, or NEXUS_REPLAY to a cassette)"
-    where = "the service at OPENAI_BASE_URL" if settings.base_url else "OpenAI"
+    where = "OPENAI_BASE_URL" if settings.base_url else "OpenAI"
     rec = f", recording to {PurePath(settings.record).name}" if settings.record else ""
     return f"{settings.model} at {where}{rec}"
 
@@ -430,6 +445,10 @@ def load(ip) -> None:
     # A TurnResult as a cell's last value prints one line, not every DataFrame it holds.
     plain = ip.display_formatter.formatters["text/plain"]
     plain.for_type_by_name("nexusleads_lab.agent.assistant", "TurnResult", _turn_result_repr)
+    # A person's own Altair charts draw offline like the answers' (Vega + a PNG twin).
+    from .ui.charts import install_altair_formatter
+
+    install_altair_formatter(ip)
     _reopen_panel(session)
 
 
@@ -453,6 +472,9 @@ def unload(ip) -> None:
     ip.configurables[:] = [c for c in ip.configurables if not isinstance(c, Nexus)]
     transformers = ip.input_transformer_manager.token_transformers
     transformers[:] = [t for t in transformers if getattr(t, "__name__", "") != "NexusQuestion"]
+    from .ui.charts import uninstall_altair_formatter
+
+    uninstall_altair_formatter(ip)
 
 
 def _turn_result_repr(result, printer, cycle) -> None:

@@ -420,12 +420,16 @@ class Assistant:
             else:
                 self.last_proposal = result.proposal
         response = result.response_dict()
-        self._append({"role": "assistant", "content": text}, meta={"response": response, "notes": result.notes})
+        elapsed_ms = result.stop_clock()
+        self._append(
+            {"role": "assistant", "content": text},
+            meta={"response": response, "notes": result.notes, "elapsed_ms": elapsed_ms, "usage": dict(result.usage)},
+        )
         # What was shown as it streamed, worked out again: cheaper than holding it through the store.
         emit(AgentText(text=partial_display_text(text), status="done"))
         emit(
             TurnCompleted(
-                text=text, usage=result.usage, elapsed_ms=result.stop_clock(), response=response, notes=result.notes
+                text=text, usage=result.usage, elapsed_ms=elapsed_ms, response=response, notes=result.notes
             )
         )
         return True

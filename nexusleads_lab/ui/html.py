@@ -16,6 +16,7 @@ from functools import lru_cache
 from typing import Any, Iterable, Mapping
 
 from .assets import asset_text
+from .inline import with_inline_layout
 
 STEP_TOOLS = {"psql": "Query", "read_file": "Read"}
 
@@ -45,8 +46,9 @@ def style(*names: str) -> str:
 
 
 def answer_block(body: str, *, extra_class: str = "") -> str:
+    """An answer as saved: its stylesheet, and its layout inlined for viewers that drop it (``inline``)."""
     cls = f"nxl nxl-answer {extra_class}".strip()
-    return f'{style("answer.css")}<div class="{cls}">{body}</div>'
+    return style("answer.css") + with_inline_layout(f'<div class="{cls}">{body}</div>', "answer.css")
 
 
 # -- markdown -------------------------------------------------------------------------------
@@ -165,9 +167,10 @@ def steps_html(steps: Iterable[Mapping[str, Any]], *, open_: bool = False, cost:
     if not steps:
         if not cost:
             return ""
-        return (
-            f'{style("turn.css")}<div class="nxl nxl-turn" data-state="done">'
-            f'<div class="nxl-steps nxl-cost"><span class="nxl-steps-label">{esc(cost)}</span></div></div>'
+        return style("turn.css") + with_inline_layout(
+            f'<div class="nxl nxl-turn" data-state="done">'
+            f'<div class="nxl-steps nxl-cost"><span class="nxl-steps-label">{esc(cost)}</span></div></div>',
+            "turn.css",
         )
     items = []
     for step in steps:
@@ -184,11 +187,12 @@ def steps_html(steps: Iterable[Mapping[str, Any]], *, open_: bool = False, cost:
             f'<span class="nxl-step-meta">{esc(step_meta(step))}</span></summary>{body}</details></li>'
         )
     n = len(steps)
-    return (
-        f'{style("turn.css")}<div class="nxl nxl-turn" data-state="done">'
+    return style("turn.css") + with_inline_layout(
+        f'<div class="nxl nxl-turn" data-state="done">'
         f'<details class="nxl-steps"{" open" if open_ else ""}><summary>'
         f'<span class="nxl-steps-label">{esc(cost or f"Ran {n} step" + ("" if n == 1 else "s"))}</span></summary>'
-        f'<ol class="nxl-steps-list">{"".join(items)}</ol></details></div>'
+        f'<ol class="nxl-steps-list">{"".join(items)}</ol></details></div>',
+        "turn.css",
     )
 
 
@@ -288,9 +292,9 @@ def confirm_blocked(proposal: Mapping[str, Any]) -> str:
     """Why Confirm cannot be clicked, or "" when it can: a failed dry run, a stale replayed
     proposal (its preview no longer matches the recording), or a change of no rows."""
     if proposal.get("dry_run_error"):
-        return f"Confirm cannot run: {proposal['dry_run_error']}"
+        return f"Confirm cannot run: {one_line(str(proposal['dry_run_error']), 600)}"
     if proposal.get("stale"):
-        return f"Confirm is off: {proposal['stale']}"
+        return f"Confirm is off: {one_line(str(proposal['stale']), 600)}"
     if proposal.get("dry_run_rows") == 0:
         return "Confirm is off: the preview changes no rows, so there is nothing to confirm."
     return ""

@@ -158,8 +158,9 @@ def test_every_chart_paints_with_several_answers_and_two_notebooks_on_one_page(l
 
 def _copy_shipped(lab, name: str) -> None:
     shutil.copy(NOTEBOOKS / name, lab.root / name)
-    for cassette in NOTEBOOKS.glob(f"{Path(name).stem}.cassette.jsonl"):
-        shutil.copy(cassette, lab.root / cassette.name)
+    (lab.root / ".cassettes").mkdir(exist_ok=True)
+    for cassette in (NOTEBOOKS / ".cassettes").glob(f"{Path(name).stem}.cassette.jsonl"):
+        shutil.copy(cassette, lab.root / ".cassettes" / cassette.name)
 
 
 @pytest.mark.parametrize("name", sorted(p.name for p in NOTEBOOKS.glob("*.ipynb")))
@@ -170,7 +171,7 @@ def test_a_shipped_notebook_opened_without_running_reads_right(lab, page, name):
     expected_charts = sum(
         1 for c in saved.cells for o in c.get("outputs", []) if "application/vnd.vega.v5+json" in o.get("data", {})
     )
-    expected_cards = sum(1 for c in answers for o in c.outputs if "nxl-confirm" in o.get("data", {}).get("text/html", ""))
+    expected_cards = sum(o.get("data", {}).get("text/html", "").count('class="nxl-confirm ') for c in answers for o in c.outputs)
     page.goto(lab.notebook_url(name))
     page.wait_for_selector(".jp-NotebookPanel .jp-Notebook .jp-Cell", timeout=60_000)
     panel = page.locator(".jp-NotebookPanel:visible")
@@ -187,4 +188,8 @@ def test_a_shipped_notebook_opened_without_running_reads_right(lab, page, name):
         index = saved.cells.index(c)
         expect(cell(page, index).locator(".nxl-steps")).to_have_count(1 if any("nxl-steps" in o.get("data", {}).get("text/html", "") for o in c.outputs) else 0)
     assert len(texts) >= len(answers)
-    screenshot(page, f"unrun-{Path(name).stem}.png")
+    first_chart = next(saved.cells.index(c) for c in answers if any("application/vnd.vega.v5+json" in o.get("data", {}) for o in c.outputs))
+    screenshot(page, f"unrun-{Path(name).stem}.png", cell(page, first_chart))
+    cards = [saved.cells.index(c) for c in answers if any('class="nxl-confirm ' in o.get("data", {}).get("text/html", "") for o in c.outputs)]
+    if cards:
+        screenshot(page, f"unrun-{Path(name).stem}-card.png", cell(page, cards[0]))

@@ -1,11 +1,11 @@
 """Re-record the shared notebooks' cassettes and saved outputs (for maintainers).
 
-    .venv/bin/python notebooks/record.py                 # all notebooks
-    .venv/bin/python notebooks/record.py quickstart      # one
+    .venv/bin/python scripts/record_notebooks.py                 # all notebooks
+    .venv/bin/python scripts/record_notebooks.py quickstart      # one
 
 Each notebook runs top to bottom against a fresh embedded database with the default demo
 data, its model turns answered by the scripted "author" below through the real ``openai``
-client, with ``NEXUS_RECORD`` capturing every exchange into ``<name>.cassette.jsonl``. The
+client, with ``NEXUS_RECORD`` capturing every exchange into ``.cassettes/<name>.cassette.jsonl``. The
 executed notebook (outputs included, so GitHub and nbviewer show the answers) is written
 back with its first cell unchanged, so a reader replays the cassette with no key.
 
@@ -26,7 +26,8 @@ import sys
 import tempfile
 from pathlib import Path
 
-HERE = Path(__file__).resolve().parent
+HERE = Path(__file__).resolve().parent.parent / "notebooks"
+CASSETTES = HERE / ".cassettes"  # hidden from JupyterLab's file browser: the folder shows notebooks
 ORDER = ("lead-review", "quickstart", "repo-coverage")  # the order pytest runs them in
 
 
@@ -227,7 +228,7 @@ def answers() -> dict[str, list]:
             _psql(HOT_KAFKA_SQL),
             text(_dash(
                 "Hot Kafka leads, not contacted yet",
-                {"type": "widgets", "items": [{"title": "Hot, untouched", "value": "see table",
+                {"type": "widgets", "items": [{"title": "Best score, untouched", "source": "r3", "column": "score",
                                                "subtext": "tier hot, status new, no outreach"}]},
                 {"type": "table", "source": "r3", "columns": ["github_login", "name", "company", "followers", "score"], "limit": 25},
             )),
@@ -295,8 +296,8 @@ def answers() -> dict[str, list]:
             text(_dash(
                 "Stale repositories (no push for 6 months)",
                 {"type": "table", "source": "r3"},
-                {"type": "widgets", "items": [{"title": "Stale and no hot leads", "value": "see first rows",
-                                               "subtext": "candidates to pause"}]},
+                {"type": "widgets", "items": [{"title": "Oldest push, no hot lead", "source": "r3", "column": "last_push",
+                                               "subtext": "first candidate to pause"}]},
             )),
         ],
     }
@@ -346,16 +347,24 @@ def record(names: list[str]) -> None:
             os.environ.pop("NEXUS_REPLAY", None)
             for name in names:
                 path = HERE / f"{name}.ipynb"
-                cassette = HERE / f"{name}.cassette.jsonl"
+                cassette = CASSETTES / f"{name}.cassette.jsonl"
                 cassette.unlink(missing_ok=True)
                 os.environ["NEXUS_RECORD"] = str(cassette)
                 nb = nbformat.read(path, as_version=4)
                 first = nb.cells[1].source
                 nb.cells[1].source = re.sub(r"^REPLAY = .*$", "REPLAY = None", first, count=1, flags=re.M)
-                NotebookClient(nb, timeout=300, kernel_name="python3", resources={"metadata": {"path": str(HERE)}}).execute()
+                # No widget state: every output reads without one (a chart is Vega + PNG, a resolved
+                # card is its static HTML), and state would only carry each answer a second time.
+                NotebookClient(
+                    nb, timeout=300, kernel_name="python3", store_widget_state=False,
+                    resources={"metadata": {"path": str(HERE)}},
+                ).execute()  # fmt: skip
+                nb.metadata.pop("widgets", None)
                 nb.cells[1].source = first
                 nbformat.write(nb, path)
-                print(f"recorded {name}: {sum(1 for _ in cassette.open())} exchanges")
+                lines = [json.loads(line) for line in cassette.open()]
+                previews = sum(1 for line in lines if "proposal" in line and "response" not in line)
+                print(f"recorded {name}: {len(lines) - previews} exchanges, {previews} proposal previews")
     finally:
         os.environ.clear()
         os.environ.update(env_before)
