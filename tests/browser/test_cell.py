@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import re
 import uuid
 
 import nbformat
@@ -71,7 +72,7 @@ def test_a_question_cell_shows_steps_kpis_chart_and_table(lab, page, db):
 
     # the steps: collapsed to "Ran 4 steps", each expandable to its SQL, rows and time
     steps = out.locator(".nxl-steps").first
-    expect(steps.locator("summary").first).to_have_text("Ran 4 steps")
+    expect(steps.locator("summary").first).to_have_text(re.compile(r"^Ran 4 steps · [\d.]+ (ms|s) · [\d,]+ tokens$"))
     expect(steps.locator(".nxl-sql").first).to_be_hidden()
     steps.locator("summary").first.click()
     first_step = steps.locator(".nxl-step").first
@@ -87,11 +88,15 @@ def test_a_question_cell_shows_steps_kpis_chart_and_table(lab, page, db):
     expect(kpis.nth(0).locator(".nxl-kpi-value")).to_have_text(f"{int(truth['leads']):,}")
     expect(kpis.nth(1).locator(".nxl-kpi-value")).to_have_text(f"{int(truth['hot']):,}")
 
-    # the chart is the live, offline Vega widget; its static twin stays hidden beside it
-    chart = out.locator(".vega-embed").first
-    chart.wait_for(state="attached", timeout=30_000)
-    expect(chart.locator("svg .mark-rect path")).to_have_count(20, timeout=30_000)
-    expect(out.locator(".nxl-chart-static")).to_be_hidden()
+    # the chart is drawn by JupyterLab's own Vega renderer (its picture twin is not shown here)
+    chart = out.locator(".jp-RenderedVega5").first
+    expect(chart.locator("canvas")).to_be_attached(timeout=30_000)
+    expect(out.locator(".jp-RenderedImage")).to_have_count(0)
+    bars = chart.evaluate(
+        "n => { const c = n.querySelector('canvas'); const d = c.getContext('2d').getImageData(0, 0, c.width, c.height).data;"
+        " let k = 0; for (let i = 0; i < d.length; i += 4) if (d[i + 3] > 200 && d[i + 2] > 200 && d[i + 1] < 140) k++; return k; }"
+    )
+    assert bars > 2000, f"the bars are painted ({bars} accent pixels)"
 
     # the table has the organization's hottest leads (at most 50)
     hot = db.engine_for(ORG).read(HOT_SQL).df
@@ -129,7 +134,7 @@ def test_a_turn_shows_dots_then_live_steps_then_the_answer_typing_in(lab, page):
     expect(out.locator(".nxl-step[data-status='completed'] .nxl-step-meta")).to_contain_text("1 row")
     screenshot(page, "answer-streaming.png", cell(page, 1))
     wait_for_idle(page)
-    expect(out.locator(".nxl-steps > summary")).to_have_text("Ran 1 step")
+    expect(out.locator(".nxl-steps > summary")).to_have_text(re.compile(r"^Ran 1 step · [\d.]+ (ms|s) · [\d,]+ tokens$"))
     expect(out.locator(".nxl-md strong")).to_have_count(3)  # the streamed text, now rendered markdown
     expect(out.locator(".nxl-dots")).to_have_count(0)
 
@@ -162,7 +167,7 @@ def test_confirm_changes_the_database_exactly_once_and_shows_the_outcome(lab, pa
         expect(rows.nth(i).locator("td").nth(1)).to_have_text("new → contacted")
     expect(rows.first.locator(".nxl-pv-after").first).to_be_visible()
     expect(card.locator(".nxl-pv-more")).to_have_count(0)  # all three rows are shown
-    expect(out.locator(".nxl-confirm-static")).to_be_hidden()
+    expect(out.locator(".nxl-confirm")).to_have_count(1)  # the card once: its HTML form is for viewers without the widget
     screenshot(page, "confirm.png", cell(page, 1))
 
     def statuses():
@@ -171,26 +176,27 @@ def test_confirm_changes_the_database_exactly_once_and_shows_the_outcome(lab, pa
 
     assert statuses() == ["new"] * 3, "nothing is written before the click"
     confirm = card.get_by_role("button", name="Confirm")
-    confirm.click()
-    confirm.click(force=True)  # a double click must not run it twice
-    expect(card.locator(".nxl-outcome")).to_have_text("Done: 3 rows changed.", timeout=15_000)
-    expect(confirm).to_be_disabled()
-    expect(card.get_by_role("button", name="Cancel")).to_be_disabled()
+    confirm.dblclick()  # a double click must not run it twice
+    # once resolved, the card is its final static form: the outcome, no buttons
+    done = out.locator(".nxl-confirm-static")
+    expect(done.locator(".nxl-outcome")).to_have_text("Done: 3 rows changed.", timeout=15_000)
+    expect(out.locator(".nxl-confirm")).to_have_count(1)
+    expect(out.get_by_role("button")).to_have_count(0)
     try:
         assert statuses() == ["contacted"] * 3
         with psycopg.connect(db.admin_url, autocommit=True) as conn:
             audit = conn.execute("SELECT count(*), min(sql) FROM write_audit WHERE sql = %s", (sql,)).fetchone()
         assert audit == (1, sql)
         screenshot(page, "confirm-done.png", cell(page, 1))
-        # the saved notebook keeps the outcome in the card's static twin, for readers without a kernel
-        expect(out.locator(".nxl-confirm-static .nxl-outcome")).to_have_text("Done: 3 rows changed.")  # hidden, but updated
+        # the saved notebook keeps the card once, in its final state, for readers without a kernel
         page.evaluate("() => window.jupyterapp.commands.execute('docmanager:save')")
         page.wait_for_function("() => !window.jupyterapp.shell.currentWidget.context.model.dirty", timeout=15_000)
         saved = nbformat.read(lab.root / "cell-confirm.ipynb", as_version=4)
         htmls = [o.get("data", {}).get("text/html", "") for o in saved.cells[1].outputs]
-        twin = [h for h in htmls if "nxl-confirm-static" in h]
-        assert len(twin) == 1 and "Done: 3 rows changed." in twin[0] and "Waiting for confirmation" not in twin[0]
-        assert twin[0].count('<span class="nxl-pv-after nxl-pv-short">contacted</span>') == 3  # and what it changed
+        twin = [h for h in htmls if 'class="nxl-confirm ' in h]
+        assert len(twin) == 1 and "Done: 3 rows changed." in twin[0] and "Not confirmed" not in twin[0]
+        assert not any("application/vnd.jupyter.widget-view+json" in o.get("data", {}) for o in saved.cells[1].outputs)
+        assert len(re.findall(r'<span class="nxl-pv-after nxl-pv-short"( style="[^"]*")?>contacted</span>', twin[0])) == 3  # and what it changed
     finally:
         with psycopg.connect(db.admin_url, autocommit=True) as conn:
             conn.execute(f"UPDATE lead_scores SET status = 'new' WHERE id IN ({id_list})")
