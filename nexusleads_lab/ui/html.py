@@ -13,7 +13,7 @@ import html
 import math
 import re
 from functools import lru_cache
-from typing import Any, Iterable, Mapping
+from typing import Any, Callable, Iterable, Mapping
 
 from .assets import asset_text
 from .inline import with_inline_layout
@@ -237,21 +237,48 @@ def _caption(section: Mapping[str, Any], shown: int | None = None, *, open_sql: 
     return f'<div class="nxl-caption">{caption}</div>' if caption else ""
 
 
+#: Values that read wrong when broken across lines: dates, times, numbers (as the panel's UNBREAKABLE).
+UNBREAKABLE = re.compile(r"^(?:\d{4}-\d{2}-\d{2}(?:[ T][\d:.]+(?:Z|[+-]\d{2}:?\d{2})?)?|[-+]?[\d,.]+%?|—)$")
+
+
+def column_formatter(values: Iterable[Any]) -> Callable[[Any], str]:
+    """One column's numbers with the same decimals, so they line up: 12.5, 3, 7.25 -> 12.50, 3.00, 7.25."""
+
+    def decimals(value: Any) -> int:
+        if not isinstance(value, float) or not math.isfinite(value) or value.is_integer():
+            return 0
+        shown = cell_text(value)
+        return len(shown.split(".")[1]) if "." in shown and "e" not in shown else 0
+
+    digits = max((decimals(v) for v in values), default=0)
+    if not digits:
+        return cell_text
+
+    def fmt(value: Any) -> str:
+        if is_number(value) and not isinstance(value, bool) and math.isfinite(value):
+            return f"{value:,.{digits}f}"
+        return cell_text(value)
+
+    return fmt
+
+
 def table_html(section: Mapping[str, Any], *, show_sql: bool = False) -> str:
     columns = list(section.get("columns") or [])
     rows = section.get("rows") or []
     numeric = {c for c in columns if rows and all(is_number(r.get(c)) or r.get(c) is None for r in rows)}
+    formats = {c: column_formatter(r.get(c) for r in rows) if c in numeric else cell_text for c in columns}
     head = "".join(f'<th class="nxl-num">{esc(c)}</th>' if c in numeric else f"<th>{esc(c)}</th>" for c in columns)
     body = []
     for row in rows:
         cells = []
         for c in columns:
             value = row.get(c)
-            cls = "nxl-num" if c in numeric else ""
+            text = formats[c](value)
+            cls = "nxl-num" if c in numeric else "nxl-nowrap" if UNBREAKABLE.match(text) else ""
             if value is None:
                 cls = f"{cls} nxl-null".strip()
             attr = f' class="{cls}"' if cls else ""
-            cells.append(f"<td{attr}>{esc(cell_text(value))}</td>")
+            cells.append(f"<td{attr}>{esc(text)}</td>")
         body.append(f"<tr>{''.join(cells)}</tr>")
     label = f'<div class="nxl-label">{esc(section["title"])}</div>' if section.get("title") else ""
     return (
