@@ -714,6 +714,12 @@ def describe_model_error(exc: Exception) -> str:
             return _api_message(exc, limit=None)
         return f"The model service does not know this model or path (404): {_api_message(exc)}. Check NEXUS_MODEL and OPENAI_BASE_URL."
     if isinstance(exc, openai.APIStatusError):
+        if 400 <= exc.status_code < 500:  # the request itself was refused: asking again sends the same
+            return (
+                f"The model service refused the request with HTTP {exc.status_code}: {_api_message(exc)}. "
+                "Check NEXUS_MODEL and what the service accepts; starting a new conversation (%nexus reset) helps "
+                "if the conversation grew too long."
+            )
         return f"The model service failed with HTTP {exc.status_code}: {_api_message(exc)}. Ask again in a moment."
     if isinstance(exc, openai.APITimeoutError):
         return "The model service did not answer in time; ask again, or check OPENAI_BASE_URL."

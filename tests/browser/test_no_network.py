@@ -117,7 +117,7 @@ def test_a_hostile_answer_in_a_cell_and_in_its_saved_static_view_fetches_nothing
     expect(answer).to_contain_text(f'<iframe src="{listener.base}/iframe.html"></iframe>')  # raw HTML is text
     dashboard = cell(page, 2)
     expect(dashboard.locator(".nxl-table td").last).to_contain_text(f'<img src="{listener.base}/dashboard-img.png">')
-    expect(dashboard.locator(".vega-embed svg, .nxl-chart-static svg").first).to_be_attached(timeout=60_000)
+    expect(dashboard.locator(".jp-RenderedVega5 canvas").first).to_be_attached(timeout=60_000)
     page.wait_for_timeout(SETTLE_MS)
     assert listener.paths == [], "the browser fetched from the answer's URLs"
     assert fetches_to(requests, listener.base) == []
@@ -131,14 +131,28 @@ def test_a_hostile_answer_in_a_cell_and_in_its_saved_static_view_fetches_nothing
     nb = json.loads(saved.read_text())
     htmls = [o["data"]["text/html"] for c in nb["cells"] for o in c.get("outputs", []) if "text/html" in o.get("data", {})]
     htmls = ["".join(h) if isinstance(h, list) else h for h in htmls]
-    assert any("nxl-md-image" in h for h in htmls) and any("nxl-chart-static" in h for h in htmls)
+    assert any("nxl-md-image" in h for h in htmls)
     assert [f for h in htmls for f in fetchers(h)] == []
+    specs = [o["data"]["application/vnd.vega.v5+json"] for c in nb["cells"] for o in c.get("outputs", [])
+             if "application/vnd.vega.v5+json" in o.get("data", {})]  # fmt: skip
+    assert specs, "the chart is saved as Vega"
+
+    def keys(value):
+        if isinstance(value, dict):
+            for k, v in value.items():
+                yield k
+                yield from keys(v)
+        elif isinstance(value, list):
+            for v in value:
+                yield from keys(v)
+
+    assert not any(k == "url" for spec in specs for k in keys(spec)), "a saved chart loads no data or image by URL"
     static = tmp_path / "no-network.html"
     subprocess.run([sys.executable, "-m", "nbconvert", "--to", "html", str(saved), "--output-dir", str(tmp_path)],
                    check=True, capture_output=True, timeout=120)  # fmt: skip
     page.goto(static.as_uri())
     expect(page.locator("a.nxl-md-image").first).to_have_text("pixel")
-    expect(page.locator(".nxl-chart-static svg").first).to_be_attached()
+    expect(page.locator('img[src^="data:image/png;base64,"]').first).to_be_attached()
     page.wait_for_timeout(SETTLE_MS)
     assert listener.paths == [] and fetches_to(requests, listener.base) == []
 

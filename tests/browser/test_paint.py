@@ -155,6 +155,15 @@ def test_every_chart_paints_with_several_answers_and_two_notebooks_on_one_page(l
         assert colored_pixels(shot) > 500, f"chart {i} is blank on screen"
     screenshot(page, "two-notebooks.png")
 
+    # saved from JupyterLab, each chart is still one output (JupyterLab adds its own PNG only to a
+    # Vega output that has none), and nbconvert shows each once
+    page.evaluate("() => { window.jupyterapp.commands.execute('docmanager:save'); }")
+    page.wait_for_function("() => !window.jupyterapp.shell.currentWidget.context.model.dirty", timeout=15_000)
+    saved = nbformat.read(lab.root / "paint-b.ipynb", as_version=4)
+    charts_saved = [o for c in saved.cells for o in c.get("outputs", []) if "application/vnd.vega.v5+json" in o.get("data", {})]
+    assert len(charts_saved) == 1 and set(charts_saved[0]["data"]) == {"application/vnd.vega.v5+json", "image/png", "text/plain"}
+    assert len(json.dumps(charts_saved[0]["data"])) < 25_000
+
 
 def _copy_shipped(lab, name: str) -> None:
     shutil.copy(NOTEBOOKS / name, lab.root / name)
