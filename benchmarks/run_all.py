@@ -1,12 +1,14 @@
 #!/usr/bin/env python
 """Run every benchmark, print the tables and write them as Markdown.
 
-    .venv/bin/python benchmarks/run_all.py [--quick] [--only engine,rls,agent] [--stop-servers]
+    .venv/bin/python benchmarks/run_all.py [--quick] [--only engine,rls,agent,browser] [--stop-servers]
 
 Writes ``benchmarks/results/engine.md``, ``benchmarks/results/rls.md`` (row-level security
-overhead and the write-proposal preview) and ``benchmarks/results/agent.md`` (each with the
-date, the machine's core count and a note on noise). ``benchmarks/update_readme.py`` copies
-them into README.md between the ``<!-- bench:*:start/end -->`` markers.
+overhead and the write-proposal preview), ``benchmarks/results/agent.md`` and
+``benchmarks/results/browser.md`` (a ``%%nexus`` dashboard and chart outputs in real JupyterLab
+and Chromium), each with the date, the machine's core count and a note on noise.
+``benchmarks/update_readme.py`` copies them into README.md between the
+``<!-- bench:*:start/end -->`` markers.
 
 Each benchmark runs in its own process (a 1M-row fetch leaves a large heap behind that would
 skew the agent timings). The engine benchmark runs first: on a first run it seeds the 1M-row
@@ -32,6 +34,7 @@ BENCHES = {
     "engine": (BENCH_DIR / "bench_engine.py", RESULTS_DIR / "engine.md"),
     "rls": (BENCH_DIR / "bench_rls.py", RESULTS_DIR / "rls.md"),
     "agent": (BENCH_DIR / "bench_agent.py", RESULTS_DIR / "agent.md"),
+    "browser": (BENCH_DIR / "bench_browser.py", RESULTS_DIR / "browser.md"),
 }
 
 
