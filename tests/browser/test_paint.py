@@ -67,7 +67,8 @@ def classify(locator) -> dict | None:
 def colored_pixels(png: bytes) -> int:
     """Pixels of a screenshot that are neither white-ish nor grey: painted marks."""
     image = Image.open(io.BytesIO(png)).convert("RGB")
-    return sum(1 for r, g, b in image.getdata() if max(r, g, b) - min(r, g, b) >= 40)
+    colors = image.getcolors(maxcolors=image.width * image.height) or []
+    return sum(n for n, (r, g, b) in colors if max(r, g, b) - min(r, g, b) >= 40)
 
 
 _REFERENCES = """() => {
