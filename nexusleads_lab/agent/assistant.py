@@ -25,7 +25,16 @@ from ..db.errors import QueryError, mask_secrets, shorten
 from ..db.schema import ALL_ORGS
 from ..safetext import without_surrogates
 from .confirm import Confirmations, Outcome, Proposal, ProposalError
-from .events import AgentAction, AgentText, ErrorEvent, SessionId, ShownText, TurnCompleted, TurnStarted
+from .events import (
+    AgentAction,
+    AgentText,
+    ConfirmResolved,
+    ErrorEvent,
+    SessionId,
+    ShownText,
+    TurnCompleted,
+    TurnStarted,
+)
 from .provider import ModelConfigError, ModelSettings, make_client, proposal_ledger
 from .prompt import system_prompt
 from .responses import parse_response
@@ -171,7 +180,12 @@ class Assistant:
         self._confirmations = None
         self.thread = Thread(id=None)
         self.last_proposal: Proposal | None = None
-        self._outcome_listeners: list[Callable[[], Callable[[Outcome], None] | None]] = []
+        self._subscribers: list[Callable[[], Callable[[Any], None] | None]] = []
+        self._subscribers_lock = threading.Lock()
+        self._pending: set[str] = set()  # proposals shown and not resolved as far as this process knows
+        self._poller: threading.Thread | None = None
+        self.poll_interval = 2.0  # seconds between looks for outcomes made by other processes
+        self._closed = False
         self._turn_lock = threading.Lock()
         self._cancel = threading.Event()
         self._active_stream = None
@@ -274,6 +288,14 @@ class Assistant:
             for m in self.store.messages(cid)
         ]
 
+    def transcript(self, conversation_id: str | None = None) -> list:
+        """A stored conversation (default: the current one) as typed items: questions, answers
+        with their steps and resolved responses, outcomes (``agent.transcript``). Every view
+        that shows a stored conversation renders from this."""
+        from .transcript import build
+
+        return build(self.history(conversation_id))
+
     def rename(self, conversation_id: str, title: str) -> None:
         self.store.rename(conversation_id, title)
 
@@ -317,26 +339,72 @@ class Assistant:
                 self.cancel()
                 worker.join(timeout=5)
 
-    def ask(self, question: str, *, on_event: Callable[[Any], None] | None = None) -> TurnResult:
-        """Answer one question in the current thread; events go to ``on_event`` as they happen."""
+    # -- the event stream -------------------------------------------------------------------
+
+    def subscribe(self, callback: Callable[[Any], None], *, weak: bool = False) -> Callable[[], None]:
+        """Be given every event of every turn of this assistant, whoever asked (a cell, the panel,
+        the CLI, code), in order, on the thread running the turn, and a ``confirm.resolved`` for
+        every confirmation outcome. Returns the call that unsubscribes. ``weak``: a bound
+        method is held weakly, so a view that goes away (a card, a panel) is not kept alive.
+        A subscriber that raises is logged and skipped; the turn and the others go on."""
+        import weakref
+
+        if weak and hasattr(callback, "__self__"):
+            ref: Callable[[], Callable[[Any], None] | None] = weakref.WeakMethod(callback)  # type: ignore[arg-type]
+        else:
+            ref = lambda: callback  # noqa: E731 - a strong reference with the weak one's shape
+        with self._subscribers_lock:
+            self._subscribers.append(ref)
+
+        def unsubscribe() -> None:
+            with self._subscribers_lock:
+                if ref in self._subscribers:
+                    self._subscribers.remove(ref)
+
+        return unsubscribe
+
+    def _publish(self, event: Any) -> None:
+        with self._subscribers_lock:
+            refs = list(self._subscribers)
+        for ref in refs:
+            callback = ref()
+            if callback is None:  # a weakly held view is gone
+                with self._subscribers_lock:
+                    if ref in self._subscribers:
+                        self._subscribers.remove(ref)
+                continue
+            try:
+                callback(event)
+            except Exception:  # a broken view must not break the turn or the other views
+                log.exception("event subscriber failed")
+
+    def ask(self, question: str, *, on_event: Callable[[Any], None] | None = None, origin: str = "code",
+            _meta: dict[str, Any] | None = None) -> TurnResult:  # fmt: skip
+        """Answer one question in the current thread. Its events go to every subscriber
+        (``subscribe``) and, as sugar, to ``on_event``; ``origin`` says who asked."""
+        import uuid
+
         result = TurnResult(question=question)
+        turn_id = uuid.uuid4().hex[:12]
 
         def emit(event) -> None:
+            event = event.model_copy(update={"turn_id": turn_id})
             result.record(event)
             if on_event is not None:
                 try:
                     on_event(event)
                 except Exception:  # a broken view must not break the turn
                     log.exception("event callback failed")
+            self._publish(event)
 
-        emit(TurnStarted(question=question))
+        emit(TurnStarted(question=question, origin=origin))
         with self._turn_lock:
             self._cancel.clear()
             try:
                 if not isinstance(question, str) or not question.strip():
                     raise ValueError("Ask a question: the message is empty.")
                 client = self.client()
-                self._run_turn(client, question, result, emit)
+                self._run_turn(client, question, result, emit, _meta)
             except (Cancelled, KeyboardInterrupt):
                 self.cancel()
                 result.cancelled = True
@@ -360,11 +428,15 @@ class Assistant:
         result.error = message
         result.stop_clock()
         emit(ErrorEvent(message=message))
-        # Keep the thread well-formed for the next question.
+        # Keep the thread well-formed for the next question; the transcript reads the meta.
         if self.thread.messages and self.thread.messages[-1].get("role") != "assistant":
-            self._append({"role": "assistant", "content": f"(The previous turn ended early: {message})"}, kind="note")
+            self._append(
+                {"role": "assistant", "content": f"(The previous turn ended early: {message})"},
+                meta={"error": message, "cancelled": result.cancelled, "elapsed_ms": result.elapsed_ms},
+                kind="note",
+            )
 
-    def _run_turn(self, client, question: str, result: TurnResult, emit) -> None:
+    def _run_turn(self, client, question: str, result: TurnResult, emit, meta: dict[str, Any] | None = None) -> None:
         if self.thread.id is None and self.store is not None:
             self.thread.id = self.store.create(title=question, model=self.model)
         result.thread_id = self.thread.id
@@ -372,7 +444,7 @@ class Assistant:
             emit(SessionId(session_id=self.thread.id))
         for skill in self.skills.mentions(question):
             self._append({"role": "system", "content": f"Skill `{skill.name}` ({skill.path}):\n\n{skill.body()}"})
-        self._append({"role": "user", "content": question})
+        self._append({"role": "user", "content": question}, meta=meta, kind="confirm_action" if meta else None)
 
         refusals = 0
         for _ in range(self.max_steps):
@@ -419,6 +491,8 @@ class Assistant:
                 )
             else:
                 self.last_proposal = result.proposal
+                if not result.proposal.stale:
+                    self._watch(result.proposal.id)
         response = result.response_dict()
         elapsed_ms = result.stop_clock()
         self._append(
@@ -554,6 +628,7 @@ class Assistant:
         return [system, *fit_budget(self.thread.messages, self.token_budget)]
 
     def close(self) -> None:
+        self._closed = True
         self._pool.shutdown(wait=False, cancel_futures=True)
         if self._store is not None:
             self._store.close()
@@ -573,28 +648,72 @@ class Assistant:
         self._report(outcome, follow_up, on_event)
         return outcome
 
-    def add_outcome_listener(self, listener: Callable[[Outcome], None]) -> None:
-        """Be told of every confirmation outcome, whichever view (card, panel, code) caused it.
+    # -- outcomes made elsewhere ---------------------------------------------------------------
 
-        Held weakly for bound methods, so a view that goes away is not kept alive."""
-        import weakref
+    def _watch(self, proposal_id: str) -> None:
+        with self._subscribers_lock:
+            self._pending.add(proposal_id)
+            if self._poller is not None and self._poller.is_alive():
+                return
+            self._poller = threading.Thread(target=self._poll_loop, name="nexus-outcomes", daemon=True)
+            self._poller.start()
 
-        ref = weakref.WeakMethod(listener) if hasattr(listener, "__self__") else (lambda: listener)
-        self._outcome_listeners.append(ref)
+    def _poll_loop(self) -> None:
+        import time
+
+        while True:
+            time.sleep(self.poll_interval)
+            with self._subscribers_lock:
+                if not self._pending or self._closed:
+                    self._poller = None
+                    return
+            try:
+                self.poll_confirmations()
+            except Exception:  # the database is away for a moment: try again next time
+                log.debug("polling confirmations failed", exc_info=True)
+
+    def poll_confirmations(self) -> list[ConfirmResolved]:
+        """Publish ``confirm.resolved`` for proposals shown here and resolved by another process
+        (the CLI, the server, another kernel) since; also runs by itself every ``poll_interval``
+        seconds while such proposals are pending. Returns what it published."""
+        with self._subscribers_lock:
+            pending = sorted(self._pending)
+        published = []
+        for outcome in self.confirmations.resolved(pending):
+            with self._subscribers_lock:
+                if outcome.id not in self._pending:
+                    continue  # resolved here meanwhile, and published then
+                self._pending.discard(outcome.id)
+            event = self._resolved_event(outcome)
+            self._publish(event)
+            published.append(event)
+        return published
+
+    def _resolved_event(self, outcome: Outcome) -> ConfirmResolved:
+        return ConfirmResolved(
+            proposal_id=outcome.id, status=outcome.status, rows_affected=outcome.rows_affected,  # type: ignore[arg-type]
+            error=outcome.error, conversation_id=self.thread.id,
+        )  # fmt: skip
 
     def _report(self, outcome: Outcome, follow_up: bool, on_event) -> TurnResult | None:
-        for ref in list(self._outcome_listeners):
-            listener = ref()
-            if listener is None:
-                self._outcome_listeners.remove(ref)
-                continue
+        """Tell every view (``confirm.resolved``), then the thread: the outcome line the agent
+        reads, kept with the outcome itself so no view ever parses it back out of prose."""
+        with self._subscribers_lock:
+            self._pending.discard(outcome.id)
+        resolved = ConfirmResolved(
+            proposal_id=outcome.id, status=outcome.status, rows_affected=outcome.rows_affected,  # type: ignore[arg-type]
+            error=outcome.error, conversation_id=self.thread.id,
+        )  # fmt: skip
+        if on_event is not None:
             try:
-                listener(outcome)
-            except Exception:  # a broken view must not undo a confirmed write's report
-                log.exception("outcome listener failed")
+                on_event(resolved)
+            except Exception:
+                log.exception("event callback failed")
+        self._publish(resolved)
+        meta = {"outcome": outcome.as_dict()}
         if follow_up:
-            return self.ask(outcome.report(), on_event=on_event)
-        self._append({"role": "user", "content": outcome.report()}, kind="confirm_action")
+            return self.ask(outcome.report(), on_event=on_event, _meta=meta)
+        self._append({"role": "user", "content": outcome.report()}, meta=meta, kind="confirm_action")
         self._append({"role": "assistant", "content": _acknowledge(outcome)}, kind="confirm_action")
         return None
 

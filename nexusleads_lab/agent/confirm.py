@@ -232,6 +232,29 @@ class Confirmations:
         self._claim(proposal_id, None, "cancelled")
         return Outcome(proposal_id, "cancelled")
 
+    def resolved(self, proposal_ids: list[str]) -> list[Outcome]:
+        """The outcomes of those proposals that are resolved by now (by any process: the CLI, a
+        server, another kernel), with the rows changed or the error from the audit."""
+        if not proposal_ids:
+            return []
+        rows = self._store.query(
+            "SELECT c.id, c.outcome, a.rows_affected, a.error FROM chat_confirmations c"
+            " LEFT JOIN LATERAL (SELECT rows_affected, error FROM write_audit w WHERE w.confirmation_id = c.id"
+            "                    ORDER BY w.id DESC LIMIT 1) a ON true"
+            " WHERE c.id = ANY(%s) AND c.org = %s AND c.user_name = %s AND c.resolved_at IS NOT NULL",
+            (list(proposal_ids), self._store.org, self._store.user),
+            fetch="all",
+        )
+        outcomes = []
+        for proposal_id, status, rows_affected, error in rows or []:
+            if status == "confirmed":
+                outcomes.append(Outcome(proposal_id, "confirmed", rows_affected=rows_affected))
+            elif status == "failed":
+                outcomes.append(Outcome(proposal_id, "failed", rows_affected=0, error=error))
+            else:
+                outcomes.append(Outcome(proposal_id, "cancelled"))
+        return outcomes
+
     def _failed(self, proposal_id, sql, previewed, found, role, message, *, resolve: bool = False) -> Outcome:
         self._audit(proposal_id, sql, previewed, found, 0, role, message)
         self._store.query(

@@ -2,8 +2,9 @@
 
 A turn emits, in order: ``turn.started`` (before any network), ``session.id``, any number of
 ``agent.action`` (a tool step starting, completing or failing) and ``agent.text`` (the answer
-streaming in, then ``done``), and finally ``turn.completed`` or ``error``. Views (the CLI, the
-cell renderer, the chat panel) only subscribe to these.
+streaming in, then ``done``), and finally ``turn.completed`` or ``error``; every one carries the
+turn's ``turn_id``. Beside turns, ``confirm.resolved`` reports every confirmation outcome. Views
+(the CLI, the cell renderer, the chat panel) only subscribe to these (``Assistant.subscribe``).
 
 A streaming ``agent.text`` is an edit of the shown text, so an answer costs its length however
 many chunks it comes in: keep the first ``keep`` characters, then add ``delta`` (``keep`` is 0
@@ -25,6 +26,9 @@ from pydantic import BaseModel, ConfigDict, Field, model_validator
 class _Event(BaseModel):
     model_config = ConfigDict(populate_by_name=True, frozen=True)
     ts: float = Field(default_factory=time.time, description="seconds since the epoch")
+    # Which turn the event belongs to (every event of a turn, from turn.started on): a view
+    # subscribed to the assistant tells turns apart by it, whoever asked.
+    turn_id: str | None = Field(default=None, alias="turnId")
 
     def to_json(self) -> str:
         return self.model_dump_json(by_alias=True, exclude_none=True)
@@ -41,6 +45,8 @@ class SessionId(_Event):
 class TurnStarted(_Event):
     type: Literal["turn.started"] = "turn.started"
     question: str | None = None
+    # who asked: "cell", "panel", "cli", "server" or "code" (a view may skip its own turns' echo)
+    origin: str | None = None
 
 
 class AgentAction(_Event):
@@ -152,8 +158,22 @@ class ErrorEvent(_Event):
     message: str
 
 
+class ConfirmResolved(_Event):
+    """A proposed write was confirmed, cancelled or failed, from whichever view (a cell's card,
+    the panel, ``nexus.confirm()``, the CLI seen by a poll): every card showing it follows. Not
+    part of a turn (``turn_id`` is None). The original protocol had no such event; its name
+    follows the others'."""
+
+    type: Literal["confirm.resolved"] = "confirm.resolved"
+    proposal_id: str = Field(alias="id")
+    status: Literal["confirmed", "failed", "cancelled"]
+    rows_affected: int | None = Field(default=None, alias="rowsAffected")
+    error: str | None = None
+    conversation_id: str | None = Field(default=None, alias="conversationId")
+
+
 Event = Annotated[
-    Union[SessionId, TurnStarted, AgentAction, AgentText, TurnCompleted, ErrorEvent],
+    Union[SessionId, TurnStarted, AgentAction, AgentText, TurnCompleted, ErrorEvent, ConfirmResolved],
     Field(discriminator="type"),
 ]
 

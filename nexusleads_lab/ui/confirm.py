@@ -36,16 +36,19 @@ class ConfirmCard(anywidget.AnyWidget):
         self._on_resolved = on_resolved
         self._lock = threading.Lock()
         self.on_msg(self._handle)
-        if hasattr(assistant, "add_outcome_listener"):
-            assistant.add_outcome_listener(self._outcome_elsewhere)
+        if hasattr(assistant, "subscribe"):
+            self._unsubscribe = assistant.subscribe(self._on_event, weak=True)
 
-    def _outcome_elsewhere(self, outcome) -> None:
-        """Confirmed or cancelled from another view (the panel, ``nexus.confirm()``): show it here."""
+    def _on_event(self, event) -> None:
+        """A ``confirm.resolved`` from another view (the panel, ``nexus.confirm()``, a poll that
+        saw the CLI): show it here."""
+        if getattr(event, "type", None) != "confirm.resolved":
+            return
         with self._lock:
-            if outcome.id != self.proposal.get("id") or self.status != "pending":
+            if event.proposal_id != self.proposal.get("id") or self.status != "pending":
                 return  # not ours, or this card is resolving it itself
             self.status = "running"
-        self._finish(outcome.status, rows=outcome.rows_affected, message=outcome.error or "")
+        self._finish(event.status, rows=event.rows_affected, message=event.error or "")
         if self._on_resolved is not None:
             try:
                 self._on_resolved(self)

@@ -92,7 +92,7 @@ class LiveTurn:
 
         def work() -> None:
             try:
-                box["result"] = assistant.ask(self.question, on_event=events.put)
+                box["result"] = assistant.ask(self.question, on_event=events.put, origin="cell")
             except BaseException as exc:  # re-raised on the main thread
                 box["exception"] = exc
             finally:

@@ -1,0 +1,181 @@
+"""A stored conversation as typed items, built in one place for every view.
+
+The store keeps what the model saw (OpenAI-shaped messages) with what the person saw beside it
+(``meta``: the resolved response, notes, time and tokens, a confirmation's outcome, a failed
+turn's error). ``build`` reads both into ``QuestionItem`` / ``AnswerItem`` / ``OutcomeItem``:
+the panel's history, the CLI's ``--show`` and a resumed cell render from these, and nothing
+else re-reads raw messages. A step has exactly the keys of the ``agent.action`` event.
+
+Conversations stored before the meta existed still read: a ``CONFIRM_ACTION`` line or an
+"ended early" note is understood here, once (``_legacy_outcome``, ``_legacy_error``).
+"""
+
+from __future__ import annotations
+
+import json
+import re
+from dataclasses import asdict, dataclass, field
+from typing import Any, Iterable
+
+#: The keys of one step, as the ``agent.action`` event names them.
+STEP_KEYS = ("call_id", "tool", "status", "command", "path", "result_id", "rows", "truncated", "elapsed_ms", "error")
+
+
+def step(**values: Any) -> dict[str, Any]:
+    """One step with exactly ``STEP_KEYS`` (missing ones None)."""
+    return {key: values.get(key) for key in STEP_KEYS}
+
+
+@dataclass
+class QuestionItem:
+    text: str
+    at: str | None = None
+    kind: str = "question"
+
+    def to_dict(self) -> dict[str, Any]:
+        return asdict(self)
+
+
+@dataclass
+class AnswerItem:
+    response: dict[str, Any] | None = None  # the resolved response (message / dashboard / confirm)
+    text: str = ""  # what the model wrote
+    notes: list[str] = field(default_factory=list)
+    steps: list[dict[str, Any]] = field(default_factory=list)
+    error: str | None = None  # the turn ended early with this
+    cancelled: bool = False
+    elapsed_ms: float | None = None
+    usage: dict[str, int] = field(default_factory=dict)
+    outcome: dict[str, Any] | None = None  # a confirm answer's outcome, once resolved
+    at: str | None = None
+    kind: str = "answer"
+
+    def to_dict(self) -> dict[str, Any]:
+        return asdict(self)
+
+
+@dataclass
+class OutcomeItem:
+    """A confirmation's outcome whose proposal is not in this transcript (or not shown as a card)."""
+
+    proposal_id: str
+    status: str
+    rows_affected: int | None = None
+    error: str | None = None
+    at: str | None = None
+    kind: str = "outcome"
+
+    def to_dict(self) -> dict[str, Any]:
+        return asdict(self)
+
+
+Item = QuestionItem | AnswerItem | OutcomeItem
+
+
+def build(history: Iterable[dict[str, Any]]) -> list[Item]:
+    """Typed items from stored messages (``Assistant.history``), oldest first."""
+    items: list[Item] = []
+    steps: dict[str, dict[str, Any]] = {}
+    cards: dict[str, AnswerItem] = {}
+    for stored in history:
+        role, kind = stored.get("role"), stored.get("kind")
+        message = stored.get("message") or {}
+        meta = stored.get("meta") or {}
+        at = stored.get("created_at")
+        if role == "user":
+            text = message.get("content") or ""
+            outcome = meta.get("outcome") or (_legacy_outcome(text) if kind in (None, "confirm_action") else None)
+            if outcome is not None:
+                card = cards.get(outcome.get("id"))
+                if card is not None:
+                    card.outcome = outcome
+                else:
+                    items.append(OutcomeItem(outcome.get("id"), outcome.get("status"), outcome.get("rows_affected"),
+                                             outcome.get("error"), at))  # fmt: skip
+                continue
+            if kind == "confirm_refused":
+                continue  # between the model and the product: the person sees the next answer
+            items.append(QuestionItem(text, at))
+            steps = {}
+        elif role == "assistant" and message.get("tool_calls"):
+            for call in message["tool_calls"]:
+                function = call.get("function") or {}
+                args = _loose_json(function.get("arguments"))
+                name = function.get("name")
+                steps[call.get("id")] = step(
+                    call_id=call.get("id"), tool=name, status="started",
+                    command=args.get("sql") if name == "psql" else None, path=args.get("path"),
+                )  # fmt: skip
+        elif role == "tool":
+            found = steps.get(message.get("tool_call_id"))
+            if found is not None:
+                ok = meta.get("ok", True)
+                found["status"] = "completed" if ok else "failed"
+                for key in ("result_id", "rows", "truncated", "elapsed_ms"):
+                    if meta.get(key) is not None:
+                        found[key] = meta[key]
+                if meta.get("sql"):
+                    found["command"] = meta["sql"]
+                if not ok:
+                    found["error"] = _loose_json(message.get("content")).get("error")
+        elif role == "assistant":
+            if kind == "confirm_action":
+                continue  # the acknowledgement: the card carries the outcome
+            if meta.get("refused"):
+                continue  # a refused proposal the model was asked to correct
+            if kind == "note":
+                error = meta.get("error") or _legacy_error(message.get("content") or "")
+                cancelled = bool(meta.get("cancelled")) if "cancelled" in meta else error.startswith("Stopped")
+                items.append(AnswerItem(steps=list(steps.values()), error=error, cancelled=cancelled,
+                                        elapsed_ms=meta.get("elapsed_ms"), at=at))  # fmt: skip
+            else:
+                response = meta.get("response") or _message_response(message.get("content"))
+                item = AnswerItem(
+                    response=response, text=message.get("content") or "", notes=list(meta.get("notes") or []),
+                    steps=list(steps.values()), elapsed_ms=meta.get("elapsed_ms"), usage=dict(meta.get("usage") or {}),
+                    at=at,
+                )  # fmt: skip
+                if (response or {}).get("type") == "confirm" and response.get("id"):
+                    cards[response["id"]] = item
+                items.append(item)
+            steps = {}
+    return items
+
+
+def _loose_json(raw: Any) -> dict[str, Any]:
+    if isinstance(raw, dict):
+        return raw
+    try:
+        value = json.loads(raw or "{}")
+    except (TypeError, json.JSONDecodeError):
+        return {}
+    return value if isinstance(value, dict) else {}
+
+
+def _message_response(content: Any) -> dict[str, Any] | None:
+    data = _loose_json(content)
+    return data if data.get("type") == "message" else None
+
+
+# -- conversations stored before the outcome and error were kept as meta ----------------------
+
+_REPORT = re.compile(r"^CONFIRM_ACTION: (\S+) (confirmed|failed|cancelled)\b(?:: (.*))?", re.S)
+_ENDED_EARLY = re.compile(r"^\(The previous turn ended early: (.*)\)$", re.S)
+
+
+def _legacy_outcome(text: str) -> dict[str, Any] | None:
+    match = _REPORT.match(text or "")
+    if not match:
+        return None
+    proposal_id, status, rest = match.groups()
+    outcome: dict[str, Any] = {"id": proposal_id, "status": status, "rows_affected": None, "error": None}
+    if status == "confirmed":
+        rows = re.match(r"\s*(\d+) rows? affected", rest or "")
+        outcome["rows_affected"] = int(rows.group(1)) if rows else None
+    elif status == "failed":
+        outcome["error"] = (rest or "").strip()
+    return outcome
+
+
+def _legacy_error(text: str) -> str:
+    return _ENDED_EARLY.sub(r"\1", text)
