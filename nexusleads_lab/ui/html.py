@@ -17,20 +17,9 @@ from typing import Any, Callable, Iterable, Mapping
 
 from .assets import asset_text
 from .inline import with_inline_layout
+from .palette import PILL_HEX
 
 STEP_TOOLS = {"psql": "Query", "read_file": "Read"}
-
-#: Named pill colours (from the response contract) as hex, readable on light and dark themes.
-PILL_HEX = {
-    "green": "#16a34a",
-    "red": "#dc2626",
-    "amber": "#d97706",
-    "blue": "#2563eb",
-    "gray": "#6b7280",
-    "purple": "#7c3aed",
-    "orange": "#ea580c",
-    "teal": "#0d9488",
-}
 
 _HEX = re.compile(r"^#(?:[0-9a-fA-F]{3}|[0-9a-fA-F]{6})$")
 
