@@ -8,8 +8,8 @@ import os
 import shutil
 import sys
 import time
+from collections.abc import Callable
 from pathlib import Path
-from typing import Callable
 
 from .db.errors import QueryError, mask_secrets, shorten
 from .safetext import safe_response, visible
@@ -59,7 +59,7 @@ def cmd_db(args) -> int:
 
     with db.connect_admin(autocommit=True) as conn:
         version = schema.schema_version(conn)
-        server_version = conn.execute("SHOW server_version").fetchone()[0]
+        server_version = conn.info.parameter_status("server_version")
         drift = demo_drift(conn)
     sizes = db.table_sizes()
     info = {
@@ -169,7 +169,7 @@ def cmd_psql(args) -> int:
     password = params.pop("password", None)
     env = dict(os.environ)
     if password:
-        env["PGPASSWORD"] = password
+        env["PGPASSWORD"] = str(password)
     os.execvpe(psql, [psql, make_conninfo("", **params), *args.psql_args], env)
     return 0  # not reached
 
@@ -273,7 +273,7 @@ def cmd_ask(args) -> int:
     assistant = _assistant(args)
     question = args.question if args.question != "-" else sys.stdin.read()
     on_event = (lambda e: _emit_json(e.to_dict())) if args.json else _print_event
-    result = assistant.ask(question, on_event=on_event)
+    result = assistant.ask(question, on_event=on_event, origin="cli")
     if args.json:
         return 0 if result.ok else 1
     if result.ok:
@@ -313,7 +313,7 @@ def cmd_conversations(args) -> int:
         if args.json:
             _emit_json(messages)
         else:
-            print(format_transcript(messages, assistant.user))
+            print(format_transcript(assistant.transcript(_conversation_id(assistant, args.show)), assistant.user))
         return 0
     items = [c.as_dict() for c in assistant.conversations()]
     if args.json:
@@ -355,46 +355,45 @@ def _conversation_id(assistant, given: str) -> str:
     raise QueryError(f"{given!r} begins {len(found)} conversation ids of {_whose(assistant)}: {shown}{more}; give more of the id.")
 
 
-def format_transcript(messages: list[dict], user: str) -> str:
-    """A stored conversation for the terminal: who said what, each tool step with its SQL and rows,
-    and each answer summarised as text (every text made safe to print)."""
-    import json as _json
+def format_transcript(items: list, user: str) -> str:
+    """A stored conversation (``Assistant.transcript``) for the terminal: who said what, each tool
+    step with its SQL and rows, each answer summarised as text (every text made safe to print)."""
+    from .agent.transcript import AnswerItem, OutcomeItem, QuestionItem
 
     lines: list[str] = []
-    calls: dict[str, str] = {}
-    for m in messages:
-        msg, meta, kind = m.get("message") or {}, m.get("meta") or {}, m.get("kind")
-        role = m.get("role")
-        when = str(m.get("created_at", ""))[:16].replace("T", " ")
-        if role == "user":
-            content = visible(str(msg.get("content") or ""))
-            if kind == "confirm_action":
-                lines.append(f"[{when}] {visible(user)}: ({content.removeprefix('CONFIRM_ACTION: ')})")
-            elif kind == "confirm_refused":
-                lines.append(f"[{when}] (the proposal was refused: {shorten(content.removeprefix('CONFIRM_REFUSED: '), 200)})")
+    for item in items:
+        when = str(item.at or "")[:16].replace("T", " ")
+        if isinstance(item, QuestionItem):
+            lines.append(f"[{when}] {visible(user)}: {visible(item.text)}")
+        elif isinstance(item, OutcomeItem):
+            lines.append(f"[{when}] ({_outcome_words(item.proposal_id, item.status, item.rows_affected, item.error)})")
+        elif isinstance(item, AnswerItem):
+            for step in item.steps:
+                what = step.get("command") or step.get("path") or ""
+                lines.append(f"    step {step.get('tool')}: {visible(' '.join(str(what).split()))}")
+                if step.get("status") == "failed":
+                    lines.append(f"      failed: {shorten(visible(str(step.get('error') or '')), 200)}")
+                elif step.get("rows") is not None:
+                    rid = f" as {step['result_id']}" if step.get("result_id") else ""
+                    lines.append(f"      {step['rows']:,} {'row' if step['rows'] == 1 else 'rows'}{rid}")
+            if item.error:
+                lines.append(f"[{when}] assistant: ({'stopped' if item.cancelled else 'failed'}: {visible(item.error)})")
             else:
-                lines.append(f"[{when}] {visible(user)}: {content}")
-        elif role == "assistant" and msg.get("tool_calls"):
-            for call in msg["tool_calls"]:
-                function = call.get("function") or {}
-                try:
-                    arguments = _json.loads(function.get("arguments") or "{}")
-                except ValueError:
-                    arguments = {}
-                what = arguments.get("sql") or arguments.get("path") or function.get("arguments") or ""
-                calls[call.get("id")] = function.get("name") or "tool"
-                lines.append(f"    step {function.get('name')}: {visible(' '.join(str(what).split()))}")
-        elif role == "tool":
-            if meta.get("ok") is False:
-                lines.append(f"      failed: {shorten(visible(str(msg.get('content') or '')), 200)}")
-            elif meta.get("rows") is not None:
-                rid = f" as {meta['result_id']}" if meta.get("result_id") else ""
-                lines.append(f"      {meta['rows']:,} {'row' if meta['rows'] == 1 else 'rows'}{rid}")
-        elif role == "assistant":
-            response = meta.get("response")
-            said = summarise_response(response) if response else visible(str(msg.get("content") or ""))
-            lines.append(f"[{when}] assistant: {said}")
+                said = summarise_response(item.response) if item.response else visible(item.text)
+                lines.append(f"[{when}] assistant: {said}")
+            if item.outcome:
+                o = item.outcome
+                lines.append(f"    ({_outcome_words(o.get('id'), o.get('status'), o.get('rows_affected'), o.get('error'))})")
     return "\n".join(lines)
+
+
+def _outcome_words(proposal_id, status, rows, error) -> str:
+    who = visible(str(proposal_id or "the proposal"))
+    if status == "confirmed":
+        return f"{who} confirmed: {rows or 0:,} {'row' if rows == 1 else 'rows'} changed"
+    if status == "failed":
+        return f"{who} failed: {visible(str(error or ''))}"
+    return f"{who} cancelled"
 
 
 def summarise_response(response: dict) -> str:

@@ -240,6 +240,10 @@ class NexusMagics(Magics):
         full = self._store_call(lambda: self.session.resume(argument))
         info = next((c for c in self.session.assistant.conversations() if c.id == full), None)
         title = f"“{info.title}”, {info.messages} messages" if info else full
+        from .ui.parts import show_all
+        from .ui.render import transcript_parts
+
+        show_all(transcript_parts(self.session.assistant.transcript(full)))
         print(f"Resumed {title} ({full[:8]}). The next %%nexus question continues it.")
 
     @subcommand("reset", "%nexus reset", "start a new conversation")

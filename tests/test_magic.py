@@ -502,8 +502,11 @@ def test_history_resume_and_reset(ip, nexus):
     assert "The first question" in htmls(outputs) and first[:8] in htmls(outputs)
     _, _, stdout, _ = run(ip, "%nexus reset")
     assert "New conversation" in stdout and session.thread_id is None
-    _, _, stdout, _ = run(ip, f"%nexus resume {first[:8]}")
+    _, outputs, stdout, _ = run(ip, f"%nexus resume {first[:8]}")
     assert "The first question" in stdout and session.thread_id == first
+    # the resumed conversation is shown from its transcript: the question, then its answer
+    shown = htmls(outputs)
+    assert shown.index("You asked") < shown.index("The first question") < shown.index("first answer")
     result, _, stdout, _ = run(ip, "%nexus resume 00000000")
     assert not result.success and "No conversation" in stdout and "Traceback" not in stdout
 

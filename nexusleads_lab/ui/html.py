@@ -304,6 +304,11 @@ def stopped_html(message: str) -> str:
     return f'<div class="nxl-stopped">{esc(message)}</div>'
 
 
+def question_html(text: str) -> str:
+    """A stored question, as a resumed conversation shows it."""
+    return f'<div class="nxl-question"><span class="nxl-question-mark">You asked</span> {esc(text)}</div>'
+
+
 def confirm_blocked(proposal: Mapping[str, Any]) -> str:
     """Why Confirm cannot be clicked, or "" when it can: a failed dry run, a stale replayed
     proposal (its preview no longer matches the recording), or a change of no rows."""

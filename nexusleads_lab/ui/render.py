@@ -146,6 +146,43 @@ def confirm_parts(proposal: Mapping[str, Any], *, assistant=None, interactive: b
     return [part]
 
 
+# -- a stored conversation ------------------------------------------------------------------------
+
+
+def transcript_parts(items: list) -> list[Part]:
+    """A stored conversation (``Assistant.transcript``) as cell outputs: each question, then its
+    answer as the live cell would have left it (steps line with its cost, the answer, a card in
+    its final state). Static: a resumed conversation's old cards are not clickable again."""
+    from ..agent.transcript import AnswerItem, OutcomeItem, QuestionItem
+
+    parts: list[Part] = []
+    for item in items:
+        if isinstance(item, QuestionItem):
+            text = visible(item.text)
+            parts.append(html_part(h.answer_block(h.question_html(text)), f"> {text}"))
+        elif isinstance(item, OutcomeItem):
+            outcome = {"status": item.status, "rows_affected": item.rows_affected, "error": item.error}
+            words = h.outcome_text(outcome)
+            parts.append(html_part(h.answer_block(f'<div class="nxl-caption">{h.esc(words)}</div>'), words))
+        elif isinstance(item, AnswerItem):
+            steps = h.steps_html(item.steps, cost=h.cost_text(len(item.steps), item.elapsed_ms, item.usage))
+            if steps:
+                parts.append(html_part(steps, h.cost_text(len(item.steps), item.elapsed_ms, item.usage)))
+            if item.error:
+                error = visible_lines(item.error)
+                body = h.stopped_html(error) if item.cancelled else h.error_html(error)
+                parts.append(html_part(h.answer_block(body), error))
+            elif item.response and item.response.get("type") == "confirm":
+                proposal = safe_response(item.response)
+                outcome = item.outcome and {**item.outcome, "message": item.outcome.get("error")}
+                parts.append(
+                    html_part(h.answer_block(h.confirm_html(proposal, outcome)), f"CONFIRM: {proposal.get('title')}")
+                )
+            elif item.response:
+                parts.extend(render_response(item.response, interactive=False))
+    return parts
+
+
 # -- %nexus sql and listings -------------------------------------------------------------------
 
 
