@@ -366,7 +366,7 @@ def test_a_failed_load_leaves_nothing_behind(fresh_database_url, monkeypatch):
     def broken(*args, **kwargs):
         raise RuntimeError("boom while generating outreach")
 
-    monkeypatch.setattr(demo, "_outreach", broken)
+    monkeypatch.setattr(demo.generate, "_outreach", broken)
     with _migrated(fresh_database_url) as conn:
         with pytest.raises(RuntimeError, match="boom"):
             load_demo_data(conn, contributors=300)
