@@ -135,7 +135,7 @@ class EngineLimits:
     pool_size: int = 4
 
     @classmethod
-    def from_env(cls) -> "EngineLimits":
+    def from_env(cls) -> EngineLimits:
         return cls(
             statement_timeout_ms=_int_env("NEXUS_STATEMENT_TIMEOUT_MS", cls.statement_timeout_ms),
             row_cap=_int_env("NEXUS_ROW_CAP", cls.row_cap),
@@ -153,7 +153,7 @@ class Settings:
     limits: EngineLimits = field(default_factory=EngineLimits)
 
     @classmethod
-    def from_env(cls) -> "Settings":
+    def from_env(cls) -> Settings:
         return cls(
             database_url=os.environ.get("DATABASE_URL") or None,
             agent_database_url=os.environ.get("NEXUS_AGENT_DATABASE_URL") or None,

@@ -15,9 +15,7 @@ from typing import Any
 
 # C0 (but not the space), DEL, C1; bidi marks, embeddings, overrides and isolates; zero-width
 # characters and the BOM; Unicode line/paragraph separators; lone surrogates.
-UNSAFE = re.compile(
-    "[\x00-\x1f\x7f-\x9f\u061c\u200b-\u200f\u2028-\u202e\u2060-\u2069\ufeff\ud800-\udfff]"
-)
+UNSAFE = re.compile("[\x00-\x1f\x7f-\x9f\u061c\u200b-\u200f\u2028-\u202e\u2060-\u2069\ufeff\ud800-\udfff]")
 
 _NAMED = {"\n": "\\n", "\t": "\\t", "\r": "\\r"}
 

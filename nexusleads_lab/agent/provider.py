@@ -12,6 +12,7 @@ import os
 import threading
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Protocol
 
 DEFAULT_MODEL = "gpt-4.1-mini"
 
@@ -31,7 +32,7 @@ class ModelSettings:
     max_retries: int = 2
 
     @classmethod
-    def from_env(cls, model: str | None = None) -> "ModelSettings":
+    def from_env(cls, model: str | None = None) -> ModelSettings:
         return cls(
             model=model or os.environ.get("NEXUS_MODEL") or DEFAULT_MODEL,
             api_key=os.environ.get("OPENAI_API_KEY") or None,
@@ -61,7 +62,12 @@ MISSING_CONFIG = (
     "or set NEXUS_REPLAY to a recorded cassette to replay answers without a key."
 )
 
-_replay_servers: dict[str, object] = {}
+
+class _Serving(Protocol):
+    base_url: str
+
+
+_replay_servers: dict[str, _Serving] = {}
 _replay_lock = threading.Lock()
 
 

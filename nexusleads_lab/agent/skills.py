@@ -252,10 +252,7 @@ class SkillSet:
         if text.startswith("\ufeff"):
             text = text[1:]
         if truncated:
-            text += (
-                f"\n\n[read_file: cut at {max_bytes} of {size} bytes; the rest of {resolved.name} "
-                "was not shown.]"
-            )
+            text += f"\n\n[read_file: cut at {max_bytes} of {size} bytes; the rest of {resolved.name} was not shown.]"
         return text
 
 

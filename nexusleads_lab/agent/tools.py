@@ -98,7 +98,7 @@ def _cell(value: Any) -> Any:
     return text if len(text) <= CELL_CHARS else text[: CELL_CHARS - 1] + "…"
 
 
-def preview_payload(result_id: str, result: QueryResult, max_bytes: int = MAX_TOOL_BYTES) -> str:
+def preview_payload(result_id: str | None, result: QueryResult, max_bytes: int = MAX_TOOL_BYTES) -> str:
     """The model's view of a result: shape, types and the first rows, cut to fit ``max_bytes``."""
     columns = [{"name": str(n), "type": t} for n, t in result.column_types.items()]
     if len(columns) != len(result.df.columns):  # duplicate names collapse in the dict

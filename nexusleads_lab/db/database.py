@@ -8,6 +8,7 @@ import threading
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Any
 from urllib.parse import quote, urlsplit, urlunsplit
 
 import fasteners
@@ -20,6 +21,14 @@ from .engine import Engine, is_url
 from .errors import QueryError, connect_failure, mask_url
 
 log = logging.getLogger(__name__)
+
+
+def _scalar(conn: psycopg.Connection, sql: str, params: tuple[Any, ...] = ()) -> Any:
+    """The one value of a query that always returns one row (an aggregate, an EXISTS)."""
+    row = conn.execute(sql, params).fetchone()
+    if row is None:
+        raise QueryError(f"Expected one row from: {sql}")
+    return row[0]
 
 
 @dataclass
@@ -132,9 +141,8 @@ class Database:
         with self.connect_admin(autocommit=True) as conn:
             out = []
             for table in schema.LEAD_TABLES + schema.CHAT_TABLES:
-                exists = conn.execute("SELECT to_regclass(%s) IS NOT NULL", (table,)).fetchone()[0]
-                if exists:
-                    out.append((table, conn.execute(f"SELECT count(*) FROM {table}").fetchone()[0]))
+                if _scalar(conn, "SELECT to_regclass(%s) IS NOT NULL", (table,)):
+                    out.append((table, _scalar(conn, f"SELECT count(*) FROM {table}")))
             return out
 
     def close(self) -> None:
@@ -171,16 +179,16 @@ def _with_user(url: str, user: str, password: str | None) -> str:
 
 def _prepare_embedded(server: EmbeddedServer, *, seed: bool, contributors: int | None) -> None:
     """Migrate, create the roles and load demo data once; concurrent first starts wait."""
-    with fasteners.InterProcessLock(str(server.pgdata.parent / ".setup.lock")):
-        with psycopg.connect(server.admin_url, autocommit=True) as conn:
-            schema.migrate(conn)
-            schema.ensure_roles(conn)
-            if seed and not conn.execute("SELECT EXISTS (SELECT 1 FROM organizations)").fetchone()[0]:
-                from .demo import DEFAULT_CONTRIBUTORS, load_demo_data
+    lock = fasteners.InterProcessLock(str(server.pgdata.parent / ".setup.lock"))
+    with lock, psycopg.connect(server.admin_url, autocommit=True) as conn:
+        schema.migrate(conn)
+        schema.ensure_roles(conn)
+        if seed and not _scalar(conn, "SELECT EXISTS (SELECT 1 FROM organizations)"):
+            from .demo import DEFAULT_CONTRIBUTORS, load_demo_data
 
-                started = time.perf_counter()
-                summary = load_demo_data(conn, contributors=contributors or DEFAULT_CONTRIBUTORS)
-                log.info("demo data loaded in %.1fs: %s", time.perf_counter() - started, summary)
+            started = time.perf_counter()
+            summary = load_demo_data(conn, contributors=contributors or DEFAULT_CONTRIBUTORS)
+            log.info("demo data loaded in %.1fs: %s", time.perf_counter() - started, summary)
 
 
 def open_database(

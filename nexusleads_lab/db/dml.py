@@ -16,8 +16,8 @@ from typing import Any
 from .. import safetext
 from .errors import QueryError
 from .functions import is_allowed
-from .sqltree import function_name, parse, walk
 from .schema import LEAD_TABLES, WRITABLE_TABLES
+from .sqltree import function_name, parse, walk
 
 # How each writable table's rows are named in a preview.
 KEY_COLUMNS: dict[str, tuple[str, ...]] = {
@@ -113,7 +113,9 @@ def _plan_statement(stmt, number: int, total: int) -> PlannedStatement:
 
     where = f"Statement {number} of the proposal" if total > 1 else "The proposal"
     if not isinstance(stmt, (ast.InsertStmt, ast.UpdateStmt, ast.DeleteStmt)):
-        raise ProposalError(f"{where} is {_describe(stmt)}; only plain INSERT, UPDATE and DELETE statements can be confirmed.")
+        raise ProposalError(
+            f"{where} is {_describe(stmt)}; only plain INSERT, UPDATE and DELETE statements can be confirmed."
+        )
     table = _target_table(stmt, where)
     _check_tree(stmt, where)
     if isinstance(stmt, ast.UpdateStmt):
@@ -184,13 +186,17 @@ def _check_tree(stmt, where: str) -> None:
                 )
         elif isinstance(node, ast.RangeVar):
             if node.catalogname or (node.schemaname and node.schemaname != "public") or node.relname not in LEAD_TABLES:
-                raise ProposalError(f"{where} reads {_qualified(node)}; a write may read only the lead tables ({', '.join(LEAD_TABLES)}).")
+                raise ProposalError(
+                    f"{where} reads {_qualified(node)}; a write may read only the lead tables ({', '.join(LEAD_TABLES)})."
+                )
         elif isinstance(node, ast.ColumnRef):
-            fields = [getattr(f, "sval", None) for f in node.fields]
+            fields = [getattr(f, "sval", None) for f in node.fields or ()]
             if any(f in SECRET_COLUMNS for f in fields):
                 raise ProposalError(f"{where} uses users.password_hash, which is never readable or writable here.")
         elif isinstance(node, ast.LockingClause):
-            raise ProposalError(f"{where} locks rows (FOR UPDATE / FOR SHARE); the write locks what it changes by itself.")
+            raise ProposalError(
+                f"{where} locks rows (FOR UPDATE / FOR SHARE); the write locks what it changes by itself."
+            )
         elif isinstance(node, ast.IntoClause):
             raise ProposalError(f"{where} contains SELECT INTO; only INSERT, UPDATE and DELETE can be confirmed.")
         elif isinstance(node, ast.ParamRef):
@@ -198,7 +204,9 @@ def _check_tree(stmt, where: str) -> None:
         elif isinstance(node, ast.CurrentOfExpr):
             raise ProposalError(f"{where} uses WHERE CURRENT OF; name the rows with a condition instead.")
         elif isinstance(node, ast.RangeTableSample):
-            raise ProposalError(f"{where} samples a table (TABLESAMPLE); the rows it changes must be exactly determined.")
+            raise ProposalError(
+                f"{where} samples a table (TABLESAMPLE); the rows it changes must be exactly determined."
+            )
 
 
 def _plan_update(stmt, table: str, where: str) -> PlannedStatement:
@@ -212,7 +220,9 @@ def _plan_update(stmt, table: str, where: str) -> PlannedStatement:
         if isinstance(target.val, ast.MultiAssignRef):
             raise ProposalError(f"{where} assigns several columns at once; write one `column = value` per column.")
         if target.indirection:
-            raise ProposalError(f"{where} assigns part of {target.name}; assign the whole column (e.g. with jsonb_set).")
+            raise ProposalError(
+                f"{where} assigns part of {target.name}; assign the whole column (e.g. with jsonb_set)."
+            )
         if isinstance(target.val, ast.SetToDefault):
             raise ProposalError(f"{where} sets {target.name} to DEFAULT; write the value itself.")
         if target.name in columns:
@@ -283,10 +293,7 @@ def _count(ref: str, source: str, distinct: bool) -> str:
 def _sample(ref: str, keys: tuple[str, ...], columns: list[str], source: str, distinct: bool) -> str:
     key_cols = [f"{ref}.{_ident(k)}" for k in keys]
     head = f"DISTINCT ON ({', '.join(key_cols)}) " if distinct else ""
-    return (
-        f"SELECT {head}{', '.join(key_cols + columns)} {source} "
-        f"ORDER BY {', '.join(key_cols)} LIMIT {SAMPLE_ROWS}"
-    )
+    return f"SELECT {head}{', '.join(key_cols + columns)} {source} ORDER BY {', '.join(key_cols)} LIMIT {SAMPLE_ROWS}"
 
 
 # -- text ------------------------------------------------------------------------------------
@@ -324,9 +331,7 @@ def canonical(stmt) -> str:
         if not safetext.has_unsafe(chunk):
             continue
         if token.name != "SCONST" or not chunk.startswith("'"):
-            raise ProposalError(
-                "The proposal has a control or invisible character in a name; use plain names."
-            )
+            raise ProposalError("The proposal has a control or invisible character in a name; use plain names.")
         pieces.append(text[last : token.start])
         pieces.append(_escape_literal(chunk[1:-1].replace("''", "'")))
         last = token.end + 1

@@ -44,10 +44,9 @@ def start_embedded(pgdata: Path | None = None) -> EmbeddedServer:
     pgdata = (pgdata or data_home() / "pgdata").expanduser().resolve()
     pgdata.parent.mkdir(parents=True, exist_ok=True)
     pgserver = _pgserver()
-    with fasteners.InterProcessLock(str(pgdata.parent / ".pgdata.lock")):
-        with warnings.catch_warnings():
-            warnings.simplefilter("ignore")
-            server = pgserver.get_server(pgdata, cleanup_mode=None)
+    with fasteners.InterProcessLock(str(pgdata.parent / ".pgdata.lock")), warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        server = pgserver.get_server(pgdata, cleanup_mode=None)
     return EmbeddedServer(pgdata=pgdata, admin_url=server.get_uri())
 
 
@@ -88,4 +87,3 @@ def restart_embedded(pgdata: Path) -> None:
         user=server.system_user,
         timeout=30,
     )
-

@@ -13,9 +13,10 @@ import queue
 import re
 import threading
 import time
+from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass, field
-from typing import Callable, Iterator
+from typing import TYPE_CHECKING
 from urllib.parse import parse_qsl, quote, urlencode, urlsplit, urlunsplit
 
 import pandas as pd
@@ -23,10 +24,13 @@ import pyarrow as pa
 import pyarrow.compute as pc
 
 from ..config import EngineLimits
+from . import temporal
 from .errors import QueryError, connect_failure, from_adbc, from_psycopg
 from .guard import check_role, describe_scope
-from . import temporal
 from .readsql import check_read
+
+if TYPE_CHECKING:
+    import psycopg
 
 # The user's SQL goes between these; a trailing "--" comment in it cannot swallow the
 # closing parenthesis because it sits on its own line.
@@ -121,7 +125,7 @@ def with_options(url: str, **options: str) -> str:
         from psycopg.conninfo import conninfo_to_dict, make_conninfo
 
         params = conninfo_to_dict(url)
-        params["options"] = (params.get("options", "") + " " + settings).strip()
+        params["options"] = f"{params.get('options') or ''} {settings}".strip()
         params.setdefault("connect_timeout", "10")
         params.setdefault("application_name", "nexusleads-lab")
         return make_conninfo("", **params)
@@ -269,7 +273,7 @@ class Engine:
         self._reads = (
             _ReadPool(agent_url, self.limits.pool_size, self.limits.statement_timeout_ms, scope) if agent_url else None
         )
-        self._writer = None
+        self._writer: psycopg.Connection | None = None
         self._writer_role: str | None = None
         self._writer_lock = threading.Lock()
 
@@ -316,6 +320,8 @@ class Engine:
             finally:
                 broken = broken or not _reset(conn)
                 self._reads.release(conn, broken=broken)
+        else:  # pragma: no cover - the second attempt either breaks or raises
+            raise AssertionError("unreachable")
         over_rows = table.num_rows > cap
         if over_rows:
             table = table.slice(0, cap)
@@ -372,7 +378,7 @@ class Engine:
     # -- writes ----------------------------------------------------------------------------
 
     @contextmanager
-    def _writer_conn(self) -> Iterator:
+    def _writer_conn(self) -> Iterator[psycopg.Connection]:
         import psycopg
 
         if not self.writer_url:

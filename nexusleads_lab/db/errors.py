@@ -37,7 +37,7 @@ def connect_failure(exc: Exception | str) -> str:
     """Why a connection failed, safe to show: passwords masked, and a connection string the
     driver could not even parse described without quoting it (its pieces may be a password's)."""
     text = str(exc).strip().split("\n")[0]
-    if "percent-encoded" in text or "invalid connection option" in text or "missing \"=\"" in text:
+    if "percent-encoded" in text or "invalid connection option" in text or 'missing "="' in text:
         return ("the connection string is not valid (percent-encode special characters such as @ : / % "
                 "in a URL's password, or use key=value form)")  # fmt: skip
     return mask_secrets(text)

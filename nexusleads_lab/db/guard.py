@@ -8,12 +8,19 @@ the one this session asked for. The checks read the catalogs, never trust the SQ
 
 from __future__ import annotations
 
-from typing import Callable
+from collections.abc import Callable
 
 from .errors import QueryError
 from .schema import (
-    ALL_ORGS, CHAT_GROUP, CHAT_TABLES, LEAD_TABLES, READ_ALL_GROUP, READ_GROUP, WRITE_ALL_GROUP, WRITE_GROUP,
-)  # fmt: skip
+    ALL_ORGS,
+    CHAT_GROUP,
+    CHAT_TABLES,
+    LEAD_TABLES,
+    READ_ALL_GROUP,
+    READ_GROUP,
+    WRITE_ALL_GROUP,
+    WRITE_GROUP,
+)
 
 _TABLES = "SELECT c.oid, c.relname FROM pg_class c WHERE c.relnamespace = 'public'::regnamespace AND c.relname = ANY(string_to_array('{names}', ','))"
 _PRIVILEGES_SQL = """

@@ -40,7 +40,9 @@ def check_read(sql: Any) -> str:
             "(or WITH / VALUES / TABLE) statement."
         ) from None
     if len(raw) > 1:
-        raise QueryError(f"Only one statement can run here, not {len(raw)}: send one SELECT without a second statement.")
+        raise QueryError(
+            f"Only one statement can run here, not {len(raw)}: send one SELECT without a second statement."
+        )
     stmt = raw[0].stmt
     if not isinstance(stmt, ast.SelectStmt):
         word = _command(stmt)
@@ -75,7 +77,9 @@ def _check_node(node) -> None:
     from pglast import ast
 
     if isinstance(node, (ast.InsertStmt, ast.UpdateStmt, ast.DeleteStmt, ast.MergeStmt)):
-        raise QueryError(f"Only read queries run here: a {_command(node)} inside the query is not allowed. {_WRITE_HINT}")
+        raise QueryError(
+            f"Only read queries run here: a {_command(node)} inside the query is not allowed. {_WRITE_HINT}"
+        )
     if isinstance(node, ast.FuncCall):
         name = function_name(node)
         if not is_allowed(name):

@@ -322,8 +322,6 @@ def schema_version(conn: psycopg.Connection) -> int:
     return int(version[0]) if version else 0
 
 
-
-
 # -- roles ---------------------------------------------------------------------------------
 
 _ORG = "(SELECT public.nexus_scope_org())"
@@ -407,7 +405,7 @@ def role_names(scope: str | None) -> tuple[str, str]:
 
 def store_role_name(scope: str | None) -> str:
     """The conversation store's login role of a scope."""
-    return STORE_ROLE if scope is None else STORE_ROLE + org_role_names(scope)[0][len(AGENT_ROLE):]
+    return STORE_ROLE if scope is None else STORE_ROLE + org_role_names(scope)[0][len(AGENT_ROLE) :]
 
 
 def _create_role(role: str, member_of: str | None = None) -> list[str]:
@@ -467,7 +465,9 @@ def role_statements() -> list[str]:
         ]
     for group in (WRITE_GROUP, WRITE_ALL_GROUP):
         stmts.append(f"GRANT INSERT, UPDATE, DELETE ON {', '.join(WRITABLE_TABLES)} TO {group}")
-        stmts += [f"GRANT USAGE ON SEQUENCE {t}_id_seq TO {group}" for t in WRITABLE_TABLES if t != "repository_contributors"]
+        stmts += [
+            f"GRANT USAGE ON SEQUENCE {t}_id_seq TO {group}" for t in WRITABLE_TABLES if t != "repository_contributors"
+        ]
     for table, condition in SCOPE_POLICIES.items():
         stmts += [
             f"DROP POLICY IF EXISTS nexus_scope ON {table}",
@@ -510,11 +510,15 @@ def roles_script(slug: str | None = None, *, dedicated: bool = False) -> str:
     body = [_precondition(slug)] + (role_statements() if slug is None else org_role_statements(slug))
     if dedicated and slug is None:  # a database nothing else uses: revoke volatile built-ins from PUBLIC too
         body += _EMBEDDED_ONLY
-    what = "the shared part (groups, grants, policies, all-organizations roles)" if slug is None else f"organization {slug}"
+    what = (
+        "the shared part (groups, grants, policies, all-organizations roles)"
+        if slug is None
+        else f"organization {slug}"
+    )
     lines = [
         f"-- NexusLeads Lab roles: {what}.",
         "-- Run after the schema exists (`nexus-lab db` as the tables' owner migrates it), as a superuser:",
-        "--   psql \"$SUPERUSER_URL\" -v agent_password=... -v writer_password=... -v store_password=... -f roles.sql",
+        '--   psql "$SUPERUSER_URL" -v agent_password=... -v writer_password=... -v store_password=... -f roles.sql',
         "\\set ON_ERROR_STOP on",
         "BEGIN;",
         *(stmt + ";" for stmt in body),

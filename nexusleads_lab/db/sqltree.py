@@ -3,7 +3,8 @@ the names it calls."""
 
 from __future__ import annotations
 
-from typing import Any, Iterator
+from collections.abc import Iterator
+from typing import Any
 
 from .errors import QueryError
 
@@ -37,7 +38,7 @@ def walk(node) -> Iterator[Any]:
             yield from walk(item)
     elif isinstance(node, ast.Node):
         yield node
-        for attr in node.__slots__:
+        for attr in node:  # a Node iterates over its attribute names
             value = getattr(node, attr, None)
             if isinstance(value, (ast.Node, list, tuple)):
                 yield from walk(value)

@@ -6,6 +6,7 @@ person's conversations; the agent's database role has no access to these tables 
 
 from __future__ import annotations
 
+import builtins
 import json
 import threading
 import uuid
@@ -179,7 +180,7 @@ class ConversationStore:
             raise NotFound(f"No conversation {conversation_id} for user {self.user} in org {self.org}.")
         return int(row[0])
 
-    def messages(self, conversation_id: str) -> list[StoredMessage]:
+    def messages(self, conversation_id: str) -> builtins.list[StoredMessage]:  # self.list shadows list here
         self.get(conversation_id)  # ownership check with a clear error
         rows = self.query(
             "SELECT m.seq, m.role, m.content, m.created_at FROM chat_messages m"

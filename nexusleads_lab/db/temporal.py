@@ -71,7 +71,7 @@ def to_objects(col: pa.ChunkedArray) -> list:
                 out.append(_format_day(days))
         return out
     per_us = _UNIT_US[typ.unit]
-    tz = dt.timezone.utc if typ.tz else None
+    tz = dt.UTC if typ.tz else None
     for raw in _ints(col).to_pylist():
         if raw is None:
             out.append(None)
