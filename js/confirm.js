@@ -112,17 +112,6 @@ function previewBlock(proposal) {
   return box("div", "nxl-preview", ...blocks);
 }
 
-function outcomeText(status, rows, message) {
-  switch (status) {
-    case "running": return "Running…";
-    case "confirmed": return `Done: ${plural(rows ?? 0, "row")} changed.`;
-    case "cancelled": return "Cancelled: nothing was changed.";
-    case "failed": return `The change failed and nothing was written: ${message}`;
-    case "error": return message || "This confirmation cannot run.";
-    default: return "";
-  }
-}
-
 export default {
   render({ model, el: host }) {
     const proposal = model.get("proposal") || {};
@@ -153,7 +142,7 @@ export default {
       clicked = true;
       confirmButton.disabled = cancelButton.disabled = true;
       outcome.dataset.status = "running";
-      outcome.textContent = outcomeText("running");
+      outcome.textContent = "Running…";
       // The exact SQL on screen goes back: the kernel runs it only if it is what was proposed.
       model.send({ action, sql: proposal.sql });
     }
@@ -172,15 +161,17 @@ export default {
         return;
       }
       outcome.dataset.status = status;
-      outcome.textContent = outcomeText(status, model.get("rows_affected"), model.get("message"));
+      outcome.textContent = model.get("said"); // worded in Python (words.outcome_text), as everywhere
     }
     model.on("change:status", update);
     model.on("change:message", update);
+    model.on("change:said", update);
     update();
 
     return () => {
       model.off("change:status", update);
       model.off("change:message", update);
+      model.off("change:said", update);
       confirmButton.removeEventListener("click", onConfirm);
       cancelButton.removeEventListener("click", onCancel);
     };

@@ -24,6 +24,7 @@ from .. import safetext
 from ..db.dml import SAMPLE_ROWS, PlannedStatement, ProposalError, plan_write
 from ..db.engine import Engine
 from ..db.errors import QueryError
+from ..words import noun
 
 DEFAULT_TTL = timedelta(minutes=int(os.environ.get("NEXUS_CONFIRM_TTL_MINUTES", "15") or 15))
 SAMPLE_CELL_CHARS = 200
@@ -219,7 +220,7 @@ class Confirmations:
             index, want, found = result.mismatch
             which = f"statement {index + 1} " if len(counts) > 1 else ""
             message = (
-                f"nothing was written: {which}would now change {found:,} {_rows(found)}, not {want:,} as shown "
+                f"nothing was written: {which}would now change {found:,} {noun(found, 'row')}, not {want:,} as shown "
                 "(the data changed since the preview); ask again for a fresh preview"
             )
             return self._failed(proposal_id, stored_sql, sum(counts), result.found_rows, result.role, message)
@@ -238,21 +239,23 @@ class Confirmations:
         if not proposal_ids:
             return []
         rows = self._store.query(
-            "SELECT c.id, c.outcome, a.rows_affected, a.error FROM chat_confirmations c"
-            " LEFT JOIN LATERAL (SELECT rows_affected, error FROM write_audit w WHERE w.confirmation_id = c.id"
+            "SELECT c.id, c.outcome, a.id IS NOT NULL, a.rows_affected, a.error FROM chat_confirmations c"
+            " LEFT JOIN LATERAL (SELECT id, rows_affected, error FROM write_audit w WHERE w.confirmation_id = c.id"
             "                    ORDER BY w.id DESC LIMIT 1) a ON true"
             " WHERE c.id = ANY(%s) AND c.org = %s AND c.user_name = %s AND c.resolved_at IS NOT NULL",
             (list(proposal_ids), self._store.org, self._store.user),
             fetch="all",
         )
         outcomes = []
-        for proposal_id, status, rows_affected, error in rows or []:
-            if status == "confirmed":
-                outcomes.append(Outcome(proposal_id, "confirmed", rows_affected=rows_affected))
-            elif status == "failed":
+        for proposal_id, status, audited, rows_affected, error in rows or []:
+            if status == "cancelled":
+                outcomes.append(Outcome(proposal_id, "cancelled"))
+            elif not audited:
+                continue  # claimed, still running (the audit row is written when it ends): not yet
+            elif error:
                 outcomes.append(Outcome(proposal_id, "failed", rows_affected=0, error=error))
             else:
-                outcomes.append(Outcome(proposal_id, "cancelled"))
+                outcomes.append(Outcome(proposal_id, "confirmed", rows_affected=rows_affected))
         return outcomes
 
     def _failed(self, proposal_id, sql, previewed, found, role, message, *, resolve: bool = False) -> Outcome:
@@ -277,10 +280,6 @@ def _no_writer() -> str:
     from ..db.engine import NO_WRITER
 
     return NO_WRITER
-
-
-def _rows(n: int) -> str:
-    return "row" if n == 1 else "rows"
 
 
 def _sample_rows(stmt: PlannedStatement, frame) -> list[dict[str, Any]]:

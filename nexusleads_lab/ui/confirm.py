@@ -26,6 +26,7 @@ class ConfirmCard(anywidget.AnyWidget):
     status = t.Unicode("pending").tag(sync=True)  # pending | running | confirmed | cancelled | failed | error
     rows_affected = t.Int(None, allow_none=True).tag(sync=True)
     message = t.Unicode("").tag(sync=True)
+    said = t.Unicode("").tag(sync=True)  # the outcome in words (words.outcome_text): the JS shows it as is
     blocked = t.Unicode("").tag(sync=True)  # why Confirm is off (html.confirm_blocked), "" when it is on
 
     def __init__(self, proposal: dict[str, Any], assistant, *, on_resolved: Callable[[ConfirmCard], None] | None = None):
@@ -98,7 +99,10 @@ class ConfirmCard(anywidget.AnyWidget):
                 log.exception("confirm card callback failed")
 
     def _finish(self, status: str, *, rows: int | None = None, message: str = "") -> None:
+        from ..words import outcome_text
+
         with self.hold_sync():
             self.rows_affected = rows
             self.message = message
+            self.said = outcome_text({"status": status, "rows_affected": rows, "message": message, "error": message})
             self.status = status

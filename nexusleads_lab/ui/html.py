@@ -16,6 +16,7 @@ from functools import lru_cache
 from typing import Any, Callable, Iterable, Mapping
 
 from .assets import asset_text
+from ..words import cost_text, fmt_ms, fmt_rows, noun, outcome_text, plural  # noqa: F401 - re-exported for the views
 from .inline import with_inline_layout
 from .palette import PILL_HEX
 
@@ -74,20 +75,6 @@ def markdown_html(text: str) -> str:
 # -- formatting -----------------------------------------------------------------------------
 
 
-def fmt_ms(ms: float | None) -> str:
-    if ms is None:
-        return ""
-    if ms >= 1000:
-        return f"{ms / 1000:.1f} s"
-    return f"{ms:.1f} ms" if ms < 10 else f"{round(ms)} ms"
-
-
-def fmt_rows(rows: int | None, truncated: bool | None = None) -> str:
-    if rows is None:
-        return ""
-    return f"{rows:,} row{'' if rows == 1 else 's'}{' (capped)' if truncated else ''}"
-
-
 def one_line(text: str | None, limit: int = 140) -> str:
     flat = " ".join((text or "").split())
     return flat if len(flat) <= limit else flat[: limit - 1] + "…"
@@ -127,17 +114,6 @@ def pill_color(color: str | None) -> str:
 
 
 # -- the steps summary ----------------------------------------------------------------------
-
-
-def cost_text(steps: int, elapsed_ms: float | None = None, usage: Mapping[str, int] | None = None) -> str:
-    """What an answer cost, for its collapsed steps line: "Ran 3 steps · 4.2 s · 2,140 tokens"."""
-    bits = [f"Ran {steps} step{'' if steps == 1 else 's'}" if steps else "No steps"]
-    if elapsed_ms is not None:
-        bits.append(fmt_ms(elapsed_ms))
-    tokens = (usage or {}).get("total_tokens")
-    if tokens:
-        bits.append(f"{tokens:,} token{'' if tokens == 1 else 's'}")
-    return " · ".join(bits)
 
 
 def step_meta(step: Mapping[str, Any]) -> str:
@@ -348,10 +324,6 @@ PREVIEW_SHORT = 16
 PREVIEW_VERBS = {"update": ("changes", "in"), "insert": ("adds", "to"), "delete": ("deletes", "from")}
 
 
-def _rows(n: int) -> str:
-    return "row" if n == 1 else "rows"
-
-
 def preview_value(value: Any) -> str:
     """A sample value as the preview shows it: exactly, with SQL's NULL for a missing one."""
     if value is None:
@@ -387,7 +359,7 @@ def preview_line(proposal: Mapping[str, Any]) -> str:
         where = f" {prep} {esc(statements[0].get('table'))}"
     elif statements:
         where = f" in {len(statements)} statements"
-    return f'<div class="nxl-dry">Preview: this {verb} <strong>{n:,}</strong> {_rows(n)}{where}.</div>'
+    return f'<div class="nxl-dry">Preview: this {verb} <strong>{n:,}</strong> {noun(n, "row")}{where}.</div>'
 
 
 def _preview_cell(value: Any, cls: str) -> str:
@@ -430,7 +402,7 @@ def statement_preview_html(stmt: Mapping[str, Any], number: int | None = None) -
             f'<tbody>{"".join(body)}</tbody></table></div>'
         )
     more = rows - len(sample)
-    tail = f'<div class="nxl-pv-more">and {more:,} more {_rows(more)}</div>' if more > 0 and body else ""
+    tail = f'<div class="nxl-pv-more">and {more:,} more {noun(more, "row")}</div>' if more > 0 and body else ""
     if not head and not table:
         return ""
     return f'<div class="nxl-pv-stmt" data-action="{esc(action)}">{head}{table}{tail}</div>'
@@ -442,20 +414,6 @@ def preview_html(proposal: Mapping[str, Any]) -> str:
     numbered = len(statements) > 1
     blocks = "".join(statement_preview_html(s, i + 1 if numbered else None) for i, s in enumerate(statements))
     return preview_line(proposal) + (f'<div class="nxl-preview">{blocks}</div>' if blocks else "")
-
-
-def outcome_text(outcome: Mapping[str, Any]) -> str:
-    status = outcome.get("status")
-    if status == "confirmed":
-        n = outcome.get("rows_affected") or 0
-        return f"Done: {n:,} row{'' if n == 1 else 's'} changed."
-    if status == "cancelled":
-        return "Cancelled: nothing was changed."
-    if status == "failed":
-        return f"The change failed and nothing was written: {outcome.get('error') or outcome.get('message') or ''}".strip()
-    if status == "error":
-        return str(outcome.get("message") or outcome.get("error") or "This confirmation cannot run.")
-    return ""
 
 
 def rows_table_html(columns: list[str], rows: list[list[Any]]) -> str:
