@@ -75,7 +75,7 @@ class TimedResponder:
             self._steps.extend(steps)
 
     def step_for(self, request, number):
-        from nexusleads_lab.agent.modelserver import http_error
+        from nexusleads_lab.testing.modelserver import http_error
 
         with self._lock:
             step = self._steps.popleft() if self._steps else None
@@ -147,7 +147,7 @@ class Harness:
     def __init__(self, db) -> None:
         import openai
 
-        from nexusleads_lab.agent.modelserver import ModelServer
+        from nexusleads_lab.testing.modelserver import ModelServer
 
         self.db = db
         self.responder = TimedResponder()
@@ -190,7 +190,7 @@ class Harness:
 
 
 def bench_turn_started(h: Harness, persist: bool, n: int) -> dict:
-    from nexusleads_lab.agent.modelserver import text
+    from nexusleads_lab.testing.modelserver import text
 
     a = h.assistant(persist=persist)
     started, totals = [], []
@@ -216,7 +216,7 @@ def bench_turn_started(h: Harness, persist: bool, n: int) -> dict:
 
 
 def bench_steps(h: Harness, persist: bool, n: int) -> dict:
-    from nexusleads_lab.agent.modelserver import text, tool_calls
+    from nexusleads_lab.testing.modelserver import text, tool_calls
 
     a = h.assistant(persist=persist)
     rows = []
@@ -260,8 +260,8 @@ def bench_sdk_floor(h: Harness, n: int) -> dict:
     """
     import openai
 
-    from nexusleads_lab.agent import modelserver
-    from nexusleads_lab.agent.modelserver import text, tool_calls
+    from nexusleads_lab.testing import modelserver
+    from nexusleads_lab.testing.modelserver import text, tool_calls
     from nexusleads_lab.agent.tools import TOOL_SPECS
 
     a = h.assistant(persist=False)
@@ -425,7 +425,7 @@ def bench_deltas(h: Harness, *, tokens: int, asks: int, pace: float, json_messag
 
 
 def bench_bytes(h: Harness, database, label: str, queries: list[tuple[int, str]]) -> list[dict]:
-    from nexusleads_lab.agent.modelserver import text, tool_calls
+    from nexusleads_lab.testing.modelserver import text, tool_calls
 
     # reuse the engine-bench import so both benches measure the original design identically
     from bench_engine import psql_json_bytes

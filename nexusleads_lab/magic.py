@@ -361,7 +361,7 @@ def status_text(session: NexusSession, *, full: bool = False) -> str:
     notebook shows nothing private; ``full`` adds them for the live session (secrets masked)."""
     import os
 
-    from . import __version__
+    from ._version import __version__
 
     assistant = session.assistant
     settings = assistant.settings

@@ -82,7 +82,7 @@ ORDER BY array_position(ARRAY['new', 'contacted', 'qualified', 'disqualified', '
 
 def _mark_contacted(request):
     """Propose the write for the top three leads the previous answer listed (ids from the result)."""
-    from nexusleads_lab.agent.modelserver import text
+    from nexusleads_lab.testing.modelserver import text
 
     ids = _top_lead_ids(request, 3)
     where = f"id IN ({', '.join(map(str, ids))})"
@@ -200,13 +200,13 @@ LIMIT 30"""
 
 
 def _psql(*sqls: str):
-    from nexusleads_lab.agent.modelserver import tool_calls
+    from nexusleads_lab.testing.modelserver import tool_calls
 
     return tool_calls([("psql", {"sql": s}) for s in sqls])
 
 
 def answers() -> dict[str, list]:
-    from nexusleads_lab.agent.modelserver import text, tool_calls
+    from nexusleads_lab.testing.modelserver import text, tool_calls
 
     return {
         "Give me a KPI overview of our lead pipeline": [
@@ -310,14 +310,14 @@ class Author:
         self.scripts = scripts
 
     def step_for(self, request, number):
-        from nexusleads_lab.agent.modelserver import _resolve, http_error
-        from nexusleads_lab.agent.cassette import last_user_message
+        from nexusleads_lab.testing.modelserver import _resolve, http_error
+        from nexusleads_lab.replay import last_user_message
 
         messages = request.get("messages", [])
         last_user = max(i for i, m in enumerate(messages) if m.get("role") == "user")
         question = re.sub(r"\s+", " ", last_user_message(request) or "").strip()
         if question.startswith("CONFIRM_ACTION:"):
-            from nexusleads_lab.agent.modelserver import text
+            from nexusleads_lab.testing.modelserver import text
 
             return _resolve(text(_msg(
                 "Done — the three leads are now *contacted* and their intro emails are logged. "
@@ -334,7 +334,7 @@ def record(names: list[str]) -> None:
     import nbformat
     from nbclient import NotebookClient
 
-    from nexusleads_lab.agent.modelserver import ModelServer
+    from nexusleads_lab.testing.modelserver import ModelServer
 
     home = Path(tempfile.mkdtemp(prefix="nexus-record-"))
     env_before = dict(os.environ)

@@ -12,7 +12,7 @@ import pytest
 
 from nexusleads_lab.agent.assistant import Assistant, fit_budget
 from nexusleads_lab.agent.confirm import ConfirmationError, Confirmations
-from nexusleads_lab.agent.modelserver import ModelServer, Script, disconnect_after, http_error, text, tool_calls
+from nexusleads_lab.testing.modelserver import ModelServer, Script, disconnect_after, http_error, text, tool_calls
 from nexusleads_lab.agent.tools import MAX_TOOL_BYTES
 from nexusleads_lab.db.store import ConversationStore, NotFound
 

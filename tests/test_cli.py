@@ -9,7 +9,7 @@ import sys
 
 import pytest
 
-from nexusleads_lab.agent.modelserver import ModelServer, Script, text, tool_calls
+from nexusleads_lab.testing.modelserver import ModelServer, Script, text, tool_calls
 
 API_KEY = "sk-cli-SECRET-0987654321"
 

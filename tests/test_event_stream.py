@@ -13,7 +13,7 @@ import pytest
 
 from nexusleads_lab.agent.assistant import Assistant
 from nexusleads_lab.agent.events import ConfirmResolved
-from nexusleads_lab.agent.modelserver import ModelServer, Script, http_error, text, tool_calls
+from nexusleads_lab.testing.modelserver import ModelServer, Script, http_error, text, tool_calls
 from nexusleads_lab.agent.transcript import STEP_KEYS, AnswerItem, OutcomeItem, QuestionItem
 
 from checks import fingerprint

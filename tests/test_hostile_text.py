@@ -24,7 +24,7 @@ from fetchers import fetchers
 from kernels import Kernel
 
 from nexusleads_lab.agent.assistant import Assistant
-from nexusleads_lab.agent.modelserver import ModelServer, Script, text, tool_calls
+from nexusleads_lab.testing.modelserver import ModelServer, Script, text, tool_calls
 from nexusleads_lab.cli import format_response
 from nexusleads_lab.safetext import PROSE_FIELDS, UNSAFE, escape_char, safe_response
 from nexusleads_lab.ui import charts

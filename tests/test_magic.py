@@ -23,7 +23,7 @@ import pytest
 from IPython.utils.capture import capture_output
 
 from nexusleads_lab.agent.assistant import Assistant
-from nexusleads_lab.agent.modelserver import ModelServer, Script, text, tool_calls
+from nexusleads_lab.testing.modelserver import ModelServer, Script, text, tool_calls
 from nexusleads_lab.agent.streaming import partial_display_text
 from nexusleads_lab.session import get_session
 from nexusleads_lab.ui.charts import VEGA_MIME as VEGA

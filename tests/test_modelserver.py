@@ -18,7 +18,7 @@ import httpx2
 import openai
 import pytest
 
-from nexusleads_lab.agent.cassette import (
+from nexusleads_lab.replay import (
     CassetteMatcher,
     Recorder,
     assemble_completion,
@@ -28,7 +28,7 @@ from nexusleads_lab.agent.cassette import (
     recording_http_client,
     start_replay_server,
 )
-from nexusleads_lab.agent.modelserver import (
+from nexusleads_lab.testing.modelserver import (
     ModelServer,
     Replay,
     Script,

@@ -15,7 +15,7 @@ import openai
 import pytest
 
 from nexusleads_lab.agent.assistant import Assistant
-from nexusleads_lab.agent.modelserver import ModelServer, Script, text, tool_calls
+from nexusleads_lab.testing.modelserver import ModelServer, Script, text, tool_calls
 from nexusleads_lab.agent.streaming import partial_display_text
 from nexusleads_lab.ui.panel import STREAM_RATE, ChatPanel
 

@@ -18,7 +18,7 @@ import uuid
 import psycopg
 import pytest
 
-from nexusleads_lab.agent.modelserver import ModelServer, Script, text
+from nexusleads_lab.testing.modelserver import ModelServer, Script, text
 
 ORG = "acme-analytics"
 PASSWORDS = {"plg_user": "plg_password", "agent": "agent-pw-123", "writer": "writer-pw-456"}

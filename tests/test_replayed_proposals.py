@@ -11,7 +11,7 @@ import pytest
 from checks import fingerprint, sequences
 from nexusleads_lab.agent.assistant import Assistant
 from nexusleads_lab.agent.confirm import ConfirmationError
-from nexusleads_lab.agent.modelserver import ModelServer, Script, text
+from nexusleads_lab.testing.modelserver import ModelServer, Script, text
 
 ORG = "acme-analytics"
 QUESTION = "Mark the top three hot Kafka leads as contacted"

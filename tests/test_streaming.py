@@ -10,7 +10,7 @@ import sys
 import textwrap
 import time
 
-from nexusleads_lab.agent.modelserver import ModelServer, Script, text
+from nexusleads_lab.testing.modelserver import ModelServer, Script, text
 from nexusleads_lab.agent.streaming import StreamingDisplay
 
 MB = 1_000_000

@@ -13,7 +13,7 @@ import pytest
 
 from nexusleads_lab.agent.assistant import Assistant
 from nexusleads_lab.agent.confirm import ConfirmationError, Confirmations, ProposalError
-from nexusleads_lab.agent.modelserver import ModelServer, Script, text
+from nexusleads_lab.testing.modelserver import ModelServer, Script, text
 from nexusleads_lab.config import Settings
 from nexusleads_lab.db.database import Database
 from nexusleads_lab.db.dml import plan_write

@@ -827,7 +827,7 @@ def describe_model_error(exc: Exception) -> str:
     if isinstance(exc, openai.RateLimitError):
         return "The model service is rate-limiting requests (429) and retries did not help; wait a moment and ask again."
     if isinstance(exc, openai.NotFoundError):
-        from .cassette import REPLAY_MISS
+        from ..replay.cassette import REPLAY_MISS
 
         if getattr(exc, "code", None) == REPLAY_MISS:  # the replay server's paragraph: which cassette, how to re-record
             return _api_message(exc, limit=None)

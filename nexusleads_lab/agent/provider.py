@@ -73,7 +73,7 @@ _replay_lock = threading.Lock()
 
 def _replay_base_url(path: str) -> str:
     """One loopback replay server per cassette per process."""
-    from .cassette import start_replay_server
+    from ..replay.server import start_replay_server
 
     resolved = str(Path(path).expanduser().resolve())
     if not Path(resolved).is_file():
@@ -92,7 +92,7 @@ _ledgers: dict[tuple[str, str], object] = {}
 def proposal_ledger(settings: ModelSettings):
     """Where this session's proposed writes meet their cassette: recorded beside the exchanges
     when recording (NEXUS_RECORD, live), checked against the recording when replaying; else None."""
-    from .cassette import ProposalLedger
+    from ..replay.proposals import ProposalLedger
 
     if settings.replay:
         mode, path = "replay", settings.replay
@@ -125,7 +125,7 @@ def make_client(settings: ModelSettings):
     if settings.mode == "unconfigured":
         raise ModelConfigError(MISSING_CONFIG)
     if settings.record:
-        from .cassette import recording_http_client
+        from ..replay.recorder import recording_http_client
 
         http_client = recording_http_client(settings.record, transport=KeepAliveTransport())
     else:

@@ -184,7 +184,7 @@ def _prepare_embedded(server: EmbeddedServer, *, seed: bool, contributors: int |
         schema.migrate(conn)
         schema.ensure_roles(conn)
         if seed and not _scalar(conn, "SELECT EXISTS (SELECT 1 FROM organizations)"):
-            from .demo import DEFAULT_CONTRIBUTORS, load_demo_data
+            from .demo.load import DEFAULT_CONTRIBUTORS, load_demo_data
 
             started = time.perf_counter()
             summary = load_demo_data(conn, contributors=contributors or DEFAULT_CONTRIBUTORS)

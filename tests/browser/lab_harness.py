@@ -26,7 +26,7 @@ from typing import Any, Sequence
 
 import nbformat
 
-from nexusleads_lab.agent.modelserver import ModelServer, Script, StepLike
+from nexusleads_lab.testing.modelserver import ModelServer, Script, StepLike
 
 CHROMIUM = Path(os.environ.get("NEXUS_CHROMIUM", "/usr/bin/chromium"))
 CHROMIUM_ARGS = [
@@ -61,7 +61,7 @@ class _Timed:
 class ScriptedModel:
     """The lab's model service: one loopback OpenAI-compatible server whose script tests swap.
 
-    ``set_script([...])`` replaces the answers (steps from ``nexusleads_lab.agent.modelserver``:
+    ``set_script([...])`` replaces the answers (steps from ``nexusleads_lab.testing.modelserver``:
     ``text``, ``tool_calls``, ``http_error`` ...), one per request, in order; ``requests`` are
     the request bodies received since the last ``set_script``; ``served`` the epoch times at
     which each answer finished streaming.

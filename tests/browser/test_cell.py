@@ -12,7 +12,7 @@ import pytest
 from lab_harness import cell, open_notebook, run_cell, screenshot, wait_for_idle, write_notebook
 from playwright.sync_api import expect
 
-from nexusleads_lab.agent.modelserver import text, tool_calls
+from nexusleads_lab.testing.modelserver import text, tool_calls
 
 ORG = "acme-analytics"  # the lab's NEXUS_ORG (see conftest.py): every answer is in its scope
 

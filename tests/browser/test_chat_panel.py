@@ -30,7 +30,7 @@ from lab_harness import (
 )
 from playwright.sync_api import expect
 
-from nexusleads_lab.agent.modelserver import http_error, text, tool_calls
+from nexusleads_lab.testing.modelserver import http_error, text, tool_calls
 from nexusleads_lab.db.dml import plan_write
 from nexusleads_lab.db.store import ConversationStore
 

@@ -21,7 +21,7 @@ from fetchers import fetchers
 from lab_harness import cell, open_notebook, run_all_cells, run_cell, screenshot, write_notebook
 from playwright.sync_api import expect
 
-from nexusleads_lab.agent.modelserver import text
+from nexusleads_lab.testing.modelserver import text
 
 pytestmark = pytest.mark.browser
 

@@ -21,7 +21,7 @@ from lab_harness import cell, open_notebook, run_all_cells, screenshot, wait_for
 from PIL import Image
 from playwright.sync_api import expect
 
-from nexusleads_lab.agent.modelserver import text, tool_calls
+from nexusleads_lab.testing.modelserver import text, tool_calls
 from nexusleads_lab.ui.charts import ACCENT, ACCENT_2
 
 pytestmark = pytest.mark.browser

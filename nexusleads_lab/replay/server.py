@@ -1,30 +1,15 @@
-"""Loopback OpenAI-compatible model server, for tests and offline notebook runs.
+"""The loopback OpenAI-compatible model server: what ``NEXUS_REPLAY`` answers through, so a replayed
+notebook still goes through the real ``openai`` client, HTTP and SSE.
 
-Why: the agent talks to its model through the real ``openai`` client, and the
-failures worth testing (tool-call arguments split across chunks, 429/500,
-streams that break off, slow streams that get cancelled) live in the HTTP/SSE
-layer. Mocking the client would skip exactly that layer, so this module serves
-the wire protocol itself on 127.0.0.1 and the client is pointed at it::
+Stdlib only: ``ThreadingHTTPServer`` in a daemon thread, HTTP/1.1 keep-alive, and chunked
+transfer encoding for streams. Chunked framing matters: it is what lets the client *notice* an
+abrupt disconnect (a close-delimited body would look like a normal end of stream).
 
-    with ModelServer(Script([tool_calls([("psql", {"sql": "select 1"})]), text("One.")])) as srv:
-        client = openai.OpenAI(base_url=srv.base_url, api_key="test")
-        ...
-        assert srv.requests[1]["messages"][-1]["role"] == "tool"
-
-Stdlib only: ``ThreadingHTTPServer`` in a daemon thread, HTTP/1.1 keep-alive,
-and chunked transfer encoding for streams. Chunked framing matters: it is what
-lets the client *notice* an abrupt disconnect (a close-delimited body would
-look like a normal end of stream).
-
-Routes: ``POST /v1/chat/completions`` (streamed SSE or plain JSON, following
-the request's ``stream`` flag) and ``GET /v1/models``.
-
-A *responder* decides the answer to each request by returning a *step*.
-:class:`Script` plays steps in order; :class:`Replay` answers from a cassette
-(see :mod:`nexusleads_lab.agent.cassette`). Steps: :func:`text`,
-:func:`tool_calls`, :func:`http_error`, :func:`disconnect_after`, plus the raw
-:class:`ChunksStep` / :class:`CompletionStep`; a script entry may also be a
-callable ``(request_json) -> step`` to answer based on the request.
+Routes: ``POST /v1/chat/completions`` (streamed SSE or plain JSON, following the request's
+``stream`` flag) and ``GET /v1/models``. A *responder* returns the *step* that answers each
+request on its :class:`Wire`; :class:`Replay` answers from a cassette (:mod:`.cassette`) with
+:class:`ChunksStep` / :class:`CompletionStep`, or :func:`http_error` for a request it has no
+answer to. Scripted answers for tests live in :mod:`nexusleads_lab.testing.modelserver`.
 """
 
 from __future__ import annotations
@@ -36,22 +21,22 @@ import threading
 import time
 import traceback
 import uuid
-from collections.abc import Callable, Mapping, Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
-from typing import Any, Protocol, Union, runtime_checkable
+from typing import Any, Protocol, runtime_checkable
 
-from nexusleads_lab.agent.cassette import (
+from ..db.errors import shorten
+from .cassette import (
+    REPLAY_MISS,
     CassetteMatcher,
     Exchange,
-    REPLAY_MISS,
     Mask,
     assemble_completion,
     last_user_message,
     load_cassette,
 )
-from nexusleads_lab.db.errors import shorten
 
 JSON = dict[str, Any]
 
@@ -65,12 +50,6 @@ def _shown_path(path: Path) -> str:
         return str(path.resolve().relative_to(Path.cwd().resolve()))
     except ValueError:
         return str(path)
-
-
-def _snippet(text: str | None, limit: int = 120) -> str:
-    if text is None:
-        return "<no user message>"
-    return repr(shorten(text, limit))
 
 
 # --------------------------------------------------------------------------- wire
@@ -287,62 +266,6 @@ class Step(Protocol):
     def serve(self, wire: Wire) -> None: ...
 
 
-StepLike = Union[Step, Callable[[JSON], "StepLike"]]
-
-
-@dataclass(frozen=True)
-class TextStep:
-    """A plain assistant answer, streamed in ``chunk_size``-character deltas; finish_reason "stop"."""
-
-    content: str
-    chunk_size: int = 8
-    usage: Mapping[str, int] | None = None
-    delay: float = 0.0
-
-    def serve(self, wire: Wire) -> None:
-        _serve_message(
-            wire,
-            content=self.content,
-            calls=(),
-            finish_reason="stop",
-            usage=self.usage,
-            chunk_size=self.chunk_size,
-            delay=self.delay,
-        )
-
-
-@dataclass(frozen=True)
-class ToolCallsStep:
-    """One assistant turn with one or several (parallel) tool calls; finish_reason "tool_calls".
-
-    Each call's ``arguments`` string is streamed in ``fragment_size`` pieces:
-    the first chunk of a call carries index, id, type, name and the first
-    fragment; later chunks carry only the index and further fragments.
-    """
-
-    calls: tuple[tuple[str, str], ...]
-    content: str | None = None
-    chunk_size: int = 8
-    fragment_size: int = 10
-    usage: Mapping[str, int] | None = None
-    delay: float = 0.0
-    ids: tuple[str, ...] | None = None
-
-    def serve(self, wire: Wire) -> None:
-        # Fresh ids per answer, as the real service does, unless the test pins them.
-        ids = self.ids or tuple(f"call_{uuid.uuid4().hex[:24]}" for _ in self.calls)
-        _serve_message(
-            wire,
-            content=self.content,
-            calls=[(cid, name, args) for cid, (name, args) in zip(ids, self.calls)],
-            finish_reason="tool_calls",
-            usage=self.usage,
-            chunk_size=self.chunk_size,
-            fragment_size=self.fragment_size,
-            delay=self.delay,
-        )
-
-
 _ERROR_KINDS: dict[int, tuple[str, str | None]] = {
     400: ("invalid_request_error", None),
     401: ("invalid_request_error", "invalid_api_key"),
@@ -386,31 +309,6 @@ class HttpErrorStep:
         }
         wire.pause(self.delay)
         wire.send_json(self.status, body, headers)
-
-
-@dataclass(frozen=True)
-class DisconnectStep:
-    """Start answering, then drop the connection after ``n_chunks`` SSE events (no ``[DONE]``).
-
-    A non-streamed request is dropped before any response is sent.
-    """
-
-    n_chunks: int
-    content: str = "This answer is cut off before it ends, as if the connection died."
-    chunk_size: int = 8
-    delay: float = 0.0
-
-    def serve(self, wire: Wire) -> None:
-        _serve_message(
-            wire,
-            content=self.content,
-            calls=(),
-            finish_reason="stop",
-            usage=None,
-            chunk_size=self.chunk_size,
-            delay=self.delay,
-            stop_after=max(0, self.n_chunks),
-        )
 
 
 @dataclass(frozen=True)
@@ -467,45 +365,11 @@ class CompletionStep:
         )
 
 
-def text(content: str, chunk_size: int = 8, usage: Mapping[str, int] | None = None, *, delay: float = 0.0) -> TextStep:
-    """Answer with ``content`` streamed as several deltas (``chunk_size`` characters each).
-
-    ``usage`` (prompt/completion/total tokens) is sent in the final usage chunk
-    when the request sets ``stream_options.include_usage``; estimated if omitted.
-    ``delay`` sleeps before each chunk, so a test can cancel mid-stream.
-    """
-    return TextStep(content, chunk_size, usage, delay)
-
-
-def tool_calls(
-    calls: Sequence[tuple[str, Mapping[str, Any] | str]],
-    *,
-    content: str | None = None,
-    chunk_size: int = 8,
-    fragment_size: int = 10,
-    usage: Mapping[str, int] | None = None,
-    delay: float = 0.0,
-    ids: Sequence[str] | None = None,
-) -> ToolCallsStep:
-    """Answer with parallel tool calls, e.g. ``tool_calls([("psql", {"sql": "select 1"})])``.
-
-    Arguments given as a mapping are JSON-encoded; a string is sent verbatim
-    (so a test can send malformed JSON). ``content`` is streamed before the
-    calls. ``ids`` pins the ``call_...`` ids; otherwise they are random.
-    """
-    if not calls:
-        raise ValueError("tool_calls() needs at least one call")
-    if ids is not None and len(ids) != len(calls):
-        raise ValueError(f"tool_calls(): {len(ids)} ids for {len(calls)} calls")
-    encoded = tuple((name, args if isinstance(args, str) else json.dumps(args)) for name, args in calls)
-    return ToolCallsStep(encoded, content, chunk_size, fragment_size, usage, delay, tuple(ids) if ids else None)
-
-
 def http_error(
     status: int,
     message: str,
     *,
-    type: str | None = None,  # noqa: A002 - mirrors the OpenAI error field name
+    type: str | None = None,
     code: str | None = None,
     retry_after_ms: float | None = None,
     should_retry: bool | None = None,
@@ -513,23 +377,6 @@ def http_error(
 ) -> HttpErrorStep:
     """Answer with HTTP ``status`` and an OpenAI-style error body (e.g. 429, 500)."""
     return HttpErrorStep(status, message, type, code, retry_after_ms, should_retry, delay)
-
-
-def disconnect_after(
-    n_chunks: int, content: str = DisconnectStep.content, *, chunk_size: int = 8, delay: float = 0.0
-) -> DisconnectStep:
-    """Stream ``n_chunks`` SSE events of an answer with ``content``, then drop the connection."""
-    return DisconnectStep(n_chunks, content, chunk_size, delay)
-
-
-def _resolve(step: StepLike, request: JSON) -> Step:
-    for _ in range(16):
-        if isinstance(step, Step):
-            return step
-        if not callable(step):
-            break
-        step = step(request)
-    raise TypeError(f"scripted model: a step must be a Step or a callable returning one, got {step!r}")
 
 
 # --------------------------------------------------------------------------- responders
@@ -541,40 +388,8 @@ class Responder(Protocol):
     def step_for(self, request: JSON, number: int) -> Step: ...
 
 
-class Script:
-    """Answers requests with the given steps, one step per request, in order. Thread-safe."""
-
-    def __init__(self, steps: Sequence[StepLike]) -> None:
-        self.steps = list(steps)
-        self._next = 0
-        self._lock = threading.Lock()
-
-    @property
-    def remaining(self) -> int:
-        """Steps not yet used: a test can assert the agent made exactly the expected calls."""
-        with self._lock:
-            return max(0, len(self.steps) - self._next)
-
-    def step_for(self, request: JSON, number: int) -> Step:
-        with self._lock:
-            index = self._next
-            self._next += 1
-        if index >= len(self.steps):
-            return http_error(
-                500,
-                f"scripted model: no more scripted responses (request {index + 1}); "
-                f"the script has {len(self.steps)} step(s); "
-                f"last user message: {_snippet(last_user_message(request))}",
-                type="server_error",
-                code="script_exhausted",
-                # Retrying cannot help and would only hide the real request count.
-                should_retry=False,
-            )
-        return _resolve(self.steps[index], request)
-
-
 class Replay:
-    """Answers each request from a cassette recorded by :mod:`nexusleads_lab.agent.cassette`.
+    """Answers each request from a cassette recorded by :mod:`.recorder` (format: :mod:`.cassette`).
 
     Matching follows the rule in that module's docstring. A request with no
     recorded answer gets HTTP 404 (never retried) whose message names the
@@ -620,7 +435,7 @@ class Replay:
 
 class _HTTPServer(ThreadingHTTPServer):
     daemon_threads = True
-    owner: ModelServer
+    owner: LoopbackServer
 
     def handle_error(self, request, client_address) -> None:
         # A client that hangs up between requests (closed keep-alive) is normal here.
@@ -637,7 +452,7 @@ class _Handler(BaseHTTPRequestHandler):
     disable_nagle_algorithm = True
     server: _HTTPServer
 
-    def log_message(self, format: str, *args: Any) -> None:  # noqa: A002
+    def log_message(self, format: str, *args: Any) -> None:
         pass  # test output should show assertions, not access logs
 
     def setup(self) -> None:
@@ -691,7 +506,7 @@ class _Handler(BaseHTTPRequestHandler):
         except _CLIENT_GONE:
             owner._note_aborted(number)
             self.close_connection = True
-        except Exception as exc:  # noqa: BLE001 - surface responder bugs to the client, keep serving
+        except Exception as exc:
             owner._note_error(number, traceback.format_exc())
             if wire.started:
                 wire.drop()
@@ -707,7 +522,7 @@ class _Handler(BaseHTTPRequestHandler):
                     self.close_connection = True
 
 
-class ModelServer:
+class LoopbackServer:
     """OpenAI-compatible server on 127.0.0.1 (random port), serving from a daemon thread.
 
     Starts on construction; use as a context manager or call :meth:`close`.
@@ -717,8 +532,8 @@ class ModelServer:
     on the next write), ``errors`` (tracebacks of responder failures).
     """
 
-    def __init__(self, responder: Responder | Sequence[StepLike], *, model: str = "scripted-model") -> None:
-        self.responder: Responder = Script(responder) if isinstance(responder, Sequence) else responder
+    def __init__(self, responder: Responder, *, model: str = "loopback-model") -> None:
+        self.responder = responder
         self.model = model
         self.requests: list[JSON] = []
         self.aborted: list[int] = []
@@ -736,7 +551,7 @@ class ModelServer:
         )
         self._thread.start()
 
-    def __enter__(self) -> ModelServer:
+    def __enter__(self) -> LoopbackServer:
         return self
 
     def __exit__(self, *exc_info: object) -> None:
@@ -780,23 +595,6 @@ class ModelServer:
                 self._connections.discard(connection)
 
 
-__all__ = [
-    "ChunksStep",
-    "CompletionStep",
-    "DisconnectStep",
-    "HttpErrorStep",
-    "ModelServer",
-    "Replay",
-    "Responder",
-    "Script",
-    "Step",
-    "StepLike",
-    "TextStep",
-    "ToolCallsStep",
-    "Wire",
-    "disconnect_after",
-    "http_error",
-    "message_chunks",
-    "text",
-    "tool_calls",
-]
+def start_replay_server(path: str | os.PathLike[str], *, extra_masks: Sequence[Mask] = ()) -> LoopbackServer:
+    """Start a loopback server answering from the cassette at ``path`` (already serving; close it or use ``with``)."""
+    return LoopbackServer(Replay(path, extra_masks=extra_masks))
