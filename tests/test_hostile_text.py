@@ -174,8 +174,9 @@ def test_no_view_gets_an_unsafe_character_from_any_answer(response, notes):
                 assert fetchers(body) == [] if mime == "text/html" else True
     # the chat panel: what is synced to the browser
     item = _assistant_item("k", response, notes, [])
-    for path, s in strings(item):
-        assert not unsafe_in(s, LAYOUT if is_prose(path[1:]) else "")
+    for path, s in strings(item):  # "html": the message's prose as the kernel rendered it
+        assert not unsafe_in(s, LAYOUT if is_prose(path[1:]) or path == ("html",) else "")
+    assert fetchers(item.get("html", "")) == []
     # the terminal
     assert not unsafe_in(format_response(response), LAYOUT)
 

@@ -17,6 +17,7 @@ import pytest
 from nexusleads_lab.agent.assistant import Assistant
 from nexusleads_lab.testing.modelserver import ModelServer, Script, text, tool_calls
 from nexusleads_lab.agent.streaming import partial_display_text
+from nexusleads_lab.agent.transcript import STEP_KEYS
 from nexusleads_lab.ui.panel import STREAM_RATE, ChatPanel
 
 API_KEY = "sk-test-PANEL-SECRET-0123456789abcdef"
@@ -90,8 +91,9 @@ def test_a_question_shows_the_user_message_the_steps_and_the_dashboard(make_pane
     assert user["role"] == "user" and user["text"] == "How are leads spread over tiers?"
     assert answer["role"] == "assistant" and "error" not in answer
     (step,) = answer["steps"]
-    assert step["tool"] == "psql" and step["sql"] == TIER_SQL and step["status"] == "completed"
-    assert step["rows"] == 3 and step["ms"] > 0 and step["result_id"] == "r1"
+    assert set(step) == set(STEP_KEYS), "one step shape, from the event to the JavaScript"
+    assert step["tool"] == "psql" and step["command"] == TIER_SQL and step["status"] == "completed"
+    assert step["rows"] == 3 and step["elapsed_ms"] > 0 and step["result_id"] == "r1"
     response = answer["response"]
     assert response["type"] == "dashboard"
     truth = db.engine_for(ORG).read(TIER_SQL).df
@@ -124,7 +126,7 @@ def test_a_second_question_while_busy_is_refused_with_a_toast(make_panel):
     panel, _ = make_panel([text(message("slow " * 100), chunk_size=4, delay=0.03)])
     panel.handle({"type": "ask", "text": "first"})
     panel.handle({"type": "ask", "text": "second"})
-    assert [m["text"] for m in panel.messages if m["role"] == "user"] == ["first"]
+    wait_for(lambda: [m["text"] for m in panel.messages if m["role"] == "user"] == ["first"], what="the first question")
     assert panel.sent[-1]["type"] == "toast" and "stop it first" in panel.sent[-1]["text"]
     panel.handle({"type": "stop"})
     assert panel.wait(5)
@@ -246,10 +248,10 @@ def test_a_new_panel_resumes_the_users_latest_conversation(make_panel, db):
     restored, _ = make_panel([text(message("unused"))], user=user)
     assert restored.conversation_id == panel.conversation_id
     shape = lambda items: [(m["role"], m.get("text") or (m.get("response") or {}).get("type"), m.get("outcome", {}).get("status"),
-                            [(s["sql"], s.get("rows")) for s in m.get("steps", [])]) for m in items]  # fmt: skip
+                            [(s["command"], s.get("rows")) for s in m.get("steps", [])]) for m in items]  # fmt: skip
     assert shape(restored.messages) == shape(before)
-    assert restored.messages[1]["steps"][0]["ms"] > 0
-    assert restored.messages[3]["outcome"] == {"id": card["id"], "status": "confirmed", "rows_affected": 1}
+    assert restored.messages[1]["steps"][0]["elapsed_ms"] > 0
+    assert restored.messages[3]["outcome"] == {"id": card["id"], "status": "confirmed", "rows_affected": 1, "text": "Done: 1 row changed."}
 
 
 def test_the_header_names_the_organization_the_panel_reads_and_writes(make_panel):
@@ -300,17 +302,7 @@ def test_streaming_text_reaches_the_browser_at_most_about_30_times_a_second(make
 
     panel.send_state = counting_send_state
     counted = []
-    real_ask = panel.assistant.ask
-
-    def counting_ask(question, on_event=None):
-        def tap(event):
-            if event.type == "agent.text" and event.status == "streaming":
-                counted.append(1)
-            on_event(event)
-
-        return real_ask(question, on_event=tap)
-
-    panel.assistant.ask = counting_ask
+    panel.assistant.subscribe(lambda event: counted.append(1) if event.type == "agent.text" and event.status == "streaming" else None)
     ask(panel, "stream a lot", timeout=60)
 
     assert len(counted) >= 2000, "the model really streamed 2,000 deltas"
@@ -378,3 +370,101 @@ def test_a_card_that_would_change_nothing_keeps_confirm_off_and_runs_nothing(mak
     assert panel.wait(10)
     assert "outcome" not in panel.messages[-1] and _write_count(db, item["response"]["id"]) == 0
     assert panel.sent[-1]["level"] == "error" and "Nothing was run" in panel.sent[-1]["text"]
+
+
+# -- the controller without a widget, following every turn of its assistant -------------------------
+
+
+@pytest.fixture()
+def controller_over(db):
+    """A ChatController over a scripted assistant whose patches land in a list; returns (controller, assistant, patches)."""
+    made = []
+
+    def make(steps):
+        from nexusleads_lab.ui.chat import ChatController
+
+        server = ModelServer(Script(steps))
+        client = openai.OpenAI(base_url=server.base_url, api_key=API_KEY, max_retries=0)
+        assistant = Assistant(database=db, client=client, org=ORG, user=f"c-{uuid.uuid4().hex[:8]}")
+        patches: list[dict] = []
+        toasts: list[dict] = []
+        controller = ChatController(assistant, sink=patches.append, notify=toasts.append)
+        made.append((controller, assistant, server))
+        return controller, assistant, patches
+
+    yield make
+    for controller, assistant, server in made:
+        controller.close()
+        assistant.close()
+        server.close()
+
+
+def test_a_turn_asked_elsewhere_shows_live_in_the_controller_with_its_steps_in_order(controller_over):
+    controller, assistant, patches = controller_over([
+        tool_calls([("psql", {"sql": TIER_SQL})]),
+        text(message("Three **tiers**."), chunk_size=3, delay=0.01),
+        text(message("Hot is smallest.")),
+    ])  # fmt: skip
+    assistant.ask("How many tiers?", origin="cell")  # a cell's turn: nobody told the panel
+    assistant.ask("Which is smallest?", origin="code")
+
+    roles = [(m["role"], m.get("text") or m["response"]["text"]) for m in controller.messages]
+    assert roles == [("user", "How many tiers?"), ("assistant", "Three **tiers**."),
+                     ("user", "Which is smallest?"), ("assistant", "Hot is smallest.")]  # fmt: skip
+    (step,) = controller.messages[1]["steps"]
+    assert set(step) == set(STEP_KEYS) and step["command"] == TIER_SQL and step["status"] == "completed"
+    assert controller.messages[1]["html"] == "<p>Three <strong>tiers</strong>.</p>\n"  # rendered once, in Python
+    # while the first ran: its step live, then the answer streaming as text, then idle again
+    turns = [p["turn"] for p in patches if p.get("turn")]
+    assert any(t["phase"] == "working" and t["steps"][0]["status"] == "started" for t in turns)
+    assert {t["origin"] for t in turns} == {"cell", "code"}
+    streamed = [p["streaming"] for p in patches if p.get("streaming")]
+    assert len(streamed) >= 2 and all(s and ("Three **tiers**.".startswith(s) or s == "Hot is smallest.") for s in streamed)
+    assert controller.state["busy"] is False and controller.state["turn"] == {}
+    assert controller.state["conversation_id"] == assistant.thread.id
+    assert [i["key"] for i in controller.messages] == [m["key"] for m in controller.messages]  # keys stay put
+
+
+def test_a_confirmation_made_in_code_updates_the_card_and_a_closed_controller_follows_nothing(controller_over, db):
+    lead = int(db.engine_for(ORG).read("SELECT min(id) AS id FROM lead_scores").df["id"][0])
+    sql = f"UPDATE lead_scores SET status = status WHERE id = {lead}"
+    controller, assistant, patches = controller_over([
+        text(json.dumps({"type": "confirm", "id": "k", "title": "Touch one", "summary": "s", "sql": sql})),
+        text(message("later")),
+    ])  # fmt: skip
+    assistant.ask("touch one lead", origin="cell")
+    card = controller.messages[-1]
+    assert card["response"]["type"] == "confirm" and "outcome" not in card
+    assistant.confirm(card["response"]["id"])  # nexus.confirm(), a cell card, the CLI: not the panel
+    assert controller.messages[-1]["outcome"] == {"id": card["response"]["id"], "status": "confirmed", "rows_affected": 1,
+                                                  "text": "Done: 1 row changed."}  # fmt: skip
+    assert [m["role"] for m in controller.messages] == ["user", "assistant"], "the outcome is no question"
+
+    controller.close()
+    before = list(controller.messages)
+    assistant.ask("anyone there?")
+    assert controller.messages == before
+
+
+def test_a_failing_view_does_not_stop_the_controller_or_the_turn(controller_over):
+    controller, assistant, _ = controller_over([text(message("fine"))])
+    assistant.subscribe(lambda event: 1 / 0)
+    result = assistant.ask("still answered?")
+    assert result.ok and controller.messages[-1]["response"]["text"] == "fine"
+
+
+def test_the_front_end_modules_join_into_one_module_anywidget_can_load(tmp_path, monkeypatch):
+    from nexusleads_lab.ui import esm
+
+    joined = esm.bundle("panel/index.js")
+    assert ChatPanel._esm == joined
+    assert "\nimport " not in joined and joined.count("export default") == 1
+    for name in ("dom.js", "format.js", "html.js", "lab.js", "preview.js", "sections.js", "panel.js"):
+        assert f'__nx["panel/{name}"] = (() => {{' in joined
+    assert "renderMarkdown" not in joined, "no Markdown parser in the front end"
+
+    (tmp_path / "js").mkdir()
+    (tmp_path / "js" / "a.js").write_text('import * as b from "./b.js";\nexport default {};\n')
+    monkeypatch.setattr(esm, "asset", lambda name: tmp_path / "js" / name)
+    with pytest.raises(esm.BundleError, match="an import this joiner does not handle"):
+        esm.bundle.__wrapped__("a.js")

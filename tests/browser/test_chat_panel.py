@@ -20,12 +20,14 @@ import pytest
 from lab_harness import (
     ARTIFACTS,
     add_kernelspec,
+    cell,
     open_notebook,
     restart_kernel_from_the_menu,
     run_all_cells,
     run_cell,
     screenshot,
     use_kernel,
+    wait_for_idle,
     write_notebook,
 )
 from playwright.sync_api import expect
@@ -725,4 +727,164 @@ def test_after_a_kernel_restart_load_ext_alone_brings_back_the_same_conversation
     page.wait_for_timeout(1000)
     expect(page.locator(PANEL)).to_have_count(0)
     expect(_nexus_tabs(page)).to_have_count(0)
+    assert dialogs == []
+
+
+# -- one event stream: the panel follows every turn and every confirmation --------------------------
+
+
+def _prompt_busy(page, index: int) -> bool:
+    return page.evaluate(
+        "(i) => window.jupyterapp.shell.currentWidget.content.widgets[i].node.querySelector('.jp-InputPrompt').textContent.includes('*')",
+        index,
+    )
+
+
+def test_questions_asked_in_cells_stream_into_the_open_panel_in_order_with_their_steps(lab, page, dialogs):
+    first_q, second_q = "How are leads spread over tiers?", "And which tier is largest?"
+    first_a = "The leads spread over three tiers: hot, warm and cold. " * 8
+    second_a = "**Cold** is the largest tier by far. " * 6
+    write_notebook(lab, "chat-live.ipynb", [
+        f"%env NEXUS_USER=live-{uuid.uuid4().hex[:8]}", "%load_ext nexusleads_lab", "%nexus panel",
+        f"%%nexus\n{first_q}", f"%%nexus\n{second_q}",
+    ])  # fmt: skip
+    open_notebook(page, lab, "chat-live.ipynb")
+    for index in range(3):
+        run_cell(page, index)
+    page.wait_for_selector(PANEL, state="attached", timeout=60_000)
+    widen_side_area(page)
+    expect(page.locator(f"{PANEL} .nx-empty")).to_be_visible()
+    lab.model.set_script([
+        tool_calls([("psql", {"sql": STATUS_SQL})]),
+        text(message(first_a.strip()), chunk_size=4, delay=0.02),
+        text(message(second_a.strip()), chunk_size=4, delay=0.02),
+    ])  # fmt: skip
+
+    run_cell(page, 3, wait=False)
+    run_cell(page, 4, wait=False)
+    # the first cell's question, its step and its answer streaming, in the panel while the cell runs
+    expect(page.locator(f"{PANEL} .nx-user .nx-bubble").first).to_have_text(first_q, timeout=30_000)
+    streaming = page.locator(f"{PANEL} .nx-live .nx-streaming")
+    expect(streaming).to_contain_text("The leads spread", timeout=30_000)
+    assert _prompt_busy(page, 3), "the panel showed the answer before the cell finished"
+    expect(page.locator(f"{PANEL} .nx-live .nx-steps")).to_contain_text("1 step")
+    # then the second cell's, after the first's answer
+    expect(streaming).to_contain_text("is the largest tier", timeout=30_000)
+    assert _prompt_busy(page, 4), "the second answer streamed into the panel while its cell ran"
+    wait_for_idle(page)
+
+    messages = page.locator(f"{PANEL} .nx-messages > .nx-msg")
+    expect(messages).to_have_count(4, timeout=30_000)
+    kinds = messages.evaluate_all("(nodes) => nodes.map((n) => n.classList.contains('nx-user') ? 'user' : 'bot')")
+    assert kinds == ["user", "bot", "user", "bot"]
+    expect(page.locator(f"{PANEL} .nx-messages .nx-user .nx-bubble")).to_have_text([first_q, second_q])
+    first, second = answers(page).nth(0), answers(page).nth(1)
+    expect(first.locator(".nx-steps-toggle")).to_contain_text("Ran 1 step")
+    first.locator(".nx-steps-toggle").click()
+    first.locator(".nx-step-head").click()
+    expect(first.locator(".nx-sql")).to_have_text(STATUS_SQL)
+    expect(first.locator(".nx-md")).to_have_text(first_a.strip())
+    expect(second.locator(".nx-md")).to_have_text(second_a.strip().replace("**", ""))
+    expect(second.locator(".nx-md strong").first).to_have_text("Cold")  # the kernel's Markdown, once it stands
+    # the cells show their own answers as before
+    expect(cell(page, 3)).to_contain_text("The leads spread")
+    expect(cell(page, 4)).to_contain_text("largest tier")
+    assert dialogs == []
+
+
+def test_a_confirmation_made_in_a_cell_updates_the_panels_card(lab, page, db, dialogs):
+    lead = int(db.engine_for(ORG).read("SELECT min(id) AS id FROM lead_scores").df["id"][0])
+    sql = f"UPDATE lead_scores SET status = status WHERE id = {lead}"  # one row, changes nothing
+    write_notebook(lab, "chat-live-confirm.ipynb", [
+        f"%env NEXUS_USER=live-{uuid.uuid4().hex[:8]}", "%load_ext nexusleads_lab", "%nexus panel",
+        "%%nexus\nTouch the first lead", "nexus.confirm()",
+    ])  # fmt: skip
+    open_notebook(page, lab, "chat-live-confirm.ipynb")
+    for index in range(3):
+        run_cell(page, index)
+    page.wait_for_selector(PANEL, state="attached", timeout=60_000)
+    lab.model.set_script([text(json.dumps({"type": "confirm", "id": "t1", "title": "Touch one lead", "summary": "s", "sql": sql}))])
+    run_cell(page, 3)
+    card = page.locator(f"{PANEL} .nx-confirm")
+    expect(card).to_be_visible(timeout=30_000)
+    expect(card.locator(".nx-confirm-yes")).to_be_enabled()
+    run_cell(page, 4)  # nexus.confirm(): the code path of the cell card's button
+    expect(card.locator(".nx-outcome")).to_have_text("Done: 1 row changed.", timeout=15_000)
+    expect(card.locator(".nx-confirm-yes")).to_be_disabled()
+    expect(card.locator(".nx-confirm-no")).to_be_disabled()
+    assert page.locator(f"{PANEL} .nx-messages .nx-user").count() == 1, "the outcome is no question bubble"
+    assert dialogs == []
+
+
+FAKE_MODEL_RENDER = """async ({ esm, state }) => {
+  const url = URL.createObjectURL(new Blob([esm], { type: "text/javascript" }));
+  const { default: widget } = await import(url);
+  const handlers = {};
+  const sent = [];
+  const used = new Set();
+  const model = {
+    get: (name) => state[name],
+    set: (name, value) => { state[name] = value; },
+    on: (name, fn) => { (handlers[name] = handlers[name] || []).push(fn); },
+    off: (name, fn) => { handlers[name] = (handlers[name] || []).filter((g) => g !== fn); },
+    send: (msg) => { sent.push(msg); },
+    save_changes: () => {},
+  };
+  const spy = new Proxy(model, { get: (target, key) => { used.add(String(key)); return target[key]; } });
+  const el = document.getElementById("root");
+  const cleanup = widget.render({ model: spy, el });
+  const change = (patch) => {
+    Object.assign(state, patch);
+    for (const name of Object.keys(patch)) for (const fn of handlers["change:" + name] || []) fn();
+  };
+  window.fake = { cleanup, change, sent, used, handlers, state };
+  return typeof cleanup;
+}"""
+
+
+def test_the_panel_renders_over_a_plain_object_with_the_models_five_calls(page, dialogs):
+    from nexusleads_lab.ui.chat import answer_item
+    from nexusleads_lab.ui.panel import ChatPanel
+
+    answer = answer_item("a1", {"type": "message", "text": f"Hello **there**: ![pixel](http://127.0.0.1:9/p.png) {XSS}"}, [], [
+        {"call_id": "c1", "tool": "psql", "status": "completed", "command": STATUS_SQL, "path": None, "result_id": "r1",
+         "rows": 4, "truncated": False, "elapsed_ms": 3.2, "error": None},
+    ], elapsed_ms=1200)  # fmt: skip
+    state = {"messages": [{"key": "u1", "role": "user", "text": "Hi"}, answer], "conversations": [],
+             "conversation_id": None, "busy": False, "turn": {}, "streaming": "", "notice": "",
+             "model_name": "scripted", "scope": f"organization {ORG}", "sql_cell": "%%nexus sql\n{sql}"}  # fmt: skip
+    requests: list[str] = []
+    page.on("request", lambda r: requests.append(r.url))
+    page.set_content('<!doctype html><html><body><div id="root"></div></body></html>')
+    assert page.evaluate(FAKE_MODEL_RENDER, {"esm": ChatPanel._esm, "state": state}) == "function"
+
+    root = page.locator("#root .nx-panel")
+    expect(root.locator(".nx-user .nx-bubble")).to_have_text("Hi")
+    body = root.locator(".nx-bot .nx-md")
+    expect(body.locator("strong")).to_have_text("there")
+    expect(body).to_contain_text(XSS)  # raw HTML in the answer is text
+    expect(body.locator("a.nx-md-image")).to_have_attribute("href", "http://127.0.0.1:9/p.png")
+    assert root.locator("img").count() == 0
+    expect(root.locator(".nx-steps-toggle")).to_contain_text("Ran 1 step")
+    expect(root.locator(".nx-subtitle")).to_have_text(f"PLG leads · organization {ORG} · scripted")
+
+    # a live turn: its steps and the answer so far as plain text (Markdown marks and all)
+    page.evaluate("""() => fake.change({ busy: true, turn: { id: "t2", phase: "working", steps: [
+        { call_id: "c2", tool: "psql", status: "started", command: "SELECT 1" }] } })""")
+    page.evaluate("() => fake.change({ streaming: 'So far **bold** <b>x</b>' })")
+    expect(root.locator(".nx-live .nx-streaming")).to_contain_text("So far **bold** <b>x</b>")
+    expect(root.locator(".nx-live .nx-step-what")).to_have_text("SELECT 1")
+    assert root.locator(".nx-live b, .nx-live strong").count() == 0
+
+    # the view's requests go back through send; render's cleanup takes everything away
+    page.evaluate("() => fake.change({ busy: false, turn: {}, streaming: '' })")
+    root.locator(".nx-input").fill("Top hot leads")
+    root.locator(".nx-input").press("Enter")
+    assert page.evaluate("() => fake.sent") == [{"type": "ask", "text": "Top hot leads"}]
+    page.evaluate("() => fake.cleanup()")
+    assert page.locator("#root *").count() == 0
+    assert page.evaluate("() => Object.values(fake.handlers).every((fns) => fns.length === 0)")
+    used = set(page.evaluate("() => [...fake.used]"))
+    assert used <= {"get", "set", "on", "off", "send", "save_changes", "widget_manager", "comm_live"}, used
+    assert [u for u in requests if not u.startswith(("about:", "blob:", "data:"))] == []
     assert dialogs == []

@@ -1,0 +1,579 @@
+"""The chat panel's controller: its state and actions over one ``Assistant``, with no widget.
+
+The controller subscribes to the assistant (``Assistant.subscribe``) and shows every turn,
+whoever asked (the panel, a ``%%nexus`` cell, code), live and in order, and every card follows
+every confirmation outcome (``confirm.resolved``). Its state is a plain dict; each change goes
+to ``sink`` as a patch (``{"messages": [...], "busy": True}``), applied at once and in order,
+and one-off messages for the view (toasts) go to ``notify``. ``ChatPanel`` maps these onto
+anywidget traits; a WebSocket adapter can map them onto its own frames.
+
+State (nothing else reaches a view; no keys, no database URLs):
+
+``messages``        the conversation, display-ready: ``{"key", "role": "user", "text"}`` and
+                    answers (``answer_item``), a message's Markdown already rendered in ``html``
+``conversations``   the user's conversations: id, title, updated_at, messages
+``conversation_id`` the open conversation, ``None`` before the first question
+``busy``            a turn (or a confirmed write and its follow-up) is running
+``turn``            the running turn: ``{"id", "origin", "phase": "waiting"|"working", "steps"}``
+``streaming``       the answer text so far, at most ``STREAM_RATE`` updates per second
+``notice``          a problem the person should know about (empty when all is well)
+``model_name``      what answers: "replay <cassette>", the model's name, or "no model configured"
+``scope``           what the assistant may read and write, e.g. "organization acme-analytics"
+``sql_cell``        template for "insert as cell" (``{sql}`` is replaced)
+
+Actions (``handle``): ``ask {text}``, ``stop``, ``confirm {id, sql}``, ``cancel_confirm {id}``,
+``new``, ``open {id}``, ``rename {id, title}``, ``delete {id}``, ``refresh``, ``dismiss``, and
+from a view in JupyterLab's side area ``placed {host}`` and ``closed {host}``. To the view:
+``toast {level, text}``. A step has exactly the keys of the ``agent.action`` event
+(``agent.transcript.STEP_KEYS``), from the event to the JavaScript.
+"""
+
+from __future__ import annotations
+
+import logging
+import threading
+import time
+import uuid
+from pathlib import PurePath
+from typing import Any, Callable, Mapping
+
+from ..agent.events import ShownText
+from ..agent.transcript import STEP_KEYS, AnswerItem, QuestionItem
+from ..safetext import safe_response, visible, visible_lines
+from .html import confirm_blocked, cost_text, markdown_html, outcome_text
+
+log = logging.getLogger(__name__)
+
+STREAM_RATE = 25  # streaming-text syncs per second, at most
+
+Sink = Callable[[dict[str, Any]], None]
+
+
+class ChatController:
+    """What the chat panel shows and does, over one ``Assistant``; views only apply patches."""
+
+    def __init__(self, assistant, *, sink: Sink, notify: Callable[[dict[str, Any]], None] | None = None,
+                 session=None, restore: bool = True) -> None:  # fmt: skip
+        self.assistant = assistant
+        self.session = session
+        self._sink = sink
+        self._notify = notify or (lambda message: None)
+        self._lock = threading.RLock()  # state and its patches, in order; never held into the throttle
+        self.state: dict[str, Any] = {
+            "messages": [], "conversations": [], "conversation_id": None, "busy": False, "turn": {},
+            "streaming": "", "notice": "", "sql_cell": "%%nexus sql\n{sql}",
+            "model_name": model_label(getattr(assistant, "settings", None)) or str(getattr(assistant, "model", "") or ""),
+            "scope": str(getattr(assistant, "scope_label", "") or ""),
+        }  # fmt: skip
+        self._worker: threading.Thread | None = None
+        self._turns: dict[str, _LiveTurn] = {}  # started and not over, in the order they started
+        self._stop_requested = False
+        self._report: tuple[str, str] | None = None  # (proposal id, the line its follow-up turn asks)
+        self._host: str | None = None
+        self._stream = _Throttle(lambda shown: self._apply(streaming=shown.text), STREAM_RATE)
+        # Held weakly: a panel that goes away without closing (its page gone) stops following.
+        subscribe = getattr(assistant, "subscribe", None)
+        self._unsubscribe = subscribe(self._on_event, weak=True) if callable(subscribe) else (lambda: None)
+        self._guard(self._restore if restore else self._refresh_list)
+
+    # -- state -----------------------------------------------------------------------------------
+
+    def _apply(self, **patch: Any) -> None:
+        with self._lock:
+            self.state.update(patch)
+            self._sink(patch)
+
+    @property
+    def messages(self) -> list[dict[str, Any]]:
+        return self.state["messages"]
+
+    def close(self) -> None:
+        """Stop following the assistant (the view went away)."""
+        self._unsubscribe()
+        self._unsubscribe = lambda: None
+        self._stream.flush()
+
+    # -- actions ---------------------------------------------------------------------------------
+
+    def handle(self, msg: Mapping[str, Any]) -> None:
+        """Act on one message from a view (tests call this exactly as the front end does)."""
+        action = _ACTIONS.get(str(msg.get("type")))
+        if action is None:
+            log.warning("chat panel: unknown message %r", msg.get("type"))
+            return
+        self._guard(lambda: action(self, msg))
+
+    def wait(self, timeout: float | None = None) -> bool:
+        """Block until the panel's own work (a question, a confirmation) is over; True when idle."""
+        worker = self._worker
+        if worker is not None:
+            worker.join(timeout)
+            return not worker.is_alive()
+        return True
+
+    def _on_ask(self, msg: Mapping[str, Any]) -> None:
+        question = str(msg.get("text") or "").strip()
+        if not question or not self._can_start("ask a new question"):
+            return
+
+        def run() -> None:
+            result = self.assistant.ask(question, origin="panel")
+            if self.session is not None:
+                self.session.record(result)  # the turn's DataFrames land in the notebook too
+
+        self._start(run)
+
+    def _on_stop(self, msg: Mapping[str, Any]) -> None:
+        if self.state["busy"]:
+            self._stop_requested = True
+            for live in self._turns.values():
+                live.stopped = True
+            self.assistant.cancel()
+
+    def _on_confirm(self, msg: Mapping[str, Any]) -> None:
+        proposal_id, sql = str(msg.get("id") or ""), msg.get("sql")
+        if not self._can_start("confirm"):
+            return
+        card = self._card(proposal_id)
+        if card is None:
+            self._toast("error", "That proposal is not in the open conversation; nothing was run.")
+            return
+        if card.get("outcome"):
+            self._toast("error", "This change was already handled; ask again for a fresh proposal.")
+            return
+        if card.get("blocked"):  # the button is disabled; a click that arrives anyway runs nothing
+            self._toast("error", f"{card['blocked']} Nothing was run.")
+            return
+        self._set_outcome(proposal_id, {"status": "running"})
+
+        def run() -> None:
+            from ..agent.confirm import ConfirmationError
+
+            try:
+                self.assistant.confirm(proposal_id, sql, follow_up=True)  # confirm.resolved shows it
+            except ConfirmationError as exc:
+                self._set_outcome(proposal_id, {"status": "failed", "error": str(exc)})
+
+        self._start(run)
+
+    def _on_cancel_confirm(self, msg: Mapping[str, Any]) -> None:
+        proposal_id = str(msg.get("id") or "")
+        if not self._can_start("cancel the change"):
+            return
+        from ..agent.confirm import ConfirmationError
+
+        try:
+            self.assistant.decline(proposal_id)  # confirm.resolved shows it
+        except ConfirmationError as exc:
+            self._set_outcome(proposal_id, {"status": "failed", "error": str(exc)})
+        self._refresh_list()
+
+    def _on_new(self, msg: Mapping[str, Any]) -> None:
+        if not self._can_start("start a new conversation"):
+            return
+        if self.session is not None:
+            self.session.reset()
+        else:
+            self.assistant.new_thread()
+        with self._lock:
+            self._apply(messages=[], conversation_id=None)
+            self._refresh_list()
+
+    def _on_open(self, msg: Mapping[str, Any]) -> None:
+        if not self._can_start("open another conversation"):
+            return
+        self._show(self._resume(str(msg.get("id") or "")))
+
+    def _on_rename(self, msg: Mapping[str, Any]) -> None:
+        self.assistant.rename(str(msg.get("id") or ""), str(msg.get("title") or ""))
+        self._refresh_list()
+
+    def _on_delete(self, msg: Mapping[str, Any]) -> None:
+        conversation_id = str(msg.get("id") or "")
+        if conversation_id == self.state["conversation_id"] and not self._can_start("delete the open conversation"):
+            return
+        self.assistant.delete(conversation_id)
+        with self._lock:
+            if conversation_id == self.state["conversation_id"]:
+                self._apply(messages=[], conversation_id=None)
+            self._refresh_list()
+
+    def _on_refresh(self, msg: Mapping[str, Any]) -> None:
+        self._refresh_list()
+
+    def _on_dismiss(self, msg: Mapping[str, Any]) -> None:
+        self._apply(notice="")
+
+    def _on_placed(self, msg: Mapping[str, Any]) -> None:
+        self._host = str(msg.get("host") or "")
+        if self.session is not None:
+            self.session.remember(panel_open=True)
+
+    def _on_closed(self, msg: Mapping[str, Any]) -> None:
+        # Only the tab shown last counts: a re-opened panel's old tab closes after the new one opened.
+        if self.session is not None and str(msg.get("host") or "") == self._host:
+            self.session.remember(panel_open=False)
+
+    # -- the panel's own work ------------------------------------------------------------------
+
+    def _can_start(self, what: str) -> bool:
+        if self.state["busy"]:
+            self._toast("info", f"Still working on the last question: stop it first to {what}.")
+            return False
+        return True
+
+    def _start(self, work: Callable[[], Any]) -> None:
+        self._stop_requested = False
+        self._apply(busy=True)
+
+        def run() -> None:
+            try:
+                work()
+            except Exception as exc:  # the view must survive anything the turn throws
+                log.exception("chat panel turn failed")
+                with self._lock:
+                    self._append(answer_item(_key("a"), None, [], [], error=f"The turn failed unexpectedly: {exc}"))
+            finally:
+                self._worker = None
+                self._settle()
+
+        self._worker = threading.Thread(target=run, name="nexus-panel-turn", daemon=True)
+        self._worker.start()
+
+    def _settle(self) -> None:
+        """Idle again once no turn runs and the panel's own work is over."""
+        self._stream.flush()
+        with self._lock:
+            if self._turns or self._worker is not None:
+                return
+            self._apply(busy=False, turn={}, streaming="")
+            self._guard(self._refresh_list)
+
+    # -- every turn of the assistant, whoever asked -----------------------------------------------
+
+    def _on_event(self, event: Any) -> None:
+        kind = getattr(event, "type", None)
+        if kind == "confirm.resolved":
+            self._on_resolved(event)
+            return
+        turn_id = getattr(event, "turn_id", None) or "-"
+        if kind == "turn.started":
+            self._on_started(turn_id, event)
+            return
+        live = self._turns.get(turn_id)
+        if live is None:
+            return  # a turn that started before this panel was there
+        if live.stopped and self._stop_requested:
+            self.assistant.cancel()  # a Stop that came before the turn took the assistant's lock
+        if kind == "session.id":
+            self._on_session(event.session_id)
+        elif kind == "agent.action":
+            live.action(event)
+            self._apply(turn=live.view("working"))
+        elif kind == "agent.text":
+            live.text.apply(event)
+            self._stream.push(live.text)  # read when it is sent: each edit costs its delta
+            if event.status == "done":
+                self._stream.flush()
+        elif kind in ("turn.completed", "error"):
+            self._stream.flush()
+            if kind == "error":
+                item = live.answer(error=event.message, cancelled=live.stopped)
+            else:
+                item = live.answer(response=event.response, notes=event.notes, elapsed_ms=event.elapsed_ms, usage=event.usage)
+            with self._lock:
+                self._turns.pop(turn_id, None)
+                self._append(item)  # the answer replaces the live turn in one update
+                self._apply(turn={}, streaming="")
+                following = next(iter(self._turns.values()), None)
+                if following is not None:
+                    self._begin(following)
+            self._settle()
+
+    def _on_started(self, turn_id: str, event: Any) -> None:
+        question = event.question or ""
+        report = self._report
+        live = _LiveTurn(turn_id, event.origin or "code", question)
+        if report is not None and question == report[1]:
+            live.reports = report[0]  # the follow-up of a confirmation: its card shows the outcome
+            self._report = None
+        live.stopped = self._stop_requested and event.origin == "panel"
+        with self._lock:
+            waiting = bool(self._turns)
+            self._turns[turn_id] = live
+            self._apply(busy=True)
+            if not waiting:  # a turn asked while another runs waits for it, and shows after it
+                self._begin(live)
+
+    def _begin(self, live: _LiveTurn) -> None:
+        if not live.reports:
+            self._append({"key": f"u{live.id}", "role": "user", "text": visible_lines(live.question)})
+        self._apply(turn=live.view("waiting"), streaming="")
+
+    def _on_session(self, conversation_id: str) -> None:
+        with self._lock:
+            if self.state["conversation_id"] == conversation_id:
+                return
+            if self.state["conversation_id"] is not None:
+                # another conversation (a cell resumed or started one): show it, then the live turn
+                shown = [i for i in self._items(conversation_id)]
+                live = [m for m in self.state["messages"] if m.get("key", "").startswith("u") and m["key"][1:] in self._turns]
+                if shown and live and shown[-1].get("role") == "user" and shown[-1].get("text") == live[-1].get("text"):
+                    shown = shown[:-1]  # the running question, stored already
+                self._apply(messages=shown + live)
+            self._apply(conversation_id=conversation_id)
+            self._guard(self._refresh_list)
+
+    def _on_resolved(self, event: Any) -> None:
+        outcome = {"id": event.proposal_id, "status": event.status}
+        if event.rows_affected is not None:
+            outcome["rows_affected"] = event.rows_affected
+        if event.error:
+            outcome["error"] = visible_lines(event.error)
+        self._set_outcome(event.proposal_id, outcome)
+        from ..agent.confirm import Outcome
+
+        # The follow-up turn that reports it asks exactly this line; it gets no question bubble.
+        line = Outcome(event.proposal_id, event.status, event.rows_affected, event.error).report()
+        self._report = (event.proposal_id, line)
+
+    # -- conversations -----------------------------------------------------------------------------
+
+    def _restore(self) -> None:
+        """Show the session's conversation, or resume the user's latest one (after a restart)."""
+        thread = self.assistant.thread
+        if thread.id is None and not thread.messages:
+            latest = self.assistant.conversations()
+            if latest:
+                self._resume(latest[0].id)
+        if self.assistant.thread.id:
+            self._show(self.assistant.thread.id)
+        else:
+            self._refresh_list()
+
+    def _resume(self, conversation_id: str) -> str:
+        if self.session is not None:
+            return self.session.resume(conversation_id)  # keeps the notebook's frames in order
+        self.assistant.resume(conversation_id)
+        return conversation_id
+
+    def _show(self, conversation_id: str) -> None:
+        items = self._items(conversation_id)
+        with self._lock:
+            self._apply(messages=items, conversation_id=conversation_id)
+            self._refresh_list()
+
+    def _items(self, conversation_id: str) -> list[dict[str, Any]]:
+        return items_from_transcript(self.assistant.transcript(conversation_id))
+
+    def _refresh_list(self) -> None:
+        self._apply(conversations=[
+            {k: c[k] for k in ("id", "title", "updated_at", "messages")}
+            for c in (info.as_dict() for info in self.assistant.conversations())
+        ])  # fmt: skip
+
+    def _append(self, item: dict[str, Any]) -> None:
+        with self._lock:
+            self._apply(messages=[*self.state["messages"], item])
+
+    def _card(self, proposal_id: str) -> dict[str, Any] | None:
+        for item in reversed(self.state["messages"]):
+            response = item.get("response") or {}
+            if response.get("type") == "confirm" and response.get("id") == proposal_id:
+                return item
+        return None
+
+    def _set_outcome(self, proposal_id: str, outcome: dict[str, Any]) -> None:
+        if outcome.get("status") in ("confirmed", "cancelled", "failed"):
+            outcome = {**outcome, "text": outcome_text(outcome)}  # the cell card's words
+        with self._lock:
+            messages = self.state["messages"]
+            updated = [
+                {**item, "outcome": outcome}
+                if (item.get("response") or {}).get("type") == "confirm" and item["response"].get("id") == proposal_id
+                else item
+                for item in messages
+            ]
+            if updated != messages:
+                self._apply(messages=updated)
+
+    def _toast(self, level: str, text: str) -> None:
+        self._notify({"type": "toast", "level": level, "text": text})
+
+    def _guard(self, action: Callable[[], Any]) -> None:
+        """Run a request; a failure becomes one clear toast (and the notice), never a traceback."""
+        try:
+            action()
+        except Exception as exc:
+            log.debug("chat panel request failed", exc_info=True)
+            text = _describe(exc)
+            self._toast("error", text)
+            if not self.state["messages"]:
+                self._apply(notice=text)
+
+
+_ACTIONS: dict[str, Callable[[ChatController, Mapping[str, Any]], None]] = {
+    "ask": ChatController._on_ask,
+    "stop": ChatController._on_stop,
+    "confirm": ChatController._on_confirm,
+    "cancel_confirm": ChatController._on_cancel_confirm,
+    "new": ChatController._on_new,
+    "open": ChatController._on_open,
+    "rename": ChatController._on_rename,
+    "delete": ChatController._on_delete,
+    "refresh": ChatController._on_refresh,
+    "dismiss": ChatController._on_dismiss,
+    "placed": ChatController._on_placed,
+    "closed": ChatController._on_closed,
+}
+
+
+def model_label(settings) -> str:
+    """What answers in this panel, for its header: never a model's name when none is configured."""
+    if settings is None:
+        return ""
+    mode = getattr(settings, "mode", "live")
+    if mode == "replay":
+        return f"replay {PurePath(str(settings.replay)).name}"
+    if mode == "unconfigured":
+        return "no model configured"
+    return str(settings.model or "")
+
+
+def _describe(exc: Exception) -> str:
+    from ..db.errors import QueryError
+
+    if isinstance(exc, QueryError):
+        return str(exc)
+    return f"The chat panel could not do that: {type(exc).__name__}: {exc}"
+
+
+def _key(prefix: str) -> str:
+    return f"{prefix}{uuid.uuid4().hex[:12]}"
+
+
+# -- display items -------------------------------------------------------------------------------
+
+
+def answer_item(key, response, notes, steps, error=None, cancelled=False, elapsed_ms=None, usage=None,
+                outcome=None) -> dict[str, Any]:  # fmt: skip
+    """An answer as the panel shows it, live or from a transcript: its texts made safe here, once,
+    and a message's Markdown rendered here, once (markdown-it, the cells' rules).
+
+    An answer whose time or tokens are known carries ``cost``, its collapsed steps line
+    ("Ran 3 steps · 4.2 s · 2,140 tokens"), worded by the same function as the cell's."""
+    notes = [visible(str(n)) for n in notes]
+    item: dict[str, Any] = {"key": key, "role": "assistant", "response": safe_response(response), "notes": notes,
+                            "steps": [_safe_step(s) for s in steps]}  # fmt: skip
+    shown = item["response"] or {}
+    if not error and (elapsed_ms is not None or (usage or {}).get("total_tokens")):
+        item["cost"] = cost_text(len(steps), elapsed_ms, usage)
+    if shown.get("type") == "message":
+        item["html"] = markdown_html(str(shown.get("text") or ""))
+    if shown.get("type") == "confirm":
+        item["blocked"] = confirm_blocked(shown)  # why Confirm is off, in the cell card's words
+        if outcome:
+            shown_outcome = {k: v for k, v in dict(outcome).items() if v is not None}
+            item["outcome"] = {**shown_outcome, "text": outcome_text(shown_outcome)}
+    if error:
+        item["error"] = visible_lines(str(error))
+    if cancelled:
+        item["cancelled"] = True
+    return item
+
+
+def _safe_step(step: Mapping[str, Any]) -> dict[str, Any]:
+    safe = {key: step.get(key) for key in STEP_KEYS}
+    for key in ("command", "path", "error"):
+        if isinstance(safe[key], str):
+            safe[key] = visible_lines(safe[key])
+    return safe
+
+
+def items_from_transcript(transcript: list) -> list[dict[str, Any]]:
+    """Display items for a stored conversation (``Assistant.transcript``): questions, and answers
+    with their steps (a confirmation's card carries its outcome)."""
+    items: list[dict[str, Any]] = []
+    for number, entry in enumerate(transcript):
+        key = f"t{number}"
+        if isinstance(entry, QuestionItem):
+            items.append({"key": key, "role": "user", "text": visible_lines(entry.text)})
+        elif isinstance(entry, AnswerItem):
+            items.append(answer_item(key, entry.response, entry.notes, entry.steps, entry.error, entry.cancelled,
+                                     entry.elapsed_ms, entry.usage, entry.outcome))  # fmt: skip
+        # an OutcomeItem without its card: the card is not in this conversation, nothing to update
+    return items
+
+
+# -- a running turn, as the panel shows it ----------------------------------------------------
+
+
+class _LiveTurn:
+    """One turn of the assistant while it runs: its steps (by call id) and its text so far."""
+
+    def __init__(self, turn_id: str, origin: str, question: str) -> None:
+        self.id = turn_id
+        self.origin = origin
+        self.question = question
+        self.reports: str | None = None  # the proposal whose outcome this turn reports to the model
+        self.steps: dict[str, dict[str, Any]] = {}
+        self.stopped = False
+        self.text = ShownText()  # the answer streaming in
+
+    def action(self, event: Any) -> None:
+        step = self.steps.setdefault(event.call_id, {key: None for key in STEP_KEYS})
+        step.update({key: getattr(event, key) for key in STEP_KEYS if getattr(event, key, None) is not None})
+
+    def view(self, phase: str) -> dict[str, Any]:
+        """Copies: a synced trait must get new values, or an in-place change would never be sent."""
+        return {"id": self.id, "origin": self.origin, "phase": phase, "steps": [_safe_step(s) for s in self.steps.values()]}
+
+    def answer(self, *, response=None, notes=(), error=None, cancelled=False, elapsed_ms=None, usage=None) -> dict[str, Any]:
+        steps = list(self.steps.values())
+        return answer_item(f"a{self.id}", response, list(notes or ()), steps, error, cancelled, elapsed_ms, usage)
+
+
+class _Throttle:
+    """Pass values on at most ``rate`` times a second; the latest value always gets through."""
+
+    def __init__(self, apply: Callable[[Any], None], rate: float) -> None:
+        self._apply = apply
+        self._interval = 1.0 / rate
+        self._lock = threading.Lock()
+        self._last = 0.0
+        self._pending: Any = None
+        self._dirty = False
+        self._timer: threading.Timer | None = None
+
+    def push(self, value: Any) -> None:
+        with self._lock:
+            self._pending, self._dirty = value, True
+            wait = self._last + self._interval - time.monotonic()
+            if wait <= 0:
+                self._send()
+            elif self._timer is None:
+                self._timer = threading.Timer(wait, self._fire)
+                self._timer.daemon = True
+                self._timer.start()
+
+    def flush(self) -> None:
+        with self._lock:
+            if self._dirty:
+                self._send()
+
+    def _fire(self) -> None:
+        with self._lock:
+            self._timer = None
+            if self._dirty:
+                self._send()
+
+    def _send(self) -> None:  # under the lock, so values never arrive out of order
+        if self._timer is not None:
+            self._timer.cancel()
+            self._timer = None
+        self._last = time.monotonic()
+        self._dirty = False
+        self._apply(self._pending)
+
+
+__all__ = ["ChatController", "STREAM_RATE", "answer_item", "items_from_transcript", "model_label"]
