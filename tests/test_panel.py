@@ -15,9 +15,9 @@ import openai
 import pytest
 
 from nexusleads_lab.agent.assistant import Assistant
-from nexusleads_lab.testing.modelserver import ModelServer, Script, text, tool_calls
 from nexusleads_lab.agent.streaming import partial_display_text
 from nexusleads_lab.agent.transcript import STEP_KEYS
+from nexusleads_lab.testing.modelserver import ModelServer, Script, text, tool_calls
 from nexusleads_lab.ui.panel import STREAM_RATE, ChatPanel
 
 API_KEY = "sk-test-PANEL-SECRET-0123456789abcdef"
@@ -133,7 +133,12 @@ def test_a_second_question_while_busy_is_refused_with_a_toast(make_panel):
 
 
 def _lead_ids(db, n=3):
-    return db.engine_for(ORG).read(f"SELECT id FROM lead_scores WHERE status = 'new' ORDER BY id DESC LIMIT {n}").df["id"].tolist()
+    return (
+        db.engine_for(ORG)
+        .read(f"SELECT id FROM lead_scores WHERE status = 'new' ORDER BY id DESC LIMIT {n}")
+        .df["id"]
+        .tolist()
+    )
 
 
 def _write_count(db, proposal_id: str) -> int:
@@ -178,7 +183,9 @@ def test_confirm_changes_the_database_exactly_once_and_shows_the_outcome(make_pa
 def test_cancel_on_a_card_writes_nothing(make_panel, db):
     ids = _lead_ids(db, 2)
     sql = f"UPDATE lead_scores SET status = 'disqualified' WHERE id IN ({', '.join(map(str, ids))})"
-    panel, assistant = make_panel([text(json.dumps({"type": "confirm", "id": "y", "title": "Disqualify", "summary": "Two", "sql": sql}))])
+    panel, assistant = make_panel(
+        [text(json.dumps({"type": "confirm", "id": "y", "title": "Disqualify", "summary": "Two", "sql": sql}))]
+    )
     ask(panel, "disqualify two")
     card = panel.messages[-1]["response"]
     panel.handle({"type": "cancel_confirm", "id": card["id"]})
@@ -190,7 +197,9 @@ def test_cancel_on_a_card_writes_nothing(make_panel, db):
 def test_a_tampered_confirmation_is_refused_on_the_card(make_panel, db):
     lead = int(db.engine_for(ORG).read("SELECT min(id) AS id FROM lead_scores").df["id"][0])
     sql = f"UPDATE lead_scores SET status = status WHERE id = {lead}"  # one row, so Confirm is on
-    panel, _ = make_panel([text(json.dumps({"type": "confirm", "id": "z", "title": "No-op", "summary": "s", "sql": sql}))])
+    panel, _ = make_panel(
+        [text(json.dumps({"type": "confirm", "id": "z", "title": "No-op", "summary": "s", "sql": sql}))]
+    )
     ask(panel, "propose")
     card = panel.messages[-1]["response"]
     panel.handle({"type": "confirm", "id": card["id"], "sql": "DELETE FROM lead_scores"})
@@ -247,11 +256,22 @@ def test_a_new_panel_resumes_the_users_latest_conversation(make_panel, db):
     # a kernel restart: a fresh assistant and panel for the same user
     restored, _ = make_panel([text(message("unused"))], user=user)
     assert restored.conversation_id == panel.conversation_id
-    shape = lambda items: [(m["role"], m.get("text") or (m.get("response") or {}).get("type"), m.get("outcome", {}).get("status"),
-                            [(s["command"], s.get("rows")) for s in m.get("steps", [])]) for m in items]  # fmt: skip
+
+    def shape(items):
+        return [
+            (m["role"], m.get("text") or (m.get("response") or {}).get("type"), m.get("outcome", {}).get("status"),
+             [(s["command"], s.get("rows")) for s in m.get("steps", [])])
+            for m in items
+        ]  # fmt: skip
+
     assert shape(restored.messages) == shape(before)
     assert restored.messages[1]["steps"][0]["elapsed_ms"] > 0
-    assert restored.messages[3]["outcome"] == {"id": card["id"], "status": "confirmed", "rows_affected": 1, "text": "Done: 1 row changed."}
+    assert restored.messages[3]["outcome"] == {
+        "id": card["id"],
+        "status": "confirmed",
+        "rows_affected": 1,
+        "text": "Done: 1 row changed.",
+    }
 
 
 def test_the_header_names_the_organization_the_panel_reads_and_writes(make_panel):
@@ -270,9 +290,8 @@ def test_the_header_names_the_organization_the_panel_reads_and_writes(make_panel
 
 
 def test_widget_state_never_holds_the_api_key_or_a_database_password(make_panel, db):
-    from nexusleads_lab.db.database import Database
-
     from nexusleads_lab.config import Settings
+    from nexusleads_lab.db.database import Database
 
     leaky = Database(admin_url=db.admin_url,
                      settings=Settings(agent_database_url="postgresql://nexus_agent:pg-password-SECRET@127.0.0.1:1/plg", org=ORG))  # fmt: skip
@@ -302,7 +321,9 @@ def test_streaming_text_reaches_the_browser_at_most_about_30_times_a_second(make
 
     panel.send_state = counting_send_state
     counted = []
-    panel.assistant.subscribe(lambda event: counted.append(1) if event.type == "agent.text" and event.status == "streaming" else None)
+    panel.assistant.subscribe(
+        lambda event: counted.append(1) if event.type == "agent.text" and event.status == "streaming" else None
+    )
     ask(panel, "stream a lot", timeout=60)
 
     assert len(counted) >= 2000, "the model really streamed 2,000 deltas"
@@ -362,7 +383,9 @@ def test_the_header_names_the_model_mode_never_a_model_when_none_is_configured(d
 
 def test_a_card_that_would_change_nothing_keeps_confirm_off_and_runs_nothing(make_panel, db):
     sql = "UPDATE lead_scores SET status = status WHERE false"
-    panel, _ = make_panel([text(json.dumps({"type": "confirm", "id": "n", "title": "No-op", "summary": "s", "sql": sql}))])
+    panel, _ = make_panel(
+        [text(json.dumps({"type": "confirm", "id": "n", "title": "No-op", "summary": "s", "sql": sql}))]
+    )
     ask(panel, "propose nothing")
     item = panel.messages[-1]
     assert item["blocked"].startswith("Confirm is off: the preview changes no rows")
@@ -419,7 +442,9 @@ def test_a_turn_asked_elsewhere_shows_live_in_the_controller_with_its_steps_in_o
     assert any(t["phase"] == "working" and t["steps"][0]["status"] == "started" for t in turns)
     assert {t["origin"] for t in turns} == {"cell", "code"}
     streamed = [p["streaming"] for p in patches if p.get("streaming")]
-    assert len(streamed) >= 2 and all(s and ("Three **tiers**.".startswith(s) or s == "Hot is smallest.") for s in streamed)
+    assert len(streamed) >= 2 and all(
+        s and ("Three **tiers**.".startswith(s) or s == "Hot is smallest.") for s in streamed
+    )
     assert controller.state["busy"] is False and controller.state["turn"] == {}
     assert controller.state["conversation_id"] == assistant.thread.id
     assert [i["key"] for i in controller.messages] == [m["key"] for m in controller.messages]  # keys stay put
@@ -428,7 +453,7 @@ def test_a_turn_asked_elsewhere_shows_live_in_the_controller_with_its_steps_in_o
 def test_a_confirmation_made_in_code_updates_the_card_and_a_closed_controller_follows_nothing(controller_over, db):
     lead = int(db.engine_for(ORG).read("SELECT min(id) AS id FROM lead_scores").df["id"][0])
     sql = f"UPDATE lead_scores SET status = status WHERE id = {lead}"
-    controller, assistant, patches = controller_over([
+    controller, assistant, _ = controller_over([
         text(json.dumps({"type": "confirm", "id": "k", "title": "Touch one", "summary": "s", "sql": sql})),
         text(message("later")),
     ])  # fmt: skip

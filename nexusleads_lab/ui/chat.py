@@ -34,13 +34,15 @@ import logging
 import threading
 import time
 import uuid
+from collections.abc import Callable, Mapping
 from pathlib import PurePath
-from typing import Any, Callable, Mapping
+from typing import Any
 
 from ..agent.events import ShownText
 from ..agent.transcript import STEP_KEYS, AnswerItem, QuestionItem
 from ..safetext import safe_response, visible, visible_lines
-from .html import confirm_blocked, cost_text, markdown_html, outcome_text
+from ..words import cost_text, outcome_text
+from .html import confirm_blocked, markdown_html
 
 log = logging.getLogger(__name__)
 
@@ -280,7 +282,9 @@ class ChatController:
             if kind == "error":
                 item = live.answer(error=event.message, cancelled=live.stopped)
             else:
-                item = live.answer(response=event.response, notes=event.notes, elapsed_ms=event.elapsed_ms, usage=event.usage)
+                item = live.answer(
+                    response=event.response, notes=event.notes, elapsed_ms=event.elapsed_ms, usage=event.usage
+                )
             with self._lock:
                 self._turns.pop(turn_id, None)
                 self._append(item)  # the answer replaces the live turn in one update
@@ -317,7 +321,11 @@ class ChatController:
             if self.state["conversation_id"] is not None:
                 # another conversation (a cell resumed or started one): show it, then the live turn
                 shown = [i for i in self._items(conversation_id)]
-                live = [m for m in self.state["messages"] if m.get("key", "").startswith("u") and m["key"][1:] in self._turns]
+                live = [
+                    m
+                    for m in self.state["messages"]
+                    if m.get("key", "").startswith("u") and m["key"][1:] in self._turns
+                ]
                 if shown and live and shown[-1].get("role") == "user" and shown[-1].get("text") == live[-1].get("text"):
                     shown = shown[:-1]  # the running question, stored already
                 self._apply(messages=shown + live)
@@ -485,8 +493,9 @@ def answer_item(key, response, notes, steps, error=None, cancelled=False, elapse
 def _safe_step(step: Mapping[str, Any]) -> dict[str, Any]:
     safe = {key: step.get(key) for key in STEP_KEYS}
     for key in ("command", "path", "error"):
-        if isinstance(safe[key], str):
-            safe[key] = visible_lines(safe[key])
+        value = safe[key]
+        if isinstance(value, str):
+            safe[key] = visible_lines(value)
     return safe
 
 
@@ -526,9 +535,16 @@ class _LiveTurn:
 
     def view(self, phase: str) -> dict[str, Any]:
         """Copies: a synced trait must get new values, or an in-place change would never be sent."""
-        return {"id": self.id, "origin": self.origin, "phase": phase, "steps": [_safe_step(s) for s in self.steps.values()]}
+        return {
+            "id": self.id,
+            "origin": self.origin,
+            "phase": phase,
+            "steps": [_safe_step(s) for s in self.steps.values()],
+        }
 
-    def answer(self, *, response=None, notes=(), error=None, cancelled=False, elapsed_ms=None, usage=None) -> dict[str, Any]:
+    def answer(
+        self, *, response=None, notes=(), error=None, cancelled=False, elapsed_ms=None, usage=None
+    ) -> dict[str, Any]:
         steps = list(self.steps.values())
         return answer_item(f"a{self.id}", response, list(notes or ()), steps, error, cancelled, elapsed_ms, usage)
 
@@ -576,4 +592,4 @@ class _Throttle:
         self._apply(self._pending)
 
 
-__all__ = ["ChatController", "STREAM_RATE", "answer_item", "items_from_transcript", "model_label"]
+__all__ = ["STREAM_RATE", "ChatController", "answer_item", "items_from_transcript", "model_label"]

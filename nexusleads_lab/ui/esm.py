@@ -12,7 +12,7 @@ from __future__ import annotations
 
 import json
 import re
-from functools import lru_cache
+from functools import cache
 from pathlib import PurePosixPath
 
 from .assets import asset
@@ -27,7 +27,7 @@ class BundleError(ValueError):
     """A module uses a form this joiner does not handle."""
 
 
-@lru_cache(maxsize=None)
+@cache
 def bundle(entry: str) -> str:
     """The ES module ``js/<entry>`` with every module it imports (transitively) inlined."""
     order: list[str] = []
@@ -76,8 +76,8 @@ def _module_body(name: str, text: str, *, entry: bool) -> tuple[str, list[str]]:
         return f"const {{ {', '.join(names)} }} = __nx[{json.dumps(_resolve(name, match.group(2)))}];"
 
     body = _IMPORT.sub(as_const, text)
-    if _ANY_IMPORT.search(body):
-        raise BundleError(f"js/{name}: an import this joiner does not handle: {_ANY_IMPORT.search(body).group(0)}")
+    if (other := _ANY_IMPORT.search(body)) is not None:
+        raise BundleError(f"js/{name}: an import this joiner does not handle: {other.group(0)}")
     exports = [m.group(2) for m in _EXPORT.finditer(body)]
     body = _EXPORT.sub(lambda m: f"{m.group(1)} {m.group(2)}", body)
     if _OTHER_EXPORT.search(body) or (not entry and re.search(r"^export\s+default\b", body, re.M)):
@@ -85,4 +85,4 @@ def _module_body(name: str, text: str, *, entry: bool) -> tuple[str, list[str]]:
     return body, exports
 
 
-__all__ = ["bundle", "BundleError"]
+__all__ = ["BundleError", "bundle"]

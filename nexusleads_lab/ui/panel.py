@@ -86,7 +86,7 @@ class ChatPanel(anywidget.AnyWidget):
 
 # -- opening it -----------------------------------------------------------------------------------
 
-_panels: "weakref.WeakKeyDictionary[Any, ChatPanel]" = weakref.WeakKeyDictionary()
+_panels: weakref.WeakKeyDictionary[Any, ChatPanel] = weakref.WeakKeyDictionary()
 
 
 def panel_for(session) -> ChatPanel:
@@ -130,4 +130,4 @@ def open_panel(session=None, *, where: str = "side", title: str = "Nexus") -> Ch
     return panel
 
 
-__all__ = ["ChatPanel", "open_panel", "panel_for", "items_from_transcript", "model_label", "STREAM_RATE"]
+__all__ = ["STREAM_RATE", "ChatPanel", "items_from_transcript", "model_label", "open_panel", "panel_for"]

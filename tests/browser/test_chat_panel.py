@@ -17,6 +17,13 @@ from contextlib import contextmanager
 
 import psycopg
 import pytest
+from playwright.sync_api import expect
+
+from nexusleads_lab.db.dml import plan_write
+from nexusleads_lab.db.store import ConversationStore
+from nexusleads_lab.testing.modelserver import http_error, text, tool_calls
+
+from checks import SLOW_SQL
 from lab_harness import (
     ARTIFACTS,
     add_kernelspec,
@@ -30,13 +37,6 @@ from lab_harness import (
     wait_for_idle,
     write_notebook,
 )
-from playwright.sync_api import expect
-
-from nexusleads_lab.testing.modelserver import http_error, text, tool_calls
-from nexusleads_lab.db.dml import plan_write
-from nexusleads_lab.db.store import ConversationStore
-
-from checks import SLOW_SQL
 
 pytestmark = pytest.mark.browser
 
@@ -144,7 +144,6 @@ def answers(page):
 
 def test_the_panel_sits_in_the_side_area_streams_answers_and_renders_dashboards(lab, page, db, dialogs):
     open_with_panel(page, lab, "chat-panel.ipynb")
-    panel = page.locator(PANEL)
     if page.locator(f"{PANEL} .nx-messages .nx-msg").count():
         page.click(f"{PANEL} .nx-new-btn")  # this user may have talked before: start fresh
     expect(page.locator(f"{PANEL} .nx-empty")).to_be_visible()
@@ -217,11 +216,15 @@ def test_the_panel_sits_in_the_side_area_streams_answers_and_renders_dashboards(
     expect(page.locator(f"{PANEL} .nx-toast").last).to_contain_text("SQL")
     third.get_by_role("button", name="Insert as cell").click()
     expect(page.locator(f"{PANEL} .nx-toast").last).to_contain_text("Inserted as cell 3 of chat-panel.ipynb")
-    sources = page.evaluate("() => window.jupyterapp.shell.currentWidget.content.model.sharedModel.cells.map(c => c.getSource())")
+    sources = page.evaluate(
+        "() => window.jupyterapp.shell.currentWidget.content.model.sharedModel.cells.map(c => c.getSource())"
+    )
     assert sources[2] == f"%%nexus sql\n{HOT_SQL}"
     assert page.locator(".jp-NotebookPanel:visible .jp-Cell").count() == 3
     run_cell(page, 2)  # the inserted cell runs: the same rows, now a DataFrame in the notebook
-    expect(page.locator(".jp-NotebookPanel:visible .jp-Cell").nth(2).locator(".jp-OutputArea")).to_contain_text(hot["github_login"][0])
+    expect(page.locator(".jp-NotebookPanel:visible .jp-Cell").nth(2).locator(".jp-OutputArea")).to_contain_text(
+        hot["github_login"][0]
+    )
 
     # the product shot for the README: the notebook with the inserted query, the panel beside it
     expect(page.locator(f"{PANEL} .nx-toast")).to_have_count(0, timeout=10_000)
@@ -243,9 +246,12 @@ def test_the_panel_sits_in_the_side_area_streams_answers_and_renders_dashboards(
 
 
 def _new_lead_ids(db, n: int) -> list[int]:
-    return db.engine_for(ORG).read(
-        f"SELECT id FROM lead_scores WHERE status = 'new' AND tier = 'warm' ORDER BY id DESC LIMIT {n}"
-    ).df["id"].tolist()
+    return (
+        db.engine_for(ORG)
+        .read(f"SELECT id FROM lead_scores WHERE status = 'new' AND tier = 'warm' ORDER BY id DESC LIMIT {n}")
+        .df["id"]
+        .tolist()
+    )
 
 
 def test_confirm_on_the_card_previews_the_change_and_changes_the_database_exactly_once(lab, page, db, dialogs):
@@ -272,7 +278,9 @@ def test_confirm_on_the_card_previews_the_change_and_changes_the_database_exactl
 
     # the preview, statement by statement: both leads from new to contacted, then the new event
     expect(card.locator(".nx-dry")).to_have_text("Preview: this changes 3 rows in 2 statements.")
-    expect(card.locator(".nx-pv-head")).to_have_text(["1. update lead_scores: 2 rows", "2. insert outreach_events: 1 row"])
+    expect(card.locator(".nx-pv-head")).to_have_text(
+        ["1. update lead_scores: 2 rows", "2. insert outreach_events: 1 row"]
+    )
     updated, inserted = card.locator(".nx-pv-stmt").nth(0), card.locator(".nx-pv-stmt").nth(1)
     for i, lead in enumerate(sorted(ids)):
         row = updated.locator("tbody tr").nth(i).locator("td")
@@ -301,7 +309,9 @@ def test_confirm_on_the_card_previews_the_change_and_changes_the_database_exactl
         expect(answers(page).last.locator(".nx-md")).to_contain_text("both leads are now contacted", timeout=30_000)
         assert statuses() == ["contacted", "contacted"]
         with psycopg.connect(db.admin_url, autocommit=True) as conn:
-            audit = conn.execute("SELECT count(*), min(sql) FROM write_audit WHERE confirmation_id = %s", (proposal,)).fetchone()
+            audit = conn.execute(
+                "SELECT count(*), min(sql) FROM write_audit WHERE confirmation_id = %s", (proposal,)
+            ).fetchone()
             events = conn.execute("SELECT count(*) FROM outreach_events WHERE note = %s", (note,)).fetchone()[0]
         assert audit == (1, sql) and events == 1
         screenshot(page, "panel-confirm.png", page.locator(PANEL))
@@ -462,7 +472,10 @@ def _seed_long_conversation(db, user: str, pairs: int = 100) -> str:
                  "total_rows": 8},
             ]}  # fmt: skip
         else:
-            response = {"type": "message", "text": f"Answer {i + 1}: **{i % 13} hot leads**, most of them *new*.\n\n- warm: {i}\n- cold: {2 * i}"}
+            response = {
+                "type": "message",
+                "text": f"Answer {i + 1}: **{i % 13} hot leads**, most of them *new*.\n\n- warm: {i}\n- cold: {2 * i}",
+            }
         store.append(conversation, "assistant", {"message": {"role": "assistant", "content": json.dumps(response)},
                                                  "meta": {"response": response, "notes": []}})  # fmt: skip
     store.close()
@@ -803,7 +816,9 @@ def test_a_confirmation_made_in_a_cell_updates_the_panels_card(lab, page, db, di
     for index in range(3):
         run_cell(page, index)
     page.wait_for_selector(PANEL, state="attached", timeout=60_000)
-    lab.model.set_script([text(json.dumps({"type": "confirm", "id": "t1", "title": "Touch one lead", "summary": "s", "sql": sql}))])
+    lab.model.set_script(
+        [text(json.dumps({"type": "confirm", "id": "t1", "title": "Touch one lead", "summary": "s", "sql": sql}))]
+    )
     run_cell(page, 3)
     card = page.locator(f"{PANEL} .nx-confirm")
     expect(card).to_be_visible(timeout=30_000)
