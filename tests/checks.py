@@ -33,6 +33,11 @@ def sequences(db) -> dict[str, tuple[int, bool]]:
         return {n: conn.execute(f"SELECT last_value, is_called FROM {n}").fetchone() for n in names}
 
 
+def lead_sequences(db) -> dict[str, tuple[int, bool]]:
+    """The lead tables' sequences only: a turn's own messages move the conversation store's."""
+    return {name: at for name, at in sequences(db).items() if not name.startswith("chat_")}
+
+
 def product_locks(db) -> list[tuple]:
     """Locks held by any of the product's own sessions (other than their idle virtual xids)."""
     with db.connect_admin(autocommit=True) as conn:

@@ -6,17 +6,18 @@ import json
 import threading
 import time
 import uuid
+from functools import partial
 
 import openai
 import pytest
 
 from nexusleads_lab.agent.assistant import Assistant, fit_budget
 from nexusleads_lab.agent.confirm import ConfirmationError, Confirmations
-from nexusleads_lab.testing.modelserver import ModelServer, Script, disconnect_after, http_error, text, tool_calls
 from nexusleads_lab.agent.tools import MAX_TOOL_BYTES
 from nexusleads_lab.db.store import ConversationStore, NotFound
+from nexusleads_lab.testing.modelserver import ModelServer, Script, disconnect_after, http_error, text, tool_calls
 
-from checks import SLOW_SQL
+from checks import SLOW_SQL, fingerprint, lead_sequences
 
 API_KEY = "sk-test-SECRET-do-not-leak-1234567890"
 
@@ -86,7 +87,7 @@ def test_multi_step_tool_loop_builds_a_dashboard_from_result_ids(scripted, db):
     assert kinds[0] == "turn.started" and kinds[1] == "session.id" and kinds[-1] == "turn.completed"
     actions = [(e.tool, e.status) for e in result.events if e.type == "agent.action"]
     assert actions == [("read_file", "started"), ("read_file", "completed"), ("psql", "started"), ("psql", "completed")]
-    done = [e for e in result.events if e.type == "agent.action" and e.status == "completed" and e.tool == "psql"][0]
+    done = next(e for e in result.events if e.type == "agent.action" and e.status == "completed" and e.tool == "psql")
     assert done.rows == 3 and done.result_id == "r1" and done.elapsed_ms > 0 and done.command == TIER_SQL
     assert [e.status for e in result.events if e.type == "agent.text"][-1] == "done"
     assert result.usage.get("total_tokens", 0) > 0
@@ -155,7 +156,7 @@ def test_client_retries_a_500_by_itself(scripted):
 def test_a_mid_stream_disconnect_is_an_error_not_a_crash(scripted):
     assistant = scripted([disconnect_after(3, message("this answer will be cut off somewhere")), text(message("fine"))])
     result = assistant.ask("hi")
-    assert not result.ok and "dropped" in result.error or "connection" in (result.error or "").lower()
+    assert not result.ok and "connection failed or dropped mid-answer" in result.error, result.error
     assert assistant.ask("again").ok
 
 
@@ -204,11 +205,11 @@ def test_nobody_sees_or_deletes_another_users_or_orgs_conversations(scripted, db
     for user, org in (("bob-x", "pico-labs"), ("alice-x", "globex-cloud")):
         intruder = ConversationStore(db.admin_url, org, user)
         assert conv not in [c.id for c in intruder.list()]
-        for attempt in (lambda: intruder.get(conv), lambda: intruder.messages(conv),
-                        lambda: intruder.rename(conv, "mine"), lambda: intruder.delete(conv),
-                        lambda: intruder.append(conv, "user", {"message": {"role": "user", "content": "x"}})):  # fmt: skip
+        for call, *args in ((intruder.get, conv), (intruder.messages, conv), (intruder.rename, conv, "mine"),
+                            (intruder.delete, conv),
+                            (intruder.append, conv, "user", {"message": {"role": "user", "content": "x"}})):  # fmt: skip
             with pytest.raises(NotFound):
-                attempt()
+                call(*args)
         intruder.close()
     assert alice.store.get(conv).title == "our secret plans"
     alice.rename(conv, "Plans")
@@ -222,6 +223,7 @@ def test_injected_bio_can_at_most_produce_a_confirm_card(scripted, db):
     before = int(db.engine_for("acme-analytics").read(count_sql).df["n"][0])
     everyone = int(db.engine.read(count_sql).df["n"][0])
     bio_sql = "SELECT github_login, bio FROM contributors WHERE github_login = 'mallory-injector'"
+    held, positions = fingerprint(db), lead_sequences(db)
     assistant = scripted([
         tool_calls([("psql", {"sql": bio_sql})]),
         # a model that fell for it tries to delete directly, then asks for a confirmation
@@ -235,6 +237,7 @@ def test_injected_bio_can_at_most_produce_a_confirm_card(scripted, db):
     # the card counts only this organization's leads, and nothing ran
     assert result.proposal is not None and result.proposal.dry_run_rows == before < everyone
     assert int(db.engine.read(count_sql).df["n"][0]) == everyone
+    assert fingerprint(db) == held and lead_sequences(db) == positions
 
 
 def test_confirm_runs_exactly_the_shown_sql_once(scripted, db):
@@ -258,12 +261,14 @@ def test_confirm_runs_exactly_the_shown_sql_once(scripted, db):
     status = f"SELECT DISTINCT status FROM lead_scores WHERE id IN ({', '.join(map(str, ids))})"
     assert list(db.engine.read(status).df["status"]) == ["new"], "nothing is written before the click"
     # tampered SQL is refused and changes nothing
+    held, positions = fingerprint(db), lead_sequences(db)
     with pytest.raises(ConfirmationError, match="not the SQL that was shown"):
         assistant.confirm(proposal.id, canonical.replace("IN (", "IN (1, "))
+    assert fingerprint(db) == held and lead_sequences(db) == positions
     # another user cannot use it, nor the same user in another organization
     for org, user in (("acme-analytics", "mallory"), ("pico-labs", assistant.user)):
         with pytest.raises(ConfirmationError, match="No pending confirmation"):
-            Confirmations(ConversationStore(db.admin_url, org, user), lambda: db.engine_for(org)).confirm(proposal.id)
+            Confirmations(ConversationStore(db.admin_url, org, user), partial(db.engine_for, org)).confirm(proposal.id)
     events = []
     try:
         outcome = assistant.confirm(proposal.id, canonical, follow_up=True, on_event=events.append)
@@ -377,9 +382,8 @@ def test_an_empty_question_is_refused_without_calling_the_model(scripted):
 
 
 def test_secrets_never_appear_in_events_messages_or_errors(scripted, db):
-    from nexusleads_lab.db.database import Database
-
     from nexusleads_lab.config import Settings
+    from nexusleads_lab.db.database import Database
 
     leaky = Settings(agent_database_url="postgresql://nexus_agent:pg-password-SECRET@127.0.0.1:1/plg", org="acme-analytics")
     leaky_db = Database(admin_url=db.admin_url, settings=leaky)

@@ -135,12 +135,15 @@ def test_ask_then_confirm_from_the_terminal(run, db):
     confirm_id = proc.stdout.split("nexus-lab confirm ")[1].split()[0]
     status = f"SELECT status FROM lead_scores WHERE id = {lead}"
     assert db.engine.read(status).df["status"][0] == "new"
-    done = run("confirm", "--json", confirm_id)
-    assert json.loads(done.stdout) == {"id": confirm_id, "status": "confirmed", "rows_affected": 1, "error": None}
-    assert db.engine.read(status).df["status"][0] == "contacted"
-    again = run("confirm", confirm_id)
-    assert again.returncode == 1 and "already confirmed" in again.stderr
-    db.engine.write([f"UPDATE lead_scores SET status = 'new' WHERE id = {lead}"], [1])
+    try:
+        done = run("confirm", "--json", confirm_id)
+        assert json.loads(done.stdout) == {"id": confirm_id, "status": "confirmed", "rows_affected": 1, "error": None}
+        assert db.engine.read(status).df["status"][0] == "contacted"
+        again = run("confirm", confirm_id)
+        assert again.returncode == 1 and "already confirmed" in again.stderr
+    finally:
+        with db.connect_admin(autocommit=True) as conn:
+            conn.execute("UPDATE lead_scores SET status = 'new' WHERE id = %s", (lead,))
 
 
 def test_ask_without_a_model_says_what_to_set(run):

@@ -15,6 +15,7 @@ import time
 import types
 import uuid
 from html import unescape
+from itertools import pairwise
 from pathlib import Path
 
 import nbformat
@@ -23,12 +24,14 @@ import pytest
 from IPython.utils.capture import capture_output
 
 from nexusleads_lab.agent.assistant import Assistant
-from nexusleads_lab.testing.modelserver import ModelServer, Script, text, tool_calls
 from nexusleads_lab.agent.streaming import partial_display_text
 from nexusleads_lab.session import get_session
+from nexusleads_lab.testing.modelserver import ModelServer, Script, text, tool_calls
 from nexusleads_lab.ui.charts import VEGA_MIME as VEGA
 from nexusleads_lab.ui.parts import WIDGET_VIEW
 from nexusleads_lab.ui.turn import TurnView
+
+from checks import fingerprint, lead_sequences
 
 API_KEY = "sk-test-magic-SECRET-0123456789"
 TIER_SQL = "SELECT tier, count(*) AS n FROM lead_scores GROUP BY tier ORDER BY tier"
@@ -186,6 +189,8 @@ def test_every_static_part_carries_a_fallback_for_viewers_without_a_kernel(ip, n
     for needle in ("nxl-kpi", "nxl-table", "nxl-pill", "Ran 2 steps"):
         assert needle in html
     # in their final state, no output is a widget alone, and each chart carries its picture
+    live = [o for o in outputs if WIDGET_VIEW in o.data]
+    assert live and all((o.transient or {}).get("display_id") for o in live), "the turn ran as a live view"
     final = {}
     for o in outputs:
         key = (o.transient or {}).get("display_id") or id(o)
@@ -253,7 +258,7 @@ def test_live_updates_reach_the_browser_at_most_30_times_a_second(ip, nexus, mon
     assert result.success
     during = [s for s in sent if s <= started + elapsed]
     assert len(during) >= 5, "the view updated live"
-    gaps = [round(b - a, 4) for a, b in zip(during, during[1:])]
+    gaps = [round(b - a, 4) for a, b in pairwise(during)]
     # the first update, one every 1/30 s, the final state, and the emptying before it closes
     assert len(during) <= 30 * elapsed + 3, (len(during), elapsed, gaps)
 
@@ -422,10 +427,11 @@ def test_a_card_whose_preview_changes_nothing_cannot_be_clicked(ip, nexus, db):
         with db.connect_admin() as conn:
             return conn.execute("SELECT count(*) FROM write_audit").fetchone()[0]
 
-    before = audits()
+    before, held, positions = audits(), fingerprint(db), lead_sequences(db)
     with capture_output():
         card._handle(card, {"action": "confirm", "sql": sql}, [])  # a click the browser would not send
-    assert card.status == "pending" and audits() == before
+    assert card.status == "pending"
+    assert audits() == before and fingerprint(db) == held and lead_sequences(db) == positions, "nothing ran"
 
 
 def test_a_tampered_confirmation_is_refused(ip, nexus, db):
@@ -571,7 +577,7 @@ def test_panel_opens_the_chat_panel_or_says_why_not(ip, nexus, monkeypatch):
 
 @pytest.mark.slow
 def test_an_executed_notebook_exported_to_html_keeps_the_static_fallbacks(db, pg_root, tmp_path):
-    server = ModelServer(Script(FULL_DASHBOARD + [text(message(f"The bio reads {XSS}"))]))
+    server = ModelServer(Script([*FULL_DASHBOARD, text(message(f"The bio reads {XSS}"))]))
     nb = nbformat.v4.new_notebook(
         metadata={
             "kernelspec": {"name": "python3", "display_name": "Python 3", "language": "python"},

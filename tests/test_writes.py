@@ -13,11 +13,11 @@ import pytest
 
 from nexusleads_lab.agent.assistant import Assistant
 from nexusleads_lab.agent.confirm import ConfirmationError, Confirmations, ProposalError
-from nexusleads_lab.testing.modelserver import ModelServer, Script, text
 from nexusleads_lab.config import Settings
 from nexusleads_lab.db.database import Database
 from nexusleads_lab.db.dml import plan_write
 from nexusleads_lab.db.store import ConversationStore
+from nexusleads_lab.testing.modelserver import ModelServer, Script, text
 
 from checks import fingerprint, product_locks, sequences
 
@@ -142,12 +142,15 @@ def test_control_characters_in_literals_are_shown_escaped_and_run_as_written(db,
     assert proposal.sql.endswith("E'line one\\nline two \\u202E evil \\x1B[31m red')")
     assert proposal.sql.isascii() and proposal.dry_run_rows == 1
     assert plan_write(proposal.sql).sql == proposal.sql, "the shown text is itself canonical"
-    outcome = c.confirm(proposal.id, proposal.sql)
-    assert outcome.status == "confirmed" and outcome.rows_affected == 1
-    with db.connect_admin() as conn:
-        stored = conn.execute("SELECT note FROM outreach_events WHERE lead_id = %s ORDER BY id DESC LIMIT 1", (lead,)).fetchone()[0]
-        conn.execute("DELETE FROM outreach_events WHERE lead_id = %s AND note = %s", (lead, note))
-    assert stored == note
+    try:
+        outcome = c.confirm(proposal.id, proposal.sql)
+        assert outcome.status == "confirmed" and outcome.rows_affected == 1
+        with db.connect_admin() as conn:
+            stored = conn.execute("SELECT note FROM outreach_events WHERE lead_id = %s ORDER BY id DESC LIMIT 1", (lead,)).fetchone()[0]
+        assert stored == note
+    finally:
+        with db.connect_admin() as conn:
+            conn.execute("DELETE FROM outreach_events WHERE lead_id = %s AND note = %s", (lead, note))
 
 
 def test_a_bulk_insert_select_previews_without_consuming_sequence_values_or_writing_wal(db, confirmations):
@@ -198,7 +201,7 @@ def test_a_preview_error_is_a_refusal_that_leaks_no_password_hash(db, confirmati
 
 def test_a_bad_value_is_refused_at_the_preview_not_at_the_click(db, confirmations):
     ids = new_leads(db, n=1)
-    with pytest.raises(ProposalError, match="could not be previewed.*smallint"):
+    with pytest.raises(ProposalError, match=r"could not be previewed.*smallint"):
         confirmations().propose(None, "t", "s", f"UPDATE lead_scores SET score = 'high' WHERE id = {ids[0]}")
 
 
