@@ -210,3 +210,22 @@ def test_a_confirmation_made_by_the_cli_in_another_process_reaches_subscribers_a
     assert [(e.proposal_id, e.status) for e in resolved] == [(result.proposal.id, "confirmed")], "once"
     assert assistant.poll_confirmations() == [], "and not again"
     card.close()
+
+
+def test_a_confirmations_follow_up_turn_says_what_it_reports_and_a_stop_says_it_was_a_stop(make, db):
+    noop = "UPDATE lead_scores SET status = status WHERE false"
+    assistant = make([text(confirm(noop)), text(message("Noted.")), text(message("y" * 3000), chunk_size=1, delay=0.01)])
+    seen = []
+    assistant.subscribe(seen.append)
+    proposal = assistant.ask("propose").proposal
+    assistant.confirm(proposal.id, proposal.sql, follow_up=True)
+    follow = [e for e in seen if e.type == "turn.started"][-1]
+    assert follow.reports == proposal.id and follow.question.startswith("CONFIRM_ACTION:")
+    timer = threading.Timer(0.3, assistant.cancel)
+    timer.start()
+    assistant.ask("long")
+    timer.join()
+    error = [e for e in seen if e.type == "error"][-1]
+    assert error.cancelled is True
+    first = [e for e in seen if e.type == "turn.started"][0]
+    assert first.reports is None

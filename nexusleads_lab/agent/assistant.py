@@ -397,7 +397,8 @@ class Assistant:
                     log.exception("event callback failed")
             self._publish(event)
 
-        emit(TurnStarted(question=question, origin=origin))
+        reports = ((_meta or {}).get("outcome") or {}).get("id")
+        emit(TurnStarted(question=question, origin=origin, reports=reports))
         with self._turn_lock:
             self._cancel.clear()
             try:
@@ -427,7 +428,7 @@ class Assistant:
             message = message.replace(self.settings.api_key, "***")
         result.error = message
         result.stop_clock()
-        emit(ErrorEvent(message=message))
+        emit(ErrorEvent(message=message, cancelled=result.cancelled or None))
         # Keep the thread well-formed for the next question; the transcript reads the meta.
         if self.thread.messages and self.thread.messages[-1].get("role") != "assistant":
             self._append(
@@ -719,13 +720,10 @@ class Assistant:
 
 
 def _acknowledge(outcome: Outcome) -> str:
+    from ..words import outcome_text
     from .responses import Message
 
-    text = {
-        "confirmed": f"Done: {outcome.rows_affected} rows changed.",
-        "failed": f"The change failed and nothing was written: {outcome.error}",
-    }.get(outcome.status, "Cancelled: nothing was changed.")
-    return Message(type="message", text=text).model_dump_json()
+    return Message(type="message", text=outcome_text(outcome.as_dict())).model_dump_json()
 
 
 def _call_message(call: dict[str, str]) -> dict[str, Any]:

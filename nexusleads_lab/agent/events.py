@@ -47,6 +47,9 @@ class TurnStarted(_Event):
     question: str | None = None
     # who asked: "cell", "panel", "cli", "server" or "code" (a view may skip its own turns' echo)
     origin: str | None = None
+    # the proposal whose outcome this turn reports to the model (a confirmation's follow-up):
+    # its question is the product's own line, which a view shows on the card, not as a bubble
+    reports: str | None = None
 
 
 class AgentAction(_Event):
@@ -156,6 +159,7 @@ class TurnCompleted(_Event):
 class ErrorEvent(_Event):
     type: Literal["error"] = "error"
     message: str
+    cancelled: bool | None = None  # True: the person stopped the turn (from any view)
 
 
 class ConfirmResolved(_Event):

@@ -70,7 +70,6 @@ class ChatController:
         self._worker: threading.Thread | None = None
         self._turns: dict[str, _LiveTurn] = {}  # started and not over, in the order they started
         self._stop_requested = False
-        self._report: tuple[str, str] | None = None  # (proposal id, the line its follow-up turn asks)
         self._host: str | None = None
         self._stream = _Throttle(lambda shown: self._apply(streaming=shown.text), STREAM_RATE)
         # Held weakly: a panel that goes away without closing (its page gone) stops following.
@@ -280,7 +279,7 @@ class ChatController:
         elif kind in ("turn.completed", "error"):
             self._stream.flush()
             if kind == "error":
-                item = live.answer(error=event.message, cancelled=live.stopped)
+                item = live.answer(error=event.message, cancelled=bool(event.cancelled) or live.stopped)
             else:
                 item = live.answer(
                     response=event.response, notes=event.notes, elapsed_ms=event.elapsed_ms, usage=event.usage
@@ -296,11 +295,8 @@ class ChatController:
 
     def _on_started(self, turn_id: str, event: Any) -> None:
         question = event.question or ""
-        report = self._report
         live = _LiveTurn(turn_id, event.origin or "code", question)
-        if report is not None and question == report[1]:
-            live.reports = report[0]  # the follow-up of a confirmation: its card shows the outcome
-            self._report = None
+        live.reports = event.reports  # the follow-up of a confirmation: its card shows the outcome
         live.stopped = self._stop_requested and event.origin == "panel"
         with self._lock:
             waiting = bool(self._turns)
@@ -339,11 +335,6 @@ class ChatController:
         if event.error:
             outcome["error"] = visible_lines(event.error)
         self._set_outcome(event.proposal_id, outcome)
-        from ..agent.confirm import Outcome
-
-        # The follow-up turn that reports it asks exactly this line; it gets no question bubble.
-        line = Outcome(event.proposal_id, event.status, event.rows_affected, event.error).report()
-        self._report = (event.proposal_id, line)
 
     # -- conversations -----------------------------------------------------------------------------
 
