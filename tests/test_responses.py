@@ -5,6 +5,7 @@ from __future__ import annotations
 import datetime as dt
 import decimal
 import json
+import io
 import re
 
 import numpy as np
@@ -861,3 +862,20 @@ def test_a_cell_table_lines_up_one_columns_decimals_and_keeps_dates_and_numbers_
     assert re.findall(r'<td class="nxl-num">([^<]*)</td>', html) == ["12.50", "3.00", "7.25"]
     assert html.count('<td class="nxl-nowrap">2025-07-0') == 2, "dates stay on one line"
     assert "<td>Observability tooling</td>" in html, "words wrap only between words (CSS: no nowrap, no anywhere)"
+
+
+def test_a_long_label_with_a_character_outside_the_bmp_still_gets_its_picture_and_two_long_names_stay_two_bars():
+    import base64
+
+    from PIL import Image
+
+    from nexusleads_lab.safetext import safe_response
+    from nexusleads_lab.ui import charts
+
+    items = [{"name": "\x0cA\udfff\U000111c1" * 3, "value": 1}, {"name": "X" * 70 + "a", "value": 2}, {"name": "X" * 70 + "b", "value": 3}]
+    section = safe_response({"type": "dashboard", "title": "t", "sections": [{"type": "bars", "label": "", "items": items}]})["sections"][0]
+    data, _ = charts.chart_bundle(charts.bars_chart(section))
+    picture = Image.open(io.BytesIO(base64.b64decode(data["image/png"])))
+    assert picture.width > 300, "the picture is drawn"
+    names = [v for d in charts.flat_spec(charts.bars_chart(section).to_dict())["datasets"].values() for v in (r["name"] for r in d)]
+    assert len(set(names)) == 3, "shortened names stay distinct"

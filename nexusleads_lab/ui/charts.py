@@ -216,9 +216,32 @@ def compile_spec(spec: Mapping[str, Any]) -> dict[str, Any]:
     return vlc.vegalite_to_vega(dict(spec), **_vl_version())
 
 
+#: Longest text the picture shows, in code points: vl-convert must not truncate text itself (its
+#: cut can split a character outside the BMP, and its text measuring then fails), so the picture
+#: draws labels whole, and only a longer one is shortened here, kept distinct from its neighbours.
+PNG_LABEL_CHARS = 60
+
+
+def _shortened(values: list[Any]) -> list[Any]:
+    seen: set[str] = set()
+    out = []
+    for value in values:
+        if isinstance(value, str) and len(value) > PNG_LABEL_CHARS:
+            short, n = value[: PNG_LABEL_CHARS - 1] + "…", 1
+            while short in seen:  # two long names with one beginning stay two bars
+                n += 1
+                short = f"{value[: PNG_LABEL_CHARS - 4]}… {n}"
+            value = short
+        if isinstance(value, str):
+            seen.add(value)
+        out.append(value)
+    return out
+
+
 def flat_spec(spec: Mapping[str, Any]) -> dict[str, Any]:
     """The spec for the static twin: gradients become their first colour (a palette PNG of a
-    gradient bands and weighs three times more), and no per-mark aria descriptions."""
+    gradient bands and weighs three times more), no per-mark aria descriptions, and labels drawn
+    whole (see ``PNG_LABEL_CHARS``)."""
     flat = copy.deepcopy(dict(spec))
 
     def walk(node: Any) -> None:
@@ -226,6 +249,15 @@ def flat_spec(spec: Mapping[str, Any]) -> dict[str, Any]:
             for key, value in list(node.items()):
                 if isinstance(value, dict) and value.get("gradient") and value.get("stops"):
                     node[key] = value["stops"][0].get("color", ACCENT)
+                elif key in ("labelLimit", "limit"):
+                    node[key] = 0  # 0: no truncation by the renderer
+                elif key == "values" and isinstance(value, list) and value and isinstance(value[0], dict):
+                    columns = {k for row in value if isinstance(row, dict) for k in row}
+                    for column in columns:
+                        kept = _shortened([row.get(column) for row in value])
+                        for row, short in zip(value, kept):
+                            if column in row:
+                                row[column] = short
                 else:
                     walk(value)
         elif isinstance(node, list):
@@ -233,7 +265,12 @@ def flat_spec(spec: Mapping[str, Any]) -> dict[str, Any]:
                 walk(item)
 
     walk(flat)
-    flat.setdefault("config", {})["aria"] = False
+    for datasets in (flat.get("datasets") or {}).values():
+        walk({"values": datasets})
+    config = flat.setdefault("config", {})
+    config["aria"] = False
+    for part, key in (("axis", "labelLimit"), ("legend", "labelLimit"), ("title", "limit")):
+        config.setdefault(part, {})[key] = 0
     return flat
 
 
@@ -259,11 +296,13 @@ def spec_bundle(spec: Mapping[str, Any], text: str) -> tuple[dict[str, Any], dic
     """One output for a chart: Vega for JupyterLab, a PNG for everything else, and a line of text.
     (A fixed width: Vega's "container" width measures vega-embed's inline-block, which is 0 wide
     without vega-embed's page-wide stylesheet; a narrow output scrolls sideways instead.)"""
-    data = {
-        VEGA_MIME: compile_spec(spec),
-        "image/png": base64.b64encode(chart_png(spec)).decode("ascii"),
-        "text/plain": text,
-    }
+    data = {VEGA_MIME: compile_spec(spec), "text/plain": text}
+    try:
+        data["image/png"] = base64.b64encode(chart_png(spec)).decode("ascii")
+    except UnsafeChartText:
+        raise
+    except Exception:  # the picture is for viewers without Vega: the live chart still stands
+        log.warning("the chart's picture could not be drawn; it is shown live only", exc_info=True)
     return data, {VEGA_MIME: {"embed_options": dict(EMBED_OPTIONS)}}
 
 
