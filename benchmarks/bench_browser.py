@@ -166,7 +166,9 @@ def extension_load_ms(repeats: int = 7, *, bytecode_cache: bool = False) -> list
             subprocess.run([sys.executable, "-c", LOAD_PROBE], env=env, capture_output=True, check=True)  # fill it
         out = []
         for _ in range(repeats):
-            done = subprocess.run([sys.executable, "-c", LOAD_PROBE], env=env, capture_output=True, text=True, check=True)
+            done = subprocess.run(
+                [sys.executable, "-c", LOAD_PROBE], env=env, capture_output=True, text=True, check=True
+            )
             out.append(float(done.stdout.strip().splitlines()[-1]))
     return out
 
@@ -222,7 +224,11 @@ def kernel_pieces(section: dict, repeats: int) -> dict[str, list[float]]:
 
     spec = bars_chart(section).to_dict()
     compile_spec(spec), chart_png(spec)  # vl-convert's engine starts once
-    out: dict[str, list[float]] = {"altair chart -> to_dict": [], "vl-convert compile (Vega spec)": [], "PNG twin (vl-convert + palette)": []}
+    out: dict[str, list[float]] = {
+        "altair chart -> to_dict": [],
+        "vl-convert compile (Vega spec)": [],
+        "PNG twin (vl-convert + palette)": [],
+    }
     for _ in range(repeats):
         t = time.perf_counter()
         spec = bars_chart(section).to_dict()
@@ -259,13 +265,14 @@ def _wait(page, probe: str, index: int, marks: str, timeout: float = 120.0, **ar
 
 
 def browser_runs(runs: int, pairs: int) -> dict:
-    from lab_harness import launch_browser, open_notebook, run_cell, start_lab, stop_lab, wait_for_idle, write_notebook
     from playwright.sync_api import sync_playwright
     from test_cell import HOT_SQL, dashboard_script
 
     from nexusleads_lab.config import Settings
     from nexusleads_lab.db import open_database
     from nexusleads_lab.db.embedded import stop_embedded
+
+    from lab_harness import launch_browser, open_notebook, run_cell, start_lab, stop_lab, wait_for_idle, write_notebook
 
     temp = Path(tempfile.mkdtemp(prefix="nexus-bench-"))
     home = temp / "main"
@@ -283,7 +290,9 @@ def browser_runs(runs: int, pairs: int) -> dict:
         setup_at = len(cells)
         cells.append(setup_cell(section))
         # one untimed cell of each way first, then rounds that alternate which way goes first
-        order = [("bundle", "widget")] + [("bundle", "widget") if r % 2 == 0 else ("widget", "bundle") for r in range(pairs)]
+        order = [("bundle", "widget")] + [
+            ("bundle", "widget") if r % 2 == 0 else ("widget", "bundle") for r in range(pairs)
+        ]
         chart_cells = []
         for round_, ways in enumerate(order):
             for way in ways:
@@ -307,15 +316,20 @@ def browser_runs(runs: int, pairs: int) -> dict:
                 last_chunk = lab.model.served[-1] * 1000
                 msgs = page.evaluate(TAKE_MESSAGES)
                 msg = next((m for m in msgs if m["kind"] == "vega"), {"sent": float("nan"), "received": float("nan")})
-                answer = [m["sent"] for m in msgs if m["kind"] == "answer" and m["sent"] <= msg["sent"]] or [float("nan")]
+                answer = [m["sent"] for m in msgs if m["kind"] == "answer" and m["sent"] <= msg["sent"]] or [
+                    float("nan")
+                ]
                 dashboards.append(
                     {
                         "run": "first question (cold kernel)" if index == 1 else f"run {index - 1}",
                         "run_to_steps_ms": steps_at - started,
                         "last_chunk_to_dashboard_ms": marks["done"] - last_chunk,
                         "run_to_dashboard_ms": marks["done"] - started,
-                        "messages": [{**m, "sent": m["sent"] - last_chunk, "received": m["received"] - last_chunk}
-                                     for m in msgs if m["type"] != "status"],
+                        "messages": [
+                            {**m, "sent": m["sent"] - last_chunk, "received": m["received"] - last_chunk}
+                            for m in msgs
+                            if m["type"] != "status"
+                        ],
                         "after_last_chunk_ms": {
                             "answer_sent": answer[-1] - last_chunk,
                             **{k: marks[k] - last_chunk for k in ("kpis", "table")},
@@ -354,7 +368,7 @@ def browser_runs(runs: int, pairs: int) -> dict:
             page.evaluate("async () => { await window.jupyterapp.commands.execute('docmanager:save'); return true; }")
             page.wait_for_function("() => !window.jupyterapp.shell.currentWidget.context.model.dirty", timeout=60_000)
             by_way: dict[str, list[int]] = {}
-            for index, way, round_ in chart_cells:
+            for index, way, _round in chart_cells:
                 by_way.setdefault(way, []).append(index)
             sizes = saved_sizes(lab.root / "bench.ipynb", by_way)
             notebook_bytes = (lab.root / "bench.ipynb").stat().st_size
@@ -416,8 +430,18 @@ def render(load: list[float], cached: list[float], res: dict, pieces: dict[str, 
         md_table(
             ["measure", "median ms", "max ms", "runs"],
             [
-                ["`%load_ext nexusleads_lab`, fresh process, as this environment runs it", _ms(med(load)), _ms(max(load)), len(load)],
-                ["the same with a bytecode cache (as an installed package has)", _ms(med(cached)), _ms(max(cached)), len(cached)],
+                [
+                    "`%load_ext nexusleads_lab`, fresh process, as this environment runs it",
+                    _ms(med(load)),
+                    _ms(max(load)),
+                    len(load),
+                ],
+                [
+                    "the same with a bytecode cache (as an installed package has)",
+                    _ms(med(cached)),
+                    _ms(max(cached)),
+                    len(cached),
+                ],
             ],
         ),
         "",
@@ -450,7 +474,9 @@ def render(load: list[float], cached: list[float], res: dict, pieces: dict[str, 
         f"{poll.get('ms', float('nan')):.2f} ms on the {poll.get('width', 0)}x{poll.get('height', 0)} canvas, which "
         f"holds {poll.get('accent', 0):,} accent pixels).",
         "",
-        md_table(["run", "Run -> steps ms", "last chunk -> dashboard ms", "Run -> dashboard ms", *DASH_PIECES.values()], rows),
+        md_table(
+            ["run", "Run -> steps ms", "last chunk -> dashboard ms", "Run -> dashboard ms", *DASH_PIECES.values()], rows
+        ),
         "",
         f"Goal (issue 10): last chunk -> full dashboard <= {GOAL_MS} ms, warm: **{_ms(goal_ms)} ms** "
         f"({_verdict(goal_ms <= GOAL_MS)}; the warm runs ranged {_ms(min(spread, default=float('nan')))}-"
@@ -464,7 +490,10 @@ def render(load: list[float], cached: list[float], res: dict, pieces: dict[str, 
         mine = [c for c in timed if c["way"] == way]
         sizes = res["sizes"].get(way, [])
         stats[way] = {
-            **{k: [c[k] for c in mine] for k in ("run_to_sent_ms", "run_to_received_ms", "run_to_output_ms", "run_to_bars_ms")},
+            **{
+                k: [c[k] for c in mine]
+                for k in ("run_to_sent_ms", "run_to_received_ms", "run_to_output_ms", "run_to_bars_ms")
+            },
             "renderer": sorted({c["renderer"] for c in res["charts"] if c["way"] == way}),
             "outputs": med([s["outputs"] for s in sizes]),
             "state": med([s["widget_state"] for s in sizes]),
@@ -500,9 +529,24 @@ def render(load: list[float], cached: list[float], res: dict, pieces: dict[str, 
         "width. Bytes: the cell's outputs in the notebook saved by JupyterLab (`docmanager:save`, widget state "
         "saving on) as nbformat writes them, plus the widget state its output refers to.",
         "",
-        md_table(["way", "renderer", "Run -> sent ms", "Run -> received ms", "Run -> output on page ms",
-                  "Run -> bars painted ms", "min ms", "max ms", "runs", "outputs in the notebook", "widget state",
-                  "bytes per chart"], rows, align="l" + "r" * 11),  # fmt: skip
+        md_table(
+            [
+                "way",
+                "renderer",
+                "Run -> sent ms",
+                "Run -> received ms",
+                "Run -> output on page ms",
+                "Run -> bars painted ms",
+                "min ms",
+                "max ms",
+                "runs",
+                "outputs in the notebook",
+                "widget state",
+                "bytes per chart",
+            ],
+            rows,
+            align="l" + "r" * 11,
+        ),
         "",
         f"`JupyterChart` takes **{ratio:.1f}x** the bundle's time to paint (median ÷ median; per round "
         f"{med(paired):.1f}x, {len(paired)} rounds) and leaves **{size_ratio:,.0f}x** its bytes per chart "
@@ -521,7 +565,7 @@ def render(load: list[float], cached: list[float], res: dict, pieces: dict[str, 
         md_table(["piece", "median ms", "min ms", "max ms", "runs"], rows),
         "",
     ]
-    parts += ["#### Findings (measured above)", ""] + findings(warm, stats, ratio, pieces, goal_ms) + [""]
+    parts += ["#### Findings (measured above)", "", *findings(warm, stats, ratio, pieces, goal_ms), ""]
     return "\n".join(parts)
 
 
@@ -548,7 +592,11 @@ def findings(warm: list[dict], stats: dict, ratio: float, pieces: dict, goal_ms:
         f"the chart (built after the rest of the answer is sent, `chart_parts`, so the cards and the table never "
         f"wait for Altair), {_ms(segments['the wire'])} ms on the wire and {_ms(segments['drawing'])} ms for "
         f"JupyterLab's renderer from receiving the spec to painted bars"
-        + (" (the output element, its canvas and the bars appear in the same frame)" if m["bars"] == m["vega_output"] else "")
+        + (
+            " (the output element, its canvas and the bars appear in the same frame)"
+            if m["bars"] == m["vega_output"]
+            else ""
+        )
         + f". The largest piece is {dominant}. Measured alone, one bundle costs the kernel about {kernel:.0f} ms "
         f"({'; '.join(f'{k} {med(v):.0f} ms' for k, v in pieces.items())}).",
     ]

@@ -35,8 +35,9 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
-from _common import (  # noqa: E402
+from _common import (
     DATA_DIR,
+    atomic_write,
     child_answer,
     fmt_bytes,
     fmt_ms,
@@ -50,7 +51,6 @@ from _common import (  # noqa: E402
     psql_binary,
     quiet_warnings,
     run_child,
-    atomic_write,
 )
 
 THIS = str(Path(__file__).resolve())
@@ -224,8 +224,20 @@ def bench_big(paths: Paths, runs_fast: int, runs_slow: int) -> dict:
         ("adbc", "raw ADBC: fetch_arrow_table().to_pandas()", lambda: paths.adbc_pandas(BIG_SQL), runs_fast, True),
         ("psycopg", "psycopg binary fetchall -> pd.DataFrame", lambda: paths.psycopg_df(BIG_SQL), runs_slow, True),
         ("read_sql", "pandas.read_sql (SQLAlchemy + psycopg)", lambda: paths.read_sql(BIG_SQL), runs_slow, True),
-        ("psql", "psql -t -A json_agg -> json.loads -> DataFrame (original)", lambda: paths.psql_json(BIG_SQL), runs_slow, True),
-        ("adbc_nocopy", "raw ADBC, use_copy=false, -> to_pandas()", lambda: paths.adbc_pandas(BIG_SQL, use_copy=False), runs_slow, False),
+        (
+            "psql",
+            "psql -t -A json_agg -> json.loads -> DataFrame (original)",
+            lambda: paths.psql_json(BIG_SQL),
+            runs_slow,
+            True,
+        ),
+        (
+            "adbc_nocopy",
+            "raw ADBC, use_copy=false, -> to_pandas()",
+            lambda: paths.adbc_pandas(BIG_SQL, use_copy=False),
+            runs_slow,
+            False,
+        ),
         ("adbc_arrow", "raw ADBC, Arrow table only (no pandas)", lambda: paths.adbc_arrow(BIG_SQL), runs_fast, False),
     ]
     log("1M rows: warm-up (one engine read, one ADBC read)...")
@@ -240,8 +252,8 @@ def bench_big(paths: Paths, runs_fast: int, runs_slow: int) -> dict:
     times: dict[str, list[float]] = {c[0]: [] for c in cases}
     rounds = max(c[3] for c in cases)
     for r in range(rounds):
-        order = cases[r % len(cases):] + cases[: r % len(cases)]
-        for key, label, fn, runs, _ in order:
+        order = cases[r % len(cases) :] + cases[: r % len(cases)]
+        for key, _label, fn, runs, _ in order:
             if len(times[key]) >= runs:
                 continue
             gc.collect()
@@ -272,10 +284,16 @@ def bench_big(paths: Paths, runs_fast: int, runs_slow: int) -> dict:
             df = fn()
             conv[key].append(time.perf_counter() - t0)
             del df
-    del table
+    table = None  # let the big table go before the next measure
     gc.collect()
-    return {"cases": [(c[0], c[1], c[4]) for c in cases], "times": times, "rows": rows_seen, "conv": conv,
-            "conv_same": conv_same, "warmup_s": warmup_s}
+    return {
+        "cases": [(c[0], c[1], c[4]) for c in cases],
+        "times": times,
+        "rows": rows_seen,
+        "conv": conv,
+        "conv_same": conv_same,
+        "warmup_s": warmup_s,
+    }
 
 
 def bench_small(paths: Paths, iters: int, psql_iters: int) -> dict:
@@ -290,18 +308,32 @@ def bench_small(paths: Paths, iters: int, psql_iters: int) -> dict:
 
     cases = [
         ("engine", "Engine.read (default row cap)", lambda: paths.engine(SMALL_SQL, cap=100_000), iters),
-        ("psycopg", "psycopg, one persistent connection: execute().fetchall()", lambda: paths.psycopg_rows(SMALL_SQL), iters),
+        (
+            "psycopg",
+            "psycopg, one persistent connection: execute().fetchall()",
+            lambda: paths.psycopg_rows(SMALL_SQL),
+            iters,
+        ),
         ("psycopg_df", "psycopg fetchall + pd.DataFrame", lambda: paths.psycopg_df(SMALL_SQL, binary=False), iters),
         ("adbc", "raw ADBC (persistent connection) -> to_pandas()", lambda: paths.adbc_pandas(SMALL_SQL), iters),
         ("adbc_arrow", "raw ADBC -> Arrow only", lambda: paths.adbc_arrow(SMALL_SQL), iters),
-        ("adbc_nocopy_arrow", "raw ADBC, use_copy=false -> Arrow only", lambda: paths.adbc_arrow(SMALL_SQL, use_copy=False), iters),
+        (
+            "adbc_nocopy_arrow",
+            "raw ADBC, use_copy=false -> Arrow only",
+            lambda: paths.adbc_arrow(SMALL_SQL, use_copy=False),
+            iters,
+        ),
         ("psql", "psql subprocess json_agg -> json.loads -> DataFrame", lambda: paths.psql_json(SMALL_SQL), psql_iters),
         # pieces of the engine's own cost, for the breakdown
         ("piece_discard", "DISCARD ALL round trip (engine resets each pooled connection)", discard, iters),
         ("piece_convert", "arrow_to_pandas on the 10-row Arrow table", lambda: arrow_to_pandas(table), iters),
         ("piece_to_pandas", "table.to_pandas() on the same table", lambda: table.to_pandas(), iters),
-        ("piece_fast", "table.to_pandas(types_mapper=nullable ints), the engine's path for plain tables",
-         lambda: fast_convert(table), iters),
+        (
+            "piece_fast",
+            "table.to_pandas(types_mapper=nullable ints), the engine's path for plain tables",
+            lambda: fast_convert(table),
+            iters,
+        ),
         ("piece_precheck", "precheck(sql)", lambda: precheck(SMALL_SQL), iters),
     ]
     warm = 30
@@ -313,7 +345,7 @@ def bench_small(paths: Paths, iters: int, psql_iters: int) -> dict:
     times: dict[str, list[float]] = {c[0]: [] for c in cases}
     rounds = max(c[3] for c in cases)
     for r in range(rounds):
-        order = cases[r % len(cases):] + cases[: r % len(cases)]
+        order = cases[r % len(cases) :] + cases[: r % len(cases)]
         for key, _label, fn, n in order:
             if len(times[key]) >= n:
                 continue
@@ -489,10 +521,10 @@ def bench_start(cold_runs: int, warm_runs: int) -> dict:
             log(f"start: cold run {i + 1}/{cold_runs} (fresh folder, default demo data)...")
             out["cold"].append(_start_child(pgdata))
         pgdata = roots[-1] / "pgdata"
-        for i in range(warm_runs):
+        for _ in range(warm_runs):
             out["warm_running"].append(_start_child(pgdata))
         log("start: warm (server running) done")
-        for i in range(warm_runs):
+        for _ in range(warm_runs):
             stop_embedded(pgdata)
             out["warm_stopped"].append(_start_child(pgdata))
         log("start: warm (server stopped) done")
@@ -630,11 +662,22 @@ def render(seed: dict, big: dict | None, small: dict | None, mem: dict | None, s
                     [labels["piece_discard"], fmt_ms(m["piece_discard"])],
                     [labels["piece_convert"], fmt_ms(m["piece_convert"])],
                     [labels["piece_to_pandas"], fmt_ms(m["piece_to_pandas"])],
-                    [labels["piece_fast"] + (" (identical DataFrame: yes)" if small["fast_same"] else " (**differs**)"),
-                     fmt_ms(m["piece_fast"])],
+                    [
+                        labels["piece_fast"]
+                        + (" (identical DataFrame: yes)" if small["fast_same"] else " (**differs**)"),
+                        fmt_ms(m["piece_fast"]),
+                    ],
                     [labels["piece_precheck"], fmt_ms(m["piece_precheck"])],
-                    ["rest (pool, cursors, options, result object): engine − COPY query − reset − convert − precheck",
-                     fmt_ms(m["engine"] - m["adbc_arrow"] - m["piece_discard"] - m["piece_convert"] - m["piece_precheck"])],
+                    [
+                        "rest (pool, cursors, options, result object): engine − COPY query − reset − convert − precheck",
+                        fmt_ms(
+                            m["engine"]
+                            - m["adbc_arrow"]
+                            - m["piece_discard"]
+                            - m["piece_convert"]
+                            - m["piece_precheck"]
+                        ),
+                    ],
                 ],
             ),
             "",
@@ -672,7 +715,9 @@ def render(seed: dict, big: dict | None, small: dict | None, mem: dict | None, s
             "pyarrow pool peak = `default_memory_pool().max_memory()` (ADBC's own buffers are malloc'd by the "
             "driver and not counted there).",
             "",
-            md_table(["path", "peak RSS Δ", "held RSS Δ", "DataFrame", "peak ÷ DataFrame", "pyarrow pool peak", "s"], rows),
+            md_table(
+                ["path", "peak RSS Δ", "held RSS Δ", "DataFrame", "peak ÷ DataFrame", "pyarrow pool peak", "s"], rows
+            ),
             "",
         ]
         if e:
@@ -687,6 +732,7 @@ def render(seed: dict, big: dict | None, small: dict | None, mem: dict | None, s
             )
             parts.append("")
     if start:
+
         def row(name, runs, target):
             res = [r["to_result"] for r in runs]
             return [
@@ -700,8 +746,17 @@ def render(seed: dict, big: dict | None, small: dict | None, mem: dict | None, s
             "#### Embedded database start (fresh process each: interpreter + imports count)",
             "",
             md_table(
-                ["scenario", "median s to first result", "min s", "runs", "package imports s", "open_database s",
-                 "first query s", "process wall s (incl. exit)", "target"],
+                [
+                    "scenario",
+                    "median s to first result",
+                    "min s",
+                    "runs",
+                    "package imports s",
+                    "open_database s",
+                    "first query s",
+                    "process wall s (incl. exit)",
+                    "target",
+                ],
                 [
                     row("cold: new folder, initdb + start + migrate + roles + 20,000 contributors", cold, "< 10 s"),
                     row("warm (a): server already running", wr, ""),

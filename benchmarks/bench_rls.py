@@ -44,7 +44,7 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
-from _common import (  # noqa: E402
+from _common import (
     atomic_write,
     fmt_ms,
     fmt_ratio,
@@ -56,7 +56,7 @@ from _common import (  # noqa: E402
     p,
     quiet_warnings,
 )
-from bench_engine import BIG_SQL, COLUMNS, SMALL_SQL, TARGET_ROWS, ensure_bench_db  # noqa: E402
+from bench_engine import BIG_SQL, COLUMNS, SMALL_SQL, TARGET_ROWS, ensure_bench_db
 
 BASELINE_ROLE = "bench_norls"
 WRITE_ROWS = 10_000
@@ -143,7 +143,7 @@ def explain(conn, sql: str) -> dict:
     plan = conn.execute(f"EXPLAIN (ANALYZE, TIMING OFF, FORMAT JSON) {sql}".encode()).fetchone()[0][0]
 
     def path_to_scan(node, above):
-        here = above + [node]
+        here = [*above, node]
         if node.get("Relation Name") == "lead_scores":
             return here
         for child in node.get("Plans", []):
@@ -157,7 +157,9 @@ def explain(conn, sql: str) -> dict:
     kind = scan.get("Node Type", "?") + (f" {scan['Index Name']}" if scan.get("Index Name") else "")
     if scan.get("Filter"):
         kind += " + filter"
-    shape = " > ".join([n["Node Type"] for n in chain[:-1] if n["Node Type"] not in ("Limit", "Subquery Scan")] + [kind])
+    shape = " > ".join(
+        [n["Node Type"] for n in chain[:-1] if n["Node Type"] not in ("Limit", "Subquery Scan")] + [kind]
+    )
     scanned = int(scan.get("Actual Rows", 0)) + int(scan.get("Rows Removed by Filter", 0))
     return {"ms": float(plan["Execution Time"]), "plan_ms": float(plan.get("Planning Time", 0.0)), "scan": shape,
             "scanned": scanned, "rows": int(plan["Plan"].get("Actual Rows", 0))}  # fmt: skip
@@ -240,7 +242,7 @@ def _bench_reads(paths, rounds, iters, explain_small) -> dict:
     big_shapes = {k: [] for k in keys}
     plans = {}
     for r in range(rounds):
-        order = paths[r % len(paths):] + paths[: r % len(paths)]
+        order = paths[r % len(paths) :] + paths[: r % len(paths)]
         for pth in order:
             gc.collect()
             t0 = time.perf_counter()
@@ -256,7 +258,7 @@ def _bench_reads(paths, rounds, iters, explain_small) -> dict:
             big_server[pth["key"]].append(time.perf_counter() - t0)
         log(f"reads: 1M round {r + 1}/{rounds} done")
     for i in range(3):
-        for pth in paths[i % len(paths):] + paths[: i % len(paths)]:
+        for pth in paths[i % len(paths) :] + paths[: i % len(paths)]:
             ex = explain(pth["conn"], wrapped(pth["big"], TARGET_ROWS))
             big_plan_ms[pth["key"]].append(ex["plan_ms"])
             big_shapes[pth["key"]].append(ex["scan"])
@@ -270,7 +272,7 @@ def _bench_reads(paths, rounds, iters, explain_small) -> dict:
     small = {k: [] for k in keys}
     small_rows = {}
     for i in range(iters):
-        order = paths[i % len(paths):] + paths[: i % len(paths)]
+        order = paths[i % len(paths) :] + paths[: i % len(paths)]
         for pth in order:
             t0 = time.perf_counter()
             res = pth["engine"].read(pth["small"])
@@ -281,7 +283,7 @@ def _bench_reads(paths, rounds, iters, explain_small) -> dict:
     small_shapes = {k: [] for k in keys}
     small_plans = {}
     for i in range(explain_small):
-        for pth in paths[i % len(paths):] + paths[: i % len(paths)]:
+        for pth in paths[i % len(paths) :] + paths[: i % len(paths)]:
             ex = explain(pth["conn"], wrapped(pth["small"], 100_000))
             small_server[pth["key"]].append(ex["ms"])
             small_plan_ms[pth["key"]].append(ex["plan_ms"])
@@ -355,11 +357,15 @@ def bench_write(db, org: str, org_id: int, rounds: int, commit_rounds: int, plan
         t0 = time.perf_counter()
         before = checksum(admin)
         checksum_s = time.perf_counter() - t0
-        admin.execute(f"CREATE TEMP TABLE bench_saved AS SELECT id, status, status_changed_at FROM lead_scores WHERE {where}".encode())
+        admin.execute(
+            f"CREATE TEMP TABLE bench_saved AS SELECT id, status, status_changed_at FROM lead_scores WHERE {where}".encode()
+        )
         saved = admin.execute("SELECT count(*) FROM bench_saved").fetchone()[0]
         if saved != WRITE_ROWS:
             raise RuntimeError(f"the statement covers {saved:,} rows, expected {WRITE_ROWS:,}")
-        in_range = admin.execute(f"SELECT count(*) FROM lead_scores WHERE id BETWEEN {lo} AND {hi}".encode()).fetchone()[0]
+        in_range = admin.execute(
+            f"SELECT count(*) FROM lead_scores WHERE id BETWEEN {lo} AND {hi}".encode()
+        ).fetchone()[0]
 
         scopes = {
             "org": db.engine_for(org),
@@ -400,8 +406,11 @@ def bench_write(db, org: str, org_id: int, rounds: int, commit_rounds: int, plan
         log(f"write: plan_write x{plan_iters}...")
         py = {"plan_write": [], "parse": []}
         for i in range(plan_iters):
-            for name, fn in ((("plan_write", lambda: plan_write(sql)), ("parse", lambda: pglast.parse_sql(sql)))
-                             if i % 2 else (("parse", lambda: pglast.parse_sql(sql)), ("plan_write", lambda: plan_write(sql)))):
+            for name, fn in (
+                (("plan_write", lambda: plan_write(sql)), ("parse", lambda: pglast.parse_sql(sql)))
+                if i % 2
+                else (("parse", lambda: pglast.parse_sql(sql)), ("plan_write", lambda: plan_write(sql)))
+            ):
                 t0 = time.perf_counter()
                 fn()
                 py[name].append(time.perf_counter() - t0)
@@ -410,7 +419,7 @@ def bench_write(db, org: str, org_id: int, rounds: int, commit_rounds: int, plan
         t = {key: {s: [] for s in steps} for key in scopes}
         order_keys = list(scopes)
         for r in range(rounds):
-            order = order_keys[r % 3:] + order_keys[: r % 3]
+            order = order_keys[r % 3 :] + order_keys[: r % 3]
             for key in order:
                 eng = scopes[key]
                 conf = Confirmations(None, lambda eng=eng: eng)
@@ -533,11 +542,24 @@ def render(seed: dict, org: tuple[str, int, int], setup: dict, reads: dict | Non
             "TIMING OFF)` of the wrapped query, 3 per path.",
             "",
             md_table(
-                ["path", "rows returned", "rows scanned", "median s", "min s", "p90 s", "runs",
-                 "time ÷ its baseline (paired)", "µs per returned row", "server only ms",
-                 "server only ÷ its baseline (paired)", "planning ms", "plan (to the lead_scores scan)"],
-                table, align="lrrrrrrrrrrrl",
-            ),  # fmt: skip
+                [
+                    "path",
+                    "rows returned",
+                    "rows scanned",
+                    "median s",
+                    "min s",
+                    "p90 s",
+                    "runs",
+                    "time ÷ its baseline (paired)",
+                    "µs per returned row",
+                    "server only ms",
+                    "server only ÷ its baseline (paired)",
+                    "planning ms",
+                    "plan (to the lead_scores scan)",
+                ],
+                table,
+                align="lrrrrrrrrrrrl",
+            ),
             "",
         ]
         b_ratio = m["agent"] / m["base"]
@@ -597,10 +619,23 @@ def render(seed: dict, org: tuple[str, int, int], setup: dict, reads: dict | Non
             f"query ({len(reads['small_server']['base'])} per path, interleaved), planning and execution.",
             "",
             md_table(
-                ["path", "rows", "rows scanned", "median ms", "p10 ms", "p90 ms", "iterations", "vs its baseline ms",
-                 "vs (a) ms", "server plan ms", "server exec ms", "plan (to the lead_scores scan)"],
-                table, align="lrrrrrrrrrrl",
-            ),  # fmt: skip
+                [
+                    "path",
+                    "rows",
+                    "rows scanned",
+                    "median ms",
+                    "p10 ms",
+                    "p90 ms",
+                    "iterations",
+                    "vs its baseline ms",
+                    "vs (a) ms",
+                    "server plan ms",
+                    "server exec ms",
+                    "plan (to the lead_scores scan)",
+                ],
+                table,
+                align="lrrrrrrrrrrl",
+            ),
             "",
         ]
         findings.append(
@@ -631,13 +666,22 @@ def render(seed: dict, org: tuple[str, int, int], setup: dict, reads: dict | Non
             md_table(
                 ["step", "median ms", "p10 ms", "p90 ms", "runs"],
                 [
-                    ["`plan_write(sql)`: parse, checks, canonical text, count and sample SQL",
-                     fmt_ms(med(py["plan_write"])), fmt_ms(p(py["plan_write"], 10)), fmt_ms(p(py["plan_write"], 90)),
-                     len(py["plan_write"])],
-                    ["of which `pglast.parse_sql(sql)` alone", fmt_ms(med(py["parse"])), fmt_ms(p(py["parse"], 10)),
-                     fmt_ms(p(py["parse"], 90)), len(py["parse"])],
+                    [
+                        "`plan_write(sql)`: parse, checks, canonical text, count and sample SQL",
+                        fmt_ms(med(py["plan_write"])),
+                        fmt_ms(p(py["plan_write"], 10)),
+                        fmt_ms(p(py["plan_write"], 90)),
+                        len(py["plan_write"]),
+                    ],
+                    [
+                        "of which `pglast.parse_sql(sql)` alone",
+                        fmt_ms(med(py["parse"])),
+                        fmt_ms(p(py["parse"], 10)),
+                        fmt_ms(p(py["parse"], 90)),
+                        len(py["parse"]),
+                    ],
                 ],
-            ),  # fmt: skip
+            ),
             "",
             "Database steps per scope, rounds interleaved (reads in rotating order, writes alternating which scope "
             "goes first); an untimed `VACUUM lead_scores` before each write, so every write and every preview "
@@ -688,7 +732,11 @@ def render(seed: dict, org: tuple[str, int, int], setup: dict, reads: dict | Non
             f"table, all {len(b['tables'])} lead tables) `{b['digest']}` before, `{af['digest']}` after -> "
             f"**{'identical' if same else 'DIFFERENT'}**; `lead_scores` rows out of key order in the heap: "
             f"{b['out_of_order']} before, {af['out_of_order']} after"
-            + (f" (re-clustered on the key after the committed runs, {write['recluster_s']:.1f} s)." if write["recluster_s"] is not None else ".")
+            + (
+                f" (re-clustered on the key after the committed runs, {write['recluster_s']:.1f} s)."
+                if write["recluster_s"] is not None
+                else "."
+            )
         )
         parts.append("")
     if findings:

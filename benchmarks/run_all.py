@@ -28,7 +28,7 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
-from _common import BENCH_DIR, DATA_DIR, PY, RESULTS_DIR, ROOT, child_env, log, quiet_warnings  # noqa: E402
+from _common import BENCH_DIR, DATA_DIR, PY, RESULTS_DIR, ROOT, child_env, log, quiet_warnings
 
 BENCHES = {
     "engine": (BENCH_DIR / "bench_engine.py", RESULTS_DIR / "engine.md"),

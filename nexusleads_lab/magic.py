@@ -17,8 +17,8 @@ import argparse
 import keyword
 import re
 import sys
+from collections.abc import Callable
 from dataclasses import dataclass
-from typing import Callable
 
 from IPython.core.error import UsageError
 from IPython.core.magic import Magics, line_cell_magic, magics_class, no_var_expand
@@ -39,9 +39,7 @@ class Nexus(Configurable):
     interactive_charts = Bool(
         True, help="Interactive Altair charts (with a static SVG twin for saved notebooks); False: SVG only."
     ).tag(config=True)
-    updates_per_second = Float(30.0, help="At most this many live updates a second reach the browser.").tag(
-        config=True
-    )
+    updates_per_second = Float(30.0, help="At most this many live updates a second reach the browser.").tag(config=True)
 
     @observe("model")
     def _model_changed(self, change) -> None:
@@ -74,7 +72,11 @@ def _name(value: str) -> str:
 
 
 def _ask_parser() -> _Parser:
-    p = _Parser("%nexus", ("--thread", "-o", "--out", "--model"), usage="%(prog)s [--new] [--thread ID] [-o NAME] [--model MODEL] [--show-sql] QUESTION")
+    p = _Parser(
+        "%nexus",
+        ("--thread", "-o", "--out", "--model"),
+        usage="%(prog)s [--new] [--thread ID] [-o NAME] [--model MODEL] [--show-sql] QUESTION",
+    )
     p.add_argument("--new", action="store_true", help="start a fresh conversation")
     p.add_argument("--thread", metavar="ID", help="continue a stored conversation (a unique id prefix will do)")
     p.add_argument("-o", "--out", metavar="NAME", type=_name, help="bind the last query's DataFrame to NAME")
@@ -371,10 +373,14 @@ def status_text(session: NexusSession, *, full: bool = False) -> str:
     lines.append(f"model      {_model_line(settings)}")
     try:
         database = assistant.database
-        lines.append(f"database   {'embedded PostgreSQL' if database.kind == 'embedded' else 'PostgreSQL at DATABASE_URL'}")
+        lines.append(
+            f"database   {'embedded PostgreSQL' if database.kind == 'embedded' else 'PostgreSQL at DATABASE_URL'}"
+        )
     except Exception as exc:  # status must work when the database does not
         database = None
-        lines.append(f"database   unavailable: {exc}" if full else "database   unavailable (%nexus status --full says why)")
+        lines.append(
+            f"database   unavailable: {exc}" if full else "database   unavailable (%nexus status --full says why)"
+        )
     lines.append(f"user       {assistant.user}" + (f" (from {user_from})" if user_from else ""))
     scope_from = f"from {org_from}; " if org_from else ""
     lines.append(f"scope      {assistant.scope_label} ({scope_from}enforced by row-level security)")

@@ -23,7 +23,8 @@ import contextlib
 import logging
 import re
 import threading
-from typing import TYPE_CHECKING, Any, Callable, Iterator
+from collections.abc import Callable, Iterator
+from typing import TYPE_CHECKING, Any
 
 from .config import Identity, RememberedIdentity, resolve_identity
 

@@ -55,7 +55,9 @@ def outcome_text(outcome: Mapping[str, Any]) -> str:
     if status == "cancelled":
         return "Cancelled: nothing was changed."
     if status == "failed":
-        return f"The change failed and nothing was written: {outcome.get('error') or outcome.get('message') or ''}".strip()
+        return (
+            f"The change failed and nothing was written: {outcome.get('error') or outcome.get('message') or ''}".strip()
+        )
     if status == "error":
         return str(outcome.get("message") or outcome.get("error") or "This confirmation cannot run.")
     if status == "running":

@@ -212,93 +212,179 @@ def answers() -> dict[str, list]:
         "Give me a KPI overview of our lead pipeline": [
             tool_calls([("read_file", {"path": "plg-database/SKILL.md"})]),
             _psql(KPI_SQL, PER_PROJECT_SQL),
-            text(_dash(
-                "Acme Analytics lead pipeline",
-                {"type": "widgets", "items": [
-                    {"title": "Leads", "source": "r1", "column": "leads", "subtext": "all projects"},
-                    {"title": "Hot leads", "source": "r1", "column": "hot_leads", "subtext": "score ≥ 75"},
-                    {"title": "Not contacted", "source": "r1", "column": "not_contacted", "subtext": "status new"},
-                    {"title": "Converted", "source": "r1", "column": "converted"},
-                ]},
-                {"type": "bars", "label": "Leads per project", "source": "r2", "x": "project", "y": "leads"},
-                {"type": "table", "title": "By project", "source": "r2"},
-            )),
+            text(
+                _dash(
+                    "Acme Analytics lead pipeline",
+                    {
+                        "type": "widgets",
+                        "items": [
+                            {"title": "Leads", "source": "r1", "column": "leads", "subtext": "all projects"},
+                            {"title": "Hot leads", "source": "r1", "column": "hot_leads", "subtext": "score ≥ 75"},
+                            {
+                                "title": "Not contacted",
+                                "source": "r1",
+                                "column": "not_contacted",
+                                "subtext": "status new",
+                            },
+                            {"title": "Converted", "source": "r1", "column": "converted"},
+                        ],
+                    },
+                    {"type": "bars", "label": "Leads per project", "source": "r2", "x": "project", "y": "leads"},
+                    {"type": "table", "title": "By project", "source": "r2"},
+                )
+            ),
         ],
         "Top hot leads for the Kafka Ecosystem project that we have not contacted yet": [
             _psql(HOT_KAFKA_SQL),
-            text(_dash(
-                "Hot Kafka leads, not contacted yet",
-                {"type": "widgets", "items": [{"title": "Best score, untouched", "source": "r3", "column": "score",
-                                               "subtext": "tier hot, status new, no outreach"}]},
-                {"type": "table", "source": "r3", "columns": ["github_login", "name", "company", "followers", "score"], "limit": 25},
-            )),
+            text(
+                _dash(
+                    "Hot Kafka leads, not contacted yet",
+                    {
+                        "type": "widgets",
+                        "items": [
+                            {
+                                "title": "Best score, untouched",
+                                "source": "r3",
+                                "column": "score",
+                                "subtext": "tier hot, status new, no outreach",
+                            }
+                        ],
+                    },
+                    {
+                        "type": "table",
+                        "source": "r3",
+                        "columns": ["github_login", "name", "company", "followers", "score"],
+                        "limit": 25,
+                    },
+                )
+            ),
         ],
         "Lead status breakdown": [
             _psql(STATUS_SQL),
-            text(_dash(
-                "Lead status breakdown",
-                {"type": "pills", "source": "r4", "label_column": "status", "count_column": "leads"},
-                {"type": "bars", "label": "Leads by status", "source": "r4", "x": "status", "y": "leads"},
-            )),
+            text(
+                _dash(
+                    "Lead status breakdown",
+                    {"type": "pills", "source": "r4", "label_column": "status", "count_column": "leads"},
+                    {"type": "bars", "label": "Leads by status", "source": "r4", "x": "status", "y": "leads"},
+                )
+            ),
         ],
         "Mark the top three of those hot Kafka leads as contacted and log the intro email": [
             _mark_contacted,
         ],
         "Weekly review of the Kafka Ecosystem project: funnel by status and new leads per week": [
             _psql(FUNNEL_SQL, WEEKLY_SQL),
-            text(_dash(
-                "Kafka Ecosystem: weekly review",
-                {"type": "pills", "label": "Funnel", "source": "r1", "label_column": "status", "count_column": "leads"},
-                {"type": "line", "label": "New leads per week", "source": "r2", "x": "week", "y": ["new_leads", "hot_leads"]},
-            )),
+            text(
+                _dash(
+                    "Kafka Ecosystem: weekly review",
+                    {
+                        "type": "pills",
+                        "label": "Funnel",
+                        "source": "r1",
+                        "label_column": "status",
+                        "count_column": "leads",
+                    },
+                    {
+                        "type": "line",
+                        "label": "New leads per week",
+                        "source": "r2",
+                        "x": "week",
+                        "y": ["new_leads", "hot_leads"],
+                    },
+                )
+            ),
         ],
         "Which hot leads have we not contacted yet?": [
             _psql(HOT_UNCONTACTED_SQL),
-            text(_dash(
-                "Hot Kafka leads waiting for a first touch",
-                {"type": "table", "source": "r3", "columns": ["github_login", "name", "company", "score"], "limit": 15},
-            )),
+            text(
+                _dash(
+                    "Hot Kafka leads waiting for a first touch",
+                    {
+                        "type": "table",
+                        "source": "r3",
+                        "columns": ["github_login", "name", "company", "score"],
+                        "limit": 15,
+                    },
+                )
+            ),
         ],
         "Which companies have several strong contributors?": [
             _psql(COMPANIES_SQL),
-            text(_dash(
-                "Companies with several strong Kafka contributors",
-                {"type": "bars", "label": "Contributors scoring 60+", "source": "r4", "x": "company", "y": "strong_contributors"},
-                {"type": "table", "source": "r4"},
-            )),
+            text(
+                _dash(
+                    "Companies with several strong Kafka contributors",
+                    {
+                        "type": "bars",
+                        "label": "Contributors scoring 60+",
+                        "source": "r4",
+                        "x": "company",
+                        "y": "strong_contributors",
+                    },
+                    {"type": "table", "source": "r4"},
+                )
+            ),
         ],
         "Who are they at the top company?": [
             _psql(FOLLOWUP_SQL),
-            text(_dash(
-                "Strong contributors at the top company",
-                {"type": "table", "source": "r5"},
-            )),
+            text(
+                _dash(
+                    "Strong contributors at the top company",
+                    {"type": "table", "source": "r5"},
+                )
+            ),
         ],
         "Which tracked repositories bring the best leads?": [
             tool_calls([("read_file", {"path": "plg-database/SKILL.md"})]),
             _psql(REPOS_SQL),
-            text(_dash(
-                "Repositories that bring the best leads",
-                {"type": "bars", "label": "Hot leads per repository", "source": "r1", "x": "full_name", "y": "hot_leads"},
-                {"type": "table", "source": "r1"},
-            )),
+            text(
+                _dash(
+                    "Repositories that bring the best leads",
+                    {
+                        "type": "bars",
+                        "label": "Hot leads per repository",
+                        "source": "r1",
+                        "x": "full_name",
+                        "y": "hot_leads",
+                    },
+                    {"type": "table", "source": "r1"},
+                )
+            ),
         ],
         "How do languages and stars relate to lead quality?": [
             _psql(LANG_SQL),
-            text(_dash(
-                "Languages vs. lead quality",
-                {"type": "bars", "label": "Average lead score by language", "source": "r2", "x": "language", "y": "avg_score"},
-                {"type": "table", "source": "r2"},
-            )),
+            text(
+                _dash(
+                    "Languages vs. lead quality",
+                    {
+                        "type": "bars",
+                        "label": "Average lead score by language",
+                        "source": "r2",
+                        "x": "language",
+                        "y": "avg_score",
+                    },
+                    {"type": "table", "source": "r2"},
+                )
+            ),
         ],
         "Which stale repositories should we stop tracking?": [
             _psql(STALE_SQL),
-            text(_dash(
-                "Stale repositories (no push for 6 months)",
-                {"type": "table", "source": "r3"},
-                {"type": "widgets", "items": [{"title": "Oldest push, no hot lead", "source": "r3", "column": "last_push",
-                                               "subtext": "first candidate to pause"}]},
-            )),
+            text(
+                _dash(
+                    "Stale repositories (no push for 6 months)",
+                    {"type": "table", "source": "r3"},
+                    {
+                        "type": "widgets",
+                        "items": [
+                            {
+                                "title": "Oldest push, no hot lead",
+                                "source": "r3",
+                                "column": "last_push",
+                                "subtext": "first candidate to pause",
+                            }
+                        ],
+                    },
+                )
+            ),
         ],
     }
 
@@ -310,8 +396,8 @@ class Author:
         self.scripts = scripts
 
     def step_for(self, request, number):
-        from nexusleads_lab.testing.modelserver import _resolve, http_error
         from nexusleads_lab.replay import last_user_message
+        from nexusleads_lab.testing.modelserver import _resolve, http_error
 
         messages = request.get("messages", [])
         last_user = max(i for i, m in enumerate(messages) if m.get("role") == "user")

@@ -18,9 +18,15 @@ def fingerprint(db) -> dict[str, str]:
                 f"SELECT count(*), md5(coalesce(string_agg(t::text, '|' ORDER BY t::text), '')) FROM {table} t"
             ).fetchone()
             out[table] = f"{count}:{digest}"
-        out["tables"] = str(conn.execute("SELECT count(*) FROM pg_class WHERE relnamespace = 'public'::regnamespace").fetchone()[0])
+        out["tables"] = str(
+            conn.execute("SELECT count(*) FROM pg_class WHERE relnamespace = 'public'::regnamespace").fetchone()[0]
+        )
         out["agent"] = str(conn.execute("SELECT rolsuper FROM pg_roles WHERE rolname = 'nexus_agent'").fetchone())
-        out["grants"] = str(conn.execute("SELECT count(*) FROM information_schema.role_table_grants WHERE grantee IN ('PUBLIC', 'nexus_agent')").fetchone()[0])
+        out["grants"] = str(
+            conn.execute(
+                "SELECT count(*) FROM information_schema.role_table_grants WHERE grantee IN ('PUBLIC', 'nexus_agent')"
+            ).fetchone()[0]
+        )
     return out
 
 

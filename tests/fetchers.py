@@ -12,8 +12,26 @@ from html.parser import HTMLParser
 class _Fetchers(HTMLParser):
     """Elements and attributes that would make a browser load something without a click."""
 
-    TAGS = {"img", "iframe", "frame", "video", "audio", "source", "picture", "object", "embed", "script", "link", "image", "track", "input", "base"}
-    ATTRS = {"src", "srcset", "poster", "background", "data", "xlink:href", "formaction", "lowsrc", "dynsrc"}
+    TAGS = frozenset(
+        {
+            "img",
+            "iframe",
+            "frame",
+            "video",
+            "audio",
+            "source",
+            "picture",
+            "object",
+            "embed",
+            "script",
+            "link",
+            "image",
+            "track",
+            "input",
+            "base",
+        }
+    )
+    ATTRS = frozenset({"src", "srcset", "poster", "background", "data", "xlink:href", "formaction", "lowsrc", "dynsrc"})
 
     def __init__(self) -> None:
         super().__init__(convert_charrefs=True)

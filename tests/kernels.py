@@ -117,7 +117,7 @@ class Kernel:
                 msg = self.kc.get_iopub_msg(timeout=0.25)
             except queue.Empty:
                 if time.monotonic() > deadline:
-                    raise TimeoutError(f"no result within {timeout:.0f} s")
+                    raise TimeoutError(f"no result within {timeout:.0f} s") from None
                 continue
             if msg["parent_header"].get("msg_id") != msg_id:
                 continue

@@ -32,7 +32,9 @@ def scripted(db):
         server = ModelServer(Script(steps))
         servers.append(server)
         client = openai.OpenAI(base_url=server.base_url, api_key=API_KEY, max_retries=retries)
-        assistant = Assistant(database=kw.pop("database", db), client=client, user=user or f"u-{uuid.uuid4().hex[:8]}", org=org, **kw)
+        assistant = Assistant(
+            database=kw.pop("database", db), client=client, user=user or f"u-{uuid.uuid4().hex[:8]}", org=org, **kw
+        )
         assistant.server = server  # for assertions on what the model received
         assistants.append(assistant)
         return assistant
@@ -257,7 +259,9 @@ def test_confirm_runs_exactly_the_shown_sql_once(scripted, db):
     assert result.response_dict()["id"] == proposal.id and result.response_dict()["sql"] == canonical
     sample = result.response_dict()["preview"][0]["sample"]
     assert [row["key"]["id"] for row in sample] == ids
-    assert {row["before"]["status"] for row in sample} == {"new"} and {row["after"]["status"] for row in sample} == {"contacted"}
+    assert {row["before"]["status"] for row in sample} == {"new"} and {row["after"]["status"] for row in sample} == {
+        "contacted"
+    }
     status = f"SELECT DISTINCT status FROM lead_scores WHERE id IN ({', '.join(map(str, ids))})"
     assert list(db.engine.read(status).df["status"]) == ["new"], "nothing is written before the click"
     # tampered SQL is refused and changes nothing
@@ -274,13 +278,16 @@ def test_confirm_runs_exactly_the_shown_sql_once(scripted, db):
         outcome = assistant.confirm(proposal.id, canonical, follow_up=True, on_event=events.append)
         assert outcome.status == "confirmed" and outcome.rows_affected == 3
         assert list(db.engine.read(status).df["status"]) == ["contacted"]
-        assert f"CONFIRM_ACTION: {proposal.id} confirmed: 3 rows affected" in json.dumps(assistant.server.requests[-1]["messages"])
+        assert f"CONFIRM_ACTION: {proposal.id} confirmed: 3 rows affected" in json.dumps(
+            assistant.server.requests[-1]["messages"]
+        )
         assert events[-1].type == "turn.completed"
         with pytest.raises(ConfirmationError, match="already confirmed"):
             assistant.confirm(proposal.id, canonical)
         with db.connect_admin() as conn:
             audit = conn.execute(
-                "SELECT sql, previewed_rows, rows_affected, db_role FROM write_audit WHERE confirmation_id = %s", (proposal.id,)
+                "SELECT sql, previewed_rows, rows_affected, db_role FROM write_audit WHERE confirmation_id = %s",
+                (proposal.id,),
             ).fetchall()
         assert audit == [(canonical, 3, 3, "nexus_writer_acme-analytics")]
     finally:
@@ -291,7 +298,9 @@ def test_expired_and_cancelled_proposals_cannot_run(scripted, db):
     from datetime import timedelta
 
     sql = "UPDATE lead_scores SET status = status WHERE false"
-    assistant = scripted([text(json.dumps({"type": "confirm", "id": "a", "title": "t", "summary": "s", "sql": sql}))] * 2)
+    assistant = scripted(
+        [text(json.dumps({"type": "confirm", "id": "a", "title": "t", "summary": "s", "sql": sql}))] * 2
+    )
     assistant.confirmations.ttl = timedelta(seconds=-1)
     expired = assistant.ask("propose").proposal
     with pytest.raises(ConfirmationError, match="expired"):
@@ -341,13 +350,19 @@ def test_tool_arguments_of_the_wrong_type_are_a_tool_error_the_model_can_correct
     ])  # fmt: skip
     result = assistant.ask("try odd arguments")
     assert result.ok and result.response.text == "fixed it"
-    errors = [json.loads(m["content"]).get("error", "") for m in assistant.server.requests[1]["messages"] if m["role"] == "tool"]
+    errors = [
+        json.loads(m["content"]).get("error", "")
+        for m in assistant.server.requests[1]["messages"]
+        if m["role"] == "tool"
+    ]
     assert "psql needs one argument, sql" in errors[0] and "read_file needs one argument, path" in errors[1]
     assert [s.status for s in result.steps] == ["failed", "failed", "failed", "completed"]
 
 
 def test_a_lone_surrogate_in_the_answer_is_stored_and_the_answer_kept(scripted, db):
-    assistant = scripted([text('{"type": "message", "text": "odd \\ud800 text \\udfff end"}'), text(message("still here"))])
+    assistant = scripted(
+        [text('{"type": "message", "text": "odd \\ud800 text \\udfff end"}'), text(message("still here"))]
+    )
     result = assistant.ask("say something odd")
     assert result.ok and result.response.text == "odd \ufffd text \ufffd end"
     stored = assistant.history()
@@ -385,7 +400,9 @@ def test_secrets_never_appear_in_events_messages_or_errors(scripted, db):
     from nexusleads_lab.config import Settings
     from nexusleads_lab.db.database import Database
 
-    leaky = Settings(agent_database_url="postgresql://nexus_agent:pg-password-SECRET@127.0.0.1:1/plg", org="acme-analytics")
+    leaky = Settings(
+        agent_database_url="postgresql://nexus_agent:pg-password-SECRET@127.0.0.1:1/plg", org="acme-analytics"
+    )
     leaky_db = Database(admin_url=db.admin_url, settings=leaky)
     assistant = scripted([tool_calls([("psql", {"sql": "SELECT 1"})]), text(message("no db")), http_error(401, f"bad key {API_KEY}")],
                          database=leaky_db)  # fmt: skip

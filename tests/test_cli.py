@@ -83,13 +83,19 @@ def test_db_roles_prints_an_atomic_script_for_a_production_admin(run):
     assert proc.returncode == 0, proc.stderr
     lines = proc.stdout.splitlines()
     assert "\\set ON_ERROR_STOP on" in lines and lines.index("BEGIN;") < lines.index("COMMIT;")
-    assert 'CREATE ROLE "nexus_agent" LOGIN' in proc.stdout and "CREATE POLICY nexus_scope ON lead_scores AS RESTRICTIVE" in proc.stdout
+    assert (
+        'CREATE ROLE "nexus_agent" LOGIN' in proc.stdout
+        and "CREATE POLICY nexus_scope ON lead_scores AS RESTRICTIVE" in proc.stdout
+    )
     assert "password_hash" not in proc.stdout.split("GRANT SELECT (")[1].split(")")[0]
     assert "FROM PUBLIC" not in proc.stdout, "the shared script changes no other role's privileges"
     org = run("db", "roles", "--org", "acme-analytics")
     assert 'CREATE ROLE "nexus_agent_acme-analytics" LOGIN' in org.stdout and "'acme-analytics'" in org.stdout
     dedicated = run("db", "roles", "--dedicated")
-    assert "REVOKE EXECUTE ON FUNCTION %s FROM PUBLIC" in dedicated.stdout and "temp_file_limit = '512MB'" in dedicated.stdout
+    assert (
+        "REVOKE EXECUTE ON FUNCTION %s FROM PUBLIC" in dedicated.stdout
+        and "temp_file_limit = '512MB'" in dedicated.stdout
+    )
     bad = run("db", "roles", "--org", "Bad Slug")
     assert bad.returncode == 1 and "not an organization slug" in bad.stderr
 
@@ -130,7 +136,9 @@ def test_ask_then_confirm_from_the_terminal(run, db):
         proc = run("ask", "mark it contacted", env={"OPENAI_BASE_URL": server.base_url, "OPENAI_API_KEY": API_KEY})
     assert "CONFIRM: Contact one" in proc.stdout and "would change 1 row)" in proc.stdout
     assert f"UPDATE lead_scores SET status = 'contacted' WHERE id = {lead}\n" in proc.stdout
-    assert "\x1b" not in proc.stdout + proc.stderr and "hidden" not in proc.stdout, "the comment and its escapes are gone"
+    assert "\x1b" not in proc.stdout + proc.stderr and "hidden" not in proc.stdout, (
+        "the comment and its escapes are gone"
+    )
     assert f"id={lead}: status: new -> contacted" in proc.stdout
     confirm_id = proc.stdout.split("nexus-lab confirm ")[1].split()[0]
     status = f"SELECT status FROM lead_scores WHERE id = {lead}"
@@ -185,9 +193,16 @@ def test_seed_creates_a_fresh_embedded_database_and_loads_it(run, tmp_path):
         assert proc.returncode == 0, proc.stderr
         out = json.loads(proc.stdout)
         assert out["tables"]["contributors"] == 300 and out["seed"] == 11
-        again = run("sql", "--json", "SELECT count(*) AS n FROM contributors", env={"NEXUS_HOME": str(home), "NEXUS_ORG": ""})
+        again = run(
+            "sql", "--json", "SELECT count(*) AS n FROM contributors", env={"NEXUS_HOME": str(home), "NEXUS_ORG": ""}
+        )
         assert json.loads(again.stdout)["rows"] == [{"n": 300}], "without NEXUS_ORG: every organization"
-        scoped = run("sql", "--json", "SELECT count(*) AS n FROM contributors", env={"NEXUS_HOME": str(home), "NEXUS_ORG": "pico-labs"})
+        scoped = run(
+            "sql",
+            "--json",
+            "SELECT count(*) AS n FROM contributors",
+            env={"NEXUS_HOME": str(home), "NEXUS_ORG": "pico-labs"},
+        )
         assert 0 < json.loads(scoped.stdout)["rows"][0]["n"] < 300
     finally:
         run("db", "stop", env={"NEXUS_HOME": str(home)})
@@ -197,7 +212,12 @@ def test_sql_shows_infinite_and_out_of_range_dates_without_a_traceback(run):
     sql = "SELECT 'infinity'::date AS d, '-infinity'::timestamptz AS t, '10000-01-01'::date AS far, '0044-03-15 BC'::date AS bc"
     human = run("sql", sql)
     assert human.returncode == 0 and "Traceback" not in human.stderr, human.stderr
-    assert "infinity" in human.stdout and "-infinity" in human.stdout and "10000-01-01" in human.stdout and "BC" in human.stdout
+    assert (
+        "infinity" in human.stdout
+        and "-infinity" in human.stdout
+        and "10000-01-01" in human.stdout
+        and "BC" in human.stdout
+    )
     rows = json.loads(run("sql", "--json", sql).stdout)["rows"]
     assert rows == [{"d": "infinity", "t": "-infinity", "far": "10000-01-01", "bc": "0044-03-15 BC"}]
 
@@ -221,7 +241,9 @@ def test_a_password_never_reaches_output_in_any_connection_form(run, db, tmp_pat
         assert canary not in out and not any(p in out for p in _pieces(canary)), out
     # the agent's own role URL with the canary: through a turn, its events, the store and the cassette
     cassette = tmp_path / f"{form}.jsonl"
-    with ModelServer(Script([tool_calls([("psql", {"sql": "SELECT 1"})]), text(json.dumps({"type": "message", "text": "no"}))])) as server:
+    with ModelServer(
+        Script([tool_calls([("psql", {"sql": "SELECT 1"})]), text(json.dumps({"type": "message", "text": "no"}))])
+    ) as server:
         env = {"OPENAI_BASE_URL": server.base_url, "OPENAI_API_KEY": API_KEY, "NEXUS_RECORD": str(cassette),
                "NEXUS_AGENT_DATABASE_URL": bad}  # fmt: skip
         proc = run("ask", "--json", "try the database", env=env)
@@ -248,12 +270,14 @@ def test_psql_gets_the_password_from_the_environment_not_the_command_line(tmp_pa
     kv = _with_user("host=db.example dbname=plg user=x password=old", "nexus_agent", "n3w pw")
     assert "user=nexus_agent" in kv and "password='n3w pw'" in kv and "old" not in kv
     fake = tmp_path / "psql"
-    fake.write_text("#!/bin/sh\necho ARGV: \"$@\"\necho ENV: $PGPASSWORD\n")
+    fake.write_text('#!/bin/sh\necho ARGV: "$@"\necho ENV: $PGPASSWORD\n')
     fake.chmod(0o755)
     env = {k: v for k, v in os.environ.items() if not k.startswith(("NEXUS_", "DATABASE_URL"))}
     env.update(PATH=f"{tmp_path}:{env['PATH']}", NEXUS_MIGRATE="0",
                DATABASE_URL="postgresql://plg_user:Sup3r%40Secret@127.0.0.1:1/plg")  # fmt: skip
-    proc = subprocess.run([sys.executable, "-m", "nexusleads_lab.cli", "psql"], capture_output=True, text=True, env=env, timeout=60)
+    proc = subprocess.run(
+        [sys.executable, "-m", "nexusleads_lab.cli", "psql"], capture_output=True, text=True, env=env, timeout=60
+    )
     argv = next((line for line in proc.stdout.splitlines() if line.startswith("ARGV:")), "")
     assert argv and "Sup3r" not in argv and "ENV: Sup3r@Secret" in proc.stdout, proc.stdout + proc.stderr
 
@@ -269,7 +293,9 @@ def test_ask_json_prints_each_edit_once_so_a_megabyte_answer_prints_a_few_megaby
     words = ("Leads **grow** where `stars` meet {issues}; see the table below.\n" * 16667)[:1_000_000]
     answer = json.dumps({"type": "message", "text": words})
     with ModelServer(Script([text(answer, chunk_size=256)])) as server:
-        proc = run("ask", "--json", "tell me everything", env={"OPENAI_BASE_URL": server.base_url, "OPENAI_API_KEY": API_KEY})
+        proc = run(
+            "ask", "--json", "tell me everything", env={"OPENAI_BASE_URL": server.base_url, "OPENAI_API_KEY": API_KEY}
+        )
     assert proc.returncode == 0, proc.stderr
     events = [json.loads(line) for line in proc.stdout.splitlines()]
     streaming = [e for e in events if e["type"] == "agent.text" and e["status"] == "streaming"]
@@ -298,7 +324,11 @@ def _ask_two_questions(run, user: str) -> str:
     sql = "SELECT tier, count(*) AS n FROM lead_scores GROUP BY 1 ORDER BY 1"
     answer = json.dumps({"type": "dashboard", "title": "Tiers", "sections": [
         {"type": "bars", "label": "Leads by tier", "source": "r1", "x": "tier", "y": "n"}]})  # fmt: skip
-    steps = [tool_calls([("psql", {"sql": sql})]), text(answer), text(json.dumps({"type": "message", "text": "Three tiers."}))]
+    steps = [
+        tool_calls([("psql", {"sql": sql})]),
+        text(answer),
+        text(json.dumps({"type": "message", "text": "Three tiers."})),
+    ]
     with ModelServer(Script(steps)) as server:
         env = {"OPENAI_BASE_URL": server.base_url, "OPENAI_API_KEY": API_KEY, "NEXUS_USER": user}
         first = run("ask", "--json", "lead tiers?", env=env)
@@ -310,7 +340,9 @@ def _ask_two_questions(run, user: str) -> str:
 def test_conversations_name_whose_they_are_and_show_a_readable_transcript_by_id_prefix(run):
     user = "transcript-" + os.urandom(3).hex()
     empty = run("conversations", env={"NEXUS_USER": user})
-    assert empty.returncode == 0 and empty.stdout.strip() == f"No conversations yet for {user} in organization pico-labs."
+    assert (
+        empty.returncode == 0 and empty.stdout.strip() == f"No conversations yet for {user} in organization pico-labs."
+    )
     thread = _ask_two_questions(run, user)
     shown = run("conversations", "--show", thread[:8], env={"NEXUS_USER": user})
     assert shown.returncode == 0, shown.stderr
@@ -352,4 +384,6 @@ def test_conversation_id_prefixes_must_be_unique_and_unknown_ones_say_so(run, db
     listed = {c["id"]: c["title"] for c in json.loads(run("conversations", "--json", env={"NEXUS_USER": user}).stdout)}
     assert listed[twins[0]] == "Tier review" and len(listed) == 17, "the ambiguous delete deleted nothing"
     assert run("conversations", "--delete", twins[1][:10], env={"NEXUS_USER": user}).returncode == 0
-    assert twins[1] not in {c["id"] for c in json.loads(run("conversations", "--json", env={"NEXUS_USER": user}).stdout)}
+    assert twins[1] not in {
+        c["id"] for c in json.loads(run("conversations", "--json", env={"NEXUS_USER": user}).stdout)
+    }

@@ -9,8 +9,7 @@ import re
 import psycopg
 import pytest
 
-from nexusleads_lab.db import schema
-from nexusleads_lab.db import demo
+from nexusleads_lab.db import demo, schema
 from nexusleads_lab.db.demo import INJECTION_BIO, INJECTION_LOGIN, DemoSummary, load_demo_data
 
 SMALL = 2_000
@@ -81,11 +80,14 @@ def test_summary_matches_the_tables_and_sizes_are_plausible(demo_db):
     # every project tracks 10-40 repositories, every contributor works on at least one of them
     per_project = conn.execute("SELECT count(*) FROM repositories GROUP BY project_id").fetchall()
     assert all(10 <= n <= 40 for (n,) in per_project)
-    assert _scalar(
-        conn,
-        "SELECT count(*) FROM contributors c WHERE NOT EXISTS "
-        "(SELECT 1 FROM repository_contributors rc WHERE rc.contributor_id = c.id)",
-    ) == 0
+    assert (
+        _scalar(
+            conn,
+            "SELECT count(*) FROM contributors c WHERE NOT EXISTS "
+            "(SELECT 1 FROM repository_contributors rc WHERE rc.contributor_id = c.id)",
+        )
+        == 0
+    )
     links = conn.execute(
         "SELECT min(n), max(n) FROM (SELECT count(DISTINCT r.full_name) AS n FROM repository_contributors rc "
         "JOIN repositories r ON r.id = rc.repository_id GROUP BY rc.contributor_id) s"
@@ -110,20 +112,19 @@ def test_every_tier_and_status_with_a_funnel_shape(demo_db):
     assert set(statuses) == {"new", "contacted", "qualified", "disqualified", "converted"}
     assert statuses["new"] > statuses["contacted"] > statuses["qualified"] > statuses["converted"]
     # tiers follow the score, and hot leads are further along the funnel than cold ones
-    assert _scalar(
-        conn,
-        "SELECT count(*) FROM lead_scores WHERE tier <> CASE WHEN score >= 75 THEN 'hot' "
-        "WHEN score >= 45 THEN 'warm' ELSE 'cold' END",
-    ) == 0
-    advanced = dict(
-        conn.execute("SELECT tier, avg((status <> 'new')::int) FROM lead_scores GROUP BY tier").fetchall()
+    assert (
+        _scalar(
+            conn,
+            "SELECT count(*) FROM lead_scores WHERE tier <> CASE WHEN score >= 75 THEN 'hot' "
+            "WHEN score >= 45 THEN 'warm' ELSE 'cold' END",
+        )
+        == 0
     )
+    advanced = dict(conn.execute("SELECT tier, avg((status <> 'new')::int) FROM lead_scores GROUP BY tier").fetchall())
     assert advanced["hot"] > advanced["warm"] > advanced["cold"]
     # scores follow the signals: hot leads committed more than cold ones on average
     commits = dict(
-        conn.execute(
-            "SELECT tier, avg((signals->>'commits')::int) FROM lead_scores GROUP BY tier"
-        ).fetchall()
+        conn.execute("SELECT tier, avg((signals->>'commits')::int) FROM lead_scores GROUP BY tier").fetchall()
     )
     assert commits["hot"] > commits["cold"]
 
@@ -131,17 +132,21 @@ def test_every_tier_and_status_with_a_funnel_shape(demo_db):
 def test_signals_and_timestamps_are_consistent(demo_db):
     conn, _ = demo_db
     keys = _scalar(
-        conn, "SELECT count(*) FROM lead_scores WHERE NOT signals ?& "
-        "array['commits','merged_prs','followers','recent_activity_days','top_repo']"
+        conn,
+        "SELECT count(*) FROM lead_scores WHERE NOT signals ?& "
+        "array['commits','merged_prs','followers','recent_activity_days','top_repo']",
     )
     assert keys == 0
     # top_repo is one of the project's repositories the contributor worked on
-    assert _scalar(
-        conn,
-        "SELECT count(*) FROM lead_scores l WHERE NOT EXISTS (SELECT 1 FROM repository_contributors rc "
-        "JOIN repositories r ON r.id = rc.repository_id WHERE rc.contributor_id = l.contributor_id "
-        "AND r.project_id = l.project_id AND r.full_name = l.signals->>'top_repo')",
-    ) == 0
+    assert (
+        _scalar(
+            conn,
+            "SELECT count(*) FROM lead_scores l WHERE NOT EXISTS (SELECT 1 FROM repository_contributors rc "
+            "JOIN repositories r ON r.id = rc.repository_id WHERE rc.contributor_id = l.contributor_id "
+            "AND r.project_id = l.project_id AND r.full_name = l.signals->>'top_repo')",
+        )
+        == 0
+    )
     assert _scalar(conn, "SELECT count(*) FROM lead_scores WHERE status_changed_at < scored_at") == 0
     assert _scalar(conn, "SELECT count(*) FROM repository_contributors WHERE merged_prs > commits") == 0
     window = conn.execute(
@@ -154,21 +159,30 @@ def test_signals_and_timestamps_are_consistent(demo_db):
     assert (window[3] - window[2]).days >= 300
     assert all(ts.year in (2025, 2026) for ts in window)
     # outreach happens after scoring, only for leads past 'new', and converted leads had a meeting
-    assert _scalar(
-        conn,
-        "SELECT count(*) FROM outreach_events e JOIN lead_scores l ON l.id = e.lead_id "
-        "WHERE e.occurred_at <= l.scored_at OR e.occurred_at > l.status_changed_at OR l.status = 'new'",
-    ) == 0
-    assert _scalar(
-        conn,
-        "SELECT count(*) FROM lead_scores l WHERE status <> 'new' AND NOT EXISTS "
-        "(SELECT 1 FROM outreach_events e WHERE e.lead_id = l.id)",
-    ) == 0
-    assert _scalar(
-        conn,
-        "SELECT count(*) FROM lead_scores l WHERE status = 'converted' AND NOT EXISTS "
-        "(SELECT 1 FROM outreach_events e WHERE e.lead_id = l.id AND e.outcome = 'meeting')",
-    ) == 0
+    assert (
+        _scalar(
+            conn,
+            "SELECT count(*) FROM outreach_events e JOIN lead_scores l ON l.id = e.lead_id "
+            "WHERE e.occurred_at <= l.scored_at OR e.occurred_at > l.status_changed_at OR l.status = 'new'",
+        )
+        == 0
+    )
+    assert (
+        _scalar(
+            conn,
+            "SELECT count(*) FROM lead_scores l WHERE status <> 'new' AND NOT EXISTS "
+            "(SELECT 1 FROM outreach_events e WHERE e.lead_id = l.id)",
+        )
+        == 0
+    )
+    assert (
+        _scalar(
+            conn,
+            "SELECT count(*) FROM lead_scores l WHERE status = 'converted' AND NOT EXISTS "
+            "(SELECT 1 FROM outreach_events e WHERE e.lead_id = l.id AND e.outcome = 'meeting')",
+        )
+        == 0
+    )
     per_lead = conn.execute(
         "SELECT min(n), max(n) FROM (SELECT count(*) n FROM outreach_events GROUP BY lead_id) s"
     ).fetchone()
@@ -196,7 +210,7 @@ def test_distributions_are_heavy_tailed(demo_db):
     ).fetchone()
     assert followers_max > 50 * followers_median
     # a few companies employ many contributors; many list none
-    top_company, top_n = conn.execute(
+    _top_company, top_n = conn.execute(
         "SELECT company, count(*) FROM contributors WHERE company IS NOT NULL GROUP BY 1 ORDER BY 2 DESC LIMIT 1"
     ).fetchone()
     assert top_n >= 0.03 * SMALL
@@ -205,9 +219,13 @@ def test_distributions_are_heavy_tailed(demo_db):
         nulls = _scalar(conn, f"SELECT avg(({column} IS NULL)::int) FROM contributors")
         assert 0.02 < nulls < 0.7, column
     # repositories: stale ones, every tracking status, topics and forks that follow stars
-    assert _scalar(
-        conn, "SELECT count(*) FROM repositories WHERE last_pushed_at < timestamptz '2026-11-01' - interval '6 months'"
-    ) > 0
+    assert (
+        _scalar(
+            conn,
+            "SELECT count(*) FROM repositories WHERE last_pushed_at < timestamptz '2026-11-01' - interval '6 months'",
+        )
+        > 0
+    )
     statuses = {s for (s,) in conn.execute("SELECT DISTINCT tracking_status FROM repositories")}
     assert statuses == {"tracking", "paused", "stale", "archived"}
     assert _scalar(conn, "SELECT avg((tracking_status = 'tracking')::int) FROM repositories") > 0.5
@@ -225,18 +243,28 @@ def test_organizations_projects_and_users(demo_db):
         "SELECT name, count(DISTINCT org_id) FROM projects GROUP BY name HAVING count(DISTINCT org_id) > 1"
     ).fetchall()
     assert shared, "a project name must exist in more than one org so scoping by org matters"
-    assert {"Kafka Ecosystem", "Rust Tooling", "Data Engineering", "Kubernetes Operators", "Python ML",
-            "Observability"} <= {n for (n,) in conn.execute("SELECT name FROM projects")}
+    assert {
+        "Kafka Ecosystem",
+        "Rust Tooling",
+        "Data Engineering",
+        "Kubernetes Operators",
+        "Python ML",
+        "Observability",
+    } <= {n for (n,) in conn.execute("SELECT name FROM projects")}
     assert {s for (s,) in conn.execute("SELECT DISTINCT status FROM projects")} == {"active", "paused", "archived"}
     real = {"apache/kafka", "confluentinc/librdkafka", "tokio-rs/tokio", "kubernetes/kubernetes"}
     names = {n for (n,) in conn.execute("SELECT full_name FROM repositories")}
     assert len(real & names) >= 2
     assert all(re.fullmatch(r"[A-Za-z0-9_.-]+/[A-Za-z0-9_.-]+", n) for n in names)
     # users: every org has an admin, emails at the org's domain, bcrypt-looking hashes
-    assert _scalar(
-        conn, "SELECT count(*) FROM organizations o WHERE NOT EXISTS "
-        "(SELECT 1 FROM users u WHERE u.org_id = o.id AND u.role = 'admin')"
-    ) == 0
+    assert (
+        _scalar(
+            conn,
+            "SELECT count(*) FROM organizations o WHERE NOT EXISTS "
+            "(SELECT 1 FROM users u WHERE u.org_id = o.id AND u.role = 'admin')",
+        )
+        == 0
+    )
     assert {r for (r,) in conn.execute("SELECT DISTINCT role FROM users")} == {"admin", "member", "viewer"}
     rows = conn.execute(
         "SELECT u.email, u.password_hash, o.slug FROM users u JOIN organizations o ON o.id = u.org_id"
@@ -246,11 +274,14 @@ def test_organizations_projects_and_users(demo_db):
         assert email.split("@")[1].startswith(slug.split("-")[0])
     assert len({h for _, h, _ in rows}) == len(rows)
     # outreach is logged by users of the lead's org
-    assert _scalar(
-        conn,
-        "SELECT count(*) FROM outreach_events e JOIN lead_scores l ON l.id = e.lead_id "
-        "JOIN projects p ON p.id = l.project_id JOIN users u ON u.id = e.created_by WHERE u.org_id <> p.org_id",
-    ) == 0
+    assert (
+        _scalar(
+            conn,
+            "SELECT count(*) FROM outreach_events e JOIN lead_scores l ON l.id = e.lead_id "
+            "JOIN projects p ON p.id = l.project_id JOIN users u ON u.id = e.created_by WHERE u.org_id <> p.org_id",
+        )
+        == 0
+    )
 
 
 def test_contributors_are_diverse_and_text_survives(demo_db):
@@ -337,9 +368,7 @@ def test_second_load_without_reset_is_refused_and_changes_nothing(fresh_database
 def test_reset_reloads_cleanly_and_keeps_chat_tables(fresh_database_url):
     with _migrated(fresh_database_url) as conn:
         load_demo_data(conn, contributors=300, seed=3)
-        conn.execute(
-            "INSERT INTO chat_conversations (org, user_name, title) VALUES ('acme-analytics', 'ana', 'kept')"
-        )
+        conn.execute("INSERT INTO chat_conversations (org, user_name, title) VALUES ('acme-analytics', 'ana', 'kept')")
         conn.execute(
             "INSERT INTO write_audit (org, user_name, sql, sql_sha256) VALUES ('acme-analytics', 'ana', 'x', 'y')"
         )
@@ -376,21 +405,23 @@ def test_a_failed_load_leaves_nothing_behind(fresh_database_url, monkeypatch):
 
 
 def test_rejects_an_empty_size(fresh_database_url):
-    with _migrated(fresh_database_url) as conn:
-        with pytest.raises(ValueError, match="at least 1"):
-            load_demo_data(conn, contributors=0)
+    with _migrated(fresh_database_url) as conn, pytest.raises(ValueError, match="at least 1"):
+        load_demo_data(conn, contributors=0)
 
 
 def test_tiny_sizes_still_include_the_injection_lead(fresh_database_url):
     with _migrated(fresh_database_url) as conn:
         summary = load_demo_data(conn, contributors=3)
         assert summary.contributors == 3
-        assert _scalar(
-            conn,
-            "SELECT count(*) FROM lead_scores l JOIN contributors c ON c.id = l.contributor_id "
-            "WHERE c.github_login = %s AND l.tier = 'hot'",
-            (INJECTION_LOGIN,),
-        ) >= 1
+        assert (
+            _scalar(
+                conn,
+                "SELECT count(*) FROM lead_scores l JOIN contributors c ON c.id = l.contributor_id "
+                "WHERE c.github_login = %s AND l.tier = 'hot'",
+                (INJECTION_LOGIN,),
+            )
+            >= 1
+        )
 
 
 def test_works_on_a_connection_without_autocommit(fresh_database_url):

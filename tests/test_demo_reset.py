@@ -12,11 +12,12 @@ from pathlib import Path
 
 import pytest
 
-from checks import fingerprint, sequences
 from nexusleads_lab.config import Settings
 from nexusleads_lab.db import Database, QueryError, open_database
 from nexusleads_lab.db.demo import demo_drift, reset_demo
 from nexusleads_lab.db.embedded import stop_embedded
+
+from checks import fingerprint, sequences
 
 REPO = Path(__file__).resolve().parent.parent
 CONTRIBUTORS = 400
@@ -44,7 +45,9 @@ def _play_the_quickstart(db: Database) -> None:
     """What Run All does to the demo data: three leads contacted, their outreach logged."""
     with db.connect_admin(autocommit=True) as conn:
         conn.execute("UPDATE lead_scores SET status = 'contacted' WHERE id IN (1, 2, 3)")
-        conn.execute("INSERT INTO outreach_events (lead_id, channel, outcome) SELECT id, 'email', 'sent' FROM lead_scores WHERE id IN (1, 2, 3)")
+        conn.execute(
+            "INSERT INTO outreach_events (lead_id, channel, outcome) SELECT id, 'email', 'sent' FROM lead_scores WHERE id IN (1, 2, 3)"
+        )
 
 
 def _cli(home: Path, *args: str, timeout: float = 120) -> subprocess.CompletedProcess:
@@ -95,7 +98,10 @@ def test_db_status_shows_drift_and_db_reset_restores_it(demo, home):
     _play_the_quickstart(demo)
     status = _cli(home, "db", "status")
     assert status.returncode == 0, status.stderr
-    assert "demo data  changed since seeded: 3 leads and 3 outreach events (reset with `nexus-lab db reset`)" in status.stdout
+    assert (
+        "demo data  changed since seeded: 3 leads and 3 outreach events (reset with `nexus-lab db reset`)"
+        in status.stdout
+    )
     assert json.loads(_cli(home, "db", "--json").stdout)["demo"]["changed"] == {"lead_scores": 3, "outreach_events": 3}
 
     reset = _cli(home, "db", "reset", "--json")

@@ -166,8 +166,10 @@ def test_pooled_connections_carry_no_state_between_queries(db):
     engine = Engine(db.agent_url, db.writer_url, EngineLimits(pool_size=1), check=lambda s: s.strip().rstrip(";"))
     # Without the pre-check, the embedded database's revocations refuse the functions that leave state ...
     with pytest.raises(QueryError, match="permission denied for function"):
-        engine.read("SELECT set_config('statement_timeout', '1', false), set_config('search_path', 'pg_catalog', false),"
-                    " set_config('default_transaction_read_only', 'off', false), pg_advisory_lock(4242)")
+        engine.read(
+            "SELECT set_config('statement_timeout', '1', false), set_config('search_path', 'pg_catalog', false),"
+            " set_config('default_transaction_read_only', 'off', false), pg_advisory_lock(4242)"
+        )
     try:
         engine.read("DECLARE leak CURSOR WITH HOLD FOR SELECT 1")
     except QueryError:
@@ -236,7 +238,7 @@ def test_values_survive_the_round_trip_into_the_dataframe(db):
     df = db.engine.read(
         "SELECT 1::int AS small, NULL::int AS none_int, 9007199254740993::bigint AS big,"
         " 'Zoë Łukasz 李伟 🚀'::text AS name, NULL::text AS none_text, %s::text AS long_text,"
-        " '{\"tags\": [\"a\", \"b\"], \"n\": 1.5, \"nested\": {\"ok\": true}}'::jsonb AS doc,"
+        ' \'{"tags": ["a", "b"], "n": 1.5, "nested": {"ok": true}}\'::jsonb AS doc,'
         " ARRAY['rust', 'kafka', NULL]::text[] AS topics, ARRAY[1, 2, 3]::int[] AS nums,"
         " '2026-01-02 03:04:05.123456+00'::timestamptz AS at, 12.50::numeric(6,2) AS price,"
         " true AS yes, NULL::boolean AS maybe".replace("%s", "'" + long_text + "'")
@@ -259,7 +261,9 @@ def test_values_survive_the_round_trip_into_the_dataframe(db):
 
 
 def test_integers_with_nulls_stay_integers_in_real_data(db):
-    sql = "SELECT followers, CASE WHEN followers > 10 THEN followers END AS maybe FROM contributors ORDER BY id LIMIT 200"
+    sql = (
+        "SELECT followers, CASE WHEN followers > 10 THEN followers END AS maybe FROM contributors ORDER BY id LIMIT 200"
+    )
     df = db.engine.read(sql).df
     assert str(df["maybe"].dtype) == "Int32"
     few = (df["followers"].isna() | (df["followers"] <= 10)).astype(bool)
@@ -351,7 +355,11 @@ def test_a_write_statement_is_exactly_one_statement(db, sql):
 
 def test_the_write_role_cannot_escape_to_the_server(db):
     PWNED.unlink(missing_ok=True)
-    for sql in (f"COPY (SELECT 1) TO PROGRAM 'touch {PWNED}'", "SELECT password_hash FROM users", "DROP TABLE lead_scores"):
+    for sql in (
+        f"COPY (SELECT 1) TO PROGRAM 'touch {PWNED}'",
+        "SELECT password_hash FROM users",
+        "DROP TABLE lead_scores",
+    ):
         with pytest.raises(QueryError):
             db.engine.write([sql], [0])
     assert not PWNED.exists()
@@ -392,7 +400,6 @@ def test_a_nul_byte_is_refused_clearly(db):
         db.engine.read("SELECT 'a\x00b'")
 
 
-
 def test_infinite_bc_and_far_future_dates_come_back_readable_never_as_a_wrong_year(db):
     df = db.engine.read(
         "SELECT 'infinity'::date AS d_inf, '-infinity'::date AS d_minf, '0044-03-15 BC'::date AS d_bc,"
@@ -400,10 +407,17 @@ def test_infinite_bc_and_far_future_dates_come_back_readable_never_as_a_wrong_ye
         " '0044-03-15 12:30:00+00 BC'::timestamptz AS t_bc, '10000-01-01 01:02:03'::timestamp AS t_far,"
         " '2024-05-01'::date AS d_ok, '1500-01-01'::timestamp AS t_old"
     ).df.iloc[0]
-    assert (df["d_inf"], df["d_minf"], df["d_bc"], df["d_far"]) == ("infinity", "-infinity", "0044-03-15 BC", "10000-01-01")
+    assert (df["d_inf"], df["d_minf"], df["d_bc"], df["d_far"]) == (
+        "infinity",
+        "-infinity",
+        "0044-03-15 BC",
+        "10000-01-01",
+    )
     assert (df["t_inf"], df["t_minf"], df["t_far"]) == ("infinity", "-infinity", "10000-01-01T01:02:03")
     assert df["t_bc"] == "0044-03-15T12:30:00+00:00 BC"
     assert str(df["d_ok"]) == "2024-05-01" and str(df["t_old"]) == "1500-01-01 00:00:00"
     # a column mixing both keeps its real dates as dates
-    mixed = db.engine.read("SELECT d::date AS d FROM (VALUES ('infinity'), ('2024-05-01'), (NULL)) v(d)").df["d"].tolist()
+    mixed = (
+        db.engine.read("SELECT d::date AS d FROM (VALUES ('infinity'), ('2024-05-01'), (NULL)) v(d)").df["d"].tolist()
+    )
     assert mixed[0] == "infinity" and str(mixed[1]) == "2024-05-01" and mixed[2] is None

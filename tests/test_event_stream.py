@@ -13,8 +13,8 @@ import pytest
 
 from nexusleads_lab.agent.assistant import Assistant
 from nexusleads_lab.agent.events import ConfirmResolved
-from nexusleads_lab.testing.modelserver import ModelServer, Script, http_error, text, tool_calls
 from nexusleads_lab.agent.transcript import STEP_KEYS, AnswerItem, OutcomeItem, QuestionItem
+from nexusleads_lab.testing.modelserver import ModelServer, Script, http_error, text, tool_calls
 
 from checks import fingerprint
 
@@ -115,7 +115,9 @@ def test_a_weak_subscriber_goes_away_with_its_view(make):
 
 
 def test_every_confirmation_outcome_is_an_event_and_the_transcript_keeps_it_structured(make, db):
-    ids = db.engine_for(ORG).read("SELECT id FROM lead_scores WHERE status = 'new' ORDER BY id LIMIT 2").df["id"].tolist()
+    ids = (
+        db.engine_for(ORG).read("SELECT id FROM lead_scores WHERE status = 'new' ORDER BY id LIMIT 2").df["id"].tolist()
+    )
     sql = f"UPDATE lead_scores SET status = 'contacted' WHERE id IN ({ids[0]}, {ids[1]})"
     noop = "UPDATE lead_scores SET status = status WHERE false"
     assistant = make([text(confirm(sql, "Mark two")), text(confirm(noop, "Nothing"))])
@@ -214,7 +216,9 @@ def test_a_confirmation_made_by_the_cli_in_another_process_reaches_subscribers_a
 
 def test_a_confirmations_follow_up_turn_says_what_it_reports_and_a_stop_says_it_was_a_stop(make, db):
     noop = "UPDATE lead_scores SET status = status WHERE false"
-    assistant = make([text(confirm(noop)), text(message("Noted.")), text(message("y" * 3000), chunk_size=1, delay=0.01)])
+    assistant = make(
+        [text(confirm(noop)), text(message("Noted.")), text(message("y" * 3000), chunk_size=1, delay=0.01)]
+    )
     seen = []
     assistant.subscribe(seen.append)
     proposal = assistant.ask("propose").proposal
@@ -227,5 +231,5 @@ def test_a_confirmations_follow_up_turn_says_what_it_reports_and_a_stop_says_it_
     timer.join()
     error = [e for e in seen if e.type == "error"][-1]
     assert error.cancelled is True
-    first = [e for e in seen if e.type == "turn.started"][0]
+    first = next(e for e in seen if e.type == "turn.started")
     assert first.reports is None

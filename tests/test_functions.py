@@ -16,7 +16,9 @@ from nexusleads_lab.db.readsql import check_read
 
 # Every volatile function of the server, whoever may execute it: on a shared production database
 # PUBLIC keeps its grants, so the allow-list must refuse each of them by itself.
-STOCK_VOLATILE = "SELECT p.proname, p.pronargs FROM pg_proc p WHERE p.provolatile = 'v' AND p.prokind IN ('f', 'a', 'w')"
+STOCK_VOLATILE = (
+    "SELECT p.proname, p.pronargs FROM pg_proc p WHERE p.provolatile = 'v' AND p.prokind IN ('f', 'a', 'w')"
+)
 
 
 @pytest.fixture(scope="module")
@@ -52,7 +54,9 @@ def test_every_volatile_function_is_refused_however_it_is_spelled(volatile):
             with pytest.raises(QueryError, match="not allowed on the read path"):
                 check_read(sql)
         with pytest.raises(QueryError, match="not allowed on the read path"):
-            check_read(f"WITH x AS (SELECT {name}({args}) AS v) SELECT * FROM (SELECT 1) s, LATERAL (SELECT v FROM x) y")
+            check_read(
+                f"WITH x AS (SELECT {name}({args}) AS v) SELECT * FROM (SELECT 1) s, LATERAL (SELECT v FROM x) y"
+            )
 
 
 def test_attribute_notation_cannot_reach_a_volatile_function(db):

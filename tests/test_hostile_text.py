@@ -20,21 +20,22 @@ import openai
 import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
-from fetchers import fetchers
-from kernels import Kernel
 
 from nexusleads_lab.agent.assistant import Assistant
-from nexusleads_lab.testing.modelserver import ModelServer, Script, text, tool_calls
 from nexusleads_lab.cli import format_response
 from nexusleads_lab.safetext import PROSE_FIELDS, UNSAFE, escape_char, safe_response
+from nexusleads_lab.testing.modelserver import ModelServer, Script, text, tool_calls
 from nexusleads_lab.ui import charts
 from nexusleads_lab.ui.html import markdown_html
 from nexusleads_lab.ui.panel import ChatPanel, _assistant_item
 from nexusleads_lab.ui.render import render_response
 
+from fetchers import fetchers
+from kernels import Kernel
+
 ORG = "acme-analytics"
 CONTROLS = [chr(c) for c in range(0x20)] + [chr(c) for c in range(0x7F, 0xA0)]  # C0, DEL, C1
-HOSTILE = CONTROLS + ["\u202e", "\u2066", "\u2069", "\u200b", "\u200f", "\ufeff", "\u2028", "\u061c", "\ud800", "\udfff"]
+HOSTILE = [*CONTROLS, "\u202e", "\u2066", "\u2069", "\u200b", "\u200f", "\ufeff", "\u2028", "\u061c", "�", "�"]
 LAYOUT = "\n\t"  # what prose (Markdown, SQL) keeps of the unsafe characters
 
 
@@ -57,16 +58,26 @@ def strings(value, path=()):
 
 def is_prose(path) -> bool:
     """The response's own prose fields, a section's SQL and a KPI card's SQL (see ``PROSE_FIELDS``)."""
-    return bool(path) and path[-1] in PROSE_FIELDS and len(path) in (1, 3, 5) and "rows" not in path and "preview" not in path
+    return (
+        bool(path)
+        and path[-1] in PROSE_FIELDS
+        and len(path) in (1, 3, 5)
+        and "rows" not in path
+        and "preview" not in path
+    )
 
 
 # -- answers made of hostile text (hypothesis) ------------------------------------------------------
 
 hostile_text = st.lists(st.one_of(st.sampled_from(HOSTILE), st.characters()), max_size=10).map("".join)
 short_text = st.lists(st.one_of(st.sampled_from(HOSTILE), st.characters()), min_size=1, max_size=6).map("".join)
-number = st.one_of(st.integers(-10**9, 10**9), st.floats(-1e9, 1e9, allow_nan=False, allow_infinity=False))
+number = st.one_of(st.integers(-(10**9), 10**9), st.floats(-1e9, 1e9, allow_nan=False, allow_infinity=False))
 scalar = st.one_of(st.none(), st.booleans(), number, hostile_text)
-json_value = st.recursive(scalar, lambda inner: st.one_of(st.lists(inner, max_size=3), st.dictionaries(short_text, inner, max_size=3)), max_leaves=6)
+json_value = st.recursive(
+    scalar,
+    lambda inner: st.one_of(st.lists(inner, max_size=3), st.dictionaries(short_text, inner, max_size=3)),
+    max_leaves=6,
+)
 maybe = lambda s: st.one_of(st.none(), s)  # noqa: E731
 provenance = {"source": maybe(hostile_text), "sql": maybe(hostile_text)}
 
@@ -205,12 +216,23 @@ def test_every_text_of_every_section_is_shown_escaped_and_prose_keeps_its_lines(
     })  # fmt: skip
     widgets, bars, line, table, pills = safe["sections"]
     assert safe["title"] == "Leads\\x1B[2J"
-    assert widgets["items"][0] == {"title": "Hot\\u202E", "value": "12\\x0B", "subtext": "new\\x07", "sql": "SELECT 1\n-- \\x1B"}
+    assert widgets["items"][0] == {
+        "title": "Hot\\u202E",
+        "value": "12\\x0B",
+        "subtext": "new\\x07",
+        "sql": "SELECT 1\n-- \\x1B",
+    }
     assert (bars["label"], bars["items"][0]["name"], bars["sql"]) == ("By\\x00 name", "Ada\\x0B", "SELECT\n\tname")
-    assert (line["label"], line["points"][0], line["series"]) == ("Trend\\x85", {"x": "W1\\x1B", "y": 1, "series": "hot\\x01"}, ["hot\\x01"])
+    assert (line["label"], line["points"][0], line["series"]) == (
+        "Trend\\x85",
+        {"x": "W1\\x1B", "y": 1, "series": "hot\\x01"},
+        ["hot\\x01"],
+    )
     assert (line["x_label"], line["y_label"]) == ("week\\x0C", "n\\uD800")
     assert table["columns"] == ["bio\\x01"] and table["title"] == "Top\\u2066"
-    assert table["rows"] == [{"bio\\x01": "Line one.\\nLine two.\\x1B]52;c;aGk=\\x07"}], "a cell is shown exactly, on one line"
+    assert table["rows"] == [{"bio\\x01": "Line one.\\nLine two.\\x1B]52;c;aGk=\\x07"}], (
+        "a cell is shown exactly, on one line"
+    )
     assert (pills["label"], pills["items"][0]["label"]) == ("Status\\x9B", "new\\u200B")
 
 
@@ -230,7 +252,11 @@ def test_a_confirm_keeps_its_sql_so_the_click_still_runs_it_and_shows_each_previ
     safe = safe_response(proposal)
     assert safe["sql"] == sql and safe["id"] == "c_abc"
     assert (safe["title"], safe["summary"]) == ("Mark\\x0B two", "Two leads.\nThen\\x1B more.")
-    assert safe["preview"][0]["sample"][0] == {"key": {"id": 1}, "before": {"status": "new\\n"}, "after": {"status": "contacted\\x1B"}}
+    assert safe["preview"][0]["sample"][0] == {
+        "key": {"id": 1},
+        "before": {"status": "new\\n"},
+        "after": {"status": "contacted\\x1B"},
+    }
 
 
 def test_a_markdown_image_is_a_link_and_raw_html_stays_text():
@@ -240,7 +266,7 @@ def test_a_markdown_image_is_a_link_and_raw_html_stays_text():
     )
     assert fetchers(html) == []
     assert re.search(r'<a class="nxl-md-image" href="http://127\.0\.0\.1:9/px\.png\?d=SECRET"[^>]*>the chart</a>', html)
-    assert '>http://127.0.0.1:9/q.png</a>' in html, "an image without alt text is a link showing its address"
+    assert ">http://127.0.0.1:9/q.png</a>" in html, "an image without alt text is a link showing its address"
     assert "&lt;iframe" in html and "&lt;img srcset" in html
 
 
@@ -340,8 +366,16 @@ def test_a_control_character_in_a_database_value_leaves_the_kernel_alive_and_the
 def test_every_control_character_in_a_bars_or_line_label_leaves_a_real_kernel_alive_and_its_chart_drawn(kernel):
     sections = []
     for c in CONTROLS:
-        sections.append({"type": "bars", "label": f"Leads{c}by tier", "items": [{"name": f"hot{c}", "value": 3}, {"name": "warm", "value": 5}]})
-        sections.append({"type": "line", "label": f"Trend{c}", "points": [{"x": f"W1{c}", "y": 1}, {"x": "W2", "y": 4}]})
+        sections.append(
+            {
+                "type": "bars",
+                "label": f"Leads{c}by tier",
+                "items": [{"name": f"hot{c}", "value": 3}, {"name": "warm", "value": 5}],
+            }
+        )
+        sections.append(
+            {"type": "line", "label": f"Trend{c}", "points": [{"x": f"W1{c}", "y": 1}, {"x": "W2", "y": 4}]}
+        )
     out = render_in(kernel, {"type": "dashboard", "title": "Every control character", "sections": sections})
     assert kernel.alive(), f"the kernel died (exit status {kernel.exit_status()})"
     assert not out.errors, out.errors

@@ -46,7 +46,9 @@ def test_a_two_gigabyte_result_stops_at_the_byte_cap_with_memory_bounded(db):
     out = measure(db, WIDE, cap)
     assert out["truncated_by"] == "bytes" and 0 < out["rows"] < 20000
     assert "NEXUS_RESULT_MAX_BYTES" in out["note"] and "128 MiB" in out["note"]
-    assert out["peak"] - out["base"] < 2 * cap, f"grew {(out['peak'] - out['base']) / 2**20:.0f} MiB for a {cap / 2**20:.0f} MiB cap"
+    assert out["peak"] - out["base"] < 2 * cap, (
+        f"grew {(out['peak'] - out['base']) / 2**20:.0f} MiB for a {cap / 2**20:.0f} MiB cap"
+    )
     assert out["after"] == 42
 
 

@@ -203,7 +203,14 @@ def test_every_static_part_carries_a_fallback_for_viewers_without_a_kernel(ip, n
 def test_a_trend_is_a_line_chart_and_static_charts_can_be_asked_for(ip, nexus):
     monthly = "SELECT date_trunc('month', scored_at) AS month, tier, count(*) AS n FROM lead_scores GROUP BY 1, 2 ORDER BY 1, 2"
     line = {"type": "line", "label": "Leads scored per month", "source": "r1", "x": "month", "y": "n", "series": "tier"}
-    nexus([tool_calls([("psql", {"sql": monthly})]), text(dashboard(line)), tool_calls([("psql", {"sql": monthly})]), text(dashboard(line))])
+    nexus(
+        [
+            tool_calls([("psql", {"sql": monthly})]),
+            text(dashboard(line)),
+            tool_calls([("psql", {"sql": monthly})]),
+            text(dashboard(line)),
+        ]
+    )
     _, outputs, _, _ = run(ip, "%nexus leads scored per month by tier")
     chart = next(o for o in outputs if VEGA in o.data and o.update)
     assert "Leads scored per month" in json.dumps(chart.data[VEGA]) and "hot" in json.dumps(chart.data[VEGA])
@@ -223,7 +230,9 @@ def test_a_message_renders_as_sanitised_markdown(ip, nexus):
     nexus([text(message(f"**Bold** and `code`. The bio says {XSS} <script>alert('x')</script>"))])
     _, outputs, _, _ = run(ip, "%nexus say something")
     html = htmls(outputs)
-    assert re.search(r"<strong( style=\"[^\"]*\")?>Bold</strong>", html) and re.search(r"<code( style=\"[^\"]*\")?>code</code>", html)
+    assert re.search(r"<strong( style=\"[^\"]*\")?>Bold</strong>", html) and re.search(
+        r"<code( style=\"[^\"]*\")?>code</code>", html
+    )
     assert XSS not in html and "<script>alert" not in html
     assert "&lt;img src=x onerror=alert(1)&gt;" in html
 
@@ -343,11 +352,23 @@ def test_a_turn_result_prints_as_one_line(ip, nexus):
 
 
 def test_the_confirm_card_runs_the_shown_sql_once_and_records_the_outcome(ip, nexus, db):
-    ids = db.engine_for(ORG).read("SELECT id FROM lead_scores WHERE status = 'new' ORDER BY id LIMIT 2").df["id"].tolist()
+    ids = (
+        db.engine_for(ORG).read("SELECT id FROM lead_scores WHERE status = 'new' ORDER BY id LIMIT 2").df["id"].tolist()
+    )
     sql = f"UPDATE lead_scores SET status = 'contacted', status_changed_at = now() WHERE id IN ({ids[0]}, {ids[1]})"
-    nexus([text(json.dumps({"type": "confirm", "id": "x", "title": "Mark 2 contacted", "summary": "Two leads", "sql": sql}))])
+    nexus(
+        [
+            text(
+                json.dumps(
+                    {"type": "confirm", "id": "x", "title": "Mark 2 contacted", "summary": "Two leads", "sql": sql}
+                )
+            )
+        ]
+    )
     _, outputs, _, _ = run(ip, "%nexus mark these two as contacted")
-    card_output = next(o for o in outputs if WIDGET_VIEW in o.data and o.update is False and "CONFIRM" in o.data["text/plain"])
+    card_output = next(
+        o for o in outputs if WIDGET_VIEW in o.data and o.update is False and "CONFIRM" in o.data["text/plain"]
+    )
     twin = card_output  # one output: the live card, and the same card as HTML for viewers without it
     assert "nxl-confirm-static" in twin.data["text/html"] and "<strong>2</strong> rows" in twin.data["text/html"]
     # before the click the person sees each lead's status go from new to contacted
@@ -362,7 +383,9 @@ def test_the_confirm_card_runs_the_shown_sql_once_and_records_the_outcome(ip, ne
         status = db.engine.read(f"SELECT DISTINCT status FROM lead_scores WHERE id IN ({ids[0]}, {ids[1]})").df
         assert list(status["status"]) == ["contacted"]
         with db.connect_admin() as conn:
-            audit = conn.execute("SELECT count(*) FROM write_audit WHERE confirmation_id = %s", (card.proposal["id"],)).fetchone()[0]
+            audit = conn.execute(
+                "SELECT count(*) FROM write_audit WHERE confirmation_id = %s", (card.proposal["id"],)
+            ).fetchone()[0]
         assert audit == 1
         updated = [o for o in cap.outputs if o.update]
         assert len(updated) == 1 and updated[0].transient["display_id"] == card_output.transient["display_id"]
@@ -423,6 +446,7 @@ def test_a_card_whose_preview_changes_nothing_cannot_be_clicked(ip, nexus, db):
     card = widget(card_output.data[WIDGET_VIEW]["model_id"])
     assert card.blocked.startswith("Confirm is off: the preview changes no rows")
     assert "Confirm is off: the preview changes no rows" in card_output.data["text/html"]
+
     def audits() -> int:
         with db.connect_admin() as conn:
             return conn.execute("SELECT count(*) FROM write_audit").fetchone()[0]
@@ -518,7 +542,14 @@ def test_history_resume_and_reset(ip, nexus):
 
 
 def test_frames_of_an_earlier_conversation_stay_under_their_own_name(ip, nexus):
-    nexus([tool_calls([("psql", {"sql": TIER_SQL})]), text(message("a")), tool_calls([("psql", {"sql": STATUS_SQL})]), text(message("b"))])
+    nexus(
+        [
+            tool_calls([("psql", {"sql": TIER_SQL})]),
+            text(message("a")),
+            tool_calls([("psql", {"sql": STATUS_SQL})]),
+            text(message("b")),
+        ]
+    )
     session = get_session()
     run(ip, "%nexus first")
     first = session.thread_id
@@ -620,8 +651,12 @@ def test_a_saved_status_shows_nothing_private(db, pg_root, tmp_path):
     import nbclient
 
     cassette = tmp_path / "recordings" / "quickstart.cassette.jsonl"
-    nb = nbformat.v4.new_notebook(metadata={"kernelspec": {"name": "python3", "display_name": "Python 3", "language": "python"}})
-    nb.cells = [nbformat.v4.new_code_cell(c) for c in ("%load_ext nexusleads_lab", "%nexus status", "%nexus status --full")]
+    nb = nbformat.v4.new_notebook(
+        metadata={"kernelspec": {"name": "python3", "display_name": "Python 3", "language": "python"}}
+    )
+    nb.cells = [
+        nbformat.v4.new_code_cell(c) for c in ("%load_ext nexusleads_lab", "%nexus status", "%nexus status --full")
+    ]
     env = {
         **os.environ,
         "NEXUS_HOME": str(pg_root / "main"),
@@ -652,7 +687,12 @@ def test_a_notebook_comes_back_as_the_same_person_unless_the_environment_says_ot
     # after a restart: the same notebook path, nothing set by a cell
     again = RememberedIdentity("/home/ana/work/review.ipynb", home=tmp_path)
     identity = again.resolve()
-    assert (identity.user, identity.org, identity.user_from, identity.org_from) == ("ana", "acme-analytics", "remembered", "remembered")
+    assert (identity.user, identity.org, identity.user_from, identity.org_from) == (
+        "ana",
+        "acme-analytics",
+        "remembered",
+        "remembered",
+    )
     assert again.load()["conversation_id"] == "c1" and again.load()["panel_open"] is True
     assert again.where == "for review.ipynb", "status names the notebook, never its folder"
     # another notebook does not inherit it; explicit variables win over what was remembered
@@ -660,4 +700,9 @@ def test_a_notebook_comes_back_as_the_same_person_unless_the_environment_says_ot
     monkeypatch.setenv("NEXUS_ORG", "globex-cloud")
     monkeypatch.setenv("JUPYTERHUB_USER", "ana-hub")
     identity = again.resolve()
-    assert (identity.user, identity.org, identity.user_from, identity.org_from) == ("ana-hub", "globex-cloud", "JUPYTERHUB_USER", "NEXUS_ORG")
+    assert (identity.user, identity.org, identity.user_from, identity.org_from) == (
+        "ana-hub",
+        "globex-cloud",
+        "JUPYTERHUB_USER",
+        "NEXUS_ORG",
+    )

@@ -181,9 +181,7 @@ def test_models_endpoint_lists_the_served_model() -> None:
 # --------------------------------------------------------------------------- errors
 
 
-@pytest.mark.parametrize(
-    ("status", "error_class"), [(429, openai.RateLimitError), (500, openai.InternalServerError)]
-)
+@pytest.mark.parametrize(("status", "error_class"), [(429, openai.RateLimitError), (500, openai.InternalServerError)])
 def test_http_errors_map_to_openai_exceptions(status: int, error_class: type[Exception]) -> None:
     with ModelServer([http_error(status, f"synthetic {status} failure")]) as srv:
         with pytest.raises(error_class) as caught:
@@ -287,7 +285,9 @@ def test_callable_step_answers_from_the_request() -> None:
 def run_tool(name: str, arguments: dict[str, Any], elapsed_ms: float) -> str:
     """Fake tools whose output carries volatile fields, like the real ones do."""
     if name == "psql":
-        return json.dumps({"columns": ["count"], "rows": [[3000]], "query_id": str(uuid.uuid4()), "elapsed_ms": elapsed_ms})
+        return json.dumps(
+            {"columns": ["count"], "rows": [[3000]], "query_id": str(uuid.uuid4()), "elapsed_ms": elapsed_ms}
+        )
     return f"# notes\nFocus on German maintainers. (read in {elapsed_ms} ms at 2026-05-09T10:11:12Z)"
 
 
@@ -302,11 +302,17 @@ def run_agent(client: openai.OpenAI, question: str, *, elapsed_ms: float, stream
         if stream:
             turn = consume(
                 client.chat.completions.create(
-                    model="gpt-test", messages=messages, tools=TOOLS, stream=True, stream_options={"include_usage": True}
+                    model="gpt-test",
+                    messages=messages,
+                    tools=TOOLS,
+                    stream=True,
+                    stream_options={"include_usage": True},
                 )
             )
         else:
-            message = client.chat.completions.create(model="gpt-test", messages=messages, tools=TOOLS).choices[0].message
+            message = (
+                client.chat.completions.create(model="gpt-test", messages=messages, tools=TOOLS).choices[0].message
+            )
             turn = Turn(content=message.content or "")
             for i, c in enumerate(message.tool_calls or []):
                 turn.calls[i] = {"id": c.id, "name": c.function.name, "arguments": c.function.arguments}
@@ -331,7 +337,11 @@ def run_agent(client: openai.OpenAI, question: str, *, elapsed_ms: float, stream
 
 def scripted_session() -> Script:
     def answer_from_results(request: dict[str, Any]) -> Any:
-        rows = next(json.loads(m["content"])["rows"] for m in request["messages"] if m["role"] == "tool" and m["content"].startswith("{"))
+        rows = next(
+            json.loads(m["content"])["rows"]
+            for m in request["messages"]
+            if m["role"] == "tool" and m["content"].startswith("{")
+        )
         return text(f"You have {rows[0][0]} leads; your notes say to focus on German maintainers.")
 
     return Script(
@@ -389,7 +399,9 @@ def test_non_streamed_recording_replays_to_a_streaming_client(tmp_path: Path) ->
     recorded = record_session(cassette, stream=False)
     assert all("completion" in json.loads(line)["response"] for line in cassette.read_text().splitlines())
     with start_replay_server(cassette) as replay:
-        replayed = run_agent(openai.OpenAI(base_url=replay.base_url, api_key="x", max_retries=0), QUESTION, elapsed_ms=1.0)
+        replayed = run_agent(
+            openai.OpenAI(base_url=replay.base_url, api_key="x", max_retries=0), QUESTION, elapsed_ms=1.0
+        )
     assert signature(replayed) == signature(recorded)
     assert len(replayed[0].call_deltas[0]) >= 2  # re-chunked, not one blob
 
@@ -403,7 +415,10 @@ def test_replay_with_a_changed_question_fails_naming_the_cassette(tmp_path: Path
             run_agent(client, "Which companies employ the most maintainers?", elapsed_ms=1.0)
         assert len(replay.requests) == 1  # not retried
     message = str(caught.value)
-    assert f"The replay cassette {cassette} has no recorded answer for the question “Which companies employ the most maintainers?”" in message
+    assert (
+        f"The replay cassette {cassette} has no recorded answer for the question “Which companies employ the most maintainers?”"
+        in message
+    )
     assert f"Re-record it with NEXUS_RECORD={cassette} and a live model (OPENAI_API_KEY)" in message
     assert message.rstrip("'}").endswith("see README › Re-recording notebooks.")
 
@@ -451,9 +466,14 @@ def test_recorder_redacts_secret_values_and_credential_keys(tmp_path: Path) -> N
         "api_key": "sk-other-999999999",
         "messages": [{"role": "user", "content": "my key is sk-live-abcdef123456"}],
     }
-    completion = {"choices": [{"index": 0, "message": {"role": "assistant", "content": "ok"}}], "api_key": "sk-x-1234567890"}
+    completion = {
+        "choices": [{"index": 0, "message": {"role": "assistant", "content": "ok"}}],
+        "api_key": "sk-x-1234567890",
+    }
     recorder.record_completion(request, completion, secrets=["tok-extra-0001"])
-    recorder.record_stream({"messages": [{"role": "user", "content": "tok-extra-0001"}]}, [], secrets=["tok-extra-0001"])
+    recorder.record_stream(
+        {"messages": [{"role": "user", "content": "tok-extra-0001"}]}, [], secrets=["tok-extra-0001"]
+    )
     content = path.read_text(encoding="utf-8")
     for secret in ("sk-live-abcdef123456", "sk-other-999999999", "sk-x-1234567890", "tok-extra-0001"):
         assert secret not in content
@@ -493,7 +513,9 @@ def test_async_client_records_a_stream(tmp_path: Path) -> None:
 def test_failed_exchanges_are_not_recorded(tmp_path: Path) -> None:
     cassette = tmp_path / "failures.jsonl"
     with ModelServer([http_error(500, "boom"), disconnect_after(2), text("good")]) as srv:
-        client = openai.OpenAI(base_url=srv.base_url, api_key=API_KEY, max_retries=0, http_client=recording_http_client(cassette))
+        client = openai.OpenAI(
+            base_url=srv.base_url, api_key=API_KEY, max_retries=0, http_client=recording_http_client(cassette)
+        )
         with pytest.raises(openai.InternalServerError):
             ask(client, stream=True)
         with pytest.raises(openai.APIConnectionError):
@@ -534,7 +556,9 @@ def test_normalisation_ignores_model_ids_timings_and_formatting() -> None:
     assert normalise_request(a) == normalise_request(b)
     normalised = normalise_request(a)
     assert normalised["tools"] == ["psql", "read_file"]
-    assert normalised["messages"][1]["tool_calls"] == [{"id": "call#1", "name": "psql", "arguments": '{"sql": "select 1"}'}]
+    assert normalised["messages"][1]["tool_calls"] == [
+        {"id": "call#1", "name": "psql", "arguments": '{"sql": "select 1"}'}
+    ]
     assert normalise_request(normalised) == normalised  # idempotent: cassettes may be hand-edited
     # Real differences survive normalisation.
     assert normalise_request(_request("q", '{"rows": 2}', "c")) != normalise_request(_request("q", '{"rows": 1}', "c"))

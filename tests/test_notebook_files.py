@@ -123,7 +123,9 @@ def test_running_the_quickstart_twice_in_one_database_gives_identical_outputs(tm
         second = _run(NOTEBOOKS / "quickstart.ipynb", tmp_path)
     finally:
         stop_embedded(tmp_path / "pgdata")
-    confirmed = [o for cell in second for o in cell if o.get("output_type") == "stream" and "confirmed 6" in o.get("text", "")]
+    confirmed = [
+        o for cell in second for o in cell if o.get("output_type") == "stream" and "confirmed 6" in o.get("text", "")
+    ]
     assert confirmed, "the second run's replayed proposal is confirmed (not stale)"
     for i, (a, b) in enumerate(zip(first, second)):
         assert a == b, f"code cell {i + 2} differs between the two runs"

@@ -27,7 +27,9 @@ pytestmark = pytest.mark.skipif(shutil.which("psql") is None, reason="needs the 
 
 
 def _url(server, user: str, password: str | None, dbname: str) -> str:
-    base = server.admin_url.replace("postgresql://postgres:@/postgres?", f"postgresql://{user}{':' + password if password else ''}@/{dbname}?", 1)
+    base = server.admin_url.replace(
+        "postgresql://postgres:@/postgres?", f"postgresql://{user}{':' + password if password else ''}@/{dbname}?", 1
+    )
     assert base != server.admin_url
     return base
 
@@ -74,7 +76,9 @@ def test_the_documented_production_path_works_on_a_non_superuser_owned_database(
     # A script run before the schema exists fails whole: nothing half-applied.
     early_org = "early-" + uuid.uuid4().hex[:6]
     early = psql(prod["superuser_url"], cli("db", "roles", "--org", early_org).stdout, *role_vars)
-    assert early.returncode != 0 and "run `nexus-lab db` with DATABASE_URL set to the tables' owner first" in early.stderr
+    assert (
+        early.returncode != 0 and "run `nexus-lab db` with DATABASE_URL set to the tables' owner first" in early.stderr
+    )
     with psycopg.connect(prod["superuser_url"]) as su:
         assert su.execute("SELECT count(*) FROM pg_roles WHERE rolname LIKE %s", (f"%{early_org}%",)).fetchone()[0] == 0
 
@@ -87,7 +91,11 @@ def test_the_documented_production_path_works_on_a_non_superuser_owned_database(
 
     # Before the roles exist, reads refuse with how to fix it (the owner is never used for the model's SQL).
     refused = cli("sql", "SELECT 1", env={**owner, "NEXUS_AGENT_DATABASE_URL": prod["owner_url"]})
-    assert refused.returncode == 1 and "owns the product's tables" in refused.stderr and "nexus-lab db roles" in refused.stderr
+    assert (
+        refused.returncode == 1
+        and "owns the product's tables" in refused.stderr
+        and "nexus-lab db roles" in refused.stderr
+    )
 
     # 3. the shared roles and one organization's roles, as a superuser, twice (re-runnable)
     for _ in range(2):
@@ -111,7 +119,9 @@ def test_the_documented_production_path_works_on_a_non_superuser_owned_database(
     # The owner (the web app beside us) keeps every privilege it had.
     with psycopg.connect(prod["owner_url"], autocommit=True) as own:
         assert own.execute("SELECT count(*) FROM lead_scores").fetchone()[0] == total
-        assert own.execute("SELECT pg_cancel_backend(0)").fetchone()[0] is False  # still allowed: not revoked from PUBLIC
+        assert (
+            own.execute("SELECT pg_cancel_backend(0)").fetchone()[0] is False
+        )  # still allowed: not revoked from PUBLIC
         assert own.execute("SELECT count(*) FROM organizations").fetchone()[0] == 4
 
     # Writes: without a writer URL they are refused, never run as the owner.

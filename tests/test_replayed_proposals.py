@@ -8,22 +8,30 @@ import uuid
 
 import pytest
 
-from checks import fingerprint, sequences
 from nexusleads_lab.agent.assistant import Assistant
 from nexusleads_lab.agent.confirm import ConfirmationError
 from nexusleads_lab.testing.modelserver import ModelServer, Script, text
+
+from checks import fingerprint, sequences
 
 ORG = "acme-analytics"
 QUESTION = "Mark the top three hot Kafka leads as contacted"
 
 
 def _new_leads(db, n: int = 3) -> list[int]:
-    return db.engine_for(ORG).read(f"SELECT id FROM lead_scores WHERE status = 'new' ORDER BY id LIMIT {n}").df["id"].tolist()
+    return (
+        db.engine_for(ORG)
+        .read(f"SELECT id FROM lead_scores WHERE status = 'new' ORDER BY id LIMIT {n}")
+        .df["id"]
+        .tolist()
+    )
 
 
 def _proposal_text(ids: list[int]) -> str:
     sql = f"UPDATE lead_scores SET status = 'contacted' WHERE id IN ({', '.join(map(str, ids))}) AND status = 'new'"
-    return json.dumps({"type": "confirm", "id": "x", "title": "Mark 3 leads as contacted", "summary": "three", "sql": sql})
+    return json.dumps(
+        {"type": "confirm", "id": "x", "title": "Mark 3 leads as contacted", "summary": "three", "sql": sql}
+    )
 
 
 def _statuses(db, ids) -> list[str]:
@@ -170,4 +178,7 @@ def test_an_insert_stamped_with_now_replays_as_recorded_and_logs_the_same_leads(
     finally:
         assistant.close()
         with db.connect_admin(autocommit=True) as conn:
-            conn.execute("DELETE FROM outreach_events WHERE lead_id = ANY(%s) AND occurred_at > now() - interval '1 hour'", (ids,))
+            conn.execute(
+                "DELETE FROM outreach_events WHERE lead_id = ANY(%s) AND occurred_at > now() - interval '1 hour'",
+                (ids,),
+            )

@@ -4,8 +4,8 @@ from __future__ import annotations
 
 import datetime as dt
 import decimal
-import json
 import io
+import json
 import re
 
 import numpy as np
@@ -28,6 +28,7 @@ from nexusleads_lab.agent.responses import (
     ResolvedPills,
     ResolvedTable,
     ResolvedWidgets,
+    _scan_top_level,
     format_value,
     parse_response,
     partial_display_text,
@@ -35,7 +36,6 @@ from nexusleads_lab.agent.responses import (
     response_format_prompt,
     response_json_schema,
 )
-from nexusleads_lab.agent.responses import _scan_top_level
 from nexusleads_lab.agent.streaming import StreamingDisplay
 
 XSS = "<img src=x onerror=alert(1)>"
@@ -97,7 +97,9 @@ def tiers_frame() -> pd.DataFrame:
 def weekly_frame() -> pd.DataFrame:
     weeks = pd.to_datetime(["2024-01-15", "2024-01-01", "2024-01-22", "2024-01-08"]).tz_localize("UTC")
     return with_sql(
-        pd.DataFrame({"week": weeks, "hot": pd.array([3, 1, None, 2], dtype="Int64"), "warm": [30.5, 10.0, 40.0, 20.25]}),
+        pd.DataFrame(
+            {"week": weeks, "hot": pd.array([3, 1, None, 2], dtype="Int64"), "warm": [30.5, 10.0, 40.0, 20.25]}
+        ),
         "SELECT date_trunc('week', created_at) AS week, ... ORDER BY 1 DESC",
     )
 
@@ -111,7 +113,17 @@ def kpi_frame() -> pd.DataFrame:
 def statuses_frame() -> pd.DataFrame:
     return pd.DataFrame(
         {
-            "status": ["new", "contacted", "qualified", "disqualified", "converted", "mystery", "Active", "paused", "archived"],
+            "status": [
+                "new",
+                "contacted",
+                "qualified",
+                "disqualified",
+                "converted",
+                "mystery",
+                "Active",
+                "paused",
+                "archived",
+            ],
             "count": [5, 4, 3, 2, 1, 7.0, 2, 1, 0],
         }
     )
@@ -141,7 +153,9 @@ def dashboard(*sections, title="T") -> str:
 def contains(original, resolved) -> bool:
     """Everything in ``original`` is in ``resolved`` unchanged (resolved may add fields)."""
     if isinstance(original, dict):
-        return isinstance(resolved, dict) and all(k in resolved and contains(v, resolved[k]) for k, v in original.items())
+        return isinstance(resolved, dict) and all(
+            k in resolved and contains(v, resolved[k]) for k, v in original.items()
+        )
     if isinstance(original, list):
         return isinstance(resolved, list) and len(original) == len(resolved) and all(map(contains, original, resolved))
     return original == resolved and type(original) is type(resolved)
@@ -193,8 +207,19 @@ def test_json_schema_is_derived_and_compact():
     text = json.dumps(schema, separators=(",", ":"))
     assert len(text) < 8000
     defs = schema["$defs"]
-    for name in ("Message", "Dashboard", "Confirm", "WidgetsSection", "BarsFromSource", "LineSection", "LineFromSource",
-                 "TableSection", "TableFromSource", "PillsSection", "PillsFromSource"):
+    for name in (
+        "Message",
+        "Dashboard",
+        "Confirm",
+        "WidgetsSection",
+        "BarsFromSource",
+        "LineSection",
+        "LineFromSource",
+        "TableSection",
+        "TableFromSource",
+        "PillsSection",
+        "PillsFromSource",
+    ):
         assert name in defs
         assert "type" in defs[name]["properties"]
         assert defs[name]["required"][0] == "type"
@@ -221,9 +246,20 @@ def test_models_construct_in_python():
 
 
 def test_table_from_source_limit_subset_total_rows(frames):
-    sec = only_section(parse_response(dashboard(
-        {"type": "table", "title": "Leads", "source": "r1", "columns": ["bio", "login", "created_at", "meta", "followers", "avatar"], "limit": 5}
-    ), frames))
+    sec = only_section(
+        parse_response(
+            dashboard(
+                {
+                    "type": "table",
+                    "title": "Leads",
+                    "source": "r1",
+                    "columns": ["bio", "login", "created_at", "meta", "followers", "avatar"],
+                    "limit": 5,
+                }
+            ),
+            frames,
+        )
+    )
     assert isinstance(sec, ResolvedTable)
     assert sec.columns == ["bio", "login", "created_at", "meta", "followers", "avatar"]
     assert len(sec.rows) == 5 and sec.total_rows == 60
@@ -264,12 +300,19 @@ def test_table_duplicate_and_odd_column_names():
 
 
 def test_bars_from_source(frames):
-    parsed = parse_response(dashboard({"type": "bars", "label": "Leads by tier", "source": "r2", "x": "tier", "y": "n"}), frames)
+    parsed = parse_response(
+        dashboard({"type": "bars", "label": "Leads by tier", "source": "r2", "x": "tier", "y": "n"}), frames
+    )
     sec = only_section(parsed)
     assert isinstance(sec, ResolvedBars) and parsed.notes == []
     assert [(i.name, i.value) for i in sec.items] == [("hot", 12), ("warm", 340), ("cold", 1234)]
     assert all(type(i.value) is int for i in sec.items)
-    assert sec.label == "Leads by tier" and sec.source == "r2" and sec.sql.startswith("SELECT tier") and sec.total_rows == 3
+    assert (
+        sec.label == "Leads by tier"
+        and sec.source == "r2"
+        and sec.sql.startswith("SELECT tier")
+        and sec.total_rows == 3
+    )
     # limit, default label, NA values dropped with a note, Float64 values
     parsed = parse_response(dashboard({"type": "bars", "source": "r1", "x": "login", "y": "score", "limit": 8}), frames)
     sec = only_section(parsed)
@@ -286,7 +329,9 @@ def test_bars_missing_column_skips_section(frames):
 
 
 def test_line_two_series_sorted_by_date():
-    parsed = parse_response(dashboard({"type": "line", "source": "r3", "x": "week", "y": ["hot", "warm"]}), {"r3": weekly_frame()})
+    parsed = parse_response(
+        dashboard({"type": "line", "source": "r3", "x": "week", "y": ["hot", "warm"]}), {"r3": weekly_frame()}
+    )
     sec = only_section(parsed)
     assert isinstance(sec, ResolvedLine)
     assert sec.x_type == "time" and sec.series == ["hot", "warm"] and sec.x_label == "week"
@@ -302,35 +347,65 @@ def test_line_two_series_sorted_by_date():
 
 def test_line_long_format_and_numbers():
     df = pd.DataFrame({"day": [3, 1, 2, 1], "tier": ["hot", "hot", "hot", "cold"], "n": [30, 10, 20, 5]})
-    sec = only_section(parse_response(dashboard({"type": "line", "source": "r1", "x": "day", "y": "n", "series": "tier"}), {"r1": df}))
+    sec = only_section(
+        parse_response(dashboard({"type": "line", "source": "r1", "x": "day", "y": "n", "series": "tier"}), {"r1": df})
+    )
     assert sec.x_type == "number" and sec.series == ["hot", "cold"] and sec.y_label == "n"
-    assert [(p.x, p.y, p.series) for p in sec.points] == [(1, 10, "hot"), (1, 5, "cold"), (2, 20, "hot"), (3, 30, "hot")]
+    assert [(p.x, p.y, p.series) for p in sec.points] == [
+        (1, 10, "hot"),
+        (1, 5, "cold"),
+        (2, 20, "hot"),
+        (3, 30, "hot"),
+    ]
     # dates as python date objects (psycopg) and inline points with ISO strings are sorted too
-    df = pd.DataFrame({"d": [dt.date(2024, 2, 1), dt.date(2024, 1, 1)], "v": [decimal.Decimal("2.5"), decimal.Decimal("1")]})
+    df = pd.DataFrame(
+        {"d": [dt.date(2024, 2, 1), dt.date(2024, 1, 1)], "v": [decimal.Decimal("2.5"), decimal.Decimal("1")]}
+    )
     sec = only_section(parse_response(dashboard({"type": "line", "source": "r1", "x": "d", "y": "v"}), {"r1": df}))
     assert [(p.x, p.y) for p in sec.points] == [("2024-01-01", 1.0), ("2024-02-01", 2.5)] and sec.x_type == "time"
-    sec = only_section(parse_response(dashboard({"type": "line", "label": "L", "points": [
-        {"x": "2024-03-01", "y": 3}, {"x": "2024-01-01", "y": "1"}, {"x": "2024-02-01", "y": 2}]})))
+    sec = only_section(
+        parse_response(
+            dashboard(
+                {
+                    "type": "line",
+                    "label": "L",
+                    "points": [{"x": "2024-03-01", "y": 3}, {"x": "2024-01-01", "y": "1"}, {"x": "2024-02-01", "y": 2}],
+                }
+            )
+        )
+    )
     assert [p.x for p in sec.points] == ["2024-01-01", "2024-02-01", "2024-03-01"] and sec.points[0].y == 1
 
 
 def test_widgets_from_source():
     frames = {"r1": kpi_frame()}
-    parsed = parse_response(dashboard({"type": "widgets", "items": [
-        {"title": "Leads", "source": "r1", "column": "leads", "subtext": "all"},
-        {"title": "Hot", "source": "r1", "column": "hot"},
-        {"title": "Rate", "source": "r1", "column": "rate"},
-        {"title": "Avg", "source": "r1", "column": "avg", "row": 0},
-        {"title": "None", "source": "r1", "column": "none"},
-        {"title": "Literal", "value": 7},
-    ]}), frames)
+    parsed = parse_response(
+        dashboard(
+            {
+                "type": "widgets",
+                "items": [
+                    {"title": "Leads", "source": "r1", "column": "leads", "subtext": "all"},
+                    {"title": "Hot", "source": "r1", "column": "hot"},
+                    {"title": "Rate", "source": "r1", "column": "rate"},
+                    {"title": "Avg", "source": "r1", "column": "avg", "row": 0},
+                    {"title": "None", "source": "r1", "column": "none"},
+                    {"title": "Literal", "value": 7},
+                ],
+            }
+        ),
+        frames,
+    )
     sec = only_section(parsed)
     assert [i.value for i in sec.items] == ["1,234,567", "1,234", "0.46", "3.14", "—", 7]
     assert sec.items[0].source == "r1" and sec.items[0].subtext == "all" and sec.items[-1].source is None
     assert sec.source is None  # mixed: one literal item
     assert parsed.notes == []
     # a section-level source is a default for items naming only a column
-    sec = only_section(parse_response(dashboard({"type": "widgets", "source": "r1", "items": [{"title": "Hot", "column": "hot"}]}), frames))
+    sec = only_section(
+        parse_response(
+            dashboard({"type": "widgets", "source": "r1", "items": [{"title": "Hot", "column": "hot"}]}), frames
+        )
+    )
     assert sec.items[0].value == "1,234" and sec.source == "r1"
 
 
@@ -345,31 +420,65 @@ def test_format_value():
 def test_pills_from_source_colors():
     frames = {"r1": tiers_frame(), "r2": statuses_frame()}
     sec = only_section(parse_response(dashboard({"type": "pills", "source": "r1", "x": "tier", "y": "n"}), frames))
-    assert [(p.label, p.color, p.count) for p in sec.items] == [("hot", "red", 12), ("warm", "amber", 340), ("cold", "blue", 1234)]
+    assert [(p.label, p.color, p.count) for p in sec.items] == [
+        ("hot", "red", 12),
+        ("warm", "amber", 340),
+        ("cold", "blue", 1234),
+    ]
     assert sec.source == "r1" and sec.sql
-    parsed = parse_response(dashboard(
-        {"type": "pills", "label": "Status", "source": "r2", "label_column": "status", "count_column": "count"}), frames)
+    parsed = parse_response(
+        dashboard(
+            {"type": "pills", "label": "Status", "source": "r2", "label_column": "status", "count_column": "count"}
+        ),
+        frames,
+    )
     sec = only_section(parsed)
     assert {p.label: p.color for p in sec.items} == {
-        "new": "gray", "contacted": "blue", "qualified": "purple", "disqualified": "red", "converted": "green",
-        "mystery": "blue", "Active": "green", "paused": "amber", "archived": "gray",
+        "new": "gray",
+        "contacted": "blue",
+        "qualified": "purple",
+        "disqualified": "red",
+        "converted": "green",
+        "mystery": "blue",
+        "Active": "green",
+        "paused": "amber",
+        "archived": "gray",
     }
     assert sec.items[5].count == 7 and type(sec.items[5].count) is int and sec.label == "Status"
 
 
 def test_inline_pill_colors():
-    parsed = parse_response(dashboard({"type": "pills", "items": [
-        {"label": "a", "color": "Yellow", "count": 1}, {"label": "b", "color": "grey", "count": "2"},
-        {"label": "c", "color": "#ABC", "count": 3.0}, {"label": "d", "color": "#12ab9F", "count": 4},
-        {"label": "e", "color": "chartreuse", "count": 5}, {"label": "hot", "count": 6},
-    ]}))
+    parsed = parse_response(
+        dashboard(
+            {
+                "type": "pills",
+                "items": [
+                    {"label": "a", "color": "Yellow", "count": 1},
+                    {"label": "b", "color": "grey", "count": "2"},
+                    {"label": "c", "color": "#ABC", "count": 3.0},
+                    {"label": "d", "color": "#12ab9F", "count": 4},
+                    {"label": "e", "color": "chartreuse", "count": 5},
+                    {"label": "hot", "count": 6},
+                ],
+            }
+        )
+    )
     sec = only_section(parsed)
-    assert [(p.color, p.count) for p in sec.items] == [("amber", 1), ("gray", 2), ("#abc", 3), ("#12ab9f", 4), ("gray", 5), ("red", 6)]
+    assert [(p.color, p.count) for p in sec.items] == [
+        ("amber", 1),
+        ("gray", 2),
+        ("#abc", 3),
+        ("#12ab9f", 4),
+        ("gray", 5),
+        ("red", 6),
+    ]
     assert parsed.notes == ["section 1 (pills): pill 'e': unknown color 'chartreuse', using gray"]
 
 
 def test_unknown_source_id(frames):
-    parsed = parse_response(dashboard({"type": "bars", "source": "r9", "x": "a", "y": "b"}, {"type": "table", "source": "r2"}), frames)
+    parsed = parse_response(
+        dashboard({"type": "bars", "source": "r9", "x": "a", "y": "b"}, {"type": "table", "source": "r2"}), frames
+    )
     assert [type(s) for s in parsed.response.sections] == [ResolvedTable]
     assert parsed.notes == ["section 1 (bars): r9 is not a result of this conversation (known: r1, r2)"]
     parsed = parse_response(dashboard({"type": "table", "source": "r1"}))
@@ -395,7 +504,10 @@ def test_empty_source_frame_keeps_section():
         sec = only_section(parsed)
         assert any("r1 has no rows" in n for n in parsed.notes), parsed.notes
         data = sec.model_dump(mode="json")
-        assert data.get("rows", data.get("points", data.get("items"))) in ([], [{"title": "N", "value": "—", "subtext": None, "source": "r1", "sql": None}])
+        assert data.get("rows", data.get("points", data.get("items"))) in (
+            [],
+            [{"title": "N", "value": "—", "subtext": None, "source": "r1", "sql": None}],
+        )
         dump(parsed)
 
 
@@ -403,10 +515,17 @@ def test_empty_source_frame_keeps_section():
 # lenient parsing
 
 
-@pytest.mark.parametrize("wrap", [
-    "```json\n{}\n```", "```\n{}\n```", "```JSON\n{}```", "Sure! Here it is:\n\n{}\n\nLet me know.",
-    "Here:\n```json\n{}\n```\nDone.", "  {}  ",
-])
+@pytest.mark.parametrize(
+    "wrap",
+    [
+        "```json\n{}\n```",
+        "```\n{}\n```",
+        "```JSON\n{}```",
+        "Sure! Here it is:\n\n{}\n\nLet me know.",
+        "Here:\n```json\n{}\n```\nDone.",
+        "  {}  ",
+    ],
+)
 def test_fences_and_prose_around_json(wrap):
     payload = json.dumps({"type": "message", "text": "Hi {there} ```"})
     parsed = parse_response(wrap.replace("{}", payload))
@@ -421,8 +540,13 @@ def test_prefers_object_with_type():
 
 
 def test_plain_prose_is_a_message_without_notes():
-    for text in ("Hello! How can I help?", "Use {name} as a placeholder.", "a } b { c", "Config {\"a\": 1} ok",
-                 'Send {"text": "hi"} to the API.'):
+    for text in (
+        "Hello! How can I help?",
+        "Use {name} as a placeholder.",
+        "a } b { c",
+        'Config {"a": 1} ok',
+        'Send {"text": "hi"} to the API.',
+    ):
         parsed = parse_response(text)
         assert parsed.response == Message(text=text) and parsed.notes == [] and parsed.raw == text
     assert parse_response(None).response == Message(text="") and parse_response(None).raw == ""
@@ -445,7 +569,11 @@ def test_invalid_and_unknown_sections_are_skipped_with_notes():
         {"type": "heatmap", "cells": []},
         "not an object",
         {"type": "pills", "items": [{"label": "x", "count": "many"}, {"label": "y", "count": 2}]},
-        {"type": "line", "label": "L", "points": [{"x": 1, "y": float("nan")}, {"x": 2, "y": float("inf")}, {"x": 3, "y": 4}]},
+        {
+            "type": "line",
+            "label": "L",
+            "points": [{"x": 1, "y": float("nan")}, {"x": 2, "y": float("inf")}, {"x": 3, "y": 4}],
+        },
         {"items": []},
     )
     parsed = parse_response(text)
@@ -465,13 +593,27 @@ def test_invalid_and_unknown_sections_are_skipped_with_notes():
 
 
 def test_dashboard_fixups():
-    parsed = parse_response(json.dumps({"type": "Dashboard", "sections": [{"type": "bar", "label": "B", "items": [{"name": 2024, "value": 1}]}]}))
+    parsed = parse_response(
+        json.dumps(
+            {"type": "Dashboard", "sections": [{"type": "bar", "label": "B", "items": [{"name": 2024, "value": 1}]}]}
+        )
+    )
     assert parsed.response.title == "Dashboard"
     assert parsed.response.sections[0].items[0].name == "2024"
     assert "dashboard has no title; using 'Dashboard'" in parsed.notes
     assert "section 1 (bars): type 'bar' read as 'bars'" in parsed.notes
     # rows as lists aligned with columns are normalised to objects
-    sec = only_section(parse_response(dashboard({"type": "table", "columns": ["a", "b"], "rows": [[1, "x"], [2], [3, "y", "extra"], {"a": 4, "b": None}]})))
+    sec = only_section(
+        parse_response(
+            dashboard(
+                {
+                    "type": "table",
+                    "columns": ["a", "b"],
+                    "rows": [[1, "x"], [2], [3, "y", "extra"], {"a": 4, "b": None}],
+                }
+            )
+        )
+    )
     assert sec.rows == [{"a": 1, "b": "x"}, {"a": 2, "b": None}, {"a": 3, "b": "y"}, {"a": 4, "b": None}]
     # missing type inferred
     parsed = parse_response('{"title": "T", "sections": []}')
@@ -480,14 +622,22 @@ def test_dashboard_fixups():
 
 def test_literal_data_wins_over_source():
     frames = {"r2": tiers_frame()}
-    parsed = parse_response(dashboard(
-        {"type": "bars", "label": "B", "source": "r2", "items": [{"name": "a", "value": 1}]},
-        {"type": "widgets", "items": [{"title": "Leads", "value": "3,000", "source": "r2"}]},
-    ), frames)
+    parsed = parse_response(
+        dashboard(
+            {"type": "bars", "label": "B", "source": "r2", "items": [{"name": "a", "value": 1}]},
+            {"type": "widgets", "items": [{"title": "Leads", "value": "3,000", "source": "r2"}]},
+        ),
+        frames,
+    )
     bars, widgets = parsed.response.sections
     assert bars.items[0].value == 1 and widgets.items[0].value == "3,000" and parsed.notes == []
-    RESPONSE_ADAPTER.validate_python({"type": "dashboard", "title": "t", "sections": [
-        {"type": "widgets", "items": [{"title": "Leads", "value": "3,000", "source": "r2"}]}]})
+    RESPONSE_ADAPTER.validate_python(
+        {
+            "type": "dashboard",
+            "title": "t",
+            "sections": [{"type": "widgets", "items": [{"title": "Leads", "value": "3,000", "source": "r2"}]}],
+        }
+    )
 
 
 def test_whole_invalid_becomes_message_with_notes():
@@ -514,12 +664,18 @@ def test_confirm_and_truncated_message():
 
 def test_xss_strings_are_plain_data():
     frames = {"r1": pd.DataFrame({"name": [XSS], "n": [1]})}
-    text = json.dumps({"type": "dashboard", "title": XSS, "sections": [
-        {"type": "table", "columns": [XSS], "rows": [{XSS: XSS}]},
-        {"type": "bars", "label": XSS, "items": [{"name": XSS, "value": 1}]},
-        {"type": "bars", "source": "r1", "x": "name", "y": "n"},
-        {"type": "pills", "items": [{"label": "<script>alert(1)</script>", "count": 1}]},
-    ]})
+    text = json.dumps(
+        {
+            "type": "dashboard",
+            "title": XSS,
+            "sections": [
+                {"type": "table", "columns": [XSS], "rows": [{XSS: XSS}]},
+                {"type": "bars", "label": XSS, "items": [{"name": XSS, "value": 1}]},
+                {"type": "bars", "source": "r1", "x": "name", "y": "n"},
+                {"type": "pills", "items": [{"label": "<script>alert(1)</script>", "count": 1}]},
+            ],
+        }
+    )
     parsed = parse_response(text, frames)
     d = dump(parsed)
     assert d["title"] == XSS
@@ -543,7 +699,10 @@ def test_partial_display_text_cases():
     assert partial_display_text('{"type":"message","text":"x\\ud83d') == "x"
     assert partial_display_text('{"type":"message","text":"x\\ud83d\\ude') == "x"
     assert partial_display_text('{"type":"message","text":"x\\ud83d\\ude00') == "x😀"
-    assert partial_display_text('{"type": "dashboard", "sections": [{"type": "table", "title": "inner"}], "title": "Top') == "Top"
+    assert (
+        partial_display_text('{"type": "dashboard", "sections": [{"type": "table", "title": "inner"}], "title": "Top')
+        == "Top"
+    )
     assert partial_display_text('{"type": "dashboard", "sections": [{"title": "inner"') == ""
     assert partial_display_text('{"type": "confirm", "id": "x", "title": "Archive') == "Archive"
     assert partial_display_text('```json\n{"type": "message", "text": "fenced') == "fenced"
@@ -559,62 +718,167 @@ def test_partial_display_text_cases():
 
 
 def _frame_pool() -> list[pd.DataFrame]:
-    odd = pd.DataFrame({
-        "tier": ["hot", None, "cold"],
-        "n": [1, 2, 3],
-        "d": [dt.date(2024, 1, 2), None, dt.date(2024, 1, 1)],
-        "dec": [decimal.Decimal("1.5"), decimal.Decimal("NaN"), None],
-        "mixed": [1, "two", {"three": [3]}],
-        "b": [True, False, None],
-        "raw": [b"\x00", bytearray(b"x"), memoryview(b"y")],
-        "td": pd.to_timedelta([1, 2, None], unit="h"),
-        "arr": [np.array([1, 2]), np.array(5), ()],
-    })
+    odd = pd.DataFrame(
+        {
+            "tier": ["hot", None, "cold"],
+            "n": [1, 2, 3],
+            "d": [dt.date(2024, 1, 2), None, dt.date(2024, 1, 1)],
+            "dec": [decimal.Decimal("1.5"), decimal.Decimal("NaN"), None],
+            "mixed": [1, "two", {"three": [3]}],
+            "b": [True, False, None],
+            "raw": [b"\x00", bytearray(b"x"), memoryview(b"y")],
+            "td": pd.to_timedelta([1, 2, None], unit="h"),
+            "arr": [np.array([1, 2]), np.array(5), ()],
+        }
+    )
     dup = pd.DataFrame([[1, "a", 2.5], [2, "b", np.inf]], columns=["x", "x", 3])
-    return [leads_frame(30), tiers_frame(), weekly_frame(), kpi_frame(), statuses_frame(), odd, dup, pd.DataFrame(), pd.DataFrame({"n": []})]
+    return [
+        leads_frame(30),
+        tiers_frame(),
+        weekly_frame(),
+        kpi_frame(),
+        statuses_frame(),
+        odd,
+        dup,
+        pd.DataFrame(),
+        pd.DataFrame({"n": []}),
+    ]
 
 
 FRAME_POOL = _frame_pool()
-COLUMNS = ["tier", "n", "week", "hot", "warm", "login", "score", "created_at", "meta", "d", "dec", "mixed", "b", "raw",
-           "td", "arr", "x", "3", "status", "count", "leads", "nope", ""]
+COLUMNS = [
+    "tier",
+    "n",
+    "week",
+    "hot",
+    "warm",
+    "login",
+    "score",
+    "created_at",
+    "meta",
+    "d",
+    "dec",
+    "mixed",
+    "b",
+    "raw",
+    "td",
+    "arr",
+    "x",
+    "3",
+    "status",
+    "count",
+    "leads",
+    "nope",
+    "",
+]
 SOURCES = ["r1", "r2", "r3", "r4", "r9", "R1", "", "1"]
-ODD_STRINGS = ["```json", "```", "{", "}", '{"type":', "[", "]", XSS, "\\u00e9", "\\", '"', "NaN", "\n", "…", "\ud83d",
-               "2024-01-01", "2024-13-45", "#abc", "yellow", "chartreuse", "1,234", "12"]
+ODD_STRINGS = [
+    "```json",
+    "```",
+    "{",
+    "}",
+    '{"type":',
+    "[",
+    "]",
+    XSS,
+    "\\u00e9",
+    "\\",
+    '"',
+    "NaN",
+    "\n",
+    "…",
+    "\ud83d",
+    "2024-01-01",
+    "2024-13-45",
+    "#abc",
+    "yellow",
+    "chartreuse",
+    "1,234",
+    "12",
+]
 
 texts = st.one_of(st.text(max_size=12), st.sampled_from(ODD_STRINGS))
 leaves = st.one_of(
-    st.none(), st.booleans(), st.integers(-(10**20), 10**20), st.integers(-3, 3), st.floats(allow_nan=True, allow_infinity=True),
-    texts, st.sampled_from(COLUMNS),
+    st.none(),
+    st.booleans(),
+    st.integers(-(10**20), 10**20),
+    st.integers(-3, 3),
+    st.floats(allow_nan=True, allow_infinity=True),
+    texts,
+    st.sampled_from(COLUMNS),
 )
 json_ish = st.recursive(leaves, lambda c: st.lists(c, max_size=3) | st.dictionaries(texts, c, max_size=3), max_leaves=8)
 columns = st.one_of(st.sampled_from(COLUMNS), leaves)
 items = st.one_of(
-    st.fixed_dictionaries({}, optional={
-        "title": texts, "value": leaves, "name": leaves, "label": leaves, "color": st.sampled_from(["green", "Yellow", "#abc", "#12345g", "chartreuse", None, 3]),
-        "count": leaves, "source": st.sampled_from(SOURCES), "column": columns, "row": st.one_of(st.integers(-4, 40), leaves), "subtext": leaves,
-        "x": st.one_of(leaves, st.sampled_from(["2024-01-01", "2024-02-30", "2024-01-01T10:00:00Z"])), "y": leaves, "series": leaves,
-    }),
+    st.fixed_dictionaries(
+        {},
+        optional={
+            "title": texts,
+            "value": leaves,
+            "name": leaves,
+            "label": leaves,
+            "color": st.sampled_from(["green", "Yellow", "#abc", "#12345g", "chartreuse", None, 3]),
+            "count": leaves,
+            "source": st.sampled_from(SOURCES),
+            "column": columns,
+            "row": st.one_of(st.integers(-4, 40), leaves),
+            "subtext": leaves,
+            "x": st.one_of(leaves, st.sampled_from(["2024-01-01", "2024-02-30", "2024-01-01T10:00:00Z"])),
+            "y": leaves,
+            "series": leaves,
+        },
+    ),
     json_ish,
 )
 sections = st.one_of(
     st.fixed_dictionaries(
-        {"type": st.sampled_from(["widgets", "bars", "line", "table", "pills", "heatmap", "Bars", "bar", "kpi", None, 3, ""])},
+        {
+            "type": st.sampled_from(
+                ["widgets", "bars", "line", "table", "pills", "heatmap", "Bars", "bar", "kpi", None, 3, ""]
+            )
+        },
         optional={
-            "source": st.one_of(st.sampled_from(SOURCES), leaves), "x": columns, "y": st.one_of(columns, st.lists(columns, max_size=3)),
-            "column": columns, "columns": st.one_of(st.lists(columns, max_size=4), leaves), "label_column": columns, "count_column": columns,
-            "series": columns, "limit": st.one_of(st.integers(-5, 2000), st.just("10"), leaves), "label": leaves, "title": leaves,
-            "items": st.one_of(st.lists(items, max_size=4), items), "points": st.lists(items, max_size=4),
-            "rows": st.one_of(st.lists(st.one_of(st.dictionaries(st.sampled_from(COLUMNS), leaves, max_size=3), st.lists(leaves, max_size=4), leaves), max_size=3), leaves),
+            "source": st.one_of(st.sampled_from(SOURCES), leaves),
+            "x": columns,
+            "y": st.one_of(columns, st.lists(columns, max_size=3)),
+            "column": columns,
+            "columns": st.one_of(st.lists(columns, max_size=4), leaves),
+            "label_column": columns,
+            "count_column": columns,
+            "series": columns,
+            "limit": st.one_of(st.integers(-5, 2000), st.just("10"), leaves),
+            "label": leaves,
+            "title": leaves,
+            "items": st.one_of(st.lists(items, max_size=4), items),
+            "points": st.lists(items, max_size=4),
+            "rows": st.one_of(
+                st.lists(
+                    st.one_of(
+                        st.dictionaries(st.sampled_from(COLUMNS), leaves, max_size=3),
+                        st.lists(leaves, max_size=4),
+                        leaves,
+                    ),
+                    max_size=3,
+                ),
+                leaves,
+            ),
         },
     ),
     json_ish,
 )
 # Plausible sections: mostly valid, so resolution against the frames is exercised, not only rejection.
 good_sources = st.sampled_from(["r1", "r2", "r3", "r4"])
-good_columns = st.one_of(st.sampled_from(["tier", "n", "tier", "n", "week", "hot", "warm", "login", "created_at", "d", "status", "count"]), st.sampled_from(COLUMNS))
+good_columns = st.one_of(
+    st.sampled_from(["tier", "n", "tier", "n", "week", "hot", "warm", "login", "created_at", "d", "status", "count"]),
+    st.sampled_from(COLUMNS),
+)
 limits = st.one_of(st.none(), st.integers(-2, 700))
-numbers = st.one_of(st.integers(-1000, 10**6), st.floats(allow_nan=True, allow_infinity=True), st.sampled_from(["12", "1,234.5", "x"]))
-xs = st.one_of(st.sampled_from(["2024-01-01", "2024-01-08", "2023-12-25", "2024-01-01T10:00:00Z", "w1"]), st.integers(0, 9), texts)
+numbers = st.one_of(
+    st.integers(-1000, 10**6), st.floats(allow_nan=True, allow_infinity=True), st.sampled_from(["12", "1,234.5", "x"])
+)
+xs = st.one_of(
+    st.sampled_from(["2024-01-01", "2024-01-08", "2023-12-25", "2024-01-01T10:00:00Z", "w1"]), st.integers(0, 9), texts
+)
 
 
 def _drop_none(d: dict) -> dict:
@@ -622,34 +886,106 @@ def _drop_none(d: dict) -> dict:
 
 
 plausible_sections = st.one_of(
-    st.builds(lambda s, x, y, lim: _drop_none({"type": "bars", "source": s, "x": x, "y": y, "limit": lim}), good_sources, good_columns, good_columns, limits),
-    st.builds(lambda s, x, y, ser, lim: _drop_none({"type": "line", "source": s, "x": x, "y": y, "series": ser, "limit": lim}),
-              good_sources, good_columns, st.one_of(good_columns, st.lists(good_columns, max_size=3)), st.one_of(st.none(), good_columns), limits),
-    st.builds(lambda s, cols, lim: _drop_none({"type": "table", "source": s, "columns": cols, "limit": lim}),
-              good_sources, st.one_of(st.none(), st.lists(good_columns, max_size=4)), limits),
-    st.builds(lambda s, x, y: {"type": "pills", "source": s, "label_column": x, "count_column": y}, good_sources, good_columns, good_columns),
-    st.builds(lambda its: {"type": "widgets", "items": its}, st.lists(st.one_of(
-        st.builds(lambda t, s, c, r: {"title": t, "source": s, "column": c, "row": r}, texts, good_sources, good_columns, st.integers(-3, 40)),
-        st.builds(lambda t, v: {"title": t, "value": v}, texts, st.one_of(numbers, texts)),
-    ), max_size=4)),
-    st.builds(lambda lbl, its: {"type": "bars", "label": lbl, "items": its}, texts,
-              st.lists(st.builds(lambda n, v: {"name": n, "value": v}, st.one_of(texts, st.integers()), numbers), max_size=5)),
-    st.builds(lambda lbl, pts: {"type": "line", "label": lbl, "points": pts}, texts,
-              st.lists(st.builds(lambda x, y, ser: _drop_none({"x": x, "y": y, "series": ser}), xs, numbers, st.one_of(st.none(), st.sampled_from(["a", "b"]))), max_size=6)),
-    st.builds(lambda cols, rows: {"type": "table", "columns": cols, "rows": rows}, st.lists(good_columns, max_size=3),
-              st.lists(st.one_of(st.lists(leaves, max_size=4), st.dictionaries(good_columns, json_ish, max_size=3)), max_size=4)),
-    st.builds(lambda its: {"type": "pills", "items": its}, st.lists(st.builds(
-        lambda lbl, c, n: _drop_none({"label": lbl, "color": c, "count": n}), texts,
-        st.sampled_from(["green", "Yellow", "grey", "#abc", "#12345g", "chartreuse", None]), numbers), max_size=4)),
+    st.builds(
+        lambda s, x, y, lim: _drop_none({"type": "bars", "source": s, "x": x, "y": y, "limit": lim}),
+        good_sources,
+        good_columns,
+        good_columns,
+        limits,
+    ),
+    st.builds(
+        lambda s, x, y, ser, lim: _drop_none(
+            {"type": "line", "source": s, "x": x, "y": y, "series": ser, "limit": lim}
+        ),
+        good_sources,
+        good_columns,
+        st.one_of(good_columns, st.lists(good_columns, max_size=3)),
+        st.one_of(st.none(), good_columns),
+        limits,
+    ),
+    st.builds(
+        lambda s, cols, lim: _drop_none({"type": "table", "source": s, "columns": cols, "limit": lim}),
+        good_sources,
+        st.one_of(st.none(), st.lists(good_columns, max_size=4)),
+        limits,
+    ),
+    st.builds(
+        lambda s, x, y: {"type": "pills", "source": s, "label_column": x, "count_column": y},
+        good_sources,
+        good_columns,
+        good_columns,
+    ),
+    st.builds(
+        lambda its: {"type": "widgets", "items": its},
+        st.lists(
+            st.one_of(
+                st.builds(
+                    lambda t, s, c, r: {"title": t, "source": s, "column": c, "row": r},
+                    texts,
+                    good_sources,
+                    good_columns,
+                    st.integers(-3, 40),
+                ),
+                st.builds(lambda t, v: {"title": t, "value": v}, texts, st.one_of(numbers, texts)),
+            ),
+            max_size=4,
+        ),
+    ),
+    st.builds(
+        lambda lbl, its: {"type": "bars", "label": lbl, "items": its},
+        texts,
+        st.lists(st.builds(lambda n, v: {"name": n, "value": v}, st.one_of(texts, st.integers()), numbers), max_size=5),
+    ),
+    st.builds(
+        lambda lbl, pts: {"type": "line", "label": lbl, "points": pts},
+        texts,
+        st.lists(
+            st.builds(
+                lambda x, y, ser: _drop_none({"x": x, "y": y, "series": ser}),
+                xs,
+                numbers,
+                st.one_of(st.none(), st.sampled_from(["a", "b"])),
+            ),
+            max_size=6,
+        ),
+    ),
+    st.builds(
+        lambda cols, rows: {"type": "table", "columns": cols, "rows": rows},
+        st.lists(good_columns, max_size=3),
+        st.lists(
+            st.one_of(st.lists(leaves, max_size=4), st.dictionaries(good_columns, json_ish, max_size=3)), max_size=4
+        ),
+    ),
+    st.builds(
+        lambda its: {"type": "pills", "items": its},
+        st.lists(
+            st.builds(
+                lambda lbl, c, n: _drop_none({"label": lbl, "color": c, "count": n}),
+                texts,
+                st.sampled_from(["green", "Yellow", "grey", "#abc", "#12345g", "chartreuse", None]),
+                numbers,
+            ),
+            max_size=4,
+        ),
+    ),
 )
 
 payloads = st.one_of(
-    st.builds(lambda title, secs: {"type": "dashboard", "title": title, "sections": secs},
-              texts, st.lists(st.one_of(plausible_sections, plausible_sections, sections), max_size=5)),
+    st.builds(
+        lambda title, secs: {"type": "dashboard", "title": title, "sections": secs},
+        texts,
+        st.lists(st.one_of(plausible_sections, plausible_sections, sections), max_size=5),
+    ),
     st.fixed_dictionaries(
         {"type": st.sampled_from(["message", "dashboard", "confirm", "Dashboard", "chart", "", None, 1])},
-        optional={"text": leaves, "title": leaves, "sections": st.one_of(st.lists(sections, max_size=5), json_ish),
-                  "id": leaves, "summary": leaves, "sql": leaves},
+        optional={
+            "text": leaves,
+            "title": leaves,
+            "sections": st.one_of(st.lists(sections, max_size=5), json_ish),
+            "id": leaves,
+            "summary": leaves,
+            "sql": leaves,
+        },
     ),
     st.fixed_dictionaries({"sections": st.lists(sections, max_size=3)}),
     json_ish,
@@ -670,14 +1006,36 @@ def frame_aware_section(draw, frames: dict[str, pd.DataFrame]) -> dict:
     if kind == "bars":
         return _drop_none({"type": "bars", "source": key, "x": draw(cols), "y": draw(cols), "limit": lim})
     if kind == "line":
-        return _drop_none({"type": "line", "source": key, "x": draw(cols), "y": draw(cols), "series": draw(st.none() | cols), "limit": lim})
+        return _drop_none(
+            {
+                "type": "line",
+                "source": key,
+                "x": draw(cols),
+                "y": draw(cols),
+                "series": draw(st.none() | cols),
+                "limit": lim,
+            }
+        )
     if kind == "line_multi":
-        return _drop_none({"type": "line", "source": key, "x": draw(cols), "y": draw(st.lists(cols, min_size=1, max_size=3)), "limit": lim})
+        return _drop_none(
+            {
+                "type": "line",
+                "source": key,
+                "x": draw(cols),
+                "y": draw(st.lists(cols, min_size=1, max_size=3)),
+                "limit": lim,
+            }
+        )
     if kind == "table":
-        return _drop_none({"type": "table", "source": key, "columns": draw(st.none() | st.lists(cols, max_size=4)), "limit": lim})
+        return _drop_none(
+            {"type": "table", "source": key, "columns": draw(st.none() | st.lists(cols, max_size=4)), "limit": lim}
+        )
     if kind == "pills":
         return {"type": "pills", "source": key, "x": draw(cols), "y": draw(cols)}
-    return {"type": "widgets", "items": [{"title": "w", "source": key, "column": draw(cols), "row": draw(st.integers(-2, 5))}]}
+    return {
+        "type": "widgets",
+        "items": [{"title": "w", "source": key, "column": draw(cols), "row": draw(st.integers(-2, 5))}],
+    }
 
 
 @st.composite
@@ -691,7 +1049,10 @@ def scenarios(draw) -> tuple[object, dict[str, pd.DataFrame]]:
 
 
 def _variant(data, text: str) -> str:
-    how = data.draw(st.sampled_from(["plain", "plain", "plain", "indent", "fenced", "prose", "truncate", "insert", "random"]), label="variant")
+    how = data.draw(
+        st.sampled_from(["plain", "plain", "plain", "indent", "fenced", "prose", "truncate", "insert", "random"]),
+        label="variant",
+    )
     if how == "indent":
         return text.replace(", ", ",\n  ")
     if how == "fenced":
@@ -708,8 +1069,12 @@ def _variant(data, text: str) -> str:
     return text
 
 
-@settings(max_examples=1000, deadline=None, database=None,
-          suppress_health_check=[HealthCheck.too_slow, HealthCheck.data_too_large, HealthCheck.filter_too_much])
+@settings(
+    max_examples=1000,
+    deadline=None,
+    database=None,
+    suppress_health_check=[HealthCheck.too_slow, HealthCheck.data_too_large, HealthCheck.filter_too_much],
+)
 @given(scenario=scenarios(), data=st.data())
 def test_parse_never_raises_and_always_resolves(scenario, data):
     payload, frames = scenario
@@ -727,9 +1092,12 @@ def test_parse_never_raises_and_always_resolves(scenario, data):
 
 @settings(max_examples=300, deadline=None, database=None, suppress_health_check=[HealthCheck.too_slow])
 @given(
-    text=st.text(max_size=40) | st.sampled_from(['a"b\\c\n\t', "😀 é 李", "\u2028 \x00 \x1f", "}{\"type\":"]),
-    ensure_ascii=st.booleans(), text_first=st.booleans(), indent=st.sampled_from([None, 2]),
-    fence=st.sampled_from(["", "```json\n", "```\n"]), extra=st.booleans(),
+    text=st.text(max_size=40) | st.sampled_from(['a"b\\c\n\t', "😀 é 李", "\u2028 \x00 \x1f", '}{"type":']),
+    ensure_ascii=st.booleans(),
+    text_first=st.booleans(),
+    indent=st.sampled_from([None, 2]),
+    fence=st.sampled_from(["", "```json\n", "```\n"]),
+    extra=st.booleans(),
 )
 def test_partial_display_prefixes_of_message(text, ensure_ascii, text_first, indent, fence, extra):
     obj = {"text": text, "type": "message"} if text_first else {"type": "message", "text": text}
@@ -796,19 +1164,69 @@ def _rescanned_json(s: str) -> str:
 
 # Pieces that steer the display: fences, JSON starts and keys, escapes cut anywhere, blanks of
 # every kind (JSON's own and Unicode's), markers near and far from the end.
-_PIECES = st.sampled_from([
-    "{", "}", "[", "]", '"', ":", ",", " ", "\t", "\n", "\r", "\\", "\\n", '\\"', "\\u00e9", "\\ud83d", "\\ude00",
-    "\\u00", "\\uZZZZ", '"type"', '"text"', '"title"', '"message"', '"dashboard"', '"confirm"', '" Markdown "', "type",
-    "te", ";", "=", "```", "```json", "```python", "`", "json", " word", "\u2028", "\xa0", "\x85", "\x1c", "😀", "1", "null",
-    '{"type":"message","text":"', '{"type": "dashboard", "title": "', '"sections": [', "Here you go: ", " " * 40, "x" * 50,
-])
+_PIECES = st.sampled_from(
+    [
+        "{",
+        "}",
+        "[",
+        "]",
+        '"',
+        ":",
+        ",",
+        " ",
+        "\t",
+        "\n",
+        "\r",
+        "\\",
+        "\\n",
+        '\\"',
+        "\\u00e9",
+        "\\ud83d",
+        "\\ude00",
+        "\\u00",
+        "\\uZZZZ",
+        '"type"',
+        '"text"',
+        '"title"',
+        '"message"',
+        '"dashboard"',
+        '"confirm"',
+        '" Markdown "',
+        "type",
+        "te",
+        ";",
+        "=",
+        "```",
+        "```json",
+        "```python",
+        "`",
+        "json",
+        " word",
+        "\u2028",
+        "\xa0",
+        "\x85",
+        "\x1c",
+        "😀",
+        "1",
+        "null",
+        '{"type":"message","text":"',
+        '{"type": "dashboard", "title": "',
+        '"sections": [',
+        "Here you go: ",
+        " " * 40,
+        "x" * 50,
+    ]
+)
 streamed_answers = st.one_of(
     st.lists(_PIECES | st.text(max_size=3), max_size=40).map("".join),
     st.lists(_PIECES, min_size=30, max_size=150).map("".join),  # longer than the 80-character hold-back reach
     st.builds(  # a marker about as far from the end as the hold-back reaches
         lambda pre, marker, fill, k, post: pre + marker + fill * k + post,
-        st.lists(_PIECES, max_size=8).map("".join), st.sampled_from(["\n```", "\n`", " {", '\t{"', "{", "\n ``"]),
-        st.sampled_from(["a", " ", "\t", "-", "\n"]), st.integers(70, 90), st.sampled_from(["", "x", ":", " "]),
+        st.lists(_PIECES, max_size=8).map("".join),
+        st.sampled_from(["\n```", "\n`", " {", '\t{"', "{", "\n ``"]),
+        st.sampled_from(["a", " ", "\t", "-", "\n"]),
+        st.integers(70, 90),
+        st.sampled_from(["", "x", ":", " "]),
     ),
     st.builds(
         lambda pre, obj, indent, ascii_, post: pre + json.dumps(obj, indent=indent, ensure_ascii=ascii_) + post,
@@ -816,11 +1234,25 @@ streamed_answers = st.one_of(
         st.one_of(
             st.builds(lambda t: {"type": "message", "text": t}, st.text(max_size=30)),
             st.builds(lambda t: {"text": t, "type": "message"}, st.text(max_size=30)),
-            st.builds(lambda t: {"type": "dashboard", "sections": [{"type": "table", "title": "inner"}], "title": t}, st.text(max_size=20)),
-            st.builds(lambda t, k: {"meta": {"a": ["}", 1, {"text": "no"}]}, "type": k, "text": t, "title": t[:3], "after": [1]},
-                      st.text(max_size=20), st.sampled_from(["message", " Confirm ", "chart", 1, None])),
+            st.builds(
+                lambda t: {"type": "dashboard", "sections": [{"type": "table", "title": "inner"}], "title": t},
+                st.text(max_size=20),
+            ),
+            st.builds(
+                lambda t, k: {
+                    "meta": {"a": ["}", 1, {"text": "no"}]},
+                    "type": k,
+                    "text": t,
+                    "title": t[:3],
+                    "after": [1],
+                },
+                st.text(max_size=20),
+                st.sampled_from(["message", " Confirm ", "chart", 1, None]),
+            ),
         ),
-        st.sampled_from([None, 2]), st.booleans(), st.sampled_from(["", "\n```", " and then", "```"]),
+        st.sampled_from([None, 2]),
+        st.booleans(),
+        st.sampled_from(["", "\n```", " and then", "```"]),
     ),
 )
 
@@ -828,7 +1260,10 @@ streamed_answers = st.one_of(
 @settings(max_examples=1500, deadline=None, database=None, suppress_health_check=[HealthCheck.too_slow])
 @given(answer=streamed_answers, data=st.data())
 def test_the_streaming_display_fed_in_chunks_shows_what_a_rescan_of_each_prefix_showed(answer, data):
-    cuts = sorted(set(data.draw(st.lists(st.integers(1, max(1, len(answer))), max_size=len(answer)), label="cuts")) | {len(answer)})
+    cuts = sorted(
+        set(data.draw(st.lists(st.integers(1, max(1, len(answer))), max_size=len(answer)), label="cuts"))
+        | {len(answer)}
+    )
     display, folded, start = StreamingDisplay(), "", 0
     for end in cuts:
         edit = display.feed(answer[start:end])
@@ -872,10 +1307,20 @@ def test_a_long_label_with_a_character_outside_the_bmp_still_gets_its_picture_an
     from nexusleads_lab.safetext import safe_response
     from nexusleads_lab.ui import charts
 
-    items = [{"name": "\x0cA\udfff\U000111c1" * 3, "value": 1}, {"name": "X" * 70 + "a", "value": 2}, {"name": "X" * 70 + "b", "value": 3}]
-    section = safe_response({"type": "dashboard", "title": "t", "sections": [{"type": "bars", "label": "", "items": items}]})["sections"][0]
+    items = [
+        {"name": "\x0cA\udfff\U000111c1" * 3, "value": 1},
+        {"name": "X" * 70 + "a", "value": 2},
+        {"name": "X" * 70 + "b", "value": 3},
+    ]
+    section = safe_response(
+        {"type": "dashboard", "title": "t", "sections": [{"type": "bars", "label": "", "items": items}]}
+    )["sections"][0]
     data, _ = charts.chart_bundle(charts.bars_chart(section))
     picture = Image.open(io.BytesIO(base64.b64decode(data["image/png"])))
     assert picture.width > 300, "the picture is drawn"
-    names = [v for d in charts.flat_spec(charts.bars_chart(section).to_dict())["datasets"].values() for v in (r["name"] for r in d)]
+    names = [
+        v
+        for d in charts.flat_spec(charts.bars_chart(section).to_dict())["datasets"].values()
+        for v in (r["name"] for r in d)
+    ]
     assert len(set(names)) == 3, "shortened names stay distinct"

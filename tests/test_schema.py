@@ -21,8 +21,10 @@ def test_migrations_build_the_schema_once_and_rerun_as_no_ops(fresh_database_url
 def test_a_half_applied_schema_is_completed(fresh_database_url):
     """Objects created by hand before (IF NOT EXISTS) do not stop the migration."""
     with psycopg.connect(fresh_database_url, autocommit=True) as conn:
-        conn.execute("CREATE TABLE organizations (id bigserial PRIMARY KEY, slug text NOT NULL UNIQUE, name text NOT NULL,"
-                     " plan text NOT NULL DEFAULT 'team', created_at timestamptz NOT NULL DEFAULT now())")
+        conn.execute(
+            "CREATE TABLE organizations (id bigserial PRIMARY KEY, slug text NOT NULL UNIQUE, name text NOT NULL,"
+            " plan text NOT NULL DEFAULT 'team', created_at timestamptz NOT NULL DEFAULT now())"
+        )
         schema.migrate(conn)
         assert schema.schema_version(conn) == schema.CURRENT_VERSION
 
@@ -53,15 +55,19 @@ def test_role_statements_are_rerunnable_and_grant_only_reads(fresh_database_url)
         schema.migrate(conn)
         schema.ensure_roles(conn)
         schema.ensure_roles(conn)
-        can = dict(conn.execute(
-            "SELECT t, has_table_privilege('nexus_agent', t, 'SELECT') FROM unnest(%s::text[]) t",
-            (list(schema.LEAD_TABLES) + list(schema.CHAT_TABLES),),
-        ).fetchall())
+        can = dict(
+            conn.execute(
+                "SELECT t, has_table_privilege('nexus_agent', t, 'SELECT') FROM unnest(%s::text[]) t",
+                (list(schema.LEAD_TABLES) + list(schema.CHAT_TABLES),),
+            ).fetchall()
+        )
         writes = conn.execute(
             "SELECT bool_or(has_table_privilege('nexus_agent', t, 'INSERT,UPDATE,DELETE,TRUNCATE')) FROM unnest(%s::text[]) t",
             (list(schema.LEAD_TABLES),),
         ).fetchone()[0]
-        hash_col = conn.execute("SELECT has_column_privilege('nexus_agent', 'users', 'password_hash', 'SELECT')").fetchone()[0]
+        hash_col = conn.execute(
+            "SELECT has_column_privilege('nexus_agent', 'users', 'password_hash', 'SELECT')"
+        ).fetchone()[0]
     assert all(can[t] for t in schema.LEAD_TABLES if t != "users")
     assert not any(can[t] for t in schema.CHAT_TABLES)
     assert writes is False

@@ -4,7 +4,6 @@ bundled plg-database skill checked against the real schema and the real demo dat
 from __future__ import annotations
 
 import json
-import os
 import re
 import warnings
 from pathlib import Path
@@ -25,8 +24,15 @@ REPO = Path(__file__).resolve().parent.parent
 BUNDLED_SKILL = REPO / "skills" / "plg-database" / "SKILL.md"
 
 
-def write_skill(skills_dir: Path, folder: str, *, name: str | None = None, description: str = "Does things.",
-                body: str = "# Body\n", front: str | None = None) -> Path:
+def write_skill(
+    skills_dir: Path,
+    folder: str,
+    *,
+    name: str | None = None,
+    description: str = "Does things.",
+    body: str = "# Body\n",
+    front: str | None = None,
+) -> Path:
     """A SKILL.md in ``skills_dir/folder``; ``front`` replaces the whole front matter block."""
     path = skills_dir / folder / "SKILL.md"
     path.parent.mkdir(parents=True, exist_ok=True)
@@ -169,8 +175,11 @@ def test_name_of_64_characters_is_fine_65_is_not(tree):
 
 def test_extra_front_matter_fields_and_folders_without_skill_md_are_fine(tree):
     skills_dir = tree["project"] / ".agents" / "skills"
-    write_skill(skills_dir, "rich", front="---\nname: rich\ndescription: >\n  Folded\n  text.\n"
-                "license: MIT\nmetadata:\n  version: '1'\n---\n")
+    write_skill(
+        skills_dir,
+        "rich",
+        front="---\nname: rich\ndescription: >\n  Folded\n  text.\nlicense: MIT\nmetadata:\n  version: '1'\n---\n",
+    )
     (skills_dir / "just-a-folder").mkdir()
     skills = quiet_discover(tree)
     assert skills.names() == ["rich"] and skills.get("rich").description == "Folded text."
@@ -200,8 +209,9 @@ def test_bundled_plg_database_is_found_by_default():
 
 
 def test_prompt_listing_has_names_descriptions_paths_but_no_bodies(tree):
-    write_skill(tree["cwd"] / ".agents" / "skills", "alpha", description="Use for alpha things.",
-                body="SECRET-BODY-ALPHA\n")
+    write_skill(
+        tree["cwd"] / ".agents" / "skills", "alpha", description="Use for alpha things.", body="SECRET-BODY-ALPHA\n"
+    )
     write_skill(tree["bundled"], "beta", description="Use for\n beta things.", body="SECRET-BODY-BETA\n")
     skills = quiet_discover(tree)
     listing = skills.prompt_listing()
@@ -341,8 +351,21 @@ def test_bundled_skill_is_valid_and_documents_the_real_schema():
             if table == "users" and column == "password_hash":
                 continue
             assert f"`{column}`" in section, f"{table}.{column} is not documented"
-    for value in ("'hot'", "'warm'", "'cold'", "'new'", "'contacted'", "'qualified'", "'disqualified'",
-                  "'converted'", "'linkedin'", "'no_response'", "'meeting'", "'stale'", "'enterprise'"):
+    for value in (
+        "'hot'",
+        "'warm'",
+        "'cold'",
+        "'new'",
+        "'contacted'",
+        "'qualified'",
+        "'disqualified'",
+        "'converted'",
+        "'linkedin'",
+        "'no_response'",
+        "'meeting'",
+        "'stale'",
+        "'enterprise'",
+    ):
         assert value.strip("'") in body
     for chat_table in schema.CHAT_TABLES:  # not readable by the agent: never offered as a source
         assert not re.search(rf"\bFROM\s+{chat_table}\b", body, re.I)

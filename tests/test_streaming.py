@@ -10,8 +10,8 @@ import sys
 import textwrap
 import time
 
-from nexusleads_lab.testing.modelserver import ModelServer, Script, text
 from nexusleads_lab.agent.streaming import StreamingDisplay
+from nexusleads_lab.testing.modelserver import ModelServer, Script, text
 
 MB = 1_000_000
 # Markdown-ish prose with a code span and braces on every line: the display checks each of them
@@ -91,6 +91,8 @@ def test_a_megabyte_answer_through_the_openai_client_costs_a_few_times_its_size_
     # the turn keeps one merged edit for the stretch of streaming, then the whole text once
     assert out["kept"] == [["streaming", len(PROSE), 0], ["done", 0, len(PROSE)]]
     size = len(answer)
-    print(f"\npeak while streaming {out['streaming_peak'] / size:.1f}x, whole turn {out['peak'] / size:.1f}x the answer")
+    print(
+        f"\npeak while streaming {out['streaming_peak'] / size:.1f}x, whole turn {out['peak'] / size:.1f}x the answer"
+    )
     assert out["streaming_peak"] < 6 * size
     assert out["peak"] < 12 * size  # parsing and storing it included (the store alone turns it over six times)

@@ -125,7 +125,10 @@ def test_escape_attempts_on_a_raw_reader_connection_widen_nothing(db, own_rows):
     mine = {t: len(own_rows[org][t]) for t in LEAD_TABLES}
     with db.connect_admin(autocommit=True) as admin:
         roles = [r[0] for r in admin.execute("SELECT rolname FROM pg_roles").fetchall()]
-        settings = [r[0] for r in admin.execute("SELECT name FROM pg_settings WHERE context IN ('user', 'superuser')").fetchall()]
+        settings = [
+            r[0]
+            for r in admin.execute("SELECT name FROM pg_settings WHERE context IN ('user', 'superuser')").fetchall()
+        ]
     raw = Raw(db.engine_for(org).agent_url)
     assert raw.counts() == mine
     for role in roles:  # SET ROLE to every role there is
@@ -135,7 +138,7 @@ def test_escape_attempts_on_a_raw_reader_connection_widen_nothing(db, own_rows):
         assert raw.counts() == mine, role
         raw.attempt(f'SET SESSION AUTHORIZATION "{role}"')
         raw.attempt("RESET ROLE")
-    for name in settings + ["nexus.org", "app.current_org", "request.jwt.claims", "app.tenant"]:
+    for name in [*settings, "nexus.org", "app.current_org", "request.jwt.claims", "app.tenant"]:
         for value in (other, "*", "off", "1"):
             raw.attempt("SELECT set_config(%s, %s, false)", name, value)
         assert raw.counts() == mine, name
@@ -161,8 +164,20 @@ def test_escape_attempts_on_a_raw_reader_connection_widen_nothing(db, own_rows):
         raw.conn.execute("SELECT count(*) FROM public.lead_scores").fetchone()
     raw.conn.close()
     with db.connect_admin(autocommit=True) as admin:
-        assert admin.execute("SELECT count(*) FROM nexus_scopes WHERE org_slug IS NULL AND role_name LIKE '%pico%'").fetchone()[0] == 0
-        assert admin.execute("SELECT prosrc FROM pg_proc WHERE proname = 'nexus_scope' AND pronamespace = 'public'::regnamespace").fetchone()[0].strip().startswith("SELECT coalesce")
+        assert (
+            admin.execute(
+                "SELECT count(*) FROM nexus_scopes WHERE org_slug IS NULL AND role_name LIKE '%pico%'"
+            ).fetchone()[0]
+            == 0
+        )
+        assert (
+            admin.execute(
+                "SELECT prosrc FROM pg_proc WHERE proname = 'nexus_scope' AND pronamespace = 'public'::regnamespace"
+            )
+            .fetchone()[0]
+            .strip()
+            .startswith("SELECT coalesce")
+        )
 
 
 def test_a_raw_writer_connection_changes_nothing_of_another_organization(db):
@@ -183,19 +198,22 @@ def test_a_raw_writer_connection_changes_nothing_of_another_organization(db):
             f"INSERT INTO projects (org_id, name) VALUES ({their_org}, 'planted')",
             f"UPDATE projects SET org_id = {their_org}",
         ):
-            with pytest.raises(psycopg.Error):
-                with conn.transaction():
-                    conn.execute(sql)
+            with pytest.raises(psycopg.Error), conn.transaction():
+                conn.execute(sql)
     assert fingerprint(db) == before
 
 
 def test_a_confirmed_cross_organization_update_by_id_changes_nothing(db):
-    theirs = db.engine_for("acme-analytics").read("SELECT id FROM lead_scores WHERE status = 'new' ORDER BY id LIMIT 5").df
+    theirs = (
+        db.engine_for("acme-analytics").read("SELECT id FROM lead_scores WHERE status = 'new' ORDER BY id LIMIT 5").df
+    )
     ids = ", ".join(map(str, theirs["id"]))
     store = ConversationStore(db.admin_url, "pico-labs", f"x-{uuid.uuid4().hex[:6]}")
     c = Confirmations(store, lambda: db.engine_for("pico-labs"))
     before = fingerprint(db)
-    proposal = c.propose(None, "Convert theirs", "by id", f"UPDATE lead_scores SET status = 'converted' WHERE id IN ({ids})")
+    proposal = c.propose(
+        None, "Convert theirs", "by id", f"UPDATE lead_scores SET status = 'converted' WHERE id IN ({ids})"
+    )
     assert proposal.dry_run_rows == 0 and proposal.preview[0]["sample"] == []
     outcome = c.confirm(proposal.id, proposal.sql)
     assert outcome.status == "confirmed" and outcome.rows_affected == 0
@@ -206,7 +224,7 @@ def test_a_confirmed_cross_organization_update_by_id_changes_nothing(db):
 def test_an_unknown_organization_is_a_clear_error_not_an_empty_scope(db):
     from nexusleads_lab.db import QueryError
 
-    with pytest.raises(QueryError, match="no organization 'acme' .*acme-analytics"):
+    with pytest.raises(QueryError, match=r"no organization 'acme' .*acme-analytics"):
         db.engine_for("acme")
 
 
@@ -228,9 +246,8 @@ def test_the_conversation_store_of_an_organization_reaches_only_its_own_conversa
         for sql in ("INSERT INTO chat_conversations (org, user_name) VALUES ('acme-analytics', 'alice-t')",
                     f"UPDATE chat_conversations SET org = 'acme-analytics' WHERE id = '{mine}'",
                     "SELECT count(*) FROM lead_scores", "SELECT count(*) FROM nexus_scopes"):  # fmt: skip
-            with pytest.raises(psycopg.Error):
-                with conn.transaction():
-                    conn.execute(sql)
+            with pytest.raises(psycopg.Error), conn.transaction():
+                conn.execute(sql)
     assert [m.content["message"]["content"] for m in bob.messages(theirs)] == ["acme secret"]
     # a store that could do more than its job is refused at connect time
     for url, why in ((db.admin_url, "superuser"), (db.engine_for("pico-labs").agent_url, "can read the lead tables"),

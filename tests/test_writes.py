@@ -60,8 +60,14 @@ def audit(db, proposal_id: str):
 
 REFUSED = [
     ("SELECT 1", "SELECT"),
-    ("WITH d AS (DELETE FROM lead_scores WHERE id IN (SELECT id FROM lead_scores LIMIT 5) RETURNING 1) SELECT 1 WHERE false", "SELECT"),
-    ("WITH d AS (DELETE FROM outreach_events RETURNING lead_id) UPDATE lead_scores SET score = 0 WHERE id IN (SELECT lead_id FROM d)", "WITH"),
+    (
+        "WITH d AS (DELETE FROM lead_scores WHERE id IN (SELECT id FROM lead_scores LIMIT 5) RETURNING 1) SELECT 1 WHERE false",
+        "SELECT",
+    ),
+    (
+        "WITH d AS (DELETE FROM outreach_events RETURNING lead_id) UPDATE lead_scores SET score = 0 WHERE id IN (SELECT lead_id FROM d)",
+        "WITH",
+    ),
     ("DO $$ BEGIN UPDATE lead_scores SET score = 0 WHERE id < 5; END $$", "DO block"),
     (f"COPY (SELECT 1) TO PROGRAM 'touch {PWNED}'", "COPY"),
     (f"COPY lead_scores TO '{PWNED}'", "COPY"),
@@ -81,16 +87,28 @@ REFUSED = [
     ("UPDATE lead_scores SET score = (SELECT length(password_hash) FROM users LIMIT 1)", "password_hash"),
     ("UPDATE lead_scores SET signals = (SELECT to_jsonb(m) FROM chat_messages m LIMIT 1)", "chat_messages"),
     ("UPDATE lead_scores SET score = 1 WHERE pg_advisory_lock(42) IS NOT NULL", "pg_advisory_lock"),
-    ('UPDATE lead_scores SET score = 1 WHERE "pg_advisory_xact_lock"(hashtext(\'nexusleads_lab.migrate\')) IS NULL', "pg_advisory_xact_lock"),
+    (
+        "UPDATE lead_scores SET score = 1 WHERE \"pg_advisory_xact_lock\"(hashtext('nexusleads_lab.migrate')) IS NULL",
+        "pg_advisory_xact_lock",
+    ),
     ("UPDATE lead_scores SET score = 1 WHERE pg_catalog.pg_sleep(30) IS NULL", "pg_catalog.pg_sleep"),
     ("UPDATE lead_scores SET score = 1 WHERE id IN (SELECT id FROM lead_scores FOR UPDATE)", "FOR UPDATE"),
-    ("INSERT INTO outreach_events (id, lead_id, channel, outcome) VALUES (nextval('outreach_events_id_seq'), 1, 'email', 'sent')", "nextval"),
+    (
+        "INSERT INTO outreach_events (id, lead_id, channel, outcome) VALUES (nextval('outreach_events_id_seq'), 1, 'email', 'sent')",
+        "nextval",
+    ),
     ("UPDATE lead_scores SET score = 1 WHERE pg_notify('c', 'x') IS NULL", "pg_notify"),
     ("UPDATE lead_scores SET signals = to_jsonb(pg_read_file('/etc/passwd'))", "pg_read_file"),
     ("UPDATE lead_scores SET score = 1 WHERE set_config('role', 'postgres', true) IS NULL", "set_config"),
     ("INSERT INTO outreach_events VALUES (1, 1, 'email', 'sent')", "columns"),
-    ("INSERT INTO outreach_events (lead_id, channel, outcome) VALUES (1, 'email', 'sent') ON CONFLICT DO NOTHING", "ON CONFLICT"),
-    ("INSERT INTO outreach_events (lead_id, channel, outcome, occurred_at) VALUES (1, 'email', 'sent', DEFAULT)", "DEFAULT"),
+    (
+        "INSERT INTO outreach_events (lead_id, channel, outcome) VALUES (1, 'email', 'sent') ON CONFLICT DO NOTHING",
+        "ON CONFLICT",
+    ),
+    (
+        "INSERT INTO outreach_events (lead_id, channel, outcome, occurred_at) VALUES (1, 'email', 'sent', DEFAULT)",
+        "DEFAULT",
+    ),
     ("UPDATE lead_scores SET (score, tier) = (1, 'cold')", "several columns"),
     ("UPDATE lead_scores SET score = 1 WHERE CURRENT OF c", "CURRENT OF"),
     ("UPDATE lead_scores SET score = $1", "parameter"),
@@ -98,7 +116,7 @@ REFUSED = [
     ("UPDATE lead_scores SET score = 1; SELECT 1", "Statement 2"),
     ("UPDATE lead_scores SET score = 1 WHERE id = 1; COMMIT; DELETE FROM outreach_events", "Statement 2"),
     ("DELETE FROM lead_scores l USING lead_scores s TABLESAMPLE SYSTEM (10) WHERE l.id = s.id", "TABLESAMPLE"),
-    ("UPDATE lead_scores SET score = 1 WHERE id = 1 AND \"nexus\u202e\" = 1", "name"),
+    ('UPDATE lead_scores SET score = 1 WHERE id = 1 AND "nexus\u202e" = 1', "name"),
     ("UPDATE lead_scores SET", "does not parse"),
     ("", "no SQL statement"),
     ("  ;  ", "no SQL statement"),
@@ -146,7 +164,9 @@ def test_control_characters_in_literals_are_shown_escaped_and_run_as_written(db,
         outcome = c.confirm(proposal.id, proposal.sql)
         assert outcome.status == "confirmed" and outcome.rows_affected == 1
         with db.connect_admin() as conn:
-            stored = conn.execute("SELECT note FROM outreach_events WHERE lead_id = %s ORDER BY id DESC LIMIT 1", (lead,)).fetchone()[0]
+            stored = conn.execute(
+                "SELECT note FROM outreach_events WHERE lead_id = %s ORDER BY id DESC LIMIT 1", (lead,)
+            ).fetchone()[0]
         assert stored == note
     finally:
         with db.connect_admin() as conn:
@@ -186,12 +206,14 @@ def test_a_preview_holds_no_lock_that_blocks_another_session(db, confirmations):
 
 def test_a_preview_error_is_a_refusal_that_leaks_no_password_hash(db, confirmations):
     with db.connect_admin() as conn:
-        hashes = [r[0] for r in conn.execute("SELECT password_hash FROM users WHERE password_hash IS NOT NULL").fetchall()]
+        hashes = [
+            r[0] for r in conn.execute("SELECT password_hash FROM users WHERE password_hash IS NOT NULL").fetchall()
+        ]
     assert hashes
     attempts = [
         "SELECT CAST((SELECT string_agg(email || ':' || password_hash, ' ') FROM users) AS int)",
         "UPDATE lead_scores SET score = CAST((SELECT string_agg(u::text, ' ') FROM users u) AS int)",
-        "UPDATE lead_scores SET score = (SELECT u.\"password_hash\" FROM users u LIMIT 1)::int",
+        'UPDATE lead_scores SET score = (SELECT u."password_hash" FROM users u LIMIT 1)::int',
     ]
     for sql in attempts:
         with pytest.raises(ProposalError) as info:
@@ -303,8 +325,13 @@ def test_the_writer_and_reader_refuse_a_privileged_or_mis_scoped_role(db):
 
 def test_a_refused_proposal_goes_back_to_the_model_which_corrects_it(db):
     ids = new_leads(db, n=2)
-    bad = {"type": "confirm", "id": "a", "title": "Mark 2", "summary": "s",
-           "sql": f"WITH x AS (SELECT 1) UPDATE lead_scores SET status = 'contacted' WHERE id IN ({ids_sql(ids)})"}
+    bad = {
+        "type": "confirm",
+        "id": "a",
+        "title": "Mark 2",
+        "summary": "s",
+        "sql": f"WITH x AS (SELECT 1) UPDATE lead_scores SET status = 'contacted' WHERE id IN ({ids_sql(ids)})",
+    }
     good = {**bad, "sql": f"UPDATE lead_scores SET status = 'contacted' WHERE id IN ({ids_sql(ids)})"}  # fmt: skip
     with ModelServer(Script([text(json.dumps(bad)), text(json.dumps(good))])) as server:
         client = openai.OpenAI(base_url=server.base_url, api_key="k", max_retries=0)

@@ -14,9 +14,10 @@ import logging
 import queue
 import threading
 import time
+from collections.abc import Callable, Iterator
 from concurrent.futures import FIRST_COMPLETED, ThreadPoolExecutor, wait
 from dataclasses import dataclass, field
-from typing import Any, Callable, Iterator
+from typing import Any
 
 import pandas as pd
 
@@ -35,8 +36,8 @@ from .events import (
     TurnCompleted,
     TurnStarted,
 )
-from .provider import ModelConfigError, ModelSettings, make_client, proposal_ledger
 from .prompt import system_prompt
+from .provider import ModelConfigError, ModelSettings, make_client, proposal_ledger
 from .responses import parse_response
 from .streaming import StreamingDisplay, partial_display_text
 from .tools import TOOL_SPECS, ToolOutcome, ToolRunner
@@ -247,7 +248,9 @@ class Assistant:
     def confirmations(self) -> Confirmations:
         if self._confirmations is None:
             store = self.store or self._new_store()
-            self._confirmations = Confirmations(store, lambda: self.engine, ledger=lambda: proposal_ledger(self.settings))
+            self._confirmations = Confirmations(
+                store, lambda: self.engine, ledger=lambda: proposal_ledger(self.settings)
+            )
         return self._confirmations
 
     def client(self):
@@ -464,7 +467,9 @@ class Assistant:
             for outcome in outcomes:
                 meta = {"result_id": outcome.result_id, "ok": outcome.ok, "elapsed_ms": round(outcome.elapsed_ms, 1)}
                 if outcome.result is not None:
-                    meta.update(sql=outcome.result.sql, rows=outcome.result.row_count, truncated=outcome.result.truncated)
+                    meta.update(
+                        sql=outcome.result.sql, rows=outcome.result.row_count, truncated=outcome.result.truncated
+                    )
                 self._append({"role": "tool", "tool_call_id": outcome.call_id, "content": outcome.content}, meta=meta)
         raise ValueError(f"The agent stopped after {self.max_steps} steps without an answer; ask a narrower question.")
 
@@ -483,7 +488,9 @@ class Assistant:
                 # Nothing ran. The model hears why and may correct itself; after that the person does.
                 if retry:
                     self._append({"role": "assistant", "content": text}, meta={"refused": exc.paragraph()})
-                    self._append({"role": "user", "content": f"CONFIRM_REFUSED: {exc.paragraph()}"}, kind="confirm_refused")
+                    self._append(
+                        {"role": "user", "content": f"CONFIRM_REFUSED: {exc.paragraph()}"}, kind="confirm_refused"
+                    )
                     return False
                 from .responses import Message
 
@@ -502,11 +509,7 @@ class Assistant:
         )
         # What was shown as it streamed, worked out again: cheaper than holding it through the store.
         emit(AgentText(text=partial_display_text(text), status="done"))
-        emit(
-            TurnCompleted(
-                text=text, usage=result.usage, elapsed_ms=elapsed_ms, response=response, notes=result.notes
-            )
-        )
+        emit(TurnCompleted(text=text, usage=result.usage, elapsed_ms=elapsed_ms, response=response, notes=result.notes))
         return True
 
     # -- one model call ---------------------------------------------------------------------
@@ -823,7 +826,9 @@ def describe_model_error(exc: Exception) -> str:
     if isinstance(exc, openai.AuthenticationError):
         return "The model service rejected the API key (401). Check OPENAI_API_KEY."
     if isinstance(exc, openai.RateLimitError):
-        return "The model service is rate-limiting requests (429) and retries did not help; wait a moment and ask again."
+        return (
+            "The model service is rate-limiting requests (429) and retries did not help; wait a moment and ask again."
+        )
     if isinstance(exc, openai.NotFoundError):
         from ..replay.cassette import REPLAY_MISS
 
@@ -859,4 +864,3 @@ def _api_message(exc, limit: int | None = 300) -> str:
         if isinstance(err, dict) and err.get("message"):
             text = str(err["message"])
     return shorten(text, limit) if limit else text
-

@@ -17,7 +17,7 @@ import math
 import os
 import secrets
 from dataclasses import dataclass, field
-from datetime import datetime, timedelta, timezone
+from datetime import UTC, datetime, timedelta
 from typing import Any
 
 from .. import safetext
@@ -117,7 +117,7 @@ class Confirmations:
         ledger = self._ledger()
         stale = ledger.note(plan.sql, preview) if ledger is not None else None
         proposal_id = "c_" + secrets.token_urlsafe(18)
-        expires = datetime.now(timezone.utc) + self.ttl
+        expires = datetime.now(UTC) + self.ttl
         self._store.query(
             "INSERT INTO chat_confirmations (id, conversation_id, org, user_name, title, sql, sql_sha256,"
             " dry_run_rows, statement_rows, preview, expires_at) VALUES (%s, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s)",

@@ -18,7 +18,7 @@ from __future__ import annotations
 
 import threading
 import time
-from typing import Annotated, Any, Literal, Union
+from typing import Annotated, Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, model_validator
 
@@ -177,7 +177,6 @@ class ConfirmResolved(_Event):
 
 
 Event = Annotated[
-    Union[SessionId, TurnStarted, AgentAction, AgentText, TurnCompleted, ErrorEvent, ConfirmResolved],
+    SessionId | TurnStarted | AgentAction | AgentText | TurnCompleted | ErrorEvent | ConfirmResolved,
     Field(discriminator="type"),
 ]
-

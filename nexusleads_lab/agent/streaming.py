@@ -19,7 +19,7 @@ from typing import NamedTuple
 
 log = logging.getLogger(__name__)
 
-__all__ = ["Edit", "StreamingDisplay", "partial_display_text", "decode_json_string"]
+__all__ = ["Edit", "StreamingDisplay", "decode_json_string", "partial_display_text"]
 
 
 # -- JSON strings, decoded as far as they have come ---------------------------------------------
@@ -84,7 +84,7 @@ _BLOCK = 256
 class _Text:
     """Append-only text in blocks: appending costs the piece, any slice costs its length."""
 
-    __slots__ = ("_blocks", "_starts", "_recent", "_recent_start")
+    __slots__ = ("_blocks", "_recent", "_recent_start", "_starts")
 
     def __init__(self) -> None:
         self._blocks: list[str] = []
@@ -134,7 +134,7 @@ _NESTING = re.compile(r'[{\[]+|[}\]]+|"')
 
 
 class _Value:
-    __slots__ = ("text", "done")
+    __slots__ = ("done", "text")
 
     def __init__(self) -> None:
         self.text = _Text()
@@ -195,7 +195,7 @@ class _TopLevel:
                 part, i, done = decode_json_string(s, i)
                 if self._key is not None:
                     self._key_len += len(part)
-                    self._key = self._key + [part] if self._key_len <= _LONGEST_KEY else None
+                    self._key = [*self._key, part] if self._key_len <= _LONGEST_KEY else None
                 if not done:
                     self._rest = s[i:]
                     return
@@ -533,5 +533,5 @@ def partial_display_text(buffer: str | None) -> str:
         display = StreamingDisplay()
         display.feed(buffer if isinstance(buffer, str) else "" if buffer is None else str(buffer))
         return display.text
-    except Exception:  # noqa: BLE001 - e.g. a buffer whose str() fails
+    except Exception:
         return ""

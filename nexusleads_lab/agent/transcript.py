@@ -14,8 +14,9 @@ from __future__ import annotations
 
 import json
 import re
+from collections.abc import Iterable
 from dataclasses import asdict, dataclass, field
-from typing import Any, Iterable
+from typing import Any
 
 #: The keys of one step, as the ``agent.action`` event names them.
 STEP_KEYS = ("call_id", "tool", "status", "command", "path", "result_id", "rows", "truncated", "elapsed_ms", "error")

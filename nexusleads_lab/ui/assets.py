@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from functools import lru_cache
+from functools import cache
 from pathlib import Path
 
 _PACKAGE = Path(__file__).resolve().parent.parent
@@ -16,6 +16,6 @@ def asset(name: str) -> Path:
     raise FileNotFoundError(f"nexusleads-lab's front-end file {name} is missing; reinstall nexusleads-lab.")
 
 
-@lru_cache(maxsize=None)
+@cache
 def asset_text(name: str) -> str:
     return asset(name).read_text(encoding="utf-8")

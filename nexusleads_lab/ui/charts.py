@@ -23,7 +23,8 @@ import copy
 import io
 import logging
 import threading
-from typing import Any, Mapping
+from collections.abc import Mapping
+from typing import Any
 
 from ..safetext import has_unsafe, visible
 from .html import esc, style
@@ -122,9 +123,19 @@ def line_chart(section: Mapping[str, Any]):
     if x_type == "T":
         df["x"] = pd.to_datetime(df["x"], errors="coerce", utc=True)
     x_label, y_label = section.get("x_label") or None, section.get("y_label") or None
-    x = alt.X(f"x:{x_type}", title=_in_expression(x_label), axis=alt.Axis(title=x_label), sort=None if x_type == "O" else "ascending")
-    y = alt.Y("y:Q", title=_in_expression(y_label), axis=alt.Axis(title=y_label, format=_axis_format(df["y"]), tickCount=5))
-    tooltip = [alt.Tooltip(f"x:{x_type}", title=_in_expression(x_label or "x")), alt.Tooltip("y:Q", title=_in_expression(y_label or "y"), format=",")]
+    x = alt.X(
+        f"x:{x_type}",
+        title=_in_expression(x_label),
+        axis=alt.Axis(title=x_label),
+        sort=None if x_type == "O" else "ascending",
+    )
+    y = alt.Y(
+        "y:Q", title=_in_expression(y_label), axis=alt.Axis(title=y_label, format=_axis_format(df["y"]), tickCount=5)
+    )
+    tooltip = [
+        alt.Tooltip(f"x:{x_type}", title=_in_expression(x_label or "x")),
+        alt.Tooltip("y:Q", title=_in_expression(y_label or "y"), format=","),
+    ]
     encoding = {"x": x, "y": y, "tooltip": tooltip}
     series = section.get("series") or []
     point = {"size": 36, "filled": True}

@@ -8,7 +8,8 @@ from __future__ import annotations
 
 import logging
 import threading
-from typing import Any, Callable
+from collections.abc import Callable
+from typing import Any
 
 import anywidget
 import traitlets as t
@@ -29,7 +30,9 @@ class ConfirmCard(anywidget.AnyWidget):
     said = t.Unicode("").tag(sync=True)  # the outcome in words (words.outcome_text): the JS shows it as is
     blocked = t.Unicode("").tag(sync=True)  # why Confirm is off (html.confirm_blocked), "" when it is on
 
-    def __init__(self, proposal: dict[str, Any], assistant, *, on_resolved: Callable[[ConfirmCard], None] | None = None):
+    def __init__(
+        self, proposal: dict[str, Any], assistant, *, on_resolved: Callable[[ConfirmCard], None] | None = None
+    ):
         from .html import confirm_blocked
 
         super().__init__(proposal=dict(proposal), blocked=confirm_blocked(proposal))

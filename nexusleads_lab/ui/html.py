@@ -12,11 +12,12 @@ from __future__ import annotations
 import html
 import math
 import re
-from functools import lru_cache
-from typing import Any, Callable, Iterable, Mapping
+from collections.abc import Callable, Iterable, Mapping
+from functools import cache, lru_cache
+from typing import Any
 
-from .assets import asset_text
 from ..words import cost_text, fmt_ms, fmt_rows, noun, outcome_text, plural  # noqa: F401 - re-exported for the views
+from .assets import asset_text
 from .inline import with_inline_layout
 from .palette import PILL_HEX
 
@@ -29,7 +30,7 @@ def esc(value: Any) -> str:
     return html.escape("" if value is None else str(value), quote=True)
 
 
-@lru_cache(maxsize=None)
+@cache
 def style(*names: str) -> str:
     """A ``<style>`` block with the named CSS files from ``js/``."""
     return "<style>" + "\n".join(asset_text(n) for n in names) + "</style>"
@@ -248,7 +249,7 @@ def table_html(section: Mapping[str, Any], *, show_sql: bool = False) -> str:
     label = f'<div class="nxl-label">{esc(section["title"])}</div>' if section.get("title") else ""
     return (
         f'{label}<div class="nxl-table-wrap"><table class="nxl-table"><thead><tr>{head}</tr></thead>'
-        f'<tbody>{"".join(body)}</tbody></table></div>{_caption(section, len(rows), open_sql=show_sql)}'
+        f"<tbody>{''.join(body)}</tbody></table></div>{_caption(section, len(rows), open_sql=show_sql)}"
     )
 
 
@@ -309,7 +310,7 @@ def confirm_html(proposal: Mapping[str, Any], outcome: Mapping[str, Any] | None 
         tail = '<div class="nxl-offline-note">Not confirmed: run the cell again in a live kernel to confirm or cancel.</div>'
     return (
         f'<div class="nxl-confirm nxl-confirm-static"><div class="nxl-confirm-head"><span class="nxl-badge">Confirm</span>'
-        f'<span>{esc(proposal.get("title"))}</span></div>'
+        f"<span>{esc(proposal.get('title'))}</span></div>"
         f'<div class="nxl-confirm-summary">{esc(proposal.get("summary"))}</div>'
         f'<pre class="nxl-sql">{esc(proposal.get("sql"))}</pre>{preview_html(proposal)}{blocked}{tail}</div>'
     )
@@ -392,14 +393,14 @@ def statement_preview_html(stmt: Mapping[str, Any], number: int | None = None) -
             else:
                 value = before.get(c) if action == "delete" else after.get(c)
                 same = ' class="nxl-pv-same"' if action == "update" else ""
-                cells.append(f'<td{same}>{_preview_cell(value, "nxl-pv-value")}</td>')
+                cells.append(f"<td{same}>{_preview_cell(value, 'nxl-pv-value')}</td>")
         body.append(f'<tr data-action="{esc(action)}">{"".join(cells)}</tr>')
     table = ""
     if body:
         names = [f'<th class="nxl-pv-key">{esc(k)}</th>' for k in keys] + [f"<th>{esc(c)}</th>" for c in columns]
         table = (
             f'<div class="nxl-pv-wrap"><table class="nxl-pv-table"><thead><tr>{"".join(names)}</tr></thead>'
-            f'<tbody>{"".join(body)}</tbody></table></div>'
+            f"<tbody>{''.join(body)}</tbody></table></div>"
         )
     more = rows - len(sample)
     tail = f'<div class="nxl-pv-more">and {more:,} more {noun(more, "row")}</div>' if more > 0 and body else ""

@@ -15,7 +15,7 @@ tinycss2 parses the stylesheets (no regex over CSS), css-inline (Rust) matches t
 from __future__ import annotations
 
 import logging
-from functools import lru_cache
+from functools import cache
 
 from .assets import asset_text
 
@@ -37,7 +37,7 @@ LAYOUT_PROPERTIES = frozenset(
 _DYNAMIC = (":hover", ":focus", ":active", ":disabled", "::", ":has(", ":not(", "[open]")
 
 
-@lru_cache(maxsize=None)
+@cache
 def layout_css(names: tuple[str, ...]) -> str:
     """The layout declarations of the named stylesheets (``js/*.css``), as one stylesheet."""
     import tinycss2

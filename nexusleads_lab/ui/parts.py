@@ -9,8 +9,9 @@ as HTML, which nbconvert and an untrusted JupyterLab show instead of a widget th
 from __future__ import annotations
 
 import uuid
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
-from typing import Any, Callable, Iterable
+from typing import Any
 
 WIDGET_VIEW = "application/vnd.jupyter.widget-view+json"
 

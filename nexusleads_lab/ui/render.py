@@ -9,7 +9,8 @@ a chart is Vega plus a PNG, a confirm card its widget plus the same card as HTML
 
 from __future__ import annotations
 
-from typing import Any, Callable, Mapping
+from collections.abc import Callable, Mapping
+from typing import Any
 
 from ..safetext import safe_response, visible, visible_lines
 from . import html as h
@@ -30,9 +31,7 @@ def render_result(result, *, assistant=None, show_sql: bool = False, interactive
     return parts
 
 
-def render_response(
-    response: Any, *, assistant=None, show_sql: bool = False, interactive: bool = True
-) -> list[Part]:
+def render_response(response: Any, *, assistant=None, show_sql: bool = False, interactive: bool = True) -> list[Part]:
     data = safe_response(response)
     if not data:
         return []
@@ -191,9 +190,7 @@ def display_query_result(result, key: str) -> None:
     from IPython.display import display
 
     display(result.df)
-    caption = " · ".join(
-        b for b in (h.fmt_rows(result.row_count, result.truncated), h.fmt_ms(result.elapsed_ms)) if b
-    )
+    caption = " · ".join(b for b in (h.fmt_rows(result.row_count, result.truncated), h.fmt_ms(result.elapsed_ms)) if b)
     display(
         {
             "text/html": h.answer_block(

@@ -36,7 +36,9 @@ class TurnView(anywidget.AnyWidget):
     _css = asset("turn.css")
 
     state = t.Unicode("waiting").tag(sync=True)  # waiting | running | done | error | cancelled
-    steps = t.List(t.Dict()).tag(sync=True)  # call_id, tool, status, command, path, rows, truncated, elapsed_ms, result_id, error
+    steps = t.List(t.Dict()).tag(
+        sync=True
+    )  # call_id, tool, status, command, path, rows, truncated, elapsed_ms, result_id, error
     text = t.Unicode("").tag(sync=True)
     error = t.Unicode("").tag(sync=True)
     show_sql = t.Bool(False).tag(sync=True)
@@ -209,7 +211,6 @@ class LiveTurn:
         except Exception:  # the comm may already be gone (kernel shutting down)
             log.debug("closing the turn view failed", exc_info=True)
         return [first, *parts]
-
 
     def abandon(self, message: str) -> None:
         """The turn broke without a result: leave an error in place of the dots."""

@@ -20,9 +20,10 @@ import threading
 import time
 import urllib.request
 import uuid
+from collections.abc import Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, Sequence
+from typing import Any
 
 import nbformat
 
@@ -147,7 +148,9 @@ def start_lab(nexus_home: Path, *, model: ScriptedModel | None = None, user: str
     temp = Path(tempfile.mkdtemp(prefix="nexus-lab-"))
     root = temp / "notebooks"
     root.mkdir()
-    config, data, settings, workspaces, runtime = (temp / n for n in ("config", "data", "settings", "workspaces", "runtime"))
+    config, data, settings, workspaces, runtime = (
+        temp / n for n in ("config", "data", "settings", "workspaces", "runtime")
+    )
     _write_json(
         config / "jupyter_server_config.json",
         {
@@ -163,7 +166,9 @@ def start_lab(nexus_home: Path, *, model: ScriptedModel | None = None, user: str
         settings / "@jupyterlab" / "apputils-extension" / "notification.jupyterlab-settings",
         {"fetchNews": "false", "checkForUpdates": False},
     )
-    _write_json(settings / "@jupyterlab" / "notebook-extension" / "tracker.jupyterlab-settings", {"windowingMode": "none"})
+    _write_json(
+        settings / "@jupyterlab" / "notebook-extension" / "tracker.jupyterlab-settings", {"windowingMode": "none"}
+    )
     token = uuid.uuid4().hex
     port = _free_port()
     env = {
@@ -280,7 +285,9 @@ def write_notebook(lab: Lab, name: str, cells: Sequence[str | tuple[str, str]]) 
     for cell in cells:
         if isinstance(cell, tuple):
             kind, source = cell
-            nb.cells.append(nbformat.v4.new_markdown_cell(source) if kind == "markdown" else nbformat.v4.new_code_cell(source))
+            nb.cells.append(
+                nbformat.v4.new_markdown_cell(source) if kind == "markdown" else nbformat.v4.new_code_cell(source)
+            )
         else:
             nb.cells.append(nbformat.v4.new_code_cell(cell))
     path = lab.root / name

@@ -9,10 +9,11 @@ import uuid
 import nbformat
 import psycopg
 import pytest
-from lab_harness import cell, open_notebook, run_cell, screenshot, wait_for_idle, write_notebook
 from playwright.sync_api import expect
 
 from nexusleads_lab.testing.modelserver import text, tool_calls
+
+from lab_harness import cell, open_notebook, run_cell, screenshot, wait_for_idle, write_notebook
 
 ORG = "acme-analytics"  # the lab's NEXUS_ORG (see conftest.py): every answer is in its scope
 
@@ -22,6 +23,7 @@ pytestmark = pytest.mark.browser
 def setup_cells(*cells: str) -> list[str]:
     """A notebook of its own user (other browser tests share this lab), the extension, then ``cells``."""
     return [f"%env NEXUS_USER=cell-{uuid.uuid4().hex[:8]}\n%load_ext nexusleads_lab", *cells]
+
 
 XSS = "<img src=x onerror=alert(1)>"
 KPI_SQL = (
@@ -134,14 +136,21 @@ def test_a_turn_shows_dots_then_live_steps_then_the_answer_typing_in(lab, page):
     expect(out.locator(".nxl-step[data-status='completed'] .nxl-step-meta")).to_contain_text("1 row")
     screenshot(page, "answer-streaming.png", cell(page, 1))
     wait_for_idle(page)
-    expect(out.locator(".nxl-steps > summary")).to_have_text(re.compile(r"^Ran 1 step · [\d.]+ (ms|s) · [\d,]+ tokens$"))
+    expect(out.locator(".nxl-steps > summary")).to_have_text(
+        re.compile(r"^Ran 1 step · [\d.]+ (ms|s) · [\d,]+ tokens$")
+    )
     expect(out.locator(".nxl-md strong")).to_have_count(3)  # the streamed text, now rendered markdown
     expect(out.locator(".nxl-dots")).to_have_count(0)
 
 
 def test_confirm_changes_the_database_exactly_once_and_shows_the_outcome(lab, page, db):
     with psycopg.connect(db.admin_url, autocommit=True) as conn:
-        ids = [r[0] for r in conn.execute("SELECT id FROM lead_scores WHERE status = 'new' AND tier = 'hot' ORDER BY id LIMIT 3")]
+        ids = [
+            r[0]
+            for r in conn.execute(
+                "SELECT id FROM lead_scores WHERE status = 'new' AND tier = 'hot' ORDER BY id LIMIT 3"
+            )
+        ]
     id_list = ", ".join(map(str, ids))
     sql = f"UPDATE lead_scores SET status = 'contacted', status_changed_at = now() WHERE id IN ({id_list})"
     lab.model.set_script([
@@ -167,7 +176,9 @@ def test_confirm_changes_the_database_exactly_once_and_shows_the_outcome(lab, pa
         expect(rows.nth(i).locator("td").nth(1)).to_have_text("new → contacted")
     expect(rows.first.locator(".nxl-pv-after").first).to_be_visible()
     expect(card.locator(".nxl-pv-more")).to_have_count(0)  # all three rows are shown
-    expect(out.locator(".nxl-confirm")).to_have_count(1)  # the card once: its HTML form is for viewers without the widget
+    expect(out.locator(".nxl-confirm")).to_have_count(
+        1
+    )  # the card once: its HTML form is for viewers without the widget
     screenshot(page, "confirm.png", cell(page, 1))
 
     def statuses():
@@ -196,7 +207,9 @@ def test_confirm_changes_the_database_exactly_once_and_shows_the_outcome(lab, pa
         twin = [h for h in htmls if 'class="nxl-confirm ' in h]
         assert len(twin) == 1 and "Done: 3 rows changed." in twin[0] and "Not confirmed" not in twin[0]
         assert not any("application/vnd.jupyter.widget-view+json" in o.get("data", {}) for o in saved.cells[1].outputs)
-        assert len(re.findall(r'<span class="nxl-pv-after nxl-pv-short"( style="[^"]*")?>contacted</span>', twin[0])) == 3  # and what it changed
+        assert (
+            len(re.findall(r'<span class="nxl-pv-after nxl-pv-short"( style="[^"]*")?>contacted</span>', twin[0])) == 3
+        )  # and what it changed
     finally:
         with psycopg.connect(db.admin_url, autocommit=True) as conn:
             conn.execute(f"UPDATE lead_scores SET status = 'new' WHERE id IN ({id_list})")

@@ -17,11 +17,12 @@ import uuid
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 
 import pytest
-from fetchers import fetchers
-from lab_harness import cell, open_notebook, run_all_cells, run_cell, screenshot, write_notebook
 from playwright.sync_api import expect
 
 from nexusleads_lab.testing.modelserver import text
+
+from fetchers import fetchers
+from lab_harness import cell, open_notebook, run_all_cells, run_cell, screenshot, write_notebook
 
 pytestmark = pytest.mark.browser
 
@@ -39,7 +40,7 @@ class Listener:
         listener = self
 
         class Handler(BaseHTTPRequestHandler):
-            def do_GET(self):  # noqa: N802 - http.server's naming
+            def do_GET(self):
                 listener.paths.append(self.path)
                 self.send_response(200)
                 self.send_header("Content-Type", "image/gif")
@@ -47,7 +48,7 @@ class Listener:
                 self.end_headers()
                 self.wfile.write(Listener.GIF)
 
-            do_POST = do_HEAD = do_GET  # noqa: N815
+            do_POST = do_HEAD = do_GET
 
             def log_message(self, *args):
                 pass
@@ -99,7 +100,9 @@ def fetches_to(page_requests: list[str], base: str) -> list[str]:
 def test_a_hostile_answer_in_a_cell_and_in_its_saved_static_view_fetches_nothing(lab, page, listener, tmp_path):
     requests: list[str] = []
     page.on("request", lambda r: requests.append(r.url))
-    lab.model.set_script([text(json.dumps(hostile_message(listener.base))), text(json.dumps(hostile_dashboard(listener.base)))])
+    lab.model.set_script(
+        [text(json.dumps(hostile_message(listener.base))), text(json.dumps(hostile_dashboard(listener.base)))]
+    )
     write_notebook(lab, "no-network.ipynb", [
         f"%env NEXUS_USER=cell-{uuid.uuid4().hex[:8]}\n%load_ext nexusleads_lab",
         "%%nexus\nShow me the chart", "%%nexus\nAnd the dashboard",
@@ -121,7 +124,10 @@ def test_a_hostile_answer_in_a_cell_and_in_its_saved_static_view_fetches_nothing
     page.wait_for_timeout(SETTLE_MS)
     assert listener.paths == [], "the browser fetched from the answer's URLs"
     assert fetches_to(requests, listener.base) == []
-    assert page.locator(f'.jp-OutputArea :is(img, iframe, video, audio, source, image)[src*="{listener.base}"]').count() == 0
+    assert (
+        page.locator(f'.jp-OutputArea :is(img, iframe, video, audio, source, image)[src*="{listener.base}"]').count()
+        == 0
+    )
     screenshot(page, "no-network-cell.png", cell(page, 1))
 
     # the saved notebook keeps static HTML that loads nothing either, opened as a page of its own
@@ -129,7 +135,9 @@ def test_a_hostile_answer_in_a_cell_and_in_its_saved_static_view_fetches_nothing
     saved = lab.root / "no-network.ipynb"
     page.wait_for_function("() => !window.jupyterapp.shell.currentWidget.context.model.dirty", timeout=20_000)
     nb = json.loads(saved.read_text())
-    htmls = [o["data"]["text/html"] for c in nb["cells"] for o in c.get("outputs", []) if "text/html" in o.get("data", {})]
+    htmls = [
+        o["data"]["text/html"] for c in nb["cells"] for o in c.get("outputs", []) if "text/html" in o.get("data", {})
+    ]
     htmls = ["".join(h) if isinstance(h, list) else h for h in htmls]
     assert any("nxl-md-image" in h for h in htmls)
     assert [f for h in htmls for f in fetchers(h)] == []
@@ -184,7 +192,9 @@ def test_a_hostile_answer_in_the_chat_panel_fetches_nothing(lab, page, listener)
     run_all_cells(page)
     page.wait_for_selector(PANEL, state="attached", timeout=60_000)
     widen_side_area(page)
-    lab.model.set_script([text(json.dumps(hostile_message(listener.base))), text(json.dumps(hostile_dashboard(listener.base)))])
+    lab.model.set_script(
+        [text(json.dumps(hostile_message(listener.base))), text(json.dumps(hostile_dashboard(listener.base)))]
+    )
     ask(page, "Show me the chart")
     answer = page.locator(f"{PANEL} .nx-messages .nx-bot").last
     image_link = answer.locator("a.nx-md-image").first
@@ -195,10 +205,12 @@ def test_a_hostile_answer_in_the_chat_panel_fetches_nothing(lab, page, listener)
     expect(answer).to_contain_text(f'<iframe src="{listener.base}/iframe.html"></iframe>')
     ask(page, "And the dashboard")
     dashboard = page.locator(f"{PANEL} .nx-messages .nx-bot").last.locator(".nx-dash")
-    expect(dashboard.locator(".nx-table td").last).to_contain_text(f'<img src="{listener.base}/dashboard-img.png">', timeout=30_000)
+    expect(dashboard.locator(".nx-table td").last).to_contain_text(
+        f'<img src="{listener.base}/dashboard-img.png">', timeout=30_000
+    )
     expect(dashboard.locator(".nx-bar-row")).to_have_count(2)
     page.wait_for_timeout(SETTLE_MS)
     assert listener.paths == [], "the browser fetched from the answer's URLs"
     assert fetches_to(requests, listener.base) == []
-    assert page.locator(f'{PANEL} :is(img, iframe, video, audio, source, image)').count() == 0
+    assert page.locator(f"{PANEL} :is(img, iframe, video, audio, source, image)").count() == 0
     screenshot(page, "no-network-panel.png", page.locator(f"{PANEL} .nx-messages .nx-bot").nth(-2))

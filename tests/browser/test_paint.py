@@ -17,12 +17,13 @@ from pathlib import Path
 
 import nbformat
 import pytest
-from lab_harness import cell, open_notebook, run_all_cells, screenshot, wait_for_idle, write_notebook
 from PIL import Image
 from playwright.sync_api import expect
 
 from nexusleads_lab.testing.modelserver import text, tool_calls
 from nexusleads_lab.ui.charts import ACCENT, ACCENT_2
+
+from lab_harness import cell, open_notebook, run_all_cells, screenshot, wait_for_idle, write_notebook
 
 pytestmark = pytest.mark.browser
 
@@ -99,7 +100,13 @@ def answer(title: str, *sections: dict) -> str:
 
 def test_every_chart_paints_with_several_answers_and_two_notebooks_on_one_page(lab, page):
     user = f"paint-{uuid.uuid4().hex[:8]}"
-    bars = {"type": "bars", "label": "Top 20 repositories by contributors", "source": "r1", "x": "full_name", "y": "contributors"}
+    bars = {
+        "type": "bars",
+        "label": "Top 20 repositories by contributors",
+        "source": "r1",
+        "x": "full_name",
+        "y": "contributors",
+    }
     lab.model.set_script([
         tool_calls([("psql", {"sql": REPOS_SQL}), ("psql", {"sql": MONTHLY_SQL})]),
         text(answer("Repositories", bars, {"type": "line", "label": "Leads scored per month", "source": "r2", "x": "month", "y": "n"})),
@@ -114,12 +121,18 @@ def test_every_chart_paints_with_several_answers_and_two_notebooks_on_one_page(l
         "alt.Chart(df).mark_bar().encode(x='score:Q', y='who:N', color=alt.Color('score:Q', scale=alt.Scale(scheme='purples')))"
     )
     setup = f"%env NEXUS_USER={user}\n%load_ext nexusleads_lab"
-    write_notebook(lab, "paint-a.ipynb", [setup, "%%nexus --new\nRepositories and monthly leads", "%%nexus\nLeads by status", own_chart])
+    write_notebook(
+        lab,
+        "paint-a.ipynb",
+        [setup, "%%nexus --new\nRepositories and monthly leads", "%%nexus\nLeads by status", own_chart],
+    )
     write_notebook(lab, "paint-b.ipynb", [setup, "%%nexus --new\nRepositories again"])
     open_notebook(page, lab, "paint-a.ipynb")
     run_all_cells(page)
     # the second notebook beside the first, both visible
-    page.evaluate("() => { window.jupyterapp.commands.execute('docmanager:open', {path: 'paint-b.ipynb', options: {mode: 'split-right'}}); }")
+    page.evaluate(
+        "() => { window.jupyterapp.commands.execute('docmanager:open', {path: 'paint-b.ipynb', options: {mode: 'split-right'}}); }"
+    )
     page.wait_for_function("() => document.querySelectorAll('.jp-NotebookPanel').length === 2")
     page.wait_for_function(
         "() => { const w = window.jupyterapp.shell.currentWidget; const k = w.sessionContext.session && w.sessionContext.session.kernel;"
@@ -161,8 +174,14 @@ def test_every_chart_paints_with_several_answers_and_two_notebooks_on_one_page(l
     page.evaluate("() => { window.jupyterapp.commands.execute('docmanager:save'); }")
     page.wait_for_function("() => !window.jupyterapp.shell.currentWidget.context.model.dirty", timeout=15_000)
     saved = nbformat.read(lab.root / "paint-b.ipynb", as_version=4)
-    charts_saved = [o for c in saved.cells for o in c.get("outputs", []) if "application/vnd.vega.v5+json" in o.get("data", {})]
-    assert len(charts_saved) == 1 and set(charts_saved[0]["data"]) == {"application/vnd.vega.v5+json", "image/png", "text/plain"}
+    charts_saved = [
+        o for c in saved.cells for o in c.get("outputs", []) if "application/vnd.vega.v5+json" in o.get("data", {})
+    ]
+    assert len(charts_saved) == 1 and set(charts_saved[0]["data"]) == {
+        "application/vnd.vega.v5+json",
+        "image/png",
+        "text/plain",
+    }
     assert len(json.dumps(charts_saved[0]["data"])) < 25_000
 
 
@@ -181,7 +200,9 @@ def test_a_shipped_notebook_opened_without_running_reads_right(lab, page, name):
     expected_charts = sum(
         1 for c in saved.cells for o in c.get("outputs", []) if "application/vnd.vega.v5+json" in o.get("data", {})
     )
-    expected_cards = sum(o.get("data", {}).get("text/html", "").count('class="nxl-confirm ') for c in answers for o in c.outputs)
+    expected_cards = sum(
+        o.get("data", {}).get("text/html", "").count('class="nxl-confirm ') for c in answers for o in c.outputs
+    )
     page.goto(lab.notebook_url(name))
     page.wait_for_selector(".jp-NotebookPanel .jp-Notebook .jp-Cell", timeout=60_000)
     panel = page.locator(".jp-NotebookPanel:visible")
@@ -196,10 +217,20 @@ def test_a_shipped_notebook_opened_without_running_reads_right(lab, page, name):
     expect(panel.locator(".nxl-confirm")).to_have_count(expected_cards)
     for c in answers:  # each answer once: one steps line per question cell that ran steps
         index = saved.cells.index(c)
-        expect(cell(page, index).locator(".nxl-steps")).to_have_count(1 if any("nxl-steps" in o.get("data", {}).get("text/html", "") for o in c.outputs) else 0)
+        expect(cell(page, index).locator(".nxl-steps")).to_have_count(
+            1 if any("nxl-steps" in o.get("data", {}).get("text/html", "") for o in c.outputs) else 0
+        )
     assert len(texts) >= len(answers)
-    first_chart = next(saved.cells.index(c) for c in answers if any("application/vnd.vega.v5+json" in o.get("data", {}) for o in c.outputs))
+    first_chart = next(
+        saved.cells.index(c)
+        for c in answers
+        if any("application/vnd.vega.v5+json" in o.get("data", {}) for o in c.outputs)
+    )
     screenshot(page, f"unrun-{Path(name).stem}.png", cell(page, first_chart))
-    cards = [saved.cells.index(c) for c in answers if any('class="nxl-confirm ' in o.get("data", {}).get("text/html", "") for o in c.outputs)]
+    cards = [
+        saved.cells.index(c)
+        for c in answers
+        if any('class="nxl-confirm ' in o.get("data", {}).get("text/html", "") for o in c.outputs)
+    ]
     if cards:
         screenshot(page, f"unrun-{Path(name).stem}-card.png", cell(page, cards[0]))
