@@ -233,3 +233,35 @@ def test_a_confirmations_follow_up_turn_says_what_it_reports_and_a_stop_says_it_
     assert error.cancelled is True
     first = next(e for e in seen if e.type == "turn.started")
     assert first.reports is None
+
+
+def test_the_panels_card_follows_a_confirmation_made_by_the_cli_in_another_process(make, db):
+    import os
+    import subprocess
+    import sys
+    import time
+
+    from nexusleads_lab.ui.chat import ChatController
+
+    noop = "UPDATE lead_scores SET status = status WHERE false"
+    assistant = make([text(confirm(noop, "Nothing"))])
+    assistant.poll_interval = 0.2
+    controller = ChatController(assistant, sink=lambda patch: None, restore=False)
+    proposal = assistant.ask("propose a no-op", origin="cell").proposal
+
+    def card():
+        return next(m for m in controller.state["messages"] if (m.get("response") or {}).get("type") == "confirm")
+
+    assert card().get("outcome") is None, "the panel shows the cell's proposal, unresolved"
+    env = {k: v for k, v in os.environ.items() if not k.startswith(("OPENAI_", "NEXUS_", "DATABASE_URL"))}
+    env.update(NEXUS_HOME=str(db.embedded.pgdata.parent), NEXUS_USER=assistant.user, NEXUS_ORG=ORG)
+    proc = subprocess.run(
+        [sys.executable, "-m", "nexusleads_lab.cli", "confirm", proposal.id],
+        capture_output=True, text=True, env=env, timeout=120,
+    )  # fmt: skip
+    assert proc.returncode == 0, proc.stderr
+    deadline = time.monotonic() + 30
+    while (card().get("outcome") or {}).get("status") != "confirmed" and time.monotonic() < deadline:
+        time.sleep(0.1)
+    assert card()["outcome"]["status"] == "confirmed" and card()["outcome"].get("rows_affected") == 0
+    controller.close()
