@@ -95,6 +95,7 @@ class NexusSession:
         self._remembering = True
         remembered = self.memory.load()
         assistant = self._assistant
+        assert assistant is not None  # called just after the assistant is made
         same_person = remembered.get("user") == assistant.user and remembered.get("org") == assistant.org
         # Without a notebook path (a console, nbclient) there is no "same place" to come back to: a
         # re-run starts as a fresh kernel did, so its saved outputs do not name another run's conversation.
@@ -162,10 +163,10 @@ class NexusSession:
             if show:
                 from .ui.turn import LiveTurn
 
-                show_sql = self._option("show_sql", False) if show_sql is None else show_sql
+                sql_shown: bool = self._option("show_sql", False) if show_sql is None else show_sql
                 live = LiveTurn.start(
                     question,
-                    show_sql=show_sql,
+                    show_sql=sql_shown,
                     show_steps=self._option("show_steps", True),
                     rate=self._option("updates_per_second", 30.0),
                 )
@@ -182,7 +183,7 @@ class NexusSession:
 
             failed = bool(result.error and result.response is None and not result.cancelled)
             parts = [] if failed else render_result(
-                result, assistant=assistant, show_sql=show_sql, interactive=self._option("interactive_charts", True)
+                result, assistant=assistant, show_sql=sql_shown, interactive=self._option("interactive_charts", True)
             )  # fmt: skip
             live.finish(result, parts)
             if failed:

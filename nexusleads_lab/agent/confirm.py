@@ -217,6 +217,7 @@ class Confirmations:
         except QueryError as exc:
             return self._failed(proposal_id, stored_sql, sum(counts), None, None, exc.paragraph())
         if not result.committed:
+            assert result.mismatch is not None  # a write is rolled back only over a mismatch
             index, want, found = result.mismatch
             which = f"statement {index + 1} " if len(counts) > 1 else ""
             message = (
@@ -284,7 +285,7 @@ def _no_writer() -> str:
 
 def _sample_rows(stmt: PlannedStatement, frame) -> list[dict[str, Any]]:
     """Sample rows as {key, before, after}; positions follow the sample query's select list."""
-    rows = []
+    rows: list[dict[str, Any]] = []
     nkeys = len(stmt.keys)
     names = [str(c) for c in frame.columns[nkeys:]]
     for values in frame.itertuples(index=False, name=None):

@@ -76,7 +76,7 @@ Item = QuestionItem | AnswerItem | OutcomeItem
 def build(history: Iterable[dict[str, Any]]) -> list[Item]:
     """Typed items from stored messages (``Assistant.history``), oldest first."""
     items: list[Item] = []
-    steps: dict[str, dict[str, Any]] = {}
+    steps: dict[str | None, dict[str, Any]] = {}  # by call id (a stored call may lack one)
     cards: dict[str, AnswerItem] = {}
     for stored in history:
         role, kind = stored.get("role"), stored.get("kind")
@@ -85,7 +85,8 @@ def build(history: Iterable[dict[str, Any]]) -> list[Item]:
         at = stored.get("created_at")
         if role == "user":
             text = message.get("content") or ""
-            outcome = meta.get("outcome") or (_legacy_outcome(text) if kind in (None, "confirm_action") else None)
+            # stored JSON: ``Outcome.as_dict()``, or what a legacy line said
+            outcome: Any = meta.get("outcome") or (_legacy_outcome(text) if kind in (None, "confirm_action") else None)
             if outcome is not None:
                 card = cards.get(outcome.get("id"))
                 if card is not None:
@@ -136,7 +137,7 @@ def build(history: Iterable[dict[str, Any]]) -> list[Item]:
                     steps=list(steps.values()), elapsed_ms=meta.get("elapsed_ms"), usage=dict(meta.get("usage") or {}),
                     at=at,
                 )  # fmt: skip
-                if (response or {}).get("type") == "confirm" and response.get("id"):
+                if response and response.get("type") == "confirm" and response.get("id"):
                     cards[response["id"]] = item
                 items.append(item)
             steps = {}

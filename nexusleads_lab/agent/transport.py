@@ -51,6 +51,7 @@ class DrainAfterDone(httpx.SyncByteStream):
 class KeepAliveTransport(httpx.HTTPTransport):
     def handle_request(self, request: httpx.Request) -> httpx.Response:
         response = super().handle_request(request)
-        if response.headers.get("content-type", "").startswith("text/event-stream"):
+        event_stream = response.headers.get("content-type", "").startswith("text/event-stream")
+        if event_stream and isinstance(response.stream, httpx.SyncByteStream):  # always: HTTPTransport's own stream
             response.stream = DrainAfterDone(response.stream)
         return response

@@ -545,6 +545,7 @@ class LoopbackServer:
         self._httpd = _HTTPServer(("127.0.0.1", 0), _Handler)
         self._httpd.owner = self
         host, port = self._httpd.server_address[:2]
+        assert isinstance(host, str)  # an AF_INET server bound to a str address
         self.base_url = f"http://{host}:{port}/v1"
         self._thread = threading.Thread(
             target=self._httpd.serve_forever, kwargs={"poll_interval": 0.05}, name="model-server", daemon=True

@@ -138,7 +138,7 @@ def line_chart(section: Mapping[str, Any]):
     ]
     encoding = {"x": x, "y": y, "tooltip": tooltip}
     series = section.get("series") or []
-    point = {"size": 36, "filled": True}
+    point: dict[str, Any] = {"size": 36, "filled": True}
     if series:
         palette = series_colors(series) if len(series) <= len(SERIES_COLORS) else alt.Undefined
         encoding["color"] = alt.Color("series:N", title=None, scale=alt.Scale(domain=series, range=palette))
@@ -210,13 +210,14 @@ def _made_visible(value: Any) -> Any:
     return value
 
 
-def _vl_version() -> dict[str, str]:
+def _vl_version() -> str | None:
+    """The Vega-Lite version Altair writes for (None: vl-convert's own default)."""
     try:
         from altair.utils._importers import vl_version_for_vl_convert
 
-        return {"vl_version": vl_version_for_vl_convert()}
+        return vl_version_for_vl_convert()
     except ImportError:  # pragma: no cover - private helper moved
-        return {}
+        return None
 
 
 def compile_spec(spec: Mapping[str, Any]) -> dict[str, Any]:
@@ -224,7 +225,7 @@ def compile_spec(spec: Mapping[str, Any]) -> dict[str, Any]:
     import vl_convert as vlc
 
     _check_text(spec)  # a native panic cannot be caught: an exception can
-    return vlc.vegalite_to_vega(dict(spec), **_vl_version())
+    return vlc.vegalite_to_vega(dict(spec), vl_version=_vl_version())
 
 
 #: Longest text the picture shows, in code points: vl-convert must not truncate text itself (its
@@ -291,7 +292,7 @@ def chart_png(spec: Mapping[str, Any]) -> bytes:
 
     flat = flat_spec(spec)
     _check_text(flat)
-    png = vlc.vegalite_to_png(flat, scale=1, **_vl_version())
+    png = vlc.vegalite_to_png(flat, scale=1, vl_version=_vl_version())
     try:
         from PIL import Image
     except ImportError:  # pragma: no cover - Pillow is a dependency; the raw PNG is only bigger

@@ -45,15 +45,15 @@ def show_all(parts: Iterable[Part]) -> None:
     screen, then gets its content (a chart is not worth delaying the table below it for)."""
     from IPython.display import update_display
 
-    pending = []
+    pending: list[tuple[Part, Callable[[], dict[str, Any]]]] = []
     for part in parts:
         if part.later is not None:
             part.display_id = part.display_id or new_display_id()
             part.data = {"text/plain": ""}
-            pending.append(part)
+            pending.append((part, part.later))
         part.show()
-    for part in pending:
-        part.data = part.later()
+    for part, later in pending:
+        part.data = later()
         part.later = None
         update_display(part.data, raw=True, metadata=part.metadata or None, display_id=part.display_id)
 

@@ -173,9 +173,10 @@ def transcript_parts(items: list) -> list[Part]:
                 parts.append(html_part(h.answer_block(body), error))
             elif item.response and item.response.get("type") == "confirm":
                 proposal = safe_response(item.response)
-                outcome = item.outcome and {**item.outcome, "message": item.outcome.get("error")}
+                assert proposal is not None  # a response in, a response out
+                shown = item.outcome and {**item.outcome, "message": item.outcome.get("error")}
                 parts.append(
-                    html_part(h.answer_block(h.confirm_html(proposal, outcome)), f"CONFIRM: {proposal.get('title')}")
+                    html_part(h.answer_block(h.confirm_html(proposal, shown)), f"CONFIRM: {proposal.get('title')}")
                 )
             elif item.response:
                 parts.extend(render_response(item.response, interactive=False))

@@ -229,5 +229,6 @@ def _steps_text(steps: list[dict[str, Any]], cost: str) -> str:
     lines = [f"{cost}:" if steps else cost]
     for s in steps:
         target = one_line(s.get("command") or s.get("path") or "", 100)
-        lines.append(f"  {STEP_TOOLS.get(s.get('tool'), s.get('tool'))}: {target}  ({step_meta(s)})")
+        tool = s.get("tool")
+        lines.append(f"  {STEP_TOOLS.get(tool, tool) if isinstance(tool, str) else tool}: {target}  ({step_meta(s)})")
     return "\n".join(lines)
