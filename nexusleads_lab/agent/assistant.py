@@ -38,7 +38,7 @@ from .events import (
 )
 from .prompt import system_prompt
 from .provider import ModelConfigError, ModelSettings, make_client, proposal_ledger
-from .responses import parse_response
+from .responses import Confirm, parse_response
 from .streaming import StreamingDisplay, partial_display_text
 from .tools import TOOL_SPECS, ToolOutcome, ToolRunner
 
@@ -124,20 +124,28 @@ class TurnResult:
         return self.response.model_dump(mode="json") if self.response is not None else None
 
 
+def _edit_of(event: AgentText) -> tuple[int, str]:
+    """A streaming ``agent.text``'s edit (its validator makes sure it has both)."""
+    assert event.keep is not None and event.delta is not None
+    return event.keep, event.delta
+
+
 class _TextRun:
     """Consecutive streaming edits as one: keep ``keep`` characters, then add what ``added`` holds."""
 
     def __init__(self, first: AgentText, index: int) -> None:
-        self.first, self.index, self.keep = first, index, first.keep
+        keep, delta = _edit_of(first)
+        self.first, self.index, self.keep = first, index, keep
         self.added = ShownText()
-        self.added.edit(0, first.delta)
+        self.added.edit(0, delta)
 
     def add(self, event: AgentText) -> None:
-        if event.keep >= self.keep:
-            self.added.edit(event.keep - self.keep, event.delta)
+        keep, delta = _edit_of(event)
+        if keep >= self.keep:
+            self.added.edit(keep - self.keep, delta)
         else:  # it cuts into what was shown before the stretch
-            self.keep = event.keep
-            self.added.replace(event.delta)
+            self.keep = keep
+            self.added.replace(delta)
 
     def merged(self) -> AgentText:
         return AgentText(ts=self.first.ts, keep=self.keep, delta=self.added.text, status="streaming")
@@ -178,7 +186,7 @@ class Assistant:
         self._skills = skills
         self._persist = persist
         self._store = None
-        self._confirmations = None
+        self._confirmations: Confirmations | None = None
         self.thread = Thread(id=None)
         self.last_proposal: Proposal | None = None
         self._subscribers: list[Callable[[], Callable[[Any], None] | None]] = []
@@ -353,7 +361,7 @@ class Assistant:
         import weakref
 
         if weak and hasattr(callback, "__self__"):
-            ref: Callable[[], Callable[[Any], None] | None] = weakref.WeakMethod(callback)  # type: ignore[arg-type]
+            ref: Callable[[], Callable[[Any], None] | None] = weakref.WeakMethod(callback)
         else:
             ref = lambda: callback  # noqa: E731 - a strong reference with the weak one's shape
         with self._subscribers_lock:
@@ -479,7 +487,7 @@ class Assistant:
         result.text = text
         result.response = parsed.response
         result.notes = list(parsed.notes)
-        if getattr(parsed.response, "type", None) == "confirm":
+        if isinstance(parsed.response, Confirm):
             try:
                 result.proposal = self.confirmations.propose(
                     self.thread.id, parsed.response.title, parsed.response.summary, parsed.response.sql
@@ -598,6 +606,7 @@ class Assistant:
                     step.elapsed_ms = round(outcome.elapsed_ms, 2)
                     step.error = outcome.error
                     if outcome.result is not None:
+                        assert outcome.result_id is not None  # a psql call, given one above
                         step.rows = outcome.result.row_count
                         step.truncated = outcome.result.truncated
                         self.thread.frames[outcome.result_id] = outcome.result.df
@@ -617,7 +626,7 @@ class Assistant:
         clean = {k: v for k, v in message.items() if v is not None or k == "content"}
         self.thread.messages.append(clean)
         if self.store is not None and self.thread.id:
-            content = {"message": clean}
+            content: dict[str, Any] = {"message": clean}
             if meta:
                 content["meta"] = meta
             if kind:
@@ -695,7 +704,7 @@ class Assistant:
 
     def _resolved_event(self, outcome: Outcome) -> ConfirmResolved:
         return ConfirmResolved(
-            proposal_id=outcome.id, status=outcome.status, rows_affected=outcome.rows_affected,  # type: ignore[arg-type]
+            proposal_id=outcome.id, status=outcome.status, rows_affected=outcome.rows_affected,
             error=outcome.error, conversation_id=self.thread.id,
         )  # fmt: skip
 
@@ -705,7 +714,7 @@ class Assistant:
         with self._subscribers_lock:
             self._pending.discard(outcome.id)
         resolved = ConfirmResolved(
-            proposal_id=outcome.id, status=outcome.status, rows_affected=outcome.rows_affected,  # type: ignore[arg-type]
+            proposal_id=outcome.id, status=outcome.status, rows_affected=outcome.rows_affected,
             error=outcome.error, conversation_id=self.thread.id,
         )  # fmt: skip
         if on_event is not None:
@@ -750,7 +759,7 @@ def _action_event(step: Step) -> AgentAction:
     return AgentAction(
         action="command" if step.tool == "psql" else "tool_call",
         tool=step.tool,
-        status=step.status,  # type: ignore[arg-type]
+        status=step.status,
         call_id=step.call_id,
         command=step.command,
         path=step.path,

@@ -133,6 +133,13 @@ _SCALAR_END = re.compile(r"[,}\] \t\r\n]")
 _NESTING = re.compile(r'[{\[]+|[}\]]+|"')
 
 
+def _skip(blank: re.Pattern[str], s: str, i: int) -> int:
+    """The index after the run of blanks at s[i] (``blank`` matches the empty string too)."""
+    m = blank.match(s, i)
+    assert m is not None  # a starred pattern matches everywhere
+    return m.end()
+
+
 class _Value:
     __slots__ = ("done", "text")
 
@@ -167,7 +174,7 @@ class _TopLevel:
         while i < n:
             state = self._state
             if state == "members":
-                i = _JSON_BLANK.match(s, i).end()
+                i = _skip(_JSON_BLANK, s, i)
                 if i == n:
                     return
                 c = s[i]
@@ -203,7 +210,7 @@ class _TopLevel:
                 self._member = key if key in _KEYS else None
                 self._state = "colon"
             elif state == "colon":
-                i = _JSON_BLANK.match(s, i).end()
+                i = _skip(_JSON_BLANK, s, i)
                 if i == n:
                     return
                 if s[i] != ":":
@@ -212,7 +219,7 @@ class _TopLevel:
                 i += 1
                 self._state = "value"
             elif state == "value":
-                i = _JSON_BLANK.match(s, i).end()
+                i = _skip(_JSON_BLANK, s, i)
                 if i == n:
                     return
                 c = s[i]
@@ -356,7 +363,7 @@ class _Prose:
                     break
                 i, state = i + 1, 1
             elif state == 1 or state == 3:
-                i = _SPACE.match(s, i).end()
+                i = _skip(_SPACE, s, i)
                 if i == n:
                     break
                 if state == 3:
@@ -382,6 +389,7 @@ class _Prose:
     def _start_json(self) -> None:
         s = str(self.text)  # once per answer
         m = _JSON_START.search(s)
+        assert m is not None  # _json_started has just seen it complete
         self.end = len(s[: m.start()].rstrip())
         self.json = _TopLevel()
         self.json.feed(s[s.index("{", m.start()) :])
@@ -450,6 +458,7 @@ class StreamingDisplay:
                 return self._read(_Prose(), chunk, "prose")
             stage = self._stage = "ticks"
         if stage in ("json", "prose"):
+            assert self._reader is not None  # set together with the stage, by _read
             return self._reader.feed(chunk)
         if stage == "nothing":
             return
@@ -489,11 +498,14 @@ class StreamingDisplay:
         reader.feed(text)
 
     def _current(self) -> tuple[_Text | None, int]:
+        reader = self._reader
         if self._stage == "json":
-            value = self._reader.shown()
+            assert isinstance(reader, _TopLevel)  # _read sets the two together
+            value = reader.shown()
             return (value, len(value)) if value is not None else (None, 0)
         if self._stage == "prose":
-            source, length = self._reader.shown()
+            assert isinstance(reader, _Prose)
+            source, length = reader.shown()
             return (source, length) if length else (None, 0)
         return None, 0
 
@@ -502,6 +514,7 @@ class StreamingDisplay:
         if source is self._shown:
             if length == self._length:
                 return None
+            assert source is not None  # no source is always shown as length 0
             edit = Edit(self._length, source.slice(self._length, length)) if length > self._length else Edit(length, "")
         else:  # a different text is shown now (rare: prose gave way to the JSON's text, a key was repeated)
             old = self.text

@@ -280,7 +280,20 @@ Section = Annotated[
     ),
 ]
 
-_SECTION_MODELS: dict[tuple[str, bool], type[_Model]] = {
+# A section as validated, whichever its form.
+_SectionModel = (
+    WidgetsSection
+    | BarsSection
+    | BarsFromSource
+    | LineSection
+    | LineFromSource
+    | TableSection
+    | TableFromSource
+    | PillsSection
+    | PillsFromSource
+)
+
+_SECTION_MODELS: dict[tuple[str, bool], type[_SectionModel]] = {
     ("widgets", False): WidgetsSection,
     ("widgets", True): WidgetsSection,
     ("bars", False): BarsSection,

@@ -17,7 +17,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 import pandas as pd
-from pydantic import BaseModel, ValidationError
+from pydantic import ValidationError
 
 from ..streaming import decode_json_string
 from .formatting import _clean_str, _clean_tree, _cut
@@ -36,6 +36,7 @@ from .models import (
     WidgetsSection,
     _lenient_number,
     _Model,
+    _SectionModel,
     _uses_source,
     _widget_item_tag,
 )
@@ -83,7 +84,11 @@ _SECTION_ALIASES = {
     "badges": "pills",
 }
 _RESPONSE_ALIASES = {"text": "message", "markdown": "message", "confirmation": "confirm"}
-_ITEM_MODELS = {"bars": ("items", BarItem), "line": ("points", LinePoint), "pills": ("items", PillItem)}
+_ITEM_MODELS: dict[str, tuple[str, type[_Model]]] = {
+    "bars": ("items", BarItem),
+    "line": ("points", LinePoint),
+    "pills": ("items", PillItem),
+}
 
 
 def _coerce_limit(raw: dict, notes: _Notes, where: str) -> None:
@@ -151,7 +156,7 @@ def _lenient_widgets(raw: dict, notes: _Notes, where: str) -> WidgetsSection | N
     return WidgetsSection(items=good)
 
 
-def _lenient_section(raw: Any, i: int, notes: _Notes) -> BaseModel | None:
+def _lenient_section(raw: Any, i: int, notes: _Notes) -> _SectionModel | None:
     if not isinstance(raw, dict):
         notes.add(f"skipped section {i}: not an object")
         return None
@@ -173,8 +178,9 @@ def _lenient_section(raw: Any, i: int, notes: _Notes) -> BaseModel | None:
     has_source = _uses_source(tn, raw)
     _coerce_limit(raw, notes, where)
     if not has_source:
-        key, model = _ITEM_MODELS.get(tn, (None, None))
-        if key is not None:
+        item_model = _ITEM_MODELS.get(tn)
+        if item_model is not None:
+            key, model = item_model
             _salvage_items(raw, key, model, notes, where, "point" if key == "points" else "item")
         if tn == "table":
             rows = raw.get("rows")
@@ -299,7 +305,7 @@ def _find_objects(text: str) -> tuple[dict | None, bool, int, int]:
         if i < 0:
             break
         starts += 1
-        obj, end, repaired = None, None, False
+        obj, end, repaired = None, -1, False  # end is set whenever obj is
         try:
             val, end = _DECODER.raw_decode(text, i)
             if isinstance(val, dict):
@@ -401,8 +407,8 @@ def _parse(raw: str, frames: Mapping[str, pd.DataFrame] | None, notes: _Notes) -
         if re.match(r'\{\s*(?:"|\}|$)', body):
             # meant to be JSON, but it does not parse (truncated or broken)
             fields = _scan_top_level(body, 0)
-            t = fields.get("type", ("", False))[0]
-            if t == "message" and "text" in fields:
+            cut_type = fields.get("type", ("", False))[0]
+            if cut_type == "message" and "text" in fields:
                 notes.add("the response JSON is incomplete or invalid; showing its text")
                 return Message(text=_clean_str(fields["text"][0]))
             notes.add("the response looks like JSON but does not parse" + _json_error(body))

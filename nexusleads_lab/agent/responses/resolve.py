@@ -8,7 +8,7 @@ import datetime as _dt
 import decimal
 import math
 import re
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from typing import Any
 
 import numpy as np
@@ -84,8 +84,8 @@ class _Frames:
             except Exception:
                 pass
 
-    def get(self, source: str, notes: _Notes, where: str) -> tuple[pd.DataFrame | None, str | None, str | None]:
-        """-> (df, canonical id, sql) or (None, None, None) with a note."""
+    def get(self, source: str, notes: _Notes, where: str) -> tuple[pd.DataFrame, str, str | None] | None:
+        """-> (df, canonical id, sql), or None with a note."""
         key = source if source in self.frames else None
         if key is None:
             s = str(source).strip().lstrip("$")
@@ -100,14 +100,14 @@ class _Frames:
         if key is None:
             known = ", ".join(sorted(self.frames, key=_natural_key)) or "none"
             notes.add(f"{where}: {source} is not a result of this conversation (known: {known})")
-            return None, None, None
+            return None
         df = self.frames[key]
         if not isinstance(df, pd.DataFrame):
             try:
                 df = pd.DataFrame(df)
             except Exception:
                 notes.add(f"{where}: {key} is not a table")
-                return None, None, None
+                return None
         sql = None
         try:
             raw_sql = df.attrs.get("sql")
@@ -206,9 +206,10 @@ def _resolve_widgets(sec: WidgetsSection, frames: _Frames, notes: _Notes, where:
             items.append(ResolvedWidgetItem(title=item.title, value=item.value, subtext=item.subtext))
             continue
         w = f"{where} item {j}"
-        df, key, sql = frames.get(item.source, notes, w)
-        if df is None:
+        got = frames.get(item.source, notes, w)
+        if got is None:
             continue
+        df, key, sql = got
         pos = _find_column(df, item.column)
         if pos is None:
             _missing_col_note(notes, w, item.column, key, df)
@@ -230,9 +231,10 @@ def _resolve_widgets(sec: WidgetsSection, frames: _Frames, notes: _Notes, where:
 def _resolve_bars(sec: BarsSection | BarsFromSource, frames: _Frames, notes: _Notes, where: str) -> ResolvedBars | None:
     if isinstance(sec, BarsSection):
         return ResolvedBars(label=sec.label, items=sec.items, total_rows=len(sec.items))
-    df, key, sql = frames.get(sec.source, notes, where)
-    if df is None:
+    got = frames.get(sec.source, notes, where)
+    if got is None:
         return None
+    df, key, sql = got
     xi, yi = _find_column(df, sec.x), _find_column(df, sec.y)
     for col, pos in ((sec.x, xi), (sec.y, yi)):
         if pos is None:
@@ -319,14 +321,15 @@ def _resolve_line(sec: LineSection | LineFromSource, frames: _Frames, notes: _No
         kind, keys = _classify_x([p.x for p in sec.points])
         if kind == "time":
             keys = [_stamp_key(k) for k in keys]
-        rows = [(p.x, k, p.y, p.series) for k, p in zip(keys, sec.points)]
+        rows: list[tuple[Any, Any, Any, str | None]] = [(p.x, k, p.y, p.series) for k, p in zip(keys, sec.points)]
         points, _ = _finish_line(rows, kind)
         series = list(dict.fromkeys(p.series for p in points if p.series is not None))
         return ResolvedLine(label=sec.label, points=points, series=series, x_type=kind, total_rows=len(sec.points))
 
-    df, key, sql = frames.get(sec.source, notes, where)
-    if df is None:
+    got = frames.get(sec.source, notes, where)
+    if got is None:
         return None
+    df, key, sql = got
     ycols = [sec.y] if isinstance(sec.y, str) else list(dict.fromkeys(sec.y))
     xi = _find_column(df, sec.x)
     if xi is None:
@@ -381,14 +384,14 @@ def _resolve_line(sec: LineSection | LineFromSource, frames: _Frames, notes: _No
         sort_keys = keys
     multi = len(ypos) > 1
     series_vals = [_label(v) for v in part.iloc[:, spos].tolist()] if (spos is not None and not multi) else None
-    rows: list[tuple[Any, Any, Any, str | None]] = []
+    rows = []
     for yc, pos in ypos:
         ycol = part.iloc[:, pos]
         as_int = _is_integer_series(ycol)
         yv = [_num_out(v, as_int) for v in _numeric(ycol).tolist()]
         for i in range(len(part)):
-            series = yc if multi else (series_vals[i] if series_vals is not None else None)
-            rows.append((xs_out[i], sort_keys[i], yv[i], series))
+            name = yc if multi else (series_vals[i] if series_vals is not None else None)
+            rows.append((xs_out[i], sort_keys[i], yv[i], name))
     points, dropped = _finish_line(rows, kind)
     if dropped:
         notes.add(f"{where}: dropped {dropped} point(s) with a missing x or y")
@@ -441,9 +444,10 @@ def _resolve_table(
             notes.add(f"{where}: {mismatched} row(s) had a different number of values than columns")
         return ResolvedTable(title=sec.title, columns=columns, rows=rows, total_rows=len(rows))
 
-    df, key, sql = frames.get(sec.source, notes, where)
-    if df is None:
+    got = frames.get(sec.source, notes, where)
+    if got is None:
         return None
+    df, key, sql = got
     names = _column_names(df)
     if sec.columns:
         positions = []
@@ -505,9 +509,10 @@ def _resolve_pills(
             for p in sec.items
         ]
         return ResolvedPills(label=sec.label, items=items, total_rows=len(sec.items))
-    df, key, sql = frames.get(sec.source, notes, where)
-    if df is None:
+    got = frames.get(sec.source, notes, where)
+    if got is None:
         return None
+    df, key, sql = got
     li, ci = _find_column(df, sec.label_column), _find_column(df, sec.count_column)
     for col, pos in ((sec.label_column, li), (sec.count_column, ci)):
         if pos is None:
@@ -533,7 +538,8 @@ def _resolve_pills(
     return ResolvedPills(label=sec.label, items=items, source=key, sql=sql, total_rows=len(df))
 
 
-_RESOLVERS = {
+# Each takes its own section types (Any here) and returns the resolved section, or None.
+_RESOLVERS: dict[type[BaseModel], Callable[[Any, _Frames, _Notes, str], BaseModel | None]] = {
     WidgetsSection: _resolve_widgets,
     BarsSection: _resolve_bars,
     BarsFromSource: _resolve_bars,

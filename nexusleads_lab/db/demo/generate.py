@@ -132,6 +132,12 @@ def _texts(values: np.ndarray) -> list[str]:
     return out.tolist()
 
 
+def _or_null(cond: np.ndarray, values: np.ndarray) -> np.ndarray:
+    """``values``, None where ``cond`` holds."""
+    # numpy's stubs leave None out of ArrayLike, though np.where takes it as an object scalar
+    return np.where(cond, None, values)  # type: ignore[call-overload]
+
+
 def _head(values: np.ndarray, k: int) -> np.ndarray:
     return pd.Series(values, dtype=object).str.slice(0, k).to_numpy(dtype=object)
 
@@ -166,9 +172,17 @@ class _Pools:
     """Name, place, company and bio pools as escaped numpy arrays, indexed by culture/theme."""
 
     def __init__(self) -> None:
-        first_disp, first_ascii, first_off, first_len = [], [], [], []
-        last_disp, last_ascii, last_off, last_len = [], [], [], []
-        place_vals, place_off, place_len = [], [], []
+        first_disp: list[str] = []
+        first_ascii: list[str] = []
+        first_off: list[int] = []
+        first_len: list[int] = []
+        last_disp: list[str] = []
+        last_ascii: list[str] = []
+        last_off: list[int] = []
+        last_len: list[int] = []
+        place_vals: list[str] = []
+        place_off: list[int] = []
+        place_len: list[int] = []
         for culture in CULTURES:
             for kind, disp, asc, off, ln in (
                 ("first", first_disp, first_ascii, first_off, first_len),
@@ -255,7 +269,8 @@ def _build_world(rng: np.random.Generator, pools: _Pools) -> _World:
         for col, value in zip(org_cols, (str(i + 1), slug, _esc(name), plan, _ts([created_s])[0])):
             col.append(value)
         seen: set[str] = set()
-        org_senders, org_admins = [], []
+        org_senders: list[int] = []
+        org_admins: list[int] = []
         for j in range(n_users):
             while True:
                 c = USER_CULTURES[int(rng.integers(len(USER_CULTURES)))]
@@ -337,8 +352,12 @@ def _build_world(rng: np.random.Generator, pools: _Pools) -> _World:
     for t, key in enumerate(THEME_KEYS):
         theme = THEMES[key]
         for full_name, language, stars, desc in theme["real"]:
-            u_theme.append(t), u_name.append(full_name), u_lang.append(language), u_desc.append(desc)
-            u_real.append(True), u_stars_hint.append(stars)
+            u_theme.append(t)
+            u_name.append(full_name)
+            u_lang.append(language)
+            u_desc.append(desc)
+            u_real.append(True)
+            u_stars_hint.append(stars)
         langs = [lang for lang, _ in theme["languages"]]
         lang_p = np.array([w for _, w in theme["languages"]], dtype=float)
         lang_p /= lang_p.sum()
@@ -352,12 +371,14 @@ def _build_world(rng: np.random.Generator, pools: _Pools) -> _World:
             if full_name in existing:
                 continue
             existing.add(full_name)
-            u_theme.append(t), u_name.append(full_name)
+            u_theme.append(t)
+            u_name.append(full_name)
             u_lang.append(langs[int(rng.choice(len(langs), p=lang_p))] if rng.random() > 0.04 else None)
             u_desc.append(
                 theme["descriptions"][int(rng.integers(len(theme["descriptions"])))] if rng.random() > 0.12 else None
             )
-            u_real.append(False), u_stars_hint.append(0)
+            u_real.append(False)
+            u_stars_hint.append(0)
     u_theme_a = np.array(u_theme)
     u_real_a = np.array(u_real)
     nu = len(u_name)
@@ -392,9 +413,9 @@ def _build_world(rng: np.random.Generator, pools: _Pools) -> _World:
         members = np.flatnonzero(u_theme_a == t)
         k = int(rng.integers(10, 41))
         w = np.where(u_real_a[members], 1.5, 1.0)
-        chosen = np.sort(rng.choice(members, size=min(k, len(members)), replace=False, p=w / w.sum()))
-        repo_project.extend([p] * len(chosen))
-        repo_u.extend(chosen.tolist())
+        tracked = np.sort(rng.choice(members, size=min(k, len(members)), replace=False, p=w / w.sum()))
+        repo_project.extend([p] * len(tracked))
+        repo_u.extend(tracked.tolist())
     repo_project_a = np.array(repo_project, dtype=np.int64)
     repo_u_a = np.array(repo_u, dtype=np.int64)
     nr = len(repo_u_a)
@@ -596,7 +617,7 @@ def _contributor_chunk(rng, pools: _Pools, world: _World, logins: _Logins, start
     r = rng.random(n)
     initials = _obj([chr(c) for c in range(65, 91)])[rng.integers(0, 26, n)]
     with_middle = fd + " " + initials + ". " + ld
-    name = np.where(r < 0.08, None, np.where(r < 0.13, fd, np.where((r < 0.16) & ~native, with_middle, full)))
+    name = _or_null(r < 0.08, np.where(r < 0.13, fd, np.where((r < 0.16) & ~native, with_middle, full)))
 
     # logins
     fa, la, f0 = pools.first_ascii[fi], pools.last_ascii[li], pools.first_initial[fi]
@@ -659,9 +680,8 @@ def _contributor_chunk(rng, pools: _Pools, world: _World, logins: _Logins, start
     provider = pools.providers[rng.integers(0, len(pools.providers), n)]
     github_id = _strs(ids * 97 + rng.integers(1_000, 40_000_000, n))
     noreply = github_id + "+" + login + "@users.noreply.github.com"
-    email = np.where(
+    email = _or_null(
         r < 0.38,
-        None,
         np.where(
             r < 0.60,
             pd.Series(login, dtype=object).str.lower().to_numpy(dtype=object) + "@" + provider,
@@ -981,7 +1001,7 @@ class _Generator:
         people, rc, leads = _contributor_chunk(rng, self.pools, self.world, self.logins, start, n, index == 0)
         lead_rows, lead = _score_leads(rng, self.world, leads, self.next_lead)
         events = _outreach(rng, self.world, lead, self.next_event, self.note_pools)
-        out = []
+        out: list[tuple[str, tuple[str, ...], int, list[str]]] = []
         for table, columns, data in (
             ("contributors", CONTRIBUTOR_COLUMNS, people),
             ("repository_contributors", RC_COLUMNS, rc),

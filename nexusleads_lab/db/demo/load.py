@@ -68,15 +68,19 @@ def _copy(cur: psycopg.Cursor, table: str, columns: tuple[str, ...], blocks: lis
 
 def _existing_rows(conn: psycopg.Connection) -> dict[str, bool]:
     query = "SELECT " + ", ".join(f"EXISTS (SELECT 1 FROM {t})" for t in LEAD_TABLES)
-    return dict(zip(LEAD_TABLES, conn.execute(query).fetchone()))
+    row = conn.execute(query).fetchone()
+    assert row is not None  # a SELECT without FROM returns one row
+    return dict(zip(LEAD_TABLES, row))
 
 
 def _drop_foreign_keys(conn: psycopg.Connection) -> list[tuple[str, str, str]]:
     """Drop the FKs of the bulk tables (when we own them); return what re-creates them."""
-    owned = conn.execute(
+    row = conn.execute(
         "SELECT bool_and(pg_has_role(current_user, relowner, 'USAGE')) FROM pg_class WHERE oid = ANY(%s::regclass[])",
         (list(_BULK_TABLES),),
-    ).fetchone()[0]
+    ).fetchone()
+    assert row is not None  # an aggregate returns one row
+    owned = row[0]
     if not owned:
         return []
     fks = conn.execute(

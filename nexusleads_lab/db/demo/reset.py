@@ -67,7 +67,9 @@ class DemoDrift:
 def demo_drift(conn: psycopg.Connection) -> DemoDrift:
     """Compare the lead tables with the record kept when the demo data was seeded (one scan of each)."""
     record = None
-    if conn.execute("SELECT to_regclass(%s) IS NOT NULL", (_SEED_TABLE,)).fetchone()[0]:
+    exists = conn.execute("SELECT to_regclass(%s) IS NOT NULL", (_SEED_TABLE,)).fetchone()
+    assert exists is not None  # a SELECT without FROM returns one row
+    if exists[0]:
         record = conn.execute(f"SELECT seed, contributors, xid, counts FROM {_SEED_TABLE}").fetchone()
     xid = record[2] if record else "0"
     query = " UNION ALL ".join(
