@@ -27,7 +27,8 @@ demo: $(STAMP)
 stop:
 	test ! -x $(BIN)/nexus-lab || $(BIN)/nexus-lab db stop
 
-test: $(STAMP)
+# Lint first: a tree that does not pass ruff and mypy does not get to the tests.
+test: lint
 	$(BIN)/python -m pytest $(PYTEST_ARGS)
 
 lint: $(STAMP)
