@@ -484,7 +484,7 @@ def test_the_front_end_modules_join_into_one_module_anywidget_can_load(tmp_path,
     joined = esm.bundle("panel/index.js")
     assert ChatPanel._esm == joined
     assert "\nimport " not in joined and joined.count("export default") == 1
-    for name in ("dom.js", "format.js", "html.js", "lab.js", "preview.js", "sections.js", "panel.js"):
+    for name in ("dom.js", "format.js", "html.js", "lab.js", "sections.js", "panel.js"):
         assert f'__nx["panel/{name}"] = (() => {{' in joined
     assert "renderMarkdown" not in joined, "no Markdown parser in the front end"
 
@@ -493,3 +493,26 @@ def test_the_front_end_modules_join_into_one_module_anywidget_can_load(tmp_path,
     monkeypatch.setattr(esm, "asset", lambda name: tmp_path / "js" / name)
     with pytest.raises(esm.BundleError, match="an import this joiner does not handle"):
         esm.bundle.__wrapped__("a.js")
+
+
+def test_both_confirm_cards_get_the_preview_as_the_cell_renders_it_with_hostile_values_as_text():
+    from nexusleads_lab.safetext import safe_response
+    from nexusleads_lab.ui.chat import answer_item
+    from nexusleads_lab.ui.confirm import ConfirmCard
+    from nexusleads_lab.ui.html import preview_html
+
+    xss = "<img src=x onerror=alert(1)>"
+    proposal = safe_response({
+        "type": "confirm", "id": "c_pv", "title": "Note", "summary": "One note", "sql": "UPDATE t SET note = '…'",
+        "dry_run_rows": 1,
+        "preview": [{"action": "update", "table": "t", "rows": 1, "keys": ["id"], "columns": ["note"],
+                     "sample": [{"key": {"id": 7}, "before": {"note": "old"}, "after": {"note": xss}}]}],
+    })  # fmt: skip
+    item = answer_item("k", proposal, [], [])
+    card = ConfirmCard(proposal, object())
+    try:
+        assert item["preview_html"] == card.preview_html == preview_html(proposal)  # one renderer for every card
+        assert "&lt;img src=x onerror=alert(1)&gt;" in card.preview_html and "<img" not in card.preview_html
+        assert 'class="nxl-pv-before nxl-pv-short">old</span>' in card.preview_html
+    finally:
+        card.close()

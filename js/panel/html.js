@@ -1,8 +1,9 @@
-// An answer's Markdown arrives rendered: the kernel renders it once, with markdown-it and the
-// cells' sanitising rules (ui/html.py: raw HTML is text, images are links). Inserting it is the
-// panel's one use of parsed HTML, so it is checked again here: only the tags and attributes
-// markdown-it's safe output uses get through, links only to http(s) and mailto, and everything
-// else becomes its text. A <template> parses without loading or running anything.
+// Two things arrive rendered by the kernel: an answer's Markdown (markdown-it with the cells'
+// sanitising rules, ui/html.py: raw HTML is text, images are links) and a write's preview
+// (ui/html.py preview_html, the cell card's table, every value escaped there). Inserting them
+// is the panel's only use of parsed HTML, so each is checked again here against what its
+// renderer emits: only those tags and attributes get through, links only to http(s) and mailto,
+// and everything else becomes its text. A <template> parses without loading or running anything.
 
 const TAGS = new Set([
   "p", "h1", "h2", "h3", "h4", "h5", "h6", "ul", "ol", "li", "blockquote", "pre", "code",
@@ -16,16 +17,38 @@ const ATTRIBUTES = {
   code: { class: (v) => /^language-[\w+-]{1,40}$/.test(v) },
 };
 
-// The allowed nodes of ``html`` as a fragment, dressed in the panel's own classes.
+// What preview_html emits: these tags, its own classes, and a statement's or row's action.
+const PREVIEW_TAGS = new Set(["div", "table", "thead", "tbody", "tr", "th", "td", "span", "strong"]);
+const PREVIEW_CLASSES = new Set([
+  "nxl-dry", "nxl-preview", "nxl-pv-stmt", "nxl-pv-head", "nxl-pv-wrap", "nxl-pv-table", "nxl-pv-key",
+  "nxl-pv-value", "nxl-pv-changed", "nxl-pv-before", "nxl-pv-arrow", "nxl-pv-after", "nxl-pv-same",
+  "nxl-pv-null", "nxl-pv-short", "nxl-pv-more",
+]);
+const previewClass = (v) => v.split(" ").every((name) => PREVIEW_CLASSES.has(name));
+const previewAction = (v) => ["update", "insert", "delete"].includes(v);
+const PREVIEW_ATTRIBUTES = Object.fromEntries(
+  [...PREVIEW_TAGS].map((tag) => [tag, { class: previewClass, ...(tag === "div" || tag === "tr" ? { "data-action": previewAction } : {}) }]),
+);
+
+// The allowed nodes of ``html`` (rendered Markdown) as a fragment, dressed in the panel's own classes.
 export function safeHtml(html) {
   const template = document.createElement("template");
   template.innerHTML = String(html ?? "");
-  clean(template.content);
+  clean(template.content, TAGS, ATTRIBUTES);
   dress(template.content);
   return document.importNode(template.content, true);
 }
 
-function clean(parent) {
+// A write's preview (preview_html) as a fragment, as the cell card shows it: its nxl- classes are
+// styled by answer.css, which the panel loads too; wrap it in an element of class "nxl".
+export function safePreviewHtml(html) {
+  const template = document.createElement("template");
+  template.innerHTML = String(html ?? "");
+  clean(template.content, PREVIEW_TAGS, PREVIEW_ATTRIBUTES);
+  return document.importNode(template.content, true);
+}
+
+function clean(parent, tags, attributes) {
   for (const node of [...parent.childNodes]) {
     if (node.nodeType === Node.TEXT_NODE) continue;
     if (node.nodeType !== Node.ELEMENT_NODE) {
@@ -33,16 +56,16 @@ function clean(parent) {
       continue;
     }
     const tag = node.localName;
-    if (!TAGS.has(tag) || node.namespaceURI !== "http://www.w3.org/1999/xhtml") {
+    if (!tags.has(tag) || node.namespaceURI !== "http://www.w3.org/1999/xhtml") {
       node.replaceWith(document.createTextNode(node.textContent || ""));
       continue;
     }
-    const allowed = ATTRIBUTES[tag] || {};
+    const allowed = attributes[tag] || {};
     for (const { name, value } of [...node.attributes]) {
       const ok = allowed[name];
       if (!ok || !ok(value)) node.removeAttribute(name);
     }
-    clean(node);
+    clean(node, tags, attributes);
   }
 }
 

@@ -1,8 +1,7 @@
 import { h, icon, iconButton } from "./dom.js";
 import { firstLine, formatMs, plural, relativeTime, shortTitle } from "./format.js";
-import { safeHtml } from "./html.js";
+import { safeHtml, safePreviewHtml } from "./html.js";
 import { closeSideTab, copyText, insertionIndex, notebookOf } from "./lab.js";
-import { previewBlock, previewLine } from "./preview.js";
 import { SECTION_RENDERERS } from "./sections.js";
 
 const SUGGESTIONS = [
@@ -531,7 +530,8 @@ export class Panel {
     card.append(h("div", { class: "nx-confirm-head" }, icon("warn"), h("span", { class: "nx-confirm-title", text: resp.title || "Confirm this change", title: resp.title || null })));
     if (resp.summary) card.append(h("div", { class: "nx-confirm-summary", text: resp.summary }));
     card.append(h("pre", { class: "nx-sql nx-confirm-sql", text: resp.sql || "" }));
-    if (typeof resp.dry_run_rows === "number") card.append(...[previewLine(resp), previewBlock(resp)].filter(Boolean));
+    // The preview comes rendered by the kernel (ui.html.preview_html, the cell card's table), styled by answer.css.
+    if (item.preview_html) card.append(h("div", { class: "nxl nx-confirm-preview" }, safePreviewHtml(item.preview_html)));
     // Confirm stays disabled when it cannot work, is stale or would change nothing: the kernel says why
     // (ui.html.confirm_blocked, the cell card's words).
     const blocked = item.blocked || (resp.dry_run_error ? `Confirm cannot run: ${resp.dry_run_error}` : "");

@@ -42,7 +42,7 @@ from ..agent.events import ShownText
 from ..agent.transcript import STEP_KEYS, AnswerItem, QuestionItem
 from ..safetext import safe_response, visible, visible_lines
 from ..words import cost_text, outcome_text
-from .html import confirm_blocked, markdown_html
+from .html import confirm_blocked, markdown_html, preview_html
 
 log = logging.getLogger(__name__)
 
@@ -471,6 +471,7 @@ def answer_item(key, response, notes, steps, error=None, cancelled=False, elapse
         item["html"] = markdown_html(str(shown.get("text") or ""))
     if shown.get("type") == "confirm":
         item["blocked"] = confirm_blocked(shown)  # why Confirm is off, in the cell card's words
+        item["preview_html"] = preview_html(shown)  # the write preview, rendered (and escaped) as in the cell
         if outcome:
             shown_outcome = {k: v for k, v in dict(outcome).items() if v is not None}
             item["outcome"] = {**shown_outcome, "text": outcome_text(shown_outcome)}

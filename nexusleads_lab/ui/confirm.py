@@ -29,13 +29,16 @@ class ConfirmCard(anywidget.AnyWidget):
     message = t.Unicode("").tag(sync=True)
     said = t.Unicode("").tag(sync=True)  # the outcome in words (words.outcome_text): the JS shows it as is
     blocked = t.Unicode("").tag(sync=True)  # why Confirm is off (html.confirm_blocked), "" when it is on
+    preview_html = t.Unicode("").tag(sync=True)  # the write preview as html.preview_html renders it (escaped there)
 
     def __init__(
         self, proposal: dict[str, Any], assistant, *, on_resolved: Callable[[ConfirmCard], None] | None = None
     ):
-        from .html import confirm_blocked
+        from .html import confirm_blocked, preview_html
 
-        super().__init__(proposal=dict(proposal), blocked=confirm_blocked(proposal))
+        super().__init__(
+            proposal=dict(proposal), blocked=confirm_blocked(proposal), preview_html=preview_html(proposal)
+        )
         self._assistant = assistant
         self._on_resolved = on_resolved
         self._lock = threading.Lock()

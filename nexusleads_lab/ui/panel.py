@@ -17,7 +17,7 @@ from typing import Any
 import anywidget
 import traitlets as t
 
-from .assets import asset
+from .assets import asset_text
 from .chat import STREAM_RATE, ChatController, answer_item, items_from_transcript, model_label
 from .esm import bundle
 
@@ -30,7 +30,7 @@ class ChatPanel(anywidget.AnyWidget):
     """The conversation beside the notebooks: ask, watch the steps, get dashboards, confirm writes."""
 
     _esm = bundle("panel/index.js")
-    _css = asset("panel.css")
+    _css = asset_text("panel.css") + asset_text("answer.css")  # answer.css: the confirm card's preview, as in cells
 
     messages = t.List(t.Dict()).tag(sync=True)
     conversations = t.List(t.Dict()).tag(sync=True)

@@ -277,11 +277,11 @@ def test_confirm_on_the_card_previews_the_change_and_changes_the_database_exactl
     expect(card.locator(".nx-confirm-sql")).to_have_text(sql)
 
     # the preview, statement by statement: both leads from new to contacted, then the new event
-    expect(card.locator(".nx-dry")).to_have_text("Preview: this changes 3 rows in 2 statements.")
-    expect(card.locator(".nx-pv-head")).to_have_text(
+    expect(card.locator(".nxl-dry")).to_have_text("Preview: this changes 3 rows in 2 statements.")
+    expect(card.locator(".nxl-pv-head")).to_have_text(
         ["1. update lead_scores: 2 rows", "2. insert outreach_events: 1 row"]
     )
-    updated, inserted = card.locator(".nx-pv-stmt").nth(0), card.locator(".nx-pv-stmt").nth(1)
+    updated, inserted = card.locator(".nxl-pv-stmt").nth(0), card.locator(".nxl-pv-stmt").nth(1)
     for i, lead in enumerate(sorted(ids)):
         row = updated.locator("tbody tr").nth(i).locator("td")
         expect(row.nth(0)).to_have_text(str(lead))
