@@ -493,6 +493,20 @@ def cmd_demo(args) -> int:
     return 0  # not reached
 
 
+# -- serve -------------------------------------------------------------------------------
+
+
+def cmd_serve(args) -> int:
+    from .server.app import secret_from_env, serve
+    from .server.auth import bind_refusal
+
+    refusal = bind_refusal(args.host, secret_from_env())
+    if refusal:
+        return _fail(refusal, code=2)
+    serve(args.host, args.port)
+    return 0
+
+
 # -- parser --------------------------------------------------------------------------------
 
 
@@ -505,6 +519,7 @@ COMMANDS: dict[str, Callable[[argparse.Namespace], int]] = {
     "confirm": cmd_confirm,
     "conversations": cmd_conversations,
     "demo": cmd_demo,
+    "serve": cmd_serve,
 }
 
 
@@ -565,6 +580,11 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--rename", nargs=2, metavar=("ID", "TITLE"), help="rename a conversation")
     p.add_argument("--delete", metavar="ID", help="delete a conversation")
     p.add_argument("--json", action="store_true", help="machine-readable output")
+
+    p = sub.add_parser("serve", help="serve the web app's /ws/codex protocol and /api/chat/conversations")
+    p.add_argument("--host", default="127.0.0.1",
+                   help="address to listen on (default 127.0.0.1; others need NEXUS_AUTH_SECRET)")  # fmt: skip
+    p.add_argument("--port", type=_positive_int, default=3001, help="port (default 3001)")
     return parser
 
 

@@ -1,0 +1,300 @@
+"""``/ws/codex``: the original bridge's WebSocket protocol over one ``Assistant`` per session.
+
+Browser → server: ``chat {message, sessionId?}``, ``reset {sessionId}``, ``stop {sessionId}``.
+Server → browser: ``session.id``, ``turn.started`` (at once on receipt), ``agent.action``,
+``agent.text {text, status}``, ``turn.completed {text, usage}``, ``error {message}``, and beside
+them ``confirm.resolved``. Turns run on worker threads; their events come back onto the event
+loop through one queue per connection, so the loop never waits for the model or the database.
+A chat message ``CONFIRM_ACTION: <id>`` is the person's click (``CANCEL_ACTION: <id>`` declines).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import json
+import logging
+import re
+import time
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from typing import Any
+
+from fastapi import WebSocket
+
+from ..agent.assistant import Assistant
+from ..agent.events import AgentText, ShownText, TurnCompleted, TurnStarted
+from ..db.errors import QueryError
+from ..words import outcome_text
+from .auth import Identity, Unauthorized
+
+log = logging.getLogger(__name__)
+
+MAX_MESSAGE = 1_000_000  # characters of one frame the protocol reads
+TEXT_INTERVAL = 0.05  # at most ~20 streaming agent.text frames a second per session
+UNAUTHORIZED = 4401
+CLICK = re.compile(r"^\s*(CONFIRM|CANCEL)_ACTION:\s*(\S+)\s*$")
+
+
+@dataclass(eq=False)
+class Session:
+    """One conversation on one connection: its assistant and what its stream has shown."""
+
+    assistant: Assistant
+    unsubscribe: Any = None
+    turn: asyncio.Future | None = None
+    shown: ShownText = field(default_factory=ShownText)
+    dirty: bool = False  # streamed text not sent yet
+    last_text: float = 0.0
+    held_done: AgentText | None = None  # sent with turn.completed's resolved text
+
+    @property
+    def busy(self) -> bool:
+        return self.turn is not None and not self.turn.done()
+
+
+class Connection:
+    def __init__(self, websocket: WebSocket, identity: Identity) -> None:
+        self.websocket = websocket
+        self.identity = identity
+        self.state = websocket.app.state.nexus
+        self.loop = asyncio.get_running_loop()
+        self.outbox: asyncio.Queue[tuple[Session | None, Any]] = asyncio.Queue()
+        self.sessions: dict[str, Session] = {}
+        self.unnamed: list[Session] = []  # sessions whose conversation has no id yet
+        self.open = True
+
+    # -- receiving -------------------------------------------------------------------------
+
+    async def run(self) -> None:
+        sender = asyncio.create_task(self._send_loop())
+        try:
+            while True:
+                frame = await self.websocket.receive()
+                if frame["type"] == "websocket.disconnect":
+                    break
+                await self._handle(frame)
+        finally:
+            self.open = False
+            await self._close_sessions()
+            sender.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await sender
+
+    async def _handle(self, frame: Mapping[str, Any]) -> None:
+        text = frame.get("text")
+        if text is None:
+            return self.error("Binary frames are not part of the protocol: send JSON text frames.")
+        if len(text) > MAX_MESSAGE:
+            return self.error(f"The message is too long ({len(text):,} characters; at most {MAX_MESSAGE:,}).")
+        try:
+            data = json.loads(text)
+        except ValueError:
+            return self.error('The frame is not JSON: send {"type": "chat", "message": "..."}.')
+        if not isinstance(data, dict):
+            return self.error('The frame is not a JSON object: send {"type": "chat", "message": "..."}.')
+        handler = {"chat": self._chat, "stop": self._stop, "reset": self._reset}.get(data.get("type"))  # type: ignore[arg-type]
+        if handler is None:
+            return self.error(f"Unknown message type {str(data.get('type'))[:40]!r}: use chat, stop or reset.")
+        session_id = data.get("sessionId")
+        if session_id is not None and not isinstance(session_id, str):
+            return self.error("sessionId must be a string.")
+        await handler(data, session_id)
+
+    async def _chat(self, data: dict[str, Any], session_id: str | None) -> None:
+        message = data.get("message")
+        if not isinstance(message, str) or not message.strip():
+            return self.error("A chat message needs its text in message.")
+        self.post({"type": "turn.started"})
+        session = await self._session(session_id)
+        if session is None:
+            return
+        if session.busy:
+            return self.error("This conversation is still answering: stop it or wait for turn.completed.")
+        click = CLICK.match(message)
+        if click:
+            session.turn = asyncio.ensure_future(
+                asyncio.to_thread(self._click, session, click.group(2), click.group(1) == "CONFIRM")
+            )
+        else:
+            session.turn = asyncio.ensure_future(asyncio.to_thread(self._ask, session, message))
+
+    async def _stop(self, data: dict[str, Any], session_id: str | None) -> None:
+        for session in self._matching(session_id):
+            if session.busy:
+                session.assistant.cancel()
+
+    async def _reset(self, data: dict[str, Any], session_id: str | None) -> None:
+        for session in self._matching(session_id):
+            self._forget(session)
+            await self._end(session)
+
+    def _matching(self, session_id: str | None) -> list[Session]:
+        if session_id is None:
+            return [*self.sessions.values(), *self.unnamed]
+        session = self.sessions.get(session_id)
+        return [session] if session else []
+
+    # -- sessions ----------------------------------------------------------------------------
+
+    async def _session(self, session_id: str | None) -> Session | None:
+        if session_id is not None and session_id in self.sessions:
+            return self.sessions[session_id]
+        assistant = self.state.make_assistant(self.identity)
+        session = Session(assistant)
+        if session_id is not None:
+            try:
+                await asyncio.to_thread(assistant.resume, session_id)
+            except QueryError as exc:
+                await asyncio.to_thread(assistant.close)
+                self.error(exc.paragraph())
+                return None
+            self.sessions[session_id] = session
+        else:
+            self.unnamed.append(session)
+        session.unsubscribe = assistant.subscribe(lambda event: self._from_thread(session, event))
+        return session
+
+    def _name(self, session: Session, conversation_id: str) -> None:
+        if session in self.unnamed:
+            self.unnamed.remove(session)
+        self.sessions[conversation_id] = session
+
+    def _forget(self, session: Session) -> None:
+        if session in self.unnamed:
+            self.unnamed.remove(session)
+        for key in [k for k, s in self.sessions.items() if s is session]:
+            del self.sessions[key]
+
+    async def _end(self, session: Session) -> None:
+        session.assistant.cancel()
+        if session.turn is not None:
+            try:
+                await asyncio.wait_for(asyncio.shield(session.turn), timeout=15)
+            except Exception:
+                log.warning("a turn did not finish after its connection closed", exc_info=True)
+        if session.unsubscribe:
+            session.unsubscribe()
+        await asyncio.to_thread(session.assistant.close)
+
+    async def _close_sessions(self) -> None:
+        sessions = {id(s): s for s in [*self.sessions.values(), *self.unnamed]}.values()
+        self.sessions, self.unnamed = {}, []
+        await asyncio.gather(*(self._end(s) for s in sessions), return_exceptions=True)
+
+    # -- the worker threads' side --------------------------------------------------------------
+
+    def _ask(self, session: Session, message: str) -> None:
+        try:
+            session.assistant.ask(message, origin="server")
+        except Exception:  # ask reports its own failures as events; this is a bug's safety net
+            log.exception("a turn failed outside the assistant")
+            self._from_thread(None, {"type": "error", "message": "The turn failed unexpectedly; try again."})
+
+    def _click(self, session: Session, proposal_id: str, confirm: bool) -> None:
+        assistant = session.assistant
+        try:
+            outcome = assistant.confirm(proposal_id) if confirm else assistant.decline(proposal_id)
+        except QueryError as exc:
+            self._from_thread(None, {"type": "error", "message": exc.paragraph()})
+            return
+        except Exception:
+            log.exception("a confirmation failed unexpectedly")
+            self._from_thread(None, {"type": "error", "message": "The confirmation failed unexpectedly; try again."})
+            return
+        said = json.dumps({"type": "message", "text": outcome_text(outcome.as_dict())})
+        self._from_thread(None, {"type": "agent.text", "text": said, "status": "done"})
+        self._from_thread(None, {"type": "turn.completed", "text": said, "usage": {}})
+
+    def _from_thread(self, session: Session | None, item: Any) -> None:
+        try:
+            self.loop.call_soon_threadsafe(self.outbox.put_nowait, (session, item))
+        except RuntimeError:  # the loop is gone: the connection closed with the server
+            pass
+
+    # -- sending -------------------------------------------------------------------------------
+
+    def post(self, wire: dict[str, Any]) -> None:
+        self.outbox.put_nowait((None, wire))
+
+    def error(self, message: str) -> None:
+        self.post({"type": "error", "message": message})
+
+    async def _send_loop(self) -> None:
+        while True:
+            waiting = [s for s in self._all() if s.dirty]
+            timeout = None
+            if waiting:
+                timeout = max(0.0, min(s.last_text for s in waiting) + TEXT_INTERVAL - time.monotonic())
+            try:
+                session, item = await asyncio.wait_for(self.outbox.get(), timeout)
+            except TimeoutError:
+                for s in waiting:
+                    await self._send_text(s)
+                continue
+            for wire in self._wire(session, item):
+                await self._send(wire)
+
+    def _all(self) -> list[Session]:
+        return list({id(s): s for s in [*self.sessions.values(), *self.unnamed]}.values())
+
+    def _wire(self, session: Session | None, item: Any) -> list[dict[str, Any]]:
+        """What the original protocol sends for one event (streaming text may wait its turn)."""
+        if session is None:
+            return [item]
+        out: list[dict[str, Any]] = []
+        if isinstance(item, TurnStarted):  # sent already, on receipt
+            session.shown, session.dirty, session.held_done = ShownText(), False, None
+            return out
+        if isinstance(item, AgentText) and item.status == "streaming":
+            session.shown.apply(item)
+            session.dirty = True
+            if time.monotonic() - session.last_text >= TEXT_INTERVAL:
+                out.append(self._text_frame(session))
+            return out
+        if isinstance(item, AgentText):  # done: its text is the resolved answer, known at turn.completed
+            session.dirty, session.held_done = False, item
+            return out
+        if session.dirty:
+            out.append(self._text_frame(session))
+        wire = item.to_dict()
+        if isinstance(item, TurnCompleted):
+            # The resolved answer: a confirm carries the product's id, canonical SQL and counted rows.
+            wire["text"] = json.dumps(item.response, ensure_ascii=False) if item.response else item.text
+            out.append({"type": "agent.text", "text": wire["text"], "status": "done", "turnId": item.turn_id})
+        elif session.held_done is not None:
+            out.append(session.held_done.to_dict())
+        session.held_done = None
+        if wire["type"] == "session.id":
+            self._name(session, wire["sessionId"])
+        out.append(wire)
+        return out
+
+    def _text_frame(self, session: Session) -> dict[str, Any]:
+        session.dirty, session.last_text = False, time.monotonic()
+        return {"type": "agent.text", "text": session.shown.text, "status": "streaming"}
+
+    async def _send_text(self, session: Session) -> None:
+        if session.dirty:
+            await self._send(self._text_frame(session))
+
+    async def _send(self, wire: dict[str, Any]) -> None:
+        if not self.open:
+            return
+        try:
+            await self.websocket.send_text(json.dumps(wire, ensure_ascii=False))
+        except Exception:  # the client went away; the receive side ends the connection
+            self.open = False
+
+
+async def codex(websocket: WebSocket) -> None:
+    state = websocket.app.state.nexus
+    try:
+        identity = state.auth.identify(websocket.headers, websocket.cookies, websocket.query_params)
+    except Unauthorized as exc:
+        log.info("WebSocket refused: %s", exc)
+        await websocket.accept()
+        await websocket.close(code=UNAUTHORIZED)
+        return
+    await websocket.accept()
+    await Connection(websocket, identity).run()
