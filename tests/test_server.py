@@ -197,6 +197,38 @@ def test_a_client_that_disconnects_mid_turn_cancels_it_and_the_server_goes_on(se
         assert json.loads(until_end(ws)[-1]["text"])["text"] == "next"
 
 
+def test_stop_cancels_the_running_turn_and_the_conversation_goes_on(serve):
+    live = serve([text(message("slow " * 200), chunk_size=2, delay=0.05), text(message("after the stop"))])
+    with connect(live.ws) as ws:
+        send(ws, type="chat", message="a slow answer")
+        frames = [json.loads(ws.recv(timeout=10)) for _ in range(2)]
+        session = frames[1]["sessionId"]
+        while json.loads(ws.recv(timeout=10))["type"] != "agent.text":
+            pass
+        started = time.monotonic()
+        send(ws, type="stop", sessionId=session)
+        stopped = until_end(ws)[-1]
+        assert stopped["type"] == "error" and stopped["cancelled"] is True and time.monotonic() - started < 5
+        send(ws, type="chat", message="go on", sessionId=session)
+        frames = until_end(ws)
+    assert [f["sessionId"] for f in frames if f["type"] == "session.id"] == [session], "the same conversation"
+    assert json.loads(frames[-1]["text"])["text"] == "after the stop"
+
+
+def test_reset_forgets_the_session_and_a_later_chat_with_its_id_resumes_from_the_store(serve):
+    live = serve([text(message("one")), text(message("two"))])
+    with connect(live.ws) as ws:
+        send(ws, type="chat", message="first")
+        session = next(f["sessionId"] for f in until_end(ws) if f["type"] == "session.id")
+        send(ws, type="reset", sessionId=session)
+        send(ws, type="chat", message="second", sessionId=session)
+        frames = until_end(ws)
+        assert json.loads(frames[-1]["text"])["text"] == "two"
+    with httpx.Client(base_url=live.http) as http:
+        items = http.get(f"/api/chat/conversations/{session}").json()["transcript"]
+    assert [i["text"] for i in items if i["kind"] == "question"] == ["first", "second"]
+
+
 def test_rest_lists_renames_reads_and_deletes_the_callers_conversations(serve):
     live = serve([text(message("hello"))])
     with connect(live.ws) as ws:

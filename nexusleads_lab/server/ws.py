@@ -12,11 +12,12 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import functools
 import json
 import logging
 import re
 import time
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -47,6 +48,7 @@ class Session:
     dirty: bool = False  # streamed text not sent yet
     last_text: float = 0.0
     held_done: AgentText | None = None  # sent with turn.completed's resolved text
+    ended: bool = False  # reset or disconnected: queued turns do not start
 
     @property
     def busy(self) -> bool:
@@ -109,15 +111,22 @@ class Connection:
         session = await self._session(session_id)
         if session is None:
             return
-        if session.busy:
-            return self.error("This conversation is still answering: stop it or wait for turn.completed.")
         click = CLICK.match(message)
         if click:
-            session.turn = asyncio.ensure_future(
-                asyncio.to_thread(self._click, session, click.group(2), click.group(1) == "CONFIRM")
-            )
+            work = functools.partial(self._click, session, click.group(2), click.group(1) == "CONFIRM")
         else:
-            session.turn = asyncio.ensure_future(asyncio.to_thread(self._ask, session, message))
+            work = functools.partial(self._ask, session, message)
+        # One turn at a time per conversation: a message sent while one runs (or still stores its
+        # end after its last event) waits for it, so two turns' events never interleave.
+        session.turn = asyncio.ensure_future(self._after(session, session.turn, work))
+
+    @staticmethod
+    async def _after(session: Session, previous: asyncio.Future | None, work: Callable[[], None]) -> None:
+        if previous is not None:
+            with contextlib.suppress(Exception):
+                await previous
+        if not session.ended:
+            await asyncio.to_thread(work)
 
     async def _stop(self, data: dict[str, Any], session_id: str | None) -> None:
         for session in self._matching(session_id):
@@ -167,6 +176,7 @@ class Connection:
             del self.sessions[key]
 
     async def _end(self, session: Session) -> None:
+        session.ended = True
         session.assistant.cancel()
         if session.turn is not None:
             try:
