@@ -163,6 +163,24 @@ def test_confirm_action_runs_the_shown_write_exactly_once(serve, db):
         db.engine.write([f"UPDATE lead_scores SET status = 'new' WHERE id = {lead}"], [1])
 
 
+def test_confirm_action_with_a_made_up_or_another_orgs_id_is_one_error_and_runs_nothing(serve, db):
+    reader = db.engine_for(ORG)
+    lead = int(reader.read("SELECT id FROM lead_scores WHERE status = 'new' ORDER BY id LIMIT 1").df["id"][0])
+    live = serve([text(confirm(f"UPDATE lead_scores SET status = 'contacted' WHERE id = {lead}"))], secret=SECRET)
+    with connect(f"{live.ws}?token={issue_token(SECRET, 'alice', ORG)}") as ws:
+        send(ws, type="chat", message="mark that lead as contacted")
+        card = json.loads(until_end(ws)[-1]["text"])
+    assert card["type"] == "confirm"
+    for who, proposal in [
+        (issue_token(SECRET, "alice", OTHER_ORG), card["id"]),
+        (issue_token(SECRET, "alice", ORG), "x" * 24),
+    ]:
+        with connect(f"{live.ws}?token={who}") as ws:
+            send(ws, type="chat", message=f"CONFIRM_ACTION: {proposal}")
+            assert [f["type"] for f in until_end(ws)] == ["turn.started", "error"]
+    assert reader.read(f"SELECT status FROM lead_scores WHERE id = {lead}").df["status"][0] == "new"
+
+
 def test_bad_frames_get_one_error_each_and_the_connection_stays_usable(serve):
     live = serve([text(message("still here"))])
     with connect(live.ws, max_size=None) as ws:
