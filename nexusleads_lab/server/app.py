@@ -41,7 +41,7 @@ def create_app(
     """The server's app. ``secret`` (default ``NEXUS_AUTH_SECRET``) turns on token identity;
     ``database`` and ``client`` (an ``openai.OpenAI``) default to the environment's, as
     ``Assistant()``'s do; ``assistant_factory`` replaces how an assistant is made for a caller."""
-    from . import rest, ws
+    from . import page, rest, ws
 
     def make_assistant(identity: Identity) -> Assistant:
         return Assistant(database=database, client=client, user=identity.user, org=identity.org)
@@ -56,6 +56,7 @@ def create_app(
     )
     app.include_router(rest.router)
     app.add_api_websocket_route("/ws/codex", ws.codex)
+    page.mount_page(app)
     return app
 
 

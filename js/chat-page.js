@@ -1,0 +1,159 @@
+// The standalone chat page (nexus-lab serve, GET /): the chat panel over a WebSocket.
+//
+// The panel's render({ model, el }) only needs a model-like object: get(name), on/off
+// ("change:<name>", "msg:custom"), send(msg). SocketModel is that object over /ws/panel: the
+// server's frames are state patches ({type: "state", patch}) applied to a local dict, each
+// changed name firing its change event, and one-off messages ({type: "msg", content}: toasts);
+// send(msg) is one JSON frame. Served by the server beside the joined panel module
+// (static/panel.js, built by nexusleads_lab/ui/esm.py), so nothing loads from anywhere else.
+//
+// Identity: the nexus_session cookie goes with the socket by itself; a ?token= in the page's
+// address is kept for this tab (sessionStorage), taken out of the address bar, and put on the
+// socket's URL. A dropped connection reconnects; the server then shows the latest conversation.
+
+import panel from "./panel.js";
+
+const TOKEN_KEY = "nexus-token";
+const RETRY_MS = [500, 1000, 2000, 4000, 8000];
+const UNAUTHORIZED = 4401;
+const FORBIDDEN = 4403;
+
+function takeToken() {
+  const url = new URL(window.location.href);
+  const given = url.searchParams.get("token");
+  if (given) {
+    try { sessionStorage.setItem(TOKEN_KEY, given); } catch (_) { /* storage off: this load only */ }
+    url.searchParams.delete("token");
+    window.history.replaceState(null, "", url.pathname + url.search + url.hash);
+    return given;
+  }
+  try { return sessionStorage.getItem(TOKEN_KEY); } catch (_) { return null; }
+}
+
+function socketUrl(path, token) {
+  const url = new URL(path, window.location.href);
+  url.protocol = url.protocol === "https:" ? "wss:" : "ws:";
+  if (token) url.searchParams.set("token", token);
+  return url.href;
+}
+
+export class SocketModel {
+  constructor(url) {
+    this.url = url;
+    this.state = {};
+    this.listeners = new Map(); // event name -> Set of callbacks
+    this.connection = ""; // what the page says while the socket is not open (shown as the notice)
+    this.retries = 0;
+    this.closed = false;
+    this.socket = null;
+    this.connect();
+  }
+
+  // -- what the panel calls -----------------------------------------------------------------------
+
+  get(name) {
+    if (name === "notice" && this.connection) return this.connection;
+    return this.state[name];
+  }
+
+  set(name, value) { // local only, as an unsaved anywidget change
+    this.state[name] = value;
+    this.emit(`change:${name}`);
+  }
+
+  save_changes() {}
+
+  on(name, fn) {
+    if (!this.listeners.has(name)) this.listeners.set(name, new Set());
+    this.listeners.get(name).add(fn);
+  }
+
+  off(name, fn) {
+    const set = this.listeners.get(name);
+    if (!set) return;
+    if (fn) set.delete(fn); else set.clear();
+  }
+
+  send(msg) {
+    if (this.socket && this.socket.readyState === WebSocket.OPEN) {
+      this.socket.send(JSON.stringify(msg));
+      return;
+    }
+    if (msg && msg.type === "dismiss") return;
+    this.emit("msg:custom", { type: "toast", level: "error", text: "Not connected to the server; try again in a moment." });
+  }
+
+  // -- the socket -----------------------------------------------------------------------------------
+
+  emit(name, ...args) {
+    for (const fn of [...(this.listeners.get(name) || [])]) {
+      try { fn(...args); } catch (err) { console.error("nexus page: a listener failed", err); }
+    }
+  }
+
+  setConnection(text) {
+    if (text === this.connection) return;
+    this.connection = text;
+    this.emit("change:notice");
+  }
+
+  connect() {
+    const socket = new WebSocket(this.url);
+    this.socket = socket;
+    socket.addEventListener("open", () => {
+      this.retries = 0;
+      this.setConnection("");
+    });
+    socket.addEventListener("message", (event) => this.onFrame(event.data));
+    socket.addEventListener("close", (event) => {
+      if (this.socket !== socket || this.closed) return;
+      this.socket = null;
+      if (event.code === UNAUTHORIZED) {
+        this.setConnection("Not signed in: open this page with a valid ?token= (or sign in, so the nexus_session cookie is set), then reload.");
+        return;
+      }
+      if (event.code === FORBIDDEN) {
+        this.setConnection("The server refused this page's connection: open the chat from the server's own address.");
+        return;
+      }
+      const wait = RETRY_MS[Math.min(this.retries, RETRY_MS.length - 1)];
+      this.retries += 1;
+      this.setConnection("The connection to the server was lost; reconnecting…");
+      this.timer = setTimeout(() => this.connect(), wait);
+    });
+  }
+
+  onFrame(data) {
+    let frame;
+    try { frame = JSON.parse(data); } catch (_) { return; }
+    if (!frame || typeof frame !== "object") return;
+    if (frame.type === "state" && frame.patch && typeof frame.patch === "object") {
+      const names = Object.keys(frame.patch);
+      Object.assign(this.state, frame.patch);
+      for (const name of names) this.emit(`change:${name}`);
+    } else if (frame.type === "msg") {
+      this.emit("msg:custom", frame.content);
+    }
+  }
+
+  close() {
+    this.closed = true;
+    clearTimeout(this.timer);
+    if (this.socket) this.socket.close();
+  }
+}
+
+function start() {
+  const el = document.getElementById("nexus-chat");
+  if (!el) return;
+  const model = new SocketModel(socketUrl(el.dataset.socket || "ws/panel", takeToken()));
+  const cleanup = panel.render({ model, el });
+  window.addEventListener("pagehide", (event) => {
+    if (event.persisted) return; // kept for the back button: stays as it is
+    if (typeof cleanup === "function") cleanup();
+    model.close();
+  });
+  window.nexusChat = { model }; // for tests and the curious: the state the page shows
+}
+
+start();
