@@ -503,7 +503,7 @@ def cmd_serve(args) -> int:
     refusal = bind_refusal(args.host, secret_from_env())
     if refusal:
         return _fail(refusal, code=2)
-    serve(args.host, args.port)
+    serve(args.host, args.port, workers=args.workers)
     return 0
 
 
@@ -585,6 +585,8 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--host", default="127.0.0.1",
                    help="address to listen on (default 127.0.0.1; others need NEXUS_AUTH_SECRET)")  # fmt: skip
     p.add_argument("--port", type=_positive_int, default=3001, help="port (default 3001)")
+    p.add_argument("--workers", type=_positive_int, default=1,
+                   help="worker processes (default 1); each has its own pools, all share the database")  # fmt: skip
     return parser
 
 

@@ -38,6 +38,20 @@ def current_org() -> str | None:
     return os.environ.get("NEXUS_ORG", "").strip() or None
 
 
+def auth_secret() -> str | None:
+    """``nexus-lab serve``'s token secret (``NEXUS_AUTH_SECRET``): with it every request carries a
+    signed token; without it the server answers only on loopback, as the local user."""
+    return os.environ.get("NEXUS_AUTH_SECRET", "").strip() or None
+
+
+def serve_turns(default: int = 32) -> int:
+    """How many turns one ``nexus-lab serve`` process runs at once (``NEXUS_SERVE_TURNS``); more wait."""
+    value = _int_env("NEXUS_SERVE_TURNS", default)
+    if value < 1:
+        raise ValueError(f"NEXUS_SERVE_TURNS must be at least 1, got {value}")
+    return value
+
+
 # -- who a kernel session asks as ------------------------------------------------------------
 
 

@@ -6,7 +6,10 @@ from __future__ import annotations
 
 import itertools
 import json
+import os
 import socket
+import subprocess
+import sys
 import threading
 import time
 import uuid
@@ -20,10 +23,19 @@ from websockets.sync.client import ClientConnection, connect
 
 from nexusleads_lab.cli import main
 from nexusleads_lab.db.demo import ORGS
+from nexusleads_lab.db.embedded import start_embedded, stop_embedded
+from nexusleads_lab.replay.cassette import last_user_message
 from nexusleads_lab.server import create_app
 from nexusleads_lab.server.app import WS_MAX_SIZE
 from nexusleads_lab.server.auth import Identity, issue_token
-from nexusleads_lab.testing.modelserver import ModelServer, Script, text, tool_calls
+from nexusleads_lab.testing.modelserver import (
+    ModelServer,
+    Script,
+    disconnect_after,
+    http_error,
+    text,
+    tool_calls,
+)
 
 ORG, OTHER_ORG = ORGS[0][0], ORGS[1][0]
 SECRET = "test-secret-" + uuid.uuid4().hex
@@ -60,11 +72,13 @@ class LiveServer:
 def serve(db):
     running: list[tuple[LiveServer, ModelServer]] = []
 
-    def start(steps=(), *, secret: str = "", user: str | None = None) -> LiveServer:
+    def start(steps=(), *, secret: str = "", user: str | None = None, max_turns: int | None = None) -> LiveServer:
         model = ModelServer(Script(list(steps)))
         client = openai.OpenAI(base_url=model.base_url, api_key="k", max_retries=0)
         local = Identity(user=user or f"srv-{uuid.uuid4().hex[:8]}", org=ORG)
-        live = LiveServer(create_app(secret=secret, database=db, client=client, local=local))
+        app = create_app(secret=secret, database=db, client=client, local=local, max_turns=max_turns)
+        live = LiveServer(app)
+        live.model = model
         running.append((live, model))
         return live
 
@@ -306,3 +320,217 @@ def test_without_a_secret_serve_refuses_a_non_loopback_host(monkeypatch, capsys)
     assert main(["serve", "--host", "0.0.0.0", "--port", "3999"]) == 2
     err = capsys.readouterr().err
     assert "Refusing to serve on 0.0.0.0" in err and "NEXUS_AUTH_SECRET" in err
+
+
+def echo(request):
+    """A scripted answer naming the question it answers, streamed slowly enough to overlap."""
+    return text(message(f"re: {last_user_message(request)}"), chunk_size=3, delay=0.01)
+
+
+def psql_then_answer(request):
+    """One psql step, then an answer: decided per request, so concurrent sessions share a script."""
+    if request["messages"][-1]["role"] == "tool":
+        return text(message(f"re: {last_user_message(request)}"))
+    return tool_calls([("psql", {"sql": TIER_SQL})])
+
+
+def transcript(live: LiveServer, session: str) -> list[dict]:
+    return httpx.get(f"{live.http}/api/chat/conversations/{session}", timeout=10).json()["transcript"]
+
+
+def test_two_connections_with_one_session_id_run_two_whole_turns_one_after_the_other(serve):
+    live = serve([echo] * 3)
+    with connect(live.ws) as ws:
+        send(ws, type="chat", message="start")
+        session = next(f["sessionId"] for f in until_end(ws) if f["type"] == "session.id")
+    received: dict[str, list[tuple[float, dict]]] = {}
+
+    def turn(name: str, ws: ClientConnection, go: threading.Barrier) -> None:
+        go.wait()
+        send(ws, type="chat", message=name, sessionId=session)
+        frames = received[name] = []
+        while not frames or frames[-1][1]["type"] not in END:
+            frames.append((time.monotonic(), json.loads(ws.recv(timeout=30))))
+
+    go = threading.Barrier(2)
+    with connect(live.ws) as a, connect(live.ws) as b:
+        threads = [threading.Thread(target=turn, args=(n, ws, go)) for n, ws in (("from a", a), ("from b", b))]
+        for t in threads:
+            t.start()
+        for t in threads:
+            t.join(timeout=60)
+    windows = []
+    for name, frames in received.items():
+        kinds = [f["type"] for _, f in frames]
+        assert kinds[0] == "turn.started" and kinds[-1] == "turn.completed", (name, kinds)
+        assert kinds.count("turn.completed") == 1 and "error" not in kinds
+        assert json.loads(frames[-1][1]["text"])["text"] == f"re: {name}", "its own answer, none lost"
+        assert {f["sessionId"] for _, f in frames if f["type"] == "session.id"} == {session}
+        assert len({f["turnId"] for _, f in frames if "turnId" in f}) == 1, "one turn's events on one connection"
+        first_output = next(t for t, f in frames if f["type"] in ("agent.text", "agent.action"))
+        windows.append((first_output, frames[-1][0], name))  # the turn's first model output .. its end
+    (_, first_end, first), (second_start, _, second) = sorted(windows)
+    assert first_end <= second_start, "the second turn started only after the first ended"
+    items = transcript(live, session)
+    assert [i["kind"] for i in items] == ["question", "answer"] * 3, "each turn ran once, none interleaved"
+    assert [i["text"] for i in items if i["kind"] == "question"] == ["start", first, second]
+    later = live.model.requests[-1]["messages"]
+    assert [m["content"] for m in later if m["role"] == "user"] == ["start", first, second], (
+        "the second connection's turn continued after the first one's, not beside it"
+    )
+
+
+@pytest.mark.parametrize(
+    "failure",
+    [
+        http_error(429, "Rate limit reached; slow down."),
+        http_error(500, "The model broke.", should_retry=False),
+        disconnect_after(3),
+    ],
+    ids=["429", "500", "cut-stream"],
+)
+def test_a_failing_model_is_one_error_and_the_conversation_goes_on(serve, failure):
+    live = serve([failure, text(message("recovered"))])
+    with connect(live.ws) as ws:
+        send(ws, type="chat", message="this one fails")
+        frames = until_end(ws)
+        kinds = [f["type"] for f in frames]
+        assert kinds[-1] == "error" and kinds.count("error") == 1 and "turn.completed" not in kinds, kinds
+        assert frames[-1]["message"].strip()
+        session = next(f["sessionId"] for f in frames if f["type"] == "session.id")
+        send(ws, type="chat", message="and now?", sessionId=session)
+        again = until_end(ws)
+    assert again[-1]["type"] == "turn.completed" and json.loads(again[-1]["text"])["text"] == "recovered"
+    items = transcript(live, session)
+    assert [i["text"] for i in items if i["kind"] == "question"] == ["this one fails", "and now?"]
+
+
+def test_the_database_restarting_mid_session_is_one_clear_error_and_the_next_turn_works(serve, db):
+    live = serve([echo] * 3)
+    pgdata = db.embedded.pgdata
+    with connect(live.ws) as ws:
+        send(ws, type="chat", message="one")
+        session = next(f["sessionId"] for f in until_end(ws) if f["type"] == "session.id")
+        assert stop_embedded(pgdata)
+        try:
+            send(ws, type="chat", message="two", sessionId=session)
+            down = until_end(ws)
+        finally:
+            restarted = start_embedded(pgdata)
+        assert restarted.admin_url == db.embedded.admin_url
+        assert [f["type"] for f in down] == ["turn.started", "error"]
+        assert "conversation store" in down[-1]["message"] and "Traceback" not in down[-1]["message"]
+        send(ws, type="chat", message="three", sessionId=session)
+        frames = until_end(ws)
+    assert frames[-1]["type"] == "turn.completed" and json.loads(frames[-1]["text"])["text"] == "re: three"
+    assert [i["text"] for i in transcript(live, session) if i["kind"] == "question"] == ["one", "three"]
+
+
+def _client_backends(db) -> int:
+    with db.connect_admin(autocommit=True) as conn:
+        row = conn.execute(
+            "SELECT count(*) FROM pg_stat_activity WHERE backend_type = 'client backend' AND pid <> pg_backend_pid()"
+        ).fetchone()
+    return int(row[0])
+
+
+def _threads(prefix: str) -> int:
+    return sum(t.name.startswith(prefix) for t in threading.enumerate())
+
+
+def test_twenty_concurrent_sessions_all_complete_on_bounded_threads_and_database_connections(serve, db):
+    turns, sessions = 4, 20
+    # Per process and organization: a store connection per running turn, a read per tool thread,
+    # the engine's idle read pool (EngineLimits.pool_size) and the writer.
+    bound = turns + turns + db.settings.limits.pool_size + 1
+    live = serve([psql_then_answer] * (2 * sessions), max_turns=turns)
+    baseline, turn_threads, tool_threads = _client_backends(db), _threads("nexus-turn"), _threads("nexus-tool")
+    peak = {"db": 0, "turn": 0, "tool": 0}
+    done = threading.Event()
+
+    def sample() -> None:
+        while not done.is_set():
+            peak["db"] = max(peak["db"], _client_backends(db) - baseline)
+            peak["turn"] = max(peak["turn"], _threads("nexus-turn") - turn_threads)
+            peak["tool"] = max(peak["tool"], _threads("nexus-tool") - tool_threads)
+            time.sleep(0.02)
+
+    answers: dict[int, dict] = {}
+
+    def ask(n: int) -> None:
+        with connect(live.ws) as ws:
+            send(ws, type="chat", message=f"question {n}")
+            answers[n] = until_end(ws, timeout=60)[-1]
+            hold.wait(timeout=60)  # stay connected while the idle sessions are counted
+
+    sampler = threading.Thread(target=sample)
+    sampler.start()
+    hold = threading.Event()
+    clients = [threading.Thread(target=ask, args=(n,)) for n in range(sessions)]
+    for t in clients:
+        t.start()
+    deadline = time.monotonic() + 120
+    while len(answers) < sessions and time.monotonic() < deadline:
+        time.sleep(0.05)
+    done.set()
+    sampler.join()
+    time.sleep(0.5)  # closed backends leave pg_stat_activity a moment after their client closes
+    idle = _client_backends(db) - baseline
+    hold.set()
+    for t in clients:
+        t.join(timeout=60)
+    assert sorted(answers) == list(range(sessions))
+    for n, end in answers.items():
+        assert end["type"] == "turn.completed" and json.loads(end["text"])["text"] == f"re: question {n}"
+    assert peak["turn"] <= turns and peak["tool"] <= turns, peak
+    # Twenty sessions stay open and idle: they hold no store connection, only the shared pools do.
+    assert idle <= db.settings.limits.pool_size + 1, (idle, peak)
+    # While turns run, the count includes store connections just closed and not yet gone from
+    # pg_stat_activity (one connection per turn), so the peak is bounded by the turns, not the sessions.
+    assert 0 < peak["db"] <= bound + 2 * turns, (peak, bound)
+
+
+def _free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+def test_serve_with_two_workers_answers_rest_and_a_websocket_chat_and_exits_on_terminate(db, tmp_path):
+    model = ModelServer(Script([echo]))
+    port = _free_port()
+    env = {k: v for k, v in os.environ.items() if not k.startswith(("OPENAI_", "NEXUS_", "DATABASE_URL"))}
+    env.update(NEXUS_HOME=str(db.embedded.pgdata.parent), NEXUS_USER=f"workers-{uuid.uuid4().hex[:6]}",
+               NEXUS_ORG=ORG, OPENAI_BASE_URL=model.base_url, OPENAI_API_KEY="k")  # fmt: skip
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "nexusleads_lab.cli", "serve", "--port", str(port), "--workers", "2"],
+        env=env, cwd=tmp_path, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True,
+    )  # fmt: skip
+    try:
+        base = f"http://127.0.0.1:{port}"
+        deadline = time.monotonic() + 60
+        while True:
+            assert proc.poll() is None, proc.stdout.read() if proc.stdout else ""
+            try:
+                listed = httpx.get(f"{base}/api/chat/conversations", timeout=5)
+                break
+            except httpx.TransportError:
+                assert time.monotonic() < deadline, "the workers did not start"
+                time.sleep(0.2)
+        assert listed.status_code == 200 and listed.json() == []
+        with connect(f"ws://127.0.0.1:{port}/ws/codex") as ws:
+            send(ws, type="chat", message="hello workers")
+            frames = until_end(ws, timeout=60)
+        assert frames[-1]["type"] == "turn.completed", frames
+        assert json.loads(frames[-1]["text"])["text"] == "re: hello workers"
+        session = next(f["sessionId"] for f in frames if f["type"] == "session.id")
+        assert [c["id"] for c in httpx.get(f"{base}/api/chat/conversations", timeout=5).json()] == [session]
+    finally:
+        proc.terminate()
+        try:
+            proc.wait(timeout=30)
+        finally:
+            if proc.poll() is None:
+                proc.kill()
+            model.close()
+    assert proc.returncode is not None

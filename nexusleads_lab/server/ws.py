@@ -3,9 +3,17 @@
 Browser → server: ``chat {message, sessionId?}``, ``reset {sessionId}``, ``stop {sessionId}``.
 Server → browser: ``session.id``, ``turn.started`` (at once on receipt), ``agent.action``,
 ``agent.text {text, status}``, ``turn.completed {text, usage}``, ``error {message}``, and beside
-them ``confirm.resolved``. Turns run on worker threads; their events come back onto the event
-loop through one queue per connection, so the loop never waits for the model or the database.
-A chat message ``CONFIRM_ACTION: <id>`` is the person's click (``CANCEL_ACTION: <id>`` declines).
+them ``confirm.resolved``. Turns run on the app's bounded pool of turn threads; their events come
+back onto the event loop through one queue per connection, so the loop never waits for the model or
+the database. A chat message ``CONFIRM_ACTION: <id>`` is the person's click (``CANCEL_ACTION: <id>``
+declines).
+
+One turn at a time per conversation, however many connections of this process name it (a
+reconnect storm): an asyncio lock per conversation id. A turn that follows another connection's
+(or another worker's) turn reloads the conversation from the store first, so it continues after
+that turn instead of beside it. Not yet: serialising two *overlapping* turns of one conversation
+on two workers; the store role may not take advisory locks and a row lock on the conversation
+conflicts with the store's own updates, so that needs a store-side lock (see docs).
 """
 
 from __future__ import annotations
@@ -17,9 +25,10 @@ import json
 import logging
 import re
 import time
+import weakref
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
-from typing import Any
+from typing import Any, TypeVar
 
 from fastapi import WebSocket
 
@@ -35,6 +44,32 @@ MAX_MESSAGE = 1_000_000  # characters of one frame the protocol reads
 TEXT_INTERVAL = 0.05  # at most ~20 streaming agent.text frames a second per session
 UNAUTHORIZED = 4401
 CLICK = re.compile(r"^\s*(CONFIRM|CANCEL)_ACTION:\s*(\S+)\s*$")
+UNREACHABLE = (
+    "The conversation store cannot be reached right now (the database may be restarting); "
+    "nothing was asked. Try again in a moment."
+)
+T = TypeVar("T")
+
+
+class ConversationLocks:
+    """One asyncio lock per conversation id, shared by every connection of the process; a lock
+    lives while somebody holds or waits for it."""
+
+    def __init__(self) -> None:
+        self._locks: weakref.WeakValueDictionary[str, asyncio.Lock] = weakref.WeakValueDictionary()
+
+    def get(self, conversation_id: str) -> asyncio.Lock:
+        lock = self._locks.get(conversation_id)
+        if lock is None:
+            lock = self._locks[conversation_id] = asyncio.Lock()
+        return lock
+
+
+def store_failure(exc: Exception) -> str:
+    if isinstance(exc, QueryError):
+        return exc.paragraph()
+    log.warning("the conversation store failed", exc_info=exc)
+    return UNREACHABLE
 
 
 @dataclass(eq=False)
@@ -49,6 +84,7 @@ class Session:
     last_text: float = 0.0
     held_done: AgentText | None = None  # sent with turn.completed's resolved text
     ended: bool = False  # reset or disconnected: queued turns do not start
+    synced: Any = None  # the conversation's updated_at when this assistant last matched the store
 
     @property
     def busy(self) -> bool:
@@ -114,19 +150,39 @@ class Connection:
         click = CLICK.match(message)
         if click:
             work = functools.partial(self._click, session, click.group(2), click.group(1) == "CONFIRM")
+            question = None
         else:
             work = functools.partial(self._ask, session, message)
+            question = message
         # One turn at a time per conversation: a message sent while one runs (or still stores its
         # end after its last event) waits for it, so two turns' events never interleave.
-        session.turn = asyncio.ensure_future(self._after(session, session.turn, work))
+        session.turn = asyncio.ensure_future(self._after(session, session.turn, work, question))
 
-    @staticmethod
-    async def _after(session: Session, previous: asyncio.Future | None, work: Callable[[], None]) -> None:
+    async def _in_pool(self, fn: Callable[..., T], *args: Any) -> T:
+        return await self.loop.run_in_executor(self.state.turns, functools.partial(fn, *args))
+
+    async def _after(
+        self, session: Session, previous: asyncio.Future | None, work: Callable[[], None], question: str | None
+    ) -> None:
         if previous is not None:
             with contextlib.suppress(Exception):
                 await previous
-        if not session.ended:
-            await asyncio.to_thread(work)
+        if session.ended:
+            return
+        conversation_id = session.assistant.thread.id
+        if conversation_id is None and question is not None and session.assistant.store is not None:
+            # Named before the turn, so the turn runs under its conversation's lock from the start.
+            try:
+                conversation_id = await self._in_pool(self._create, session, question)
+            except Exception as exc:
+                self.error(store_failure(exc))
+                return
+        if conversation_id is None:
+            await self._in_pool(work)
+            return
+        async with self.state.locks.get(conversation_id):
+            if not session.ended:
+                await self._in_pool(self._locked, session, conversation_id, work)
 
     async def _stop(self, data: dict[str, Any], session_id: str | None) -> None:
         for session in self._matching(session_id):
@@ -153,10 +209,10 @@ class Connection:
         session = Session(assistant)
         if session_id is not None:
             try:
-                await asyncio.to_thread(assistant.resume, session_id)
-            except QueryError as exc:
-                await asyncio.to_thread(assistant.close)
-                self.error(exc.paragraph())
+                await self._in_pool(self._resume, session, session_id)
+            except Exception as exc:
+                await self._in_pool(assistant.close)
+                self.error(store_failure(exc))
                 return None
             self.sessions[session_id] = session
         else:
@@ -185,7 +241,7 @@ class Connection:
                 log.warning("a turn did not finish after its connection closed", exc_info=True)
         if session.unsubscribe:
             session.unsubscribe()
-        await asyncio.to_thread(session.assistant.close)
+        await self._in_pool(session.assistant.close)
 
     async def _close_sessions(self) -> None:
         sessions = {id(s): s for s in [*self.sessions.values(), *self.unnamed]}.values()
@@ -193,6 +249,49 @@ class Connection:
         await asyncio.gather(*(self._end(s) for s in sessions), return_exceptions=True)
 
     # -- the worker threads' side --------------------------------------------------------------
+
+    @staticmethod
+    def _resume(session: Session, conversation_id: str) -> None:
+        store = session.assistant.store
+        try:
+            synced = store.get(conversation_id).updated_at  # before reading: a later turn means reload
+            session.assistant.resume(conversation_id)
+            session.synced = synced
+        finally:
+            store.close()  # store connections are held by running turns only
+
+    @staticmethod
+    def _create(session: Session, question: str) -> str:
+        assistant = session.assistant
+        try:
+            conversation_id = assistant.store.create(title=question, model=assistant.model)
+            session.synced = assistant.store.get(conversation_id).updated_at
+        except Exception:
+            assistant.store.close()
+            raise
+        assistant.thread.id = conversation_id
+        return conversation_id
+
+    def _locked(self, session: Session, conversation_id: str, work: Callable[[], None]) -> None:
+        """Run one turn (the caller holds the conversation's lock) on a thread current with the store."""
+        assistant = session.assistant
+        store = assistant.store
+        try:
+            if store is not None:
+                try:
+                    info = store.get(conversation_id)
+                    if info.updated_at != session.synced:  # another connection's turn ran meanwhile
+                        assistant.resume(conversation_id)
+                except Exception as exc:
+                    self._from_thread(None, {"type": "error", "message": store_failure(exc)})
+                    return
+            work()
+            if store is not None:
+                with contextlib.suppress(Exception):
+                    session.synced = store.get(conversation_id).updated_at
+        finally:
+            if store is not None:
+                store.close()  # store connections are held by running turns only
 
     def _ask(self, session: Session, message: str) -> None:
         try:
