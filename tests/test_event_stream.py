@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import json
 import threading
+import time
 import uuid
 from datetime import timedelta
 
@@ -265,3 +266,20 @@ def test_the_panels_card_follows_a_confirmation_made_by_the_cli_in_another_proce
         time.sleep(0.1)
     assert card()["outcome"]["status"] == "confirmed" and card()["outcome"].get("rows_affected") == 0
     controller.close()
+
+
+def test_stopping_one_assistant_leaves_another_assistants_query_on_the_same_engine_alone(make, db):
+    """A server shares one engine per organization between sessions: one session's Stop must not
+    cancel another's query."""
+    busy_sql = "SELECT count(*) AS n FROM (SELECT generate_series(1, 60000000)) AS g"  # a few seconds of CPU
+    busy = make([tool_calls([("psql", {"sql": busy_sql})]), text(message("slow done"))])
+    other = make([])
+    assert busy.engine is other.engine, "both read through the process's one engine for the org"
+    results = {}
+    worker = threading.Thread(target=lambda: results.setdefault("busy", busy.ask("slow one")))
+    worker.start()
+    time.sleep(0.5)
+    other.cancel()  # another session's Stop
+    worker.join(timeout=120)
+    assert results["busy"].error is None and results["busy"].response.text == "slow done"
+    assert results["busy"].steps[0].status == "completed", "its query was not cancelled"

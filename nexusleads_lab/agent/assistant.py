@@ -8,6 +8,7 @@ completes. Views subscribe to the events; nothing here renders.
 
 from __future__ import annotations
 
+import contextvars
 import io
 import json
 import logging
@@ -327,7 +328,7 @@ class Assistant:
             except Exception:
                 pass
         if self._database is not None:
-            self.engine.cancel()
+            self.engine.cancel(scope=self)  # this assistant's queries only: the engine may be shared
 
     def stream(self, question: str) -> Iterator[Any]:
         """Events of one turn as an iterator (the turn runs on a worker thread)."""
@@ -410,6 +411,9 @@ class Assistant:
 
         reports = ((_meta or {}).get("outcome") or {}).get("id")
         emit(TurnStarted(question=question, origin=origin, reports=reports))
+        from ..db.engine import CANCEL_SCOPE
+
+        scope = CANCEL_SCOPE.set(self)  # this turn's reads are this assistant's (see cancel)
         with self._turn_lock:
             self._cancel.clear()
             try:
@@ -431,6 +435,7 @@ class Assistant:
             finally:
                 self._active_stream = None
                 self._cancel.clear()
+                CANCEL_SCOPE.reset(scope)
         return result
 
     def _fail(self, result: TurnResult, emit, message: str) -> None:
@@ -590,7 +595,11 @@ class Assistant:
             steps[call["id"]] = step
             result.steps.append(step)
             emit(_action_event(step))
-            futures[self._pool.submit(self._tools.run, call["id"], call["name"], call["arguments"], result_id)] = call
+            # the tool thread reads in this turn's cancel scope (contextvars do not cross threads by themselves)
+            context = contextvars.copy_context()
+            futures[
+                self._pool.submit(context.run, self._tools.run, call["id"], call["name"], call["arguments"], result_id)
+            ] = call
         outcomes: dict[str, ToolOutcome] = {}
         pending = set(futures)
         try:
@@ -616,7 +625,7 @@ class Assistant:
                     emit(_action_event(step))
         except BaseException:
             if self._database is not None:
-                self.engine.cancel()
+                self.engine.cancel(scope=self)
             raise
         return [outcomes[c["id"]] for c in calls]
 

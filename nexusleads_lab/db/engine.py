@@ -8,6 +8,7 @@ reaches the kernel. Results travel through ADBC as Arrow into pandas.
 
 from __future__ import annotations
 
+import contextvars
 import json
 import queue
 import re
@@ -28,6 +29,10 @@ from . import temporal
 from .errors import QueryError, connect_failure, from_adbc, from_psycopg
 from .guard import check_role, describe_scope
 from .readsql import check_read
+
+#: Whose reads these are: an assistant sets it for its turn (and its tool threads inherit it), so
+#: ``Engine.cancel(scope)`` stops that assistant's queries and no one else's on a shared engine.
+CANCEL_SCOPE: contextvars.ContextVar[object | None] = contextvars.ContextVar("nexus_cancel_scope", default=None)
 
 if TYPE_CHECKING:
     import psycopg
@@ -157,7 +162,7 @@ class _ReadPool:
             lock_timeout="5000",
         )
         self._idle: queue.LifoQueue = queue.LifoQueue(maxsize=size)
-        self._busy: set = set()
+        self._busy: dict = {}  # connection -> the cancel scope it reads for (CANCEL_SCOPE)
         self._lock = threading.Lock()
         self._verified = False
 
@@ -199,12 +204,12 @@ class _ReadPool:
         except queue.Empty:
             conn = self._connect()
         with self._lock:
-            self._busy.add(conn)
+            self._busy[conn] = CANCEL_SCOPE.get()
         return conn
 
     def release(self, conn, *, broken: bool = False) -> None:
         with self._lock:
-            self._busy.discard(conn)
+            self._busy.pop(conn, None)
         if broken:
             _close_quietly(conn)
             return
@@ -213,10 +218,11 @@ class _ReadPool:
         except queue.Full:
             _close_quietly(conn)
 
-    def cancel_all(self) -> int:
-        """Cancel every statement in flight (from any thread); returns how many were signalled."""
+    def cancel_all(self, scope: object | None = None) -> int:
+        """Cancel the statements in flight (from any thread): those read for ``scope`` (see
+        ``CANCEL_SCOPE``), or every one when it is None. Returns how many were signalled."""
         with self._lock:
-            busy = list(self._busy)
+            busy = [conn for conn, owner in self._busy.items() if scope is None or owner is scope]
         for conn in busy:
             try:
                 conn.adbc_cancel()
@@ -371,9 +377,10 @@ class Engine:
         finally:
             cur.close()
 
-    def cancel(self) -> int:
-        """Cancel every read in flight (safe from any thread)."""
-        return self._reads.cancel_all() if self._reads else 0
+    def cancel(self, scope: object | None = None) -> int:
+        """Cancel reads in flight (safe from any thread): those of ``scope`` (one assistant's, so a
+        Stop in one session of a server leaves the others' queries alone), or all of them."""
+        return self._reads.cancel_all(scope) if self._reads else 0
 
     # -- writes ----------------------------------------------------------------------------
 
