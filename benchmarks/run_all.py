@@ -1,12 +1,13 @@
 #!/usr/bin/env python
 """Run every benchmark, print the tables and write them as Markdown.
 
-    .venv/bin/python benchmarks/run_all.py [--quick] [--only engine,rls,agent,browser] [--stop-servers]
+    .venv/bin/python benchmarks/run_all.py [--quick] [--only engine,rls,agent,browser,server] [--stop-servers]
 
 Writes ``benchmarks/results/engine.md``, ``benchmarks/results/rls.md`` (row-level security
 overhead and the write-proposal preview), ``benchmarks/results/agent.md`` and
 ``benchmarks/results/browser.md`` (a ``%%nexus`` dashboard and chart outputs in real JupyterLab
-and Chromium), each with the date, the machine's core count and a note on noise.
+and Chromium) and ``benchmarks/results/server.md`` (200 concurrent ``/ws/codex`` sessions against a
+1 s model, beside ``@openai/codex`` run once per turn), each with the date, the machine's core count and a note on noise.
 ``benchmarks/update_readme.py`` copies them into README.md between the
 ``<!-- bench:*:start/end -->`` markers.
 
@@ -35,6 +36,7 @@ BENCHES = {
     "rls": (BENCH_DIR / "bench_rls.py", RESULTS_DIR / "rls.md"),
     "agent": (BENCH_DIR / "bench_agent.py", RESULTS_DIR / "agent.md"),
     "browser": (BENCH_DIR / "bench_browser.py", RESULTS_DIR / "browser.md"),
+    "server": (BENCH_DIR / "bench_server.py", RESULTS_DIR / "server.md"),
 }
 
 

@@ -3,12 +3,12 @@
 
     .venv/bin/python benchmarks/update_readme.py [--readme PATH] [--check]
 
-For each section (``engine``, ``rls``, ``agent``, ``browser``) the text between
+For each section (``engine``, ``rls``, ``agent``, ``browser``, ``server``) the text between
 
     <!-- bench:engine:start -->
     <!-- bench:engine:end -->
 
-is replaced by ``benchmarks/results/engine.md`` (and likewise for ``rls``, ``agent`` and ``browser``). If any marker
+is replaced by ``benchmarks/results/engine.md`` (and likewise for ``rls``, ``agent``, ``browser`` and ``server``). If any marker
 is missing, malformed or the results file is absent, nothing is changed: the script prints
 what to add and exits with status 1. ``--check`` only reports whether README is up to date.
 """
@@ -22,7 +22,7 @@ from pathlib import Path
 
 BENCH_DIR = Path(__file__).resolve().parent
 ROOT = BENCH_DIR.parent
-SECTIONS = ("engine", "rls", "agent", "browser")
+SECTIONS = ("engine", "rls", "agent", "browser", "server")
 
 
 def markers(name: str) -> tuple[str, str]:
