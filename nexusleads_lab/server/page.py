@@ -33,11 +33,11 @@ from fastapi.responses import HTMLResponse, Response
 from ..ui.assets import asset_text
 from ..ui.chat import ChatController
 from ..ui.esm import bundle
-from .auth import Unauthorized, is_loopback
+from .auth import is_loopback
+from .ws import identify_or_close
 
 log = logging.getLogger(__name__)
 
-UNAUTHORIZED = 4401
 FORBIDDEN = 4403
 MAX_FRAME = 1_000_000  # characters of one message from the page
 CLOSE_WAIT = 15.0  # seconds a disconnected page's turn gets to end after it is cancelled
@@ -151,15 +151,9 @@ async def panel_socket(websocket: WebSocket) -> None:
         await websocket.accept()
         await websocket.close(code=FORBIDDEN)
         return
-    try:
-        identity = state.auth.identify(websocket.headers, websocket.cookies, websocket.query_params)
-    except Unauthorized as exc:
-        log.info("chat page socket refused: %s", exc)
-        await websocket.accept()
-        await websocket.close(code=UNAUTHORIZED)
-        return
-    await websocket.accept()
-    await PanelConnection(websocket).run(identity)
+    identity = await identify_or_close(websocket)
+    if identity is not None:
+        await PanelConnection(websocket).run(identity)
 
 
 class PanelConnection:

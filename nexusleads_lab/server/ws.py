@@ -396,14 +396,21 @@ class Connection:
             self.open = False
 
 
-async def codex(websocket: WebSocket) -> None:
-    state = websocket.app.state.nexus
+async def identify_or_close(websocket: WebSocket) -> Identity | None:
+    """Who the socket's request says it is; or, for a bad or missing token, close it with 4401
+    (nothing else said) and return None. Accepts the socket either way."""
     try:
-        identity = state.auth.identify(websocket.headers, websocket.cookies, websocket.query_params)
+        identity = websocket.app.state.nexus.auth.identify(websocket.headers, websocket.cookies, websocket.query_params)
     except Unauthorized as exc:
         log.info("WebSocket refused: %s", exc)
         await websocket.accept()
         await websocket.close(code=UNAUTHORIZED)
-        return
+        return None
     await websocket.accept()
-    await Connection(websocket, identity).run()
+    return identity
+
+
+async def codex(websocket: WebSocket) -> None:
+    identity = await identify_or_close(websocket)
+    if identity is not None:
+        await Connection(websocket, identity).run()

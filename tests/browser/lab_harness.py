@@ -416,3 +416,14 @@ def restart_kernel_from_the_menu(page) -> None:
     page.evaluate("() => { window.jupyterapp.commands.execute('kernelmenu:restart'); }")  # settles with the dialog
     page.locator(".jp-Dialog .jp-mod-accept").click()
     page.wait_for_function(_KERNEL_IDLE, timeout=60_000)
+
+
+def widen_side_area(page, width: int = 500) -> None:
+    """Drag the split handle so the side area is ``width`` px wide (JupyterLab opens it narrow)."""
+    box = page.locator("#jp-right-stack").bounding_box()
+    x, y = box["x"], box["y"] + box["height"] / 2
+    page.mouse.move(x - 2, y)
+    page.mouse.down()
+    page.mouse.move(x - 2 - (width - box["width"]), y, steps=8)
+    page.mouse.up()
+    page.wait_for_timeout(200)

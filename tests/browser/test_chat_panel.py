@@ -35,6 +35,7 @@ from lab_harness import (
     screenshot,
     use_kernel,
     wait_for_idle,
+    widen_side_area,
     write_notebook,
 )
 
@@ -106,17 +107,6 @@ def open_with_panel(page, lab, name: str, *, user: str | None = None, cells=()) 
     run_all_cells(page)
     page.wait_for_selector(PANEL, state="attached", timeout=60_000)
     widen_side_area(page)
-
-
-def widen_side_area(page, width: int = 500) -> None:
-    """Drag the split handle so the side area is ``width`` px wide (JupyterLab opens it narrow)."""
-    box = page.locator("#jp-right-stack").bounding_box()
-    x, y = box["x"], box["y"] + box["height"] / 2
-    page.mouse.move(x - 2, y)
-    page.mouse.down()
-    page.mouse.move(x - 2 - (width - box["width"]), y, steps=8)
-    page.mouse.up()
-    page.wait_for_timeout(200)
 
 
 @contextmanager

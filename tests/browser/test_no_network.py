@@ -22,7 +22,7 @@ from playwright.sync_api import expect
 from nexusleads_lab.testing.modelserver import text
 
 from fetchers import fetchers
-from lab_harness import cell, open_notebook, run_all_cells, run_cell, screenshot, write_notebook
+from lab_harness import cell, open_notebook, run_all_cells, run_cell, screenshot, widen_side_area, write_notebook
 
 pytestmark = pytest.mark.browser
 
@@ -163,17 +163,6 @@ def test_a_hostile_answer_in_a_cell_and_in_its_saved_static_view_fetches_nothing
     expect(page.locator('img[src^="data:image/png;base64,"]').first).to_be_attached()
     page.wait_for_timeout(SETTLE_MS)
     assert listener.paths == [] and fetches_to(requests, listener.base) == []
-
-
-def widen_side_area(page, width: int = 500) -> None:
-    """Drag the split handle so the side area is ``width`` px wide (JupyterLab opens it narrow)."""
-    box = page.locator("#jp-right-stack").bounding_box()
-    x, y = box["x"], box["y"] + box["height"] / 2
-    page.mouse.move(x - 2, y)
-    page.mouse.down()
-    page.mouse.move(x - 2 - (width - box["width"]), y, steps=8)
-    page.mouse.up()
-    page.wait_for_timeout(200)
 
 
 def ask(page, question: str) -> None:
