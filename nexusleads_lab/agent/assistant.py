@@ -722,10 +722,7 @@ class Assistant:
         reads, kept with the outcome itself so no view ever parses it back out of prose."""
         with self._subscribers_lock:
             self._pending.discard(outcome.id)
-        resolved = ConfirmResolved(
-            proposal_id=outcome.id, status=outcome.status, rows_affected=outcome.rows_affected,
-            error=outcome.error, conversation_id=self.thread.id,
-        )  # fmt: skip
+        resolved = self._resolved_event(outcome)
         if on_event is not None:
             try:
                 on_event(resolved)
