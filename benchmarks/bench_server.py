@@ -1,7 +1,7 @@
 #!/usr/bin/env python
 """How `nexus-lab serve` holds up: many concurrent `/ws/codex` sessions against a 1 s model.
 
-    .venv/bin/python benchmarks/bench_server.py [--sessions 200] [--baseline 5] [--threads 0,64]
+    .venv/bin/python benchmarks/bench_server.py [--sessions 200] [--baseline 5] [--threads 0]
         [--out results/server.md] [--quick] [--no-codex]
 
 The server runs as its own process (uvicorn on a loopback port, its own embedded PostgreSQL with
@@ -100,7 +100,7 @@ def serve_child(args: argparse.Namespace) -> None:
     import openai
     import uvicorn
 
-    from nexusleads_lab.config import Settings
+    from nexusleads_lab.config import EngineLimits, Settings
     from nexusleads_lab.db import open_database
     from nexusleads_lab.db.demo import ORGS
     from nexusleads_lab.db.embedded import stop_embedded
@@ -109,11 +109,12 @@ def serve_child(args: argparse.Namespace) -> None:
     from nexusleads_lab.server.auth import Identity
 
     pgdata = Path(args.pgdata)
-    db = open_database(Settings(), pgdata=pgdata, contributors=CONTRIBUTORS)
+    db = open_database(Settings(limits=EngineLimits.from_env()), pgdata=pgdata, contributors=CONTRIBUTORS)
     client = openai.OpenAI(base_url=args.model_url, api_key="bench", max_retries=0, timeout=600)
     app = create_app(database=db, client=client, local=Identity(user="bench", org=ORGS[0][0]))
     sock = socket.socket()
     sock.bind(("127.0.0.1", 0))
+    sock.listen(4096)  # clients may connect before uvicorn starts accepting
     port = sock.getsockname()[1]
     config = uvicorn.Config(app, host="127.0.0.1", port=port, log_level="warning", ws_max_size=WS_MAX_SIZE)
     server = uvicorn.Server(config)
@@ -128,6 +129,7 @@ def serve_child(args: argparse.Namespace) -> None:
             "ws": f"ws://127.0.0.1:{port}/ws/codex",
             "admin_url": db.admin_url,
             "pool_size": db.settings.limits.pool_size if hasattr(db.settings, "limits") else None,
+            "store_pool_size": getattr(db.settings.limits, "store_pool_size", None),
         }
     )
     try:
@@ -193,12 +195,10 @@ def order_anomalies(frames: list[dict]) -> list[str]:
     kinds = [f.get("type") for f in frames]
     if not kinds or kinds[0] != "turn.started":
         out.append(f"first frame {kinds[:1]} is not turn.started")
-    if not kinds or kinds[-1] != "turn.completed":
-        out.append(f"last frame {kinds[-1:]} is not turn.completed")
-    if kinds.count("turn.started") != 1 or kinds.count("turn.completed") != 1:
-        out.append("not exactly one turn.started and one turn.completed")
-    if "error" in kinds:
-        out.append("an error frame")
+    if not kinds or kinds[-1] not in ("turn.completed", "error"):
+        out.append(f"last frame {kinds[-1:]} is neither turn.completed nor error")
+    if kinds.count("turn.started") != 1 or kinds.count("turn.completed") + kinds.count("error") != 1:
+        out.append("not exactly one turn.started and one end (turn.completed or error)")
     state: dict[str, str] = {}
     for f in frames:
         if f.get("type") != "agent.action":
@@ -208,19 +208,32 @@ def order_anomalies(frames: list[dict]) -> list[str]:
             if call in state:
                 out.append(f"{call} started twice")
             state[call] = "started"
-        elif status == "completed":
+        elif status in ("completed", "failed"):  # a failed step ended: a failure, not a lost event
             if state.get(call) != "started":
-                out.append(f"{call} completed before it started")
-            state[call] = "completed"
-    if sorted(state.values()) != ["completed", "completed"]:
-        out.append(f"psql actions {state} (expected 2 started+completed)")
+                out.append(f"{call} {status} before it started")
+            state[call] = "ended"
+    if "error" not in kinds and sorted(state.values()) != ["ended", "ended"]:
+        out.append(f"psql actions {state} (expected 2, each started then ended)")
     texts = [i for i, k in enumerate(kinds) if k == "agent.text"]
-    if not texts or frames[texts[-1]].get("status") != "done":
+    if "error" in kinds:
+        pass  # a turn that failed as a whole: counted by ``failures``
+    elif not texts or frames[texts[-1]].get("status") != "done":
         out.append("no agent.text done")
     elif "session.id" not in kinds or kinds.index("session.id") > min(
         [i for i, k in enumerate(kinds) if k == "agent.action"] or [len(kinds)]
     ):
         out.append("session.id missing or after the first action")
+    return out
+
+
+def failures(frames: list[dict]) -> list[str]:
+    """What failed in one turn (the protocol reported it; nothing was lost): none expected."""
+    out = [f"error: {str(f.get('message'))[:160]}" for f in frames if f.get("type") == "error"]
+    out += [
+        f"step failed: {str(f.get('error'))[:160]}"
+        for f in frames
+        if f.get("type") == "agent.action" and f.get("status") == "failed"
+    ]
     return out
 
 
@@ -230,6 +243,8 @@ class Turn:
     wall: float
     frames: int
     anomalies: list[str]
+    failed: list[str] = field(default_factory=list)
+    sample: list[dict] = field(default_factory=list)  # an anomalous or failed turn's frames, condensed
 
 
 async def open_ws(url: str):
@@ -246,7 +261,15 @@ async def one_turn(ws, tag: str, timeout: float) -> Turn:
         frames.append(json.loads(await asyncio.wait_for(ws.recv(), timeout)))
         if frames[-1].get("type") in ("turn.completed", "error"):
             break
-    return Turn(tag, time.perf_counter() - t0, len(frames), order_anomalies(frames))
+    anomalies, failed = order_anomalies(frames), failures(frames)
+    sample = condensed(frames) if anomalies or failed else []
+    return Turn(tag, time.perf_counter() - t0, len(frames), anomalies, failed, sample)
+
+
+def condensed(frames: list[dict]) -> list[dict]:
+    """What an anomalous turn's frames said, without the long texts."""
+    keep = ("type", "status", "callId", "message", "command", "error")
+    return [{k: str(f[k])[:300] for k in keep if k in f} for f in frames]
 
 
 def rss_bytes(pid: int) -> int:
@@ -255,6 +278,13 @@ def rss_bytes(pid: int) -> int:
             if line.startswith("VmRSS:"):
                 return int(line.split()[1]) * 1024
     return 0
+
+
+def cpu_seconds(pid: int) -> float:
+    """User + system CPU time the process has used so far."""
+    with open(f"/proc/{pid}/stat") as fh:
+        fields = fh.read().rsplit(")", 1)[1].split()
+    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
 
 
 def threads_of(pid: int) -> int:
@@ -333,6 +363,9 @@ async def run_rounds(info: dict, pid: int, model: BenchModel, sessions: int, bas
                 await ws.close()
 
     await sequential("a")  # also the warm-up: imports, first connections
+    cpu0 = cpu_seconds(pid)
+    await sequential("c")  # the single-session turns whose CPU is counted
+    out["cpu_per_turn_single"] = (cpu_seconds(pid) - cpu0) / max(baseline, 1)
     out["rss_rest"] = await settle(pid)
     out["db_rest"] = watch.db_now()
     out["threads_rest"] = threads_of(pid)
@@ -349,11 +382,13 @@ async def run_rounds(info: dict, pid: int, model: BenchModel, sessions: int, bas
         out["rss_connected"] = await settle(pid)
 
         with watch:
+            cpu0 = cpu_seconds(pid)
             t0 = time.perf_counter()
             results = await asyncio.gather(
                 *(one_turn(ws, f"q{label}-c{i}", 900) for i, ws in enumerate(conns)), return_exceptions=True
             )
             out["burst_s"] = time.perf_counter() - t0
+            out["cpu_burst"] = cpu_seconds(pid) - cpu0
         out["turn_failures"] = [repr(r) for r in results if isinstance(r, BaseException)][:3]
         turns["burst"] = [r for r in results if isinstance(r, Turn)]
         out["peak_rss"] = watch.peak_rss
@@ -380,7 +415,9 @@ async def run_rounds(info: dict, pid: int, model: BenchModel, sessions: int, bas
                     "requests": len(served),
                     "added": t.wall - sum(served),
                     "anomalies": t.anomalies,
+                    "failed": t.failed,
                     "frames": t.frames,
+                    "sample": t.sample,
                 }
             )
         out[kind] = rows
@@ -449,6 +486,7 @@ def server_runs(args: argparse.Namespace) -> list[dict]:
                 result["threads"] = threads
                 result["request_bytes"] = list(model.request_bytes)
                 result["pool_size"] = info.get("pool_size")
+                result["store_pool_size"] = info.get("store_pool_size")
                 runs.append(result)
                 log(f"threads={threads or 'default'}: burst {result.get('burst_s', float('nan')):.1f} s")
     finally:
@@ -610,6 +648,7 @@ def report(runs: list[dict], codex: dict | None, args: argparse.Namespace) -> st
         idle = (r["rss_idle"] - r["rss_rest"]) / n if n else float("nan")
         connected = (r["rss_connected"] - r["rss_rest"]) / n if n else float("nan")
         lost = sum(len(t["anomalies"]) for t in burst + base) + (r["sessions_asked"] - len(burst))
+        failed = sum(1 for t in burst + base if t.get("failed"))
         name = "as shipped (default thread pool)" if not r["threads"] else f"diagnostic: {r['threads']}-thread pool"
         rows.append(
             [
@@ -627,6 +666,7 @@ def report(runs: list[dict], codex: dict | None, args: argparse.Namespace) -> st
                 _db(r.get("db_idle", {})),
                 _db(r.get("db_closed", {})),
                 str(lost),
+                str(failed),
             ]
         )
     parts.append(
@@ -646,6 +686,7 @@ def report(runs: list[dict], codex: dict | None, args: argparse.Namespace) -> st
                 "with N idle",
                 "after close",
                 "lost or misordered",
+                "turns failed",
             ],
             rows,
         )
@@ -663,6 +704,9 @@ def report(runs: list[dict], codex: dict | None, args: argparse.Namespace) -> st
                 "threads rest / peak",
                 "model requests / turn",
                 "first request body",
+                "server CPU / turn, 1 session (ms)",
+                "server CPU / turn, N at once (ms)",
+                "server CPU busy in the burst",
             ],
             [
                 [
@@ -675,6 +719,9 @@ def report(runs: list[dict], codex: dict | None, args: argparse.Namespace) -> st
                     f"{r['threads_rest']} / {r['peak_threads']}",
                     f"{med([t['requests'] for t in r.get('burst', [])]):.0f}",
                     fmt_bytes(med(r["request_bytes"])),
+                    _ms(r.get("cpu_per_turn_single", float("nan"))),
+                    _ms(r.get("cpu_burst", float("nan")) / max(r.get("sessions") or 1, 1)),
+                    f"{r.get('cpu_burst', float('nan')) / r.get('burst_s', float('nan')):.0%} of one core",
                 ]
                 for r in runs
             ],
@@ -735,9 +782,11 @@ def report(runs: list[dict], codex: dict | None, args: argparse.Namespace) -> st
         idle = (shipped["rss_idle"] - shipped["rss_rest"]) / n if n else float("nan")
         lost = sum(len(t["anomalies"]) for t in shipped.get("burst", []) + shipped.get("baseline", []))
         lost += shipped["sessions_asked"] - len(shipped.get("burst", []))
+        failed = sum(1 for t in shipped.get("burst", []) + shipped.get("baseline", []) if t.get("failed"))
         peak = sum(shipped.get("db_peak", {}).values())
         pool = shipped.get("pool_size") or 4
-        bound = 2 * pool  # the read pool, and as much again for the store and the writer
+        store_pool = shipped.get("store_pool_size") or pool
+        bound = pool + store_pool + 1  # reads, the conversation store, the writer (one organization)
         parts.append("#### Targets (issue 12), the server as shipped")
         parts.append("")
         parts.append(
@@ -751,17 +800,19 @@ def report(runs: list[dict], codex: dict | None, args: argparse.Namespace) -> st
                     ],
                     ["<= 5 MB per idle session", fmt_bytes(idle), _verdict(idle <= TARGET_IDLE_BYTES)],
                     [
-                        f"DB connections bounded by the pool size (read pool {pool}; counted met if <= {bound})",
+                        f"DB connections bounded by the pool size (read pool {pool} + store pool {store_pool} "
+                        f"+ writer 1 = {bound})",
                         f"peak {peak} with {n} sessions",
                         _verdict(peak <= bound),
                     ],
                     ["0 lost or misordered events", str(lost), _verdict(lost == 0)],
+                    ["every turn answered (no error, no failed step)", f"{failed} failed", _verdict(failed == 0)],
                 ],
                 "lrr",
             )
         )
     for r in runs:
-        problems = [a for t in r.get("burst", []) + r.get("baseline", []) for a in t["anomalies"]]
+        problems = [a for t in r.get("burst", []) + r.get("baseline", []) for a in t["anomalies"] + t.get("failed", [])]
         if problems or r.get("open_failures") or r.get("turn_failures"):
             parts.append("")
             parts.append(
@@ -775,7 +826,7 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--sessions", type=int, default=200)
     ap.add_argument("--baseline", type=int, default=5, help="sequential turns before and after the burst")
     ap.add_argument("--delay", type=float, default=1.0, help="seconds the model waits before each answer")
-    ap.add_argument("--threads", default="0,64", help="comma list; 0 = the server's own default thread pool")
+    ap.add_argument("--threads", default="0", help="comma list; 0 = the server's own default thread pool")
     ap.add_argument(
         "--ref", default="worktree", help="server code: the working tree, or a git ref exported for the run"
     )

@@ -44,8 +44,9 @@ def auth_secret() -> str | None:
     return os.environ.get("NEXUS_AUTH_SECRET", "").strip() or None
 
 
-def serve_turns(default: int = 32) -> int:
-    """How many turns one ``nexus-lab serve`` process runs at once (``NEXUS_SERVE_TURNS``); more wait."""
+def serve_turns(default: int = 256) -> int:
+    """How many turns one ``nexus-lab serve`` process runs at once (``NEXUS_SERVE_TURNS``); more wait.
+    A running turn is a thread waiting for the model; its database work waits for the bounded pools."""
     value = _int_env("NEXUS_SERVE_TURNS", default)
     if value < 1:
         raise ValueError(f"NEXUS_SERVE_TURNS must be at least 1, got {value}")
@@ -146,15 +147,22 @@ class EngineLimits:
     statement_timeout_ms: int = 15_000
     row_cap: int = 100_000
     result_max_bytes: int = 256 * 1024 * 1024  # Arrow bytes one read may bring into the kernel
-    pool_size: int = 4
+    pool_size: int = 4  # read connections open at once per scope, per process (more reads wait)
+    store_pool_size: int = 4  # a server's conversation-store connections per scope, per process
 
     @classmethod
     def from_env(cls) -> EngineLimits:
-        return cls(
+        limits = cls(
             statement_timeout_ms=_int_env("NEXUS_STATEMENT_TIMEOUT_MS", cls.statement_timeout_ms),
             row_cap=_int_env("NEXUS_ROW_CAP", cls.row_cap),
             result_max_bytes=_int_env("NEXUS_RESULT_MAX_BYTES", cls.result_max_bytes),
+            pool_size=_int_env("NEXUS_POOL_SIZE", cls.pool_size),
+            store_pool_size=_int_env("NEXUS_STORE_POOL_SIZE", cls.store_pool_size),
         )
+        for name, value in (("NEXUS_POOL_SIZE", limits.pool_size), ("NEXUS_STORE_POOL_SIZE", limits.store_pool_size)):
+            if value < 1:
+                raise ValueError(f"{name} must be at least 1, got {value}")
+        return limits
 
 
 @dataclass(frozen=True)

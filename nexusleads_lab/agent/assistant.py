@@ -16,7 +16,7 @@ import queue
 import threading
 import time
 from collections.abc import Callable, Iterator
-from concurrent.futures import FIRST_COMPLETED, ThreadPoolExecutor, wait
+from concurrent.futures import FIRST_COMPLETED, Executor, ThreadPoolExecutor, wait
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -175,7 +175,12 @@ class Assistant:
         persist: bool = True,
         max_steps: int = MAX_STEPS,
         token_budget: int = TOKEN_BUDGET,
+        tool_pool: Executor | None = None,
+        pooled_store: bool = False,
     ) -> None:
+        """``tool_pool`` (a server's, shared by its sessions; default: four threads of this
+        assistant's own) runs the tool calls; ``pooled_store`` borrows the conversation store's
+        connections from the database's bounded per-process pool instead of holding one."""
         self.settings = ModelSettings.from_env(model)
         org = org or current_org()
         self.org: str | None = None if org in (None, ALL_ORGS) else org  # None: every organization
@@ -199,7 +204,9 @@ class Assistant:
         self._turn_lock = threading.Lock()
         self._cancel = threading.Event()
         self._active_stream = None
-        self._pool = ThreadPoolExecutor(max_workers=4, thread_name_prefix="nexus-tool")
+        self._owns_pool = tool_pool is None
+        self._pool: Executor = tool_pool or ThreadPoolExecutor(max_workers=4, thread_name_prefix="nexus-tool")
+        self._pooled_store = pooled_store
         self._tools = ToolRunner(lambda: self.engine, self._skills_provider)
 
     # -- lazily built parts (so `Assistant()` itself is instant and never fails) ----------
@@ -251,7 +258,10 @@ class Assistant:
     def _new_store(self):
         from ..db.store import ConversationStore
 
-        return ConversationStore(self.database.store_url(self.org), self.org or ALL_ORGS, self.user, guard=True)
+        pool = self.database.store_pool(self.org) if self._pooled_store else None
+        return ConversationStore(
+            self.database.store_url(self.org), self.org or ALL_ORGS, self.user, guard=True, pool=pool
+        )
 
     @property
     def confirmations(self) -> Confirmations:
@@ -651,7 +661,8 @@ class Assistant:
 
     def close(self) -> None:
         self._closed = True
-        self._pool.shutdown(wait=False, cancel_futures=True)
+        if self._owns_pool:
+            self._pool.shutdown(wait=False, cancel_futures=True)
         if self._store is not None:
             self._store.close()
 

@@ -44,6 +44,7 @@ class Database:
     embedded: EmbeddedServer | None = None
     settings: Settings = field(default_factory=Settings)
     _engines: dict = field(default_factory=dict, repr=False)
+    _store_pools: dict = field(default_factory=dict, repr=False)
     _lock: threading.Lock = field(default_factory=threading.Lock, repr=False)
 
     @property
@@ -119,6 +120,20 @@ class Database:
             return self.settings.store_database_url
         return _with_user(self.admin_url, role, os.environ.get("NEXUS_STORE_PASSWORD") or None)
 
+    def store_pool(self, org: str | None):
+        """The process's bounded pool of conversation-store connections for one scope (a server's
+        sessions share it; ``NEXUS_STORE_POOL_SIZE`` connections at most)."""
+        from .schema import ALL_ORGS
+        from .store import StorePool
+
+        url = self.store_url(org)
+        with self._lock:
+            pool = self._store_pools.get(org)
+            if pool is None:
+                pool = StorePool(url, org or ALL_ORGS, size=self.settings.limits.store_pool_size)
+                self._store_pools[org] = pool
+            return pool
+
     def _ensure_org(self, org: str) -> None:
         """Embedded only: the organization must exist; create its roles on first use."""
         with self.connect_admin(autocommit=True) as conn:
@@ -148,8 +163,11 @@ class Database:
     def close(self) -> None:
         with self._lock:
             engines, self._engines = list(self._engines.values()), {}
+            pools, self._store_pools = list(self._store_pools.values()), {}
         for engine in engines:
             engine.close()
+        for pool in pools:
+            pool.close()
 
 
 def check_url(name: str, url: str | None) -> None:

@@ -26,7 +26,7 @@ import pyarrow.compute as pc
 
 from ..config import EngineLimits
 from . import temporal
-from .errors import QueryError, connect_failure, from_adbc, from_psycopg
+from .errors import FULL_HINT, QueryError, connect_failure, from_adbc, from_psycopg, out_of_connections
 from .guard import check_role, describe_scope
 from .readsql import check_read
 
@@ -150,10 +150,14 @@ def _is_connection_error(exc: Exception, sqlstate: str | None) -> bool:
 
 
 class _ReadPool:
-    """A small pool of ADBC connections for the agent role; broken ones are dropped, not reused."""
+    """A small pool of ADBC connections for the agent role: at most ``size`` open, whatever the
+    number of callers (a read beyond them waits for one to come back); broken ones are dropped."""
 
     def __init__(self, url: str, size: int, timeout_ms: int, scope: str | None) -> None:
         self._scope = scope
+        self.size = size
+        self._slots = threading.BoundedSemaphore(size)  # one per connection in use
+        self._wait_s = max(timeout_ms / 1000, 30.0)
         self._url = with_options(
             url,
             statement_timeout=str(timeout_ms),
@@ -176,7 +180,7 @@ class _ReadPool:
             raise QueryError(
                 f"Cannot connect to the database as the agent's read-only role: {connect_failure(d.message)}",
                 sqlstate=d.sqlstate,
-                hint=_ROLE_HINT,
+                hint=FULL_HINT if out_of_connections(d.message) else _ROLE_HINT,
             ) from None
         if not self._verified:
             self._verify(conn)
@@ -199,10 +203,19 @@ class _ReadPool:
         self._verified = True
 
     def acquire(self):
+        if not self._slots.acquire(timeout=self._wait_s):
+            raise QueryError(
+                f"All {self.size} read connections of this process were busy for {self._wait_s:g} s; "
+                "try again in a moment (NEXUS_POOL_SIZE sets how many there are)."
+            )
         try:
             conn = self._idle.get_nowait()
         except queue.Empty:
-            conn = self._connect()
+            try:
+                conn = self._connect()
+            except BaseException:
+                self._slots.release()
+                raise
         with self._lock:
             self._busy[conn] = CANCEL_SCOPE.get()
         return conn
@@ -210,13 +223,16 @@ class _ReadPool:
     def release(self, conn, *, broken: bool = False) -> None:
         with self._lock:
             self._busy.pop(conn, None)
-        if broken:
-            _close_quietly(conn)
-            return
         try:
-            self._idle.put_nowait(conn)
-        except queue.Full:
-            _close_quietly(conn)
+            if broken:
+                _close_quietly(conn)
+                return
+            try:
+                self._idle.put_nowait(conn)
+            except queue.Full:
+                _close_quietly(conn)
+        finally:
+            self._slots.release()
 
     def cancel_all(self, scope: object | None = None) -> int:
         """Cancel the statements in flight (from any thread): those read for ``scope`` (see

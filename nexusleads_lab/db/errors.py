@@ -43,6 +43,22 @@ def connect_failure(exc: Exception | str) -> str:
     return mask_secrets(text)
 
 
+FULL_WORDS = ("too many clients", "remaining connection slots")
+
+
+def out_of_connections(exc: Exception | str) -> bool:
+    """The server refused a connection because every connection slot is taken (53300)."""
+    text = str(exc).lower()
+    return getattr(exc, "sqlstate", None) == "53300" or any(w in text for w in FULL_WORDS)
+
+
+FULL_HINT = (
+    "The database has no free connection slots (its max_connections is reached): other clients hold "
+    "them. Lower NEXUS_POOL_SIZE / NEXUS_STORE_POOL_SIZE or the number of server processes, or raise "
+    "max_connections."
+)
+
+
 class QueryError(Exception):
     """A query that did not run, with the server's diagnostics and where in the SQL it failed."""
 

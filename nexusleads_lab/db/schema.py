@@ -284,6 +284,16 @@ BEGIN
 END $$;
 """,
     ),
+    Migration(
+        5,
+        "a lease per conversation: one turn at a time across server processes",
+        """
+-- Who runs the conversation's turn now, and until when (renewed while it runs; a holder that
+-- died lets go when its lease runs out). No connection or lock is held for the turn's length.
+ALTER TABLE chat_conversations ADD COLUMN IF NOT EXISTS turn_holder text;
+ALTER TABLE chat_conversations ADD COLUMN IF NOT EXISTS turn_until timestamptz;
+""",
+    ),
 )
 
 CURRENT_VERSION = MIGRATIONS[-1].version

@@ -17,7 +17,7 @@ from typing import Any
 import psycopg
 from psycopg.types.json import Jsonb
 
-from .errors import QueryError, connect_failure
+from .errors import FULL_HINT, QueryError, connect_failure, out_of_connections
 
 
 @dataclass(frozen=True)
@@ -67,43 +67,31 @@ class ConversationStore:
     organization's conversations.
     """
 
-    def __init__(self, url: str, org: str, user: str, *, guard: bool = False) -> None:
+    def __init__(self, url: str, org: str, user: str, *, guard: bool = False, pool: StorePool | None = None) -> None:
         self.org = org
         self.user = user
         self._url = url
         self._guard = guard
+        self._pool = pool  # a server's: every query borrows one of the process's bounded connections
         self._conn: psycopg.Connection | None = None
         self._lock = threading.RLock()
 
     def _connection(self) -> psycopg.Connection:
         if self._conn is None or self._conn.closed or self._conn.broken:
-            try:
-                conn = psycopg.connect(self._url, autocommit=True, connect_timeout=10)
-            except (psycopg.OperationalError, psycopg.ProgrammingError) as exc:
-                raise QueryError(f"Cannot reach the conversation store: {connect_failure(exc)}") from None
+            conn = _connect(self._url)
             if self._guard:
-                from .guard import check_role
-                from .schema import ALL_ORGS
-
-                try:
-                    check_role(lambda sql: conn.execute(sql).fetchone(), kind="store",
-                               scope=None if self.org == ALL_ORGS else self.org)  # fmt: skip
-                except QueryError:
-                    conn.close()
-                    raise
+                _check(conn, self.org)
             self._conn = conn
         return self._conn
 
     def query(self, sql: str, params: tuple = (), *, fetch: str = "none", durable: bool = True):
+        if self._pool is not None:
+            return self._pool.query(sql, params, fetch=fetch, durable=durable)
         with self._lock:
             for attempt in (1, 2):
                 conn = self._connection()
                 try:
-                    if durable:
-                        return _fetch(conn.execute(sql, params), fetch)
-                    with conn.transaction():  # SET LOCAL needs a transaction of its own
-                        conn.execute("SET LOCAL synchronous_commit = off")
-                        return _fetch(conn.execute(sql, params), fetch)
+                    return _run(conn, sql, params, fetch, durable)
                 except psycopg.OperationalError:
                     if attempt == 2:
                         raise
@@ -112,12 +100,17 @@ class ConversationStore:
     # -- conversations -------------------------------------------------------------------
 
     def create(self, title: str = "New conversation", model: str | None = None) -> str:
+        return self.start(title, model).id
+
+    def start(self, title: str = "New conversation", model: str | None = None) -> ConversationInfo:
+        """A new conversation, as ``get`` would describe it (in one round trip)."""
         row = self.query(
-            "INSERT INTO chat_conversations (org, user_name, title, model) VALUES (%s, %s, %s, %s) RETURNING id",
+            "INSERT INTO chat_conversations (org, user_name, title, model) VALUES (%s, %s, %s, %s)"
+            " RETURNING id, title, created_at, updated_at, model",
             (self.org, self.user, _title(title), model),
             fetch="one",
         )
-        return str(row[0])
+        return ConversationInfo(str(row[0]), row[1], row[2], row[3], 0, row[4])
 
     def list(self, limit: int = 100) -> list[ConversationInfo]:
         rows = self.query(
@@ -160,6 +153,42 @@ class ConversationStore:
         if n != 1:
             raise NotFound(f"No conversation {conversation_id} for user {self.user} in org {self.org}.")
 
+    # -- one turn at a time, across processes ------------------------------------------------
+
+    def claim(self, conversation_id: str, holder: str, ttl_s: float) -> datetime | None:
+        """Take the conversation's turn lease for ``holder`` if nobody else holds a live one; its
+        ``updated_at`` when taken (a later one than last seen: another turn ran), else None."""
+        row = self.query(
+            "UPDATE chat_conversations SET turn_holder = %s, turn_until = now() + make_interval(secs => %s)"
+            " WHERE id = %s AND org = %s AND user_name = %s"
+            "   AND (turn_holder IS NULL OR turn_holder = %s OR turn_until < now()) RETURNING updated_at",
+            (holder, ttl_s, _uuid(conversation_id), self.org, self.user, holder),
+            fetch="one",
+        )
+        if row is None:
+            self.get(conversation_id)  # NotFound when it is not (or no longer) this user's
+            return None
+        return row[0]
+
+    def renew(self, conversation_id: str, holder: str, ttl_s: float) -> bool:
+        """Extend a lease ``holder`` holds; False when it was lost (expired and taken)."""
+        n = self.query(
+            "UPDATE chat_conversations SET turn_until = now() + make_interval(secs => %s)"
+            " WHERE id = %s AND org = %s AND user_name = %s AND turn_holder = %s",
+            (ttl_s, _uuid(conversation_id), self.org, self.user, holder),
+        )
+        return n == 1
+
+    def release(self, conversation_id: str, holder: str) -> datetime | None:
+        """Give the lease back; the conversation's ``updated_at`` as the turn left it."""
+        row = self.query(
+            "UPDATE chat_conversations SET turn_holder = NULL, turn_until = NULL"
+            " WHERE id = %s AND org = %s AND user_name = %s AND turn_holder = %s RETURNING updated_at",
+            (_uuid(conversation_id), self.org, self.user, holder),
+            fetch="one",
+        )
+        return row[0] if row else None
+
     # -- messages -------------------------------------------------------------------------
 
     def append(self, conversation_id: str, role: str, content: dict[str, Any]) -> int:
@@ -192,10 +221,87 @@ class ConversationStore:
         return [StoredMessage(r[0], r[1], r[2], r[3]) for r in rows]
 
     def close(self) -> None:
+        """Let go of this store's own connection (a pooled store holds none between queries)."""
         with self._lock:
             if self._conn is not None:
                 self._conn.close()
                 self._conn = None
+
+
+class StorePool:
+    """A server process's conversation-store connections for one scope: at most ``size`` open,
+    whatever the number of sessions; each query borrows one and gives it back (psycopg_pool).
+    The role is checked (least privilege, bound to ``org``) on the first connection."""
+
+    def __init__(self, url: str, org: str, *, size: int, timeout: float = 10.0) -> None:
+        from psycopg_pool import ConnectionPool
+
+        self.org = org
+        self.size = size
+        self._checked = False
+        self._check_lock = threading.Lock()
+        self._timeout = timeout
+        self._pool = ConnectionPool(
+            url, min_size=0, max_size=size, timeout=timeout, open=True, name=f"nexus-store-{org}",
+            kwargs={"autocommit": True, "connect_timeout": 10}, reconnect_timeout=timeout,
+        )  # fmt: skip
+
+    def query(self, sql: str, params: tuple = (), *, fetch: str = "none", durable: bool = True):
+        from psycopg_pool import PoolTimeout
+
+        for attempt in (1, 2):
+            try:
+                with self._pool.connection() as conn:
+                    if not self._checked:
+                        with self._check_lock:
+                            if not self._checked:
+                                _check(conn, self.org)
+                                self._checked = True
+                    return _run(conn, sql, params, fetch, durable)
+            except PoolTimeout:
+                raise QueryError(
+                    f"Cannot reach the conversation store: no connection free or made within {self._timeout:g} s "
+                    f"(this process holds at most {self.size}; the database may be restarting)."
+                ) from None
+            except psycopg.OperationalError:
+                if attempt == 2:
+                    raise
+                self._pool.check()  # the server restarted: drop the idle connections it broke
+
+    @property
+    def open_connections(self) -> int:
+        return int(self._pool.get_stats().get("pool_size", 0))
+
+    def close(self) -> None:
+        self._pool.close(timeout=2)
+
+
+def _connect(url: str) -> psycopg.Connection:
+    try:
+        return psycopg.connect(url, autocommit=True, connect_timeout=10)
+    except (psycopg.OperationalError, psycopg.ProgrammingError) as exc:
+        hint = FULL_HINT if out_of_connections(exc) else None
+        raise QueryError(f"Cannot reach the conversation store: {connect_failure(exc)}", hint=hint) from None
+
+
+def _check(conn: psycopg.Connection, org: str) -> None:
+    """The store role is what it must be: least privilege, bound to ``org`` (or every org)."""
+    from .guard import check_role
+    from .schema import ALL_ORGS
+
+    try:
+        check_role(lambda sql: conn.execute(sql).fetchone(), kind="store", scope=None if org == ALL_ORGS else org)
+    except QueryError:
+        conn.close()
+        raise
+
+
+def _run(conn: psycopg.Connection, sql: str, params: tuple, fetch: str, durable: bool):
+    if durable:
+        return _fetch(conn.execute(sql, params), fetch)
+    with conn.transaction():  # SET LOCAL needs a transaction of its own
+        conn.execute("SET LOCAL synchronous_commit = off")
+        return _fetch(conn.execute(sql, params), fetch)
 
 
 def _fetch(cur: psycopg.Cursor, fetch: str):

@@ -1,8 +1,9 @@
 """The ASGI application: one FastAPI app over ``Assistant``s made for each verified caller.
 
-One process holds one ``Database`` (its engines pool the agent's reads per organization), one
-bounded pool of turn threads and one of tool threads, whatever the number of sessions; a
-conversation store connection is held only while a turn (or a REST request) uses it.
+One process holds one ``Database``, whose bounded pools are the only database connections its
+sessions use (per organization: ``NEXUS_POOL_SIZE`` for reads, ``NEXUS_STORE_POOL_SIZE`` for the
+conversation store, one writer), one bounded pool of turn threads and one of tool threads,
+whatever the number of sessions. A turn waits for the model on its thread, holding no connection.
 """
 
 from __future__ import annotations
@@ -10,8 +11,8 @@ from __future__ import annotations
 import contextlib
 import threading
 from collections.abc import AsyncIterator, Callable
-from concurrent.futures import Future, ThreadPoolExecutor
-from dataclasses import dataclass
+from concurrent.futures import ThreadPoolExecutor
+from dataclasses import dataclass, field
 from typing import Any
 
 from fastapi import FastAPI
@@ -19,6 +20,7 @@ from fastapi import FastAPI
 from ..agent.assistant import Assistant
 from ..config import auth_secret, serve_turns
 from .auth import Authenticator, Identity
+from .lease import Leases
 
 # Frames up to this size reach the protocol, which answers an oversized message with an `error`
 # event on a connection that stays open (the transport's own limit would close it).
@@ -26,20 +28,6 @@ WS_MAX_SIZE = 16 * 1024 * 1024
 APP_FACTORY = "nexusleads_lab.server.app:create_app"
 
 AssistantFactory = Callable[[Identity], Assistant]
-
-
-class SharedTools(ThreadPoolExecutor):
-    """An assistant's tool pool that borrows the process's bounded one (its shutdown is the app's)."""
-
-    def __init__(self, shared: ThreadPoolExecutor) -> None:
-        super().__init__(max_workers=1)  # starts no thread: every submit goes to ``shared``
-        self._shared = shared
-
-    def submit(self, fn, /, *args, **kwargs) -> Future:
-        return self._shared.submit(fn, *args, **kwargs)
-
-    def shutdown(self, wait: bool = True, *, cancel_futures: bool = False) -> None:
-        pass
 
 
 @dataclass
@@ -50,8 +38,10 @@ class ServerState:
     tools: ThreadPoolExecutor
     max_turns: int
     locks: Any = None  # ws.ConversationLocks: one turn at a time per conversation in this process
+    leases: Leases = field(default_factory=Leases)  # ... and across processes
 
     def close(self) -> None:
+        self.leases.close()
         self.turns.shutdown(wait=False, cancel_futures=True)
         self.tools.shutdown(wait=False, cancel_futures=True)
 
@@ -72,7 +62,7 @@ def create_app(
     """The server's app. ``secret`` (default ``NEXUS_AUTH_SECRET``) turns on token identity;
     ``database`` and ``client`` (an ``openai.OpenAI``) default to the environment's, as
     ``Assistant()``'s do (one ``Database`` for the whole process); ``max_turns`` (default
-    ``NEXUS_SERVE_TURNS``, 32) bounds the turns running at once; ``assistant_factory`` replaces
+    ``NEXUS_SERVE_TURNS``, 256) bounds the turns running at once; ``assistant_factory`` replaces
     how an assistant is made for a caller. Called without arguments it is uvicorn's factory."""
     from . import page, rest, ws
 
@@ -91,9 +81,8 @@ def create_app(
             return shared[0]
 
     def make_assistant(identity: Identity) -> Assistant:
-        assistant = Assistant(database=the_database(), client=client, user=identity.user, org=identity.org)
-        assistant._pool = SharedTools(tool_pool)  # no per-session tool threads
-        return assistant
+        return Assistant(database=the_database(), client=client, user=identity.user, org=identity.org,
+                         tool_pool=tool_pool, pooled_store=True)  # fmt: skip
 
     state = ServerState(
         auth=Authenticator(secret if secret is not None else auth_secret(), local),

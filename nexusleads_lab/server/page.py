@@ -193,6 +193,7 @@ class PanelConnection:
                 assistant,
                 sink=sink,
                 notify=lambda content: self.push({"type": "msg", "content": content}),
+                executor=self.state.turns,  # the page's turns share the app's bounded turn threads
             )
             ready = True
             self.push({"type": "state", "patch": dict(controller.state)})

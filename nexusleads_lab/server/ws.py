@@ -8,12 +8,11 @@ back onto the event loop through one queue per connection, so the loop never wai
 the database. A chat message ``CONFIRM_ACTION: <id>`` is the person's click (``CANCEL_ACTION: <id>``
 declines).
 
-One turn at a time per conversation, however many connections of this process name it (a
-reconnect storm): an asyncio lock per conversation id. A turn that follows another connection's
-(or another worker's) turn reloads the conversation from the store first, so it continues after
-that turn instead of beside it. Not yet: serialising two *overlapping* turns of one conversation
-on two workers; the store role may not take advisory locks and a row lock on the conversation
-conflicts with the store's own updates, so that needs a store-side lock (see docs).
+One turn at a time per conversation, however many connections name it (a reconnect storm),
+on any worker or replica: an asyncio lock per conversation id in this process, and the
+conversation's turn lease in the store across processes (``lease``). A turn that follows another
+connection's (or another worker's) turn reloads the conversation from the store first, so it
+continues after that turn instead of beside it.
 """
 
 from __future__ import annotations
@@ -37,6 +36,7 @@ from ..agent.events import AgentText, ShownText, TurnCompleted, TurnStarted
 from ..db.errors import QueryError
 from ..words import outcome_text
 from .auth import Identity, Unauthorized
+from .lease import Abandoned, Busy
 
 log = logging.getLogger(__name__)
 
@@ -205,7 +205,7 @@ class Connection:
     async def _session(self, session_id: str | None) -> Session | None:
         if session_id is not None and session_id in self.sessions:
             return self.sessions[session_id]
-        assistant = self.state.make_assistant(self.identity)
+        assistant = await self._in_pool(self.state.make_assistant, self.identity)  # off the event loop
         session = Session(assistant)
         if session_id is not None:
             try:
@@ -258,14 +258,14 @@ class Connection:
             session.assistant.resume(conversation_id)
             session.synced = synced
         finally:
-            store.close()  # store connections are held by running turns only
+            store.close()  # a pooled store holds nothing between queries; an own one is let go
 
     @staticmethod
     def _create(session: Session, question: str) -> str:
         assistant = session.assistant
         try:
-            conversation_id = assistant.store.create(title=question, model=assistant.model)
-            session.synced = assistant.store.get(conversation_id).updated_at
+            info = assistant.store.start(title=question, model=assistant.model)
+            conversation_id, session.synced = info.id, info.updated_at
         except Exception:
             assistant.store.close()
             raise
@@ -273,25 +273,30 @@ class Connection:
         return conversation_id
 
     def _locked(self, session: Session, conversation_id: str, work: Callable[[], None]) -> None:
-        """Run one turn (the caller holds the conversation's lock) on a thread current with the store."""
+        """Run one turn (the caller holds the conversation's lock in this process) under the
+        conversation's lease, on a thread current with the store."""
         assistant = session.assistant
         store = assistant.store
-        try:
-            if store is not None:
-                try:
-                    info = store.get(conversation_id)
-                    if info.updated_at != session.synced:  # another connection's turn ran meanwhile
-                        assistant.resume(conversation_id)
-                except Exception as exc:
-                    self._from_thread(None, {"type": "error", "message": store_failure(exc)})
-                    return
+        if store is None:
             work()
-            if store is not None:
-                with contextlib.suppress(Exception):
-                    session.synced = store.get(conversation_id).updated_at
+            return
+        try:
+            with contextlib.ExitStack() as stack:
+                try:
+                    lease = self.state.leases.hold(store, conversation_id, cancelled=lambda: session.ended)
+                    held = stack.enter_context(lease)
+                    if held.claimed != session.synced:  # another connection's or process's turn ran meanwhile
+                        assistant.resume(conversation_id)
+                except Abandoned:
+                    return
+                except Exception as exc:
+                    said = str(exc) if isinstance(exc, Busy) else store_failure(exc)
+                    self._from_thread(None, {"type": "error", "message": said})
+                    return
+                work()
+            session.synced = held.released  # None when it could not be read: the next turn reloads
         finally:
-            if store is not None:
-                store.close()  # store connections are held by running turns only
+            store.close()  # a pooled store holds nothing between queries; an own one is let go
 
     def _ask(self, session: Session, message: str) -> None:
         try:

@@ -35,6 +35,8 @@ import threading
 import time
 import uuid
 from collections.abc import Callable, Mapping
+from concurrent.futures import Executor, Future
+from concurrent.futures import wait as futures_wait
 from pathlib import PurePath
 from typing import Any
 
@@ -55,8 +57,11 @@ class ChatController:
     """What the chat panel shows and does, over one ``Assistant``; views only apply patches."""
 
     def __init__(self, assistant, *, sink: Sink, notify: Callable[[dict[str, Any]], None] | None = None,
-                 session=None, restore: bool = True) -> None:  # fmt: skip
+                 session=None, restore: bool = True, executor: Executor | None = None) -> None:  # fmt: skip
+        """``executor`` (a server's bounded pool of turn threads) runs the panel's own work; by
+        default each question gets a thread of its own."""
         self.assistant = assistant
+        self._executor = executor
         self.session = session
         self._sink = sink
         self._notify = notify or (lambda message: None)
@@ -67,7 +72,7 @@ class ChatController:
             "model_name": model_label(getattr(assistant, "settings", None)) or str(getattr(assistant, "model", "") or ""),
             "scope": str(getattr(assistant, "scope_label", "") or ""),
         }  # fmt: skip
-        self._worker: threading.Thread | None = None
+        self._worker: threading.Thread | Future | None = None
         self._turns: dict[str, _LiveTurn] = {}  # started and not over, in the order they started
         self._stop_requested = False
         self._host: str | None = None
@@ -107,6 +112,9 @@ class ChatController:
     def wait(self, timeout: float | None = None) -> bool:
         """Block until the panel's own work (a question, a confirmation) is over; True when idle."""
         worker = self._worker
+        if isinstance(worker, Future):
+            futures_wait([worker], timeout)
+            return worker.done()
         if worker is not None:
             worker.join(timeout)
             return not worker.is_alive()
@@ -235,9 +243,14 @@ class ChatController:
                 with self._lock:
                     self._append(answer_item(_key("a"), None, [], [], error=f"The turn failed unexpectedly: {exc}"))
             finally:
-                self._worker = None
+                with self._lock:
+                    self._worker = None
                 self._settle()
 
+        if self._executor is not None:
+            with self._lock:  # run's finally clears _worker: it must not run before it is set
+                self._worker = self._executor.submit(run)
+            return
         self._worker = threading.Thread(target=run, name="nexus-panel-turn", daemon=True)
         self._worker.start()
 

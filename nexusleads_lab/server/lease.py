@@ -1,0 +1,108 @@
+"""One turn at a time per conversation across server processes: a lease in the conversation's row.
+
+A turn takes the lease (``ConversationStore.claim``) before it starts and gives it back when it
+ends; while it runs, one thread per process renews every lease the process holds. A process that
+dies lets go when its leases run out (``TTL``). Nothing is held open for the turn's length: no
+connection, no row lock (a row lock would block the turn's own writes to its conversation, and the
+store role may not take advisory locks).
+"""
+
+from __future__ import annotations
+
+import contextlib
+import logging
+import os
+import socket
+import threading
+import time
+import uuid
+from collections.abc import Callable, Iterator
+from dataclasses import dataclass
+from typing import Any
+
+log = logging.getLogger(__name__)
+
+TTL = 30.0  # seconds a lease lives unless renewed
+RENEW = 10.0  # seconds between renewals
+WAIT = 600.0  # longest a turn waits for another process's turn of its conversation
+
+
+class Abandoned(Exception):
+    """The turn stopped waiting for the lease: its session ended."""
+
+
+class Busy(Exception):
+    """Another process's turn of the conversation ran longer than a turn may wait."""
+
+
+@dataclass
+class Held:
+    holder: str
+    claimed: Any  # the conversation's updated_at when the lease was taken
+    released: Any = None  # ... and when it was given back (None until then, or if that failed)
+
+
+class Leases:
+    """The turn leases this process holds, and the thread that renews them."""
+
+    def __init__(self, *, ttl: float = TTL, renew: float = RENEW, wait: float = WAIT) -> None:
+        self.ttl, self.renew_every, self.wait = ttl, renew, wait
+        self._prefix = f"{socket.gethostname()}:{os.getpid()}"
+        self._held: dict[str, tuple[Any, str]] = {}  # holder -> (store, conversation id)
+        self._lock = threading.Lock()
+        self._stop = threading.Event()
+        self._thread: threading.Thread | None = None
+
+    @contextlib.contextmanager
+    def hold(self, store: Any, conversation_id: str, *, cancelled: Callable[[], bool]) -> Iterator[Held]:
+        """Wait for the conversation's lease (from the turn's thread), hold it for the block. The
+        ``Held`` says when the conversation last changed, as the lease was taken and given back."""
+        holder = f"{self._prefix}:{uuid.uuid4().hex[:12]}"
+        deadline = time.monotonic() + self.wait
+        pause = 0.05
+        while (updated := store.claim(conversation_id, holder, self.ttl)) is None:
+            if cancelled():
+                raise Abandoned
+            if time.monotonic() > deadline:
+                raise Busy(
+                    f"Another turn of this conversation has been running elsewhere for over {self.wait:g} s; "
+                    "nothing was asked. Try again when it is over."
+                )
+            time.sleep(pause)
+            pause = min(pause * 2, 1.0)
+        with self._lock:
+            self._held[holder] = (store, conversation_id)
+            self._start()
+        held = Held(holder, updated)
+        try:
+            yield held
+        finally:
+            with self._lock:
+                self._held.pop(holder, None)
+            try:
+                held.released = store.release(conversation_id, holder)
+            except Exception:  # it runs out on its own
+                log.warning("could not give back the turn lease of %s", conversation_id, exc_info=True)
+
+    def held(self) -> int:
+        with self._lock:
+            return len(self._held)
+
+    def _start(self) -> None:
+        if self._thread is None or not self._thread.is_alive():
+            self._thread = threading.Thread(target=self._renew_loop, name="nexus-lease", daemon=True)
+            self._thread.start()
+
+    def _renew_loop(self) -> None:
+        while not self._stop.wait(self.renew_every):
+            with self._lock:
+                held = list(self._held.items())
+            for holder, (store, conversation_id) in held:
+                try:
+                    if not store.renew(conversation_id, holder, self.ttl):
+                        log.warning("the turn lease of %s was lost (it ran out and was taken)", conversation_id)
+                except Exception:
+                    log.warning("could not renew the turn lease of %s", conversation_id, exc_info=True)
+
+    def close(self) -> None:
+        self._stop.set()
