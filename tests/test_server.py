@@ -25,8 +25,8 @@ from websockets.sync.client import ClientConnection, connect
 from nexusleads_lab.cli import main
 from nexusleads_lab.db.database import Database
 from nexusleads_lab.db.demo import ORGS
-from nexusleads_lab.db.store import ConversationStore
 from nexusleads_lab.db.embedded import start_embedded, stop_embedded
+from nexusleads_lab.db.store import ConversationStore
 from nexusleads_lab.replay.cassette import last_user_message
 from nexusleads_lab.server import create_app
 from nexusleads_lab.server.app import WS_MAX_SIZE
