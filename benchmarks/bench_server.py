@@ -1,7 +1,7 @@
 #!/usr/bin/env python
 """How `nexus-lab serve` holds up: many concurrent `/ws/codex` sessions against a 1 s model.
 
-    .venv/bin/python benchmarks/bench_server.py [--sessions 200] [--baseline 5] [--threads 0]
+    .venv/bin/python benchmarks/bench_server.py [--sessions 200] [--baseline 5] [--replicas 1,2]
         [--out results/server.md] [--quick] [--no-codex]
 
 The server runs as its own process (uvicorn on a loopback port, its own embedded PostgreSQL with
@@ -12,9 +12,11 @@ model requests a turn. The model side records how long it spent serving each req
 "added" is a turn's wall time (chat sent -> turn.completed received) minus that.
 
 Rounds, in one run: a sequential baseline (1 session at a time), N connections opened idle, all N
-asking at once, the N left open and idle, all closed, the baseline again. ``--threads`` runs the
-whole thing once per value: 0 is the server as it ships; a number gives its event loop a default
-thread pool of that size first (a diagnostic: where the time goes, not a product setting).
+asking at once, the N left open and idle, all closed, the baseline again. ``--replicas`` runs the
+whole thing once per value: that many server processes over the one database, the sessions spread
+over them round-robin as a load balancer would (RSS, CPU and threads summed over them). CPU time
+in the burst is read from /proc for the servers, this process (the clients and the model) and
+PostgreSQL, to show where the added time goes.
 Beside it, the original design's anchor: `@openai/codex` run once per turn against a loopback
 Responses-API stub, if ``npx``/npm can provide it (``--no-codex`` skips it).
 Nothing is asserted; the report says which targets were met.
@@ -95,8 +97,6 @@ ISSUE_CODEX = {  # issue 12, measured earlier on this machine
 def serve_child(args: argparse.Namespace) -> None:
     """The server alone in this process: embedded PostgreSQL, the app, uvicorn on a loopback port."""
     quiet_warnings()
-    import concurrent.futures
-
     import openai
     import uvicorn
 
@@ -120,8 +120,6 @@ def serve_child(args: argparse.Namespace) -> None:
     server = uvicorn.Server(config)
 
     async def run() -> None:
-        if args.threads:
-            asyncio.get_running_loop().set_default_executor(concurrent.futures.ThreadPoolExecutor(args.threads))
         await server.serve(sockets=[sock])
 
     child_answer(
@@ -272,29 +270,59 @@ def condensed(frames: list[dict]) -> list[dict]:
     return [{k: str(f[k])[:300] for k in keep if k in f} for f in frames]
 
 
-def rss_bytes(pid: int) -> int:
-    with open(f"/proc/{pid}/status") as fh:
-        for line in fh:
-            if line.startswith("VmRSS:"):
-                return int(line.split()[1]) * 1024
-    return 0
+Pids = int | list[int]  # one server process, or the replicas' (summed)
 
 
-def cpu_seconds(pid: int) -> float:
-    """User + system CPU time the process has used so far."""
-    with open(f"/proc/{pid}/stat") as fh:
-        fields = fh.read().rsplit(")", 1)[1].split()
-    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+def _each(pids: Pids) -> list[int]:
+    return [pids] if isinstance(pids, int) else list(pids)
 
 
-def threads_of(pid: int) -> int:
-    return len(os.listdir(f"/proc/{pid}/task"))
+def rss_bytes(pids: Pids) -> int:
+    total = 0
+    for pid in _each(pids):
+        with open(f"/proc/{pid}/status") as fh:
+            total += next((int(line.split()[1]) * 1024 for line in fh if line.startswith("VmRSS:")), 0)
+    return total
+
+
+def cpu_seconds(pids: Pids) -> float:
+    """User + system CPU time the processes have used so far."""
+    total = 0
+    for pid in _each(pids):
+        with open(f"/proc/{pid}/stat") as fh:
+            fields = fh.read().rsplit(")", 1)[1].split()
+        total += int(fields[11]) + int(fields[12])
+    return total / os.sysconf("SC_CLK_TCK")
+
+
+def database_cpu_seconds(pgdata: Path) -> float:
+    """CPU time of the database server so far: the postmaster with its exited backends (reaped,
+    so in its children's times) and the backends still running."""
+    postmaster = int((pgdata / "postmaster.pid").read_text().split()[0])
+    total = 0
+    for entry in os.listdir("/proc"):
+        if not entry.isdigit():
+            continue
+        try:
+            with open(f"/proc/{entry}/stat") as fh:
+                fields = fh.read().rsplit(")", 1)[1].split()
+        except OSError:
+            continue
+        if int(entry) == postmaster:
+            total += sum(int(f) for f in fields[11:15])  # utime stime cutime cstime
+        elif int(fields[1]) == postmaster:
+            total += int(fields[11]) + int(fields[12])
+    return total / os.sysconf("SC_CLK_TCK")
+
+
+def threads_of(pids: Pids) -> int:
+    return sum(len(os.listdir(f"/proc/{pid}/task")) for pid in _each(pids))
 
 
 class Watcher:
-    """Samples the server's RSS, threads and database connections every 0.1 s."""
+    """Samples the servers' RSS, threads and database connections every 0.1 s."""
 
-    def __init__(self, pid: int, admin_url: str) -> None:
+    def __init__(self, pid: Pids, admin_url: str) -> None:
         import psycopg
 
         self.pid = pid
@@ -343,26 +371,28 @@ class Watcher:
             self._thread.join()
 
 
-async def settle(pid: int, seconds: float = 2.0) -> int:
+async def settle(pid: Pids, seconds: float = 2.0) -> int:
     await asyncio.sleep(seconds)
     return rss_bytes(pid)
 
 
-async def run_rounds(info: dict, pid: int, model: BenchModel, sessions: int, baseline: int, label: str) -> dict:
-    url = info["ws"]
+async def run_rounds(info: dict, pid: Pids, model: BenchModel, sessions: int, baseline: int, label: str) -> dict:
+    """``info["ws"]``: one server's URL, or the replicas' (session i goes to replica i mod n, as a
+    round-robin load balancer would send it)."""
+    urls = info["ws"] if isinstance(info["ws"], list) else [info["ws"]]
     watch = Watcher(pid, info["admin_url"])
     turns: dict[str, list[Turn]] = {"baseline": [], "burst": []}
     out: dict[str, Any] = {"sessions_asked": sessions}
 
-    async def sequential(prefix: str) -> None:
-        for i in range(baseline):
-            ws = await open_ws(url)
+    async def sequential(prefix: str, turns_: int = baseline) -> None:
+        for i in range(turns_):
+            ws = await open_ws(urls[i % len(urls)])
             try:
                 turns["baseline"].append(await one_turn(ws, f"q{label}-{prefix}{i}", 120))
             finally:
                 await ws.close()
 
-    await sequential("a")  # also the warm-up: imports, first connections
+    await sequential("a", max(baseline, len(urls)))  # also the warm-up (every replica): imports, first connections
     cpu0 = cpu_seconds(pid)
     await sequential("c")  # the single-session turns whose CPU is counted
     out["cpu_per_turn_single"] = (cpu_seconds(pid) - cpu0) / max(baseline, 1)
@@ -373,7 +403,7 @@ async def run_rounds(info: dict, pid: int, model: BenchModel, sessions: int, bas
     conns = []
     try:
         t0 = time.perf_counter()
-        opened = await asyncio.gather(*(open_ws(url) for _ in range(sessions)), return_exceptions=True)
+        opened = await asyncio.gather(*(open_ws(urls[i % len(urls)]) for i in range(sessions)), return_exceptions=True)
         conns = [c for c in opened if not isinstance(c, BaseException)]
         failures = [repr(c) for c in opened if isinstance(c, BaseException)]
         out["open_s"] = time.perf_counter() - t0
@@ -382,13 +412,15 @@ async def run_rounds(info: dict, pid: int, model: BenchModel, sessions: int, bas
         out["rss_connected"] = await settle(pid)
 
         with watch:
-            cpu0 = cpu_seconds(pid)
+            cpu0, own0, db0 = cpu_seconds(pid), time.process_time(), database_cpu_seconds(info["pgdata"])
             t0 = time.perf_counter()
             results = await asyncio.gather(
                 *(one_turn(ws, f"q{label}-c{i}", 900) for i, ws in enumerate(conns)), return_exceptions=True
             )
             out["burst_s"] = time.perf_counter() - t0
             out["cpu_burst"] = cpu_seconds(pid) - cpu0
+            out["cpu_load_burst"] = time.process_time() - own0  # the clients and the model (this process)
+            out["cpu_db_burst"] = database_cpu_seconds(info["pgdata"]) - db0
         out["turn_failures"] = [repr(r) for r in results if isinstance(r, BaseException)][:3]
         turns["burst"] = [r for r in results if isinstance(r, Turn)]
         out["peak_rss"] = watch.peak_rss
@@ -443,8 +475,8 @@ def code_under_test(ref: str, temp: Path) -> tuple[str | None, str]:
     return str(dest), f"commit {commit.stdout.strip()}"
 
 
-def start_server(pgdata: Path, model_url: str, threads: int, code: str | None) -> tuple[subprocess.Popen, dict]:
-    cmd = [PY, __file__, "--child", "--pgdata", str(pgdata), "--model-url", model_url, "--threads", str(threads)]
+def start_server(pgdata: Path, model_url: str, code: str | None) -> tuple[subprocess.Popen, dict]:
+    cmd = [PY, __file__, "--child", "--pgdata", str(pgdata), "--model-url", model_url]
     env = child_env()
     if code:
         env["PYTHONPATH"] = code
@@ -472,23 +504,27 @@ def server_runs(args: argparse.Namespace) -> list[dict]:
     runs = []
     try:
         code, args.code_name = code_under_test(args.ref, temp)
-        for threads in args.threads:
+        for replicas in args.replicas:
             model = BenchModel(args.delay)
             with ModelServer(model) as srv:
-                log(f"server (threads={threads or 'default'}): starting (first start seeds the demo data)")
-                proc, info = start_server(temp / "pgdata", srv.base_url, threads, code)
+                log(f"{replicas} server process(es): starting (the first start seeds the demo data)")
+                started = []
                 try:
-                    label = f"t{threads}"
-                    log(f"server pid {proc.pid}: baseline x{args.baseline}, then {args.sessions} sessions at once")
-                    result = asyncio.run(run_rounds(info, proc.pid, model, args.sessions, args.baseline, label))
+                    for _ in range(replicas):  # one after another: the first one migrates and seeds
+                        started.append(start_server(temp / "pgdata", srv.base_url, code))
+                    info = {**started[0][1], "ws": [i["ws"] for _, i in started], "pgdata": temp / "pgdata"}
+                    pids = [proc.pid for proc, _ in started]
+                    log(f"server pids {pids}: baseline x{args.baseline}, then {args.sessions} sessions at once")
+                    result = asyncio.run(run_rounds(info, pids, model, args.sessions, args.baseline, f"r{replicas}"))
                 finally:
-                    stop_server(proc)
-                result["threads"] = threads
+                    for proc, _ in started:
+                        stop_server(proc)
+                result["replicas"] = replicas
                 result["request_bytes"] = list(model.request_bytes)
                 result["pool_size"] = info.get("pool_size")
                 result["store_pool_size"] = info.get("store_pool_size")
                 runs.append(result)
-                log(f"threads={threads or 'default'}: burst {result.get('burst_s', float('nan')):.1f} s")
+                log(f"{replicas} replica(s): burst {result.get('burst_s', float('nan')):.1f} s")
     finally:
         shutil.rmtree(temp, ignore_errors=True)
     return runs
@@ -628,6 +664,11 @@ def _db(d: dict[str, int]) -> str:
     return f"{total} ({', '.join(f'{k} {v}' for k, v in sorted(d.items()))})" if d else "0"
 
 
+def _replicas(r: dict) -> str:
+    n = r.get("replicas", 1)
+    return "1 process" if n == 1 else f"{n} replicas, round-robin"
+
+
 def report(runs: list[dict], codex: dict | None, args: argparse.Namespace) -> str:
     parts = [header("Server: concurrent `/ws/codex` sessions (`benchmarks/bench_server.py`)", MODS), ""]
     parts.append(
@@ -649,7 +690,7 @@ def report(runs: list[dict], codex: dict | None, args: argparse.Namespace) -> st
         connected = (r["rss_connected"] - r["rss_rest"]) / n if n else float("nan")
         lost = sum(len(t["anomalies"]) for t in burst + base) + (r["sessions_asked"] - len(burst))
         failed = sum(1 for t in burst + base if t.get("failed"))
-        name = "as shipped (default thread pool)" if not r["threads"] else f"diagnostic: {r['threads']}-thread pool"
+        name = _replicas(r)
         rows.append(
             [
                 name,
@@ -707,10 +748,12 @@ def report(runs: list[dict], codex: dict | None, args: argparse.Namespace) -> st
                 "server CPU / turn, 1 session (ms)",
                 "server CPU / turn, N at once (ms)",
                 "server CPU busy in the burst",
+                "clients + model CPU busy in the burst",
+                "PostgreSQL CPU busy in the burst",
             ],
             [
                 [
-                    "as shipped" if not r["threads"] else f"{r['threads']}-thread pool",
+                    _replicas(r),
                     fmt_bytes(r["rss_rest"]),
                     fmt_bytes(r["rss_connected"]),
                     fmt_bytes(r["peak_rss"]),
@@ -722,6 +765,8 @@ def report(runs: list[dict], codex: dict | None, args: argparse.Namespace) -> st
                     _ms(r.get("cpu_per_turn_single", float("nan"))),
                     _ms(r.get("cpu_burst", float("nan")) / max(r.get("sessions") or 1, 1)),
                     f"{r.get('cpu_burst', float('nan')) / r.get('burst_s', float('nan')):.0%} of one core",
+                    f"{r.get('cpu_load_burst', float('nan')) / r.get('burst_s', float('nan')):.0%} of one core",
+                    f"{r.get('cpu_db_burst', float('nan')) / r.get('burst_s', float('nan')):.0%} of one core",
                 ]
                 for r in runs
             ],
@@ -756,7 +801,7 @@ def report(runs: list[dict], codex: dict | None, args: argparse.Namespace) -> st
         crow[1].append(_ms(med(codex["first"])))
         crow[2].append(fmt_bytes(med(codex["maxrss"])))
         crow[3].append(f"{fmt_bytes(med(codex['req_bytes']))} (whole first request body)")
-    shipped = next((r for r in runs if not r["threads"]), runs[0] if runs else None)
+    shipped = next((r for r in runs if r.get("replicas", 1) == 1), runs[0] if runs else None)
     ours = []
     if shipped and shipped.get("baseline"):
         base = shipped["baseline"]
@@ -815,9 +860,7 @@ def report(runs: list[dict], codex: dict | None, args: argparse.Namespace) -> st
         problems = [a for t in r.get("burst", []) + r.get("baseline", []) for a in t["anomalies"] + t.get("failed", [])]
         if problems or r.get("open_failures") or r.get("turn_failures"):
             parts.append("")
-            parts.append(
-                f"Problems (threads={r['threads']}): {problems[:5]} {r.get('open_failures')} {r.get('turn_failures')}"
-            )
+            parts.append(f"Problems ({_replicas(r)}): {problems[:5]} {r.get('open_failures')} {r.get('turn_failures')}")
     return "\n".join(parts) + "\n"
 
 
@@ -826,7 +869,9 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--sessions", type=int, default=200)
     ap.add_argument("--baseline", type=int, default=5, help="sequential turns before and after the burst")
     ap.add_argument("--delay", type=float, default=1.0, help="seconds the model waits before each answer")
-    ap.add_argument("--threads", default="0", help="comma list; 0 = the server's own default thread pool")
+    ap.add_argument(
+        "--replicas", default="1,2", help="comma list: server processes over one database, sessions round-robin"
+    )
     ap.add_argument(
         "--ref", default="worktree", help="server code: the working tree, or a git ref exported for the run"
     )
@@ -840,13 +885,12 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--model-url", help=argparse.SUPPRESS)
     args = ap.parse_args(argv)
     if args.child:
-        args.threads = int(args.threads)
         serve_child(args)
         return 0
     quiet_warnings()
     if args.quick:
         args.sessions, args.baseline, args.codex_runs = 20, 2, 2
-    args.threads = [int(t) for t in args.threads.split(",") if t.strip()]
+    args.replicas = [int(t) for t in args.replicas.split(",") if t.strip()]
     _soft, hard = resource.getrlimit(resource.RLIMIT_NOFILE)
     resource.setrlimit(resource.RLIMIT_NOFILE, (hard, hard))
     codex = None if args.no_codex else codex_runs(args.codex_runs)
