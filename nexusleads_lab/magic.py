@@ -48,6 +48,11 @@ class Nexus(Configurable):
             from .agent.provider import ModelSettings
 
             session.assistant.model = change.new or ModelSettings.from_env().model
+            from .ui.panel import existing_panel
+
+            panel = existing_panel(session.assistant)
+            if panel is not None:
+                panel.controller.refresh_model()  # the panel's header names the new model at once
 
 
 # -- parsing --------------------------------------------------------------------------------

@@ -421,3 +421,61 @@ def test_infinite_bc_and_far_future_dates_come_back_readable_never_as_a_wrong_ye
         db.engine.read("SELECT d::date AS d FROM (VALUES ('infinity'), ('2024-05-01'), (NULL)) v(d)").df["d"].tolist()
     )
     assert mixed[0] == "infinity" and str(mixed[1]) == "2024-05-01" and mixed[2] is None
+
+
+def test_reads_beyond_the_pool_wait_for_a_connection_and_never_open_more(db):
+    import threading
+
+    engine = Engine(db.agent_url, None, EngineLimits(pool_size=2))
+    role = psycopg.conninfo.conninfo_to_dict(db.agent_url).get("user") or "nexus_agent"
+    results, peak, done = [], [0], threading.Event()
+
+    with db.connect_admin(autocommit=True) as admin:
+        started = admin.execute("SELECT now()").fetchone()[0]
+
+    def sample() -> None:  # the reader connections opened since the test began: this engine's
+        with db.connect_admin(autocommit=True) as admin:
+            while not done.is_set():
+                n = admin.execute("SELECT count(*) FROM pg_stat_activity WHERE usename = %s AND backend_start >= %s",
+                                  (role, started)).fetchone()[0]  # fmt: skip
+                peak[0] = max(peak[0], n)
+
+    def read(n: int) -> None:
+        try:
+            results.append(engine.read(f"SELECT {n} AS n, count(*) AS c FROM generate_series(1, 2000000)").df["n"][0])
+        except QueryError as exc:
+            results.append(exc)
+
+    sampler = threading.Thread(target=sample)
+    sampler.start()
+    readers = [threading.Thread(target=read, args=(n,)) for n in range(8)]
+    for t in readers:
+        t.start()
+    for t in readers:
+        t.join(timeout=120)
+    done.set()
+    sampler.join()
+    engine.close()
+    assert sorted(r for r in results if not isinstance(r, QueryError)) == list(range(8)), results
+    assert 1 <= peak[0] <= 2, f"{peak[0]} reader connections open at once for a pool of 2"
+
+
+def test_a_database_with_no_connection_left_for_the_role_says_so(db):
+    from nexusleads_lab.db.store import ConversationStore
+
+    role = "nexus_limit_probe"
+    with db.connect_admin(autocommit=True) as admin:
+        admin.execute(f"DROP ROLE IF EXISTS {role}")
+        admin.execute(f"CREATE ROLE {role} LOGIN CONNECTION LIMIT 0")
+    try:
+        url = db.embedded.url_for(role)
+        with pytest.raises(QueryError) as read:
+            Engine(url, None).read("SELECT 1")
+        with pytest.raises(QueryError) as store:
+            ConversationStore(url, "*", "someone").list()
+        for failure in (read.value, store.value):
+            assert "too many connections" in failure.message
+            assert "CONNECTION LIMIT" in failure.hint and "nexus-lab db roles" not in failure.hint
+    finally:
+        with db.connect_admin(autocommit=True) as admin:
+            admin.execute(f"DROP ROLE IF EXISTS {role}")

@@ -332,6 +332,22 @@ def test_config_sets_the_model_and_opens_the_sql(ip, nexus):
     assert re.search(r'<details class="nxl-steps" (style="[^"]*" )?open', htmls(outputs))
 
 
+def test_config_model_renames_the_open_panels_header_at_once(ip, nexus, monkeypatch):
+    from nexusleads_lab.ui.panel import panel_for
+
+    monkeypatch.setenv("OPENAI_API_KEY", API_KEY)  # a live model: the header names it
+    monkeypatch.delenv("NEXUS_REPLAY", raising=False)
+    nexus([text(message("done"))])
+    panel = panel_for(get_session())
+    before = panel.model_name
+    try:
+        run(ip, "%config Nexus.model = 'configured-model'")
+        assert panel.model_name == "configured-model" != before
+    finally:
+        run(ip, "%config Nexus.model = None")
+    assert panel.model_name == before, "back to the environment's model"
+
+
 def test_a_failed_turn_fails_the_cell_with_one_paragraph(ip, nexus):
     nexus([tool_calls([("psql", {"sql": TIER_SQL})])])  # then the script runs out: the model service answers 500
     result, outputs, stdout, stderr = run(ip, "%nexus -o tiers anything")

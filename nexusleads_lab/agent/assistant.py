@@ -8,6 +8,7 @@ completes. Views subscribe to the events; nothing here renders.
 
 from __future__ import annotations
 
+import contextlib
 import contextvars
 import io
 import json
@@ -292,13 +293,47 @@ class Assistant:
 
     def resume(self, conversation_id: str) -> None:
         """Continue a stored conversation (after a kernel restart too)."""
-        info = self.store.get(conversation_id)
+        self.thread = self._load(conversation_id)
+
+    def _load(self, conversation_id: str, keep: Thread | None = None) -> Thread:
+        """A stored conversation as a thread; ``keep``: the thread it refreshes (its DataFrames stay)."""
+        store = self.store
+        info = store.get(conversation_id)  # before the messages: whoever writes after shows as newer
         messages = []
-        for stored in self.store.messages(info.id):
+        for stored in store.messages(info.id):
             msg = stored.content.get("message") if isinstance(stored.content, dict) else None
             if msg and stored.role in ("user", "assistant", "tool", "system"):
                 messages.append(msg)
-        self.thread = Thread(id=info.id, messages=messages, next_result=_next_result_number(messages))
+        store.seen[info.id] = info.updated_at
+        thread = Thread(id=info.id, messages=messages, next_result=_next_result_number(messages))
+        if keep is not None and keep.id == info.id:
+            thread.frames, thread.next_result = keep.frames, max(thread.next_result, keep.next_result)
+        return thread
+
+    @contextlib.contextmanager
+    def conversation_turn(self) -> Iterator[None]:
+        """Hold the current conversation's turn lease for the block (``db.lease``): one turn at a
+        time per stored conversation, whichever assistant or process asks. If somebody else added
+        to the conversation since this assistant last saw it, the thread is reloaded first (its
+        DataFrames kept), so this turn continues after theirs. Waiting stops at ``cancel``."""
+        store, conversation_id = self.store, self.thread.id
+        if store is None or conversation_id is None:
+            yield
+            return
+        from ..db.lease import LEASES, Abandoned
+
+        with contextlib.ExitStack() as stack:
+            try:
+                held = stack.enter_context(LEASES.hold(store, conversation_id, cancelled=self._cancel.is_set))
+            except Abandoned:
+                raise Cancelled() from None
+            except QueryError:
+                raise
+            except Exception as exc:
+                raise QueryError(f"The conversation store cannot be reached: {exc}") from None
+            if held.claimed is not None and held.claimed != store.seen.get(conversation_id):
+                self.thread = self._load(conversation_id, keep=self.thread)
+            yield
 
     def history(self, conversation_id: str | None = None) -> list[dict[str, Any]]:
         """Stored messages of a conversation (default: the current one), oldest first."""
@@ -424,12 +459,14 @@ class Assistant:
         from ..db.engine import CANCEL_SCOPE
 
         scope = CANCEL_SCOPE.set(self)  # this turn's reads are this assistant's (see cancel)
-        with self._turn_lock:
+        # The lease (if the conversation is stored) spans the turn and its failure note alike.
+        with self._turn_lock, contextlib.ExitStack() as leased:
             self._cancel.clear()
             try:
                 if not isinstance(question, str) or not question.strip():
                     raise ValueError("Ask a question: the message is empty.")
                 client = self.client()
+                leased.enter_context(self.conversation_turn())
                 self._run_turn(client, question, result, emit, _meta)
             except (Cancelled, KeyboardInterrupt):
                 self.cancel()

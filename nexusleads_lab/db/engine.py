@@ -180,7 +180,7 @@ class _ReadPool:
             raise QueryError(
                 f"Cannot connect to the database as the agent's read-only role: {connect_failure(d.message)}",
                 sqlstate=d.sqlstate,
-                hint=FULL_HINT if out_of_connections(d.message) else _ROLE_HINT,
+                hint=FULL_HINT if out_of_connections(d.message, d.sqlstate) else _ROLE_HINT,
             ) from None
         if not self._verified:
             self._verify(conn)

@@ -43,19 +43,19 @@ def connect_failure(exc: Exception | str) -> str:
     return mask_secrets(text)
 
 
-FULL_WORDS = ("too many clients", "remaining connection slots")
+FULL_WORDS = ("too many clients", "remaining connection slots", "too many connections")
 
 
-def out_of_connections(exc: Exception | str) -> bool:
-    """The server refused a connection because every connection slot is taken (53300)."""
+def out_of_connections(exc: Exception | str, sqlstate: str | None = None) -> bool:
+    """The server refused a connection because its slots (or the role's) are all taken (53300)."""
     text = str(exc).lower()
-    return getattr(exc, "sqlstate", None) == "53300" or any(w in text for w in FULL_WORDS)
+    return "53300" in (sqlstate, getattr(exc, "sqlstate", None)) or any(w in text for w in FULL_WORDS)
 
 
 FULL_HINT = (
-    "The database has no free connection slots (its max_connections is reached): other clients hold "
-    "them. Lower NEXUS_POOL_SIZE / NEXUS_STORE_POOL_SIZE or the number of server processes, or raise "
-    "max_connections."
+    "The database has no connection free for this login: its max_connections (or the role's CONNECTION "
+    "LIMIT) is reached, held by other clients. Lower NEXUS_POOL_SIZE / NEXUS_STORE_POOL_SIZE or the number "
+    "of server processes, or raise the limit."
 )
 
 

@@ -75,6 +75,10 @@ class ConversationStore:
         self._pool = pool  # a server's: every query borrows one of the process's bounded connections
         self._conn: psycopg.Connection | None = None
         self._lock = threading.RLock()
+        # Each conversation's updated_at as this store's owner last wrote it or loaded it whole
+        # (``Assistant.resume`` sets it): a later one in the database means somebody else added
+        # to it since (see ``lease``).
+        self.seen: dict[str, datetime] = {}
 
     def _connection(self) -> psycopg.Connection:
         if self._conn is None or self._conn.closed or self._conn.broken:
@@ -110,6 +114,7 @@ class ConversationStore:
             (self.org, self.user, _title(title), model),
             fetch="one",
         )
+        self.seen[str(row[0])] = row[3]
         return ConversationInfo(str(row[0]), row[1], row[2], row[3], 0, row[4])
 
     def list(self, limit: int = 100) -> list[ConversationInfo]:
@@ -187,7 +192,10 @@ class ConversationStore:
             (_uuid(conversation_id), self.org, self.user, holder),
             fetch="one",
         )
-        return row[0] if row else None
+        if row is None:
+            return None
+        self.seen[_uuid(conversation_id)] = row[0]
+        return row[0]
 
     # -- messages -------------------------------------------------------------------------
 
@@ -195,10 +203,10 @@ class ConversationStore:
         """Append one message as it completes; returns its sequence number in the conversation."""
         row = self.query(
             "WITH c AS (UPDATE chat_conversations SET updated_at = now()"
-            "           WHERE id = %s AND org = %s AND user_name = %s RETURNING id)"
+            "           WHERE id = %s AND org = %s AND user_name = %s RETURNING id, updated_at)"
             " INSERT INTO chat_messages (conversation_id, seq, role, content)"
             " SELECT c.id, coalesce((SELECT max(seq) FROM chat_messages WHERE conversation_id = c.id), 0) + 1, %s, %s"
-            " FROM c RETURNING seq",
+            " FROM c RETURNING seq, (SELECT updated_at FROM c)",
             (_uuid(conversation_id), self.org, self.user, role, Jsonb(content, dumps=_dumps)),
             fetch="one",
             # A chat message lost to a server crash in its last few ms is acceptable; a WAL flush
@@ -207,6 +215,7 @@ class ConversationStore:
         )
         if row is None:
             raise NotFound(f"No conversation {conversation_id} for user {self.user} in org {self.org}.")
+        self.seen[_uuid(conversation_id)] = row[1]
         return int(row[0])
 
     def messages(self, conversation_id: str) -> builtins.list[StoredMessage]:  # self.list shadows list here

@@ -12,7 +12,7 @@ import contextlib
 import threading
 from collections.abc import AsyncIterator, Callable
 from concurrent.futures import ThreadPoolExecutor
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from typing import Any
 
 from fastapi import FastAPI
@@ -20,7 +20,6 @@ from fastapi import FastAPI
 from ..agent.assistant import Assistant
 from ..config import auth_secret, serve_turns
 from .auth import Authenticator, Identity
-from .lease import Leases
 
 # Frames up to this size reach the protocol, which answers an oversized message with an `error`
 # event on a connection that stays open (the transport's own limit would close it).
@@ -38,10 +37,8 @@ class ServerState:
     tools: ThreadPoolExecutor
     max_turns: int
     locks: Any = None  # ws.ConversationLocks: one turn at a time per conversation in this process
-    leases: Leases = field(default_factory=Leases)  # ... and across processes
 
     def close(self) -> None:
-        self.leases.close()
         self.turns.shutdown(wait=False, cancel_futures=True)
         self.tools.shutdown(wait=False, cancel_futures=True)
 

@@ -10,9 +10,9 @@ declines).
 
 One turn at a time per conversation, however many connections name it (a reconnect storm),
 on any worker or replica: an asyncio lock per conversation id in this process, and the
-conversation's turn lease in the store across processes (``lease``). A turn that follows another
-connection's (or another worker's) turn reloads the conversation from the store first, so it
-continues after that turn instead of beside it.
+conversation's turn lease in the store across processes (``db.lease``, taken by the assistant).
+A turn that follows another connection's (or another worker's) turn reloads the conversation from
+the store first, so it continues after that turn instead of beside it.
 """
 
 from __future__ import annotations
@@ -31,12 +31,11 @@ from typing import Any, TypeVar
 
 from fastapi import WebSocket
 
-from ..agent.assistant import Assistant
+from ..agent.assistant import Assistant, Cancelled
 from ..agent.events import AgentText, ShownText, TurnCompleted, TurnStarted
 from ..db.errors import QueryError
 from ..words import outcome_text
 from .auth import Identity, Unauthorized
-from .lease import Abandoned, Busy
 
 log = logging.getLogger(__name__)
 
@@ -84,7 +83,6 @@ class Session:
     last_text: float = 0.0
     held_done: AgentText | None = None  # sent with turn.completed's resolved text
     ended: bool = False  # reset or disconnected: queued turns do not start
-    synced: Any = None  # the conversation's updated_at when this assistant last matched the store
 
     @property
     def busy(self) -> bool:
@@ -252,51 +250,30 @@ class Connection:
 
     @staticmethod
     def _resume(session: Session, conversation_id: str) -> None:
-        store = session.assistant.store
         try:
-            synced = store.get(conversation_id).updated_at  # before reading: a later turn means reload
             session.assistant.resume(conversation_id)
-            session.synced = synced
         finally:
-            store.close()  # a pooled store holds nothing between queries; an own one is let go
+            session.assistant.store.close()  # a pooled store holds nothing between queries
 
     @staticmethod
     def _create(session: Session, question: str) -> str:
         assistant = session.assistant
         try:
-            info = assistant.store.start(title=question, model=assistant.model)
-            conversation_id, session.synced = info.id, info.updated_at
-        except Exception:
+            conversation_id = assistant.store.start(title=question, model=assistant.model).id
+        finally:
             assistant.store.close()
-            raise
         assistant.thread.id = conversation_id
         return conversation_id
 
     def _locked(self, session: Session, conversation_id: str, work: Callable[[], None]) -> None:
-        """Run one turn (the caller holds the conversation's lock in this process) under the
-        conversation's lease, on a thread current with the store."""
-        assistant = session.assistant
-        store = assistant.store
-        if store is None:
-            work()
-            return
+        """Run one turn; the caller holds the conversation's lock in this process, and the turn
+        takes its lease across processes (``Assistant.conversation_turn``), reloading it first if
+        another connection's or replica's turn added to it."""
         try:
-            with contextlib.ExitStack() as stack:
-                try:
-                    lease = self.state.leases.hold(store, conversation_id, cancelled=lambda: session.ended)
-                    held = stack.enter_context(lease)
-                    if held.claimed != session.synced:  # another connection's or process's turn ran meanwhile
-                        assistant.resume(conversation_id)
-                except Abandoned:
-                    return
-                except Exception as exc:
-                    said = str(exc) if isinstance(exc, Busy) else store_failure(exc)
-                    self._from_thread(None, {"type": "error", "message": said})
-                    return
-                work()
-            session.synced = held.released  # None when it could not be read: the next turn reloads
+            work()
         finally:
-            store.close()  # a pooled store holds nothing between queries; an own one is let go
+            if session.assistant.store is not None:
+                session.assistant.store.close()
 
     def _ask(self, session: Session, message: str) -> None:
         try:
@@ -308,7 +285,10 @@ class Connection:
     def _click(self, session: Session, proposal_id: str, confirm: bool) -> None:
         assistant = session.assistant
         try:
-            outcome = assistant.confirm(proposal_id) if confirm else assistant.decline(proposal_id)
+            with assistant.conversation_turn():  # its report joins the conversation after any turn running
+                outcome = assistant.confirm(proposal_id) if confirm else assistant.decline(proposal_id)
+        except Cancelled:
+            return  # the session ended while it waited
         except QueryError as exc:
             self._from_thread(None, {"type": "error", "message": exc.paragraph()})
             return

@@ -69,7 +69,7 @@ class ChatController:
         self.state: dict[str, Any] = {
             "messages": [], "conversations": [], "conversation_id": None, "busy": False, "turn": {},
             "streaming": "", "notice": "", "sql_cell": "%%nexus sql\n{sql}",
-            "model_name": model_label(getattr(assistant, "settings", None)) or str(getattr(assistant, "model", "") or ""),
+            "model_name": _model_name(assistant),
             "scope": str(getattr(assistant, "scope_label", "") or ""),
         }  # fmt: skip
         self._worker: threading.Thread | Future | None = None
@@ -88,6 +88,12 @@ class ChatController:
         with self._lock:
             self.state.update(patch)
             self._sink(patch)
+
+    def refresh_model(self) -> None:
+        """Show the model the assistant answers with now (``%config Nexus.model`` changed it)."""
+        name = _model_name(self.assistant)
+        if name != self.state.get("model_name"):
+            self._apply(model_name=name)
 
     @property
     def messages(self) -> list[dict[str, Any]]:
@@ -272,6 +278,7 @@ class ChatController:
             return
         turn_id = getattr(event, "turn_id", None) or "-"
         if kind == "turn.started":
+            self.refresh_model()  # a turn asks the model the assistant has now
             self._on_started(turn_id, event)
             return
         live = self._turns.get(turn_id)
@@ -438,6 +445,10 @@ _ACTIONS: dict[str, Callable[[ChatController, Mapping[str, Any]], None]] = {
     "placed": ChatController._on_placed,
     "closed": ChatController._on_closed,
 }
+
+
+def _model_name(assistant) -> str:
+    return model_label(getattr(assistant, "settings", None)) or str(getattr(assistant, "model", "") or "")
 
 
 def model_label(settings) -> str:

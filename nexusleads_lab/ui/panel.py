@@ -89,6 +89,11 @@ class ChatPanel(anywidget.AnyWidget):
 _panels: weakref.WeakKeyDictionary[Any, ChatPanel] = weakref.WeakKeyDictionary()
 
 
+def existing_panel(assistant) -> ChatPanel | None:
+    """The assistant's panel, if one was opened (none is made)."""
+    return _panels.get(assistant)
+
+
 def panel_for(session) -> ChatPanel:
     """The one panel of a session's assistant (so ``%nexus panel`` twice shows the same conversation)."""
     assistant = session.assistant

@@ -1,10 +1,13 @@
-"""One turn at a time per conversation across server processes: a lease in the conversation's row.
+"""One turn at a time per conversation, across assistants and processes: a lease in its row.
 
-A turn takes the lease (``ConversationStore.claim``) before it starts and gives it back when it
-ends; while it runs, one thread per process renews every lease the process holds. A process that
-dies lets go when its leases run out (``TTL``). Nothing is held open for the turn's length: no
-connection, no row lock (a row lock would block the turn's own writes to its conversation, and the
-store role may not take advisory locks).
+A turn of a stored conversation (a question, or a confirmation's report) takes the conversation's
+lease (``ConversationStore.claim``) before it starts and gives it back when it ends, whether it
+runs in a notebook, the CLI or any ``nexus-lab serve`` replica; while it runs, one thread per
+process renews every lease the process holds. A process that dies lets go when its leases run out
+(``TTL``). Nothing is held open for the turn's length: no connection, no row lock (a row lock would
+block the turn's own writes to its conversation, and the store role may not take advisory locks).
+A thread that already holds a conversation's lease holds it again for free (a confirmation's
+follow-up question inside its report).
 """
 
 from __future__ import annotations
@@ -20,6 +23,8 @@ from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from typing import Any
 
+from .errors import QueryError
+
 log = logging.getLogger(__name__)
 
 TTL = 30.0  # seconds a lease lives unless renewed
@@ -28,17 +33,17 @@ WAIT = 600.0  # longest a turn waits for another process's turn of its conversat
 
 
 class Abandoned(Exception):
-    """The turn stopped waiting for the lease: its session ended."""
+    """The turn stopped waiting for the lease: it was cancelled."""
 
 
-class Busy(Exception):
-    """Another process's turn of the conversation ran longer than a turn may wait."""
+class Busy(QueryError):
+    """Another turn of the conversation ran longer than a turn may wait."""
 
 
 @dataclass
 class Held:
     holder: str
-    claimed: Any  # the conversation's updated_at when the lease was taken
+    claimed: Any  # the conversation's updated_at when the lease was taken (None: held already)
     released: Any = None  # ... and when it was given back (None until then, or if that failed)
 
 
@@ -52,11 +57,16 @@ class Leases:
         self._lock = threading.Lock()
         self._stop = threading.Event()
         self._thread: threading.Thread | None = None
+        self._local = threading.local()  # the conversations this thread holds
 
     @contextlib.contextmanager
     def hold(self, store: Any, conversation_id: str, *, cancelled: Callable[[], bool]) -> Iterator[Held]:
         """Wait for the conversation's lease (from the turn's thread), hold it for the block. The
         ``Held`` says when the conversation last changed, as the lease was taken and given back."""
+        mine = self._local.__dict__.setdefault("held", set())
+        if conversation_id in mine:  # this thread holds it already
+            yield Held("", None)
+            return
         holder = f"{self._prefix}:{uuid.uuid4().hex[:12]}"
         deadline = time.monotonic() + self.wait
         pause = 0.05
@@ -74,9 +84,11 @@ class Leases:
             self._held[holder] = (store, conversation_id)
             self._start()
         held = Held(holder, updated)
+        mine.add(conversation_id)
         try:
             yield held
         finally:
+            mine.discard(conversation_id)
             with self._lock:
                 self._held.pop(holder, None)
             try:
@@ -106,3 +118,7 @@ class Leases:
 
     def close(self) -> None:
         self._stop.set()
+
+
+#: The process's leases: every assistant's turns share the one renewing thread.
+LEASES = Leases()

@@ -1,0 +1,129 @@
+"""One turn at a time per stored conversation, whichever assistant asks (two kernels, a kernel and
+the CLI, two server replicas): the conversation's lease, and the reload that lets a turn continue
+after another assistant's instead of beside it."""
+
+from __future__ import annotations
+
+import json
+import threading
+import uuid
+
+import openai
+import pytest
+
+from nexusleads_lab.agent.assistant import Assistant
+from nexusleads_lab.db.lease import LEASES
+from nexusleads_lab.db.store import ConversationStore
+from nexusleads_lab.replay.cassette import last_user_message
+from nexusleads_lab.testing.modelserver import ModelServer, Script, text, tool_calls
+
+ORG = "acme-analytics"
+TIER_SQL = "SELECT tier, count(*) AS n FROM lead_scores GROUP BY tier ORDER BY tier"
+
+
+def message(t: str) -> str:
+    return json.dumps({"type": "message", "text": t})
+
+
+def slow_echo(request):
+    """An answer naming its question, streamed slowly enough that two turns would overlap."""
+    return text(message(f"re: {last_user_message(request)}"), chunk_size=2, delay=0.02)
+
+
+@pytest.fixture()
+def pair(db):
+    """Two assistants of one user, each with its own store connection (as two processes have),
+    sharing one scripted model."""
+    model = ModelServer(Script([slow_echo] * 8))
+    user = f"lease-{uuid.uuid4().hex[:8]}"
+    made = []
+    for _ in range(2):
+        client = openai.OpenAI(base_url=model.base_url, api_key="k", max_retries=0)
+        made.append(Assistant(database=db, client=client, user=user, org=ORG))
+    yield model, made
+    for assistant in made:
+        assistant.close()
+    model.close()
+
+
+def _user_turns(request) -> list[str]:
+    return [m["content"] for m in request["messages"] if m["role"] == "user"]
+
+
+def test_two_assistants_asking_in_one_conversation_at_once_take_turns_and_each_sees_the_other(pair):
+    model, (a, b) = pair
+    a.ask("start")
+    conversation = a.thread.id
+    b.resume(conversation)
+    go = threading.Barrier(2)
+    results = {}
+
+    def ask(name, assistant):
+        go.wait()
+        results[name] = assistant.ask(name)
+
+    threads = [threading.Thread(target=ask, args=(n, x)) for n, x in (("from a", a), ("from b", b))]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join(timeout=60)
+    assert {n: r.error for n, r in results.items()} == {"from a": None, "from b": None}
+    assert {n: r.response.text for n, r in results.items()} == {"from a": "re: from a", "from b": "re: from b"}
+    stored = [m["message"]["content"] for m in a.history() if m["role"] == "user"]
+    assert stored[0] == "start" and sorted(stored[1:]) == ["from a", "from b"], stored
+    first, second = stored[1], stored[2]
+    # The later turn's request carried the earlier turn, question and answer: it ran after it, not beside it.
+    later = model.requests[-1]["messages"]
+    assert _user_turns(model.requests[-1]) == ["start", first, second]
+    assert any(m["role"] == "assistant" and f"re: {first}" in (m.get("content") or "") for m in later)
+    roles = [m["role"] for m in a.history()]
+    assert roles == ["user", "assistant"] * 3, "each turn's messages together, none interleaved"
+    assert LEASES.held() == 0
+
+
+def test_a_turn_after_another_assistants_turn_reloads_the_conversation_and_keeps_its_dataframes(db):
+    model = ModelServer(Script([tool_calls([("psql", {"sql": TIER_SQL})]), slow_echo, slow_echo, slow_echo]))
+    user = f"lease-{uuid.uuid4().hex[:8]}"
+    clients = [openai.OpenAI(base_url=model.base_url, api_key="k", max_retries=0) for _ in range(2)]
+    a = Assistant(database=db, client=clients[0], user=user, org=ORG)
+    b = Assistant(database=db, client=clients[1], user=user, org=ORG)
+    try:
+        a.ask("count the tiers")
+        frames = dict(a.frames)
+        assert frames, "the psql step left a DataFrame"
+        b.resume(a.thread.id)
+        b.ask("from the other kernel")
+        a.ask("and now?")
+        assert _user_turns(model.requests[-1]) == ["count the tiers", "from the other kernel", "and now?"]
+        assert list(a.frames) == list(frames) and all(a.frames[k] is frames[k] for k in frames)
+        assert [m["content"] for m in a.thread.messages if m["role"] == "user"][-2:] == [
+            "from the other kernel",
+            "and now?",
+        ]
+    finally:
+        a.close()
+        b.close()
+        model.close()
+
+
+def test_a_turn_waiting_for_a_busy_conversation_stops_when_cancelled_and_writes_nothing(db):
+    model = ModelServer(Script([slow_echo, slow_echo]))
+    user = f"lease-{uuid.uuid4().hex[:8]}"
+    a = Assistant(database=db, client=openai.OpenAI(base_url=model.base_url, api_key="k", max_retries=0),
+                  user=user, org=ORG)  # fmt: skip
+    other = ConversationStore(db.store_url(ORG), ORG, user, guard=True)
+    try:
+        a.ask("start")
+        before = len(a.history())
+        assert other.claim(a.thread.id, "a-long-turn-elsewhere", ttl_s=60) is not None
+        threading.Timer(0.5, a.cancel).start()
+        result = a.ask("this waits")
+        assert result.cancelled and result.error and "Stopped" in result.error
+        assert len(a.history()) == before, "nothing of the waiting turn was stored"
+        assert len(model.requests) == 1, "the model was never asked"
+        other.release(a.thread.id, "a-long-turn-elsewhere")
+        assert a.ask("after it").response.text == "re: after it"
+    finally:
+        other.close()
+        a.close()
+        model.close()
