@@ -127,3 +127,29 @@ def test_a_turn_waiting_for_a_busy_conversation_stops_when_cancelled_and_writes_
         other.close()
         a.close()
         model.close()
+
+
+def test_a_lease_left_by_a_process_that_died_on_this_machine_is_taken_over_at_once(pair):
+    import socket
+    import subprocess
+    import sys
+
+    model, (a, _) = pair
+    a.ask("start")
+    gone = subprocess.run([sys.executable, "-c", "import os; print(os.getpid())"], capture_output=True, text=True)
+    dead = f"{socket.gethostname()}:{int(gone.stdout)}:0123456789ab"  # a kernel killed mid-turn
+    other = ConversationStore(a.database.store_url(ORG), ORG, a.user, guard=True)
+    asker = threading.Thread()
+    try:
+        assert other.claim(a.thread.id, dead, ttl_s=3600) is not None
+        done = {}
+        asker = threading.Thread(target=lambda: done.setdefault("result", a.ask("after the restart")), daemon=True)
+        asker.start()
+        asker.join(timeout=30)  # an hour-long lease, yet the turn does not wait for it
+        assert "result" in done and done["result"].response.text == "re: after the restart"
+        assert other.holder(a.thread.id) is None, "taken over, then given back"
+    finally:
+        if asker.is_alive():
+            a.cancel()  # still waiting: stop it so the test ends
+            asker.join(timeout=10)
+        other.close()

@@ -4,8 +4,10 @@ A turn of a stored conversation (a question, or a confirmation's report) takes t
 lease (``ConversationStore.claim``) before it starts and gives it back when it ends, whether it
 runs in a notebook, the CLI or any ``nexus-lab serve`` replica; while it runs, one thread per
 process renews every lease the process holds. A process that dies lets go when its leases run out
-(``TTL``). Nothing is held open for the turn's length: no connection, no row lock (a row lock would
-block the turn's own writes to its conversation, and the store role may not take advisory locks).
+(``TTL``), or at once to a turn on the same machine, which can see that the process is gone (a
+kernel restarted mid-turn). Nothing is held open for the turn's length: no connection, no row lock
+(a row lock would block the turn's own writes to its conversation, and the store role may not take
+advisory locks).
 A thread that already holds a conversation's lease holds it again for free (a confirmation's
 follow-up question inside its report).
 """
@@ -52,7 +54,8 @@ class Leases:
 
     def __init__(self, *, ttl: float = TTL, renew: float = RENEW, wait: float = WAIT) -> None:
         self.ttl, self.renew_every, self.wait = ttl, renew, wait
-        self._prefix = f"{socket.gethostname()}:{os.getpid()}"
+        self._host = socket.gethostname()
+        self._prefix = f"{self._host}:{os.getpid()}"
         self._held: dict[str, tuple[Any, str]] = {}  # holder -> (store, conversation id)
         self._lock = threading.Lock()
         self._stop = threading.Event()
@@ -71,6 +74,12 @@ class Leases:
         deadline = time.monotonic() + self.wait
         pause = 0.05
         while (updated := store.claim(conversation_id, holder, self.ttl)) is None:
+            gone = store.holder(conversation_id)
+            if gone and self._dead(gone):  # a kernel or server on this machine died holding it
+                updated = store.take_over(conversation_id, gone, holder, self.ttl)
+                if updated is not None:
+                    log.info("took over the turn lease of %s from %s, which is gone", conversation_id, gone)
+                    break
             if cancelled():
                 raise Abandoned
             if time.monotonic() > deadline:
@@ -95,6 +104,19 @@ class Leases:
                 held.released = store.release(conversation_id, holder)
             except Exception:  # it runs out on its own
                 log.warning("could not give back the turn lease of %s", conversation_id, exc_info=True)
+
+    def _dead(self, holder: str) -> bool:
+        """A holder on this machine whose process no longer runs (its lease need not run out)."""
+        parts = holder.rsplit(":", 2)  # host:pid:turn
+        if len(parts) != 3 or parts[0] != self._host or not parts[1].isdigit() or int(parts[1]) == os.getpid():
+            return False
+        try:
+            os.kill(int(parts[1]), 0)
+        except ProcessLookupError:
+            return True
+        except OSError:  # it runs (as somebody else)
+            return False
+        return False
 
     def held(self) -> int:
         with self._lock:

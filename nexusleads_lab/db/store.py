@@ -175,6 +175,26 @@ class ConversationStore:
             return None
         return row[0]
 
+    def holder(self, conversation_id: str) -> str | None:
+        """Who holds the conversation's turn lease now (None: nobody, or it ran out)."""
+        row = self.query(
+            "SELECT turn_holder FROM chat_conversations WHERE id = %s AND org = %s AND user_name = %s"
+            " AND turn_until >= now()",
+            (_uuid(conversation_id), self.org, self.user),
+            fetch="one",
+        )
+        return row[0] if row else None
+
+    def take_over(self, conversation_id: str, dead: str, holder: str, ttl_s: float) -> datetime | None:
+        """Take the lease from ``dead`` (a holder known to be gone), as ``claim`` would."""
+        row = self.query(
+            "UPDATE chat_conversations SET turn_holder = %s, turn_until = now() + make_interval(secs => %s)"
+            " WHERE id = %s AND org = %s AND user_name = %s AND turn_holder = %s RETURNING updated_at",
+            (holder, ttl_s, _uuid(conversation_id), self.org, self.user, dead),
+            fetch="one",
+        )
+        return row[0] if row else None
+
     def renew(self, conversation_id: str, holder: str, ttl_s: float) -> bool:
         """Extend a lease ``holder`` holds; False when it was lost (expired and taken)."""
         n = self.query(
