@@ -134,7 +134,7 @@ def test_a_lease_left_by_a_process_that_died_on_this_machine_is_taken_over_at_on
     import subprocess
     import sys
 
-    model, (a, _) = pair
+    _, (a, _) = pair
     a.ask("start")
     gone = subprocess.run([sys.executable, "-c", "import os; print(os.getpid())"], capture_output=True, text=True)
     dead = f"{socket.gethostname()}:{int(gone.stdout)}:0123456789ab"  # a kernel killed mid-turn
