@@ -516,3 +516,35 @@ def test_both_confirm_cards_get_the_preview_as_the_cell_renders_it_with_hostile_
         assert 'class="nxl-pv-before nxl-pv-short">old</span>' in card.preview_html
     finally:
         card.close()
+
+
+def test_the_panel_shows_every_number_as_the_cell_does(make_panel, db):
+    import re
+
+    from nexusleads_lab.ui.html import table_html, widgets_html
+
+    sql = (
+        "SELECT tier, avg(score)::float8 AS mean_score, min(score)::float8 / 1000 AS small, count(*) AS n"
+        " FROM lead_scores GROUP BY tier ORDER BY tier"
+    )
+    panel, _ = make_panel([
+        tool_calls([("psql", {"sql": sql})]),
+        text(dashboard(
+            {"type": "widgets", "items": [{"title": "Mean", "value": 123.456}, {"title": "Tiny", "value": 0.012345}]},
+            {"type": "bars", "label": "Mean by tier", "source": "r1", "x": "tier", "y": "mean_score"},
+            {"type": "table", "source": "r1"},
+        )),
+    ])  # fmt: skip
+    ask(panel, "scores by tier")
+    widgets, bars, table = panel.messages[-1]["response"]["sections"]
+    truth = db.engine_for(ORG).read(sql).df
+    # The cell's own HTML for the same sections holds exactly the panel's texts.
+    cell_widgets = re.findall(r'nxl-kpi-value">([^<]*)<', widgets_html(widgets))
+    assert [i["shown"] for i in widgets["items"]] == cell_widgets == ["123.46", "0.0123"]
+    cell_rows = re.findall(r"<tr>(.*?)</tr>", table_html(table).split("<tbody>")[1])
+    cell_cells = [re.findall(r"<td[^>]*>([^<]*)</td>", r) for r in cell_rows]
+    assert table["shown_rows"] == cell_cells and len(cell_cells) == len(truth)
+    assert table["numeric"] == [False, True, True, True]
+    decimals = {len(row[1].split(".")[1]) for row in table["shown_rows"]}
+    assert decimals == {2}, "a column's numbers line up on the same decimals"
+    assert [i["shown"] for i in bars["items"]] == [row[1] for row in table["shown_rows"]]

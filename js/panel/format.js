@@ -3,24 +3,14 @@
 // ---------------------------------------------------------------------------------------------
 // values
 
-export function formatNumber(value) {
-  if (typeof value !== "number" || !Number.isFinite(value)) return String(value);
-  if (Number.isInteger(value)) return value.toLocaleString("en-US");
-  const abs = Math.abs(value);
-  const digits = abs >= 100 ? 1 : abs >= 1 ? 2 : 3;
-  return value.toLocaleString("en-US", { maximumFractionDigits: digits });
-}
-
-export function formatCell(value) {
-  if (value === null || value === undefined || value === "") return "—";
-  if (typeof value === "number") return formatNumber(value);
-  if (typeof value === "boolean") return value ? "true" : "false";
-  if (typeof value === "object") return JSON.stringify(value);
-  return String(value);
+// Counts in the panel's own words ("3 steps", "1,204 rows"); every value of an answer comes worded
+// from Python instead (see sections.js).
+function formatCount(n) {
+  return typeof n === "number" && Number.isFinite(n) ? n.toLocaleString("en-US") : String(n);
 }
 
 export function plural(n, one, many) {
-  return `${formatNumber(n)} ${n === 1 ? one : many || one + "s"}`;
+  return `${formatCount(n)} ${n === 1 ? one : many || one + "s"}`;
 }
 
 export function formatMs(ms) {
@@ -56,22 +46,6 @@ export function firstLine(text) {
   return line.length > 90 ? line.slice(0, 89) + "…" : line;
 }
 
-
-// Decimals formatNumber would show for one value (0 for whole numbers).
-export function shownDecimals(value) {
-  if (typeof value !== "number" || !Number.isFinite(value) || Number.isInteger(value)) return 0;
-  const fraction = formatNumber(value).split(".")[1];
-  return fraction ? fraction.length : 0;
-}
-
-// One column's numbers with the same decimals, so they line up: 12.5, 3, 7.25 -> 12.50, 3.00, 7.25.
-export function columnFormatter(values) {
-  const digits = Math.max(0, ...values.map(shownDecimals));
-  if (!digits) return formatCell;
-  return (value) => typeof value === "number" && Number.isFinite(value)
-    ? value.toLocaleString("en-US", { minimumFractionDigits: digits, maximumFractionDigits: digits })
-    : formatCell(value);
-}
 
 // Values that read wrong when broken across lines: dates, times, numbers, ids.
 export const UNBREAKABLE = /^(?:\d{4}-\d{2}-\d{2}(?:[ T][\d:.]+(?:Z|[+-]\d{2}:?\d{2})?)?|[-+]?[\d,.]+%?|—)$/;

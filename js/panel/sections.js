@@ -1,14 +1,20 @@
 import { h, svg } from "./dom.js";
-import { HEX_COLOR, NAMED_COLORS, UNBREAKABLE, columnFormatter, formatCell, formatNumber, plural } from "./format.js";
+import { HEX_COLOR, NAMED_COLORS, UNBREAKABLE } from "./format.js";
 
 // ---------------------------------------------------------------------------------------------
 // dashboard sections
+//
+// Every value's text comes worded from Python (``ui.html.with_shown_text``, the cell's own rules):
+// ``shown`` on items and points, ``shown_rows`` and ``numeric`` on a table, ``more`` on a section
+// cut short. Nothing here formats a number, so the panel and the cell never disagree.
+
+const text = (item) => (item && item.shown != null ? String(item.shown) : "");
 
 function renderWidgets(section, panel) {
   const grid = h("div", { class: "nx-kpis" }, (section.items || []).map((item) =>
     h("div", { class: "nx-kpi" },
       h("div", { class: "nx-kpi-title", text: item.title, title: item.title }),
-      h("div", { class: "nx-kpi-value", text: formatCell(item.value) }),
+      h("div", { class: "nx-kpi-value", text: text(item) }),
       item.subtext ? h("div", { class: "nx-kpi-sub", text: item.subtext }) : null)));
   return panel.sectionFrame("nx-widgets", section.label, section, grid);
 }
@@ -19,19 +25,16 @@ function renderBars(section, panel) {
   const rows = items.map((item) => {
     const value = typeof item.value === "number" ? item.value : 0;
     const width = max > 0 ? Math.max(0.5, (Math.max(0, value) / max) * 100) : 0;
-    return h("div", { class: "nx-bar-row", title: `${item.name}: ${formatCell(item.value)}` },
+    return h("div", { class: "nx-bar-row", title: `${item.name}: ${text(item)}` },
       h("div", { class: "nx-bar-name", text: item.name, title: item.name }),
       h("div", { class: "nx-bar-track" }, h("div", { class: "nx-bar-fill", style: { width: `${width}%` } })),
-      h("div", { class: "nx-bar-value", text: formatCell(item.value) }));
+      h("div", { class: "nx-bar-value", text: text(item) }));
   });
-  return panel.sectionFrame("nx-bars", section.label, section, h("div", { class: "nx-bar-list" }, rows), more(section, items.length));
+  return panel.sectionFrame("nx-bars", section.label, section, h("div", { class: "nx-bar-list" }, rows), more(section));
 }
 
-function more(section, shown) {
-  const total = section.total_rows;
-  return typeof total === "number" && total > shown
-    ? h("div", { class: "nx-more", text: `Showing ${formatNumber(shown)} of ${plural(total, "row")}; the full result is a DataFrame in the notebook.` })
-    : null;
+function more(section) {
+  return section.more ? h("div", { class: "nx-more", text: String(section.more) }) : null;
 }
 
 const SERIES_COLORS = ["var(--nx-c1)", "var(--nx-c2)", "var(--nx-c3)", "var(--nx-c4)", "var(--nx-c5)", "var(--nx-c6)"];
@@ -73,7 +76,7 @@ function renderLine(section, panel) {
     if (pts.length <= 60) {
       for (const p of pts) {
         const dot = svg("circle", { cx: px(p.x).toFixed(1), cy: py(p.y).toFixed(1), r: 2.6, class: "nx-line-dot", style: `fill:${color}` });
-        dot.append(svg("title", {}, document.createTextNode(`${name ? name + " · " : ""}${p.x}: ${formatCell(p.y)}`)));
+        dot.append(svg("title", {}, document.createTextNode(`${name ? name + " · " : ""}${p.x}: ${text(p)}`)));
         chart.append(dot);
       }
     }
@@ -110,18 +113,17 @@ function shortLabel(x) {
 
 function renderTable(section, panel) {
   const columns = section.columns || [];
-  const rows = section.rows || [];
-  const numeric = columns.map((c) => rows.length > 0 && rows.every((r) => r[c] === null || r[c] === undefined || typeof r[c] === "number"));
-  const formats = columns.map((c, j) => (numeric[j] ? columnFormatter(rows.map((r) => r[c])) : formatCell));
+  const rows = section.shown_rows || [];
+  const numeric = section.numeric || [];
   const table = h("table", { class: "nx-table" },
     h("thead", null, h("tr", null, columns.map((c, j) => h("th", { class: numeric[j] ? "nx-num" : null, text: c, title: c })))),
     h("tbody", null, rows.map((r) => h("tr", null, columns.map((c, j) => {
-      const text = formats[j](r[c]);
-      const cls = numeric[j] ? "nx-num" : UNBREAKABLE.test(text) ? "nx-nowrap" : null;
-      return h("td", { class: cls, text });
+      const cell = String(r[j] ?? "");
+      const cls = numeric[j] ? "nx-num" : UNBREAKABLE.test(cell) ? "nx-nowrap" : null;
+      return h("td", { class: cls, text: cell });
     })))));
   return panel.sectionFrame("nx-table-section", section.title || section.label, section,
-    h("div", { class: "nx-table-wrap" }, table), more(section, rows.length));
+    h("div", { class: "nx-table-wrap" }, table), more(section));
 }
 
 function renderPills(section, panel) {
@@ -131,9 +133,9 @@ function renderPills(section, panel) {
     const style = !named && HEX_COLOR.test(color) ? { "--nx-pill": color } : null;
     return h("span", { class: `nx-pill ${named ? `nx-pill-${color}` : "nx-pill-custom"}`, style },
       h("i", { class: "nx-pill-dot" }), h("span", { class: "nx-pill-label", text: item.label, title: item.label }),
-      h("span", { class: "nx-pill-count", text: formatNumber(item.count) }));
+      h("span", { class: "nx-pill-count", text: text(item) }));
   });
-  return panel.sectionFrame("nx-pills", section.label, section, h("div", { class: "nx-pill-list" }, pills), more(section, pills.length));
+  return panel.sectionFrame("nx-pills", section.label, section, h("div", { class: "nx-pill-list" }, pills), more(section));
 }
 
 export const SECTION_RENDERERS = { widgets: renderWidgets, bars: renderBars, line: renderLine, table: renderTable, pills: renderPills };

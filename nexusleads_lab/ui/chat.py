@@ -44,7 +44,7 @@ from ..agent.events import ShownText
 from ..agent.transcript import STEP_KEYS, AnswerItem, QuestionItem
 from ..safetext import safe_response, visible, visible_lines
 from ..words import cost_text, outcome_text
-from .html import confirm_blocked, markdown_html, preview_html
+from .html import confirm_blocked, markdown_html, preview_html, with_shown_text
 
 log = logging.getLogger(__name__)
 
@@ -486,8 +486,8 @@ def answer_item(key, response, notes, steps, error=None, cancelled=False, elapse
     An answer whose time or tokens are known carries ``cost``, its collapsed steps line
     ("Ran 3 steps · 4.2 s · 2,140 tokens"), worded by the same function as the cell's."""
     notes = [visible(str(n)) for n in notes]
-    item: dict[str, Any] = {"key": key, "role": "assistant", "response": safe_response(response), "notes": notes,
-                            "steps": [_safe_step(s) for s in steps]}  # fmt: skip
+    item: dict[str, Any] = {"key": key, "role": "assistant", "response": with_shown_text(safe_response(response)),
+                            "notes": notes, "steps": [_safe_step(s) for s in steps]}  # fmt: skip
     shown = item["response"] or {}
     if not error and (elapsed_ms is not None or (usage or {}).get("total_tokens")):
         item["cost"] = cost_text(len(steps), elapsed_ms, usage)

@@ -228,6 +228,51 @@ def column_formatter(values: Iterable[Any]) -> Callable[[Any], str]:
     return fmt
 
 
+def _value_text(value: Any) -> str:
+    return value if isinstance(value, str) else cell_text(value)
+
+
+def _more_text(section: Mapping[str, Any], shown: int) -> str | None:
+    total = section.get("total_rows")
+    if isinstance(total, int) and not isinstance(total, bool) and total > shown:
+        return f"Showing {shown:,} of {plural(total, 'row')}; the full result is a DataFrame in the notebook."
+    return None
+
+
+def with_shown_text(response: Mapping[str, Any] | None) -> Mapping[str, Any] | None:
+    """A dashboard with every value's text beside it, worded as the cell words it (``cell_text``,
+    ``column_formatter``), so the chat panel and the page draw the same numbers as the cell and
+    never format one themselves: items get ``shown``, a table ``shown_rows`` and ``numeric``, a
+    section cut short ``more``."""
+    if not response or not isinstance(response.get("sections"), list):
+        return response
+    sections = []
+    for section in response["sections"]:
+        if not isinstance(section, Mapping):
+            sections.append(section)
+            continue
+        section = dict(section)
+        kind = section.get("type")
+        if kind in ("widgets", "bars"):
+            section["items"] = [{**i, "shown": _value_text(i.get("value"))} for i in section.get("items") or []]
+        elif kind == "pills":
+            section["items"] = [{**i, "shown": cell_text(i.get("count"))} for i in section.get("items") or []]
+        elif kind == "line":
+            section["points"] = [{**p, "shown": cell_text(p.get("y"))} for p in section.get("points") or []]
+        elif kind == "table":
+            columns = list(section.get("columns") or [])
+            rows = section.get("rows") or []
+            numeric = [bool(rows) and all(is_number(r.get(c)) or r.get(c) is None for r in rows) for c in columns]
+            formats = [column_formatter(r.get(c) for r in rows) if n else cell_text for c, n in zip(columns, numeric)]
+            section["numeric"] = numeric
+            section["shown_rows"] = [[f(r.get(c)) for c, f in zip(columns, formats)] for r in rows]
+        count = len(section.get("rows") or section.get("items") or [])
+        if kind in ("bars", "table", "pills") and (more := _more_text(section, count)):
+            section["more"] = more
+        sections.append(section)
+    return {**response, "sections": sections}
+
+
 def table_html(section: Mapping[str, Any], *, show_sql: bool = False) -> str:
     columns = list(section.get("columns") or [])
     rows = section.get("rows") or []
