@@ -254,7 +254,8 @@ def bench_sdk_floor(h: Harness, n: int) -> dict:
     and the transport around it: connections per request, and what connection reuse would do.
 
     Variants, interleaved per iteration, each with its own client (own connection pool):
-    ``sdk``: ``for chunk in stream`` exactly as the Assistant does; ``drained``: the same
+    ``raw``: exactly as the Assistant sends and reads (``client.post``, plain JSON chunks; the
+    floor); ``sdk``: ``chat.completions.create``, typed chunks; ``drained``: the typed
     parsing, but the HTTP body is read to its end after ``[DONE]`` so httpx can keep the
     connection; ``drained_nodelay``: as ``drained`` with TCP_NODELAY on the model server's
     socket (set on the handler class in this process only, restored afterwards).
@@ -270,7 +271,7 @@ def bench_sdk_floor(h: Harness, n: int) -> dict:
     messages = a._request_messages()
     handler = modelserver._Handler
     nagle_default = handler.disable_nagle_algorithm
-    variants = ("sdk", "drained", "drained_nodelay")
+    variants = ("raw", "sdk", "drained", "drained_nodelay")
     clients = {v: openai.OpenAI(base_url=h.server.base_url, api_key="bench", max_retries=0) for v in variants}
     per_step: dict[str, list[float]] = {v: [] for v in variants}
     conns: dict[str, int] = dict.fromkeys(variants, 0)
@@ -286,11 +287,17 @@ def bench_sdk_floor(h: Harness, n: int) -> dict:
                 h.take_connections()
                 t0 = time.perf_counter()
                 for _ in range(3):
-                    stream = clients[v].chat.completions.create(
-                        model="scripted-model", messages=messages, tools=TOOL_SPECS, stream=True,
-                        stream_options={"include_usage": True},
-                    )  # fmt: skip
-                    for _chunk in stream if v == "sdk" else _iter_drained(stream):
+                    if v == "raw":  # as the Assistant sends it: the client's transport, plain JSON chunks
+                        body = {"model": "scripted-model", "messages": messages, "tools": TOOL_SPECS, "stream": True,
+                                "stream_options": {"include_usage": True}}  # fmt: skip
+                        stream = clients[v].post("/chat/completions", cast_to=object, body=body, stream=True,
+                                                 stream_cls=openai.Stream[object])  # fmt: skip
+                    else:
+                        stream = clients[v].chat.completions.create(
+                            model="scripted-model", messages=messages, tools=TOOL_SPECS, stream=True,
+                            stream_options={"include_usage": True},
+                        )  # fmt: skip
+                    for _chunk in stream if v in ("raw", "sdk") else _iter_drained(stream):
                         pass
                 total = time.perf_counter() - t0
                 serve = h.responder.take_serve_time()
@@ -302,7 +309,7 @@ def bench_sdk_floor(h: Harness, n: int) -> dict:
         for c in clients.values():
             c.close()
     return {
-        "per_step": per_step["sdk"],
+        "per_step": per_step["raw"],
         "variants": per_step,
         "connections_per_request": {v: conns[v] / (3 * n) for v in variants},
         "transform": _time_request_transform(messages, n * 3),
@@ -550,8 +557,20 @@ def render(results: dict) -> str:
                 md_table(
                     ["variant", "median ms/request", "p90 ms", "new TCP connections/request"],
                     [
+                        *(
+                            [
+                                [
+                                    "as the Assistant streams (`client.post`, plain JSON chunks)",
+                                    _ms(med(v["raw"]), 2),
+                                    _ms(p(v["raw"], 90), 2),
+                                    f"{c['raw']:.2f}",
+                                ]
+                            ]
+                            if "raw" in v
+                            else []
+                        ),
                         [
-                            "as the Assistant streams today (`for chunk in stream`)",
+                            "typed (`chat.completions.create`: params transformed, a pydantic object per chunk)",
                             _ms(med(v["sdk"]), 2),
                             _ms(p(v["sdk"], 90), 2),
                             f"{c['sdk']:.2f}",

@@ -2,7 +2,8 @@
 crash a native renderer), and how to show them visibly.
 
 One definition for the whole product: control characters (C0, DEL, C1), bidirectional
-overrides and isolates, zero-width and line-separator characters, and lone surrogates. A
+overrides and isolates, zero-width and line-separator characters, lone surrogates, and the two
+characters XML forbids (U+FFFE, U+FFFF). A
 reader who sees ``WHERE id = 42`` must be looking at ``WHERE id = 42``. ``safe_response`` is
 where a response's every text is made safe before any view (the cell, the chat panel, the
 CLI) or a native library (vl-convert aborts the process on a C0 character) sees it.
@@ -14,8 +15,9 @@ import re
 from typing import Any
 
 # C0 (but not the space), DEL, C1; bidi marks, embeddings, overrides and isolates; zero-width
-# characters and the BOM; Unicode line/paragraph separators; lone surrogates.
-UNSAFE = re.compile("[\x00-\x1f\x7f-\x9f\u061c\u200b-\u200f\u2028-\u202e\u2060-\u2069\ufeff\ud800-\udfff]")
+# characters and the BOM; Unicode line/paragraph separators; lone surrogates; U+FFFE and U+FFFF,
+# which XML forbids (vl-convert's SVG text parser aborts the process on them).
+UNSAFE = re.compile("[\x00-\x1f\x7f-\x9f\u061c\u200b-\u200f\u2028-\u202e\u2060-\u2069\ufeff\ud800-\udfff\ufffe\uffff]")
 
 _NAMED = {"\n": "\\n", "\t": "\\t", "\r": "\\r"}
 

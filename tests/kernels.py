@@ -31,6 +31,17 @@ def _strings(value: Any):
             yield from _strings(v)
 
 
+def _untruncated(spec: Any) -> Any:
+    """The spec with Vega's label truncation off, for vl-convert only: Vega cuts a long label by
+    UTF-16 code units, which can split an emoji into a lone surrogate; a browser draws that as
+    U+FFFD, but vl-convert's text measurer (serde_json) refuses it and the drawing fails."""
+    if isinstance(spec, dict):
+        return {k: (0 if k == "labelLimit" else _untruncated(v)) for k, v in spec.items()}
+    if isinstance(spec, list):
+        return [_untruncated(v) for v in spec]
+    return spec
+
+
 class KernelDied(AssertionError):
     pass
 
@@ -65,7 +76,7 @@ class Outputs:
         for spec in self.vegas:
             bad = [s for s in _strings(spec) if has_unsafe(s)]
             assert not bad, f"the chart's Vega spec holds unsafe text: {bad[:3]!r}"
-            drawn.append(vlc.vega_to_svg(spec))
+            drawn.append(vlc.vega_to_svg(_untruncated(spec)))
         return drawn
 
     @property

@@ -464,3 +464,36 @@ def test_cancel_mid_stream_does_not_wait_to_drain(db):
         assert time.perf_counter() - started < 1.6
         assert assistant.ask("again").response.text == "next"
         assistant.close()
+
+
+class OddChunks:
+    """A model that streams chunks of every wrong shape, then a whole answer in a good one."""
+
+    ODD = (
+        {"choices": "not a list"},
+        {"choices": [5, None, "x", {"delta": 7}, {"delta": {"content": 12, "tool_calls": {"index": 0}}}]},
+        {"choices": [{"delta": {"tool_calls": [3, {"index": "one", "function": "f"}, {"function": {"name": 9}}]}}]},
+        {"usage": {"prompt_tokens": "lots", "completion_tokens": None, "total_tokens": 3}},
+        {"usage": "none"},
+        [1, 2, 3],
+        "just a string",
+        7,
+    )
+
+    def serve(self, wire) -> None:
+        wire.start_stream()
+        for data in self.ODD:
+            wire.send_event(json.dumps(data))
+        answer = message("still here")
+        wire.send_event(
+            {"id": "c", "object": "chat.completion.chunk", "choices": [{"index": 0, "delta": {"content": answer}}]}
+        )
+        wire.end_stream()
+
+
+def test_chunks_of_every_wrong_shape_are_skipped_and_the_answer_still_arrives(scripted):
+    assistant = scripted([OddChunks()])
+    result = assistant.ask("anything odd?")
+    assert result.error is None and result.response.text == "still here"
+    assert result.usage.get("total_tokens") == 3 and result.usage.get("prompt_tokens") == 0
+    assert not result.steps, "tool-call fragments that name no call index are not calls"

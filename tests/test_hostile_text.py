@@ -35,7 +35,21 @@ from kernels import Kernel
 
 ORG = "acme-analytics"
 CONTROLS = [chr(c) for c in range(0x20)] + [chr(c) for c in range(0x7F, 0xA0)]  # C0, DEL, C1
-HOSTILE = [*CONTROLS, "\u202e", "\u2066", "\u2069", "\u200b", "\u200f", "\ufeff", "\u2028", "\u061c", "�", "�"]
+HOSTILE = [
+    *CONTROLS,
+    "\u202e",
+    "\u2066",
+    "\u2069",
+    "\u200b",
+    "\u200f",
+    "\ufeff",
+    "\u2028",
+    "\u061c",
+    "\ufffe",
+    "\uffff",
+    "�",
+    "�",
+]
 LAYOUT = "\n\t"  # what prose (Markdown, SQL) keeps of the unsafe characters
 
 
@@ -397,6 +411,18 @@ def test_axis_titles_read_the_same_on_the_axis_in_the_tooltip_and_in_the_descrip
     assert f">{x_shown}</text>" in svg and f">{y_shown}</text>" in svg, "the axis titles"
     assert f'aria-label="{escape(x_shown)}: W1; {escape(y_shown)}: 3"' in svg, "the point's description, exactly"
     assert not unsafe_in(svg, LAYOUT)
+
+
+def test_the_two_characters_xml_forbids_in_a_chart_label_leave_the_kernel_alive(kernel):
+    # U+FFFE in a bar's name made vl-convert's SVG text parser panic, which aborts the process.
+    out = render_in(kernel, {"type": "dashboard", "title": "T", "sections": [
+        {"type": "bars", "label": "By\ufffe name", "items": [{"name": "Ada\ufffe", "value": 3}, {"name": "B\uffff", "value": 1}]},
+    ]})  # fmt: skip
+    assert kernel.alive(), f"the kernel died (exit status {kernel.exit_status()})"
+    assert not out.errors, out.errors
+    (svg,) = out.svgs
+    assert bars_in(svg) == 2 and "Ada\\uFFFE" in svg and "B\\uFFFF" in svg
+    assert len(out.pngs) == 1
 
 
 def test_a_chart_that_still_holds_a_control_character_is_refused_before_vl_convert(kernel):
