@@ -1,8 +1,11 @@
 import { h, icon, iconButton } from "./dom.js";
-import { firstLine, formatMs, plural, relativeTime, shortTitle } from "./format.js";
-import { safeHtml, safePreviewHtml } from "./html.js";
+import { plural } from "./format.js";
+import { safeHtml } from "./html.js";
 import { closeSideTab, copyText, insertionIndex, notebookOf } from "./lab.js";
+import { renderConfirm } from "./confirm.js";
+import { renderHistory } from "./history.js";
 import { SECTION_RENDERERS } from "./sections.js";
+import { renderSteps, sqlActions } from "./steps.js";
 
 const SUGGESTIONS = [
   "Top hot leads not contacted yet",
@@ -180,7 +183,7 @@ export class Panel {
     const grew = this.renderMessages();
     this.renderLive();
     this.renderCompose();
-    if (!this.history.hidden && !this.history.querySelector(".nx-rename, .nx-conv-ask")) this.renderHistory();
+    if (!this.history.hidden && !this.history.querySelector(".nx-rename, .nx-conv-ask")) renderHistory(this, );
     const messages = this.model.get("messages") || [];
     this.empty.hidden = messages.length > 0 || this.model.get("busy");
     this.lastRenderMs = performance.now() - started;
@@ -272,7 +275,7 @@ export class Panel {
       return h("div", { class: "nx-msg nx-user", dataset: { key: item.key } }, h("div", { class: "nx-bubble", text: item.text }));
     }
     const node = h("div", { class: "nx-msg nx-bot", dataset: { key: item.key } });
-    if (item.steps && item.steps.length) node.append(this.renderSteps(item.steps, false, item.key, item.cost));
+    if (item.steps && item.steps.length) node.append(renderSteps(this, item.steps, false, item.key, item.cost));
     else if (item.cost) node.append(h("div", { class: "nx-steps nx-cost", text: item.cost }));
     const response = item.response;
     if (item.error) {
@@ -281,7 +284,7 @@ export class Panel {
     } else if (response && response.type === "dashboard") {
       node.append(this.renderDashboard(response, fresh));
     } else if (response && response.type === "confirm") {
-      node.append(this.renderConfirm(response, item.outcome, item));
+      node.append(renderConfirm(this, response, item.outcome, item));
     } else if (response) {
       const body = h("div", { class: "nx-bubble nx-md" });
       node.append(body);
@@ -297,86 +300,6 @@ export class Panel {
   }
 
   // -- steps ------------------------------------------------------------------------------------
-
-  renderSteps(steps, live, key, cost) {
-    const box = h("div", { class: `nx-steps ${live ? "nx-steps-live" : ""}` });
-    const open = live || false;
-    const failed = steps.filter((s) => s.status === "failed").length;
-    const stopped = live ? 0 : steps.filter((s) => !s.status || s.status === "started").length;
-    // A finished answer's line is its cost, worded in Python (ui.html.cost_text) so cell and panel agree.
-    const ran = cost || `Ran ${plural(steps.length, "step")}`;
-    const label = live
-      ? `Working… ${plural(steps.length, "step")}`
-      : `${ran}${failed ? ` · ${failed} failed` : ""}${stopped ? ` · ${stopped} stopped` : ""}`;
-    const listNode = h("ol", { class: "nx-step-list", hidden: !open });
-    const toggle = h("button", {
-      type: "button", class: "nx-steps-toggle", "aria-expanded": String(open),
-      onclick: () => {
-        listNode.hidden = !listNode.hidden;
-        toggle.setAttribute("aria-expanded", String(!listNode.hidden));
-        box.classList.toggle("nx-open", !listNode.hidden);
-      },
-    }, live ? h("span", { class: "nx-spinner" }) : icon("check", "nx-ok"), h("span", { text: label }), icon("chevron", "nx-caret"));
-    box.classList.toggle("nx-open", open);
-    for (const step of steps) listNode.append(this.renderStep(step, live, key));
-    box.append(toggle, listNode);
-    return box;
-  }
-
-  renderStep(step, live) {
-    const isQuery = step.tool === "psql";
-    const what = isQuery ? firstLine(step.command || "query") : step.tool === "read_file" ? `Read ${step.path || "file"}` : step.tool;
-    const meta = [
-      typeof step.rows === "number" ? plural(step.rows, "row") + (step.truncated ? "+" : "") : null,
-      formatMs(step.elapsed_ms),
-    ].filter(Boolean).join(" · ");
-    // A step still "started" in a finished answer was cut short by Stop.
-    const status = !live && (step.status || "started") === "started" ? "stopped" : step.status || "started";
-    const body = h("div", { class: "nx-step-body", hidden: true });
-    const li = h("li", { class: `nx-step nx-${status}` });
-    const head = h("button", {
-      type: "button", class: "nx-step-head", "aria-expanded": "false",
-      onclick: () => {
-        if (!body.childNodes.length) this.fillStepBody(body, step);
-        body.hidden = !body.hidden;
-        head.setAttribute("aria-expanded", String(!body.hidden));
-        li.classList.toggle("nx-open", !body.hidden);
-        if (live) body.hidden ? this.liveOpen.delete(step.call_id) : this.liveOpen.add(step.call_id);
-      },
-    },
-    status === "started" ? h("span", { class: "nx-spinner nx-small" })
-      : icon({ failed: "cross", stopped: "stop" }[status] || (isQuery ? "db" : "file"), "nx-step-icon"),
-    h("span", { class: "nx-step-what", text: what, title: isQuery ? step.command || null : what }),
-    meta ? h("span", { class: "nx-step-meta", text: meta }) : null);
-    li.append(head, body);
-    if (live && this.liveOpen.has(step.call_id)) {
-      this.fillStepBody(body, step);
-      body.hidden = false;
-      li.classList.add("nx-open");
-      head.setAttribute("aria-expanded", "true");
-    }
-    return li;
-  }
-
-  fillStepBody(body, step) {
-    if (step.command) body.append(h("pre", { class: "nx-sql", text: step.command }));
-    else if (step.path) body.append(h("pre", { class: "nx-sql", text: step.path }));
-    const facts = [
-      step.tool,
-      typeof step.rows === "number" ? plural(step.rows, "row") + (step.truncated ? " (truncated)" : "") : null,
-      formatMs(step.elapsed_ms),
-      step.result_id ? `DataFrame ${step.result_id}` : null,
-    ].filter(Boolean);
-    body.append(h("div", { class: "nx-step-facts", text: facts.join(" · ") }));
-    if (step.error) body.append(h("div", { class: "nx-step-error", text: step.error }));
-    if (step.command) body.append(this.sqlActions(step.command));
-  }
-
-  sqlActions(sql) {
-    return h("div", { class: "nx-actions" },
-      h("button", { type: "button", class: "nx-chip", onclick: () => this.copySql(sql) }, icon("copy"), "Copy SQL"),
-      h("button", { type: "button", class: "nx-chip", onclick: () => this.insertCell(sql) }, icon("cell"), "Insert as cell"));
-  }
 
   async copySql(sql) {
     const ok = await copyText(sql);
@@ -417,7 +340,7 @@ export class Panel {
       return;
     }
     const parts = [];
-    if (steps.length) parts.push(this.renderSteps(steps, true, "live"));
+    if (steps.length) parts.push(renderSteps(this, steps, true, "live"));
     const streamed = this.model.get("streaming") || "";
     if (!steps.length && !streamed) {
       parts.push(h("div", { class: "nx-dots", "aria-label": "Waiting for the answer" }, h("span"), h("span"), h("span")));
@@ -509,7 +432,7 @@ export class Panel {
       const head = h("div", { class: "nx-section-head" }, h("span", { class: "nx-section-label", text: label || "", title: label || null }));
       if (section.sql) {
         const sqlBox = h("div", { class: "nx-section-sql", hidden: true },
-          h("pre", { class: "nx-sql", text: section.sql }), this.sqlActions(section.sql));
+          h("pre", { class: "nx-sql", text: section.sql }), sqlActions(this, section.sql));
         head.append(h("button", {
           type: "button", class: "nx-source", title: "Show the SQL behind this",
           onclick: () => { sqlBox.hidden = !sqlBox.hidden; },
@@ -522,49 +445,6 @@ export class Panel {
   }
 
   // -- confirmations ----------------------------------------------------------------------------
-
-  renderConfirm(resp, outcome, item = {}) {
-    const expired = !outcome && resp.expires_at && Date.parse(resp.expires_at) < Date.now();
-    const state = outcome ? outcome.status : expired ? "expired" : "pending";
-    const card = h("div", { class: `nx-confirm nx-${state}`, dataset: { id: resp.id } });
-    card.append(h("div", { class: "nx-confirm-head" }, icon("warn"), h("span", { class: "nx-confirm-title", text: resp.title || "Confirm this change", title: resp.title || null })));
-    if (resp.summary) card.append(h("div", { class: "nx-confirm-summary", text: resp.summary }));
-    card.append(h("pre", { class: "nx-sql nx-confirm-sql", text: resp.sql || "" }));
-    // The preview comes rendered by the kernel (ui.html.preview_html, the cell card's table), styled by answer.css.
-    if (item.preview_html) card.append(h("div", { class: "nxl nx-confirm-preview" }, safePreviewHtml(item.preview_html)));
-    // Confirm stays disabled when it cannot work, is stale or would change nothing: the kernel says why
-    // (ui.html.confirm_blocked, the cell card's words).
-    const blocked = item.blocked || (resp.dry_run_error ? `Confirm cannot run: ${resp.dry_run_error}` : "");
-    if (blocked) card.append(h("div", { class: "nx-dry nx-dry-error", text: blocked }));
-    const confirm = h("button", {
-      type: "button", class: "nx-btn nx-btn-primary nx-confirm-yes", text: "Confirm", disabled: Boolean(blocked),
-      title: blocked || null,
-    });
-    const cancel = h("button", { type: "button", class: "nx-btn nx-confirm-no", text: "Cancel" });
-    const status = h("div", { class: "nx-outcome" });
-    const settle = (text, cls) => {
-      confirm.disabled = true;
-      cancel.disabled = true;
-      status.className = `nx-outcome ${cls || ""}`;
-      status.replaceChildren(text);
-    };
-    confirm.addEventListener("click", () => {
-      settle("Running the change…", "nx-running");
-      this.send({ type: "confirm", id: resp.id, sql: resp.sql });
-    });
-    cancel.addEventListener("click", () => {
-      settle("Cancelling…", "nx-running");
-      this.send({ type: "cancel_confirm", id: resp.id });
-    });
-    card.append(h("div", { class: "nx-confirm-actions" }, confirm, cancel), status);
-    if (state === "running") settle("Running the change…", "nx-running");
-    // An outcome's words come from the kernel (ui.html.outcome_text, the cell card's words).
-    else if (state === "confirmed") settle(outcome.text || `Done: ${plural(outcome.rows_affected ?? 0, "row")} changed.`, "nx-done");
-    else if (state === "failed") settle(outcome.text || `Nothing was changed: ${outcome.error || "the change failed"}`, "nx-failed");
-    else if (state === "cancelled") settle(outcome.text || "Cancelled: nothing was changed.", "nx-cancel");
-    else if (state === "expired") settle("This proposal has expired; ask again for a fresh one.", "nx-cancel");
-    return card;
-  }
 
   // -- compose ----------------------------------------------------------------------------------
 
@@ -616,66 +496,8 @@ export class Panel {
     this.root.classList.toggle("nx-history-open", show);
     if (show) {
       this.send({ type: "refresh" });
-      this.renderHistory(true);
+      renderHistory(this, true);
     }
-  }
-
-  renderHistory(force) {
-    const convs = this.model.get("conversations") || [];
-    const current = this.model.get("conversation_id");
-    const sig = JSON.stringify([convs, current]);
-    if (!force && sig === this.historySig) return;
-    this.historySig = sig;
-    const rows = convs.map((c) => this.historyRow(c, c.id === current));
-    this.history.replaceChildren(
-      h("div", { class: "nx-history-head" },
-        h("span", { text: "Conversations" }),
-        h("button", { type: "button", class: "nx-chip", onclick: () => { this.send({ type: "new" }); this.toggleHistory(false); } }, icon("plus"), "New"),
-        iconButton("close", "Close", () => this.toggleHistory(false))),
-      rows.length ? h("ul", { class: "nx-history-list" }, rows) : h("div", { class: "nx-history-empty", text: "No conversations yet." }),
-    );
-  }
-
-  historyRow(conv, active) {
-    const row = h("li", { class: `nx-conv ${active ? "nx-active" : ""}`, dataset: { id: conv.id } });
-    const open = h("button", {
-      type: "button", class: "nx-conv-open",
-      onclick: () => { if (!active) this.send({ type: "open", id: conv.id }); this.toggleHistory(false); },
-    },
-    h("span", { class: "nx-conv-title", text: conv.title, title: conv.title }),
-    h("span", { class: "nx-conv-meta", text: `${relativeTime(conv.updated_at)} · ${plural(conv.messages || 0, "message")}` }));
-    const rename = iconButton("edit", "Rename", () => {
-      const input = h("input", { class: "nx-rename", value: conv.title, "aria-label": "New title" });
-      let finished = false;
-      const done = (save) => {
-        if (finished) return;
-        finished = true;
-        const title = input.value.trim();
-        if (save && title && title !== conv.title) this.send({ type: "rename", id: conv.id, title });
-        this.renderHistory(true);
-      };
-      input.addEventListener("keydown", (e) => {
-        e.stopPropagation();
-        if (e.key === "Enter") done(true);
-        else if (e.key === "Escape") done(false);
-      });
-      input.addEventListener("blur", () => done(true));
-      row.replaceChildren(input);
-      input.focus();
-      input.select();
-    });
-    const remove = iconButton("trash", "Delete", () => {
-      row.classList.add("nx-asking");
-      row.replaceChildren(
-        h("span", { class: "nx-conv-ask", text: `Delete “${shortTitle(conv.title)}”?`, title: conv.title }),
-        h("button", { type: "button", class: "nx-btn nx-btn-danger", text: "Delete", onclick: () => {
-          this.send({ type: "delete", id: conv.id });
-          row.replaceChildren(h("span", { class: "nx-conv-gone", text: "Deleting…" }));
-        } }),
-        h("button", { type: "button", class: "nx-btn", text: "Keep", onclick: () => this.renderHistory(true) }));
-    }, "nx-danger");
-    row.append(open, h("div", { class: "nx-conv-actions" }, rename, remove));
-    return row;
   }
 
   // -- toasts and scrolling ---------------------------------------------------------------------

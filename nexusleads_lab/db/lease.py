@@ -31,7 +31,7 @@ log = logging.getLogger(__name__)
 
 TTL = 30.0  # seconds a lease lives unless renewed
 RENEW = 10.0  # seconds between renewals
-WAIT = 600.0  # longest a turn waits for another process's turn of its conversation
+WAIT = 600.0  # longest a turn waits for another turn of its conversation (any assistant, any process)
 
 
 class Abandoned(Exception):
@@ -84,7 +84,7 @@ class Leases:
                 raise Abandoned
             if time.monotonic() > deadline:
                 raise Busy(
-                    f"Another turn of this conversation has been running elsewhere for over {self.wait:g} s; "
+                    f"Another turn of this conversation has been running for over {self.wait:g} s; "
                     "nothing was asked. Try again when it is over."
                 )
             time.sleep(pause)
