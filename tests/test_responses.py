@@ -1324,3 +1324,41 @@ def test_a_long_label_with_a_character_outside_the_bmp_still_gets_its_picture_an
         for v in (r["name"] for r in d)
     ]
     assert len(set(names)) == 3, "shortened names stay distinct"
+
+
+def test_charts_drawn_from_several_threads_at_once_never_deadlock_the_process():
+    # vl-convert's engine lock is taken without giving up the GIL and a call can run Python (a
+    # garbage collection's callbacks, as hypothesis installs): two threads converting at once (the
+    # prewarm thread and a cell's first chart) hung the whole process in CI. A child process
+    # converts from four threads under frequent collections with a callback; it must finish.
+    import subprocess
+    import sys
+    import textwrap
+
+    probe = textwrap.dedent(
+        """
+        import gc, threading
+        from nexusleads_lab.ui import charts
+
+        gc.callbacks.append(lambda phase, info: sum(range(200)))
+        gc.set_threshold(50, 5, 5)
+
+        def work(i):
+            for j in range(6):
+                junk = [[k] for k in range(300)]
+                section = {"type": "bars", "label": f"t{i}{j}", "items": [{"name": f"a{k}", "value": k} for k in range(20)]}
+                charts.chart_bundle(charts.bars_chart(section))
+
+        threads = [threading.Thread(target=work, args=(i,), daemon=True) for i in range(4)]
+        for t in threads:
+            t.start()
+        for t in threads:
+            t.join()
+        print("all drawn")
+        """
+    )
+    try:
+        out = subprocess.run([sys.executable, "-c", probe], capture_output=True, text=True, timeout=600)
+    except subprocess.TimeoutExpired:
+        pytest.fail("the process hung: two threads inside vl-convert at once deadlocked")
+    assert out.returncode == 0 and out.stdout.strip() == "all drawn", out.stderr[-2000:]

@@ -43,6 +43,11 @@ EMBED_OPTIONS = {"actions": False}
 
 _prewarm_lock = threading.Lock()
 _prewarm_started = False
+# One vl-convert call at a time in this process. Its engine takes its own lock without giving up
+# the GIL, and a call can run Python while it holds that lock (a garbage collection's callbacks):
+# two threads converting at once (the prewarm thread and a cell's first chart) then wait for each
+# other for ever. Waiting here gives up the GIL, so the call in progress can finish.
+_vl_convert = threading.Lock()
 
 
 def prewarm() -> None:
@@ -225,7 +230,9 @@ def compile_spec(spec: Mapping[str, Any]) -> dict[str, Any]:
     import vl_convert as vlc
 
     _check_text(spec)  # a native panic cannot be caught: an exception can
-    return vlc.vegalite_to_vega(dict(spec), vl_version=_vl_version())
+    version = _vl_version()
+    with _vl_convert:
+        return vlc.vegalite_to_vega(dict(spec), vl_version=version)
 
 
 #: Longest text the picture shows, in code points: vl-convert must not truncate text itself (its
@@ -292,7 +299,9 @@ def chart_png(spec: Mapping[str, Any]) -> bytes:
 
     flat = flat_spec(spec)
     _check_text(flat)
-    png = vlc.vegalite_to_png(flat, scale=1, vl_version=_vl_version())
+    version = _vl_version()
+    with _vl_convert:
+        png = vlc.vegalite_to_png(flat, scale=1, vl_version=version)
     try:
         from PIL import Image
     except ImportError:  # pragma: no cover - Pillow is a dependency; the raw PNG is only bigger
