@@ -176,8 +176,7 @@ def title_html(title: str | None) -> str:
 def widgets_html(section: Mapping[str, Any]) -> str:
     cards = []
     for item in section.get("items", []):
-        value = item.get("value")
-        shown = cell_text(value) if not isinstance(value, str) else value
+        shown = _value_text(item.get("value"))
         sub = f'<div class="nxl-kpi-sub">{esc(item["subtext"])}</div>' if item.get("subtext") else ""
         cards.append(
             f'<div class="nxl-kpi"><div class="nxl-kpi-title">{esc(item.get("title"))}</div>'
@@ -232,6 +231,16 @@ def _value_text(value: Any) -> str:
     return value if isinstance(value, str) else cell_text(value)
 
 
+def table_texts(section: Mapping[str, Any]) -> tuple[list[str], list[bool], list[list[str]]]:
+    """A table's columns, which of them are numeric (right-aligned, one column's decimals alike)
+    and every cell's text: the one rule the cell's table and the panel's both draw from."""
+    columns = list(section.get("columns") or [])
+    rows = section.get("rows") or []
+    numeric = [bool(rows) and all(is_number(r.get(c)) or r.get(c) is None for r in rows) for c in columns]
+    formats = [column_formatter(r.get(c) for r in rows) if n else cell_text for c, n in zip(columns, numeric)]
+    return columns, numeric, [[f(r.get(c)) for c, f in zip(columns, formats)] for r in rows]
+
+
 def _more_text(section: Mapping[str, Any], shown: int) -> str | None:
     total = section.get("total_rows")
     if isinstance(total, int) and not isinstance(total, bool) and total > shown:
@@ -260,12 +269,7 @@ def with_shown_text(response: Mapping[str, Any] | None) -> Mapping[str, Any] | N
         elif kind == "line":
             section["points"] = [{**p, "shown": cell_text(p.get("y"))} for p in section.get("points") or []]
         elif kind == "table":
-            columns = list(section.get("columns") or [])
-            rows = section.get("rows") or []
-            numeric = [bool(rows) and all(is_number(r.get(c)) or r.get(c) is None for r in rows) for c in columns]
-            formats = [column_formatter(r.get(c) for r in rows) if n else cell_text for c, n in zip(columns, numeric)]
-            section["numeric"] = numeric
-            section["shown_rows"] = [[f(r.get(c)) for c, f in zip(columns, formats)] for r in rows]
+            _, section["numeric"], section["shown_rows"] = table_texts(section)
         count = len(section.get("rows") or section.get("items") or [])
         if kind in ("bars", "table", "pills") and (more := _more_text(section, count)):
             section["more"] = more
@@ -274,18 +278,17 @@ def with_shown_text(response: Mapping[str, Any] | None) -> Mapping[str, Any] | N
 
 
 def table_html(section: Mapping[str, Any], *, show_sql: bool = False) -> str:
-    columns = list(section.get("columns") or [])
+    columns, numeric, texts = table_texts(section)
     rows = section.get("rows") or []
-    numeric = {c for c in columns if rows and all(is_number(r.get(c)) or r.get(c) is None for r in rows)}
-    formats = {c: column_formatter(r.get(c) for r in rows) if c in numeric else cell_text for c in columns}
-    head = "".join(f'<th class="nxl-num">{esc(c)}</th>' if c in numeric else f"<th>{esc(c)}</th>" for c in columns)
+    head = "".join(
+        f'<th class="nxl-num">{esc(c)}</th>' if n else f"<th>{esc(c)}</th>" for c, n in zip(columns, numeric)
+    )
     body = []
-    for row in rows:
+    for row, shown in zip(rows, texts):
         cells = []
-        for c in columns:
+        for c, n, text in zip(columns, numeric, shown):
             value = row.get(c)
-            text = formats[c](value)
-            cls = "nxl-num" if c in numeric else "nxl-nowrap" if UNBREAKABLE.match(text) else ""
+            cls = "nxl-num" if n else "nxl-nowrap" if UNBREAKABLE.match(text) else ""
             if value is None:
                 cls = f"{cls} nxl-null".strip()
             attr = f' class="{cls}"' if cls else ""
