@@ -139,6 +139,15 @@ def _missing_col_note(notes: _Notes, where: str, col: str, key: str, df: pd.Data
     notes.add(f"{where}: column {col!r} is not in {key} (columns: {cols})")
 
 
+def _required_columns(df: pd.DataFrame, key: str, notes: _Notes, where: str, *names: str) -> list[int] | None:
+    """The positions of columns a section cannot do without; each one missing gets its note."""
+    found = [_find_column(df, name) for name in names]
+    for name, pos in zip(names, found):
+        if pos is None:
+            _missing_col_note(notes, where, name, key, df)
+    return None if None in found else [pos for pos in found if pos is not None]
+
+
 def _clamp_limit(limit: int | None, default: int, maximum: int, notes: _Notes, where: str) -> int:
     if limit is None:
         return default
@@ -235,12 +244,10 @@ def _resolve_bars(sec: BarsSection | BarsFromSource, frames: _Frames, notes: _No
     if got is None:
         return None
     df, key, sql = got
-    xi, yi = _find_column(df, sec.x), _find_column(df, sec.y)
-    for col, pos in ((sec.x, xi), (sec.y, yi)):
-        if pos is None:
-            _missing_col_note(notes, where, col, key, df)
-    if xi is None or yi is None:
+    found = _required_columns(df, key, notes, where, sec.x, sec.y)
+    if found is None:
         return None
+    xi, yi = found
     label = sec.label if sec.label is not None else f"{sec.y} by {sec.x}"
     limit = _clamp_limit(sec.limit, BARS_LIMIT_DEFAULT, BARS_LIMIT_MAX, notes, where)
     if len(df) == 0:
@@ -513,12 +520,10 @@ def _resolve_pills(
     if got is None:
         return None
     df, key, sql = got
-    li, ci = _find_column(df, sec.label_column), _find_column(df, sec.count_column)
-    for col, pos in ((sec.label_column, li), (sec.count_column, ci)):
-        if pos is None:
-            _missing_col_note(notes, where, col, key, df)
-    if li is None or ci is None:
+    found = _required_columns(df, key, notes, where, sec.label_column, sec.count_column)
+    if found is None:
         return None
+    li, ci = found
     limit = _clamp_limit(sec.limit, PILLS_LIMIT_DEFAULT, PILLS_LIMIT_MAX, notes, where)
     if len(df) == 0:
         notes.add(f"{where}: {key} has no rows")
