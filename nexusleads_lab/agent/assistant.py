@@ -298,9 +298,9 @@ class Assistant:
     def _load(self, conversation_id: str, keep: Thread | None = None) -> Thread:
         """A stored conversation as a thread; ``keep``: the thread it refreshes (its DataFrames stay)."""
         store = self.store
-        info = store.get(conversation_id)  # before the messages: whoever writes after shows as newer
+        info, stored_messages = store.load(conversation_id)
         messages = []
-        for stored in store.messages(info.id):
+        for stored in stored_messages:
             msg = stored.content.get("message") if isinstance(stored.content, dict) else None
             if msg and stored.role in ("user", "assistant", "tool", "system"):
                 messages.append(msg)

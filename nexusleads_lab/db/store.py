@@ -239,7 +239,12 @@ class ConversationStore:
         return int(row[0])
 
     def messages(self, conversation_id: str) -> builtins.list[StoredMessage]:  # self.list shadows list here
-        self.get(conversation_id)  # ownership check with a clear error
+        return self.load(conversation_id)[1]
+
+    def load(self, conversation_id: str) -> tuple[ConversationInfo, builtins.list[StoredMessage]]:
+        """A conversation and its messages, oldest first; the conversation is read first, so
+        whoever writes after that shows as a later ``updated_at`` than the one returned."""
+        info = self.get(conversation_id)  # ownership check with a clear error
         rows = self.query(
             "SELECT m.seq, m.role, m.content, m.created_at FROM chat_messages m"
             " JOIN chat_conversations c ON c.id = m.conversation_id"
@@ -247,7 +252,7 @@ class ConversationStore:
             (_uuid(conversation_id), self.org, self.user),
             fetch="all",
         )
-        return [StoredMessage(r[0], r[1], r[2], r[3]) for r in rows]
+        return info, [StoredMessage(r[0], r[1], r[2], r[3]) for r in rows]
 
     def close(self) -> None:
         """Let go of this store's own connection (a pooled store holds none between queries)."""
@@ -296,10 +301,6 @@ class StorePool:
                 if attempt == 2:
                     raise
                 self._pool.check()  # the server restarted: drop the idle connections it broke
-
-    @property
-    def open_connections(self) -> int:
-        return int(self._pool.get_stats().get("pool_size", 0))
 
     def close(self) -> None:
         self._pool.close(timeout=2)
