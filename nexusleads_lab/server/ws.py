@@ -176,11 +176,11 @@ class Connection:
                 self.error(store_failure(exc))
                 return
         if conversation_id is None:
-            await self._in_pool(work)
+            await self._in_pool(self._turn, session, work)
             return
         async with self.state.locks.get(conversation_id):
             if not session.ended:
-                await self._in_pool(self._locked, session, conversation_id, work)
+                await self._in_pool(self._turn, session, work)
 
     async def _stop(self, data: dict[str, Any], session_id: str | None) -> None:
         for session in self._matching(session_id):
@@ -265,10 +265,11 @@ class Connection:
         assistant.thread.id = conversation_id
         return conversation_id
 
-    def _locked(self, session: Session, conversation_id: str, work: Callable[[], None]) -> None:
-        """Run one turn; the caller holds the conversation's lock in this process, and the turn
-        takes its lease across processes (``Assistant.conversation_turn``), reloading it first if
-        another connection's or replica's turn added to it."""
+    @staticmethod
+    def _turn(session: Session, work: Callable[[], None]) -> None:
+        """Run one turn (under its conversation's lock in this process, when it has one; the turn
+        takes its lease across processes itself, ``Assistant.conversation_turn``, reloading the
+        conversation first if another connection's or replica's turn added to it)."""
         try:
             work()
         finally:
