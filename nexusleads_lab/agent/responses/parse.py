@@ -261,7 +261,8 @@ _WRAPPER_KEYS = ("response", "output", "result", "answer", "final")
 
 
 def _balanced_end(s: str, i: int) -> int | None:
-    """Index after the brace closing the object at s[i] ('{'), string-aware; None if unbalanced."""
+    """Index after the bracket closing the object or array at s[i] ('{' or '['), string-aware;
+    None if it is unbalanced or cut off."""
     depth, n, j = 0, len(s), i
     in_str = False
     while j < n:
@@ -491,22 +492,7 @@ def _skip_value(s: str, i: int) -> int | None:
         _, j, done = _decode_string(s, i)
         return j if done else None
     if c in "{[":
-        depth, j, n = 0, i, len(s)
-        while j < n:
-            ch = s[j]
-            if ch == '"':
-                _, j, done = _decode_string(s, j)
-                if not done:
-                    return None
-                continue
-            if ch in "{[":
-                depth += 1
-            elif ch in "}]":
-                depth -= 1
-                if depth == 0:
-                    return j + 1
-            j += 1
-        return None
+        return _balanced_end(s, i)
     n, j = len(s), i
     while j < n and s[j] not in ",}] \t\r\n":
         j += 1
