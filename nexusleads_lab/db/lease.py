@@ -58,7 +58,6 @@ class Leases:
         self._prefix = f"{self._host}:{os.getpid()}"
         self._held: dict[str, tuple[Any, str]] = {}  # holder -> (store, conversation id)
         self._lock = threading.Lock()
-        self._stop = threading.Event()
         self._thread: threading.Thread | None = None
         self._local = threading.local()  # the conversations this thread holds
 
@@ -128,7 +127,8 @@ class Leases:
             self._thread.start()
 
     def _renew_loop(self) -> None:
-        while not self._stop.wait(self.renew_every):
+        while True:  # a daemon thread: it ends with the process
+            time.sleep(self.renew_every)
             with self._lock:
                 held = list(self._held.items())
             for holder, (store, conversation_id) in held:
@@ -137,9 +137,6 @@ class Leases:
                         log.warning("the turn lease of %s was lost (it ran out and was taken)", conversation_id)
                 except Exception:
                     log.warning("could not renew the turn lease of %s", conversation_id, exc_info=True)
-
-    def close(self) -> None:
-        self._stop.set()
 
 
 #: The process's leases: every assistant's turns share the one renewing thread.
