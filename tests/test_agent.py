@@ -497,3 +497,25 @@ def test_chunks_of_every_wrong_shape_are_skipped_and_the_answer_still_arrives(sc
     assert result.error is None and result.response.text == "still here"
     assert result.usage.get("total_tokens") == 3 and result.usage.get("prompt_tokens") == 0
     assert not result.steps, "tool-call fragments that name no call index are not calls"
+
+
+def test_nul_characters_from_the_person_or_the_model_are_stored_and_the_conversation_goes_on(scripted, db):
+    # PostgreSQL's text and jsonb cannot hold NUL: a question, an answer or a proposal's title
+    # with one used to fail the turn; each is stored with U+FFFD in its place.
+    sql = "UPDATE lead_scores SET status = status WHERE id = (SELECT min(id) FROM lead_scores)"
+    proposal = json.dumps({"type": "confirm", "id": "m", "title": "Re\x00tag", "summary": "s\x00", "sql": sql})
+    assistant = scripted([text(message("lit \\u0000 and a real \x00 here")), text(proposal)])
+    first = assistant.ask("tiers\x00?")
+    assert first.error is None and first.response.text == "lit \\u0000 and a real \x00 here"
+    second = assistant.ask("propose")
+    assert second.error is None and second.proposal is not None
+    stored = [(m["role"], m["message"]["content"]) for m in assistant.history()]
+    assert stored[0] == ("user", "tiers\ufffd?")
+    answer = assistant.history()[1]
+    assert answer["message"]["content"] == message("lit \\u0000 and a real \x00 here"), "the model's text as sent"
+    assert answer["meta"]["response"]["text"] == "lit \\u0000 and a real \ufffd here", "a literal \\u0000 stays"
+    with db.connect_admin() as admin:
+        title = admin.execute("SELECT title FROM chat_confirmations WHERE id = %s", (second.proposal.id,)).fetchone()[0]
+    assert title == "Re\ufffdtag"
+    outcome = assistant.confirm(second.proposal.id)
+    assert outcome.status == "confirmed" and outcome.rows_affected == 1

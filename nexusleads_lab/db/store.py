@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import builtins
 import json
+import re
 import threading
 import uuid
 from dataclasses import dataclass
@@ -327,6 +328,8 @@ def _check(conn: psycopg.Connection, org: str) -> None:
 
 
 def _run(conn: psycopg.Connection, sql: str, params: tuple, fetch: str, durable: bool):
+    # PostgreSQL text cannot hold NUL, and a question or a model's title may: shown as U+FFFD.
+    params = tuple(p.replace("\x00", "\ufffd") if isinstance(p, str) else p for p in params)
     if durable:
         return _fetch(conn.execute(sql, params), fetch)
     with conn.transaction():  # SET LOCAL needs a transaction of its own
@@ -347,9 +350,14 @@ def _title(title: str) -> str:
     return (title[:77] + "...") if len(title) > 80 else (title or "New conversation")
 
 
+# A \u0000 escape in JSON text (not an escaped backslash followed by "u0000"): jsonb refuses it.
+_NUL_ESCAPE = re.compile(r"(?<!\\)((?:\\\\)*)\\u0000")
+
+
 def _dumps(content: Any) -> str:
     """JSON that PostgreSQL's jsonb accepts, in one pass: any value as text, no lone surrogates
-    (shown as U+FFFD instead)."""
+    and no NUL characters (each shown as U+FFFD instead; a model may send either)."""
     from ..safetext import without_surrogates
 
-    return without_surrogates(json.dumps(content, default=str, ensure_ascii=False))
+    text = without_surrogates(json.dumps(content, default=str, ensure_ascii=False))
+    return _NUL_ESCAPE.sub(lambda m: m.group(1) + "\\ufffd", text) if "\\u0000" in text else text
