@@ -433,6 +433,60 @@ def summarise_response(response: dict) -> str:
     return f"dashboard “{response.get('title', 'Dashboard')}”: " + " · ".join(p for p in parts if p)
 
 
+# -- eval ----------------------------------------------------------------------------------
+
+
+def cmd_eval(args) -> int:
+    """Ask a suite's questions and score the answers by execution accuracy (``nexusleads_lab.eval``)."""
+    import signal
+
+    from tqdm import tqdm
+
+    from .agent.provider import ModelConfigError
+    from .eval.report import load_baseline
+    from .eval.runner import eval_assistant, prepare, run
+    from .eval.suite import SuiteError, load_suite
+    from .eval.text import format_report
+
+    try:
+        suite = load_suite(args.suite)
+        baseline = load_baseline(args.baseline) if args.baseline else None
+        if args.out and not Path(args.out).resolve().parent.is_dir():
+            raise SuiteError(f"--out {args.out}: its folder does not exist; create it or name another file.")
+        assistant = eval_assistant(model=args.model)
+        prepared = prepare(suite, assistant.engine)  # every gold SQL runs before the first model request
+        assistant.client()
+    except SuiteError as exc:
+        return _fail(str(exc), args.json, code=2)
+    except ModelConfigError as exc:
+        return _fail(str(exc), args.json)
+    bar = tqdm(total=len(prepared), desc="eval", unit="question", file=sys.stderr, disable=None, leave=False)
+
+    def advance(item) -> None:
+        bar.update(1)
+        bar.set_postfix_str(f"{item.status} {shorten(visible(item.name), 30)}")
+
+    report = run(suite, prepared, assistant, on_item=advance, origin="cli")
+    signal.signal(signal.SIGINT, signal.SIG_IGN)  # the result, partial or whole, gets written in full
+    bar.close()
+    assistant.close()
+    if baseline is not None:
+        report.compare_with(baseline, args.baseline, [q.name for q in suite.questions])
+    payload = report.as_dict()
+    if args.out:
+        Path(args.out).write_text(json.dumps(payload, ensure_ascii=False, indent=2, default=str) + "\n", "utf-8")
+    if args.json:
+        _emit_json(payload)
+    else:
+        print(format_report(report))
+    if report.interrupted:
+        return 130
+    if args.min_score is not None and report.score < args.min_score:
+        print(f"nexus-lab: the score {report.score:.1%} is below --min-score {args.min_score:g}", file=sys.stderr)
+        return 1
+    return 0
+
+
 # -- demo ----------------------------------------------------------------------------------
 
 
@@ -520,6 +574,7 @@ COMMANDS: dict[str, Callable[[argparse.Namespace], int]] = {
     "conversations": cmd_conversations,
     "demo": cmd_demo,
     "serve": cmd_serve,
+    "eval": cmd_eval,
 }
 
 
@@ -581,6 +636,16 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--delete", metavar="ID", help="delete a conversation")
     p.add_argument("--json", action="store_true", help="machine-readable output")
 
+    p = sub.add_parser("eval", help="measure how well the model answers: a suite's questions scored against gold SQL")
+    p.add_argument("suite", nargs="?", help="a YAML or JSON suite of {name, question, sql} (default: the bundled "
+                   "suite over the demo data)")  # fmt: skip
+    p.add_argument("--json", action="store_true", help="print the run as one JSON object")
+    p.add_argument("--model", help="model name (default: NEXUS_MODEL or gpt-4.1-mini)")
+    p.add_argument("--out", metavar="FILE", help="save the run as JSON (for --baseline later)")
+    p.add_argument("--baseline", metavar="FILE", help="show which questions changed status since this saved run")
+    p.add_argument("--min-score", type=_fraction, metavar="X",
+                   help="exit 1 when fewer than this share of the questions pass (0..1)")  # fmt: skip
+
     p = sub.add_parser("serve", help="serve the web app's /ws/codex protocol and /api/chat/conversations")
     p.add_argument("--host", default="127.0.0.1",
                    help="address to listen on (default 127.0.0.1; others need NEXUS_AUTH_SECRET)")  # fmt: skip
@@ -597,6 +662,16 @@ def _positive_int(text: str) -> int:
         raise argparse.ArgumentTypeError(f"expected a whole number, got {text!r}") from None
     if value < 1:
         raise argparse.ArgumentTypeError(f"expected a number of at least 1, got {value}")
+    return value
+
+
+def _fraction(text: str) -> float:
+    try:
+        value = float(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"expected a number from 0 to 1, got {text!r}") from None
+    if not 0 <= value <= 1:
+        raise argparse.ArgumentTypeError(f"expected a number from 0 to 1 (0.8 is 80%), got {value:g}")
     return value
 
 

@@ -204,6 +204,35 @@ class NexusSession:
             display_query_result(result, key)
         return result.df
 
+    def eval(self, suite: str | None = None, *, model: str | None = None, show: bool = True) -> pd.DataFrame:
+        """How well the model answers on this data: ``nexus-lab eval`` in the notebook. Each question
+        of ``suite`` (a YAML or JSON file; default: the bundled demo suite) is asked in a fresh,
+        unstored conversation with this session's model, database and scope, and scored against its
+        gold SQL. Returns one row per question (name, question, status, passed, reason, sql, tokens,
+        seconds), the totals in ``.attrs``; this session's conversation and frames are untouched."""
+        from .agent.provider import ModelConfigError
+        from .eval.runner import eval_assistant, evaluate
+        from .eval.suite import SuiteError, load_suite
+
+        try:
+            loaded = load_suite(suite)
+            assistant = eval_assistant(self.assistant, model=model)
+        except (SuiteError, ModelConfigError) as exc:
+            raise NexusError(str(exc)) from None
+        from tqdm.auto import tqdm
+
+        bar = tqdm(total=len(loaded.questions), desc="eval", unit="question", disable=not show)
+        try:
+            report = evaluate(loaded, assistant, on_item=lambda item: bar.update(1), origin="code")
+        except (SuiteError, ModelConfigError) as exc:
+            raise NexusError(str(exc)) from None
+        finally:
+            bar.close()
+            assistant.close()
+        if report.interrupted:
+            print(f"nexus: interrupted after {len(report.items)} of {report.total} questions; the frame holds those.")
+        return report.to_frame()
+
     # -- conversations ----------------------------------------------------------------------
 
     def confirm(self, proposal_id: str | None = None, *, cancel: bool = False):
