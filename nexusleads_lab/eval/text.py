@@ -14,7 +14,7 @@ SQL_CHARS = 240
 
 
 def format_item(item: Item, width: int) -> list[str]:
-    lines = [f"{_MARK[item.status]:<6}  {visible(item.name):<{width}}  {item.tokens:>8,}  {item.seconds:>7.1f}"]
+    lines = [f"{_MARK[item.status]:<6}  {visible(item.name):<{width}}  {item.tokens:>8,}  {item.seconds:>7.2f}"]
     pad = " " * 8
     lines.append(f"{pad}{shorten(visible(item.question), SQL_CHARS)}")
     for sql in item.sql or ["(no query ran)"]:
@@ -26,7 +26,7 @@ def format_item(item: Item, width: int) -> list[str]:
 
 def format_report(report: Report) -> str:
     width = max([len(visible(i.name)) for i in report.items] + [8])
-    head = f"{'status':<6}  {'question':<{width}}  {'tokens':>8}  {'seconds':>7}"
+    head = f"{'status':<6}  {'name':<{width}}  {'tokens':>8}  {'seconds':>7}"
     lines = [f"suite {visible(report.suite)} · model {visible(report.model)}", "", head]
     for item in report.items:
         lines.extend(format_item(item, width))
