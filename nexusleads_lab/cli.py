@@ -461,12 +461,17 @@ def cmd_eval(args) -> int:
     except ModelConfigError as exc:
         return _fail(str(exc), args.json)
     bar = tqdm(total=len(prepared), desc="eval", unit="question", file=sys.stderr, disable=None, leave=False)
+    counts = {"passed": 0, "failed": 0, "error": 0}
 
-    def advance(item) -> None:
+    def asking(question) -> None:
+        done = f"{counts['passed']} passed, {counts['failed']} failed, {counts['error']} errors"
+        bar.set_postfix_str(f"{done} · asking {shorten(visible(question.name), 30)}")
+
+    def answered(item) -> None:
+        counts[item.status] += 1
         bar.update(1)
-        bar.set_postfix_str(f"{item.status} {shorten(visible(item.name), 30)}")
 
-    report = run(suite, prepared, assistant, on_item=advance, origin="cli")
+    report = run(suite, prepared, assistant, on_item=answered, on_start=asking, origin="cli")
     signal.signal(signal.SIGINT, signal.SIG_IGN)  # the result, partial or whole, gets written in full
     bar.close()
     assistant.close()

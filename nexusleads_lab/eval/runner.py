@@ -86,6 +86,7 @@ def run(
     assistant,
     *,
     on_item: Callable[[Item], None] | None = None,
+    on_start: Callable[[Question], None] | None = None,
     origin: str = "code",
 ) -> Report:
     """Ask every question; Ctrl-C (KeyboardInterrupt) ends the run early with what is done
@@ -93,6 +94,8 @@ def run(
     report = Report(model=assistant.model, suite=suite.source, total=len(suite.questions))
     try:
         for p in prepared:
+            if on_start is not None:
+                on_start(p.question)
             assistant.new_thread()
             started = time.perf_counter()
             result = assistant.ask(p.question.question, origin=origin)
