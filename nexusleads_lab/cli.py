@@ -478,14 +478,22 @@ def cmd_eval(args) -> int:
     if baseline is not None:
         report.compare_with(baseline, args.baseline, [q.name for q in suite.questions])
     payload = report.as_dict()
+    unsaved = None
     if args.out:
-        Path(args.out).write_text(json.dumps(payload, ensure_ascii=False, indent=2, default=str) + "\n", "utf-8")
+        try:
+            Path(args.out).write_text(json.dumps(payload, ensure_ascii=False, indent=2, default=str) + "\n", "utf-8")
+        except OSError as exc:
+            unsaved = f"the run could not be saved to {args.out} ({exc.strerror}); it is printed here only"
     if args.json:
         _emit_json(payload)
     else:
         print(format_report(report))
+    if unsaved:
+        _fail(unsaved)
     if report.interrupted:
         return 130
+    if unsaved:
+        return 1
     if args.min_score is not None and report.score < args.min_score:
         print(f"nexus-lab: the score {report.score:.1%} is below --min-score {args.min_score:g}", file=sys.stderr)
         return 1
@@ -642,7 +650,7 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--json", action="store_true", help="machine-readable output")
 
     p = sub.add_parser("eval", help="measure how well the model answers: a suite's questions scored against gold SQL")
-    p.add_argument("suite", nargs="?", help="a YAML or JSON suite of {name, question, sql} (default: the bundled "
+    p.add_argument("suite", nargs="?", metavar="SUITE", help="a YAML or JSON suite of {name, question, sql} (default: the bundled "
                    "suite over the demo data)")  # fmt: skip
     p.add_argument("--json", action="store_true", help="print the run as one JSON object")
     p.add_argument("--model", help="model name (default: NEXUS_MODEL or gpt-4.1-mini)")

@@ -247,6 +247,13 @@ def test_a_missing_suite_or_bad_baseline_exits_2_and_json_says_why(nexus_lab, tm
     assert server.requests == []
 
 
+def test_without_a_model_eval_says_what_to_set_after_checking_the_suite(nexus_lab, tmp_path):
+    suite = write_suite(tmp_path / "suite.yaml", ("hot",))
+    proc = nexus_lab("eval", str(suite))
+    assert proc.returncode == 1 and "OPENAI_API_KEY" in proc.stderr and "Traceback" not in proc.stderr
+    assert proc.stdout == ""
+
+
 # -- faults during a run -----------------------------------------------------------------------
 
 
