@@ -241,9 +241,11 @@ def test_a_missing_suite_or_bad_baseline_exits_2_and_json_says_why(nexus_lab, tm
         missing = nexus_lab("eval", str(tmp_path / "nope.yaml"), server=server)
         baseline = nexus_lab("eval", str(suite), "--json", "--baseline", str(not_a_run), server=server)
         score = nexus_lab("eval", str(suite), "--min-score", "80", server=server)
+        nowhere = nexus_lab("eval", str(suite), "--out", str(tmp_path / "no" / "run.json"), server=server)
     assert missing.returncode == 2 and "nope.yaml does not exist" in missing.stderr
     assert baseline.returncode == 2 and "is not a saved eval run" in json.loads(baseline.stdout)["error"]
     assert score.returncode == 2 and "expected a number from 0 to 1" in score.stderr
+    assert nowhere.returncode == 2 and "its folder does not exist" in nowhere.stderr
     assert server.requests == []
 
 

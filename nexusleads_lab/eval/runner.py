@@ -14,6 +14,7 @@ from dataclasses import dataclass
 
 from ..db.errors import QueryError
 from ..db.schema import ALL_ORGS
+from ..words import plural
 from .report import Item, Report, Status
 from .score import Gold, best_match, gold_is_ordered
 from .suite import Question, Suite, SuiteError
@@ -34,6 +35,8 @@ def prepare(suite: Suite, engine) -> list[Prepared]:
             result = engine.read(q.sql)
             ordered = gold_is_ordered(q.sql)
         except QueryError as exc:
+            if _unavailable(exc):
+                raise  # the database, not the suite: no question is to blame
             problems.append(f"{q.name!r}: {exc.paragraph()}")
             continue
         if result.truncated:
@@ -41,12 +44,19 @@ def prepare(suite: Suite, engine) -> list[Prepared]:
             continue
         prepared.append(Prepared(q, Gold(result.df, ordered=ordered)))
     if problems:
-        noun = "question's" if len(problems) == 1 else "questions'"
+        verb = "does" if len(problems) == 1 else "do"
         raise SuiteError(
-            f"The gold SQL of {len(problems)} {noun} in {suite.source} does not run, so nothing was asked; "
-            "fix it (`nexus-lab sql` runs a query through the same read path):\n  " + "\n  ".join(problems)
+            f"The gold SQL of {plural(len(problems), 'question')} in {suite.source} {verb} not run as it should, so "
+            "nothing was asked; fix it (`nexus-lab sql` runs a query through the same read path):\n  "
+            + "\n  ".join(problems)
         )
     return prepared
+
+
+def _unavailable(exc: QueryError) -> bool:
+    """The database could not be reached or ran out of connections (SQLSTATE classes 08, 53, 57P)."""
+    state = exc.sqlstate or ""
+    return state.startswith(("08", "53", "57P")) or exc.message.startswith("Cannot connect")
 
 
 def eval_assistant(base=None, *, model: str | None = None):
