@@ -211,6 +211,7 @@ class NexusSession:
         gold SQL. Returns one row per question (name, question, status, passed, reason, sql, tokens,
         seconds), the totals in ``.attrs``; this session's conversation and frames are untouched."""
         from .agent.provider import ModelConfigError
+        from .db.errors import QueryError
         from .eval.runner import eval_assistant, evaluate
         from .eval.suite import SuiteError, load_suite
 
@@ -219,6 +220,8 @@ class NexusSession:
             assistant = eval_assistant(self.assistant, model=model)
         except (SuiteError, ModelConfigError) as exc:
             raise NexusError(str(exc)) from None
+        except QueryError as exc:  # the database cannot be reached
+            raise NexusError(exc.paragraph()) from None
         from tqdm.auto import tqdm
 
         bar = tqdm(total=len(loaded.questions), desc="eval", unit="question", disable=not show)
@@ -226,6 +229,8 @@ class NexusSession:
             report = evaluate(loaded, assistant, on_item=lambda item: bar.update(1), origin="code")
         except (SuiteError, ModelConfigError) as exc:
             raise NexusError(str(exc)) from None
+        except QueryError as exc:  # the database, not the suite
+            raise NexusError(exc.paragraph()) from None
         finally:
             bar.close()
             assistant.close()
