@@ -487,7 +487,9 @@ class Assistant:
         return result
 
     def _fail(self, result: TurnResult, emit, message: str) -> None:
-        message = mask_api_key(mask_secrets(message), self.settings.api_key)
+        # the key the client holds (a client given to the assistant may carry one the settings lack)
+        for key in {self.settings.api_key, getattr(self._client, "api_key", None)}:
+            message = mask_api_key(mask_secrets(message), key if isinstance(key, str) else None)
         result.error = message
         result.stop_clock()
         emit(ErrorEvent(message=message, cancelled=result.cancelled or None))
