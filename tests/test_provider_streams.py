@@ -86,7 +86,7 @@ QUIRKS = {
     "ollama-0.4-no-index": ["tool-call fragments without index", "finish_reason stop after tool calls"],
     "ollama-0.20-same-index": ["parallel calls sharing one index", "a whole call in one fragment"],
     "vllm-glm-restate": ["the last fragment restates id and name", "usage on 6 chunks (cumulative: the last one counts)"],
-    "llamacpp": ["reasoning_content (the model's thinking, not shown as the answer)", "arguments in the first (header) fragment"],
+    "llamacpp": ["reasoning_content (the model's thinking, not shown as the answer)", "arguments begin in the first (header) fragment"],
     "lmstudio": ["name repeated on later fragments"],
     "litellm-new-id": ["a new id on every fragment of one call"],
     "groq": ["usage reported twice (usage and x_groq.usage)", "a whole call in one fragment"],

@@ -198,8 +198,8 @@ class StreamReader:
             target = ToolCall(id=call_id, name=name, arguments=arguments, index=index)
             self._calls.append(target)
             self._fragments[id(target)] = 1
-            if arguments and name:
-                self.quirk("arguments in the first (header) fragment")
+            if arguments and name and not target.complete:
+                self.quirk("arguments begin in the first (header) fragment")
         else:
             self._join(target, call_id, name, arguments)
             self._fragments[id(target)] += 1
