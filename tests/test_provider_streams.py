@@ -297,7 +297,7 @@ def test_a_429_with_retry_after_is_retried_as_told_then_one_clear_sentence(repla
     assert len(assistant.server.requests) == 3, "the client retried twice, as configured"
     assert not result.ok
     assert "429" in result.error and "Rate limit reached" in result.error
-    assert "3 tries" in result.error and "wait 1 seconds" in result.error
+    assert "3 tries" in result.error and "wait 1 second before asking again" in result.error
 
 
 def test_an_error_chunk_mid_answer_fails_the_turn_with_the_providers_words(replay):
@@ -386,3 +386,19 @@ def test_nexus_lab_ask_json_with_recorded_streams(db, tmp_path, name):
     assert completed["usage"] == expect["usage"]
     assert completed["response"]["text"] == expect["answer"]
     assert strict_problems(requests[1]) == []
+
+
+def test_finish_reason_error_without_an_error_object_is_a_failed_turn_not_an_answer(replay):
+    broken = RawReply((chunk({"role": "assistant", "content": "Half an ans"}), chunk({}, "error"), "data: [DONE]"))
+    assistant = replay([broken])
+    result = assistant.ask("tiers?")
+    assert not result.ok and result.response is None
+    assert "finish_reason 'error'" in result.error and assistant.model in result.error
+
+
+def test_arguments_sent_as_an_object_are_encoded_and_run():
+    completion = read_all([{"choices": [{"delta": {"tool_calls": [
+        {"index": 0, "id": "c1", "type": "function", "function": {"name": "psql", "arguments": {"sql": "SELECT 1"}}}
+    ]}}]}])  # fmt: skip
+    assert [(c.name, json.loads(c.arguments)) for c in completion.calls] == [("psql", {"sql": "SELECT 1"})]
+    assert "arguments sent as a JSON object, not a string" in completion.quirks

@@ -56,6 +56,7 @@ class ToolCall:
     name: str
     arguments: str
     index: int | None = None
+    fragments: int = 1
 
     def parsed(self) -> Any:
         """The arguments as JSON, or ``ValueError`` when they are not (cut off, never closed)."""
@@ -123,7 +124,6 @@ class StreamReader:
         self._calls: list[ToolCall] = []
         self._at_index: dict[int, ToolCall] = {}
         self._last: ToolCall | None = None
-        self._fragments: dict[int, int] = {}  # id(call) -> fragments it took
         self._usage: dict[str, int] | None = None
         self._usage_chunks = 0
         self._groq_usage: dict[str, int] | None = None
@@ -165,13 +165,13 @@ class StreamReader:
                 piece = without_surrogates(content)
                 self._text.append(piece)
                 added.append(piece)
-            for position, fragment in enumerate(_items(delta.get("tool_calls"))):
-                self._fragment(_mapping(fragment), position)
+            for fragment in _items(delta.get("tool_calls")):
+                self._fragment(_mapping(fragment))
         return "".join(added)
 
     # -- tool calls --------------------------------------------------------------------------
 
-    def _fragment(self, fragment: dict[str, Any], position: int) -> None:
+    def _fragment(self, fragment: dict[str, Any]) -> None:
         function = _mapping(fragment.get("function"))
         call_id = _text(fragment.get("id"))
         name = _text(function.get("name"))
@@ -197,12 +197,11 @@ class StreamReader:
                 self.quirk("parallel calls sharing one index")
             target = ToolCall(id=call_id, name=name, arguments=arguments, index=index)
             self._calls.append(target)
-            self._fragments[id(target)] = 1
             if arguments and name and not target.complete:
                 self.quirk("arguments begin in the first (header) fragment")
         else:
             self._join(target, call_id, name, arguments)
-            self._fragments[id(target)] += 1
+            target.fragments += 1
         if index is not None:
             self._at_index[index] = target
         self._last = target
@@ -249,7 +248,7 @@ class StreamReader:
             if not call.id:
                 call.id = f"call_{n}"
                 self.quirk("tool calls without an id")
-            if self._fragments.get(id(call)) == 1 and call.name:
+            if call.fragments == 1 and call.name:
                 self.quirk("a whole call in one fragment")
         usage = self._usage if self._usage is not None else self._groq_usage
         if self._usage is not None and self._groq_usage is not None:

@@ -69,7 +69,11 @@ def describe_model_error(exc: Exception) -> str:
         return (
             f"The model service is rate-limiting requests (429: {_api_message(exc, 160)}) and "
             f"{1 + _retries(exc)} tries did not get through; "
-            + (f"it asks to wait {wait} seconds before asking again." if wait else "wait a moment and ask again.")
+            + (
+                f"it asks to wait {wait} {'second' if wait == '1' else 'seconds'} before asking again."
+                if wait
+                else "wait a moment and ask again."
+            )
         )
     if isinstance(exc, openai.NotFoundError):
         from ..replay.cassette import REPLAY_MISS
