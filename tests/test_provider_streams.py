@@ -91,7 +91,7 @@ QUIRKS = {
     "litellm-new-id": ["a new id on every fragment of one call"],
     "groq": ["usage reported twice (usage and x_groq.usage)", "a whole call in one fragment"],
     "mistral": ["tool-call fragments without index", "tool-call header without type"],
-    "xai": ["total_tokens is not prompt + completion", "usage on 3 chunks (cumulative: the last one counts)"],
+    "xai": ["tool-call fragments without index", "total_tokens is not prompt + completion", "usage on 3 chunks (cumulative: the last one counts)"],
     "dashscope": ["empty id on later fragments"],
     "azure-openai": ["chunks with no choices (choices: [])", "extra fields (prompt_filter_results)"],
     "openai": [],
