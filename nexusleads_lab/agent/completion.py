@@ -15,11 +15,14 @@ Tool-call fragments (``delta.tool_calls[*]``):
    own id and name). A different id with no name on an unfinished call is the same call
    (LiteLLM's proxy sends a new id on every fragment).
 3. Without an id of its own, a fragment with a name and arguments starts a new call when the
-   call it would join is already complete JSON (a second whole call at the same index).
+   call it would join is already complete JSON (a second whole call at the same index), unless
+   those arguments are that call's own again (see 4).
 4. Joining a call: an id fills an empty one and never replaces it (DashScope sends ``id: ""``
    on later fragments); a name equal to the call's is not appended (vLLM's GLM parsers restate
-   id, type and name in the last chunk; LM Studio repeats it); an empty name is ignored;
-   arguments are appended. Arguments sent as a JSON object rather than a string are encoded.
+   id, type and name in the last chunk); an empty name is ignored (LM Studio sends ``""``);
+   arguments are appended, except the call's complete arguments sent again once it is complete
+   (LiteLLM's proxy appends such a summary chunk, its arguments JSON-encoded twice). Arguments
+   sent as a JSON object rather than a string are encoded.
 5. A fragment carrying nothing (no id, no name, no arguments) is skipped.
 
 The rest of a chunk: ``choices: []`` chunks (Azure's content filter results, usage chunks) are
@@ -190,6 +193,8 @@ class StreamReader:
             target = self._at_index.get(index)
         if fragment.get("id") == "" and target is not None:
             self.quirk("empty id on later fragments")
+        if function.get("name") == "" and target is not None:
+            self.quirk("empty name on later fragments")
         if "type" not in fragment and (call_id or name):
             self.quirk("tool-call header without type")
         if target is None or self._starts_new(target, call_id, name, arguments):
@@ -212,7 +217,9 @@ class StreamReader:
                 return True
             self.quirk("a new id on every fragment of one call")
             return False
-        return not call_id and bool(name) and bool(arguments) and target.complete
+        if not call_id and name and arguments and target.complete:
+            return not _restates(target, arguments)
+        return False
 
     def _join(self, target: ToolCall, call_id: str, name: str, arguments: str) -> None:
         if call_id and not target.id:
@@ -224,6 +231,9 @@ class StreamReader:
                 self.quirk("name repeated on later fragments")
             else:
                 target.name += name  # a name streamed in pieces
+        if arguments and target.complete and _restates(target, arguments):
+            self.quirk("the whole call sent again after it was complete")
+            return
         if call_id and call_id == target.id and name and arguments:
             self.quirk("the last fragment restates id and name")
         target.arguments += arguments
@@ -275,6 +285,18 @@ def read_all(chunks: Iterable[Any]) -> Completion:
     for chunk in chunks:
         reader.feed(chunk)
     return reader.finish()
+
+
+def _restates(call: ToolCall, arguments: str) -> bool:
+    """Whether ``arguments`` are the call's complete arguments again (a summary chunk at the end,
+    sometimes JSON-encoded twice), rather than more of them."""
+    try:
+        value = json.loads(arguments)
+        if isinstance(value, str):
+            value = json.loads(value)
+        return bool(value == call.parsed())
+    except (ValueError, TypeError):
+        return False
 
 
 def _usage_of(value: Any) -> dict[str, int] | None:
