@@ -88,6 +88,7 @@ QUIRKS = {
     "vllm-glm-restate": ["the last fragment restates id and name", "usage on 6 chunks (cumulative: the last one counts)"],
     "llamacpp": ["reasoning_content (the model's thinking, not shown as the answer)", "arguments begin in the first (header) fragment"],
     "lmstudio": ["empty name on later fragments"],
+    "vllm-glm-remaining-args": ["the whole call sent again after it was complete"],
     "litellm-summary-chunk": ["the whole call sent again after it was complete"],
     "litellm-new-id": ["a new id on every fragment of one call"],
     "groq": ["usage reported twice (usage and x_groq.usage)", "a whole call in one fragment"],
