@@ -302,6 +302,15 @@ def test_a_429_with_retry_after_is_retried_as_told_then_one_clear_sentence(repla
     assert "3 tries" in result.error and "wait 1 second before asking again" in result.error
 
 
+def test_a_429_asking_to_wait_longer_than_the_client_retries_is_not_retried_and_says_how_long(replay):
+    limited = RawReply(status=429, headers={"Retry-After": "3600"},
+                       body={"error": {"message": "Rate limit reached for tokens per day", "type": "tokens"}})  # fmt: skip
+    assistant = replay([limited, limited, limited], retries=2)
+    result = assistant.ask("tiers?")
+    assert len(assistant.server.requests) == 1, "the client read Retry-After and did not retry"
+    assert "1 try did not get through" in result.error and "wait 3600 seconds" in result.error
+
+
 def test_an_error_chunk_mid_answer_fails_the_turn_with_the_providers_words(replay):
     fixture = load("openrouter-error")
     assistant = replay([fixture.steps()[1], text("later")])

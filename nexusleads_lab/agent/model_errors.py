@@ -65,10 +65,10 @@ def describe_model_error(exc: Exception) -> str:
     if isinstance(exc, openai.AuthenticationError):
         return "The model service rejected the API key (401). Check OPENAI_API_KEY."
     if isinstance(exc, openai.RateLimitError):
-        wait = _retry_after(exc)
+        wait, tries = _retry_after(exc), 1 + _retries(exc)
         return (
             f"The model service is rate-limiting requests (429: {_api_message(exc, 160)}) and "
-            f"{1 + _retries(exc)} tries did not get through; "
+            f"{tries} {'try' if tries == 1 else 'tries'} did not get through; "
             + (
                 f"it asks to wait {wait} {'second' if wait == '1' else 'seconds'} before asking again."
                 if wait
