@@ -487,9 +487,10 @@ class Assistant:
         return result
 
     def _fail(self, result: TurnResult, emit, message: str) -> None:
-        # the key the client holds (a client given to the assistant may carry one the settings lack)
+        message = mask_secrets(message)
+        # the key the client holds too (a client given to the assistant may carry one the settings lack)
         for key in {self.settings.api_key, getattr(self._client, "api_key", None)}:
-            message = mask_api_key(mask_secrets(message), key if isinstance(key, str) else None)
+            message = mask_api_key(message, key if isinstance(key, str) else None)
         result.error = message
         result.stop_clock()
         emit(ErrorEvent(message=message, cancelled=result.cancelled or None))
@@ -624,7 +625,7 @@ class Assistant:
                 raise
             # openai raises on an ``error`` object inside a 200 stream (OpenRouter): the provider's words
             raise ModelAnswerError(stream_error(self.settings, str(exc.body.get("message") or exc))) from None
-        except ValueError as exc:  # a data event that is not JSON (the SSE decoder parses each one)
+        except json.JSONDecodeError as exc:  # a data event that is not JSON (the SSE decoder parses each one)
             if self._cancel.is_set():
                 raise Cancelled() from None
             raise ModelAnswerError(stream_error(self.settings, f"a stream event that is not JSON ({exc})")) from None
