@@ -99,8 +99,8 @@ def strict_problems(request: dict[str, Any]) -> list[str]:
             if message.get("tool_call_id") not in open_calls:
                 problems.append(f"message {n}: a tool message answering no open call ({message.get('tool_call_id')!r})")
             open_calls.discard(message.get("tool_call_id"))
-        elif open_calls and role != "system":
-            problems.append(f"message {n}: {role} before calls {sorted(open_calls)} were answered")
+        elif open_calls:
+            problems.append(f"message {n}: a {role} message before calls {sorted(open_calls)} were answered")
             open_calls = set()
     if open_calls:
         problems.append(f"calls {sorted(open_calls)} got no tool message")

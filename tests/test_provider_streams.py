@@ -413,3 +413,18 @@ def test_arguments_sent_as_an_object_are_encoded_and_run():
     ]}}]}])  # fmt: skip
     assert [(c.name, json.loads(c.arguments)) for c in completion.calls] == [("psql", {"sql": "SELECT 1"})]
     assert "arguments sent as a JSON object, not a string" in completion.quirks
+
+
+def test_the_strict_check_refuses_what_the_old_reader_sent():
+    # What Ollama 0.20's same-index calls used to become: one merged call, answered once.
+    merged = {"id": "call_a", "type": "function",
+              "function": {"name": "psqlpsql", "arguments": '{"sql":"SELECT 1"}{"sql":"SELECT 2"}'}}  # fmt: skip
+    request = {
+        "tools": [{"type": "function", "function": {"name": "psql"}}],
+        "messages": [{"role": "user", "content": "q"}, {"role": "assistant", "content": None, "tool_calls": [merged]},
+                     {"role": "system", "content": "a note too early"}, {"role": "tool", "tool_call_id": "call_a"}],
+    }  # fmt: skip
+    problems = strict_problems(request)
+    assert any("'psqlpsql', not in the tool list" in p for p in problems)
+    assert any("not a JSON object" in p for p in problems)
+    assert any("a system message before calls" in p for p in problems)
