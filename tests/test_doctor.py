@@ -17,11 +17,13 @@ API_KEY = "sk-proj-ZG9jdG9yLWNoZWNrcy10aGUta2V5LTEyMzQ1Ng"
 
 @pytest.fixture()
 def doctor(db, tmp_path):
-    def run(*args: str, server: ModelServer | None = None, base_url: str | None = None, model: str = "probe-model"):
+    def run(*args: str, server: ModelServer | None = None, base_url: str | None = None, model: str = "probe-model",
+            env_extra: dict | None = None):  # fmt: skip
         env = {k: v for k, v in os.environ.items() if not k.startswith(("OPENAI_", "NEXUS_", "DATABASE_URL"))}
         env.update(NEXUS_HOME=str(db.embedded.pgdata.parent), NEXUS_USER="doc", NEXUS_ORG="acme-analytics")
         if server is not None or base_url is not None:
             env.update(OPENAI_BASE_URL=base_url or server.base_url, OPENAI_API_KEY=API_KEY, NEXUS_MODEL=model)
+        env.update(env_extra or {})
         return subprocess.run(
             [sys.executable, "-m", "nexusleads_lab.cli", "doctor", *args],
             capture_output=True, text=True, env=env, timeout=120, cwd=tmp_path,
@@ -90,3 +92,14 @@ def test_without_a_model_configured_doctor_says_what_to_set(doctor):
     proc = doctor()
     assert proc.returncode == 1
     assert "model         not configured" in proc.stdout and "Set OPENAI_API_KEY" in proc.stdout
+
+
+def test_a_database_that_cannot_be_reached_is_not_usable_and_its_password_is_not_shown(doctor):
+    with ModelServer(Script(load("openai").steps()[:1])) as server:
+        proc = doctor("--json", server=server,
+                      env_extra={"DATABASE_URL": "postgresql://plg:doctor-SECRET-pw@127.0.0.1:1/plg"})  # fmt: skip
+    assert proc.returncode == 1
+    report = json.loads(proc.stdout)
+    assert not report["database"]["ok"] and report["server"]["calls_tools"], "the model server is still checked"
+    assert report["problems"][0].startswith("The database cannot be read")
+    assert "doctor-SECRET-pw" not in proc.stdout + proc.stderr
