@@ -103,3 +103,14 @@ def test_a_database_that_cannot_be_reached_is_not_usable_and_its_password_is_not
     assert not report["database"]["ok"] and report["server"]["calls_tools"], "the model server is still checked"
     assert report["problems"][0].startswith("The database cannot be read")
     assert "doctor-SECRET-pw" not in proc.stdout + proc.stderr
+
+
+def test_a_server_that_ignores_stream_true_is_not_usable(doctor):
+    whole = {"id": "c", "object": "chat.completion", "model": "probe-model", "choices": [{"index": 0,
+             "message": {"role": "assistant", "content": None, "tool_calls": [{"id": "call_1", "type": "function",
+             "function": {"name": "psql", "arguments": '{"sql": "SELECT 1 AS one"}'}}]}, "finish_reason": "tool_calls"}],
+             "usage": {"prompt_tokens": 90, "completion_tokens": 12, "total_tokens": 102}}  # fmt: skip
+    with ModelServer(Script([RawReply(body=whole)])) as server:
+        proc = doctor(server=server)
+    assert proc.returncode == 1
+    assert "streams       no (0 chunks)" in proc.stdout and "not as a stream of events" in proc.stdout

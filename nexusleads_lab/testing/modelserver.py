@@ -140,7 +140,8 @@ class RawReply:
     """Recorded SSE events sent exactly as given, one event per HTTP chunk: ``data: {...}`` lines as a
     provider wrote them (key order, spacing, extra fields), ``: keep-alive`` comments, and
     ``data: [DONE]`` only if the recording has it. ``drop``: end by cutting the connection instead
-    of closing the stream. With ``status`` other than 200 it sends ``body`` as JSON with ``headers``."""
+    of closing the stream. With a ``body`` (or a ``status`` other than 200) it sends that JSON
+    instead, with ``headers``: an error, or a server that ignores ``stream: true``."""
 
     events: tuple[str, ...] = ()
     status: int = 200
@@ -149,7 +150,7 @@ class RawReply:
     drop: bool = False
 
     def serve(self, wire: Wire) -> None:
-        if self.status != 200:
+        if self.body is not None or self.status != 200:
             wire.send_json(self.status, self.body, self.headers)
             return
         wire.start_stream()
