@@ -157,7 +157,14 @@ def _probe(settings: ModelSettings) -> ServerCheck:
         for chunk in stream:
             reader.feed(chunk)
     except Exception as exc:
-        check.error = mask_api_key(mask_secrets(describe_model_error(exc)), settings.api_key)
+        where = settings.base_url or "api.openai.com"
+        if isinstance(exc, openai.APITimeoutError):
+            message = f"{where} did not answer within {settings.timeout_s:g} seconds; is the model still loading?"
+        elif isinstance(exc, openai.APIConnectionError):
+            message = f"Nothing answers at {where}: start the model server, or check OPENAI_BASE_URL (host, port, /v1)."
+        else:
+            message = describe_model_error(exc)
+        check.error = mask_api_key(mask_secrets(message), settings.api_key)
         # an HTTP error, or an error inside the stream, is still an answer; a refused connection is not
         check.answers = not isinstance(exc, openai.APIConnectionError) and isinstance(exc, openai.APIError)
     finally:
