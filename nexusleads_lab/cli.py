@@ -574,6 +574,18 @@ def cmd_serve(args) -> int:
     return 0
 
 
+def cmd_doctor(args) -> int:
+    from .agent import doctor
+    from .safetext import visible_lines
+
+    report = doctor.run()
+    if args.json:
+        _emit_json(report.as_dict())
+    else:  # the server's words may hold terminal escapes: shown, not obeyed
+        print(visible_lines(doctor.describe(report)))
+    return 0 if report.usable else 1
+
+
 # -- parser --------------------------------------------------------------------------------
 
 
@@ -588,6 +600,7 @@ COMMANDS: dict[str, Callable[[argparse.Namespace], int]] = {
     "demo": cmd_demo,
     "serve": cmd_serve,
     "eval": cmd_eval,
+    "doctor": cmd_doctor,
 }
 
 
@@ -665,6 +678,10 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--port", type=_positive_int, default=3001, help="port (default 3001)")
     p.add_argument("--workers", type=_positive_int, default=1,
                    help="worker processes (default 1); each has its own pools, all share the database")  # fmt: skip
+
+    p = sub.add_parser("doctor", help="check the database and the configured model server (streaming, tool calls, "
+                       "usage, quirks); exit 0 when usable")  # fmt: skip
+    p.add_argument("--json", action="store_true", help="machine-readable output")
     return parser
 
 

@@ -337,9 +337,16 @@ def test_malformed_tool_arguments_and_unknown_tools_are_reported_to_the_model(sc
     ])  # fmt: skip
     result = assistant.ask("break things")
     assert result.ok
-    tool_msgs = [json.loads(m["content"]) for m in assistant.server.requests[1]["messages"] if m["role"] == "tool"]
-    assert "not valid JSON" in tool_msgs[0]["error"]
-    assert "no tool named 'drop_database'" in tool_msgs[1]["error"]
+    follow_up = assistant.server.requests[1]["messages"]
+    tool_msgs = [json.loads(m["content"]) for m in follow_up if m["role"] == "tool"]
+    assert len(tool_msgs) == 1 and "not valid JSON" in tool_msgs[0]["error"]
+    (sent,) = [m for m in follow_up if m.get("tool_calls")]
+    assert [c["function"] for c in sent["tool_calls"]] == [{"name": "psql", "arguments": "{}"}], (
+        "neither the invalid JSON nor the unknown tool is sent back as a call"
+    )
+    note = follow_up[-1]
+    assert note["role"] == "system" and "'drop_database'" in note["content"] and "psql, read_file" in note["content"]
+    assert [s.status for s in result.steps] == ["failed", "failed"]
 
 
 def test_tool_arguments_of_the_wrong_type_are_a_tool_error_the_model_can_correct(scripted):

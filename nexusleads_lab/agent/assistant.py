@@ -10,7 +10,6 @@ from __future__ import annotations
 
 import contextlib
 import contextvars
-import io
 import json
 import logging
 import queue
@@ -24,9 +23,10 @@ from typing import Any
 import pandas as pd
 
 from ..config import current_org, current_user
-from ..db.errors import QueryError, mask_secrets, shorten
+from ..db.errors import QueryError, mask_secrets
 from ..db.schema import ALL_ORGS
 from ..safetext import without_surrogates
+from .completion import Completion, PreparedCall, StreamReader, prepare_calls
 from .confirm import Confirmations, Outcome, Proposal, ProposalError
 from .events import (
     AgentAction,
@@ -38,11 +38,12 @@ from .events import (
     TurnCompleted,
     TurnStarted,
 )
+from .model_errors import ModelAnswerError, describe_model_error, empty_answer, stream_error, unknown_tools_note
 from .prompt import system_prompt
-from .provider import ModelConfigError, ModelSettings, make_client, proposal_ledger
+from .provider import ModelConfigError, ModelSettings, make_client, mask_api_key, proposal_ledger
 from .responses import Confirm, parse_response
 from .streaming import StreamingDisplay, partial_display_text
-from .tools import TOOL_SPECS, ToolOutcome, ToolRunner
+from .tools import TOOL_NAMES, TOOL_SPECS, ToolOutcome, ToolRunner
 
 log = logging.getLogger(__name__)
 
@@ -487,8 +488,9 @@ class Assistant:
 
     def _fail(self, result: TurnResult, emit, message: str) -> None:
         message = mask_secrets(message)
-        if self.settings.api_key:
-            message = message.replace(self.settings.api_key, "***")
+        # the key the client holds too (a client given to the assistant may carry one the settings lack)
+        for key in {self.settings.api_key, getattr(self._client, "api_key", None)}:
+            message = mask_api_key(message, key if isinstance(key, str) else None)
         result.error = message
         result.stop_clock()
         emit(ErrorEvent(message=message, cancelled=result.cancelled or None))
@@ -512,25 +514,40 @@ class Assistant:
 
         refusals = 0
         for _ in range(self.max_steps):
-            text, calls, usage = self._complete(client, emit)
-            for k, v in usage.items():
+            completion = self._complete(client, emit)
+            for k, v in completion.usage.items():
                 result.usage[k] = result.usage.get(k, 0) + v
-            if not calls:
-                if self._finish(text, result, emit, retry=refusals < MAX_REFUSALS):
+            if completion.error is not None:
+                raise ModelAnswerError(stream_error(self.settings, completion.error))
+            if completion.empty:
+                raise ModelAnswerError(empty_answer(self.settings, completion))
+            if not completion.calls:
+                if self._finish(completion.text, result, emit, retry=refusals < MAX_REFUSALS):
                     return
                 refusals += 1
                 continue
-            outcomes = self._run_tools(calls, result, emit)
-            self._append(
-                {"role": "assistant", "content": text or None, "tool_calls": [_call_message(c) for c in calls]}
+            calls = prepare_calls(completion, TOOL_NAMES)
+            outcomes = self._run_tools(
+                [{"id": c.id, "name": c.name, "arguments": c.arguments} for c in calls], result, emit
             )
-            for outcome in outcomes:
+            known = [(c, o) for c, o in zip(calls, outcomes) if c.known]
+            if known:
+                self._append(
+                    {"role": "assistant", "content": completion.text or None,
+                     "tool_calls": [_call_message(c) for c, _ in known]}
+                )  # fmt: skip
+            for _, outcome in known:
                 meta = {"result_id": outcome.result_id, "ok": outcome.ok, "elapsed_ms": round(outcome.elapsed_ms, 1)}
                 if outcome.result is not None:
                     meta.update(
                         sql=outcome.result.sql, rows=outcome.result.row_count, truncated=outcome.result.truncated
                     )
                 self._append({"role": "tool", "tool_call_id": outcome.call_id, "content": outcome.content}, meta=meta)
+            unknown = [o for c, o in zip(calls, outcomes) if not c.known]
+            if unknown:
+                # A call to a tool that does not exist cannot be stored as a call (a strict server
+                # refuses a history naming tools it was not given): the model hears it as a note.
+                self._append({"role": "system", "content": unknown_tools_note(unknown)})
         raise ValueError(f"The agent stopped after {self.max_steps} steps without an answer; ask a narrower question.")
 
     def _finish(self, text: str, result: TurnResult, emit, *, retry: bool) -> bool:
@@ -574,63 +591,54 @@ class Assistant:
 
     # -- one model call ---------------------------------------------------------------------
 
-    def _complete(self, client, emit) -> tuple[str, list[dict[str, str]], dict[str, int]]:
-        """Stream one completion; return its text, its tool calls and its usage.
+    def _complete(self, client, emit) -> Completion:
+        """Stream one completion (``agent.completion`` reads it) and show its text as it comes.
 
         The request goes through the ``openai`` client's own transport (auth, retries, SSE, error
         events, ``close``), its chunks read as plain JSON rather than a typed object each: a typed
         chunk costs ~75 µs of CPU, which at one chunk a token is most of a busy server's turn."""
         if self._cancel.is_set():
             raise Cancelled()
-        from openai import Stream
+        import openai
 
         body = {"model": self.model, "messages": self._request_messages(), "tools": TOOL_SPECS,
                 "stream": True, "stream_options": {"include_usage": True}}  # fmt: skip
-        stream = client.post("/chat/completions", cast_to=object, body=body, stream=True, stream_cls=Stream[object])
+        stream = client.post(
+            "/chat/completions", cast_to=object, body=body, stream=True, stream_cls=openai.Stream[object]
+        )
         self._active_stream = stream
-        text = io.StringIO()
+        reader = StreamReader()
         display = StreamingDisplay()
-        calls: dict[int, dict[str, str]] = {}
-        usage: dict[str, int] = {}
         try:
             for chunk in stream:
                 if self._cancel.is_set():
                     raise Cancelled()
-                chunk = _mapping(chunk)
-                counted = _mapping(chunk.get("usage"))
-                for key in ("prompt_tokens", "completion_tokens", "total_tokens"):
-                    if key in counted:
-                        usage[key] = usage.get(key, 0) + _count(counted.get(key))
-                for choice in _items(chunk.get("choices")):
-                    delta = _mapping(_mapping(choice).get("delta"))
-                    content = delta.get("content")
-                    if isinstance(content, str) and content:
-                        piece = without_surrogates(content)
-                        text.write(piece)
-                        edit = display.feed(piece)
-                        if edit is not None:
-                            emit(AgentText(keep=edit.keep, delta=edit.delta, status="streaming"))
-                    for tc in _items(delta.get("tool_calls")):
-                        tc = _mapping(tc)
-                        index = tc.get("index")
-                        if not isinstance(index, int) or isinstance(index, bool):
-                            continue  # a fragment that says not which call it belongs to
-                        entry = calls.setdefault(index, {"id": "", "name": "", "arguments": ""})
-                        if isinstance(tc.get("id"), str) and tc["id"]:
-                            entry["id"] = tc["id"]
-                        function = _mapping(tc.get("function"))
-                        entry["name"] += _text(function.get("name"))
-                        entry["arguments"] += _text(function.get("arguments"))
+                piece = reader.feed(chunk)
+                if piece:
+                    edit = display.feed(piece)
+                    if edit is not None:
+                        emit(AgentText(keep=edit.keep, delta=edit.delta, status="streaming"))
+        except openai.APIError as exc:
+            if self._cancel.is_set():
+                raise Cancelled() from None
+            if isinstance(exc, openai.APIStatusError) or not isinstance(exc.body, dict):
+                raise
+            # openai raises on an ``error`` object inside a 200 stream (OpenRouter): the provider's words
+            raise ModelAnswerError(stream_error(self.settings, str(exc.body.get("message") or exc))) from None
+        except json.JSONDecodeError as exc:  # a data event that is not JSON (the SSE decoder parses each one)
+            if self._cancel.is_set():
+                raise Cancelled() from None
+            raise ModelAnswerError(stream_error(self.settings, f"a stream event that is not JSON ({exc})")) from None
         except Exception:
             if self._cancel.is_set():
                 raise Cancelled() from None
             raise
         finally:
             self._active_stream = None
-        ordered = [calls[i] for i in sorted(calls)]
-        for i, call in enumerate(ordered):
-            call["id"] = call["id"] or f"call_{i}"
-        return text.getvalue(), ordered, usage
+        completion = reader.finish()
+        if completion.quirks:
+            log.debug("model stream quirks: %s", "; ".join(completion.quirks))
+        return completion
 
     def _run_tools(self, calls: list[dict[str, str]], result: TurnResult, emit) -> list[ToolOutcome]:
         """Run the calls concurrently; events are emitted from this (the caller's) thread."""
@@ -799,28 +807,8 @@ def _acknowledge(outcome: Outcome) -> str:
     return Message(type="message", text=outcome_text(outcome.as_dict())).model_dump_json()
 
 
-def _mapping(value: Any) -> dict[str, Any]:
-    """A chunk's object as a dict (a model may send anything: what is not an object is empty)."""
-    return value if isinstance(value, dict) else {}
-
-
-def _items(value: Any) -> list[Any]:
-    return value if isinstance(value, list) else []
-
-
-def _text(value: Any) -> str:
-    return value if isinstance(value, str) else ""
-
-
-def _count(value: Any) -> int:
-    try:
-        return int(value or 0)
-    except (TypeError, ValueError):
-        return 0
-
-
-def _call_message(call: dict[str, str]) -> dict[str, Any]:
-    return {"id": call["id"], "type": "function", "function": {"name": call["name"], "arguments": call["arguments"]}}
+def _call_message(call: PreparedCall) -> dict[str, Any]:
+    return {"id": call.id, "type": "function", "function": {"name": call.name, "arguments": call.sent_arguments}}
 
 
 def _loose_args(raw: str) -> dict[str, Any]:
@@ -905,52 +893,3 @@ def _shrink_tool_content(content: str) -> str:
         keep["note"] = "older preview removed to save context; the full result is still in the notebook"
         return json.dumps(keep, ensure_ascii=False)
     return json.dumps({"note": "older tool output removed to save context"})
-
-
-def describe_model_error(exc: Exception) -> str:
-    """One paragraph for a model-service failure (after the client's own retries)."""
-    try:
-        import openai
-    except ImportError:  # pragma: no cover
-        return str(exc)
-    if isinstance(exc, openai.AuthenticationError):
-        return "The model service rejected the API key (401). Check OPENAI_API_KEY."
-    if isinstance(exc, openai.RateLimitError):
-        return (
-            "The model service is rate-limiting requests (429) and retries did not help; wait a moment and ask again."
-        )
-    if isinstance(exc, openai.NotFoundError):
-        from ..replay.cassette import REPLAY_MISS
-
-        if getattr(exc, "code", None) == REPLAY_MISS:  # the replay server's paragraph: which cassette, how to re-record
-            return _api_message(exc, limit=None)
-        return f"The model service does not know this model or path (404): {_api_message(exc)}. Check NEXUS_MODEL and OPENAI_BASE_URL."
-    if isinstance(exc, openai.APIStatusError):
-        if 400 <= exc.status_code < 500:  # the request itself was refused: asking again sends the same
-            return (
-                f"The model service refused the request with HTTP {exc.status_code}: {_api_message(exc)}. "
-                "Check NEXUS_MODEL and what the service accepts; starting a new conversation (%nexus reset) helps "
-                "if the conversation grew too long."
-            )
-        return f"The model service failed with HTTP {exc.status_code}: {_api_message(exc)}. Ask again in a moment."
-    if isinstance(exc, openai.APITimeoutError):
-        return "The model service did not answer in time; ask again, or check OPENAI_BASE_URL."
-    if isinstance(exc, openai.APIConnectionError):
-        return "Cannot reach the model service (connection failed or dropped mid-answer); check OPENAI_BASE_URL and ask again."
-    if isinstance(exc, openai.APIError):
-        return f"The model service sent a broken answer: {exc}. Ask again."
-    import httpx
-
-    if isinstance(exc, (httpx.HTTPError,)):
-        return "The connection to the model service dropped mid-answer; ask again."
-    return f"The turn failed unexpectedly: {type(exc).__name__}: {exc}"
-
-
-def _api_message(exc, limit: int | None = 300) -> str:
-    body = getattr(exc, "body", None)
-    text = str(getattr(exc, "message", exc))
-    if isinstance(body, dict):
-        err = body.get("error", body)
-        if isinstance(err, dict) and err.get("message"):
-            text = str(err["message"])
-    return shorten(text, limit) if limit else text

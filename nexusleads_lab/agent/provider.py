@@ -9,6 +9,7 @@ every exchange of a live session into such a cassette.
 from __future__ import annotations
 
 import os
+import re
 import threading
 from dataclasses import dataclass
 from pathlib import Path
@@ -55,6 +56,19 @@ class ModelSettings:
         where = self.base_url or "api.openai.com"
         rec = f", recording to {self.record}" if self.record else ""
         return f"{self.model} at {where}{rec}"
+
+
+# Shorter keys are the placeholders local servers document ("ollama", "EMPTY", "x", "lm-studio"):
+# masking those would turn every occurrence of the word in an error into stars. Real keys are longer.
+SECRET_KEY_CHARS = 16
+
+
+def mask_api_key(text: str, api_key: str | None) -> str:
+    """``text`` with the API key replaced by ``***`` where it stands as a whole token, when the
+    key is long enough to be a secret."""
+    if not api_key or len(api_key) < SECRET_KEY_CHARS:
+        return text
+    return re.sub(rf"(?<![\w-]){re.escape(api_key)}(?![\w-])", "***", text)
 
 
 MISSING_CONFIG = (

@@ -14,7 +14,8 @@ wire protocol on 127.0.0.1 and the client is pointed at it::
         assert srv.requests[1]["messages"][-1]["role"] == "tool"
 
 :class:`Script` plays steps in order, one per request. Steps: :func:`text`, :func:`tool_calls`,
-:func:`http_error`, :func:`disconnect_after`, plus the raw :class:`ChunksStep` /
+:func:`http_error`, :func:`disconnect_after`, :class:`RawReply` (recorded SSE events sent
+verbatim: a provider's own chunks, comments and all), plus :class:`ChunksStep` /
 :class:`CompletionStep`; a script entry may also be a callable ``(request_json) -> step`` to
 answer based on the request.
 """
@@ -134,6 +135,33 @@ class DisconnectStep:
         )
 
 
+@dataclass(frozen=True)
+class RawReply:
+    """Recorded SSE events sent exactly as given, one event per HTTP chunk: ``data: {...}`` lines as a
+    provider wrote them (key order, spacing, extra fields), ``: keep-alive`` comments, and
+    ``data: [DONE]`` only if the recording has it. ``drop``: end by cutting the connection instead
+    of closing the stream. With a ``body`` (or a ``status`` other than 200) it sends that JSON
+    instead, with ``headers``: an error, or a server that ignores ``stream: true``."""
+
+    events: tuple[str, ...] = ()
+    status: int = 200
+    headers: Mapping[str, str] | None = None
+    body: Any = None
+    drop: bool = False
+
+    def serve(self, wire: Wire) -> None:
+        if self.body is not None or self.status != 200:
+            wire.send_json(self.status, self.body, self.headers)
+            return
+        wire.start_stream()
+        for event in self.events:
+            wire._write_chunk(f"{event}\n\n".encode())
+        if self.drop:
+            wire.drop()
+        else:
+            wire._handler.wfile.write(b"0\r\n\r\n")
+
+
 def text(content: str, chunk_size: int = 8, usage: Mapping[str, int] | None = None, *, delay: float = 0.0) -> TextStep:
     """Answer with ``content`` streamed as several deltas (``chunk_size`` characters each).
 
@@ -236,6 +264,7 @@ __all__ = [
     "DisconnectStep",
     "HttpErrorStep",
     "ModelServer",
+    "RawReply",
     "Replay",
     "Responder",
     "Script",
