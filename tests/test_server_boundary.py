@@ -8,6 +8,7 @@ from __future__ import annotations
 import json
 import socket
 import time
+import uuid
 
 import httpx
 import jwt
@@ -47,7 +48,7 @@ def bearer(user: str = "alice", org: str = ORG, **claims) -> dict[str, str]:
 def test_a_foreign_origin_cannot_open_a_socket_or_change_anything_in_either_mode(serve, db):
     for secret in ("", SECRET):
         live = serve([text(message("mine"))], secret=secret)
-        user = "alice" if secret else live.local.user
+        user = f"cross-{uuid.uuid4().hex[:8]}" if secret else live.local.user
         token = f"?token={issue_token(SECRET, user, ORG)}" if secret else ""
         cookie = {"Cookie": f"nexus_session={issue_token(SECRET, user, ORG)}"} if secret else {}
         port = live.http.rsplit(":", 1)[1]

@@ -13,6 +13,10 @@ on any worker or replica: an asyncio lock per conversation id in this process, a
 conversation's turn lease in the store across processes (``db.lease``, taken by the assistant).
 A turn that follows another connection's (or another worker's) turn reloads the conversation from
 the store first, so it continues after that turn instead of beside it.
+
+``admit`` runs before a socket is accepted (``/ws/panel`` too): the token, the organization and
+the user's share of sockets; a refusal is an HTTP status, never an open socket. A chat beyond the
+user's share of turns (``quota``) is one ``error``, before any session or conversation is made.
 """
 
 from __future__ import annotations
