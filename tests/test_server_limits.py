@@ -102,6 +102,55 @@ def test_one_users_burst_is_refused_beyond_its_share_and_another_users_turn_is_n
     assert delayed < 3 * baseline, (baseline, delayed)
 
 
+def _toast(ws) -> str:
+    while True:
+        frame = json.loads(ws.recv(timeout=30))
+        if frame["type"] == "msg" and frame["content"].get("type") == "toast":
+            return frame["content"]["text"]
+
+
+def _page_started(ws, question: str) -> bool:
+    """Ask from the page: True once its turn runs, False if it was refused as busy."""
+    ws.send(json.dumps({"type": "ask", "text": question}))
+    while True:
+        frame = json.loads(ws.recv(timeout=30))
+        if frame["type"] == "state" and frame["patch"].get("busy") is True:
+            return True
+        if frame["type"] == "msg" and frame["content"].get("text", "").startswith("busy:"):
+            return False
+
+
+def _panel_idle(ws) -> None:
+    """Frames until the page's state says its turn ended."""
+    while True:
+        frame = json.loads(ws.recv(timeout=30))
+        if frame["type"] == "state" and frame["patch"].get("busy") is False:
+            return
+
+
+def test_the_chat_pages_turns_share_the_users_turns_with_the_protocol_socket(serve):
+    slow = Echo(delay=0.03)
+    live = serve([slow] * 6, secret=SECRET, limits=ServeLimits(turns_per_user=1, sessions_per_user=4))
+    token = issue_token(SECRET, f"share-{uuid.uuid4().hex[:6]}", ORG)
+    codex, panel = f"{live.ws}?token={token}", f"{live.ws.replace('codex', 'panel')}?token={token}"
+    with connect(codex) as ws, connect(panel) as page:
+        assert json.loads(page.recv(timeout=30))["type"] == "state"
+        send(ws, type="chat", message="a slow one")
+        assert json.loads(ws.recv(timeout=30))["type"] == "turn.started"
+        page.send(json.dumps({"type": "ask", "text": "from the page"}))
+        assert _toast(page).startswith("busy: 1 turns running; wait or stop one")
+        assert until_end(ws)[-1]["type"] == "turn.completed"
+
+        while not _page_started(page, "now the page"):  # the slow turn stores its end after its last event
+            time.sleep(0.1)
+        send(ws, type="chat", message="while the page asks")
+        refused = json.loads(ws.recv(timeout=30))
+        assert refused["type"] == "error" and refused["message"].startswith("busy: 1 turns running"), refused
+        _panel_idle(page)
+        send(ws, type="chat", message="after the page")
+        assert json.loads(until_end(ws)[-1]["text"])["text"] == "re: after the page"
+
+
 # -- slow and crowding clients -----------------------------------------------------------------
 
 

@@ -36,6 +36,7 @@ from .ws import admit
 
 log = logging.getLogger(__name__)
 
+TURNS = frozenset({"ask", "confirm"})  # the page's messages that start a turn
 MAX_FRAME = 1024 * 1024  # characters of one message from the page
 CLOSE_WAIT = 15.0  # seconds a disconnected page's turn gets to end after it is cancelled
 
@@ -161,11 +162,24 @@ class PanelConnection:
     async def run(self, identity: Any) -> None:
         sender = asyncio.create_task(self._send_loop())
         assistant = controller = None
+        quota, holding = self.state.quota, False  # while the page's turn runs it counts in the user's share
+
+        def hold(busy: bool) -> None:  # on the event loop, as every quota change
+            nonlocal holding
+            if busy and not holding:
+                quota.start_turn(identity)
+            elif holding and not busy:
+                quota.end_turn(identity)
+            holding = busy
+
         try:
             assistant = await asyncio.to_thread(self.state.make_assistant, identity)
             ready = False  # what the controller sets up as it starts is in its whole state, sent first
 
             def sink(patch: dict[str, Any]) -> None:
+                if "busy" in patch:
+                    with contextlib.suppress(RuntimeError):  # the loop is gone: the server stopped
+                        self.loop.call_soon_threadsafe(hold, bool(patch["busy"]))
                 if ready:
                     self.push({"type": "state", "patch": patch})
 
@@ -183,12 +197,16 @@ class PanelConnection:
                 if frame["type"] == "websocket.disconnect":
                     break
                 msg = self._message(frame)
-                if msg is not None:
+                busy = quota.busy(identity) if msg is not None and msg["type"] in TURNS and not holding else None
+                if busy:  # refused before the controller sees it: nothing asked, nothing queued
+                    self.toast("error", busy)
+                elif msg is not None:
                     await asyncio.to_thread(controller.handle, msg)  # an ask returns once its turn started
         except Exception:
             log.exception("chat page socket failed")
         finally:
             await self._close(assistant, controller)
+            hold(False)
             sender.cancel()
             with contextlib.suppress(asyncio.CancelledError):
                 await sender
