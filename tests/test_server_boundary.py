@@ -331,3 +331,41 @@ def test_a_long_transcript_comes_in_pages(serve, db):
             questions = [i["text"] for i in page["transcript"] if i["kind"] == "question"] + questions
             before = page["transcript_from"]
     assert questions == [f"q{n}" for n in range(300)]
+
+
+def test_serve_says_which_scope_it_serves_and_refuses_a_malformed_local_org(monkeypatch, capsys):
+    from nexusleads_lab.cli import main
+    from nexusleads_lab.server.app import describe_scope
+
+    monkeypatch.delenv("NEXUS_AUTH_SECRET", raising=False)
+    monkeypatch.delenv("NEXUS_ORG", raising=False)
+    monkeypatch.setenv("NEXUS_USER", "scope-ann")
+    said = describe_scope(None)
+    assert "scope-ann across EVERY organization" in said and "Set NEXUS_ORG=<organization slug>" in said
+    monkeypatch.setenv("NEXUS_ORG", ORG)
+    assert f"in organization {ORG} (NEXUS_ORG)" in describe_scope(None)
+    monkeypatch.setenv("NEXUS_ORG", "*")
+    assert main(["serve", "--port", "1"]) == 2
+    assert "NEXUS_ORG='*' is not an organization slug" in capsys.readouterr().err
+
+
+def test_a_lone_surrogate_in_a_chat_message_is_answered_and_stored(serve):
+    live = serve([text(message("answered"))])
+    with connect(live.ws) as ws:
+        ws.send('{"type": "chat", "message": "half a pair: \\ud800 here"}')
+        frames = until_end(ws)
+    assert frames[-1]["type"] == "turn.completed" and json.loads(frames[-1]["text"])["text"] == "answered"
+    session = next(f["sessionId"] for f in frames if f["type"] == "session.id")
+    items = httpx.get(f"{live.http}{API}/{session}").json()["transcript"]
+    assert items[0]["text"] == "half a pair: \ufffd here"
+
+
+def test_the_pages_socket_answers_deep_json_with_a_toast_and_stays_open(serve):
+    live = serve()
+    with connect(live.ws.replace("codex", "panel")) as page:
+        assert json.loads(page.recv(timeout=30))["type"] == "state"
+        page.send('{"type": "refresh", "x": ' + "[" * 100_000 + "]" * 100_000 + "}")
+        toast = json.loads(page.recv(timeout=30))
+        assert toast["type"] == "msg" and "does not understand" in toast["content"]["text"]
+        page.send(json.dumps({"type": "ask", "text": "still there?"}))
+        assert json.loads(page.recv(timeout=30))["type"] == "state", "the socket goes on"

@@ -32,7 +32,7 @@ from fastapi.responses import HTMLResponse, Response
 from ..ui.assets import asset_text
 from ..ui.chat import ChatController
 from ..ui.esm import bundle
-from .ws import admit
+from .ws import admit, read_frame
 
 log = logging.getLogger(__name__)
 
@@ -219,8 +219,8 @@ class PanelConnection:
             self.toast("error", f"That message is too long ({len(text):,} characters; at most {MAX_FRAME:,}).")
         else:
             try:
-                msg = json.loads(text)
-            except ValueError:
+                msg = read_frame(text)
+            except (ValueError, RecursionError):
                 msg = None
             if isinstance(msg, dict) and isinstance(msg.get("type"), str):
                 return msg

@@ -39,6 +39,7 @@ from fastapi.responses import JSONResponse
 from ..agent.assistant import Assistant, Cancelled
 from ..agent.events import AgentText, ShownText, TurnCompleted, TurnStarted
 from ..db.errors import QueryError
+from ..safetext import without_surrogates
 from ..words import outcome_text
 from .auth import Identity, Unauthorized
 from .errors import failure_text, incident, query_error_text
@@ -51,6 +52,22 @@ MAX_CONVERSATIONS = 32  # conversations one connection keeps open; the longest i
 TEXT_INTERVAL = 0.05  # at most ~20 streaming agent.text frames a second per session
 CLICK = re.compile(r"^\s*(CONFIRM|CANCEL)_ACTION:\s*(\S+)\s*$")
 T = TypeVar("T")
+
+
+def _readable(value: Any) -> Any:
+    if isinstance(value, str):
+        return without_surrogates(value)
+    if isinstance(value, dict):
+        return {without_surrogates(k): _readable(v) for k, v in value.items()}
+    if isinstance(value, list):
+        return [_readable(v) for v in value]
+    return value
+
+
+def read_frame(text: str) -> Any:
+    """A frame's JSON, each lone surrogate (a ``\\ud800`` escape, which no encoder or database
+    takes) as U+FFFD. ``ValueError`` if it is not JSON, ``RecursionError`` if nested too deeply."""
+    return _readable(json.loads(text))
 
 
 class ConversationLocks:
@@ -125,7 +142,7 @@ class Connection:
         if len(text) > MAX_MESSAGE:
             return self.error(f"The message is too long ({len(text):,} characters; at most {MAX_MESSAGE:,}).")
         try:
-            data = json.loads(text)
+            data = read_frame(text)
         except ValueError:
             return self.error('The frame is not JSON: send {"type": "chat", "message": "..."}.')
         except RecursionError:
