@@ -15,8 +15,8 @@ import panel from "./panel.js";
 
 const TOKEN_KEY = "nexus-token";
 const RETRY_MS = [500, 1000, 2000, 4000, 8000];
-const UNAUTHORIZED = 4401;
-const FORBIDDEN = 4403;
+const UNAUTHORIZED = 401;
+const FORBIDDEN = 403;
 
 function takeToken() {
   const url = new URL(window.location.href);
@@ -100,19 +100,24 @@ export class SocketModel {
   connect() {
     const socket = new WebSocket(this.url);
     this.socket = socket;
+    let opened = false;
     socket.addEventListener("open", () => {
+      opened = true;
       this.retries = 0;
       this.setConnection("");
     });
     socket.addEventListener("message", (event) => this.onFrame(event.data));
-    socket.addEventListener("close", (event) => {
+    socket.addEventListener("close", async (event) => {
       if (this.socket !== socket || this.closed) return;
       this.socket = null;
-      if (event.code === UNAUTHORIZED) {
+      // The server refuses a handshake with an HTTP status the browser does not show the page:
+      // ask the same question over HTTP to say why.
+      const code = opened ? event.code : await this.refusal();
+      if (code === UNAUTHORIZED) {
         this.setConnection("Not signed in: open this page with a valid ?token= (or sign in, so the nexus_session cookie is set), then reload.");
         return;
       }
-      if (event.code === FORBIDDEN) {
+      if (code === FORBIDDEN) {
         this.setConnection("The server refused this page's connection: open the chat from the server's own address.");
         return;
       }
@@ -121,6 +126,18 @@ export class SocketModel {
       this.setConnection("The connection to the server was lost; reconnecting…");
       this.timer = setTimeout(() => this.connect(), wait);
     });
+  }
+
+  async refusal() {
+    const token = new URL(this.url).searchParams.get("token");
+    try {
+      const probe = await fetch(new URL("api/chat/conversations?limit=1", window.location.href), {
+        headers: token ? { Authorization: `Bearer ${token}` } : {},
+      });
+      if (probe.status === 401) return UNAUTHORIZED;
+      if (probe.status === 403) return FORBIDDEN;
+    } catch (_) { /* the server is down: reconnect */ }
+    return 0;
   }
 
   onFrame(data) {

@@ -565,12 +565,19 @@ def cmd_demo(args) -> int:
 
 def cmd_serve(args) -> int:
     from .server.app import secret_from_env, serve
-    from .server.auth import bind_refusal
+    from .server.auth import bind_refusal, secret_refusal, valid_org
 
-    refusal = bind_refusal(args.host, secret_from_env())
+    secret = secret_from_env()
+    refusal = secret_refusal(secret) or bind_refusal(args.host, secret)
     if refusal:
         return _fail(refusal, code=2)
-    serve(args.host, args.port, workers=args.workers)
+    org = os.environ.get("NEXUS_ORG", "").strip() or None
+    if not secret and org is not None and not valid_org(org):
+        return _fail(f"NEXUS_ORG={org!r} is not an organization slug (lower-case letters, digits, dashes).", code=2)
+    try:
+        serve(args.host, args.port, workers=args.workers)
+    except ValueError as exc:  # a setting the server cannot start with; the message says which
+        return _fail(str(exc), code=2)
     return 0
 
 

@@ -53,6 +53,55 @@ def serve_turns(default: int = 256) -> int:
     return value
 
 
+def allowed_origins() -> frozenset[str]:
+    """Origins besides the server's own whose pages may open its sockets and change its data
+    (``NEXUS_ALLOWED_ORIGINS``, comma-separated ``scheme://host[:port]``, e.g. the web app's dev
+    server); Jupyter Server's ``allow_origin``."""
+    raw = os.environ.get("NEXUS_ALLOWED_ORIGINS", "")
+    return frozenset(o.strip().rstrip("/").lower() for o in raw.split(",") if o.strip())
+
+
+@dataclass(frozen=True)
+class ServeLimits:
+    """What one ``nexus-lab serve`` process grants each identity and each client address."""
+
+    turns_per_user: int = 4  # NEXUS_MAX_TURNS_PER_USER: turns running or waiting, per user in an org
+    sessions_per_user: int = 8  # NEXUS_MAX_SESSIONS_PER_USER: open sockets per user in an org
+    connections: int = 0  # NEXUS_MAX_CONNECTIONS: client connections at once (0: half the open-files limit)
+    connections_per_address: int = 64  # NEXUS_MAX_CONNECTIONS_PER_ADDRESS
+    header_timeout_s: float = 5.0  # NEXUS_HEADER_TIMEOUT_S: a request's headers must be complete by then
+    token_max_hours: float = 24.0  # NEXUS_TOKEN_MAX_HOURS: the longest a token may be valid from now
+    audience: str | None = None  # NEXUS_AUTH_AUDIENCE: the ``aud`` every token must name, when set
+    issuer: str | None = None  # NEXUS_AUTH_ISSUER: the ``iss`` every token must carry, when set
+    api_docs: bool = False  # NEXUS_API_DOCS=1: serve /docs and /redoc (they load scripts from a CDN)
+
+    @classmethod
+    def from_env(cls) -> ServeLimits:
+        limits = cls(
+            turns_per_user=_int_env("NEXUS_MAX_TURNS_PER_USER", cls.turns_per_user),
+            sessions_per_user=_int_env("NEXUS_MAX_SESSIONS_PER_USER", cls.sessions_per_user),
+            connections=_int_env("NEXUS_MAX_CONNECTIONS", cls.connections),
+            connections_per_address=_int_env("NEXUS_MAX_CONNECTIONS_PER_ADDRESS", cls.connections_per_address),
+            header_timeout_s=_float_env("NEXUS_HEADER_TIMEOUT_S", cls.header_timeout_s),
+            token_max_hours=_float_env("NEXUS_TOKEN_MAX_HOURS", cls.token_max_hours),
+            audience=os.environ.get("NEXUS_AUTH_AUDIENCE", "").strip() or None,
+            issuer=os.environ.get("NEXUS_AUTH_ISSUER", "").strip() or None,
+            api_docs=os.environ.get("NEXUS_API_DOCS", "").strip() == "1",
+        )
+        for name, value in (
+            ("NEXUS_MAX_TURNS_PER_USER", limits.turns_per_user),
+            ("NEXUS_MAX_SESSIONS_PER_USER", limits.sessions_per_user),
+            ("NEXUS_MAX_CONNECTIONS_PER_ADDRESS", limits.connections_per_address),
+            ("NEXUS_HEADER_TIMEOUT_S", limits.header_timeout_s),
+            ("NEXUS_TOKEN_MAX_HOURS", limits.token_max_hours),
+        ):
+            if value <= 0:
+                raise ValueError(f"{name} must be positive, got {value}")
+        if limits.connections < 0:
+            raise ValueError(f"NEXUS_MAX_CONNECTIONS must be 0 (automatic) or positive, got {limits.connections}")
+        return limits
+
+
 # -- who a kernel session asks as ------------------------------------------------------------
 
 
@@ -138,6 +187,16 @@ def _int_env(name: str, default: int) -> int:
         return int(raw)
     except ValueError:
         raise ValueError(f"{name} must be a whole number, got {raw!r}") from None
+
+
+def _float_env(name: str, default: float) -> float:
+    raw = os.environ.get(name, "").strip()
+    if not raw:
+        return default
+    try:
+        return float(raw)
+    except ValueError:
+        raise ValueError(f"{name} must be a number, got {raw!r}") from None
 
 
 @dataclass(frozen=True)

@@ -191,6 +191,7 @@ class Assistant:
         self.token_budget = token_budget
         self._database = database
         self._client = client
+        self._owns_client = False  # made here (not given): close() closes it
         self._skills = skills
         self._persist = persist
         self._store = None
@@ -277,6 +278,7 @@ class Assistant:
     def client(self):
         if self._client is None:
             self._client = make_client(self.settings)
+            self._owns_client = True
         return self._client
 
     @property
@@ -717,6 +719,9 @@ class Assistant:
             self._pool.shutdown(wait=False, cancel_futures=True)
         if self._store is not None:
             self._store.close()
+        if self._owns_client and self._client is not None:
+            client, self._client = self._client, None
+            client.close()  # its sockets now, not when the garbage collector finds it
 
     # -- confirmations ----------------------------------------------------------------------
 

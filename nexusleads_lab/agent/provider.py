@@ -122,11 +122,18 @@ def proposal_ledger(settings: ModelSettings):
     return ledger
 
 
-def make_client(settings: ModelSettings):
-    """The real ``openai`` client, pointed where the settings say."""
+def make_client(settings: ModelSettings, *, max_connections: int | None = None):
+    """The real ``openai`` client, pointed where the settings say; ``max_connections`` bounds its
+    connection pool (a server's sessions share one client). Whoever makes it closes it."""
     import openai
 
-    from .transport import KeepAliveTransport
+    from .transport import KeepAliveTransport, httpx
+
+    def transport() -> KeepAliveTransport:
+        if max_connections is None:
+            return KeepAliveTransport()
+        limits = httpx.Limits(max_connections=max_connections, max_keepalive_connections=min(max_connections, 32))
+        return KeepAliveTransport(limits=limits)
 
     if settings.replay:
         return openai.OpenAI(
@@ -134,16 +141,16 @@ def make_client(settings: ModelSettings):
             base_url=_replay_base_url(settings.replay),
             max_retries=0,
             timeout=30.0,
-            http_client=openai.DefaultHttpxClient(transport=KeepAliveTransport()),
+            http_client=openai.DefaultHttpxClient(transport=transport()),
         )
     if settings.mode == "unconfigured":
         raise ModelConfigError(MISSING_CONFIG)
     if settings.record:
         from ..replay.recorder import recording_http_client
 
-        http_client = recording_http_client(settings.record, transport=KeepAliveTransport())
+        http_client = recording_http_client(settings.record, transport=transport())
     else:
-        http_client = openai.DefaultHttpxClient(transport=KeepAliveTransport())
+        http_client = openai.DefaultHttpxClient(transport=transport())
     return openai.OpenAI(
         # A local server (Ollama, vLLM) needs no key, but the client insists on one.
         api_key=settings.api_key or "no-key-needed",

@@ -118,13 +118,22 @@ class ConversationStore:
         self.seen[str(row[0])] = row[3]
         return ConversationInfo(str(row[0]), row[1], row[2], row[3], 0, row[4])
 
-    def list(self, limit: int = 100) -> list[ConversationInfo]:
+    def list(self, limit: int = 100, before: str | None = None) -> list[ConversationInfo]:
+        """Newest first; ``before``: the last id of the previous page (the next page starts after it)."""
+        page, params = "", [self.org, self.user]
+        if before is not None:
+            page = (
+                " AND (c.updated_at, c.id) < (SELECT b.updated_at, b.id FROM chat_conversations b"
+                " WHERE b.id = %s AND b.org = %s AND b.user_name = %s)"
+            )
+            params += [_uuid(before), self.org, self.user]
         rows = self.query(
             "SELECT c.id, c.title, c.created_at, c.updated_at, c.model,"
             " (SELECT count(*) FROM chat_messages m WHERE m.conversation_id = c.id AND m.role <> 'event')"
             " FROM chat_conversations c WHERE c.org = %s AND c.user_name = %s"
-            " ORDER BY c.updated_at DESC LIMIT %s",
-            (self.org, self.user, limit),
+            + page
+            + " ORDER BY c.updated_at DESC, c.id DESC LIMIT %s",
+            (*params, limit),
             fetch="all",
         )
         return [ConversationInfo(str(r[0]), r[1], r[2], r[3], r[5], r[4]) for r in rows]

@@ -2,31 +2,49 @@
 
 One process holds one ``Database``, whose bounded pools are the only database connections its
 sessions use (per organization: ``NEXUS_POOL_SIZE`` for reads, ``NEXUS_STORE_POOL_SIZE`` for the
-conversation store, one writer), one bounded pool of turn threads and one of tool threads,
-whatever the number of sessions. A turn waits for the model on its thread, holding no connection.
+conversation store, one writer), one model client with a bounded connection pool that every
+session shares, one bounded pool of turn threads and one of tool threads, whatever the number of
+sessions. A turn waits for the model on its thread, holding no connection.
+
+Before any route: the Host and Origin rules (``guard``); before a socket is accepted: its token,
+its organization and its identity's share (``ws``); every client connection under the budget of
+``connections``; every log record without tokens (``logs``).
 """
 
 from __future__ import annotations
 
 import contextlib
+import logging
+import sys
 import threading
 from collections.abc import AsyncIterator, Callable
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from typing import Any
 
-from fastapi import FastAPI
+from fastapi import FastAPI, Request
+from fastapi.exceptions import RequestValidationError
+from fastapi.responses import JSONResponse
 
 from ..agent.assistant import Assistant
-from ..config import auth_secret, serve_turns
-from .auth import Authenticator, Identity
+from ..config import ServeLimits, allowed_origins, auth_secret, current_org, current_user, serve_turns
+from ..safetext import without_surrogates
+from . import logs
+from .auth import Authenticator, AuthSettings, Identity, secret_refusal
+from .errors import incident
+from .guard import Guard
+from .quota import Quota
+from .tenancy import Tenants
 
-# Frames up to this size reach the protocol, which answers an oversized message with an `error`
-# event on a connection that stays open (the transport's own limit would close it).
-WS_MAX_SIZE = 16 * 1024 * 1024
+# The transport's limit: a chat frame is capped lower (ws.MAX_MESSAGE, 1 MiB of text) and
+# answered with an `error` on a connection that stays open; a frame beyond this closes it (1009).
+WS_MAX_SIZE = 4 * 1024 * 1024
 APP_FACTORY = "nexusleads_lab.server.app:create_app"
+HTTP_PROTOCOL = "nexusleads_lab.server.connections:GuardedH11Protocol"
+WS_PROTOCOL = "nexusleads_lab.server.connections:WebSocketProtocol"
 
 AssistantFactory = Callable[[Identity], Assistant]
+log = logging.getLogger(__name__)
 
 
 @dataclass
@@ -37,14 +55,31 @@ class ServerState:
     tools: ThreadPoolExecutor
     max_turns: int
     locks: Any = None  # ws.ConversationLocks: one turn at a time per conversation in this process
+    tenants: Any = None  # tenancy.Tenants
+    quota: Any = None  # quota.Quota
+    model_client: Any = None  # the process's shared model client (None: each assistant makes its own)
 
     def close(self) -> None:
         self.turns.shutdown(wait=False, cancel_futures=True)
         self.tools.shutdown(wait=False, cancel_futures=True)
+        if self.model_client is not None:
+            with contextlib.suppress(Exception):
+                self.model_client.close()
 
 
 def secret_from_env() -> str | None:
     return auth_secret()
+
+
+def shared_model_client(max_connections: int) -> Any:
+    """One model client for every session of the process, its connection pool bounded; None
+    when no model is configured (each turn then says what to set)."""
+    from ..agent.provider import ModelConfigError, ModelSettings, make_client
+
+    try:
+        return make_client(ModelSettings.from_env(), max_connections=max_connections)
+    except ModelConfigError:
+        return None
 
 
 def create_app(
@@ -55,17 +90,26 @@ def create_app(
     assistant_factory: AssistantFactory | None = None,
     local: Identity | None = None,
     max_turns: int | None = None,
+    limits: ServeLimits | None = None,
 ) -> FastAPI:
-    """The server's app. ``secret`` (default ``NEXUS_AUTH_SECRET``) turns on token identity;
-    ``database`` and ``client`` (an ``openai.OpenAI``) default to the environment's, as
-    ``Assistant()``'s do (one ``Database`` for the whole process); ``max_turns`` (default
-    ``NEXUS_SERVE_TURNS``, 256) bounds the turns running at once; ``assistant_factory`` replaces
+    """The server's app. ``secret`` (default ``NEXUS_AUTH_SECRET``; at least 32 bytes) turns on
+    token identity; ``database`` and ``client`` (an ``openai.OpenAI``) default to the
+    environment's (one of each for the whole process); ``max_turns`` (default
+    ``NEXUS_SERVE_TURNS``, 256) bounds the turns running at once; ``limits`` (default
+    ``ServeLimits.from_env()``) what each user and address gets; ``assistant_factory`` replaces
     how an assistant is made for a caller. Called without arguments it is uvicorn's factory."""
     from . import page, rest, ws
 
+    secret = secret if secret is not None else auth_secret()
+    refusal = secret_refusal(secret or None)
+    if refusal:
+        raise ValueError(refusal)
+    limits = limits or ServeLimits.from_env()
+    logs.install()
     turns = max_turns or serve_turns()
     turn_pool = ThreadPoolExecutor(max_workers=turns, thread_name_prefix="nexus-turn")
     tool_pool = ThreadPoolExecutor(max_workers=turns, thread_name_prefix="nexus-tool")
+    model_client = None if client is not None else shared_model_client(turns)
     shared: list[Any] = [database]
     shared_lock = threading.Lock()
 
@@ -78,16 +122,22 @@ def create_app(
             return shared[0]
 
     def make_assistant(identity: Identity) -> Assistant:
-        return Assistant(database=the_database(), client=client, user=identity.user, org=identity.org,
-                         tool_pool=tool_pool, pooled_store=True)  # fmt: skip
+        return Assistant(database=the_database(), client=client or model_client, user=identity.user,
+                         org=identity.org, tool_pool=tool_pool, pooled_store=True)  # fmt: skip
 
+    settings = None
+    if secret:
+        settings = AuthSettings(secret, limits.token_max_hours, limits.audience, limits.issuer)
     state = ServerState(
-        auth=Authenticator(secret if secret is not None else auth_secret(), local),
+        auth=Authenticator(settings, local),
         make_assistant=assistant_factory or make_assistant,
         turns=turn_pool,
         tools=tool_pool,
         max_turns=turns,
         locks=ws.ConversationLocks(),
+        tenants=Tenants(the_database),
+        quota=Quota(limits.turns_per_user, limits.sessions_per_user),
+        model_client=model_client,
     )
 
     @contextlib.asynccontextmanager
@@ -97,23 +147,68 @@ def create_app(
         finally:
             state.close()
 
+    docs = limits.api_docs  # Swagger UI and ReDoc load their scripts from a CDN
     app = FastAPI(
         title="NexusLeads Lab",
         description="The PLG Lead Sourcer chat: the `/ws/codex` WebSocket protocol and the conversation API.",
         lifespan=lifespan,
+        docs_url="/docs" if docs else None,
+        redoc_url="/redoc" if docs else None,
     )
     app.state.nexus = state
     app.include_router(rest.router)
     app.add_api_websocket_route("/ws/codex", ws.codex)
     page.mount_page(app)
+    app.add_exception_handler(RequestValidationError, _invalid)
+    app.add_exception_handler(RecursionError, _too_deep)
+    app.add_exception_handler(Exception, _failed)
+    app.add_middleware(Guard, local=settings is None, allowed_origins=allowed_origins())
     return app
+
+
+async def _invalid(request: Request, exc: Exception) -> JSONResponse:
+    """FastAPI's 422, without echoing the input (it may hold what JSON cannot encode)."""
+    errors = exc.errors() if isinstance(exc, RequestValidationError) else []
+    detail = [{"loc": list(e.get("loc", ())), "msg": without_surrogates(str(e.get("msg", "")))} for e in errors]
+    return JSONResponse({"detail": detail}, 422)
+
+
+async def _too_deep(request: Request, exc: Exception) -> JSONResponse:
+    return JSONResponse({"detail": "The request body is nested too deeply to read; send a flat JSON object."}, 400)
+
+
+async def _failed(request: Request, exc: Exception) -> JSONResponse:
+    error_id = incident(f"{request.method} {request.url.path} failed", exc)
+    return JSONResponse({"detail": f"The server failed to answer (error id {error_id}); try again."}, 500)
+
+
+def describe_scope(secret: str | None) -> str:
+    """What ``nexus-lab serve`` says at start about whom it answers for."""
+
+    if secret:
+        return (
+            "Serving each token's own organization (its verified org claim); a token cannot ask for every organization."
+        )
+    org = current_org()
+    if org:
+        return f"Serving as the local user {current_user()} in organization {org} (NEXUS_ORG), on loopback only."
+    return (
+        f"Serving as the local user {current_user()} across EVERY organization (NEXUS_ORG is not set), on "
+        "loopback only. Set NEXUS_ORG=<organization slug> to serve one organization."
+    )
 
 
 def serve(host: str, port: int, workers: int = 1) -> None:
     import uvicorn
 
+    from .connections import default_budget
+
+    budget = default_budget()
+    print(describe_scope(auth_secret()), file=sys.stderr)
+    print(f"Connections: {budget.describe()}.", file=sys.stderr)
+    options: dict[str, Any] = dict(host=host, port=port, ws_max_size=WS_MAX_SIZE, log_level="info",
+                                   http=HTTP_PROTOCOL, ws=WS_PROTOCOL, timeout_keep_alive=5)  # fmt: skip
     if workers > 1:  # each worker process builds its own app (and its own pools) from the factory
-        uvicorn.run(APP_FACTORY, factory=True, host=host, port=port, workers=workers,
-                    ws_max_size=WS_MAX_SIZE, log_level="info")  # fmt: skip
+        uvicorn.run(APP_FACTORY, factory=True, workers=workers, **options)
         return
-    uvicorn.run(create_app(), host=host, port=port, ws_max_size=WS_MAX_SIZE, log_level="info")
+    uvicorn.run(create_app(), **options)

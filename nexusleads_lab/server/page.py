@@ -6,14 +6,14 @@ loads), ``static/chat-page.js`` (``js/chat-page.js``: a model-like object over t
 ``static/panel.css`` and ``static/answer.css``, and the page's own layout rules.
 
 ``/ws/panel`` is the panel's transport: the caller is identified as on ``/ws/codex`` (token in
-the ``nexus_session`` cookie, ``Authorization: Bearer`` or ``?token=``; close code 4401
-otherwise), an ``Assistant`` is made for them with the app's factory, and a ``ChatController``
+the ``nexus_session`` cookie, ``Authorization: Bearer`` or ``?token=``; the handshake is
+refused with 401 otherwise, before it is accepted), an ``Assistant`` is made for them with the app's factory, and a ``ChatController``
 over it holds the state. Server → page: ``{"type": "state", "patch": {...}}`` (the controller's
 patches, the first one its whole state) and ``{"type": "msg", "content": {...}}`` (its one-off
 messages: toasts). Page → server: the panel's own messages (``ask``, ``stop``, ``confirm`` ...),
-handed to ``ChatController.handle`` on a worker thread. The socket only accepts a page of this
-server's own origin, and without a secret only a loopback ``Host`` (so neither another site nor
-a DNS-rebound name can drive the local user's assistant).
+handed to ``ChatController.handle`` on a worker thread. Like every route, the socket only
+accepts a page of this server's own origin, and without a secret only a loopback ``Host`` (so
+neither another site nor a DNS-rebound name can drive the local user's assistant): ``guard``.
 """
 
 from __future__ import annotations
@@ -25,7 +25,6 @@ import json
 import logging
 from collections.abc import Mapping
 from typing import Any
-from urllib.parse import urlsplit
 
 from fastapi import FastAPI, WebSocket
 from fastapi.responses import HTMLResponse, Response
@@ -33,13 +32,12 @@ from fastapi.responses import HTMLResponse, Response
 from ..ui.assets import asset_text
 from ..ui.chat import ChatController
 from ..ui.esm import bundle
-from .auth import is_loopback
-from .ws import identify_or_close
+from .ws import admit, read_frame
 
 log = logging.getLogger(__name__)
 
-FORBIDDEN = 4403
-MAX_FRAME = 1_000_000  # characters of one message from the page
+TURNS = frozenset({"ask", "confirm"})  # the page's messages that start a turn
+MAX_FRAME = 1024 * 1024  # characters of one message from the page
 CLOSE_WAIT = 15.0  # seconds a disconnected page's turn gets to end after it is cancelled
 
 # Everything from this origin: a script the page did not ship cannot run, and an image or frame
@@ -129,31 +127,15 @@ def _json_default(value: Any) -> Any:
     return str(value)
 
 
-def _same_origin(websocket: WebSocket) -> bool:
-    """A browser's handshake names the page that opened it: only this server's own page may."""
-    origin = websocket.headers.get("origin")
-    if origin is None:  # not a browser: it cannot ride on someone's cookie
-        return True
-    host = websocket.headers.get("host", "")
-    return urlsplit(origin).netloc.lower() == host.lower()
-
-
-def _host_name(websocket: WebSocket) -> str:
-    host = websocket.headers.get("host", "")
-    return urlsplit(f"//{host}").hostname or ""
-
-
 async def panel_socket(websocket: WebSocket) -> None:
-    state = websocket.app.state.nexus
-    if not _same_origin(websocket) or (state.auth.secret is None and not is_loopback(_host_name(websocket))):
-        log.info("chat page socket refused: origin %r, host %r", websocket.headers.get("origin"),
-                 websocket.headers.get("host"))  # fmt: skip
-        await websocket.accept()
-        await websocket.close(code=FORBIDDEN)
+    identity = await admit(websocket)  # the Host and Origin rules ran before (guard.Guard)
+    if identity is None:
         return
-    identity = await identify_or_close(websocket)
-    if identity is not None:
+    try:
+        await websocket.accept()
         await PanelConnection(websocket).run(identity)
+    finally:
+        websocket.app.state.nexus.quota.close_socket(identity)
 
 
 class PanelConnection:
@@ -180,11 +162,24 @@ class PanelConnection:
     async def run(self, identity: Any) -> None:
         sender = asyncio.create_task(self._send_loop())
         assistant = controller = None
+        quota, holding = self.state.quota, False  # while the page's turn runs it counts in the user's share
+
+        def hold(busy: bool) -> None:  # on the event loop, as every quota change
+            nonlocal holding
+            if busy and not holding:
+                quota.start_turn(identity)
+            elif holding and not busy:
+                quota.end_turn(identity)
+            holding = busy
+
         try:
             assistant = await asyncio.to_thread(self.state.make_assistant, identity)
             ready = False  # what the controller sets up as it starts is in its whole state, sent first
 
             def sink(patch: dict[str, Any]) -> None:
+                if "busy" in patch:
+                    with contextlib.suppress(RuntimeError):  # the loop is gone: the server stopped
+                        self.loop.call_soon_threadsafe(hold, bool(patch["busy"]))
                 if ready:
                     self.push({"type": "state", "patch": patch})
 
@@ -202,12 +197,16 @@ class PanelConnection:
                 if frame["type"] == "websocket.disconnect":
                     break
                 msg = self._message(frame)
-                if msg is not None:
+                busy = quota.busy(identity) if msg is not None and msg["type"] in TURNS and not holding else None
+                if busy:  # refused before the controller sees it: nothing asked, nothing queued
+                    self.toast("error", busy)
+                elif msg is not None:
                     await asyncio.to_thread(controller.handle, msg)  # an ask returns once its turn started
         except Exception:
             log.exception("chat page socket failed")
         finally:
             await self._close(assistant, controller)
+            hold(False)
             sender.cancel()
             with contextlib.suppress(asyncio.CancelledError):
                 await sender
@@ -220,8 +219,8 @@ class PanelConnection:
             self.toast("error", f"That message is too long ({len(text):,} characters; at most {MAX_FRAME:,}).")
         else:
             try:
-                msg = json.loads(text)
-            except ValueError:
+                msg = read_frame(text)
+            except (ValueError, RecursionError):
                 msg = None
             if isinstance(msg, dict) and isinstance(msg.get("type"), str):
                 return msg

@@ -1,17 +1,25 @@
-"""``/api/chat/conversations``: the caller's own conversations, as the original FastAPI router had them."""
+"""``/api/chat/conversations``: the caller's own conversations, as the original FastAPI router had them.
+
+Bounded: the list pages (``limit``, ``before`` = the last id of the page before), a transcript
+pages its items (``limit``, ``before`` = an item index). Titles go out with bidi and other
+invisible controls shown as ``\\u202E``-style escapes, and come in with lone surrogates as U+FFFD.
+"""
 
 from __future__ import annotations
 
 from collections.abc import Iterator
 from typing import Any
 
-from fastapi import APIRouter, Depends, HTTPException, Request, Response
-from pydantic import BaseModel, Field
+from fastapi import APIRouter, Depends, HTTPException, Query, Request, Response
+from pydantic import BaseModel, Field, field_validator
 
 from ..agent.assistant import Assistant
 from ..db.errors import QueryError
 from ..db.store import ConversationInfo, NotFound
+from ..safetext import visible, without_surrogates
 from .auth import Unauthorized
+from .errors import NO_SUCH_CONVERSATION, failure_text
+from .tenancy import UnknownOrganization
 
 router = APIRouter(prefix="/api/chat/conversations", tags=["conversations"])
 
@@ -26,21 +34,39 @@ class Conversation(BaseModel):
 
     @classmethod
     def of(cls, info: ConversationInfo) -> Conversation:
-        return cls(**info.as_dict())
+        fields = info.as_dict()
+        return cls(**{**fields, "title": visible(fields["title"])})
 
 
 class ConversationWithTranscript(Conversation):
     transcript: list[dict[str, Any]] = Field(
-        description="questions, answers (with their steps and resolved responses) and confirmation outcomes, oldest first"
+        description="questions, answers (with their steps and resolved responses) and confirmation outcomes, "
+        "oldest first: at most `limit` items, the last ones before item `before`"
     )
+    transcript_total: int = Field(description="items in the whole transcript")
+    transcript_from: int = Field(description="index of the first item returned (0: nothing earlier)")
+
+
+def _clean_title(title: str | None) -> str | None:
+    return None if title is None else without_surrogates(title)
 
 
 class NewConversation(BaseModel):
     title: str | None = Field(default=None, max_length=500)
 
+    @field_validator("title", mode="before")
+    @classmethod
+    def _readable(cls, title: str | None) -> str | None:
+        return _clean_title(title)
+
 
 class Rename(BaseModel):
     title: str = Field(min_length=1, max_length=500, pattern=r"\S")
+
+    @field_validator("title", mode="before")
+    @classmethod
+    def _readable(cls, title: str) -> str:
+        return without_surrogates(title)
 
 
 def assistant_for(request: Request) -> Iterator[Assistant]:
@@ -48,15 +74,20 @@ def assistant_for(request: Request) -> Iterator[Assistant]:
     state = request.app.state.nexus
     try:
         identity = state.auth.identify(request.headers, request.cookies)
+        state.tenants.check(identity)
     except Unauthorized:
         raise HTTPException(401, "Unauthorized", headers={"WWW-Authenticate": "Bearer"}) from None
+    except UnknownOrganization as exc:
+        raise HTTPException(403, str(exc)) from None
+    except QueryError as exc:
+        raise HTTPException(503, failure_text(f"checking organization {identity.org!r}", exc)) from None
     assistant = state.make_assistant(identity)
     try:
         yield assistant
     except NotFound:
-        raise HTTPException(404, "No such conversation.") from None
+        raise HTTPException(404, NO_SUCH_CONVERSATION) from None
     except QueryError as exc:
-        raise HTTPException(503, exc.paragraph()) from None
+        raise HTTPException(503, failure_text(f"{request.method} {request.url.path}", exc)) from None
     finally:
         assistant.close()
 
@@ -65,8 +96,12 @@ Caller = Depends(assistant_for)
 
 
 @router.get("", response_model=list[Conversation], summary="The caller's conversations, newest first")
-def list_conversations(assistant: Assistant = Caller) -> list[Conversation]:
-    return [Conversation.of(info) for info in assistant.conversations()]
+def list_conversations(
+    limit: int = Query(100, ge=1, le=500, description="at most this many"),
+    before: str | None = Query(None, description="the id of the last conversation of the previous page"),
+    assistant: Assistant = Caller,
+) -> list[Conversation]:
+    return [Conversation.of(info) for info in assistant.store.list(limit, before=before)]
 
 
 @router.post("", response_model=Conversation, status_code=201, summary="Start a conversation")
@@ -78,10 +113,22 @@ def create_conversation(body: NewConversation | None = None, assistant: Assistan
 @router.get(
     "/{conversation_id}", response_model=ConversationWithTranscript, summary="One conversation, with its transcript"
 )
-def read_conversation(conversation_id: str, assistant: Assistant = Caller) -> ConversationWithTranscript:
+def read_conversation(
+    conversation_id: str,
+    limit: int = Query(200, ge=1, le=1000, description="at most this many transcript items, the latest first kept"),
+    before: int | None = Query(
+        None, ge=0, description="only items before this index (the previous page's `transcript_from`)"
+    ),
+    assistant: Assistant = Caller,
+) -> ConversationWithTranscript:
     info = assistant.store.get(conversation_id)
-    items = [item.to_dict() for item in assistant.transcript(info.id)]
-    return ConversationWithTranscript(**info.as_dict(), transcript=items)
+    items = assistant.transcript(info.id)
+    end = len(items) if before is None else min(before, len(items))
+    start = max(0, end - limit)
+    page = [item.to_dict() for item in items[start:end]]
+    return ConversationWithTranscript(
+        **Conversation.of(info).model_dump(), transcript=page, transcript_total=len(items), transcript_from=start
+    )
 
 
 @router.patch("/{conversation_id}", response_model=Conversation, summary="Rename a conversation")

@@ -13,6 +13,10 @@ on any worker or replica: an asyncio lock per conversation id in this process, a
 conversation's turn lease in the store across processes (``db.lease``, taken by the assistant).
 A turn that follows another connection's (or another worker's) turn reloads the conversation from
 the store first, so it continues after that turn instead of beside it.
+
+``admit`` runs before a socket is accepted (``/ws/panel`` too): the token, the organization and
+the user's share of sockets; a refusal is an HTTP status, never an open socket. A chat beyond the
+user's share of turns (``quota``) is one ``error``, before any session or conversation is made.
 """
 
 from __future__ import annotations
@@ -30,24 +34,40 @@ from dataclasses import dataclass, field
 from typing import Any, TypeVar
 
 from fastapi import WebSocket
+from fastapi.responses import JSONResponse
 
 from ..agent.assistant import Assistant, Cancelled
 from ..agent.events import AgentText, ShownText, TurnCompleted, TurnStarted
 from ..db.errors import QueryError
+from ..safetext import without_surrogates
 from ..words import outcome_text
 from .auth import Identity, Unauthorized
+from .errors import failure_text, incident, query_error_text
+from .tenancy import UnknownOrganization
 
 log = logging.getLogger(__name__)
 
-MAX_MESSAGE = 1_000_000  # characters of one frame the protocol reads
+MAX_MESSAGE = 1024 * 1024  # characters of one frame the protocol reads (the transport allows more)
+MAX_CONVERSATIONS = 32  # conversations one connection keeps open; the longest idle one is let go
 TEXT_INTERVAL = 0.05  # at most ~20 streaming agent.text frames a second per session
-UNAUTHORIZED = 4401
 CLICK = re.compile(r"^\s*(CONFIRM|CANCEL)_ACTION:\s*(\S+)\s*$")
-UNREACHABLE = (
-    "The conversation store cannot be reached right now (the database may be restarting); "
-    "nothing was asked. Try again in a moment."
-)
 T = TypeVar("T")
+
+
+def _readable(value: Any) -> Any:
+    if isinstance(value, str):
+        return without_surrogates(value)
+    if isinstance(value, dict):
+        return {without_surrogates(k): _readable(v) for k, v in value.items()}
+    if isinstance(value, list):
+        return [_readable(v) for v in value]
+    return value
+
+
+def read_frame(text: str) -> Any:
+    """A frame's JSON, each lone surrogate (a ``\\ud800`` escape, which no encoder or database
+    takes) as U+FFFD. ``ValueError`` if it is not JSON, ``RecursionError`` if nested too deeply."""
+    return _readable(json.loads(text))
 
 
 class ConversationLocks:
@@ -65,10 +85,7 @@ class ConversationLocks:
 
 
 def store_failure(exc: Exception) -> str:
-    if isinstance(exc, QueryError):
-        return exc.paragraph()
-    log.warning("the conversation store failed", exc_info=exc)
-    return UNREACHABLE
+    return failure_text("the conversation store failed", exc)
 
 
 @dataclass(eq=False)
@@ -83,6 +100,7 @@ class Session:
     last_text: float = 0.0
     held_done: AgentText | None = None  # sent with turn.completed's resolved text
     ended: bool = False  # reset or disconnected: queued turns do not start
+    used: float = field(default_factory=time.monotonic)  # its last message: the idlest is let go first
 
     @property
     def busy(self) -> bool:
@@ -124,9 +142,11 @@ class Connection:
         if len(text) > MAX_MESSAGE:
             return self.error(f"The message is too long ({len(text):,} characters; at most {MAX_MESSAGE:,}).")
         try:
-            data = json.loads(text)
+            data = read_frame(text)
         except ValueError:
             return self.error('The frame is not JSON: send {"type": "chat", "message": "..."}.')
+        except RecursionError:
+            return self.error('The frame is nested too deeply: send {"type": "chat", "message": "..."}.')
         if not isinstance(data, dict):
             return self.error('The frame is not a JSON object: send {"type": "chat", "message": "..."}.')
         handler = {"chat": self._chat, "stop": self._stop, "reset": self._reset}.get(data.get("type"))  # type: ignore[arg-type]
@@ -141,10 +161,21 @@ class Connection:
         message = data.get("message")
         if not isinstance(message, str) or not message.strip():
             return self.error("A chat message needs its text in message.")
-        self.post({"type": "turn.started"})
-        session = await self._session(session_id)
+        quota = self.state.quota
+        busy = quota.busy(self.identity)
+        if busy:  # refused before anything is made: no session, no conversation, nothing queued
+            return self.error(busy)
+        quota.start_turn(self.identity)
+        try:
+            self.post({"type": "turn.started"})
+            session = await self._session(session_id)
+        except BaseException:
+            quota.end_turn(self.identity)
+            raise
         if session is None:
+            quota.end_turn(self.identity)
             return
+        session.used = time.monotonic()
         click = CLICK.match(message)
         if click:
             work = functools.partial(self._click, session, click.group(2), click.group(1) == "CONFIRM")
@@ -155,6 +186,8 @@ class Connection:
         # One turn at a time per conversation: a message sent while one runs (or still stores its
         # end after its last event) waits for it, so two turns' events never interleave.
         session.turn = asyncio.ensure_future(self._after(session, session.turn, work, question))
+        session.turn.add_done_callback(lambda _: quota.end_turn(self.identity))
+        await self._let_go_of_idle()
 
     async def _in_pool(self, fn: Callable[..., T], *args: Any) -> T:
         return await self.loop.run_in_executor(self.state.turns, functools.partial(fn, *args))
@@ -199,6 +232,15 @@ class Connection:
         return [session] if session else []
 
     # -- sessions ----------------------------------------------------------------------------
+
+    async def _let_go_of_idle(self) -> None:
+        """Keep at most ``MAX_CONVERSATIONS`` sessions: the longest idle ones close (a later
+        message with their id resumes them from the store)."""
+        sessions = self._all()
+        idle = sorted((s for s in sessions if not s.busy), key=lambda s: s.used)
+        for session in idle[: max(0, len(sessions) - MAX_CONVERSATIONS)]:
+            self._forget(session)
+            await self._end(session)
 
     async def _session(self, session_id: str | None) -> Session | None:
         if session_id is not None and session_id in self.sessions:
@@ -291,7 +333,7 @@ class Connection:
         except Cancelled:
             return  # the session ended while it waited
         except QueryError as exc:
-            self._from_thread(None, {"type": "error", "message": exc.paragraph()})
+            self._from_thread(None, {"type": "error", "message": query_error_text("a confirmation failed", exc)})
             return
         except Exception:
             log.exception("a confirmation failed unexpectedly")
@@ -382,21 +424,46 @@ class Connection:
             self.open = False
 
 
-async def identify_or_close(websocket: WebSocket) -> Identity | None:
-    """Who the socket's request says it is; or, for a bad or missing token, close it with 4401
-    (nothing else said) and return None. Accepts the socket either way."""
+async def refuse(websocket: WebSocket, status: int, detail: str) -> None:
+    """Refuse the handshake with an HTTP status (the socket is never accepted)."""
+    if "websocket.http.response" in websocket.scope.get("extensions", {}):
+        await websocket.send_denial_response(JSONResponse({"detail": detail}, status))
+    else:
+        await websocket.close()  # before accept: the server answers 403
+
+
+async def admit(websocket: WebSocket) -> Identity | None:
+    """The socket's verified caller, its organization known and its share of sockets taken
+    (give it back with ``quota.close_socket``); or the handshake refused with 401, 403, 429 or
+    503, and None. Nothing is accepted before this says yes."""
+    state = websocket.app.state.nexus
     try:
-        identity = websocket.app.state.nexus.auth.identify(websocket.headers, websocket.cookies, websocket.query_params)
+        identity = state.auth.identify(websocket.headers, websocket.cookies, websocket.query_params)
+        await asyncio.to_thread(state.tenants.check, identity)
     except Unauthorized as exc:
         log.info("WebSocket refused: %s", exc)
-        await websocket.accept()
-        await websocket.close(code=UNAUTHORIZED)
+        await refuse(websocket, 401, "Unauthorized")
         return None
-    await websocket.accept()
+    except UnknownOrganization as exc:
+        await refuse(websocket, 403, str(exc))
+        return None
+    except Exception as exc:
+        error_id = incident("checking a WebSocket's organization", exc)
+        await refuse(websocket, 503, f"The server cannot check this organization now (error id {error_id}).")
+        return None
+    if not state.quota.open_socket(identity):
+        await refuse(websocket, 429, f"Too many open sockets for this user (NEXUS_MAX_SESSIONS_PER_USER="
+                                     f"{state.quota.max_sockets}); close one.")  # fmt: skip
+        return None
     return identity
 
 
 async def codex(websocket: WebSocket) -> None:
-    identity = await identify_or_close(websocket)
-    if identity is not None:
+    identity = await admit(websocket)
+    if identity is None:
+        return
+    try:
+        await websocket.accept()
         await Connection(websocket, identity).run()
+    finally:
+        websocket.app.state.nexus.quota.close_socket(identity)
