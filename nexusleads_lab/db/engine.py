@@ -70,7 +70,7 @@ class QueryResult:
     elapsed_ms: float
     row_cap: int
     column_types: dict[str, str] = field(default_factory=dict)
-    truncated_by: str | None = None  # "rows" (the row cap) or "bytes" (the result byte cap)
+    truncated_by: str | None = None  # "rows" (the row cap), "bytes" (the result byte cap) or "value" (one value)
     max_bytes: int | None = None
 
     @property
@@ -80,6 +80,12 @@ class QueryResult:
             return (
                 f"Stopped after {self.row_count:,} rows at the result size cap of {_mib(self.max_bytes)} "
                 "(NEXUS_RESULT_MAX_BYTES); select fewer or narrower columns, or aggregate."
+            )
+        if self.truncated_by == "value":
+            return (
+                "Some values were too large to bring back whole (the result size cap NEXUS_RESULT_MAX_BYTES, "
+                "shared among the wide columns): long text is cut to a prefix, other large values are NULL; "
+                "select a shorter part (left(col, n)) or aggregate."
             )
         if self.truncated_by == "rows":
             return f"Stopped at the row cap of {self.row_cap:,}; aggregate or filter for exact answers."

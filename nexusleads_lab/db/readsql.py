@@ -211,10 +211,11 @@ def _columns(names: list[Any], partial: dict[str, str]) -> list[Problem]:
 
 
 def _whole_row(relation: str, what: str) -> Problem:
-    hidden = ", ".join(f"{relation}.{c}" for (r, c) in DENIED_COLUMNS if r == relation)
-    listed = [c for (r, c), _ in DENIED_COLUMNS.items() if r == relation]
-    instead = DENIED_COLUMNS[(relation, listed[0])][1]
-    return Problem(what, f"would include {hidden}, which is not readable", f"list the columns: {instead}")
+    hidden = [c for (r, c) in DENIED_COLUMNS if r == relation]
+    shown = ", ".join(f"{relation}.{c}" for c in hidden)
+    readable = next((why for (r, _), (_, why) in DENIED_COLUMNS.items() if r == relation and "readable" in why), None)
+    instead = f"list the columns: {readable}" if readable else f"name the columns you need, without {', '.join(hidden)}"
+    return Problem(what, f"would include {shown}, which is not readable", instead)
 
 
 def _stars(stmt, partial: dict[str, str]) -> list[Problem]:
@@ -341,8 +342,11 @@ class Rewritten:
 
     text: str
     shifts: tuple[tuple[int, int], ...] = ()  # (position in the original where a rewrite ends, delta)
+    exact: bool = True  # False: the statement was rebuilt from its tree, positions do not map back
 
-    def original_position(self, position: int) -> int:
+    def original_position(self, position: int) -> int | None:
+        if not self.exact:
+            return None
         for end, delta in self.shifts:
             if position > end + delta:
                 position -= delta
@@ -359,7 +363,16 @@ def rewrite(text: str) -> Rewritten:
     from pglast import ast
 
     raw = parse(text, noun="query", empty="Empty query.")
+    exact = not _clamp_sizes(raw[0].stmt)
+    if not exact:
+        from pglast.stream import RawStream
+
+        text = RawStream()(raw[0].stmt)
+        raw = parse(text, noun="query", empty="Empty query.")
+    from pglast.parser import scan
+
     edits: list[tuple[int, int, str]] = []
+    tokens = scan(text)
     for rv in _relations(raw[0].stmt, frozenset()):
         if rv.schemaname in (None, "pg_catalog") and rv.relname == "pg_settings":
             body = SETTINGS_VIEW
@@ -371,13 +384,39 @@ def rewrite(text: str) -> Rewritten:
         if match is None:  # pragma: no cover - the parser's location always starts the name
             continue
         alias = "" if isinstance(rv.alias, ast.Alias) else f" AS {rv.relname}"
-        edits.append((match.start(), match.end(), f"({body}){alias}"))
+        start = match.start()
+        before = [t for t in tokens if t.end < start and t.name not in ("C_COMMENT", "SQL_COMMENT")]
+        if before and before[-1].name == "TABLE":  # TABLE name is SELECT * FROM name
+            start = before[-1].start
+            body = f"SELECT * FROM ({body})"
+        edits.append((start, match.end(), f"({body}){alias}" if start == match.start() else f"{body}{alias}"))
     shifts = []
     for start, end, new in sorted(edits, reverse=True):
         text = text[:start] + new + text[end:]
     for start, end, new in sorted(edits):
         shifts.append((end, len(new) - (end - start)))
-    return Rewritten(text, tuple(shifts))
+    return Rewritten(text, tuple(shifts), exact)
+
+
+def _clamp_sizes(stmt) -> bool:
+    """Bound every size argument that comes from the data (``repeat(x, stars * 1000)``) at
+    ``MAX_CONSTANT_BYTES``, as a constant one is: the backend would otherwise build a value of up to
+    1 GB per row. True when the tree was changed."""
+    from pglast import ast, enums
+
+    changed = False
+    for node in walk(stmt):
+        if not isinstance(node, ast.FuncCall):
+            continue
+        index = _SIZED_ARG.get(function_name(node)[-1])
+        args = list(node.args or ())
+        if index is None or len(args) <= index or _constant(args[index]) is not None:
+            continue
+        bound = ast.A_Const(val=ast.Integer(ival=MAX_CONSTANT_BYTES))
+        args[index] = ast.MinMaxExpr(op=enums.MinMaxOp.IS_LEAST, args=(args[index], bound))
+        node.args = tuple(args)
+        changed = True
+    return changed
 
 
 # Words a PostgreSQL statement can start with: what a misspelt first word is matched against.
