@@ -175,7 +175,8 @@ class ToolRunner:
             try:
                 if is_meta(sql):  # psql's \dt, \d NAME, ...: the catalog through the same read path
                     text = run_meta(self.engine, sql).text
-                    return done(text[:MAX_TOOL_BYTES], True, extra={"meta": True})
+                    text = text.encode()[:MAX_TOOL_BYTES].decode(errors="ignore")
+                    return done(text, True, extra={"meta": True})
                 result = self.engine.read(sql)
             except QueryError as exc:
                 return done(error_payload(exc.paragraph()), False, error=exc.paragraph())

@@ -52,8 +52,9 @@ def per_value_bound(schema: pa.Schema, max_bytes: int) -> int:
     return max(4096, max_bytes // (4 * wide))
 
 
-def wrap(text: str, schema: pa.Schema, limit: int, bound: int) -> str:
-    """``SELECT <bounded columns> FROM (text) AS nexus_result(nexus_c1, ...) LIMIT limit``."""
+def wrap(text: str, schema: pa.Schema, limit: int, bound: int) -> tuple[str, int]:
+    """``SELECT <bounded columns> FROM (text) AS nexus_result(nexus_c1, ...) LIMIT limit``, and
+    where ``text`` starts in it (to map the server's error positions back)."""
     columns, cuts = [], []
     for i, field in enumerate(schema, 1):
         col, kind = _ident(i), _kind(field)
@@ -76,12 +77,7 @@ def wrap(text: str, schema: pa.Schema, limit: int, bound: int) -> str:
     cut = " OR ".join(cuts) or "false"
     names = ", ".join(_ident(i) for i in range(1, len(schema) + 1))
     head = f"SELECT {', '.join(columns)}, ({cut}) AS {CUT_COLUMN} FROM (\n"
-    return head + text + f"\n) AS nexus_result({names}) LIMIT {int(limit)}"
-
-
-def head_length(wrapped: str) -> int:
-    """Where the model's text starts in the wrapped statement (positions in errors)."""
-    return wrapped.index("FROM (\n") + len("FROM (\n")
+    return head + text + f"\n) AS nexus_result({names}) LIMIT {int(limit)}", len(head)
 
 
 def client_cost(batch: pa.RecordBatch) -> int:

@@ -395,8 +395,7 @@ class Engine:
             # Its columns first (the server describes the statement without running it), so every
             # variable-width value can be bounded on the server before it travels.
             schema = cur.adbc_execute_schema(_WRAP_HEAD + text + _WRAP_TAIL.format(limit=limit))
-            wrapped = bounded.wrap(text, schema, limit, bounded.per_value_bound(schema, max_bytes))
-            head = bounded.head_length(wrapped)
+            wrapped, head = bounded.wrap(text, schema, limit, bounded.per_value_bound(schema, max_bytes))
             cur.adbc_statement.set_options(**{"adbc.postgresql.batch_size_hint_bytes": str(_BATCH_HINT_BYTES)})
             cur.execute(wrapped)
             reader = cur.fetch_record_batch()

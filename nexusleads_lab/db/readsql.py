@@ -95,6 +95,10 @@ def _dialect_hint(sql: Any, message: str) -> str | None:
         return "DESCRIBE is not PostgreSQL: send \\d TABLE (e.g. \\d lead_scores), or query information_schema.columns."
     if "LIMIT #,#" in message:
         return "Write LIMIT count OFFSET skip (LIMIT 20 OFFSET 10) instead."
+    if isinstance(sql, str) and re.search(r"\b(REGEXP|RLIKE)\b", sql, re.I):
+        return "PostgreSQL matches regular expressions with ~ (~* ignoring case): WHERE name ~* '^dev'."
+    if isinstance(sql, str) and re.search(r"\bSELECT\s+TOP\s+\d", sql, re.I):
+        return "PostgreSQL writes SELECT TOP n as ... ORDER BY ... LIMIT n."
     return None
 
 
