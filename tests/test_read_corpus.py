@@ -92,7 +92,9 @@ def run_corpus(engine: Engine, others: list[str]) -> list[str]:
     for entry in CORPUS["refused"] + CORPUS["hostile"]:
         status, text = _outcome(engine, entry["sql"])
         failures += [f"leak {leak!r} from {entry['sql']!r}" for leak in _leaks(text, others)]
-        if entry.get("leak_check"):
+        if entry.get("leak_check"):  # readable, and nothing it shows leaks
+            if status != "ok":
+                failures.append(f"a leak check did not run: {entry['sql']!r}: {text}")
             continue
         if status != "refused":
             failures.append(f"not refused: {entry['sql']!r}: {text[:200]}")

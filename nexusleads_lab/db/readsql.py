@@ -357,7 +357,9 @@ class Rewritten:
         return position
 
 
-_NAME = r'(?:"?(?:pg_catalog|information_schema)"?\s*\.\s*)?"?{name}"?'
+def _ident_text(token: str) -> str:
+    """An identifier token as the parser reads it: quoted kept as is, unquoted lower-cased."""
+    return token[1:-1].replace('""', '"') if token.startswith('"') else token.lower()
 
 
 def rewrite(text: str) -> Rewritten:
@@ -384,16 +386,25 @@ def rewrite(text: str) -> Rewritten:
             body = SCHEMA_VIEWS[rv.relname]
         else:
             continue
-        match = re.compile(_NAME.format(name=re.escape(rv.relname)), re.I).match(text, rv.location)
-        if match is None:  # pragma: no cover - the parser's location always starts the name
-            continue
+        # The name as written ends with the first identifier token from its start that is the
+        # relation's name (a schema, quotes and comments may come before it).
+        end = next(
+            (
+                t.end + 1
+                for t in tokens
+                if t.start >= rv.location and _ident_text(text[t.start : t.end + 1]) == rv.relname
+            ),
+            None,
+        )
+        if end is None:  # never silently send the unfiltered relation
+            raise QueryError(f"Write {rv.relname} as a plain name (no comments inside it).")
         alias = "" if isinstance(rv.alias, ast.Alias) else f" AS {rv.relname}"
-        start = match.start()
+        start = rv.location
         before = [t for t in tokens if t.end < start and t.name not in ("C_COMMENT", "SQL_COMMENT")]
         if before and before[-1].name == "TABLE":  # TABLE name is SELECT * FROM name
             start = before[-1].start
             body = f"SELECT * FROM ({body})"
-        edits.append((start, match.end(), f"({body}){alias}" if start == match.start() else f"{body}{alias}"))
+        edits.append((start, end, f"({body}){alias}" if start == rv.location else f"{body}{alias}"))
     shifts = []
     for start, end, new in sorted(edits, reverse=True):
         text = text[:start] + new + text[end:]
