@@ -135,9 +135,10 @@ def cmd_sql(args) -> int:
         db = open_database()
         if meta.is_meta(sql):  # psql's \dt, \d NAME, ...: the catalog through the same read path
             described = meta.run(db.engine, sql)
-            _emit_json({"command": described.command, "output": described.text}) if args.json else print(
-                "\n".join(visible(line) for line in described.text.split("\n")), end=""
-            )
+            if args.json:
+                _emit_json({"command": described.command, "output": described.text})
+            else:
+                print("\n".join(visible(line) for line in described.text.split("\n")), end="")
             return 0
         result = db.engine.read(sql, row_cap=args.row_cap, timeout_ms=args.timeout_ms)
     except QueryError as exc:
