@@ -127,11 +127,19 @@ def result_json(result) -> dict:
 
 
 def cmd_sql(args) -> int:
+    from .db import meta
     from .db.database import open_database
 
     sql = args.sql if args.sql != "-" else sys.stdin.read()
     try:
         db = open_database()
+        if meta.is_meta(sql):  # psql's \dt, \d NAME, ...: the catalog through the same read path
+            described = meta.run(db.engine, sql)
+            if args.json:
+                _emit_json({"command": described.command, "output": described.text})
+            else:
+                print("\n".join(visible(line) for line in described.text.split("\n")), end="")
+            return 0
         result = db.engine.read(sql, row_cap=args.row_cap, timeout_ms=args.timeout_ms)
     except QueryError as exc:
         return _fail(exc.paragraph(), args.json)

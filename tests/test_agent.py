@@ -14,6 +14,7 @@ import pytest
 from nexusleads_lab.agent.assistant import Assistant, fit_budget
 from nexusleads_lab.agent.confirm import ConfirmationError, Confirmations
 from nexusleads_lab.agent.tools import MAX_TOOL_BYTES
+from nexusleads_lab.db.schema import org_role_names
 from nexusleads_lab.db.store import ConversationStore, NotFound
 from nexusleads_lab.testing.modelserver import ModelServer, Script, disconnect_after, http_error, text, tool_calls
 
@@ -289,7 +290,7 @@ def test_confirm_runs_exactly_the_shown_sql_once(scripted, db):
                 "SELECT sql, previewed_rows, rows_affected, db_role FROM write_audit WHERE confirmation_id = %s",
                 (proposal.id,),
             ).fetchall()
-        assert audit == [(canonical, 3, 3, "nexus_writer_acme-analytics")]
+        assert audit == [(canonical, 3, 3, org_role_names("acme-analytics")[1])]
     finally:
         db.engine.write([f"UPDATE lead_scores SET status = 'new' WHERE id IN ({', '.join(map(str, ids))})"], [3])
 

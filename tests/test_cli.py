@@ -9,6 +9,7 @@ import sys
 
 import pytest
 
+from nexusleads_lab.db.schema import org_role_names
 from nexusleads_lab.testing.modelserver import ModelServer, Script, text, tool_calls
 
 API_KEY = "sk-cli-SECRET-0987654321"
@@ -90,7 +91,9 @@ def test_db_roles_prints_an_atomic_script_for_a_production_admin(run):
     assert "password_hash" not in proc.stdout.split("GRANT SELECT (")[1].split(")")[0]
     assert "FROM PUBLIC" not in proc.stdout, "the shared script changes no other role's privileges"
     org = run("db", "roles", "--org", "acme-analytics")
-    assert 'CREATE ROLE "nexus_agent_acme-analytics" LOGIN' in org.stdout and "'acme-analytics'" in org.stdout
+    reader = org_role_names("acme-analytics")[0]
+    assert f'CREATE ROLE "{reader}" LOGIN' in org.stdout and "'acme-analytics'" in org.stdout
+    assert "nexus_agent_acme" not in org.stdout.split("Login roles:")[1].split("\n")[0], "role names name no customer"
     dedicated = run("db", "roles", "--dedicated")
     assert (
         "REVOKE EXECUTE ON FUNCTION %s FROM PUBLIC" in dedicated.stdout

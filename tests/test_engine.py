@@ -155,8 +155,15 @@ def test_agent_role_cannot_see_other_sessions_query_text(db):
         import time
 
         time.sleep(0.5)
-        seen = db.engine.read("SELECT coalesce(string_agg(query, ' '), '') AS q FROM pg_stat_activity").df["q"][0]
-        assert "other-user-secret-question" not in seen
+        sql = "SELECT coalesce(string_agg(query, ' '), '') AS q FROM pg_stat_activity"
+        with pytest.raises(QueryError, match="pg_stat_activity shows other sessions"):
+            db.engine.read(sql)  # the gate refuses it by name
+        bare = Engine(db.agent_url, None, check=lambda s: s)
+        try:  # and the embedded database revoked it from PUBLIC
+            with pytest.raises(QueryError, match="permission denied"):
+                bare.read(sql)
+        finally:
+            bare.close()
     finally:
         t.join()
         other.close()

@@ -11,7 +11,7 @@ import psycopg
 import pytest
 
 from nexusleads_lab.db import Engine, QueryError
-from nexusleads_lab.db.functions import ALLOWED_FUNCTIONS, ATTRIBUTE_NOTATION_DENIED
+from nexusleads_lab.db.functions import ALLOWED_FUNCTIONS, ATTRIBUTE_NOTATION_DENIED, READ_ONLY_VOLATILE
 from nexusleads_lab.db.readsql import check_read
 
 # Every volatile function of the server, whoever may execute it: on a shared production database
@@ -38,6 +38,31 @@ def test_every_allowed_function_is_immutable_or_stable_in_every_overload(db):
     assert {name for name, k in kinds.items() if "v" in k} == set()
 
 
+def test_the_allow_list_is_built_ins_only_and_refuses_what_reads_outside_the_query(db):
+    """Derived from the catalog: every allowed name (and the sampling pair) is a built-in of
+    pg_catalog owned by the bootstrap superuser; every name of the deny-list is a real function
+    (or family) that the allow-list refuses."""
+    from nexusleads_lab.db.functions import DENIED, is_allowed
+
+    with db.connect_admin(autocommit=True) as conn:
+        rows = conn.execute(
+            "SELECT proname, bool_and(pronamespace = 'pg_catalog'::regnamespace AND proowner = 10)"
+            " FROM pg_proc WHERE proname = ANY(%s) GROUP BY 1",
+            (sorted(ALLOWED_FUNCTIONS | READ_ONLY_VOLATILE),),
+        ).fetchall()
+        names = {r[0] for r in conn.execute("SELECT DISTINCT proname FROM pg_proc").fetchall()}
+    assert all(builtin for _, builtin in rows) and len(rows) == len(ALLOWED_FUNCTIONS | READ_ONLY_VOLATILE)
+    for pattern in DENIED:
+        head, star, tail = pattern.partition("*")
+        matching = {n for n in names if n.startswith(head) and n.endswith(tail)} if star else {pattern} & names
+        assert matching, f"{pattern} matches no function of this PostgreSQL"
+        for name in matching:
+            assert not is_allowed((name,), read=True), name
+            with pytest.raises(QueryError, match="not allowed on the read path"):
+                check_read(f"SELECT {name}()")
+    assert is_allowed(("random",), read=True) and not is_allowed(("random",)), "sampling on reads only"
+
+
 def test_every_volatile_function_is_refused_however_it_is_spelled(volatile):
     assert len(volatile) > 100, "the catalog lists the volatile built-ins"
     names = {name for name, _ in volatile}
@@ -46,6 +71,8 @@ def test_every_volatile_function_is_refused_however_it_is_spelled(volatile):
     # stable, but they assign a transaction id
     volatile = [*volatile, ("txid_current", 0), ("pg_current_xact_id", 0), ("txid_current_if_assigned", 0)]
     for name, nargs in volatile:
+        if name in READ_ONLY_VOLATILE:  # sampling: allowed on reads, granted to the readers
+            continue
         args = ", ".join(["NULL"] * nargs)
         for spelled in (name, f'"{name}"', f"pg_catalog.{name}", f'"pg_catalog"."{name}"', name.upper()):
             sql = f"SELECT {spelled}({args})" if spelled != name.upper() or name.isidentifier() else None

@@ -70,8 +70,8 @@ def test_one_huge_array_is_bounded_and_the_next_query_works(db):
     try:
         result = engine.read("SELECT array_agg(g) AS a FROM generate_series(1, 50000000) g")
         assert result.truncated_by == "bytes" and result.row_count == 0
-    except QueryError as exc:  # the server may give up first (memory, timeout): a clear error is fine too
-        assert "\n" not in str(exc) and exc.sqlstate
+    except QueryError as exc:  # refused before it runs (the value it would build), or the server gives up
+        assert "\n" not in str(exc) and (exc.sqlstate or "array_agg() over generate_series" in exc.message)
     assert engine.read("SELECT 7 AS n").df["n"][0] == 7
     engine.close()
 

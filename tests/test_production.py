@@ -18,6 +18,7 @@ import uuid
 import psycopg
 import pytest
 
+from nexusleads_lab.db.schema import org_role_names
 from nexusleads_lab.testing.modelserver import ModelServer, Script, text
 
 ORG = "acme-analytics"
@@ -142,7 +143,7 @@ def test_the_documented_production_path_works_on_a_non_superuser_owned_database(
         as_owner = cli("confirm", card["id"], env={**scoped, "NEXUS_WRITER_DATABASE_URL": prod["owner_url"]})
         assert as_owner.returncode == 1 and "owns the product's tables" in as_owner.stdout + as_owner.stderr
 
-        writer_url = _url(prod["server"], f"nexus_writer_{ORG}", PASSWORDS["writer"], prod["dbname"])
+        writer_url = _url(prod["server"], org_role_names(ORG)[1], PASSWORDS["writer"], prod["dbname"])
         with_writer = {**scoped, "NEXUS_WRITER_DATABASE_URL": writer_url}
         asked = cli("ask", "--json", "contact it", env={**with_writer, **model})
         card = json.loads(asked.stdout.splitlines()[-1])["response"]
@@ -153,7 +154,7 @@ def test_the_documented_production_path_works_on_a_non_superuser_owned_database(
         assert own.execute("SELECT status FROM lead_scores WHERE id = %s", (lead,)).fetchone()[0] == "contacted"
         row = own.execute("SELECT org, previewed_rows, rows_affected, db_role FROM write_audit WHERE confirmation_id = %s",
                           (card["id"],)).fetchone()  # fmt: skip
-    assert row == (ORG, 1, 1, f"nexus_writer_{ORG}")
+    assert row == (ORG, 1, 1, org_role_names(ORG)[1])
 
 
 def test_the_roles_script_states_what_it_needs_and_touches_no_other_role(prod):

@@ -10,7 +10,7 @@ import pytest
 
 from nexusleads_lab.agent.confirm import Confirmations
 from nexusleads_lab.db.demo import ORGS
-from nexusleads_lab.db.schema import LEAD_TABLES
+from nexusleads_lab.db.schema import LEAD_TABLES, org_role_names
 from nexusleads_lab.db.store import ConversationStore
 
 from checks import fingerprint
@@ -261,7 +261,7 @@ def test_the_conversation_store_of_an_organization_reaches_only_its_own_conversa
 def test_an_organization_role_that_could_step_outside_its_policies_is_refused(db):
     from nexusleads_lab.db import Engine, QueryError
 
-    role = "nexus_agent_pico-labs"
+    role = org_role_names("pico-labs")[0]
     db.engine_for("pico-labs")  # its roles exist
     with db.connect_admin(autocommit=True) as admin:
         admin.execute(f'GRANT nexus_read_all TO "{role}"')  # a DBA's mistake: now it could SET ROLE past the policies

@@ -16,6 +16,7 @@ from nexusleads_lab.agent.confirm import ConfirmationError, Confirmations, Propo
 from nexusleads_lab.config import Settings
 from nexusleads_lab.db.database import Database
 from nexusleads_lab.db.dml import plan_write
+from nexusleads_lab.db.schema import org_role_names
 from nexusleads_lab.db.store import ConversationStore
 from nexusleads_lab.testing.modelserver import ModelServer, Script, text
 
@@ -242,7 +243,7 @@ def test_data_that_drifts_between_preview_and_click_rolls_back_and_says_so(db, c
         assert "nothing was written: would now change 2 rows, not 3" in outcome.error
         assert outcome.report().startswith(f"CONFIRM_ACTION: {proposal.id} failed: nothing was written")
         assert fingerprint(db) == before
-        assert audit(db, proposal.id) == [(3, 2, 0, f"nexus_writer_{ORG}", outcome.error)]
+        assert audit(db, proposal.id) == [(3, 2, 0, org_role_names(ORG)[1], outcome.error)]
         with pytest.raises(ConfirmationError, match="already"):
             c.confirm(proposal.id, proposal.sql)
     finally:

@@ -16,6 +16,8 @@ import pandas as pd
 
 from ..db.engine import Engine, QueryResult
 from ..db.errors import QueryError
+from ..db.meta import is_meta
+from ..db.meta import run as run_meta
 
 MAX_TOOL_BYTES = 8 * 1024
 PREVIEW_ROWS = 20
@@ -29,7 +31,8 @@ TOOL_SPECS: list[dict[str, Any]] = [
             "description": (
                 "Run ONE read-only SQL query (SELECT / WITH / VALUES / TABLE) against the PLG lead database. "
                 "The full result is kept in the notebook as a DataFrame under a result id (r1, r2, ...); you see "
-                "its columns, row count and a short preview. Aggregate in SQL; reference result ids in dashboards."
+                "its columns, row count and a short preview. Aggregate in SQL; reference result ids in dashboards. "
+                "psql's \\dt, \\d NAME, \\d+ NAME, \\dn, \\dv and \\di describe the schema."
             ),
             "parameters": {
                 "type": "object",
@@ -170,6 +173,10 @@ class ToolRunner:
                 msg = "psql needs one argument, sql: the SELECT statement to run."
                 return done(error_payload(msg), False, error=msg)
             try:
+                if is_meta(sql):  # psql's \dt, \d NAME, ...: the catalog through the same read path
+                    text = run_meta(self.engine, sql).text
+                    text = text.encode()[:MAX_TOOL_BYTES].decode(errors="ignore")
+                    return done(text, True, extra={"meta": True})
                 result = self.engine.read(sql)
             except QueryError as exc:
                 return done(error_payload(exc.paragraph()), False, error=exc.paragraph())

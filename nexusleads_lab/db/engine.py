@@ -14,6 +14,7 @@ import queue
 import re
 import threading
 import time
+import uuid
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass, field
@@ -25,10 +26,10 @@ import pyarrow as pa
 import pyarrow.compute as pc
 
 from ..config import EngineLimits
-from . import temporal
+from . import bounded, temporal
 from .errors import FULL_HINT, QueryError, connect_failure, from_adbc, from_psycopg, out_of_connections
 from .guard import check_role, describe_scope
-from .readsql import check_read
+from .readsql import check_read, rewrite
 
 #: Whose reads these are: an assistant sets it for its turn (and its tool threads inherit it), so
 #: ``Engine.cancel(scope)`` stops that assistant's queries and no one else's on a shared engine.
@@ -37,12 +38,15 @@ CANCEL_SCOPE: contextvars.ContextVar[object | None] = contextvars.ContextVar("ne
 if TYPE_CHECKING:
     import psycopg
 
-# The user's SQL goes between these; a trailing "--" comment in it cannot swallow the
-# closing parenthesis because it sits on its own line.
+# The user's SQL goes between these (first to learn its columns, then inside ``bounded.wrap``);
+# a trailing "--" comment in it cannot swallow the closing parenthesis: it sits on its own line.
 _WRAP_HEAD = "SELECT * FROM (\n"
 _WRAP_TAIL = "\n) AS nexus_result LIMIT {limit}"
 
-_WRAP_IN_MESSAGE = re.compile(r"\s*\) AS nexus_result LIMIT \d+")
+_WRAP_IN_MESSAGE = re.compile(r"\s*\) AS nexus_result(\([^)]*\))? LIMIT \d+")
+# The driver hands results over in batches of about this many bytes (its default is 16 MiB);
+# smaller pieces keep one batch in flight small next to the byte cap.
+_BATCH_HINT_BYTES = 4 * 1024 * 1024
 
 # Connection trouble (server restart, socket gone): a read may be retried once elsewhere.
 _CONNECTION_STATES = ("08", "57P01", "57P02", "57P03")
@@ -66,7 +70,7 @@ class QueryResult:
     elapsed_ms: float
     row_cap: int
     column_types: dict[str, str] = field(default_factory=dict)
-    truncated_by: str | None = None  # "rows" (the row cap) or "bytes" (the result byte cap)
+    truncated_by: str | None = None  # "rows" (the row cap), "bytes" (the result byte cap) or "value" (one value)
     max_bytes: int | None = None
 
     @property
@@ -76,6 +80,12 @@ class QueryResult:
             return (
                 f"Stopped after {self.row_count:,} rows at the result size cap of {_mib(self.max_bytes)} "
                 "(NEXUS_RESULT_MAX_BYTES); select fewer or narrower columns, or aggregate."
+            )
+        if self.truncated_by == "value":
+            return (
+                "Some values were too large to bring back whole (the result size cap NEXUS_RESULT_MAX_BYTES, "
+                "shared among the wide columns): long text is cut to a prefix, other large values are NULL; "
+                "select a shorter part (left(col, n)) or aggregate."
             )
         if self.truncated_by == "rows":
             return f"Stopped at the row cap of {self.row_cap:,}; aggregate or filter for exact answers."
@@ -313,19 +323,20 @@ class Engine:
         cap = self.limits.row_cap if row_cap is None else int(row_cap)
         if cap < 1:
             raise QueryError(f"The row cap must be at least 1, got {cap}.")
-        wrapped = _WRAP_HEAD + text + _WRAP_TAIL.format(limit=cap + 1)
+        sent = rewrite(text)
         max_bytes = self.limits.result_max_bytes
         started = time.perf_counter()
         for attempt in (1, 2):
             conn = self._reads.acquire()
             broken = False
             try:
-                table, over_bytes = self._fetch(conn, wrapped, timeout_ms, max_bytes)
+                table, over_bytes, head, described = self._fetch(conn, sent.text, cap + 1, timeout_ms, max_bytes)
                 break
             except QueryError:
                 raise
             except Exception as exc:
                 d = from_adbc(exc)
+                head = getattr(exc, "nexus_head", len(_WRAP_HEAD))
                 broken = _is_connection_error(exc, d.sqlstate)
                 if broken and attempt == 1:
                     # The server restarted: every idle connection is as dead as this one.
@@ -336,7 +347,7 @@ class Engine:
                     sqlstate=d.sqlstate,
                     hint=d.hint or _hint_for(d.sqlstate, d.message, self, timeout_ms),
                     detail=d.detail,
-                    position=_unwrap_position(d.position),
+                    position=_unwrap_position(d.position, head, sent),
                     sql=text,
                 ) from None
             finally:
@@ -347,8 +358,13 @@ class Engine:
         over_rows = table.num_rows > cap
         if over_rows:
             table = table.slice(0, cap)
-        truncated = over_rows or over_bytes
-        column_types = {f.name: _pg_type(f) for f in table.schema}
+        cut_values = False
+        if bounded.CUT_COLUMN in table.column_names and table.column_names[-1] == bounded.CUT_COLUMN:
+            cut_values = bool(pc.any(table.column(table.num_columns - 1)).as_py())
+            table = table.remove_column(table.num_columns - 1)
+        truncated = over_rows or over_bytes or cut_values
+        # The types the query produced (the wrapper sends some as their text form).
+        column_types = {f.name: _pg_type(f) for f in described}
         df = arrow_to_pandas(table)
         df.attrs["sql"] = text
         elapsed = (time.perf_counter() - started) * 1000
@@ -360,24 +376,34 @@ class Engine:
             elapsed_ms=elapsed,
             row_cap=cap,
             column_types=column_types,
-            truncated_by="bytes" if over_bytes else ("rows" if over_rows else None),
+            truncated_by="bytes" if over_bytes else ("rows" if over_rows else ("value" if cut_values else None)),
             max_bytes=max_bytes,
         )
 
-    def _fetch(self, conn, wrapped: str, timeout_ms: int | None, max_bytes: int) -> tuple[pa.Table, bool]:
-        """The result as Arrow, read batch by batch; past ``max_bytes`` stop reading, cancel the
-        query and keep only the rows that fit. True when it stopped at the byte cap."""
+    def _fetch(
+        self, conn, text: str, limit: int, timeout_ms: int | None, max_bytes: int
+    ) -> tuple[pa.Table, bool, int, pa.Schema]:
+        """The result as Arrow, read batch by batch; past ``max_bytes`` (what the batches will take
+        in the kernel, ``bounded.client_cost``) stop reading, cancel the query and keep only the
+        rows that fit. Returns the table, True when it stopped at the byte cap, where the model's
+        text starts in the statement sent (for error positions), and the query's own columns."""
         cur = conn.cursor()
+        head = len(_WRAP_HEAD)
         try:
             if timeout_ms is not None and timeout_ms != self.limits.statement_timeout_ms:
                 cur.execute(f"SET statement_timeout = {int(timeout_ms)}")
+            # Its columns first (the server describes the statement without running it), so every
+            # variable-width value can be bounded on the server before it travels.
+            schema = cur.adbc_execute_schema(_WRAP_HEAD + text + _WRAP_TAIL.format(limit=limit))
+            wrapped, head = bounded.wrap(text, schema, limit, bounded.per_value_bound(schema, max_bytes))
+            cur.adbc_statement.set_options(**{"adbc.postgresql.batch_size_hint_bytes": str(_BATCH_HINT_BYTES)})
             cur.execute(wrapped)
             reader = cur.fetch_record_batch()
             batches: list[pa.RecordBatch] = []
             total = 0
             over = False
             for batch in reader:
-                size = batch.nbytes
+                size = bounded.client_cost(batch)
                 if total + size > max_bytes:
                     fit = int((max_bytes - total) * batch.num_rows // size) if size else 0
                     if fit > 0:
@@ -389,7 +415,10 @@ class Engine:
             if over:
                 conn.adbc_cancel()  # the server stops producing the rest
                 reader.close()
-            return pa.Table.from_batches(batches, schema=reader.schema), over
+            return pa.Table.from_batches(batches, schema=reader.schema), over, head, schema
+        except Exception as exc:
+            exc.nexus_head = head  # type: ignore[attr-defined]
+            raise
         finally:
             cur.close()
 
@@ -536,11 +565,14 @@ def _reset(conn) -> bool:
         return False
 
 
-def _unwrap_position(position: int | None) -> int | None:
+def _unwrap_position(position: int | None, head: int = len(_WRAP_HEAD), sent=None) -> int | None:
+    """A position the server gave in the statement sent, as a position in the model's text."""
     if position is None:
         return None
-    inner = position - len(_WRAP_HEAD)
-    return inner if inner >= 1 else None
+    inner = position - head
+    if inner < 1:
+        return None
+    return sent.original_position(inner) if sent is not None else inner
 
 
 def _hint_for(sqlstate: str | None, message: str, engine: Engine, timeout_ms: int | None) -> str | None:
@@ -550,6 +582,10 @@ def _hint_for(sqlstate: str | None, message: str, engine: Engine, timeout_ms: in
     if sqlstate == "53400" and "temp_file_limit" in message:
         return ("The query spilled more to disk than the agent's temp_file_limit allows (a large sort, hash "
                 "or set-returning function); aggregate or filter earlier, or add a LIMIT.")  # fmt: skip
+    if sqlstate == "42501" and "permission denied for function" in message:
+        return "The read-only role may not call that function; compute the value with other built-ins."
+    if sqlstate == "42501" and ("permission denied for view" in message or "for table pg_" in message):
+        return "The read-only role may not read that view; the lead tables and information_schema are readable."
     if sqlstate in ("25006", "42501"):
         return "The agent's connection can only read the lead tables; propose writes for confirmation instead."
     if sqlstate == "42601" and message.lstrip().startswith('syntax error at or near ";"'):
@@ -585,6 +621,7 @@ def _needs_care(col: pa.ChunkedArray) -> bool:
         or pa.types.is_list(typ)
         or pa.types.is_large_list(typ)
         or pa.types.is_struct(typ)
+        or pa.types.is_interval(typ)
         or temporal.needs_care(col)
     )
 
@@ -597,7 +634,11 @@ def _column_to_series(col: pa.ChunkedArray, fld: pa.Field) -> pd.Series:
             return pd.Series([None if v is None else json.loads(v) for v in storage.to_pylist()], dtype=object)
         if _pg_type(fld) == "numeric":
             return pd.Series(pc.cast(storage, pa.float64()).to_numpy(zero_copy_only=False))
+        if getattr(typ, "extension_name", "") == "arrow.uuid":
+            return pd.Series([None if v is None else uuid.UUID(bytes=v) for v in storage.to_pylist()], dtype=object)
         col, typ = storage, storage.type
+    if pa.types.is_interval(typ):
+        return temporal.intervals(col)
     if pa.types.is_list(typ) or pa.types.is_large_list(typ) or pa.types.is_struct(typ):
         return pd.Series(col.to_pylist(), dtype=object)
     if typ in _INT_TYPES:

@@ -127,6 +127,23 @@ _STREAMED_STATES = (
     ("canceling statement due to statement timeout", "57014"),
     ("canceling statement due to user request", "57014"),
     ("out of memory", "53200"),
+    # Errors met while rows stream in reach the driver as text only: the common ones, by their text.
+    ("requested length too large", "54000"),
+    ("division by zero", "22012"),
+    ("out of range", "22003"),
+    ("invalid input syntax", "22P02"),
+    ("invalid regular expression", "2201B"),
+    ("value too long", "22001"),
+    ("invalid input value for enum", "22P02"),
+    ("cannot cast", "42846"),
+    ("invalid value for parameter", "22023"),
+    ("function returned no rows", "P0002"),
+    ("more than one row returned by a subquery", "21000"),
+    ("array size exceeds", "54000"),
+    ("string is too long", "54000"),
+    ("invalid memory alloc request size", "53200"),
+    ("cannot enlarge string buffer", "54000"),
+    ("permission denied", "42501"),
 )
 
 

@@ -396,16 +396,31 @@ def _literal(text: str) -> str:
     return "'" + text.replace("'", "''") + "'"
 
 
-def org_role_names(slug: str) -> tuple[str, str]:
-    """One organization's (reader, writer) login roles; names longer than PostgreSQL's 63 bytes
-    would allow keep a hash of the slug instead of its tail."""
+def _check_slug(slug: str) -> None:
     if not slug or not all(c.isascii() and (c.isalnum() or c == "-") for c in slug) or slug != slug.lower():
         raise ValueError(f"{slug!r} is not an organization slug (lower-case letters, digits and '-').")
-    if len(slug) > 48:
-        import hashlib
 
+
+def org_role_names(slug: str) -> tuple[str, str]:
+    """One organization's (reader, writer) login roles. Opaque: a role name is visible to anyone
+    who can read the catalog (pg_roles, pg_stat_activity), so it names no customer; it is a hash
+    of the slug, stable across databases and versions."""
+    import hashlib
+
+    _check_slug(slug)
+    tag = "o" + hashlib.sha256(f"nexusleads-lab:{slug}".encode()).hexdigest()[:16]
+    return f"{AGENT_ROLE}_{tag}", f"{WRITER_ROLE}_{tag}"
+
+
+def legacy_org_role_names(slug: str) -> tuple[str, str, str]:
+    """The (reader, writer, store) names earlier versions gave an organization: the slug itself,
+    which every other organization could read in the catalog. Renamed on the next roles run."""
+    import hashlib
+
+    _check_slug(slug)
+    if len(slug) > 48:
         slug = slug[:39] + "-" + hashlib.sha256(slug.encode()).hexdigest()[:8]
-    return f"{AGENT_ROLE}_{slug}", f"{WRITER_ROLE}_{slug}"
+    return f"{AGENT_ROLE}_{slug}", f"{WRITER_ROLE}_{slug}", f"{STORE_ROLE}_{slug}"
 
 
 def role_names(scope: str | None) -> tuple[str, str]:
@@ -428,6 +443,21 @@ def _create_role(role: str, member_of: str | None = None) -> list[str]:
     ]
     if member_of:
         stmts.append(f"GRANT {member_of} TO {quote_ident(role)}")
+    return stmts
+
+
+def _rename_legacy(slug: str) -> list[str]:
+    """Move an organization's roles from their old slug-bearing names to the opaque ones, keeping
+    their privileges, settings and SCRAM passwords; the scope binding follows the new name."""
+    reader, writer = org_role_names(slug)
+    stmts = []
+    for old, new in zip(legacy_org_role_names(slug), (reader, writer, store_role_name(slug))):
+        stmts.append(
+            f"DO $$ BEGIN IF EXISTS (SELECT 1 FROM pg_roles WHERE rolname = {_literal(old)}) AND NOT EXISTS "
+            f"(SELECT 1 FROM pg_roles WHERE rolname = {_literal(new)}) THEN ALTER ROLE {quote_ident(old)} RENAME TO "
+            f"{quote_ident(new)}; UPDATE public.nexus_scopes SET role_name = {_literal(new)} "
+            f"WHERE role_name = {_literal(old)}; END IF; END $$"
+        )
     return stmts
 
 
@@ -506,7 +536,7 @@ def role_statements() -> list[str]:
 def org_role_statements(slug: str) -> list[str]:
     """One organization's login roles (reader, writer, store) and their scope; re-runnable."""
     reader, writer = org_role_names(slug)
-    return _login_roles(reader, writer, slug)
+    return _rename_legacy(slug) + _login_roles(reader, writer, slug)
 
 
 def roles_script(slug: str | None = None, *, dedicated: bool = False) -> str:
@@ -519,7 +549,7 @@ def roles_script(slug: str | None = None, *, dedicated: bool = False) -> str:
     reader, writer = role_names(slug)
     body = [_precondition(slug)] + (role_statements() if slug is None else org_role_statements(slug))
     if dedicated and slug is None:  # a database nothing else uses: revoke volatile built-ins from PUBLIC too
-        body += _EMBEDDED_ONLY
+        body += _EMBEDDED_ONLY + _PUBLIC_CATALOG_REVOKES
     what = (
         "the shared part (groups, grants, policies, all-organizations roles)"
         if slug is None
@@ -527,6 +557,7 @@ def roles_script(slug: str | None = None, *, dedicated: bool = False) -> str:
     )
     lines = [
         f"-- NexusLeads Lab roles: {what}.",
+        f"-- Login roles: reader {reader}, writer {writer}, store {store_role_name(slug)}.",
         "-- Run after the schema exists (`nexus-lab db` as the tables' owner migrates it), as a superuser:",
         '--   psql "$SUPERUSER_URL" -v agent_password=... -v writer_password=... -v store_password=... -f roles.sql',
         "\\set ON_ERROR_STOP on",
@@ -573,7 +604,7 @@ def _run(conn: psycopg.Connection, stmts: list[str]) -> None:
 
 def ensure_roles(conn: psycopg.Connection) -> None:
     """Create or refresh the shared roles and policies (the embedded database's setup)."""
-    _run(conn, role_statements() + _EMBEDDED_ONLY)
+    _run(conn, role_statements() + _EMBEDDED_ONLY + _PUBLIC_CATALOG_REVOKES)
 
 
 def ensure_org_roles(conn: psycopg.Connection, slug: str) -> None:
@@ -596,4 +627,26 @@ _EMBEDDED_ONLY = [
     " AND has_function_privilege('public', p.oid, 'EXECUTE') LOOP"
     " EXECUTE format('REVOKE EXECUTE ON FUNCTION %s FROM PUBLIC', f); END LOOP; END $$",
     *(f"REVOKE EXECUTE ON FUNCTION {f} FROM PUBLIC" for f in _STABLE_WITH_EFFECTS),
+    # Sampling (ORDER BY random(), setseed for a repeatable sample) stays possible for reads.
+    "DO $$ DECLARE f regprocedure; BEGIN"
+    " FOR f IN SELECT p.oid::regprocedure FROM pg_proc p"
+    " WHERE p.pronamespace = 'pg_catalog'::regnamespace AND p.proname IN ('random', 'setseed') LOOP"
+    f" EXECUTE format('GRANT EXECUTE ON FUNCTION %s TO {READ_GROUP}, {READ_ALL_GROUP}', f); END LOOP; END $$",
+]
+
+# What PUBLIC may read in any database that a reader of a dedicated one must not: settings kept
+# with ALTER DATABASE/ROLE ... SET (a web app's secrets), other sessions and their queries, and
+# statistics counting every organization's rows. The read path refuses these by name anyway;
+# revoking them also covers a reader reached some other way. Role names stay readable (the
+# connect-time check reads pg_roles) and are opaque.
+_PUBLIC_CATALOG_REVOKES = [
+    "REVOKE SELECT ON pg_catalog.pg_db_role_setting FROM PUBLIC",
+    "DO $$ DECLARE v text; BEGIN"
+    " FOR v IN SELECT c.oid::regclass::text FROM pg_class c WHERE c.relnamespace = 'pg_catalog'::regnamespace"
+    " AND c.relkind IN ('v', 'r') AND (c.relname LIKE 'pg\\_stat%' OR c.relname = 'pg_sequences')"
+    " AND has_table_privilege('public', c.oid, 'SELECT') LOOP"
+    " EXECUTE format('REVOKE SELECT ON %s FROM PUBLIC', v); END LOOP;"
+    " FOR v IN SELECT p.oid::regprocedure::text FROM pg_proc p WHERE p.pronamespace = 'pg_catalog'::regnamespace"
+    " AND p.proname LIKE 'pg\\_stat\\_get\\_%' AND has_function_privilege('public', p.oid, 'EXECUTE') LOOP"
+    " EXECUTE format('REVOKE EXECUTE ON FUNCTION %s FROM PUBLIC', v); END LOOP; END $$",
 ]

@@ -110,3 +110,18 @@ def _format_day(days: int, *, bc_suffix: bool = True) -> str:
         text = f"{1 - y:04d}-{m:02d}-{d:02d}"
         return text + " BC" if bc_suffix else text
     return f"{y:04d}-{m:02d}-{d:02d}"
+
+
+def intervals(col: pa.ChunkedArray):
+    """PostgreSQL intervals as pandas Timedeltas: a month counts 30 days, as PostgreSQL's own
+    ``extract(epoch FROM interval)`` and ``justify_days`` count it."""
+    import pandas as pd
+
+    out = []
+    for value in col.to_pylist():
+        if value is None:
+            out.append(pd.NaT)
+        else:
+            months, days, nanos = value.months, value.days, value.nanoseconds
+            out.append(pd.Timedelta(days=months * 30 + days) + pd.Timedelta(nanoseconds=nanos))
+    return pd.Series(out, dtype="timedelta64[ns]")

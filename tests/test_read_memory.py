@@ -1,0 +1,94 @@
+"""One statement cannot make either process hold much more than the result byte cap: the
+kernel's peak grows by less than 2x NEXUS_RESULT_MAX_BYTES whatever the values (one 1 GB value
+included), and the backend's peak stays within the bound the README documents. Peaks are read
+in a fresh subprocess (ru_maxrss of the client, VmHWM of its backend from /proc), never timed."""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import sys
+import textwrap
+import uuid
+from pathlib import Path
+
+import pytest
+
+from nexusleads_lab.db.schema import org_role_names
+
+CAP = 32 * 1024 * 1024
+# What the backend may add for one statement, measured over the hostile values below (README).
+BACKEND_BOUND = 400 * 1024 * 1024
+
+MEASURE = textwrap.dedent(
+    """
+    import json, resource, sys
+    import psycopg
+    from nexusleads_lab.config import EngineLimits
+    from nexusleads_lab.db import Engine, QueryError
+    url, admin, sql, cap, app = sys.argv[1], sys.argv[2], sys.argv[3], int(sys.argv[4]), sys.argv[5]
+    limits = EngineLimits(result_max_bytes=cap, pool_size=1, statement_timeout_ms=60000)
+    engine = Engine(url, None, limits, scope="acme-analytics")
+    engine.read("SELECT 1 AS warm")  # imports, connection, driver: part of the baseline
+    with psycopg.connect(admin, autocommit=True) as conn:
+        pid = conn.execute("SELECT pid FROM pg_stat_activity WHERE application_name = %s", (app,)).fetchone()[0]
+
+    def hwm():
+        for line in open(f"/proc/{pid}/status"):
+            if line.startswith("VmHWM:"):
+                return int(line.split()[1]) * 1024
+
+    backend_base, base = hwm(), resource.getrusage(resource.RUSAGE_SELF).ru_maxrss * 1024
+    try:
+        result = engine.read(sql)
+        outcome = {"rows": result.row_count, "truncated_by": result.truncated_by}
+    except QueryError as exc:
+        outcome = {"error": exc.paragraph()}
+    peak = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss * 1024
+    backend_peak = hwm()
+    after = int(engine.read("SELECT 42 AS answer").df["answer"][0])
+    print(json.dumps({"client": peak - base, "backend": backend_peak - backend_base, "after": after, **outcome}))
+    """
+)
+
+HOSTILE = {
+    "one 1 GB value": "SELECT repeat('x', 1e9::int) AS v",
+    "one 1 GB value, spelled as arithmetic": "SELECT repeat('x', (10^9)::int) AS v",
+    "one 1 GB value from a data-sized argument": "SELECT repeat('x', 1000000000 + 0 * score) AS v FROM lead_scores LIMIT 1",
+    "lpad to 1 GB": "SELECT lpad('', 1000000000 + 0 * score) AS v FROM lead_scores LIMIT 1",
+    "a 2 GB-wide result": "SELECT g, repeat('y', 100000) AS big FROM generate_series(1, 20000) g",
+    "string_agg over big groups": "SELECT g % 3 AS k, string_agg(repeat('z', 1000000), '') FROM generate_series(1, 900) g GROUP BY 1",
+    "string_agg over a self-join of the data": "SELECT string_agg(a.bio, '') AS v FROM contributors a, contributors b",
+    "array_agg over generate_series": "SELECT array_agg(g) FROM generate_series(1, 100000000) g",
+    "jsonb_agg of wide rows": "SELECT jsonb_agg(repeat('q', 100000)) FROM generate_series(1, 5000)",
+    "a 100 MB jsonb value": "SELECT jsonb_build_object('k', repeat('j', 1000000)) FROM generate_series(1, 100)",
+}
+
+
+@pytest.fixture(scope="module")
+def reader_url(db):
+    db.engine_for("acme-analytics")
+    role = org_role_names("acme-analytics")[0]
+    return db.embedded.url_for(role)
+
+
+def measure(db, url: str, sql: str) -> dict:
+    app = "nexus-mem-" + uuid.uuid4().hex[:8]
+    url = url + ("&" if "?" in url else "?") + f"application_name={app}"
+    env = {**os.environ, "PYTHONPATH": str(Path(__file__).resolve().parents[1])}
+    proc = subprocess.run([sys.executable, "-c", MEASURE, url, db.admin_url, sql, str(CAP), app],
+                          capture_output=True, text=True, timeout=600, env=env)  # fmt: skip
+    assert proc.returncode == 0, proc.stderr[-2000:]
+    return json.loads(proc.stdout)
+
+
+@pytest.mark.parametrize("name", list(HOSTILE))
+def test_one_statement_stays_within_the_bounds_in_both_processes(db, reader_url, name):
+    out = measure(db, reader_url, HOSTILE[name])
+    mib = 1 << 20
+    assert out["client"] < 2 * CAP, f"{name}: the client grew {out['client'] / mib:.0f} MiB (cap {CAP / mib:.0f})"
+    assert out["backend"] < BACKEND_BOUND, f"{name}: the backend grew {out['backend'] / mib:.0f} MiB: {out}"
+    assert out["after"] == 42, "the next query works"
+    assert "error" in out or out["rows"] >= 0
+    print(f"{name}: client +{out['client'] / mib:.1f} MiB, backend +{out['backend'] / mib:.1f} MiB, {out}")
