@@ -507,6 +507,30 @@ def cmd_serve(args) -> int:
     return 0
 
 
+# -- mcp ---------------------------------------------------------------------------------
+
+
+def cmd_mcp(args) -> int:
+    """The read path and proposals as an MCP server: stdio for an agent's config file, or HTTP."""
+    from .db.database import open_database
+    from .server.app import secret_from_env
+    from .server.auth import bind_refusal
+
+    secret = secret_from_env()
+    if args.http:
+        refusal = bind_refusal(args.host, secret)
+        if refusal:
+            return _fail(refusal, code=2)
+    database = open_database()  # stdout is the protocol on stdio: everything else goes to stderr
+    from . import mcp
+
+    if args.http:
+        mcp.serve_http(database, args.host, args.port, secret)
+    else:
+        mcp.serve_stdio(database)
+    return 0
+
+
 # -- parser --------------------------------------------------------------------------------
 
 
@@ -520,6 +544,7 @@ COMMANDS: dict[str, Callable[[argparse.Namespace], int]] = {
     "conversations": cmd_conversations,
     "demo": cmd_demo,
     "serve": cmd_serve,
+    "mcp": cmd_mcp,
 }
 
 
@@ -587,6 +612,12 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--port", type=_positive_int, default=3001, help="port (default 3001)")
     p.add_argument("--workers", type=_positive_int, default=1,
                    help="worker processes (default 1); each has its own pools, all share the database")  # fmt: skip
+
+    p = sub.add_parser("mcp", help="serve psql and propose_write to MCP clients (Codex, Claude Code, VS Code)")
+    p.add_argument("--http", action="store_true", help="streamable HTTP at /mcp instead of stdio")
+    p.add_argument("--host", default="127.0.0.1",
+                   help="with --http: address (default 127.0.0.1; others need NEXUS_AUTH_SECRET)")  # fmt: skip
+    p.add_argument("--port", type=_positive_int, default=3002, help="with --http: port (default 3002)")
     return parser
 
 

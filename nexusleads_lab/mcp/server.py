@@ -1,0 +1,87 @@
+"""The MCP server: the ``psql`` and ``propose_write`` tools and the skills, for one database.
+
+Each call runs as a caller: on stdio the environment's (``NEXUS_USER``, ``NEXUS_ORG``), over HTTP
+the verified token's (``http.py`` puts it on the request). A caller's scope is its organization's
+engine (the reader role, row-level security) and its own proposals, as for every other view.
+"""
+
+from __future__ import annotations
+
+import threading
+from typing import Annotated, Any
+
+from mcp.server.mcpserver import Context, MCPServer
+from mcp_types import CallToolResult
+from pydantic import Field
+
+from .._version import __version__
+from ..agent.confirm import Confirmations
+from ..config import current_org, current_user
+from ..db.schema import ALL_ORGS
+from ..db.store import ConversationStore
+from ..server.auth import Identity
+from . import tools
+from .resources import add_skills
+
+IDENTITY_KEY = "nexus_identity"  # where http.py leaves the verified caller in the request's state
+INSTRUCTIONS = (
+    "NexusLeads Lab: the PLG lead database (projects, repositories, contributors, lead scores, outreach). "
+    "Read the plg-database skill resource for the schema. psql reads; propose_write only records a proposal "
+    "that a person confirms outside this conversation."
+)
+
+
+class Scopes:
+    """The ``tools.Scope`` of each caller, made once per (user, organization) and kept."""
+
+    def __init__(self, database: Any) -> None:
+        self._database = database
+        self._scopes: dict[tuple[str, str | None], tools.Scope] = {}
+        self._lock = threading.Lock()
+
+    def get(self, identity: Identity) -> tools.Scope:
+        key = (identity.user, None if identity.org in (None, ALL_ORGS) else identity.org)
+        with self._lock:
+            scope = self._scopes.get(key)
+            if scope is None:
+                scope = self._scopes[key] = self._make(*key)
+            return scope
+
+    def _make(self, user: str, org: str | None) -> tools.Scope:
+        db = self._database
+        engine = db.engine_for(org)
+        store = ConversationStore(db.store_url(org), org or ALL_ORGS, user, guard=True, pool=db.store_pool(org))
+        return tools.Scope(user=user, org=org, engine=engine, confirmations=Confirmations(store, lambda: engine))
+
+
+def local_identity() -> Identity:
+    return Identity(user=current_user(), org=current_org())
+
+
+def build_server(database: Any, *, local: Identity | None = None) -> MCPServer:
+    """The server over ``database``; a call without a verified caller runs as ``local``."""
+    scopes = Scopes(database)
+    fallback = local or local_identity()
+
+    def scope_of(ctx: Context) -> tools.Scope:
+        request = ctx.request_context.request
+        state = getattr(request, "scope", {}).get("state", {}) if request is not None else {}
+        return scopes.get(state.get(IDENTITY_KEY) or fallback)
+
+    server: MCPServer = MCPServer("nexusleads-lab", version=__version__, instructions=INSTRUCTIONS)
+
+    @server.tool(name="psql", description=tools.PSQL_DESCRIPTION, annotations=tools.PSQL_ANNOTATIONS)
+    def psql(sql: Annotated[str, Field(description="one SELECT statement")], ctx: Context) -> CallToolResult:
+        return tools.psql(scope_of(ctx), sql)
+
+    @server.tool(name="propose_write", description=tools.PROPOSE_DESCRIPTION, annotations=tools.PROPOSE_ANNOTATIONS)
+    def propose_write(
+        sql: Annotated[str, Field(description="the INSERT/UPDATE/DELETE to propose")],
+        ctx: Context,
+        title: Annotated[str | None, Field(description="short title for the person")] = None,
+        summary: Annotated[str | None, Field(description="what it changes and why")] = None,
+    ) -> CallToolResult:
+        return tools.propose_write(scope_of(ctx), sql, title, summary)
+
+    add_skills(server)
+    return server
