@@ -43,9 +43,9 @@ def read_result(result: QueryResult, max_bytes: int = MAX_RESULT_BYTES) -> dict[
         payload["truncated_by"] = payload["truncated_by"] or "preview"
         payload["rows_shown"] = shown
         left = f"{shown:,} of {result.row_count:,} rows are shown" if shown < len(rows) else "every row is shown"
-        cut = f" and cells longer than {CELL_CHARS} characters are cut" if shortened else ""
+        cells_cut = f" and cells longer than {CELL_CHARS} characters are cut" if shortened else ""
         payload["note"] = (
-            f"{left}{cut} (the result is bounded to {max_bytes // 1024} KiB); aggregate, filter, add a LIMIT "
+            f"{left}{cells_cut} (the result is bounded to {max_bytes // 1024} KiB); aggregate, filter, add a LIMIT "
             "or select fewer columns for exact answers."
         )
     elif result.truncated:
