@@ -16,7 +16,7 @@ from ..db.engine import Engine
 from ..db.errors import QueryError
 from ..safetext import visible
 from ..words import noun
-from .results import preview_text, read_result
+from .results import MAX_RESULT_BYTES, preview_text, read_result
 
 PSQL_DESCRIPTION = (
     "Run ONE read-only PostgreSQL query (SELECT/WITH/VALUES/TABLE) on the PLG lead database, scoped to "
@@ -70,32 +70,33 @@ def propose_write(scope: Scope, sql: str, title: str | None = None, summary: str
 
 
 def proposal_result(proposal: Proposal) -> CallToolResult:
+    """The proposal for the agent: the text, and the same facts as structured content (which is
+    all Codex shows its model), the sentence a person runs included."""
+    rows = proposal.dry_run_rows or 0
+    blocked = proposal.stale or proposal.dry_run_error
+    how = (
+        f"It cannot be confirmed: {visible(blocked)}"
+        if blocked
+        else f"Nothing has run. A person runs exactly this, once, with: nexus-lab confirm {proposal.id}  (before "
+        f"{proposal.expires_at:%H:%M} UTC; or in the notebook, the chat panel or the web page). No tool can confirm "
+        "it: tell the person the id and what it changes."
+    )
     structured = {
         "id": proposal.id,
         "sql": proposal.sql,
         "dry_run_rows": proposal.dry_run_rows,
         "dry_run_error": proposal.dry_run_error,
         "expires_at": proposal.expires_at.isoformat(),
+        "confirm_with": None if blocked else f"nexus-lab confirm {proposal.id}",
+        "note": how,
         "preview": proposal.preview,
     }
-    rows = proposal.dry_run_rows or 0
-    lines = [
-        f"Proposal {proposal.id} recorded; nothing has run. It would change {rows:,} {noun(rows, 'row')}:",
-        visible(proposal.sql),
-    ]
-    if proposal.dry_run_error or proposal.stale:
-        lines.append(f"It cannot be confirmed: {visible(proposal.stale or proposal.dry_run_error or '')}")
-    else:
-        lines.append(
-            f"A person runs exactly this, once, with: nexus-lab confirm {proposal.id}  (before "
-            f"{proposal.expires_at:%H:%M} UTC; or in the notebook, the chat panel or the web page). "
-            "No tool can confirm it; tell the person the id and what it changes."
-        )
-    text = "\n".join(lines)
-    if len(text.encode()) > 16 * 1024:
-        text = text.encode()[: 16 * 1024 - 3].decode("utf-8", "ignore") + "…"
-    if len(json.dumps(structured, default=str).encode()) > 16 * 1024:
+    if len(json.dumps(structured, default=str).encode()) > MAX_RESULT_BYTES:
         structured["preview"] = [{k: v for k, v in step.items() if k != "sample"} for step in proposal.preview]
+    lines = [f"Proposal {proposal.id}: it would change {rows:,} {noun(rows, 'row')}:", visible(proposal.sql), how]
+    text = "\n".join(lines)
+    if len(text.encode()) > MAX_RESULT_BYTES:
+        text = text.encode()[: MAX_RESULT_BYTES - 3].decode("utf-8", "ignore") + "…"
     return CallToolResult(content=[TextContent(type="text", text=text)], structured_content=structured)
 
 
