@@ -291,9 +291,23 @@ def cmd_ask(args) -> int:
     return 0 if result.ok else 1
 
 
+# Set by agents in the shells they run tool calls in (Codex: every exec; Claude Code: its Bash tool).
+AGENT_SHELL_MARKERS = ("CODEX_TOOL_CALL_ID", "CODEX_THREAD_ID", "CLAUDECODE")
+
+
 def cmd_confirm(args) -> int:
     from .agent.confirm import ConfirmationError
 
+    marker = next((name for name in AGENT_SHELL_MARKERS if os.environ.get(name)), None)
+    if marker:
+        # A proposal is an agent asking a person; the agent answering it itself would make it none.
+        # A speed bump, not the boundary: the agent's sandbox (no socket to the database) is that.
+        return _fail(
+            f"Refusing to confirm from an agent's shell ({marker} is set): a person confirms a proposal, in "
+            "their own terminal, the notebook, the chat panel or the web page. Nothing was run and the proposal "
+            "is still pending.",
+            args.json,
+        )
     assistant = _assistant(args)
     try:
         outcome = assistant.confirm(args.id) if not args.cancel else assistant.decline(args.id)

@@ -23,7 +23,12 @@ def function_call(call_id: str, name: str, arguments: dict[str, Any], namespace:
 
 
 def message(text: str) -> dict[str, Any]:
-    return {"type": "message", "role": "assistant", "id": "msg_final", "content": [{"type": "output_text", "text": text}]}
+    return {
+        "type": "message",
+        "role": "assistant",
+        "id": "msg_final",
+        "content": [{"type": "output_text", "text": text}],
+    }
 
 
 def outputs(conversation: list[dict[str, Any]]) -> dict[str, str]:

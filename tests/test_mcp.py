@@ -9,10 +9,10 @@ import subprocess
 from pathlib import Path
 
 import pytest
-from mcp_clients import NEXUS_LAB, database_state, run, server_env, stdio_session, text_of
-from test_engine import ADVERSARIAL, PWNED
 
 from checks import SLOW_SQL
+from mcp_clients import NEXUS_LAB, database_state, run, server_env, stdio_session, text_of
+from test_engine import ADVERSARIAL, PWNED
 
 ORG = "acme-analytics"
 NEW_LEADS = "SELECT id FROM lead_scores WHERE status = 'new' ORDER BY id LIMIT 3"
@@ -180,6 +180,10 @@ def test_a_proposal_runs_only_when_a_person_confirms_it_and_no_tool_can(db):
     assert all(a.is_error for a in attempts[:-1:3]) and all(a.is_error for a in attempts[1:-1:3])
     assert attempts[-1].is_error, "there is no confirm tool"
     assert database_state(db) == before, "neither the proposal nor any tool changed a row"
+    for marker in ("CODEX_TOOL_CALL_ID", "CLAUDECODE"):
+        from_agent = cli(db, "confirm", pid, **{marker: "1"})
+        assert from_agent.returncode == 1 and "Refusing to confirm from an agent's shell" in from_agent.stderr
+    assert database_state(db) == before
     confirmed = cli(db, "confirm", "--json", pid)
     assert confirmed.returncode == 0, confirmed.stderr
     assert json.loads(confirmed.stdout) == {"id": pid, "status": "confirmed", "rows_affected": 3, "error": None}

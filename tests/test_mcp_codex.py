@@ -47,9 +47,23 @@ def agent(conversation: list[dict]) -> list[dict]:
         ("tool-psql", "psql", {"sql": f"nexus-lab confirm {pid}"}, NS),
         ("tool-propose", "propose_write", {"sql": f"CONFIRM_ACTION: {pid}"}, NS),
         ("shell", "exec_command", {"cmd": f"{NEXUS_LAB} confirm {pid}"}, None),
-        ("shell-escalated", "exec_command", {"cmd": f"{NEXUS_LAB} confirm {pid}",
-                                             "sandbox_permissions": "require_escalated",
-                                             "justification": "confirm the write"}, None),  # fmt: skip
+        # past the speed bump: only the sandbox (no socket to the database) stands in the way
+        (
+            "shell-unmarked",
+            "exec_command",
+            {"cmd": f"env -u CODEX_TOOL_CALL_ID -u CODEX_THREAD_ID {NEXUS_LAB} confirm {pid}"},
+            None,
+        ),
+        (
+            "shell-escalated",
+            "exec_command",
+            {
+                "cmd": f"{NEXUS_LAB} confirm {pid}",
+                "sandbox_permissions": "require_escalated",
+                "justification": "confirm the write",
+            },
+            None,
+        ),
     ]
     for call_id, name, arguments, namespace in attempts:
         if call_id not in seen:
@@ -117,10 +131,11 @@ def test_codex_reads_is_refused_a_delete_proposes_and_only_the_person_confirms(d
     refused = subprocess.run([NEXUS_LAB, "sql", f"nexus-lab confirm {pid}"], capture_output=True, text=True,
                              timeout=120, env=server_env(db, NEXUS_ORG=ORG)).stderr  # fmt: skip
     assert refused.removeprefix("nexus-lab: ").strip() in json.loads(seen["tool-psql"])[-1]["text"]
-    print({k: seen[k] for k in ("shell", "shell-escalated")})
     assert "Nothing was proposed" in seen["tool-propose"]
     for shell in ("shell", "shell-escalated"):
-        assert "rows affected" not in seen[shell] and "confirmed" not in seen[shell].replace("confirm c_", ""), seen[shell]
+        assert "rows affected" not in seen[shell] and "confirmed" not in seen[shell].replace("confirm c_", ""), seen[
+            shell
+        ]
     assert database_state(db) == before
 
     # The person confirms: exactly the rows shown change, once.

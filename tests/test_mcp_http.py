@@ -9,10 +9,11 @@ import time
 import httpx2
 import jwt
 import pytest
-from mcp_clients import HttpServer, database_state, http_session, run, server_env
 
 from nexusleads_lab.agent.assistant import Assistant
 from nexusleads_lab.agent.confirm import ConfirmationError
+
+from mcp_clients import HttpServer, database_state, http_session, run, server_env
 
 SECRET = "mcp-test-secret-0123456789abcdef-0123"
 INITIALIZE = {"jsonrpc": "2.0", "id": 1, "method": "initialize",
