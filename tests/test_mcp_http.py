@@ -117,3 +117,19 @@ def test_the_response_carries_structured_rows_as_json(servers):
     assert response.status_code == 200, response.text
     result = response.json()["result"]
     assert result["structuredContent"]["rows"][0]["n"] > 0 and json.loads(result["content"][0]["text"])["rows"]
+
+
+def test_without_a_secret_only_a_loopback_host_is_answered_as_the_local_user(db):
+    server = HttpServer(server_env(db, NEXUS_ORG="pico-labs", NEXUS_USER="local-analyst"))
+    try:
+        headers = {"Accept": "application/json, text/event-stream", "MCP-Protocol-Version": "2025-06-18"}
+        call = {"jsonrpc": "2.0", "id": 2, "method": "tools/call",
+                "params": {"name": "psql", "arguments": {"sql": COUNT}}}  # fmt: skip
+        rebound = httpx2.post(server.url, json=call, headers={**headers, "Host": f"evil.example:{server.port}"})
+        local = httpx2.post(server.url, json=call, headers=headers, timeout=60)
+    finally:
+        server.close()
+    assert rebound.status_code == 403, "a DNS-rebound name is not this machine's user"
+    assert local.status_code == 200
+    expected = int(db.engine_for("pico-labs").read(COUNT).df["n"][0])
+    assert local.json()["result"]["structuredContent"]["rows"][0]["n"] == expected
