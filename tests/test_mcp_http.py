@@ -133,3 +133,14 @@ def test_without_a_secret_only_a_loopback_host_is_answered_as_the_local_user(db)
     assert local.status_code == 200
     expected = int(db.engine_for("pico-labs").read(COUNT).df["n"][0])
     assert local.json()["result"]["structuredContent"]["rows"][0]["n"] == expected
+
+
+def test_a_tokens_organization_the_database_does_not_serve_names_no_other_organization(servers):
+    async def body():
+        async with http_session(servers[0].url, token("no-such-org")) as session:
+            return await session.call_tool("psql", {"sql": COUNT})
+
+    result = run(body)
+    text = result.content[0].text
+    assert result.is_error and "not served by this database" in text
+    assert "acme" not in text and "pico" not in text

@@ -8,15 +8,18 @@ engine (the reader role, row-level security) and its own proposals, as for every
 from __future__ import annotations
 
 import threading
+from collections import OrderedDict
 from typing import Annotated, Any
 
 from mcp.server.mcpserver import Context, MCPServer
+from mcp.server.mcpserver.exceptions import ToolError
 from mcp_types import CallToolResult
 from pydantic import Field
 
 from .._version import __version__
 from ..agent.confirm import Confirmations
 from ..config import current_org, current_user
+from ..db.errors import QueryError
 from ..db.schema import ALL_ORGS
 from ..db.store import ConversationStore
 from ..server.auth import Identity
@@ -32,11 +35,14 @@ INSTRUCTIONS = (
 
 
 class Scopes:
-    """The ``tools.Scope`` of each caller, made once per (user, organization) and kept."""
+    """The ``tools.Scope`` of each recent caller, per (user, organization). A scope holds no
+    connection of its own (its store borrows from the database's bounded pool), so forgetting the
+    least recent of ``keep`` costs only rebuilding it."""
 
-    def __init__(self, database: Any) -> None:
+    def __init__(self, database: Any, keep: int = 1024) -> None:
         self._database = database
-        self._scopes: dict[tuple[str, str | None], tools.Scope] = {}
+        self._scopes: OrderedDict[tuple[str, str | None], tools.Scope] = OrderedDict()
+        self._keep = keep
         self._lock = threading.Lock()
 
     def get(self, identity: Identity) -> tools.Scope:
@@ -45,6 +51,9 @@ class Scopes:
             scope = self._scopes.get(key)
             if scope is None:
                 scope = self._scopes[key] = self._make(*key)
+                while len(self._scopes) > self._keep:
+                    self._scopes.popitem(last=False)
+            self._scopes.move_to_end(key)
             return scope
 
     def _make(self, user: str, org: str | None) -> tools.Scope:
@@ -66,7 +75,14 @@ def build_server(database: Any, *, local: Identity | None = None) -> MCPServer:
     def scope_of(ctx: Context) -> tools.Scope:
         request = ctx.request_context.request
         state = getattr(request, "scope", {}).get("state", {}) if request is not None else {}
-        return scopes.get(state.get(IDENTITY_KEY) or fallback)
+        verified = state.get(IDENTITY_KEY)
+        try:
+            return scopes.get(verified or fallback)
+        except QueryError as exc:
+            if verified is None:  # the local user's own NEXUS_ORG: the whole paragraph helps
+                raise ToolError(exc.paragraph()) from None
+            # A token's organization this database does not serve: no word on which ones it does.
+            raise ToolError("The organization in your token is not served by this database.") from None
 
     server: MCPServer = MCPServer("nexusleads-lab", version=__version__, instructions=INSTRUCTIONS)
 
