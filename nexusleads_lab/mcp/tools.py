@@ -6,8 +6,7 @@ chat panel, the web page)."""
 from __future__ import annotations
 
 import json
-import threading
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 
 from mcp_types import CallToolResult, TextContent, ToolAnnotations
 
@@ -43,8 +42,7 @@ class Scope:
     user: str
     org: str | None
     engine: Engine
-    confirmations: Confirmations
-    lock: threading.Lock = field(default_factory=threading.Lock)  # one store connection, one caller at a time
+    confirmations: Confirmations  # its store borrows from the database's pool: safe from any tool thread
 
 
 def psql(scope: Scope, sql: str) -> CallToolResult:
@@ -62,8 +60,7 @@ def propose_write(scope: Scope, sql: str, title: str | None = None, summary: str
     title = (title or "").strip() or "Proposed change"
     summary = (summary or "").strip()
     try:
-        with scope.lock:
-            proposal = scope.confirmations.propose(None, title[:200], summary[:2000], sql)
+        proposal = scope.confirmations.propose(None, title[:200], summary[:2000], sql)
     except QueryError as exc:  # ProposalError included: refused before anything ran
         return _error(f"Nothing was proposed and nothing ran: {exc.paragraph()}")
     return proposal_result(proposal)
