@@ -36,6 +36,9 @@ async def stdio_session(env: dict[str, str]):
     params = StdioServerParameters(command=NEXUS_LAB, args=["mcp"], env=env)
     async with stdio_client(params) as (read, write), ClientSession(read, write) as session:
         await session.initialize()
+        # The caller's scope is made on its first call (its organization's roles, on first use in a
+        # fresh database): done here, so a test's "before" is taken after it.
+        await session.call_tool("psql", {"sql": "SELECT 1"})
         yield session
 
 

@@ -70,13 +70,15 @@ def test_psql_answers_as_nexus_lab_sql_does_in_the_same_scope(db):
 
 def test_every_hostile_statement_is_a_tool_error_and_changes_nothing(db):
     PWNED.unlink(missing_ok=True)
-    before = database_state(db)
+    states = []
 
     async def body():
         async with stdio_session(server_env(db)) as session:
+            states.append(database_state(db))
             return [await session.call_tool("psql", {"sql": sql}) for sql in ADVERSARIAL]
 
     results = run(body)
+    before = states[0]
     for sql, result in zip(ADVERSARIAL, results):
         assert result.is_error and result.structured_content is None, sql
         message = text_of(result)
@@ -136,16 +138,18 @@ HOSTILE_PROPOSALS = [
 
 def test_hostile_proposals_run_nothing_and_an_insert_moves_no_sequence(db):
     PWNED_WRITE.unlink(missing_ok=True)
-    before = database_state(db)
     lead = db.engine_for(ORG).read(NEW_LEADS).df["id"].tolist()[0]
     insert = f"INSERT INTO outreach_events (lead_id, channel, outcome) VALUES ({lead}, 'email', 'sent')"
+    states = []
 
     async def body():
         async with stdio_session(server_env(db)) as session:
+            states.append(database_state(db))
             refused = [await session.call_tool("propose_write", {"sql": sql}) for sql in HOSTILE_PROPOSALS]
             return refused, await session.call_tool("propose_write", {"sql": insert, "title": "Log an email"})
 
     refused, proposed = run(body)
+    before = states[0]
     for sql, result in zip(HOSTILE_PROPOSALS, refused):
         assert result.is_error and text_of(result).startswith("Nothing was proposed and nothing ran"), sql
     assert not proposed.is_error and proposed.structured_content["dry_run_rows"] == 1
@@ -156,10 +160,11 @@ def test_hostile_proposals_run_nothing_and_an_insert_moves_no_sequence(db):
 def test_a_proposal_runs_only_when_a_person_confirms_it_and_no_tool_can(db):
     ids = db.engine_for(ORG).read(NEW_LEADS).df["id"].tolist()
     sql = f"UPDATE lead_scores SET status = 'contacted' WHERE id IN ({', '.join(map(str, ids))})"
-    before = database_state(db)
+    states = []
 
     async def body():
         async with stdio_session(server_env(db)) as session:
+            states.append(database_state(db))
             proposed = await session.call_tool("propose_write", {"sql": sql, "title": "Mark three contacted"})
             pid = proposed.structured_content["id"]
             attempts = []
@@ -173,6 +178,7 @@ def test_a_proposal_runs_only_when_a_person_confirms_it_and_no_tool_can(db):
             return proposed, attempts
 
     proposed, attempts = run(body)
+    before = states[0]
     data, text = proposed.structured_content, text_of(proposed)
     pid = data["id"]
     assert pid.startswith("c_") and data["dry_run_rows"] == 3 and data["dry_run_error"] is None
@@ -198,13 +204,15 @@ def test_a_proposal_runs_only_when_a_person_confirms_it_and_no_tool_can(db):
 def test_a_proposal_aimed_at_another_organizations_rows_previews_nothing_and_changes_nothing(db):
     other = db.engine_for("pico-labs").read(NEW_LEADS).df["id"].tolist()
     sql = f"UPDATE lead_scores SET status = 'contacted' WHERE id IN ({', '.join(map(str, other))})"
-    before = database_state(db)
+    states = []
 
     async def body():
         async with stdio_session(server_env(db, NEXUS_ORG=ORG)) as session:
+            states.append(database_state(db))
             return await session.call_tool("propose_write", {"sql": sql})
 
     proposed = run(body)
+    before = states[0]
     assert proposed.structured_content["dry_run_rows"] == 0
     confirmed = cli(db, "confirm", "--json", proposed.structured_content["id"], NEXUS_ORG=ORG)
     assert json.loads(confirmed.stdout)["rows_affected"] == 0

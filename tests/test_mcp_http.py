@@ -89,16 +89,19 @@ def test_two_organizations_through_two_tokens_see_their_own_rows_on_either_repli
 def test_a_proposal_over_http_belongs_to_the_tokens_user_and_runs_only_when_confirmed(db, servers):
     ids = db.engine_for("pico-labs").read("SELECT id FROM lead_scores WHERE status = 'new' ORDER BY id LIMIT 2").df
     sql = f"UPDATE lead_scores SET status = 'contacted' WHERE id IN ({', '.join(map(str, ids['id']))})"
-    before = database_state(db)
+    states = []
 
     async def body():
         async with http_session(servers[1].url, token("pico-labs", user="dana")) as session:
+            await session.call_tool("psql", {"sql": "SELECT 1"})  # the caller's scope is made
+            states.append(database_state(db))
             proposed = await session.call_tool("propose_write", {"sql": sql, "title": "two contacted"})
             pid = proposed.structured_content["id"]
             again = await session.call_tool("psql", {"sql": f"CONFIRM_ACTION: {pid}"})
             return proposed, again
 
     proposed, again = run(body)
+    before = states[0]
     assert proposed.structured_content["dry_run_rows"] == 2 and again.is_error
     assert database_state(db) == before
     stranger = Assistant(database=db, user="someone-else", org="pico-labs")
