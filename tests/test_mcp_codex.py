@@ -10,7 +10,9 @@ from __future__ import annotations
 import json
 import os
 import re
+import shlex
 import subprocess
+import sys
 from pathlib import Path
 
 import pytest
@@ -23,6 +25,10 @@ CODEX = Path(os.environ.get("NEXUS_CODEX") or ROOT / ".venv/codex/node_modules/.
 ORG = "acme-analytics"
 READ = "SELECT id, status FROM lead_scores WHERE status = 'new' ORDER BY id LIMIT 3"
 NS = "mcp__nexus"
+RAW_WRITE = (
+    "import os, psycopg; c = psycopg.connect(os.environ['WRITER_URL'], autocommit=True); "
+    "print(c.execute('UPDATE lead_scores SET score = 0').rowcount, 'rows written')"
+)
 
 if not CODEX.exists():
     if os.environ.get("NEXUS_REQUIRE_CODEX") == "1":
@@ -54,6 +60,8 @@ def agent(conversation: list[dict]) -> list[dict]:
             {"cmd": f"env -u CODEX_TOOL_CALL_ID -u CODEX_THREAD_ID {NEXUS_LAB} confirm {pid}"},
             None,
         ),
+        # past the product altogether: the writer role's own connection, as the agent's shell sees it
+        ("shell-raw", "exec_command", {"cmd": f"{sys.executable} -c {shlex.quote(RAW_WRITE)}"}, None),
         (
             "shell-escalated",
             "exec_command",
@@ -109,7 +117,7 @@ def test_codex_reads_is_refused_a_delete_proposes_and_only_the_person_confirms(d
         (home / "config.toml").write_text(codex_config(db, stub))
         # The agent's shell would reach the same database as the person: same environment.
         env = {**server_env(db, NEXUS_ORG=ORG, NEXUS_USER="codex-user"), "CODEX_HOME": str(home),
-               "STUB_API_KEY": "not-a-real-key"}  # fmt: skip
+               "STUB_API_KEY": "not-a-real-key", "WRITER_URL": db.engine_for(ORG).writer_url}  # fmt: skip
         proc = subprocess.run(
             [str(CODEX), "exec", "--skip-git-repo-check", "-C", str(tmp_path), "Mark the three newest leads contacted."],
             env=env, stdin=subprocess.DEVNULL, capture_output=True, text=True, timeout=600,
@@ -132,10 +140,11 @@ def test_codex_reads_is_refused_a_delete_proposes_and_only_the_person_confirms(d
                              timeout=120, env=server_env(db, NEXUS_ORG=ORG)).stderr  # fmt: skip
     assert refused.removeprefix("nexus-lab: ").strip() in json.loads(seen["tool-psql"])[-1]["text"]
     assert "Nothing was proposed" in seen["tool-propose"]
-    for shell in ("shell", "shell-escalated"):
-        assert "rows affected" not in seen[shell] and "confirmed" not in seen[shell].replace("confirm c_", ""), seen[
-            shell
-        ]
+    assert "Refusing to confirm from an agent's shell (CODEX_TOOL_CALL_ID is set)" in seen["shell"]
+    assert "Process exited with code 1" in seen["shell-unmarked"], seen["shell-unmarked"][-2000:]
+    assert "rows affected" not in seen["shell-unmarked"]
+    assert "Operation not permitted" in seen["shell-raw"] and "rows written" not in seen["shell-raw"]
+    assert "approval policy is Never" in seen["shell-escalated"]
     assert database_state(db) == before
 
     # The person confirms: exactly the rows shown change, once.
