@@ -526,11 +526,11 @@ def cmd_serve(args) -> int:
 
 def cmd_mcp(args) -> int:
     """The read path and proposals as an MCP server: stdio for an agent's config file, or HTTP."""
+    from .config import auth_secret
     from .db.database import open_database
-    from .server.app import secret_from_env
     from .server.auth import bind_refusal
 
-    secret = secret_from_env()
+    secret = auth_secret()
     if args.http:
         refusal = bind_refusal(args.host, secret)
         if refusal:
