@@ -55,7 +55,12 @@ async def http_session(url: str, token: str | None = None):
 
 
 def run(body: Callable[[], Awaitable[Any]]) -> Any:
-    return anyio.run(body)
+    """Run an async client body to its end, on its own thread (Playwright's sync API keeps an
+    event loop running on the test's)."""
+    from concurrent.futures import ThreadPoolExecutor
+
+    with ThreadPoolExecutor(max_workers=1) as pool:
+        return pool.submit(anyio.run, body).result()
 
 
 def free_port() -> int:

@@ -10,6 +10,8 @@ from pathlib import Path
 
 import pytest
 
+from nexusleads_lab.mcp.dashboard import APP_URI, HTML_KEY
+
 from checks import SLOW_SQL
 from mcp_clients import NEXUS_LAB, database_state, run, server_env, stdio_session, text_of
 from test_engine import ADVERSARIAL, PWNED
@@ -28,13 +30,13 @@ def test_the_tools_their_annotations_and_the_skills_as_resources_and_prompts(db)
         async with stdio_session(server_env(db)) as session:
             tools = {t.name: t for t in (await session.list_tools()).tools}
             resources = (await session.list_resources()).resources
-            skill = await session.read_resource(resources[0].uri)
+            skill = await session.read_resource("skill://plg-database/SKILL.md")
             prompts = (await session.list_prompts()).prompts
             prompt = await session.get_prompt(prompts[0].name)
             return tools, resources, skill, prompts, prompt
 
     tools, resources, skill, prompts, prompt = run(body)
-    assert sorted(tools) == ["propose_write", "psql"], "no tool confirms"
+    assert sorted(tools) == ["propose_write", "psql", "show_dashboard"], "no tool confirms"
     psql, propose = tools["psql"].annotations, tools["propose_write"].annotations
     assert (psql.read_only_hint, psql.open_world_hint, psql.destructive_hint) == (True, False, False)
     assert (propose.read_only_hint, propose.destructive_hint) == (False, True)
@@ -42,7 +44,7 @@ def test_the_tools_their_annotations_and_the_skills_as_resources_and_prompts(db)
     assert set(tools["propose_write"].input_schema["properties"]) == {"sql", "title", "summary"}
     listing = json.dumps([t.model_dump(by_alias=True, exclude_none=True) for t in tools.values()])
     assert len(listing) / 4 < 1500, f"the tool list costs about {len(listing) / 4:.0f} tokens"
-    assert [str(r.uri) for r in resources] == ["skill://plg-database/SKILL.md"]
+    assert sorted(str(r.uri) for r in resources) == ["skill://plg-database/SKILL.md", APP_URI]
     text = skill.contents[0].text
     assert "lead_scores" in text and text == (Path(__file__).parents[1] / "skills/plg-database/SKILL.md").read_text()
     assert [p.name for p in prompts] == ["plg-database"] and "lead_scores" in prompt.messages[0].content.text
@@ -233,3 +235,54 @@ def test_a_database_that_cannot_be_reached_is_one_paragraph_on_stderr_without_th
     assert proc.returncode == 1 and proc.stdout == "", "stdout is the protocol: nothing else goes there"
     assert proc.stderr.startswith("nexus-lab: Cannot connect") and "pg-SECRET-pw" not in proc.stderr
     assert "Traceback" not in proc.stderr
+
+
+DASHBOARD = {
+    "title": "Leads by tier",
+    "sections": [
+        {"type": "widgets", "items": [{"title": "Hot leads", "source": "r1", "column": "hot"}]},
+        {"type": "bars", "label": "By tier", "source": "r2", "x": "tier", "y": "n"},
+        {"type": "table", "title": "Tiers", "source": "r2"},
+    ],
+}
+DASHBOARD_QUERIES = {
+    "r1": "SELECT count(*) AS hot FROM lead_scores WHERE tier = 'hot'",
+    "r2": "SELECT tier, count(*) AS n FROM lead_scores GROUP BY tier ORDER BY tier",
+}
+
+
+def show_dashboard_result(db):
+    async def body():
+        async with stdio_session(server_env(db, NEXUS_ORG=ORG)) as session:
+            tool = next(t for t in (await session.list_tools()).tools if t.name == "show_dashboard")
+            app = await session.read_resource(APP_URI)
+            shown = await session.call_tool("show_dashboard", {"response": DASHBOARD, "queries": DASHBOARD_QUERIES})
+            refused = await session.call_tool(
+                "show_dashboard",
+                {"response": DASHBOARD, "queries": {**DASHBOARD_QUERIES, "r2": "DELETE FROM lead_scores"}},
+            )
+            return tool, app, shown, refused
+
+    return run(body)
+
+
+def test_show_dashboard_is_an_mcp_app_over_the_callers_own_queries_with_a_text_fallback(db):
+    before = database_state(db)
+    tool, app, shown, refused = show_dashboard_result(db)
+    hot = int(db.engine_for(ORG).read(DASHBOARD_QUERIES["r1"]).df["hot"][0])
+    tiers = db.engine_for(ORG).read(DASHBOARD_QUERIES["r2"]).df
+    assert tool.meta["ui"]["resourceUri"] == APP_URI and tool.annotations.read_only_hint is True
+    assert (
+        app.contents[0].mime_type == "text/html;profile=mcp-app"
+        and "ui/notifications/tool-result" in app.contents[0].text
+    )
+    assert not shown.is_error
+    text, html = text_of(shown), shown.meta[HTML_KEY]
+    assert f"[Hot leads: {hot:,}]" in text or f"[Hot leads: {hot}]" in text
+    for tier, n in zip(tiers["tier"], tiers["n"]):
+        assert tier in text and tier in html and f"{n:,}" in html
+    assert html.count("data:image/png;base64,") == 1, "the bar chart is a picture, drawn offline"
+    assert "<script" not in html and "http" not in html.replace("http://www.w3.org", "")
+    assert shown.structured_content == {"title": "Leads by tier", "sections": ["widgets", "bars", "table"], "notes": []}
+    assert refused.is_error and "Query r2 was refused" in text_of(refused)
+    assert database_state(db) == before

@@ -125,7 +125,7 @@ def test_codex_reads_is_refused_a_delete_proposes_and_only_the_person_confirms(d
     assert proc.returncode == 0, proc.stderr[-3000:]
     seen = outputs(stub.requests[-1]["input"])
     tools = {t.get("name"): t for t in stub.requests[0]["tools"]}
-    assert {t["name"] for t in tools[NS]["tools"]} == {"psql", "propose_write"}
+    assert {t["name"] for t in tools[NS]["tools"]} == {"psql", "propose_write", "show_dashboard"}
 
     # The model saw the real rows, and was refused the DELETE with the read path's message.
     read = json.loads(seen["read"][seen["read"].index("{") :])

@@ -79,7 +79,7 @@ def test_two_organizations_through_two_tokens_see_their_own_rows_on_either_repli
                 tools = (await session.list_tools()).tools
                 result = await session.call_tool("psql", {"sql": COUNT})
                 seen.setdefault(org, []).append(result.structured_content["rows"][0]["n"])
-                assert {t.name for t in tools} == {"psql", "propose_write"}
+                assert {t.name for t in tools} == {"psql", "propose_write", "show_dashboard"}
         return seen
 
     seen = run(body)

@@ -11,6 +11,7 @@ import threading
 from collections import OrderedDict
 from typing import Annotated, Any
 
+from mcp.server.apps import Apps
 from mcp.server.mcpserver import Context, MCPServer
 from mcp.server.mcpserver.exceptions import ToolError
 from mcp_types import CallToolResult
@@ -23,7 +24,7 @@ from ..db.errors import QueryError
 from ..db.schema import ALL_ORGS
 from ..db.store import ConversationStore
 from ..server.auth import Identity
-from . import tools
+from . import dashboard, tools
 from .resources import add_skills
 
 IDENTITY_KEY = "nexus_identity"  # where http.py leaves the verified caller in the request's state
@@ -84,7 +85,20 @@ def build_server(database: Any, *, local: Identity | None = None) -> MCPServer:
             # A token's organization this database does not serve: no word on which ones it does.
             raise ToolError("The organization in your token is not served by this database.") from None
 
-    server: MCPServer = MCPServer("nexusleads-lab", version=__version__, instructions=INSTRUCTIONS)
+    apps = Apps()
+    apps.add_html_resource(dashboard.APP_URI, dashboard.APP_HTML, name="dashboard",
+                           description="The product's dashboard, drawn offline")  # fmt: skip
+
+    @apps.tool(resource_uri=dashboard.APP_URI, name="show_dashboard", description=dashboard.DESCRIPTION,
+               annotations=tools.SHOW_ANNOTATIONS)  # fmt: skip
+    def show_dashboard(
+        response: Annotated[dict[str, Any], Field(description="the dashboard JSON")],
+        queries: Annotated[dict[str, str], Field(description="source id -> SELECT")],
+        ctx: Context,
+    ) -> CallToolResult:
+        return dashboard.show_dashboard(scope_of(ctx), response, queries)
+
+    server: MCPServer = MCPServer("nexusleads-lab", version=__version__, instructions=INSTRUCTIONS, extensions=[apps])
 
     @server.tool(name="psql", description=tools.PSQL_DESCRIPTION, annotations=tools.PSQL_ANNOTATIONS)
     def psql(sql: Annotated[str, Field(description="one SELECT statement")], ctx: Context) -> CallToolResult:

@@ -34,6 +34,11 @@ PROPOSE_ANNOTATIONS = ToolAnnotations(
     idempotent_hint=False, open_world_hint=False,
 )  # fmt: skip
 
+SHOW_ANNOTATIONS = ToolAnnotations(
+    title="Show a dashboard", read_only_hint=True, destructive_hint=False, idempotent_hint=True,
+    open_world_hint=False,
+)  # fmt: skip
+
 
 @dataclass
 class Scope:
