@@ -254,6 +254,7 @@ DASHBOARD_QUERIES = {
 def show_dashboard_result(db):
     async def body():
         async with stdio_session(server_env(db, NEXUS_ORG=ORG)) as session:
+            before = database_state(db)
             tool = next(t for t in (await session.list_tools()).tools if t.name == "show_dashboard")
             app = await session.read_resource(APP_URI)
             shown = await session.call_tool("show_dashboard", {"response": DASHBOARD, "queries": DASHBOARD_QUERIES})
@@ -261,14 +262,19 @@ def show_dashboard_result(db):
                 "show_dashboard",
                 {"response": DASHBOARD, "queries": {**DASHBOARD_QUERIES, "r2": "DELETE FROM lead_scores"}},
             )
-            return tool, app, shown, refused
+            hostile = await session.call_tool(
+                "show_dashboard",
+                {"response": {**DASHBOARD, "title": "<script>alert(1)</script>\u202e"}, "queries": DASHBOARD_QUERIES},
+            )
+            assert "<script>" not in hostile.meta[HTML_KEY] and "&lt;script&gt;" in hostile.meta[HTML_KEY]
+            assert "\u202e" not in hostile.meta[HTML_KEY] + text_of(hostile)
+            return before, tool, app, shown, refused
 
     return run(body)
 
 
 def test_show_dashboard_is_an_mcp_app_over_the_callers_own_queries_with_a_text_fallback(db):
-    before = database_state(db)
-    tool, app, shown, refused = show_dashboard_result(db)
+    before, tool, app, shown, refused = show_dashboard_result(db)
     hot = int(db.engine_for(ORG).read(DASHBOARD_QUERIES["r1"]).df["hot"][0])
     tiers = db.engine_for(ORG).read(DASHBOARD_QUERIES["r2"]).df
     assert tool.meta["ui"]["resourceUri"] == APP_URI and tool.annotations.read_only_hint is True

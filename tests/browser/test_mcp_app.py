@@ -27,7 +27,7 @@ window.addEventListener("message", (event) => {
 
 
 def test_the_dashboard_app_draws_the_tool_result_offline(db, page):
-    _, app, shown, _ = show_dashboard_result(db)
+    _, _, app, shown, _ = show_dashboard_result(db)
     result = shown.model_dump(by_alias=True, mode="json", exclude_none=True)
     assert HTML_KEY in result["_meta"]
     requests: list[str] = []
