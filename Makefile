@@ -9,7 +9,11 @@ LOCK   := requirements.lock
 # keeps the current pins and only adds what a changed range needs.
 LOCK_ARGS ?= --upgrade
 
-.PHONY: demo stop test lint lock install bench clean
+# The Codex CLI the MCP test drives (tests/test_mcp_codex.py), pinned; it lives in the venv folder.
+CODEX_VERSION := 0.171.0
+CODEX         := $(VENV)/codex/node_modules/.bin/codex
+
+.PHONY: demo stop test lint lock install bench clean codex
 
 $(STAMP): pyproject.toml $(LOCK)
 	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
@@ -28,8 +32,15 @@ stop:
 	test ! -x $(BIN)/nexus-lab || $(BIN)/nexus-lab db stop
 
 # Lint first: a tree that does not pass ruff and mypy does not get to the tests.
-test: lint
+test: lint codex
 	$(BIN)/python -m pytest $(PYTEST_ARGS)
+
+# Without npm the Codex test skips, saying why (unless NEXUS_REQUIRE_CODEX=1, as .ci/run sets).
+codex: $(STAMP)
+	@if [ -x $(CODEX) ] && $(CODEX) --version 2>/dev/null | grep -q " $(CODEX_VERSION)$$"; then :; \
+	elif command -v npm >/dev/null 2>&1; then \
+		npm install --silent --no-audit --no-fund --prefix $(VENV)/codex @openai/codex@$(CODEX_VERSION); \
+	else echo "npm not found: tests/test_mcp_codex.py will be skipped (install Node.js and npm, then make codex)"; fi
 
 lint: $(STAMP)
 	$(BIN)/ruff check .

@@ -299,9 +299,23 @@ def cmd_ask(args) -> int:
     return 0 if result.ok else 1
 
 
+# Set by agents in the shells they run tool calls in (Codex: every exec; Claude Code: its Bash tool).
+AGENT_SHELL_MARKERS = ("CODEX_TOOL_CALL_ID", "CODEX_THREAD_ID", "CLAUDECODE")
+
+
 def cmd_confirm(args) -> int:
     from .agent.confirm import ConfirmationError
 
+    marker = next((name for name in AGENT_SHELL_MARKERS if os.environ.get(name)), None)
+    if marker:
+        # A proposal is an agent asking a person; the agent answering it itself would make it none.
+        # A speed bump, not the boundary: the agent's sandbox (no socket to the database) is that.
+        return _fail(
+            f"Refusing to confirm from an agent's shell ({marker} is set): a person confirms a proposal, in "
+            "their own terminal, the notebook, the chat panel or the web page. Nothing was run and the proposal "
+            "is still pending.",
+            args.json,
+        )
     assistant = _assistant(args)
     try:
         outcome = assistant.confirm(args.id) if not args.cancel else assistant.decline(args.id)
@@ -601,6 +615,30 @@ def cmd_doctor(args) -> int:
     return 0 if report.usable else 1
 
 
+# -- mcp ---------------------------------------------------------------------------------
+
+
+def cmd_mcp(args) -> int:
+    """The read path and proposals as an MCP server: stdio for an agent's config file, or HTTP."""
+    from .config import auth_secret
+    from .db.database import open_database
+    from .server.auth import bind_refusal, secret_refusal
+
+    secret = auth_secret()
+    if args.http:
+        refusal = secret_refusal(secret) or bind_refusal(args.host, secret)
+        if refusal:
+            return _fail(refusal, code=2)
+    database = open_database()  # stdout is the protocol on stdio: everything else goes to stderr
+    from . import mcp
+
+    if args.http:
+        mcp.serve_http(database, args.host, args.port, secret)
+    else:
+        mcp.serve_stdio(database)
+    return 0
+
+
 # -- parser --------------------------------------------------------------------------------
 
 
@@ -616,6 +654,7 @@ COMMANDS: dict[str, Callable[[argparse.Namespace], int]] = {
     "serve": cmd_serve,
     "eval": cmd_eval,
     "doctor": cmd_doctor,
+    "mcp": cmd_mcp,
 }
 
 
@@ -697,6 +736,11 @@ def build_parser() -> argparse.ArgumentParser:
     p = sub.add_parser("doctor", help="check the database and the configured model server (streaming, tool calls, "
                        "usage, quirks); exit 0 when usable")  # fmt: skip
     p.add_argument("--json", action="store_true", help="machine-readable output")
+    p = sub.add_parser("mcp", help="serve psql and propose_write to MCP clients (Codex, Claude Code, VS Code)")
+    p.add_argument("--http", action="store_true", help="streamable HTTP at /mcp instead of stdio")
+    p.add_argument("--host", default="127.0.0.1",
+                   help="with --http: address (default 127.0.0.1; others need NEXUS_AUTH_SECRET)")  # fmt: skip
+    p.add_argument("--port", type=_positive_int, default=3002, help="with --http: port (default 3002)")
     return parser
 
 

@@ -10,11 +10,17 @@ from pathlib import Path
 import psycopg
 import pytest
 
+from nexusleads_lab.cli import AGENT_SHELL_MARKERS
 from nexusleads_lab.config import Settings
 from nexusleads_lab.db import Database, open_database
 from nexusleads_lab.db.embedded import start_embedded, stop_embedded
 
 TEST_CONTRIBUTORS = int(os.environ.get("NEXUS_TEST_CONTRIBUTORS", "3000"))
+
+# `nexus-lab confirm` refuses in an agent's tool shell; run from one (Codex, Claude Code), the
+# tests still play the person, so its markers do not reach the commands they start.
+for _marker in AGENT_SHELL_MARKERS:
+    os.environ.pop(_marker, None)
 
 
 @pytest.fixture(scope="session")
