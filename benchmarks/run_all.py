@@ -33,6 +33,7 @@ from _common import BENCH_DIR, DATA_DIR, PY, RESULTS_DIR, ROOT, child_env, log, 
 
 BENCHES = {
     "engine": (BENCH_DIR / "bench_engine.py", RESULTS_DIR / "engine.md"),
+    "read_memory": (BENCH_DIR / "bench_read_memory.py", RESULTS_DIR / "read_memory.md"),
     "rls": (BENCH_DIR / "bench_rls.py", RESULTS_DIR / "rls.md"),
     "agent": (BENCH_DIR / "bench_agent.py", RESULTS_DIR / "agent.md"),
     "browser": (BENCH_DIR / "bench_browser.py", RESULTS_DIR / "browser.md"),

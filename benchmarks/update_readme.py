@@ -22,7 +22,7 @@ from pathlib import Path
 
 BENCH_DIR = Path(__file__).resolve().parent
 ROOT = BENCH_DIR.parent
-SECTIONS = ("engine", "rls", "agent", "browser", "server")
+SECTIONS = ("engine", "read_memory", "rls", "agent", "browser", "server")
 
 
 def markers(name: str) -> tuple[str, str]:
