@@ -9,7 +9,10 @@
 //
 // Identity: the nexus_session cookie goes with the socket by itself; a ?token= in the page's
 // address is kept for this tab (sessionStorage), taken out of the address bar, and put on the
-// socket's URL. A dropped connection reconnects; the server then shows the latest conversation.
+// socket's URL.
+//
+// The page starts a new conversation, unless one is chosen: `/?conversation=<id>`, or the one this
+// tab had open, so a dropped connection reconnects to the same conversation.
 
 import panel from "./panel.js";
 
@@ -98,7 +101,10 @@ export class SocketModel {
   }
 
   connect() {
-    const socket = new WebSocket(this.url);
+    const url = new URL(this.url);
+    const open = this.state.conversation_id || new URL(window.location.href).searchParams.get("conversation");
+    if (open) url.searchParams.set("conversation", open);
+    const socket = new WebSocket(url.href);
     this.socket = socket;
     socket.addEventListener("open", () => {
       this.retries = 0;
