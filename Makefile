@@ -12,6 +12,7 @@ LOCK_ARGS ?= --upgrade
 .PHONY: demo stop test lint lock install bench clean
 
 $(STAMP): pyproject.toml $(LOCK)
+	@echo "Installing NexusLeads Lab and its pinned dependencies into $(VENV) (the first time takes a minute or two)..."
 	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
 	$(BIN)/python -m pip install --quiet --upgrade pip
 	$(BIN)/python -m pip install --quiet -r $(LOCK)

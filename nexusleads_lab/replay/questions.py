@@ -36,9 +36,15 @@ def _questions(path: str, _mtime: int, _size: int) -> tuple[str, ...]:
         return ()
 
 
-def unrecorded_text(question: str | None, questions: list[str]) -> str:
-    """One paragraph: this demo answers its recorded questions (named), and how to ask others."""
+def unrecorded_text(question: str | None, questions: list[str], *, offered: bool = False) -> str:
+    """One paragraph: this demo answers its recorded questions (named, unless the view ``offered``
+    them already, as the panel's chips), and how to ask others."""
     asked = f"“{shorten(question, 120)}” is not" if question else "That is not"
+    if offered:
+        return (
+            f"{asked} one of the questions this demo has recorded answers for. With no model connected it "
+            f"answers only those, offered below the conversation. {CONNECT_A_MODEL}"
+        )
     listed = "; ".join(f"“{q}”" for q in questions[:8]) or "none"
     return (
         f"{asked} one of the questions this demo has recorded answers for, and with no model connected it can "

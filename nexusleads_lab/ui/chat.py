@@ -140,7 +140,7 @@ class ChatController:
             return
         recorded = replay_questions(self.assistant)
         if recorded is not None and question not in recorded:
-            self._answer_locally(question, unrecorded_text(question, recorded))
+            self._answer_locally(question, unrecorded_text(question, recorded, offered=True))
             return
 
         def run() -> None:

@@ -66,6 +66,11 @@ class ChatPanel(anywidget.AnyWidget):
         self._patch(dict(self.controller.state))
         self.on_msg(lambda _widget, content, _buffers: self.controller.handle(content))
 
+    def __repr__(self) -> str:
+        # What a saved notebook shows where the widget cannot run (GitHub, nbviewer, nbconvert).
+        whose = f"{self.label}'s conversation" if self.label else "this kernel's conversation"
+        return f"NexusLeads chat panel: {whose}, in JupyterLab's right side area (run %nexus panel to open it)"
+
     def _patch(self, patch: dict[str, Any]) -> None:
         with self.hold_sync():  # one update for the browser, whatever it holds
             for name, value in patch.items():
