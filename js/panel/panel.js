@@ -115,14 +115,20 @@ export class Panel {
   // replay answers only the questions it recorded (offered as chips; other views offer examples).
   renderEmpty() {
     const recorded = this.model.get("suggestions") || [];
+    const unconfigured = this.model.get("model_mode") === "unconfigured";
     const inNotebook = Boolean(notebookOf(this.model));
     const label = this.model.get("label") || "";
-    const text = recorded.length
-      ? "No model is connected: this demo replays the answers recorded for the questions below. Writes always ask first."
-      : inNotebook
-        ? "Plain questions become SQL, dashboards and DataFrames in this notebook. Writes always ask first."
-        : "Plain questions become SQL and dashboards. Writes always ask first.";
-    const chips = recorded.length ? recorded : SUGGESTIONS;
+    let text = inNotebook
+      ? "Plain questions become SQL, dashboards and DataFrames in this notebook. Writes always ask first."
+      : "Plain questions become SQL and dashboards. Writes always ask first.";
+    if (recorded.length) {
+      text = "No model is connected: this demo replays the answers recorded for the questions below. Writes always ask first.";
+    } else if (unconfigured) {
+      text = "No model is connected, so nothing can answer here yet. Export OPENAI_API_KEY, or run a local "
+        + "OpenAI-compatible server and export OPENAI_BASE_URL (README › Use a local model), then restart the "
+        + "kernel. The shipped notebooks replay recorded answers with no model.";
+    }
+    const chips = recorded.length ? recorded : unconfigured ? [] : SUGGESTIONS;
     const sig = JSON.stringify([text, chips, label]);
     if (this.emptySig !== sig) {
       this.emptySig = sig;
@@ -155,6 +161,7 @@ export class Panel {
       "change:scope": () => this.schedule(),
       "change:suggestions": () => this.schedule(),
       "change:label": () => this.schedule(),
+      "change:model_mode": () => this.schedule(),
       "change:streaming": () => this.onStreaming(),
       "msg:custom": (msg) => this.onCustom(msg),
       // The kernel went away (restart, shutdown): ipywidgets sets the model's comm_live to false.

@@ -18,6 +18,7 @@ State (nothing else reaches a view; no keys, no database URLs):
 ``streaming``       the answer text so far, at most ``STREAM_RATE`` updates per second
 ``notice``          a problem the person should know about (empty when all is well)
 ``model_name``      what answers: "replay <cassette>", the model's name, or "no model configured"
+``model_mode``      "live", "replay" or "unconfigured" (what the empty panel can promise)
 ``scope``           what the assistant may read and write, e.g. "organization acme-analytics"
 ``sql_cell``        template for "insert as cell" (``{sql}`` is replaced)
 ``suggestions``     the questions to offer as chips: a replay's recorded questions (all it can
@@ -76,7 +77,7 @@ class ChatController:
         self.state: dict[str, Any] = {
             "messages": [], "conversations": [], "conversation_id": None, "busy": False, "turn": {},
             "streaming": "", "notice": "", "sql_cell": "%%nexus sql\n{sql}",
-            "model_name": _model_name(assistant),
+            "model_name": _model_name(assistant), "model_mode": _model_mode(assistant),
             "scope": str(getattr(assistant, "scope_label", "") or ""),
             "suggestions": replay_questions(assistant) or [], "label": label,
         }  # fmt: skip
@@ -101,7 +102,8 @@ class ChatController:
         """Show the model the assistant answers with now (``%config Nexus.model`` changed it)."""
         name = _model_name(self.assistant)
         if name != self.state.get("model_name"):
-            self._apply(model_name=name)
+            self._apply(model_name=name, model_mode=_model_mode(self.assistant),
+                        suggestions=replay_questions(self.assistant) or [])  # fmt: skip
 
     @property
     def messages(self) -> list[dict[str, Any]]:
@@ -467,6 +469,10 @@ _ACTIONS: dict[str, Callable[[ChatController, Mapping[str, Any]], None]] = {
 
 def _model_name(assistant) -> str:
     return model_label(getattr(assistant, "settings", None)) or str(getattr(assistant, "model", "") or "")
+
+
+def _model_mode(assistant) -> str:
+    return str(getattr(getattr(assistant, "settings", None), "mode", "live"))
 
 
 def model_label(settings) -> str:

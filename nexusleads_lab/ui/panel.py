@@ -44,6 +44,7 @@ class ChatPanel(anywidget.AnyWidget):
     streaming = t.Unicode("").tag(sync=True)
     notice = t.Unicode("").tag(sync=True)
     model_name = t.Unicode("").tag(sync=True)
+    model_mode = t.Unicode("").tag(sync=True)
     scope = t.Unicode("").tag(sync=True)
     sql_cell = t.Unicode("%%nexus sql\n{sql}").tag(sync=True)
     suggestions = t.List(t.Unicode()).tag(sync=True)
