@@ -125,8 +125,8 @@ export class Panel {
       text = "No model is connected: this demo replays the answers recorded for the questions below. Writes always ask first.";
     } else if (unconfigured) {
       text = "No model is connected, so nothing can answer here yet. Export OPENAI_API_KEY, or run a local "
-        + "OpenAI-compatible server and export OPENAI_BASE_URL (README › Use a local model), then restart the "
-        + "kernel. The shipped notebooks replay recorded answers with no model.";
+        + "OpenAI-compatible server and export OPENAI_BASE_URL (README › Use a local model), then restart "
+        + (inNotebook ? "the kernel. The shipped notebooks replay recorded answers with no model." : "nexus-lab serve.");
     }
     const chips = recorded.length ? recorded : unconfigured ? [] : SUGGESTIONS;
     const sig = JSON.stringify([text, chips, label]);

@@ -226,7 +226,10 @@ def test_the_page_starts_a_new_conversation_unless_one_is_chosen_and_has_a_favic
     first = c.page.evaluate("() => window.nexusChat.model.get('conversation_id')")
     assert first
 
-    c.open()  # the page again, the same person: a new conversation, the other one in the history
+    c.page.reload()  # the same tab: the same conversation
+    expect(c.page.locator(".nx-user .nx-bubble")).to_have_text(["How is the pipeline?"])
+    c.page = c.page.context.new_page()  # another tab, the same person: a new conversation, the other in the history
+    c.open()
     expect(c.page.locator(".nx-empty")).to_be_visible()
     expect(c.page.locator(".nx-title-text")).to_have_text("New conversation")
     assert c.page.evaluate("() => window.nexusChat.model.get('conversation_id')") is None
