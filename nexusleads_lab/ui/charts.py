@@ -40,6 +40,8 @@ ACCENT_2 = "#a855f7"
 MUTED = "#64748b"  # readable on light and dark themes alike
 WIDTH = 480  # the picture's plot area (labels add up to 200 px); live charts take their output's width
 FALLBACK_WIDTH = 560  # a live chart's whole width where its output has none to measure (a hidden tab)
+LABEL_ROOM = 52  # pixels after the longest bar for its value label (less in a very narrow chart)
+NAME_LIMIT = "isFinite(containerSize()[0]) && containerSize()[0] > 0 ? clamp(containerSize()[0] * 0.4, 60, 200) : 200"
 MAX_WIDTH = 820  # wider than this, a full-width notebook would stretch a few bars across the screen
 SERIES_COLORS = ["#6366f1", "#ec4899", "#14b8a6", "#f59e0b", "#8b5cf6", "#0ea5e9", "#ef4444", "#22c55e"]
 PNG_COLORS = 64  # palette size of the static twin: 8 KB for a 20-bar chart, no visible banding on flat fills
@@ -107,9 +109,18 @@ def bars_chart(section: Mapping[str, Any]):
         stops=[alt.GradientStop(color=ACCENT, offset=0), alt.GradientStop(color=ACCENT_2, offset=1)],
         x1=0, x2=1, y1=0, y2=0,
     )  # fmt: skip
+    x_scale = alt.Undefined
+    peak = pd.to_numeric(df["value"], errors="coerce")
+    if len(peak) and peak.notna().any() and peak.min() >= 0 and peak.max() > 0:
+        # The value labels after the longest bar need room at every width: the axis ends where the
+        # longest bar leaves LABEL_ROOM pixels, so a narrow chart shows its key numbers whole.
+        room = f"min({LABEL_ROOM}, width * 0.3)"
+        x_scale = alt.Scale(domainMax=alt.ExprRef(f"{float(peak.max())} * width / max(width - {room}, 1)"),
+                            nice=False)  # fmt: skip
     base = alt.Chart(df).encode(
-        y=alt.Y("name:N", sort=None, title=None, axis=alt.Axis(labelLimit=200, labelPadding=6)),
-        x=alt.X("value:Q", title=None, axis=alt.Axis(tickCount=5, format=_axis_format(df["value"]))),
+        # Names take at most 40% of a narrow output (cut ones show whole in the tooltip), 200 px at most.
+        y=alt.Y("name:N", sort=None, title=None, axis=alt.Axis(labelLimit=alt.ExprRef(NAME_LIMIT), labelPadding=6)),
+        x=alt.X("value:Q", title=None, scale=x_scale, axis=alt.Axis(tickCount=5, format=_axis_format(df["value"]))),
         tooltip=[alt.Tooltip("name:N", title="name"), alt.Tooltip("value:Q", title="value", format=",")],
     )
     bars = base.mark_bar(color=fill, cornerRadiusEnd=4, height={"band": 0.72})

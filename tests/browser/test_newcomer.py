@@ -300,7 +300,12 @@ def test_charts_of_two_notebooks_side_by_side_stay_inside_their_outputs(newcomer
         assert painted and painted["width"] > 150, chart
         assert out["left"] - 0.5 <= painted["left"] and painted["right"] <= out["right"] + 0.5, chart
         assert painted["right"] <= chart["panelRight"], chart
-    screenshot(page, "newcomer-side-by-side.png")
+    page.evaluate(
+        "() => document.querySelectorAll('.jp-NotebookPanel:not(.lm-mod-hidden)').forEach((p) => {"
+        " const v = p.querySelector('.jp-RenderedVegaCommon5'); if (v) v.scrollIntoView({block: 'start'}); })"
+    )
+    page.wait_for_timeout(500)
+    screenshot(page, "newcomer-side-by-side.png")  # the README's docs/side-by-side.png
     assert console == [], console
 
 
