@@ -109,7 +109,7 @@ def bars_chart(section: Mapping[str, Any]):
         stops=[alt.GradientStop(color=ACCENT, offset=0), alt.GradientStop(color=ACCENT_2, offset=1)],
         x1=0, x2=1, y1=0, y2=0,
     )  # fmt: skip
-    x_scale = alt.Undefined
+    x_scale: Any = alt.Undefined
     peak = pd.to_numeric(df["value"], errors="coerce")
     if len(peak) and peak.notna().any() and peak.min() >= 0 and peak.max() > 0:
         # The value labels after the longest bar need room at every width: the axis ends where the
