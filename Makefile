@@ -16,6 +16,7 @@ CODEX         := $(VENV)/codex/node_modules/.bin/codex
 .PHONY: demo stop test lint lock install bench clean codex
 
 $(STAMP): pyproject.toml $(LOCK)
+	@echo "Installing NexusLeads Lab and its pinned dependencies into $(VENV) (the first time takes a minute or two)..."
 	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
 	$(BIN)/python -m pip install --quiet --upgrade pip
 	$(BIN)/python -m pip install --quiet -r $(LOCK)

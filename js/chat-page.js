@@ -9,11 +9,24 @@
 //
 // Identity: the nexus_session cookie goes with the socket by itself; a ?token= in the page's
 // address is kept for this tab (sessionStorage), taken out of the address bar, and put on the
-// socket's URL. A dropped connection reconnects; the server then shows the latest conversation.
+// socket's URL.
+//
+// The page starts a new conversation, unless one is chosen: `/?conversation=<id>`, or the one this
+// tab had open (kept for the tab, like the token), so a reload or a dropped connection comes back
+// to the same conversation and a new tab starts a new one.
 
 import panel from "./panel.js";
 
 const TOKEN_KEY = "nexus-token";
+const CONVERSATION_KEY = "nexus-conversation";
+
+function tabConversation(id) {
+  try {
+    if (id === undefined) return sessionStorage.getItem(CONVERSATION_KEY);
+    if (id) sessionStorage.setItem(CONVERSATION_KEY, id); else sessionStorage.removeItem(CONVERSATION_KEY);
+  } catch (_) { /* storage off: this load only */ }
+  return null;
+}
 const RETRY_MS = [500, 1000, 2000, 4000, 8000];
 const UNAUTHORIZED = 401;
 const FORBIDDEN = 403;
@@ -98,7 +111,11 @@ export class SocketModel {
   }
 
   connect() {
-    const socket = new WebSocket(this.url);
+    const url = new URL(this.url);
+    const open = this.state.conversation_id || new URL(window.location.href).searchParams.get("conversation")
+      || tabConversation();
+    if (open) url.searchParams.set("conversation", open);
+    const socket = new WebSocket(url.href);
     this.socket = socket;
     let opened = false;
     socket.addEventListener("open", () => {
@@ -147,6 +164,7 @@ export class SocketModel {
     if (frame.type === "state" && frame.patch && typeof frame.patch === "object") {
       const names = Object.keys(frame.patch);
       Object.assign(this.state, frame.patch);
+      if ("conversation_id" in frame.patch) tabConversation(frame.patch.conversation_id || "");
       for (const name of names) this.emit(`change:${name}`);
     } else if (frame.type === "msg") {
       this.emit("msg:custom", frame.content);

@@ -2,6 +2,7 @@
 // changes, before -> after), Confirm / Cancel. Data goes in through textContent; the one exception
 // is the preview, which the kernel renders and escapes (see previewFragment).
 
+import { refitChartsOnResize } from "./panel/refit.js";
 function el(tag, className, text) {
   const node = document.createElement(tag);
   if (className) node.className = className;
@@ -26,6 +27,7 @@ function previewFragment(html) {
 
 export default {
   render({ model, el: host }) {
+    refitChartsOnResize();
     const proposal = model.get("proposal") || {};
     const root = el("div", "nxl nxl-answer nxl-confirm nxl-confirm-live");
     const head = el("div", "nxl-confirm-head");

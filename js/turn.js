@@ -3,6 +3,7 @@
 // The kernel batches updates (at most ~30 a second); the typewriter smooths them out here.
 // The markup matches the static summary the kernel leaves behind (nexusleads_lab/ui/html.py).
 
+import { refitChartsOnResize } from "./panel/refit.js";
 const TOOL_LABEL = { psql: "Query", read_file: "Read" };
 
 function el(tag, className, text) {
@@ -63,6 +64,7 @@ function stepItem() {
 
 export default {
   render({ model, el: host }) {
+    refitChartsOnResize();
     const root = el("div", "nxl nxl-turn");
     const dots = el("div", "nxl-dots");
     dots.append(el("span"), el("span"), el("span"));

@@ -576,7 +576,8 @@ def cmd_demo(args) -> int:
         lab.append("--no-browser")
     if hasattr(os, "geteuid") and os.geteuid() == 0:
         lab.append("--allow-root")  # containers and CI machines often run as root
-    print(f"jupyter    opening {target.name}; stop JupyterLab with Ctrl+C")
+    print(f"jupyter    opening {target.name}: Run All, then ask in the chat panel its last cell opens; "
+          "stop JupyterLab with Ctrl+C")  # fmt: skip
     sys.stdout.flush()
     os.execv(sys.executable, lab)
     return 0  # not reached

@@ -464,7 +464,25 @@ def load(ip) -> None:
     from .ui.charts import install_altair_formatter
 
     install_altair_formatter(ip)
-    _reopen_panel(session)
+    if not session.panel_reopened:  # once per kernel: a rerun leaves the panel be
+        session.panel_reopened = True
+        _reopen_panel(session)
+    _forget_loaded(ip)
+
+
+def _forget_loaded(ip) -> None:
+    """Loading is idempotent, so a rerun of ``%load_ext nexusleads_lab`` (every Run All) loads
+    again quietly instead of IPython's "already loaded ... use %reload_ext": once the cell is
+    over, the extension manager forgets it loaded this module."""
+    manager = getattr(ip, "extension_manager", None)
+    if manager is None:
+        return
+
+    def forget(*_args) -> None:
+        manager.loaded.discard(__package__)
+        ip.events.unregister("post_run_cell", forget)
+
+    ip.events.register("post_run_cell", forget)
 
 
 def _reopen_panel(session: NexusSession) -> None:

@@ -21,6 +21,7 @@ from __future__ import annotations
 
 import contextlib
 import logging
+import os
 import re
 import threading
 from collections.abc import Callable, Iterator
@@ -68,6 +69,7 @@ class NexusSession:
         self.memory: RememberedIdentity | None = None  # set by the extension: identity survives restarts
         self.identity: Identity | None = None  # who the assistant asks as, and where that came from
         self._remembering = False  # only for an assistant this session built from that identity
+        self.panel_reopened = False  # the extension reopens a remembered panel once per kernel
 
     # -- the assistant ----------------------------------------------------------------------
 
@@ -81,12 +83,26 @@ class NexusSession:
                 else:
                     from .agent.assistant import Assistant
 
-                    self.identity = resolve_identity(self.memory.load() if self.memory else None)
+                    remembered = self.memory.load() if self.memory else None
+                    self.identity = resolve_identity(remembered)
+                    self._replay_as_before(remembered)
                     self._assistant = Assistant(
                         model=self._option("model", None) or None, org=self.identity.org, user=self.identity.user
                     )
                     self._come_back()
             return self._assistant
+
+    def _replay_as_before(self, remembered: dict | None) -> None:
+        """A notebook that replayed its cassette before a restart replays it again, so a panel the
+        extension reopens can answer before the notebook's first cell runs again. Only when the
+        kernel names no model of its own (a key, a server or a replay in its environment)."""
+        if not remembered or self.memory is None or self.memory.notebook is None:
+            return
+        if any(os.environ.get(name) for name in ("OPENAI_API_KEY", "OPENAI_BASE_URL", "NEXUS_REPLAY")):
+            return
+        cassette = remembered.get("replay")
+        if isinstance(cassette, str) and os.path.isfile(cassette):
+            os.environ["NEXUS_REPLAY"] = cassette
 
     def _come_back(self) -> None:
         """Continue the conversation this notebook had open before the restart, and remember who asks."""
@@ -107,7 +123,9 @@ class NexusSession:
             except Exception:  # deleted meanwhile, or the database is away: start fresh, say nothing
                 log.info("could not continue conversation %s", conversation, exc_info=True)
                 conversation = None
-        self.memory.update(user=assistant.user, org=assistant.org, conversation_id=conversation)
+        settings = getattr(assistant, "settings", None)
+        replay = os.path.abspath(settings.replay) if settings is not None and settings.mode == "replay" else None
+        self.memory.update(user=assistant.user, org=assistant.org, conversation_id=conversation, replay=replay)
 
     def remember(self, **fields: Any) -> None:
         """Note a change of the conversation or the panel (written only when something changed)."""

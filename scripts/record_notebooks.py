@@ -439,25 +439,56 @@ def record(names: list[str]) -> None:
                 nb = nbformat.read(path, as_version=4)
                 first = nb.cells[1].source
                 nb.cells[1].source = re.sub(r"^REPLAY = .*$", "REPLAY = None", first, count=1, flags=re.M)
-                # No widget state: every output reads without one (a chart is Vega + PNG, a resolved
-                # card is its static HTML), and state would only carry each answer a second time.
                 NotebookClient(
                     nb, timeout=300, kernel_name="python3", store_widget_state=False,
                     resources={"metadata": {"path": str(HERE)}},
                 ).execute()  # fmt: skip
-                nb.metadata.pop("widgets", None)
-                nb.cells[1].source = first
-                nbformat.write(nb, path)
                 lines = [json.loads(line) for line in cassette.open()]
                 previews = sum(1 for line in lines if "proposal" in line and "response" not in line)
                 print(f"recorded {name}: {len(lines) - previews} exchanges, {previews} proposal previews")
     finally:
         os.environ.clear()
         os.environ.update(env_before)
-        from nexusleads_lab.db.embedded import stop_embedded
+        _stop(home)
+    for name in names:
+        _run_as_a_newcomer(HERE / f"{name}.ipynb")
+        print(f"replayed {name} as a newcomer: outputs written")
 
-        stop_embedded(home / "pgdata")
-        shutil.rmtree(home, ignore_errors=True)
+
+def _run_as_a_newcomer(path: Path) -> None:
+    """Run the notebook as shipped on a brand-new home with no model configured, and keep its outputs."""
+    import nbformat
+    from nbclient import NotebookClient
+
+    home = Path(tempfile.mkdtemp(prefix="nexus-newcomer-"))
+    env_before = dict(os.environ)
+    try:
+        for name in ("OPENAI_API_KEY", "OPENAI_BASE_URL", "NEXUS_RECORD", "NEXUS_REPLAY", "NEXUS_ORG", "DATABASE_URL"):
+            os.environ.pop(name, None)
+        os.environ.update(NEXUS_HOME=str(home), NEXUS_USER="analyst")
+        nb = nbformat.read(path, as_version=4)
+        # No widget state: every output reads without one (a chart is Vega + PNG, a resolved
+        # card is its static HTML), and state would only carry each answer a second time.
+        NotebookClient(
+            nb, timeout=300, kernel_name="python3", store_widget_state=False,
+            resources={"metadata": {"path": str(HERE)}},
+        ).execute()  # fmt: skip
+        nb.metadata.pop("widgets", None)
+        for cell in nb.cells:  # a live widget (the chat panel) keeps its line of text: it needs a kernel
+            for output in cell.get("outputs", []):
+                output.get("data", {}).pop("application/vnd.jupyter.widget-view+json", None)
+        nbformat.write(nb, path)
+    finally:
+        os.environ.clear()
+        os.environ.update(env_before)
+        _stop(home)
+
+
+def _stop(home: Path) -> None:
+    from nexusleads_lab.db.embedded import stop_embedded
+
+    stop_embedded(home / "pgdata")
+    shutil.rmtree(home, ignore_errors=True)
 
 
 if __name__ == "__main__":

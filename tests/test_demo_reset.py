@@ -75,10 +75,14 @@ def test_a_reset_after_a_run_restores_the_same_rows_and_the_same_next_ids(demo):
 def test_unchanged_demo_data_is_left_alone_and_says_so(demo):
     with demo.connect_admin(autocommit=True) as conn:
         versions = conn.execute("SELECT array_agg(xmin::text ORDER BY id) FROM organizations").fetchone()[0]
+        conn.execute("UPDATE nexus_demo_seed SET seeded_at = now() - interval '1 hour'")
     message = reset_demo(demo, only_if_changed=True)
-    assert message.startswith("Demo data unchanged (acme-analytics"), message
+    assert message.startswith("Demo data unchanged since seeded (acme-analytics"), message
     with demo.connect_admin(autocommit=True) as conn:
         assert conn.execute("SELECT array_agg(xmin::text ORDER BY id) FROM organizations").fetchone()[0] == versions
+        conn.execute("UPDATE nexus_demo_seed SET seeded_at = now()")
+    # A database seeded a moment ago (the first `make demo`) says so, not "unchanged".
+    assert reset_demo(demo, only_if_changed=True).startswith("Demo data seeded just now (acme-analytics")
 
 
 def test_deleted_rows_count_as_drift(demo):
@@ -119,7 +123,7 @@ def test_demo_starts_from_the_seeded_data_and_says_how_to_stop_the_server(demo, 
     assert "Demo data restored: 3 leads and 3 outreach events had changed" in proc.stdout
     assert "nexus-lab db stop" in proc.stdout
     assert fingerprint(demo) == seeded
-    assert "Demo data unchanged" in _cli(home, "demo", "--no-lab").stdout
+    assert "Demo data seeded just now" in _cli(home, "demo", "--no-lab").stdout  # the restore a moment ago
 
 
 def test_demo_without_a_browser_prints_the_quickstarts_url(demo, home):

@@ -722,3 +722,13 @@ def test_a_notebook_comes_back_as_the_same_person_unless_the_environment_says_ot
         "JUPYTERHUB_USER",
         "NEXUS_ORG",
     )
+
+
+def test_running_the_load_ext_cell_again_is_quiet_and_keeps_the_magics(ip, capsys):
+    """Every Run All reruns a notebook's first cell: no IPython "already loaded ... %reload_ext"."""
+    capsys.readouterr()
+    for _ in range(2):
+        assert ip.run_cell("%load_ext nexusleads_lab").success
+    out = capsys.readouterr().out
+    assert "already loaded" not in out and out == ""
+    assert "nexus" in ip.magics_manager.magics["line"] and "nexus" in ip.magics_manager.magics["cell"]

@@ -85,6 +85,7 @@ _VOLATILE = [
     # now() in a write preview: a timestamp with fractions of a second
     (re.compile(r"\d{4}-\d{2}-\d{2}[T ]\d{2}:\d{2}:\d{2}\.\d+(\+00:00)?"), "<now>"),
     (re.compile(r"conversation\s+[0-9a-f]{8}"), "conversation <id>"),
+    (re.compile(r"^[0-9a-f]{32}$"), "<widget model>"),  # the chat panel's widget, made anew each run
 ]
 
 

@@ -236,7 +236,7 @@ def test_history_new_open_rename_delete(make_panel):
     assert panel.sent[-1]["type"] == "toast" and panel.sent[-1]["level"] == "error"
 
 
-def test_a_new_panel_resumes_the_users_latest_conversation(make_panel, db):
+def test_a_new_panel_starts_its_own_conversation_and_the_history_opens_the_other_on_purpose(make_panel, db):
     user = f"restore-{uuid.uuid4().hex[:6]}"
     ids = _lead_ids(db, 1)
     sql = f"UPDATE lead_scores SET status = status WHERE id = {ids[0]}"
@@ -253,8 +253,12 @@ def test_a_new_panel_resumes_the_users_latest_conversation(make_panel, db):
     assert panel.wait(30)
     before = panel.messages
 
-    # a kernel restart: a fresh assistant and panel for the same user
-    restored, _ = make_panel([text(message("unused"))], user=user)
+    # Another notebook: a fresh assistant and panel for the same user. It does not take over the
+    # first notebook's conversation; its history lists it, and opening it shows it whole.
+    restored, other = make_panel([text(message("unused"))], user=user)
+    assert restored.conversation_id is None and restored.messages == [] and other.thread.id is None
+    assert [c["id"] for c in restored.conversations] == [panel.conversation_id]
+    restored.handle({"type": "open", "id": panel.conversation_id})
     assert restored.conversation_id == panel.conversation_id
 
     def shape(items):

@@ -480,9 +480,17 @@ def test_unknown_source_id(frames):
         dashboard({"type": "bars", "source": "r9", "x": "a", "y": "b"}, {"type": "table", "source": "r2"}), frames
     )
     assert [type(s) for s in parsed.response.sections] == [ResolvedTable]
-    assert parsed.notes == ["section 1 (bars): r9 is not a result of this conversation (known: r1, r2)"]
-    parsed = parse_response(dashboard({"type": "table", "source": "r1"}))
-    assert parsed.response.sections == [] and parsed.notes[0].endswith("(known: none)")
+    assert parsed.notes == [
+        "Parts of this answer are left out: they are built on results this conversation does not have (r9). "
+        "Ask the question again to see them."
+    ]
+    # Nothing left to show: one sentence instead of an empty dashboard, and no internal notes.
+    parsed = parse_response(dashboard({"type": "table", "source": "r1"}, {"type": "table", "source": "r4"}))
+    assert parsed.response.type == "message" and parsed.notes == []
+    assert parsed.response.text == (
+        "This answer could not be shown: it is built on results this conversation does not have (r1, r4). "
+        "Ask the question again to see it."
+    )
     # lenient id spellings
     sec = only_section(parse_response(dashboard({"type": "table", "source": "R2"}), frames))
     assert sec.source == "r2"

@@ -37,7 +37,7 @@ export function renderConfirm(panel, resp, outcome, item = {}) {
     settle("Cancelling…", "nx-running");
     panel.send({ type: "cancel_confirm", id: resp.id });
   });
-  card.append(h("div", { class: "nx-confirm-actions" }, confirm, cancel), status);
+  card.append(h("div", { class: "nx-confirm-actions" }, confirm, cancel, status));
   if (state === "running") settle("Running the change…", "nx-running");
   // An outcome's words come from the kernel (ui.html.outcome_text, the cell card's words).
   else if (state === "confirmed") settle(outcome.text || `Done: ${plural(outcome.rows_affected ?? 0, "row")} changed.`, "nx-done");

@@ -10,10 +10,12 @@
 // These files are ES modules; the kernel joins them into the one module anywidget loads
 // (nexusleads_lab/ui/esm.py), so a page can also import them as they are.
 
+import { refitChartsOnResize } from "./refit.js";
 import { Panel } from "./panel.js";
 
 export default {
   render({ model, el }) {
+    refitChartsOnResize();
     const panel = new Panel(model, el);
     return () => panel.dispose();
   },

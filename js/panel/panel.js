@@ -75,7 +75,7 @@ export class Panel {
     this.notice = h("div", { class: "nx-notice", hidden: true });
     this.list = h("div", { class: "nx-messages", role: "log", "aria-live": "polite" });
     this.live = h("div", { class: "nx-live" });
-    this.empty = this.buildEmpty();
+    this.empty = h("div", { class: "nx-empty" });
     this.scroller = h("div", { class: "nx-scroll" }, this.empty, this.list, this.live);
     this.scroller.addEventListener("scroll", () => {
       if (!this.scroller.clientHeight) return; // detached or hidden tab: keep following
@@ -93,7 +93,10 @@ export class Panel {
     this.input.addEventListener("keydown", (e) => this.onKey(e));
     this.input.addEventListener("input", () => this.autosize());
     this.sendBtn = h("button", { type: "button", class: "nx-send", onclick: () => this.onSendClick() });
-    this.compose = h("footer", { class: "nx-compose" }, h("div", { class: "nx-compose-box" }, this.input, this.sendBtn));
+    // A replay answers only its recorded questions: they stay offered above the input.
+    this.recorded = h("div", { class: "nx-recorded", hidden: true, role: "group", "aria-label": "Recorded questions" });
+    this.compose = h("footer", { class: "nx-compose" }, this.recorded,
+      h("div", { class: "nx-compose-box" }, this.input, this.sendBtn));
     this.root = h("div", { class: "nx-panel" },
       this.header, this.notice, this.scroller, this.jump, this.history, this.toasts, this.compose);
     this.el.classList.add("nx-host");
@@ -108,14 +111,41 @@ export class Panel {
     this.resizeObserver.observe(this.live);
   }
 
-  buildEmpty() {
-    return h("div", { class: "nx-empty" },
-      h("div", { class: "nx-empty-logo" }, icon("spark")),
-      h("div", { class: "nx-empty-title", text: "Ask about your leads" }),
-      h("div", { class: "nx-empty-text", text: "Plain questions become SQL, dashboards and DataFrames in your notebook. Writes always ask first." }),
-      h("div", { class: "nx-suggestions" },
-        SUGGESTIONS.map((s) => h("button", { type: "button", class: "nx-suggestion", text: s, onclick: () => this.ask(s) }))),
-    );
+  // What the empty panel says is true where it runs: DataFrames land only in a notebook, and a
+  // replay answers only the questions it recorded (offered as chips; other views offer examples).
+  renderEmpty() {
+    const recorded = this.model.get("suggestions") || [];
+    const unconfigured = this.model.get("model_mode") === "unconfigured";
+    const inNotebook = Boolean(notebookOf(this.model));
+    const label = this.model.get("label") || "";
+    let text = inNotebook
+      ? "Plain questions become SQL, dashboards and DataFrames in this notebook. Writes always ask first."
+      : "Plain questions become SQL and dashboards. Writes always ask first.";
+    if (recorded.length) {
+      text = "No model is connected: this demo replays the answers recorded for the questions below. Writes always ask first.";
+    } else if (unconfigured) {
+      text = "No model is connected, so nothing can answer here yet. Export OPENAI_API_KEY, or run a local "
+        + "OpenAI-compatible server and export OPENAI_BASE_URL (README › Use a local model), then restart "
+        + (inNotebook ? "the kernel. The shipped notebooks replay recorded answers with no model." : "nexus-lab serve.");
+    }
+    const chips = recorded.length ? recorded : unconfigured ? [] : SUGGESTIONS;
+    const sig = JSON.stringify([text, chips, label]);
+    if (this.emptySig !== sig) {
+      this.emptySig = sig;
+      this.empty.replaceChildren(
+        h("div", { class: "nx-empty-logo" }, icon("spark")),
+        h("div", { class: "nx-empty-title", text: label ? `Ask about your leads from ${label}` : "Ask about your leads" }),
+        h("div", { class: "nx-empty-text", text }),
+        h("div", { class: "nx-suggestions" },
+          chips.map((s) => h("button", { type: "button", class: "nx-suggestion", text: s, onclick: () => this.ask(s) }))),
+      );
+      this.recorded.replaceChildren(...recorded.map((s) => h("button", {
+        type: "button", class: "nx-chip nx-recorded-chip", text: s, title: s, onclick: () => this.ask(s),
+      })));
+    }
+    const messages = this.model.get("messages") || [];
+    this.empty.hidden = messages.length > 0 || this.model.get("busy");
+    this.recorded.hidden = !recorded.length || !this.empty.hidden;
   }
 
   listen() {
@@ -129,6 +159,9 @@ export class Panel {
       "change:notice": () => this.schedule(),
       "change:model_name": () => this.schedule(),
       "change:scope": () => this.schedule(),
+      "change:suggestions": () => this.schedule(),
+      "change:label": () => this.schedule(),
+      "change:model_mode": () => this.schedule(),
       "change:streaming": () => this.onStreaming(),
       "msg:custom": (msg) => this.onCustom(msg),
       // The kernel went away (restart, shutdown): ipywidgets sets the model's comm_live to false.
@@ -184,8 +217,8 @@ export class Panel {
     this.renderLive();
     this.renderCompose();
     if (!this.history.hidden && !this.history.querySelector(".nx-rename, .nx-conv-ask")) renderHistory(this, );
+    this.renderEmpty();
     const messages = this.model.get("messages") || [];
-    this.empty.hidden = messages.length > 0 || this.model.get("busy");
     this.lastRenderMs = performance.now() - started;
     this.root.dataset.renderMs = this.lastRenderMs.toFixed(1);
     if (!this.rendered) this.root.dataset.firstRenderMs = this.lastRenderMs.toFixed(1);
@@ -208,7 +241,8 @@ export class Panel {
     const model = this.model.get("model_name");
     const scope = this.model.get("scope");
     // The scope before the model: when the side area is narrow, what the panel can touch stays in view.
-    const line = ["PLG leads", scope, model].filter(Boolean).join(" · ");
+    // A notebook's panel names its notebook: each notebook has its own conversation.
+    const line = [this.model.get("label") || "PLG leads", scope, model].filter(Boolean).join(" · ");
     this.subtitle.textContent = this.model.get("busy") ? "working…" : line;
     this.subtitle.title = scope ? `${line}\nReads and writes are limited to ${scope}.` : line;
     this.root.classList.toggle("nx-busy", !!this.model.get("busy"));

@@ -47,10 +47,18 @@ For each incoming request, in this order:
 2. the earliest *already used* exchange whose normalised request is equal
    (a cell re-run against the same replay server gets the same answers);
 3. the earliest unused exchange whose last user message is equal (after
-   masking) - i.e. the n-th request asking a question gets the n-th recorded
-   answer to that question, even if tool output or the system prompt drifted;
-4. otherwise the replay fails loudly, naming the cassette and showing the
-   last user message, so one can see which cell diverged.
+   masking) and whose own turn so far is too: what the model was sent after that
+   question (its tool calls and their results, with result ids and call ids
+   numbered within the turn), then the earliest used one. So a recorded question
+   asked in another conversation (a chat panel, a new notebook) gets its recorded
+   answer whatever came before it, and only while every tool result of the turn
+   equals the recording: an answer is never replayed over other data;
+4. otherwise the replay fails, naming the question, so one can see which cell
+   diverged.
+
+A turn-scoped match (rule 3) carries the result ids of this conversation beside
+the recorded ones (``Match.result_ids``), so the answer can be served with the
+ids its dashboard must name here.
 """
 
 from __future__ import annotations
@@ -264,6 +272,38 @@ def assemble_completion(chunks: Iterable[Mapping[str, Any]]) -> JSON:
 # --------------------------------------------------------------------------- loading and matching
 
 
+_RESULT_ID = re.compile(r'("result_id"\s*:\s*")(r\d+)(")')
+
+
+def _turn_of(request: Mapping[str, Any]) -> tuple[str | None, str, list[str]]:
+    """A normalised request's last question, what followed it in this turn (call aliases and result
+    ids renumbered within the turn), and the result ids that turn named, in order."""
+    messages = list(request.get("messages") or [])
+    start = max((i for i, m in enumerate(messages) if m.get("role") == "user"), default=-1)
+    question = _text_of(messages[start].get("content")) if start >= 0 else None
+    aliases: dict[str, str] = {}
+    results: list[str] = []
+
+    def alias(call_id: Any) -> str:
+        return aliases.setdefault(str(call_id), f"call#{len(aliases) + 1}")
+
+    def renumber(match: re.Match[str]) -> str:
+        results.append(match.group(2))
+        return f"{match.group(1)}<result>{match.group(3)}"
+
+    turn = []
+    for message in messages[start + 1 :]:
+        shown = dict(message)
+        if "tool_call_id" in shown:
+            shown["tool_call_id"] = alias(shown["tool_call_id"])
+        if shown.get("tool_calls"):
+            shown["tool_calls"] = [{**call, "id": alias(call.get("id"))} for call in shown["tool_calls"]]
+        if isinstance(shown.get("content"), str):
+            shown["content"] = _RESULT_ID.sub(renumber, shown["content"])
+        turn.append(shown)
+    return question, json.dumps(turn, sort_keys=True, ensure_ascii=False), results
+
+
 @dataclass
 class Exchange:
     """One recorded request/response pair; ``line`` is 1-based in the cassette file."""
@@ -273,6 +313,19 @@ class Exchange:
     line: int
     model: str | None = None
     used: bool = False
+
+    @property
+    def question(self) -> str | None:
+        return last_user_message(self.request)
+
+
+@dataclass(frozen=True)
+class Match:
+    """The exchange answering a request; ``result_ids`` maps the recording's result ids to this
+    conversation's when the match was by turn (rule 3) and they differ."""
+
+    exchange: Exchange
+    result_ids: dict[str, str]
 
 
 def load_cassette(path: str | os.PathLike[str], extra_masks: Sequence[Mask] = ()) -> list[Exchange]:
@@ -312,24 +365,33 @@ class CassetteMatcher:
 
     def match(self, request: Mapping[str, Any]) -> Exchange | None:
         """Return (and mark used) the exchange answering ``request``, or ``None``."""
+        found = self.find(request)
+        return found.exchange if found is not None else None
+
+    def find(self, request: Mapping[str, Any]) -> Match | None:
+        """The match for ``request`` (its exchange marked used), or ``None``."""
         wanted = normalise_request(request, self._extra_masks)
-        question = last_user_message(wanted)
         with self._lock:
-            found = (
-                next((e for e in self.exchanges if not e.used and e.request == wanted), None)
-                or next((e for e in self.exchanges if e.used and e.request == wanted), None)
-                or (
-                    next(
-                        (e for e in self.exchanges if not e.used and last_user_message(e.request) == question),
-                        None,
-                    )
-                    if question is not None
-                    else None
-                )
+            found = next((e for e in self.exchanges if not e.used and e.request == wanted), None) or next(
+                (e for e in self.exchanges if e.used and e.request == wanted), None
             )
             if found is not None:
                 found.used = True
-            return found
+                return Match(found, {})
+            question, turn, ids = _turn_of(wanted)
+            if question is None:
+                return None
+            candidates = [e for e in self.exchanges if e.question == question]
+            for exchange in sorted(candidates, key=lambda e: e.used):  # unused first, each in cassette order
+                _, recorded_turn, recorded_ids = _turn_of(exchange.request)
+                if recorded_turn == turn:
+                    exchange.used = True
+                    return Match(exchange, {a: b for a, b in zip(recorded_ids, ids, strict=True) if a != b})
+            return None
+
+    def questions(self) -> list[str]:
+        """Every recorded question, once, in the order first asked."""
+        return list(dict.fromkeys(q for q in (e.question for e in self.exchanges) if q))
 
     @property
     def unused(self) -> list[Exchange]:

@@ -16,6 +16,7 @@ from __future__ import annotations
 
 import json
 import os
+import re
 import socket
 import threading
 import time
@@ -37,19 +38,12 @@ from .cassette import (
     last_user_message,
     load_cassette,
 )
+from .questions import CONNECT_A_MODEL, unrecorded_text
 
 JSON = dict[str, Any]
 
 # A client that goes away mid-answer shows up as one of these on write.
 _CLIENT_GONE = (BrokenPipeError, ConnectionResetError, ConnectionAbortedError)
-
-
-def _shown_path(path: Path) -> str:
-    """A cassette as a person would type it here: relative to the working folder when inside it."""
-    try:
-        return str(path.resolve().relative_to(Path.cwd().resolve()))
-    except ValueError:
-        return str(path)
 
 
 # --------------------------------------------------------------------------- wire
@@ -406,28 +400,55 @@ class Replay:
         return self._matcher.unused
 
     def miss_message(self, request: JSON, number: int) -> str:
-        """One paragraph for a request the cassette has no answer to: which cassette, which question,
-        and how to re-record it (the whole text reaches the person: never cut)."""
-        where = _shown_path(self.path)
+        """One paragraph for a request the cassette has no answer to (the whole text reaches the
+        person: never cut). A recorded question asked over other data says that; any other question
+        gets the recorded ones and how to connect a model: a person without a key cannot re-record."""
         question = last_user_message(request)
-        asked = f"the question “{shorten(question, 120)}”" if question else "this request (it has no user message)"
-        total = len(self._matcher.exchanges)
-        return (
-            f"The replay cassette {where} has no recorded answer for {asked} (request {number}; {total} recorded "
-            f"{'exchange' if total == 1 else 'exchanges'}, {len(self.unused)} unused): the notebook asked what the "
-            f"recording did not (a changed question, prompt or tools). Re-record it with NEXUS_RECORD={where} and a "
-            "live model (OPENAI_API_KEY); for the shipped notebooks, see README › Re-recording notebooks."
-        )
+        if question is not None and question in self._matcher.questions():
+            return (
+                f"The recorded answer to “{shorten(question, 120)}” was made on the demo data as seeded, and "
+                "the data has changed since (a confirmed write, or your own), so replaying it would show numbers "
+                "that are no longer true. Restore the demo data with `%nexus demo reset` (or `nexus-lab db "
+                f"reset`) and ask again. {CONNECT_A_MODEL}"
+            )
+        return unrecorded_text(question, self._matcher.questions())
 
     def step_for(self, request: JSON, number: int) -> Step:
-        exchange = self._matcher.match(request)
-        if exchange is None:
+        found = self._matcher.find(request)
+        if found is None:
             return http_error(404, self.miss_message(request, number), type="invalid_request_error",
                               code=REPLAY_MISS, should_retry=False)  # fmt: skip
-        response = exchange.response
+        response = found.exchange.response
+        if found.result_ids:  # the same turn in another conversation: its answer names this one's results
+            completion = assemble_completion(response["chunks"]) if "chunks" in response else response["completion"]
+            return CompletionStep(_renamed(completion, found.result_ids))
         if "chunks" in response:
             return ChunksStep(tuple(response["chunks"]))
         return CompletionStep(response["completion"])
+
+
+_RESULT_REF = re.compile(r"\b(r\d+)\b")
+
+
+def _renamed(completion: Mapping[str, Any], ids: Mapping[str, str]) -> JSON:
+    """``completion`` with every result id of ``ids`` in its text and tool-call arguments renamed."""
+
+    def rename(text: Any) -> Any:
+        if not isinstance(text, str):
+            return text
+        return _RESULT_REF.sub(lambda m: ids.get(m.group(1), m.group(1)), text)
+
+    choices = []
+    for choice in completion.get("choices") or []:
+        message = dict(choice.get("message") or {})
+        message["content"] = rename(message.get("content"))
+        if message.get("tool_calls"):
+            message["tool_calls"] = [
+                {**call, "function": {**call["function"], "arguments": rename(call["function"].get("arguments"))}}
+                for call in message["tool_calls"]
+            ]
+        choices.append({**choice, "message": message})
+    return {**completion, "choices": choices}
 
 
 # --------------------------------------------------------------------------- server

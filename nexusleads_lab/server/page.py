@@ -61,6 +61,7 @@ PAGE = """<!doctype html>
 <meta name="viewport" content="width=device-width, initial-scale=1">
 <meta name="referrer" content="no-referrer">
 <title>NexusLeads Lab</title>
+<link rel="icon" href="favicon.ico" type="image/svg+xml">
 <link rel="stylesheet" href="static/panel.css">
 <link rel="stylesheet" href="static/answer.css">
 <link rel="stylesheet" href="static/page.css">
@@ -91,6 +92,16 @@ _STATIC: dict[str, tuple[str, str]] = {
 }
 
 
+# The panel's spark on its gradient, for the browser tab (served at the address browsers ask for).
+FAVICON = (
+    '<svg xmlns="http://www.w3.org/2000/svg" viewBox="0 0 24 24"><defs><linearGradient id="g" x1="0" y1="0" '
+    'x2="1" y2="1"><stop offset="0" stop-color="#6366f1"/><stop offset="1" stop-color="#ec4899"/>'
+    '</linearGradient></defs><rect width="24" height="24" rx="6" fill="url(#g)"/>'
+    '<path d="M12 2l2.4 6.6L21 11l-6.6 2.4L12 20l-2.4-6.6L3 11l6.6-2.4z" fill="#fff" transform="translate(2.4 2.6) '
+    'scale(.8)"/></svg>'
+)
+
+
 def _static_text(source: str) -> str:
     kind, _, name = source.partition(":")
     if kind == "bundle":
@@ -106,6 +117,10 @@ def mount_page(app: FastAPI) -> None:
     @app.get("/", include_in_schema=False)
     def chat_page() -> HTMLResponse:
         return HTMLResponse(PAGE, headers=HEADERS)
+
+    @app.get("/favicon.ico", include_in_schema=False)
+    def favicon() -> Response:
+        return Response(FAVICON, media_type="image/svg+xml", headers=HEADERS)
 
     for name, (media_type, source) in _STATIC.items():
         text = _static_text(source)  # read (and joined) once, at start: a missing file fails here
@@ -190,6 +205,9 @@ class PanelConnection:
                 notify=lambda content: self.push({"type": "msg", "content": content}),
                 executor=self.state.turns,  # the page's turns share the app's bounded turn threads
             )
+            chosen = self.websocket.query_params.get("conversation")
+            if chosen:  # the page starts a new conversation unless it names one (or reconnects to it)
+                await asyncio.to_thread(controller.handle, {"type": "open", "id": chosen})
             ready = True
             self.push({"type": "state", "patch": dict(controller.state)})
             while True:

@@ -33,13 +33,21 @@ from .parts import Part
 log = logging.getLogger(__name__)
 
 VEGA_MIME = "application/vnd.vega.v5+json"
+# JupyterLab 4 draws that mimetype with Vega 5: a spec that says v6 (vl-convert's) makes it warn.
+VEGA_SCHEMA = "https://vega.github.io/schema/vega/v5.json"
 ACCENT = "#6366f1"
 ACCENT_2 = "#a855f7"
 MUTED = "#64748b"  # readable on light and dark themes alike
-WIDTH = 480  # plot area; labels add up to 200 px: fits a notebook beside another
+WIDTH = 480  # the picture's plot area (labels add up to 200 px); live charts take their output's width
+FALLBACK_WIDTH = 560  # a live chart's whole width where its output has none to measure (a hidden tab)
+LABEL_ROOM = 52  # pixels after the longest bar for its value label (less in a very narrow chart)
+NAME_LIMIT = "isFinite(containerSize()[0]) && containerSize()[0] > 0 ? clamp(containerSize()[0] * 0.4, 60, 200) : 200"
+MAX_WIDTH = 820  # wider than this, a full-width notebook would stretch a few bars across the screen
 SERIES_COLORS = ["#6366f1", "#ec4899", "#14b8a6", "#f59e0b", "#8b5cf6", "#0ea5e9", "#ef4444", "#22c55e"]
 PNG_COLORS = 64  # palette size of the static twin: 8 KB for a 20-bar chart, no visible banding on flat fills
-EMBED_OPTIONS = {"actions": False}
+# defaultStyle off: vega-embed's stylesheet makes the chart's element an inline-block, which has no
+# width of its own to measure, so a chart as wide as its output ("container") would be 0 px wide.
+EMBED_OPTIONS = {"actions": False, "defaultStyle": False}
 
 _prewarm_lock = threading.Lock()
 _prewarm_started = False
@@ -101,14 +109,23 @@ def bars_chart(section: Mapping[str, Any]):
         stops=[alt.GradientStop(color=ACCENT, offset=0), alt.GradientStop(color=ACCENT_2, offset=1)],
         x1=0, x2=1, y1=0, y2=0,
     )  # fmt: skip
+    x_scale: Any = alt.Undefined
+    peak = pd.to_numeric(df["value"], errors="coerce")
+    if len(peak) and peak.notna().any() and peak.min() >= 0 and peak.max() > 0:
+        # The value labels after the longest bar need room at every width: the axis ends where the
+        # longest bar leaves LABEL_ROOM pixels, so a narrow chart shows its key numbers whole.
+        room = f"min({LABEL_ROOM}, width * 0.3)"
+        x_scale = alt.Scale(domainMax=alt.ExprRef(f"{float(peak.max())} * width / max(width - {room}, 1)"),
+                            nice=False)  # fmt: skip
     base = alt.Chart(df).encode(
-        y=alt.Y("name:N", sort=None, title=None, axis=alt.Axis(labelLimit=200, labelPadding=6)),
-        x=alt.X("value:Q", title=None, axis=alt.Axis(tickCount=5, format=_axis_format(df["value"]))),
+        # Names take at most 40% of a narrow output (cut ones show whole in the tooltip), 200 px at most.
+        y=alt.Y("name:N", sort=None, title=None, axis=alt.Axis(labelLimit=alt.ExprRef(NAME_LIMIT), labelPadding=6)),
+        x=alt.X("value:Q", title=None, scale=x_scale, axis=alt.Axis(tickCount=5, format=_axis_format(df["value"]))),
         tooltip=[alt.Tooltip("name:N", title="name"), alt.Tooltip("value:Q", title="value", format=",")],
     )
     bars = base.mark_bar(color=fill, cornerRadiusEnd=4, height={"band": 0.72})
     labels = base.mark_text(align="left", dx=5, fontSize=11, color=MUTED).encode(text=alt.Text("value:Q", format=","))
-    chart = (bars + labels).properties(title=section.get("label") or "", width=WIDTH, height=alt.Step(24))
+    chart = (bars + labels).properties(title=section.get("label") or "", width="container", height=alt.Step(24))
     return _configure(chart)
 
 
@@ -153,7 +170,7 @@ def line_chart(section: Mapping[str, Any]):
         mark = alt.Chart(df).mark_line(
             color=ACCENT, point=alt.OverlayMarkDef(color=ACCENT, **point), strokeWidth=2.2, interpolate="monotone"
         )
-    chart = mark.encode(**encoding).properties(title=section.get("label") or "", width=WIDTH, height=240)
+    chart = mark.encode(**encoding).properties(title=section.get("label") or "", width="container", height=240)
     return _configure(chart)
 
 
@@ -232,7 +249,26 @@ def compile_spec(spec: Mapping[str, Any]) -> dict[str, Any]:
     _check_text(spec)  # a native panic cannot be caught: an exception can
     version = _vl_version()
     with _vl_convert:
-        return vlc.vegalite_to_vega(dict(spec), vl_version=version)
+        vega = vlc.vegalite_to_vega(dict(spec), vl_version=version)
+    vega["$schema"] = VEGA_SCHEMA
+    _measure_or_fall_back(vega)
+    return vega
+
+
+def _measure_or_fall_back(vega: dict[str, Any]) -> None:
+    """A chart as wide as its output ("container") measures the element it is drawn in; where that
+    has no width (a tab not shown yet, or vega-embed's inline-block style from another output on
+    the page), it takes ``FALLBACK_WIDTH`` instead of drawing nothing."""
+    for signal in vega.get("signals") or []:
+        if signal.get("name") not in ("width", "height") or "containerSize()" not in str(signal.get("init")):
+            continue
+        axis = 0 if signal["name"] == "width" else 1
+        fallback = FALLBACK_WIDTH if axis == 0 else 300
+        measured = f"containerSize()[{axis}]"
+        expression = f"isFinite({measured}) && {measured} > 0 ? min({measured}, {MAX_WIDTH}) : {fallback}"
+        signal["init"] = expression
+        for handler in signal.get("on") or []:
+            handler["update"] = expression
 
 
 #: Longest text the picture shows, in code points: vl-convert must not truncate text itself (its
@@ -286,6 +322,10 @@ def flat_spec(spec: Mapping[str, Any]) -> dict[str, Any]:
     walk(flat)
     for datasets in (flat.get("datasets") or {}).values():
         walk({"values": datasets})
+    if flat.get("width") == "container":  # a picture has no container: the plot area a notebook fits
+        flat["width"] = WIDTH
+    if flat.get("height") == "container":
+        flat["height"] = 240
     config = flat.setdefault("config", {})
     config["aria"] = False
     for part, key in (("axis", "labelLimit"), ("legend", "labelLimit"), ("title", "limit")):
@@ -315,8 +355,8 @@ def chart_png(spec: Mapping[str, Any]) -> bytes:
 
 def spec_bundle(spec: Mapping[str, Any], text: str) -> tuple[dict[str, Any], dict[str, Any]]:
     """One output for a chart: Vega for JupyterLab, a PNG for everything else, and a line of text.
-    (A fixed width: Vega's "container" width measures vega-embed's inline-block, which is 0 wide
-    without vega-embed's page-wide stylesheet; a narrow output scrolls sideways instead.)"""
+    The product's charts are as wide as their output (``width="container"``, as a person's own
+    Altair chart may be too); the picture has the fixed width a notebook fits."""
     data = {VEGA_MIME: compile_spec(spec), "text/plain": text}
     try:
         data["image/png"] = base64.b64encode(chart_png(spec)).decode("ascii")

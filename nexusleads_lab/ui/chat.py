@@ -18,8 +18,12 @@ State (nothing else reaches a view; no keys, no database URLs):
 ``streaming``       the answer text so far, at most ``STREAM_RATE`` updates per second
 ``notice``          a problem the person should know about (empty when all is well)
 ``model_name``      what answers: "replay <cassette>", the model's name, or "no model configured"
+``model_mode``      "live", "replay" or "unconfigured" (what the empty panel can promise)
 ``scope``           what the assistant may read and write, e.g. "organization acme-analytics"
 ``sql_cell``        template for "insert as cell" (``{sql}`` is replaced)
+``suggestions``     the questions to offer as chips: a replay's recorded questions (all it can
+                    answer), else empty (the view offers its own)
+``label``           whose conversation this is: the notebook's name in JupyterLab, else empty
 
 Actions (``handle``): ``ask {text}``, ``stop``, ``confirm {id, sql}``, ``cancel_confirm {id}``,
 ``new``, ``open {id}``, ``rename {id, title}``, ``delete {id}``, ``refresh``, ``dismiss``, and
@@ -42,6 +46,8 @@ from typing import Any
 
 from ..agent.events import ShownText
 from ..agent.transcript import STEP_KEYS, AnswerItem, QuestionItem
+from ..replay.demo import replay_questions, restore_for_replay
+from ..replay.questions import unrecorded_text
 from ..safetext import safe_response, visible, visible_lines
 from ..words import cost_text, outcome_text
 from .html import confirm_blocked, markdown_html, preview_html, with_shown_text
@@ -57,9 +63,11 @@ class ChatController:
     """What the chat panel shows and does, over one ``Assistant``; views only apply patches."""
 
     def __init__(self, assistant, *, sink: Sink, notify: Callable[[dict[str, Any]], None] | None = None,
-                 session=None, restore: bool = True, executor: Executor | None = None) -> None:  # fmt: skip
+                 session=None, restore: bool = True, executor: Executor | None = None,
+                 label: str = "") -> None:  # fmt: skip
         """``executor`` (a server's bounded pool of turn threads) runs the panel's own work; by
-        default each question gets a thread of its own."""
+        default each question gets a thread of its own. ``restore`` shows the assistant's open
+        conversation (else the panel starts empty); ``label`` names whose panel it is."""
         self.assistant = assistant
         self._executor = executor
         self.session = session
@@ -69,8 +77,9 @@ class ChatController:
         self.state: dict[str, Any] = {
             "messages": [], "conversations": [], "conversation_id": None, "busy": False, "turn": {},
             "streaming": "", "notice": "", "sql_cell": "%%nexus sql\n{sql}",
-            "model_name": _model_name(assistant),
+            "model_name": _model_name(assistant), "model_mode": _model_mode(assistant),
             "scope": str(getattr(assistant, "scope_label", "") or ""),
+            "suggestions": replay_questions(assistant) or [], "label": label,
         }  # fmt: skip
         self._worker: threading.Thread | Future | None = None
         self._turns: dict[str, _LiveTurn] = {}  # started and not over, in the order they started
@@ -93,7 +102,8 @@ class ChatController:
         """Show the model the assistant answers with now (``%config Nexus.model`` changed it)."""
         name = _model_name(self.assistant)
         if name != self.state.get("model_name"):
-            self._apply(model_name=name)
+            self._apply(model_name=name, model_mode=_model_mode(self.assistant),
+                        suggestions=replay_questions(self.assistant) or [])  # fmt: skip
 
     @property
     def messages(self) -> list[dict[str, Any]]:
@@ -130,13 +140,27 @@ class ChatController:
         question = str(msg.get("text") or "").strip()
         if not question or not self._can_start("ask a new question"):
             return
+        recorded = replay_questions(self.assistant)
+        if recorded is not None and question not in recorded:
+            self._answer_locally(question, unrecorded_text(question, recorded, offered=True))
+            return
 
         def run() -> None:
+            restored = restore_for_replay(self.assistant)
+            if restored:
+                self._toast("info", restored)
             result = self.assistant.ask(question, origin="panel")
             if self.session is not None:
                 self.session.record(result)  # the turn's DataFrames land in the notebook too
 
         self._start(run)
+
+    def _answer_locally(self, question: str, text: str) -> None:
+        """A reply the panel gives itself, with no turn (a replay cannot answer it): shown, not stored."""
+        key = _key("l")
+        with self._lock:
+            self._append({"key": f"u{key}", "role": "user", "text": visible_lines(question)})
+            self._append(answer_item(f"a{key}", {"type": "message", "text": text}, [], []))
 
     def _on_stop(self, msg: Mapping[str, Any]) -> None:
         if self.state["busy"]:
@@ -359,12 +383,8 @@ class ChatController:
     # -- conversations -----------------------------------------------------------------------------
 
     def _restore(self) -> None:
-        """Show the session's conversation, or resume the user's latest one (after a restart)."""
-        thread = self.assistant.thread
-        if thread.id is None and not thread.messages:
-            latest = self.assistant.conversations()
-            if latest:
-                self._resume(latest[0].id)
+        """Show the assistant's own conversation: a notebook's panel shows that notebook's (a new
+        notebook: a new one). Another conversation opens only on purpose, from the history."""
         if self.assistant.thread.id:
             self._show(self.assistant.thread.id)
         else:
@@ -449,6 +469,13 @@ _ACTIONS: dict[str, Callable[[ChatController, Mapping[str, Any]], None]] = {
 
 def _model_name(assistant) -> str:
     return model_label(getattr(assistant, "settings", None)) or str(getattr(assistant, "model", "") or "")
+
+
+def _model_mode(assistant) -> str:
+    mode = str(getattr(getattr(assistant, "settings", None), "mode", "live"))
+    if mode == "unconfigured" and getattr(assistant, "_client", None) is not None:
+        return "live"  # a client handed in (a server's, a test's) answers whatever the environment says
+    return mode
 
 
 def model_label(settings) -> str:

@@ -15,12 +15,13 @@ import anywidget
 import traitlets as t
 
 from .assets import asset
+from .esm import bundle
 
 log = logging.getLogger(__name__)
 
 
 class ConfirmCard(anywidget.AnyWidget):
-    _esm = asset("confirm.js")
+    _esm = bundle("confirm.js")
     _css = asset("answer.css")
 
     proposal = t.Dict().tag(sync=True)  # id, title, summary, sql, dry_run_rows, dry_run_error, expires_at

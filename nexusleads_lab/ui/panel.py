@@ -4,19 +4,23 @@ A thin adapter: ``ChatController`` (``ui/chat.py``) holds the state and the acti
 the assistant's event stream; this widget mirrors its state in synced traits (see there for
 what each holds) and hands the browser's ``model.send`` messages to it. The front end is the
 ES modules in ``js/panel/``, joined into one module for anywidget (``ui/esm.py``). The
-conversation lives in the kernel-side controller, so a page reload shows it again; a new panel
-after a kernel restart resumes the user's latest stored conversation.
+conversation lives in the kernel-side controller, so a page reload shows it again. Each notebook
+has its own panel over its own kernel's conversation (a new notebook: a new conversation), in a
+side tab named after the notebook; after a kernel restart the notebook's remembered conversation
+comes back (``session.py``).
 """
 
 from __future__ import annotations
 
 import logging
 import weakref
+from pathlib import PurePath
 from typing import Any
 
 import anywidget
 import traitlets as t
 
+from ..config import notebook_path
 from .assets import asset_text
 from .chat import STREAM_RATE, ChatController, answer_item, items_from_transcript, model_label
 from .esm import bundle
@@ -40,8 +44,11 @@ class ChatPanel(anywidget.AnyWidget):
     streaming = t.Unicode("").tag(sync=True)
     notice = t.Unicode("").tag(sync=True)
     model_name = t.Unicode("").tag(sync=True)
+    model_mode = t.Unicode("").tag(sync=True)
     scope = t.Unicode("").tag(sync=True)
     sql_cell = t.Unicode("%%nexus sql\n{sql}").tag(sync=True)
+    suggestions = t.List(t.Unicode()).tag(sync=True)
+    label = t.Unicode("").tag(sync=True)
 
     def __init__(self, assistant=None, *, session=None, restore: bool = True, **kwargs: Any) -> None:
         """Over ``assistant``; or over ``session``'s (default: the kernel's), whose notebook then
@@ -56,9 +63,14 @@ class ChatPanel(anywidget.AnyWidget):
         self.assistant = assistant
         self.session = session
         self.controller = ChatController(assistant, sink=self._patch, notify=lambda msg: self.send(msg),
-                                         session=session, restore=restore)  # fmt: skip
+                                         session=session, restore=restore, label=notebook_name(session))  # fmt: skip
         self._patch(dict(self.controller.state))
         self.on_msg(lambda _widget, content, _buffers: self.controller.handle(content))
+
+    def __repr__(self) -> str:
+        # What a saved notebook shows where the widget cannot run (GitHub, nbviewer, nbconvert).
+        whose = f"{self.label}'s conversation" if self.label else "this kernel's conversation"
+        return f"NexusLeads chat panel: {whose}, in JupyterLab's right side area (run %nexus panel to open it)"
 
     def _patch(self, patch: dict[str, Any]) -> None:
         with self.hold_sync():  # one update for the browser, whatever it holds
@@ -105,8 +117,16 @@ def panel_for(session) -> ChatPanel:
     return panel
 
 
-def open_panel(session=None, *, where: str = "side", title: str = "Nexus") -> ChatPanel:
-    """Show the chat panel in JupyterLab's right side area (``where="side"``) or in the cell."""
+def notebook_name(session) -> str:
+    """The file name of the notebook this kernel runs for ("" outside JupyterLab)."""
+    memory = getattr(session, "memory", None)
+    path = getattr(memory, "notebook", None) or notebook_path()
+    return PurePath(path).name if path else ""
+
+
+def open_panel(session=None, *, where: str = "side", title: str | None = None) -> ChatPanel:
+    """Show the chat panel in JupyterLab's right side area (``where="side"``) or in the cell; its
+    side tab is named after the notebook ("Nexus · quickstart.ipynb") unless ``title`` is given."""
     from IPython.display import display
 
     if where not in ("side", "inline"):
@@ -128,7 +148,8 @@ def open_panel(session=None, *, where: str = "side", title: str = "Nexus") -> Ch
     previous = getattr(panel, "_sidecar", None)
     if previous is not None:
         previous.close()  # one side tab per panel, not one per `%nexus panel`
-    panel._sidecar = Sidecar(title=title, anchor="right")
+    name = panel.label
+    panel._sidecar = Sidecar(title=title or (f"Nexus · {name}" if name else "Nexus"), anchor="right")
     with panel._sidecar:
         display(panel)
     session.remember(panel_open=True)

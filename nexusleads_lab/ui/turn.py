@@ -20,6 +20,7 @@ import traitlets as t
 
 from ..agent.events import ShownText
 from .assets import asset
+from .esm import bundle
 from .html import cost_text, steps_html
 from .parts import Part, merge, show_all, widget_part
 
@@ -32,7 +33,7 @@ _POLL_S = 0.25
 class TurnView(anywidget.AnyWidget):
     """Dots, then the steps and the streaming answer. A thin view: the kernel sets the state."""
 
-    _esm = asset("turn.js")
+    _esm = bundle("turn.js")
     _css = asset("turn.css")
 
     state = t.Unicode("waiting").tag(sync=True)  # waiting | running | done | error | cancelled

@@ -142,8 +142,10 @@ def _write_json(path: Path, data: dict) -> None:
 
 
 def start_lab(nexus_home: Path, *, model: ScriptedModel | None = None, user: str = "lab-analyst",
-              org: str = "acme-analytics", timeout: float = 90.0) -> Lab:  # fmt: skip
-    """Start ``jupyter lab`` on a free loopback port; its kernels open the database in ``nexus_home``."""
+              org: str = "acme-analytics", keyless: bool = False, timeout: float = 90.0) -> Lab:  # fmt: skip
+    """Start ``jupyter lab`` on a free loopback port; its kernels open the database in ``nexus_home``.
+    ``keyless``: as a newcomer's machine, with no model service configured (no ``OPENAI_*``) and no
+    ``NEXUS_ORG`` (the shipped notebooks set theirs)."""
     model = model or ScriptedModel()
     temp = Path(tempfile.mkdtemp(prefix="nexus-lab-"))
     root = temp / "notebooks"
@@ -186,6 +188,9 @@ def start_lab(nexus_home: Path, *, model: ScriptedModel | None = None, user: str
         "OPENAI_BASE_URL": model.base_url,
         "PYDEVD_DISABLE_FILE_VALIDATION": "1",
     }
+    if keyless:
+        for name in ("OPENAI_API_KEY", "OPENAI_BASE_URL", "NEXUS_ORG"):
+            env.pop(name)
     log = temp / "lab.log"
     cmd = [
         sys.executable, "-m", "jupyterlab",

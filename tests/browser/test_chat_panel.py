@@ -1,8 +1,8 @@
 """The chat panel in real JupyterLab + Chromium: the side area, streaming, steps, dashboards,
 confirmations, Stop, history, reloads, hostile data and a long conversation.
 
-Each test but the first runs as its own user (``%env NEXUS_USER=...``), so the panel's
-"resume the latest conversation" starts from a known place, and in a notebook named
+Each test but the first runs as its own user (``%env NEXUS_USER=...``), so its history starts
+from a known place, and in a notebook named
 ``chat-*.ipynb``: the lab is shared, and JupyterLab gives a notebook path's running kernel to
 whoever opens that path next.
 """
@@ -474,8 +474,10 @@ def _seed_long_conversation(db, user: str, pairs: int = 100) -> str:
 
 def test_a_200_message_conversation_stays_usable(lab, page, db, dialogs):
     user = f"panel-long-{uuid.uuid4().hex[:8]}"
-    _seed_long_conversation(db, user)
-    write_notebook(lab, "chat-long.ipynb", [f"%env NEXUS_USER={user}", "%load_ext nexusleads_lab", "%nexus panel"])
+    long = _seed_long_conversation(db, user)
+    # A notebook's panel shows its own conversation: this one opens the stored one on purpose.
+    write_notebook(lab, "chat-long.ipynb",
+                   [f"%env NEXUS_USER={user}", "%load_ext nexusleads_lab", f"%nexus resume {long}", "%nexus panel"])  # fmt: skip
     open_notebook(page, lab, "chat-long.ipynb")
     started = time.monotonic()
     run_all_cells(page, wait=False)

@@ -213,3 +213,33 @@ def test_the_pages_socket_refuses_another_sites_page(chat):
     with connect(url) as ws:  # not a browser (no Origin): identified as the rest are
         first = json.loads(ws.recv(timeout=10))
     assert first["type"] == "state" and first["patch"]["scope"] and "messages" in first["patch"]
+
+
+def test_the_page_starts_a_new_conversation_unless_one_is_chosen_and_has_a_favicon(chat):
+    c = chat([text(message("The pipeline is healthy."))])
+    c.open()
+    expect(c.page.locator(".nx-empty-text")).to_have_text(
+        "Plain questions become SQL and dashboards. Writes always ask first."
+    )
+    c.ask("How is the pipeline?")
+    expect(c.answers().last.locator(".nx-md")).to_have_text("The pipeline is healthy.", timeout=30_000)
+    first = c.page.evaluate("() => window.nexusChat.model.get('conversation_id')")
+    assert first
+
+    c.page.reload()  # the same tab: the same conversation
+    expect(c.page.locator(".nx-user .nx-bubble")).to_have_text(["How is the pipeline?"])
+    c.page = c.page.context.new_page()  # another tab, the same person: a new conversation, the other in the history
+    c.open()
+    expect(c.page.locator(".nx-empty")).to_be_visible()
+    expect(c.page.locator(".nx-title-text")).to_have_text("New conversation")
+    assert c.page.evaluate("() => window.nexusChat.model.get('conversation_id')") is None
+    c.page.wait_for_function(f"() => (window.nexusChat.model.get('conversations') || []).some(x => x.id === '{first}')")
+
+    c.open(f"?conversation={first}")  # chosen: that conversation, whole
+    expect(c.page.locator(".nx-user .nx-bubble")).to_have_text(["How is the pipeline?"])
+    expect(c.answers().last.locator(".nx-md")).to_have_text("The pipeline is healthy.")
+
+    icon = c.page.request.get(f"{c.live.http}/favicon.ico")
+    assert icon.status == 200 and icon.headers["content-type"].startswith("image/svg+xml")
+    assert icon.text().startswith("<svg") and "linearGradient" in icon.text()
+    c.assert_stayed_home()

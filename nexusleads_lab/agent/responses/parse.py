@@ -40,7 +40,7 @@ from .models import (
     _uses_source,
     _widget_item_tag,
 )
-from .resolve import _Frames, _Notes, _resolve_section
+from .resolve import _Frames, _Notes, _resolve_section, finish_dashboard
 
 # --------------------------------------------------------------------------
 # pydantic errors, short
@@ -204,7 +204,7 @@ def _lenient_section(raw: Any, i: int, notes: _Notes) -> _SectionModel | None:
         return None
 
 
-def _lenient_dashboard(obj: dict, frames: _Frames, notes: _Notes) -> ResolvedDashboard:
+def _lenient_dashboard(obj: dict, frames: _Frames, notes: _Notes) -> ResolvedDashboard | Message:
     title = obj.get("title")
     if isinstance(title, (int, float)) and not isinstance(title, bool):
         title = str(title)
@@ -232,7 +232,7 @@ def _lenient_dashboard(obj: dict, frames: _Frames, notes: _Notes) -> ResolvedDas
         r = _resolve_section(sec, frames, notes, f"section {i} ({sec.type})")
         if r is not None:
             resolved.append(r)
-    return ResolvedDashboard(title=_cut(title), sections=resolved)
+    return finish_dashboard(_cut(title), resolved, frames, notes)
 
 
 def _lenient_confirm(obj: dict, notes: _Notes) -> Confirm:

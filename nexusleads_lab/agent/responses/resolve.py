@@ -76,6 +76,7 @@ def _natural_key(s: str) -> tuple:
 
 class _Frames:
     def __init__(self, frames: Mapping[str, Any] | None):
+        self.unknown: list[str] = []  # ids named that this conversation has no result for
         self.frames: dict[str, Any] = {}
         if frames:
             try:
@@ -97,9 +98,9 @@ class _Frames:
             if key is None:
                 low = {k.lower(): k for k in self.frames}
                 key = low.get(s.lower())
-        if key is None:
-            known = ", ".join(sorted(self.frames, key=_natural_key)) or "none"
-            notes.add(f"{where}: {source} is not a result of this conversation (known: {known})")
+        if key is None:  # one sentence for all of them, at the end (unknown_sentence)
+            if str(source) not in self.unknown:
+                self.unknown.append(str(source))
             return None
         df = self.frames[key]
         if not isinstance(df, pd.DataFrame):
@@ -583,4 +584,27 @@ def resolve_response(response: Any, frames: Mapping[str, pd.DataFrame] | None = 
         r = _resolve_section(sec, fr, notes, f"section {i} ({sec.type})")
         if r is not None:
             sections.append(r)
-    return ResolvedDashboard(title=response.title, sections=sections), list(notes)
+    finished = finish_dashboard(response.title, sections, fr, notes)
+    return finished, list(notes)
+
+
+def finish_dashboard(title: Any, sections: list[Any], frames: _Frames, notes: _Notes) -> ResolvedDashboard | Message:
+    """The resolved dashboard; named results this conversation lacks are one sentence, and a
+    dashboard left with nothing to show is refused in that sentence rather than drawn empty."""
+    if frames.unknown:
+        sentence = unknown_sentence(frames.unknown, bool(sections))
+        if not sections:
+            notes.clear()
+            return Message(text=sentence)
+        notes.insert(0, sentence)
+    return ResolvedDashboard(title=title, sections=sections)
+
+
+def unknown_sentence(ids: list[str], partial: bool) -> str:
+    """What a person reads when an answer names results this conversation does not have."""
+    named = ", ".join(ids[:6])
+    if partial:
+        return (f"Parts of this answer are left out: they are built on results this conversation does not "
+                f"have ({named}). Ask the question again to see them.")  # fmt: skip
+    return (f"This answer could not be shown: it is built on results this conversation does not have "
+            f"({named}). Ask the question again to see it.")  # fmt: skip

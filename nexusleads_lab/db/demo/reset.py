@@ -116,7 +116,7 @@ def reset_demo(database=None, *, only_if_changed: bool = False) -> str:
         conn.execute("SET lock_timeout = '15s'")  # a session holding a lead table: say so, do not hang
         drift = demo_drift(conn)
         if only_if_changed and not drift.drifted:
-            return f"Demo data unchanged ({_orgs(conn)}; {drift._what()})."
+            return f"Demo data {_as_seeded(conn)} ({_orgs(conn)}; {drift._what()})."
         try:
             summary = _reload(conn, drift)
         except psycopg.errors.LockNotAvailable:
@@ -132,6 +132,20 @@ def reset_demo(database=None, *, only_if_changed: bool = False) -> str:
         f"Demo data restored: {why}; reloaded seed {summary.seed} with {summary.contributors:,} contributors "
         f"and {count_of(summary.lead_scores, 'lead_scores')} in {summary.seconds:.1f}s."
     )
+
+
+def restore_if_changed(database) -> str | None:
+    """Restore the embedded demo data only if it changed: the sentence saying so, or None."""
+    with database.connect_admin(autocommit=True) as conn:
+        if not demo_drift(conn).drifted:
+            return None
+    return reset_demo(database, only_if_changed=True)
+
+
+def _as_seeded(conn: psycopg.Connection) -> str:
+    """'seeded just now' on a database created a moment ago (a first start), else 'unchanged'."""
+    fresh = conn.execute(f"SELECT now() - seeded_at < interval '2 minutes' FROM {_SEED_TABLE}").fetchone()
+    return "seeded just now" if fresh and fresh[0] else "unchanged since seeded"
 
 
 def _orgs(conn: psycopg.Connection) -> str:
