@@ -145,3 +145,52 @@ def test_a_page_before_position_zero_is_empty_and_a_new_conversation_has_none(se
         page = http.get(f"{API}/{conversation}").json()
         assert (page["transcript"], page["transcript_total"], page["transcript_from"]) == ([], 0, 0)
         assert http.get(f"{API}/{uuid.uuid4()}").status_code == 404
+
+
+def test_pages_of_any_size_add_up_to_the_whole_transcript_with_cards_and_their_later_outcomes(db):
+    """Questions, steps, answers, a confirmation card whose outcome arrives turns later, a refused
+    proposal, a failed turn's note: walked in pages of every size, the items are the whole
+    transcript's, each once, and the card carries its outcome on whichever page it is."""
+    from nexusleads_lab.agent.assistant import Assistant
+
+    assistant = Assistant(database=db, user=f"pages-{uuid.uuid4().hex[:6]}", org=ORG, client=object())
+    store = assistant.store
+    conversation = store.create("mixed")
+
+    def add(role: str, message: dict, **content) -> None:
+        store.append(conversation, role, {"message": {"role": role, **message}, **content})
+
+    card = {"type": "confirm", "id": "p-1", "title": "Close it", "summary": "s", "sql": "UPDATE x SET y = 1"}
+    for t in range(12):
+        add("user", {"content": f"q{t}"})
+        if t == 3:
+            add("assistant", {"content": json.dumps(card)}, meta={"response": card})
+            continue
+        if t == 5:
+            add("assistant", {"content": "bad"}, meta={"refused": "no"})
+            add("user", {"content": "CONFIRM_REFUSED: no"}, kind="confirm_refused")
+        if t == 8:
+            outcome = {"id": "p-1", "status": "confirmed", "rows_affected": 1, "error": None}
+            add("user", {"content": "CONFIRM_ACTION: p-1"}, meta={"outcome": outcome}, kind="confirm_action")
+            add("assistant", {"content": "ok"}, kind="confirm_action")
+            continue
+        call = {"id": f"c{t}", "type": "function", "function": {"name": "psql", "arguments": '{"sql": "SELECT 1"}'}}
+        add("assistant", {"content": None, "tool_calls": [call]})
+        add("tool", {"tool_call_id": f"c{t}", "content": '{"result_id": "r1"}'}, meta={"ok": True, "result_id": "r1"})
+        if t == 10:
+            add("assistant", {"content": "(The previous turn ended early: boom)"}, meta={"error": "boom"}, kind="note")
+        else:
+            answer = {"type": "message", "text": f"a{t}"}
+            add("assistant", {"content": json.dumps(answer)}, meta={"response": answer})
+    whole = [item.to_dict() for item in assistant.transcript(conversation)]
+    assert [i["outcome"]["status"] for i in whole if i["kind"] == "answer" and i["outcome"]] == ["confirmed"]
+    for limit in (1, 2, 3, 5, 8, 1000):
+        items: list[dict] = []
+        before = None
+        while before != 0:
+            page = assistant.transcript_page(conversation, limit=limit, before=before)
+            assert len(page.items) <= max(limit, 2), "more than the limit only for one whole turn"
+            items = [item.to_dict() for item in page.items] + items
+            before = page.start
+        assert items == whole, limit
+    assistant.close()
