@@ -110,7 +110,14 @@ def serve_child(args: argparse.Namespace) -> None:
 
     pgdata = Path(args.pgdata)
     db = open_database(Settings(limits=EngineLimits.from_env()), pgdata=pgdata, contributors=CONTRIBUTORS)
-    client = openai.OpenAI(base_url=args.model_url, api_key="bench", max_retries=0, timeout=600)
+    try:  # the client `serve` makes for itself: a bounded pool whose connections are kept alive
+        from nexusleads_lab.agent.provider import ModelSettings, make_client
+
+        settings = ModelSettings(model="bench", api_key="bench", base_url=args.model_url, replay=None, record=None,
+                                 timeout_s=600, max_retries=0)  # fmt: skip
+        client = make_client(settings, max_connections=256)
+    except (ImportError, TypeError):  # code under test from before make_client took max_connections
+        client = openai.OpenAI(base_url=args.model_url, api_key="bench", max_retries=0, timeout=600)
     app = create_app(database=db, client=client, local=Identity(user="bench", org=ORGS[0][0]))
     sock = socket.socket()
     sock.bind(("127.0.0.1", 0))

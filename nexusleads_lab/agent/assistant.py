@@ -301,14 +301,10 @@ class Assistant:
     def _load(self, conversation_id: str, keep: Thread | None = None) -> Thread:
         """A stored conversation as a thread; ``keep``: the thread it refreshes (its DataFrames stay)."""
         store = self.store
-        info, stored_messages = store.load(conversation_id)
-        messages = []
-        for stored in stored_messages:
-            msg = stored.content.get("message") if isinstance(stored.content, dict) else None
-            if msg and stored.role in ("user", "assistant", "tool", "system"):
-                messages.append(msg)
+        info = store.get(conversation_id)  # read first: a later write shows as a later updated_at
+        messages = _model_tail(store, info.id, self.token_budget)
         store.seen[info.id] = info.updated_at
-        thread = Thread(id=info.id, messages=messages, next_result=_next_result_number(messages))
+        thread = Thread(id=info.id, messages=messages, next_result=store.highest_result(info.id) + 1)
         if keep is not None and keep.id == info.id:
             thread.frames, thread.next_result = keep.frames, max(thread.next_result, keep.next_result)
         return thread
@@ -343,10 +339,7 @@ class Assistant:
         cid = conversation_id or self.thread.id
         if not cid or not self.store:
             return []
-        return [
-            {"seq": m.seq, "role": m.role, "created_at": m.created_at.isoformat(), **m.content}
-            for m in self.store.messages(cid)
-        ]
+        return [_history_row(m) for m in self.store.messages(cid)]
 
     def transcript(self, conversation_id: str | None = None) -> list:
         """A stored conversation (default: the current one) as typed items: questions, answers
@@ -355,6 +348,52 @@ class Assistant:
         from .transcript import build
 
         return build(self.history(conversation_id))
+
+    def transcript_page(self, conversation_id: str, *, limit: int, before: int | None = None) -> TranscriptPage:
+        """The latest whole turns of a stored conversation before message position ``before``
+        (default: its end) as transcript items, at most ``limit`` of them (or the one turn
+        there, if it alone has more). Read backwards in keyset pages: the cost follows the page,
+        not the conversation. A confirmation card here carries its outcome even when the
+        outcome came later; an outcome whose card is on an earlier page is left to that page."""
+        from .transcript import OutcomeItem, build
+
+        store = self.store
+        total = store.last_seq(conversation_id)
+        end = total + 1 if before is None else min(before, total) + 1  # positions: messages 1..before
+        chunk = max(limit, 100)
+        stored: list = []
+        counts: dict[int, int] = {}  # items of the turn starting at a seq
+        while True:
+            got = store.page(conversation_id, before=stored[0].seq if stored else end, limit=chunk)
+            stored = got + stored
+            at_start = len(got) < chunk
+            starts = [i for i, m in enumerate(stored) if _starts_turn(m)]
+            if at_start and stored and (not starts or starts[0] != 0):
+                starts.insert(0, 0)  # whatever came before the first question is a turn too
+            bounds, start, n, full = [*starts, len(stored)], len(stored), 0, False
+            for k in range(len(starts) - 1, -1, -1):
+                seq = stored[bounds[k]].seq
+                if seq not in counts:
+                    counts[seq] = len(build(_history_row(m) for m in stored[bounds[k] : bounds[k + 1]]))
+                if n + counts[seq] > limit and start < len(stored):
+                    full = True
+                    break
+                n, start = n + counts[seq], bounds[k]
+            if full or at_start:
+                break
+        window = stored[start:]
+        first = window[0].seq if window else end
+        cards = [m.content["meta"]["response"]["id"] for m in window if _card_id(m)]
+        later = store.find(conversation_id, "outcome", cards, after=end - 1) if cards else []
+        shown = {o["id"] for m in window if isinstance(o := (m.content.get("meta") or {}).get("outcome"), dict)}
+        earlier = store.find(conversation_id, "card", sorted(shown), before=first) if shown else []
+        elsewhere = {m.content["meta"]["response"]["id"] for m in earlier}
+        items = [
+            item
+            for item in build(_history_row(m) for m in [*window, *later])
+            if not (isinstance(item, OutcomeItem) and item.proposal_id in elsewhere)
+        ]
+        return TranscriptPage(items, total, first - 1)
 
     def rename(self, conversation_id: str, title: str) -> None:
         self.store.rename(conversation_id, title)
@@ -845,17 +884,66 @@ def _action_event(step: Step) -> AgentAction:
     )
 
 
-def _next_result_number(messages: list[dict[str, Any]]) -> int:
-    highest = 0
-    for msg in messages:
-        if msg.get("role") == "tool":
-            try:
-                rid = json.loads(msg.get("content") or "{}").get("result_id") or ""
-            except (json.JSONDecodeError, AttributeError):
-                continue
-            if rid.startswith("r") and rid[1:].isdigit():
-                highest = max(highest, int(rid[1:]))
-    return highest + 1
+@dataclass(frozen=True)
+class TranscriptPage:
+    items: list  # ``transcript.Item``s, oldest first
+    total: int  # messages stored in the whole conversation (the last position)
+    start: int  # messages stored before this page's first (0: nothing earlier)
+
+
+def _history_row(m) -> dict[str, Any]:
+    return {"seq": m.seq, "role": m.role, "created_at": m.created_at.isoformat(), **m.content}
+
+
+def _starts_turn(m) -> bool:
+    return m.role == "user" and (m.content.get("kind") if isinstance(m.content, dict) else None) != "confirm_refused"
+
+
+def _card_id(m) -> bool:
+    meta = m.content.get("meta") if isinstance(m.content, dict) else None
+    response = meta.get("response") if isinstance(meta, dict) else None
+    return isinstance(response, dict) and response.get("type") == "confirm" and isinstance(response.get("id"), str)
+
+
+MODEL_ROLES = ("user", "assistant", "tool", "system")
+TAIL_PAGE = 200  # stored messages read per round trip when resuming
+
+
+def _model_tail(store, conversation_id: str, budget: int) -> list[dict[str, Any]]:
+    """The end of a stored conversation the model can still see: pages read backwards until
+    ``fit_budget`` would drop everything before them, so resuming a long conversation reads a
+    bounded number of messages and sends the model exactly what the whole thread would have."""
+    messages: list[dict[str, Any]] = []
+    before: int | None = None
+    while True:
+        page = store.page(conversation_id, before=before, limit=TAIL_PAGE, roles=MODEL_ROLES)
+        messages = [m for m in (_model_message(s) for s in page) if m] + messages
+        if len(page) < TAIL_PAGE:
+            return messages  # the conversation's start
+        before = page[0].seq
+        start = _beyond_budget(messages, budget)
+        if start is not None:
+            return messages[start:]
+
+
+def _model_message(stored) -> dict[str, Any] | None:
+    msg = stored.content.get("message") if isinstance(stored.content, dict) else None
+    return msg if msg and stored.role in MODEL_ROLES else None
+
+
+def _beyond_budget(messages: list[dict[str, Any]], budget: int) -> int | None:
+    """The latest turn start from which the messages, each old tool result shrunk as
+    ``fit_budget`` would, exceed ``budget``: ``fit_budget`` drops everything before it, always."""
+    last_user = max((i for i, m in enumerate(messages) if m.get("role") == "user"), default=0)
+    total = 0
+    for i in range(len(messages) - 1, -1, -1):
+        msg = messages[i]
+        if i < last_user and msg.get("role") == "tool" and len(msg.get("content") or "") > 200:
+            msg = {**msg, "content": _shrink_tool_content(msg.get("content") or "")}
+        total += _size(msg)
+        if total > budget and msg.get("role") == "user" and i <= last_user:
+            return i
+    return None
 
 
 def _size(message: dict[str, Any]) -> int:
@@ -864,8 +952,10 @@ def _size(message: dict[str, Any]) -> int:
 
 def fit_budget(messages: list[dict[str, Any]], budget: int) -> list[dict[str, Any]]:
     """Keep a long thread inside ``budget`` tokens: shrink old tool results first, then drop
-    the oldest whole turns; the latest turn is always kept intact."""
-    total = sum(_size(m) for m in messages)
+    the oldest whole turns; the latest turn is always kept intact. One pass: a resumed thread
+    may hold thousands of messages."""
+    sizes = [_size(m) for m in messages]
+    total = sum(sizes)
     if total <= budget:
         return messages
     last_user = max((i for i, m in enumerate(messages) if m.get("role") == "user"), default=0)
@@ -875,16 +965,15 @@ def fit_budget(messages: list[dict[str, Any]], budget: int) -> list[dict[str, An
             break
         if msg.get("role") == "tool" and len(msg.get("content") or "") > 200:
             shrunk = {**msg, "content": _shrink_tool_content(msg.get("content") or "")}
-            total += _size(shrunk) - _size(msg)
-            out[i] = shrunk
-    while total > budget:
-        starts = [i for i, m in enumerate(out) if m.get("role") == "user"]
-        if len(starts) < 2:
-            break
-        cut = starts[1]
-        total -= sum(_size(m) for m in out[:cut])
-        out = out[cut:]
-    return out
+            size = _size(shrunk)
+            total += size - sizes[i]
+            out[i], sizes[i] = shrunk, size
+    starts = [i for i, m in enumerate(out) if m.get("role") == "user"]
+    cut, k = 0, 1
+    while total > budget and k < len(starts):  # drop everything before the next turn's start
+        total -= sum(sizes[cut : starts[k]])
+        cut, k = starts[k], k + 1
+    return out[cut:]
 
 
 def _shrink_tool_content(content: str) -> str:

@@ -18,11 +18,13 @@ Discovery, first found wins on a name clash (the more specific place overrides):
 from __future__ import annotations
 
 import codecs
+import functools
 import re
 import warnings
 from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 import yaml
 
@@ -73,6 +75,13 @@ def _split_front_matter(text: str) -> tuple[str, str] | None:
     return None
 
 
+@functools.lru_cache(maxsize=256)
+def _front_matter(text: str) -> Any:
+    """The parsed YAML (read, never changed): every session of a server discovers the skills
+    afresh, and the same text is parsed once instead of at every session (~1 ms each)."""
+    return yaml.safe_load(text)
+
+
 def parse_skill(path: Path, source: str) -> Skill:
     """Load one SKILL.md; raise ``ValueError`` saying what is wrong with it."""
     folder = path.parent
@@ -88,7 +97,7 @@ def parse_skill(path: Path, source: str) -> Skill:
     if split is None:
         raise ValueError("has no YAML front matter (a '---' line, the fields, then a closing '---' line)")
     try:
-        meta = yaml.safe_load(split[0])
+        meta = _front_matter(split[0])
     except yaml.YAMLError as exc:
         raise ValueError(f"has front matter that is not valid YAML ({' '.join(str(exc).split())})") from None
     if not isinstance(meta, dict):

@@ -49,6 +49,18 @@ class StoredMessage:
     created_at: datetime
 
 
+_SEQ_END = 2**31 - 1  # past any ``seq`` (an integer column)
+
+# A tool message's result id: the first "result_id" key of its JSON text (the payload's first key).
+_RESULT_ID = r'"result_id"\s*:\s*"r([0-9]{1,15})"'
+
+#: What ``ConversationStore.find`` may look up: a confirm card by its proposal id, an outcome by its.
+FINDABLE = {
+    "card": "m.content->'meta'->'response'->>'id'",
+    "outcome": "m.content->'meta'->'outcome'->>'id'",
+}
+
+
 class NotFound(QueryError):
     """No such conversation for this org and user (it may exist for somebody else)."""
 
@@ -263,6 +275,61 @@ class ConversationStore:
             fetch="all",
         )
         return info, [StoredMessage(r[0], r[1], r[2], r[3]) for r in rows]
+
+    def page(
+        self, conversation_id: str, *, before: int | None = None, limit: int, roles: tuple[str, ...] | None = None
+    ) -> builtins.list[StoredMessage]:
+        """At most ``limit`` messages with a sequence number below ``before`` (default: all), the
+        latest ones, oldest first (``roles``: only these). One keyset read backwards on the
+        conversation's ``(conversation_id, seq)`` index: a page costs the same at any length."""
+        rows = self.query(
+            "SELECT m.seq, m.role, m.content, m.created_at FROM chat_messages m"
+            " JOIN chat_conversations c ON c.id = m.conversation_id"
+            " WHERE c.id = %s AND c.org = %s AND c.user_name = %s AND m.seq < %s"
+            + (" AND m.role = ANY(%s)" if roles else "")
+            + " ORDER BY m.seq DESC LIMIT %s",
+            (_uuid(conversation_id), self.org, self.user, _SEQ_END if before is None else before,
+             *((list(roles),) if roles else ()), limit),
+            fetch="all",
+        )  # fmt: skip
+        return [StoredMessage(r[0], r[1], r[2], r[3]) for r in reversed(rows)]
+
+    def find(self, conversation_id: str, sql_filter: str, values: builtins.list[str], *, after: int | None = None,
+             before: int | None = None) -> builtins.list[StoredMessage]:  # fmt: skip
+        """Messages whose ``content`` path ``sql_filter`` (one of ``FINDABLE``) is one of
+        ``values``, between two sequence numbers: what a page needs from outside itself."""
+        path = FINDABLE[sql_filter]
+        rows = self.query(
+            "SELECT m.seq, m.role, m.content, m.created_at FROM chat_messages m"
+            " JOIN chat_conversations c ON c.id = m.conversation_id"
+            f" WHERE c.id = %s AND c.org = %s AND c.user_name = %s AND m.seq > %s AND m.seq < %s AND {path} = ANY(%s)"
+            " ORDER BY m.seq",
+            (_uuid(conversation_id), self.org, self.user, after or 0, _SEQ_END if before is None else before, values),
+            fetch="all",
+        )
+        return [StoredMessage(r[0], r[1], r[2], r[3]) for r in rows]
+
+    def last_seq(self, conversation_id: str) -> int:
+        """The sequence number of the conversation's latest message (0: none); its length."""
+        row = self.query(
+            "SELECT coalesce(max(m.seq), 0) FROM chat_messages m JOIN chat_conversations c ON c.id = m.conversation_id"
+            " WHERE c.id = %s AND c.org = %s AND c.user_name = %s",
+            (_uuid(conversation_id), self.org, self.user),
+            fetch="one",
+        )
+        return int(row[0])
+
+    def highest_result(self, conversation_id: str) -> int:
+        """The highest ``rN`` result id any tool message of the conversation carries (0: none),
+        found in the database, so a resumed thread numbers on without reading every message."""
+        row = self.query(
+            "SELECT coalesce(max(substring(m.content->'message'->>'content' from %s)::bigint), 0)"
+            " FROM chat_messages m JOIN chat_conversations c ON c.id = m.conversation_id"
+            " WHERE c.id = %s AND c.org = %s AND c.user_name = %s AND m.role = 'tool'",
+            (_RESULT_ID, _uuid(conversation_id), self.org, self.user),
+            fetch="one",
+        )
+        return int(row[0])
 
     def close(self) -> None:
         """Let go of this store's own connection (a pooled store holds none between queries)."""

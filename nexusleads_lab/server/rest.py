@@ -1,8 +1,9 @@
 """``/api/chat/conversations``: the caller's own conversations, as the original FastAPI router had them.
 
 Bounded: the list pages (``limit``, ``before`` = the last id of the page before), a transcript
-pages its items (``limit``, ``before`` = an item index). Titles go out with bidi and other
-invisible controls shown as ``\\u202E``-style escapes, and come in with lone surrogates as U+FFFD.
+pages whole turns (``limit`` items, ``before`` = a message position), read from the database page
+by page. Titles go out with bidi and other invisible controls shown as ``\\u202E``-style escapes,
+and come in with lone surrogates as U+FFFD.
 """
 
 from __future__ import annotations
@@ -41,10 +42,13 @@ class Conversation(BaseModel):
 class ConversationWithTranscript(Conversation):
     transcript: list[dict[str, Any]] = Field(
         description="questions, answers (with their steps and resolved responses) and confirmation outcomes, "
-        "oldest first: at most `limit` items, the last ones before item `before`"
+        "oldest first: the latest whole turns before position `before`, at most `limit` items (or the one turn "
+        "there, if it alone has more)"
     )
-    transcript_total: int = Field(description="items in the whole transcript")
-    transcript_from: int = Field(description="index of the first item returned (0: nothing earlier)")
+    transcript_total: int = Field(description="messages stored in the whole conversation (the last position)")
+    transcript_from: int = Field(
+        description="messages stored before this page (0: nothing earlier); the next page's `before`"
+    )
 
 
 def _clean_title(title: str | None) -> str | None:
@@ -115,19 +119,19 @@ def create_conversation(body: NewConversation | None = None, assistant: Assistan
 )
 def read_conversation(
     conversation_id: str,
-    limit: int = Query(200, ge=1, le=1000, description="at most this many transcript items, the latest first kept"),
+    limit: int = Query(200, ge=1, le=1000, description="at most this many transcript items, the latest kept"),
     before: int | None = Query(
-        None, ge=0, description="only items before this index (the previous page's `transcript_from`)"
+        None, ge=0, description="only messages up to this position (the previous page's `transcript_from`)"
     ),
     assistant: Assistant = Caller,
 ) -> ConversationWithTranscript:
     info = assistant.store.get(conversation_id)
-    items = assistant.transcript(info.id)
-    end = len(items) if before is None else min(before, len(items))
-    start = max(0, end - limit)
-    page = [item.to_dict() for item in items[start:end]]
+    page = assistant.transcript_page(info.id, limit=limit, before=before)
     return ConversationWithTranscript(
-        **Conversation.of(info).model_dump(), transcript=page, transcript_total=len(items), transcript_from=start
+        **Conversation.of(info).model_dump(),
+        transcript=[item.to_dict() for item in page.items],
+        transcript_total=page.total,
+        transcript_from=page.start,
     )
 
 
