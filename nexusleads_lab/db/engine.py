@@ -323,8 +323,10 @@ class Engine:
         cap = self.limits.row_cap if row_cap is None else int(row_cap)
         if cap < 1:
             raise QueryError(f"The row cap must be at least 1, got {cap}.")
-        sent = rewrite(text)
         max_bytes = self.limits.result_max_bytes
+        # One value of a result may bring back at most a quarter of the cap (bounded.per_value_bound):
+        # an aggregate building more is stopped in the backend while it builds.
+        sent = rewrite(text, value_bound=aggregate_bound(max_bytes))
         started = time.perf_counter()
         for attempt in (1, 2):
             conn = self._reads.acquire()
@@ -522,6 +524,12 @@ class Engine:
                 self._writer.close()
             except Exception:
                 pass
+
+
+def aggregate_bound(max_bytes: int) -> int:
+    """Bytes one aggregate may put into one value in the backend: what one value of a result may
+    bring back whole (``bounded.per_value_bound`` for a single wide column), at least 1 MiB."""
+    return max(1 << 20, max_bytes // 4)
 
 
 def _mib(n: int | None) -> str:
