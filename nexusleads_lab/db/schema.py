@@ -315,11 +315,11 @@ BEGIN
     total := total + bytes;
     IF total > bound THEN
         RAISE EXCEPTION USING ERRCODE = 'program_limit_exceeded',
+            -- the alternative is in the message: the driver does not hand a HINT over
             MESSAGE = format('%s would build one value of more than %s MiB, the most one value of a result '
-                             'may be (a quarter of NEXUS_RESULT_MAX_BYTES); the statement was stopped there',
-                             what, round(bound / 1048576.0, 1)),
-            HINT = 'Aggregate fewer rows (a WHERE, a GROUP BY, or a LIMIT in a subquery), or compute a summary '
-                   '(count(*), length(...), left(string_agg(...), n) over fewer rows) instead.';
+                             'may be (a quarter of NEXUS_RESULT_MAX_BYTES); the statement was stopped there. '
+                             'Aggregate fewer rows (a WHERE, a GROUP BY, or a LIMIT in a subquery), or compute '
+                             'a summary (count(*), sum(length(...))) instead', what, round(bound / 1048576.0, 1));
     END IF;
     RETURN total;
 END $$;
