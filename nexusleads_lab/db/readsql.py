@@ -463,18 +463,19 @@ def guard_aggregates(stmt, bound: int) -> bool:
     def guarded(node):
         if isinstance(node, ast.FuncCall) and not node.agg_star:
             name = function_name(node)
-            if len(name) == 2 and name[0] != "pg_catalog" or name[-1] not in _BUILDING_AGGREGATES:
+            if (len(name) == 2 and name[0] != "pg_catalog") or name[-1] not in _BUILDING_AGGREGATES:
                 return None
             what, args, size = f"{name[-1]}()", list(node.args or ()), _bytes
             if name[-1] == "string_agg":
                 size = _text_bytes
             return _guard(node, what, args, size, node.agg_filter, node.over, name[-1], bound)
         if isinstance(node, (ast.JsonArrayAgg, ast.JsonObjectAgg)):
-            c = node.constructor
-            if isinstance(node, ast.JsonArrayAgg):
-                what, args = "JSON_ARRAYAGG", [node.arg.raw_expr]
+            c, arg = node.constructor, node.arg
+            assert arg is not None  # the grammar gives every JSON aggregate its argument
+            if isinstance(arg, ast.JsonValueExpr):
+                what, args = "JSON_ARRAYAGG", [arg.raw_expr]
             else:
-                what, args = "JSON_OBJECTAGG", [node.arg.key, node.arg.value.raw_expr]
+                what, args = "JSON_OBJECTAGG", [arg.key, getattr(arg.value, "raw_expr", None)]
             return _guard(node, what, args, _bytes, c.agg_filter if c else None, c.over if c else None, "", bound)
         return None
 
@@ -552,7 +553,7 @@ def _bytes(args: list):
     """Bytes of any values, as stored (``pg_column_size``), with a NULL as nothing, plus a row."""
     from pglast import ast, enums
 
-    total: object = _row_overhead()
+    total: Any = _row_overhead()
     for arg in args:
         size = ast.FuncCall(funcname=(ast.String(sval="pg_column_size"),), args=(arg,))
         term = ast.CoalesceExpr(args=(size, ast.A_Const(val=ast.Integer(ival=0))))
