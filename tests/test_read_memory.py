@@ -81,6 +81,7 @@ HOSTILE = {
         "SELECT array_agg(x) FROM (SELECT array_agg(a.bio) AS x FROM contributors a, contributors b GROUP BY b.id) t"
     ),
     "JSON_ARRAYAGG over a self-join": "SELECT JSON_ARRAYAGG(a.bio) FROM contributors a, contributors b",
+    "ARRAY(SELECT ...) over a self-join": "SELECT ARRAY(SELECT a.bio FROM contributors a, contributors b) AS v",
     "DISTINCT, FILTER and OVER": (
         "SELECT string_agg(DISTINCT a.bio || b.github_login, ',') FILTER (WHERE a.id > 0) FROM contributors a, contributors b"
     ),

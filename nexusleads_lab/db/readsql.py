@@ -455,8 +455,9 @@ def guard_aggregates(stmt, bound: int) -> bool:
     its length, anything else by ``pg_column_size``, plus a per-row overhead) and stops the
     statement with SQLSTATE 54000 once they pass ``bound``, so the backend holds at most a small
     multiple of it. The aggregate itself, ORDER BY, DISTINCT, FILTER and OVER are untouched and
-    a top-level one keeps its column name. True when the tree was changed."""
-    from pglast import ast
+    a top-level one keeps its column name. ``ARRAY(SELECT ...)`` builds one value too and gets the
+    same guard as a window over its rows. True when the tree was changed."""
+    from pglast import ast, enums
 
     changed = False
 
@@ -469,6 +470,8 @@ def guard_aggregates(stmt, bound: int) -> bool:
             if name[-1] == "string_agg":
                 size = _text_bytes
             return _guard(node, what, args, size, node.agg_filter, node.over, name[-1], bound)
+        if isinstance(node, ast.SubLink) and node.subLinkType == enums.SubLinkType.ARRAY_SUBLINK:
+            return _guard_array(node, bound)
         if isinstance(node, (ast.JsonArrayAgg, ast.JsonObjectAgg)):
             c, arg = node.constructor, node.arg
             assert arg is not None  # the grammar gives every JSON aggregate its argument
@@ -505,9 +508,33 @@ def guard_aggregates(stmt, bound: int) -> bool:
     return changed
 
 
+_ARRAY_GUARD = (
+    "SELECT CASE WHEN {schema}.value_bound(pg_column_size(nexus_array.nexus_v)::int8 + {overhead}, {bound}::int8, "
+    "'ARRAY(SELECT ...)') OVER () < 0 THEN NULL ELSE nexus_array.nexus_v END FROM (SELECT 1) AS nexus_array(nexus_v)"
+)
+
+
+def _guard_array(node, bound: int):
+    """``ARRAY(SELECT e ...)`` as ``ARRAY(SELECT <e, guarded> FROM (SELECT e ...) AS nexus_array(nexus_v))``:
+    the window guard sees every row before the first is handed on (rows past work_mem wait on
+    disk, within temp_file_limit), and the rows keep their order."""
+    import pglast
+
+    from .schema import PRODUCT_SCHEMA
+
+    template = pglast.parse_sql(_ARRAY_GUARD.format(schema=PRODUCT_SCHEMA, overhead=_ROW_OVERHEAD, bound=int(bound)))[
+        0
+    ].stmt
+    template.fromClause[0].subquery = node.subselect
+    node.subselect = template
+    return node
+
+
 def _column_name(node) -> str:
     from pglast import ast
 
+    if isinstance(node, ast.SubLink):
+        return "array"
     if isinstance(node, ast.FuncCall):
         return function_name(node)[-1]
     return "json_arrayagg" if isinstance(node, ast.JsonArrayAgg) else "json_objectagg"
