@@ -522,9 +522,8 @@ def _guard_array(node, bound: int):
 
     from .schema import PRODUCT_SCHEMA
 
-    template = pglast.parse_sql(_ARRAY_GUARD.format(schema=PRODUCT_SCHEMA, overhead=_ROW_OVERHEAD, bound=int(bound)))[
-        0
-    ].stmt
+    sql = _ARRAY_GUARD.format(schema=PRODUCT_SCHEMA, overhead=_ROW_OVERHEAD, bound=int(bound))
+    template: Any = pglast.parse_sql(sql)[0].stmt
     template.fromClause[0].subquery = node.subselect
     node.subselect = template
     return node
