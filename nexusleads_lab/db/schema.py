@@ -324,7 +324,9 @@ BEGIN
     RETURN total;
 END $$;
 CREATE OR REPLACE AGGREGATE {PRODUCT_SCHEMA}.value_bound(bigint, bigint, text) (
-    SFUNC = {PRODUCT_SCHEMA}.value_bound_step, STYPE = bigint, INITCOND = '0'
+    SFUNC = {PRODUCT_SCHEMA}.value_bound_step, STYPE = bigint, INITCOND = '0',
+    -- partial totals add up: a parallel plan stays possible (each worker stops at the bound)
+    COMBINEFUNC = pg_catalog.int8pl, PARALLEL = SAFE
 );
 REVOKE ALL ON FUNCTION {PRODUCT_SCHEMA}.value_bound_step(bigint, bigint, bigint, text) FROM PUBLIC;
 REVOKE ALL ON FUNCTION {PRODUCT_SCHEMA}.value_bound(bigint, bigint, text) FROM PUBLIC;
