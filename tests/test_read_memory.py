@@ -123,3 +123,41 @@ def test_one_statement_stays_within_the_bounds_in_both_processes(db, reader_url,
         assert "NEXUS_RESULT_MAX_BYTES" in out["error"] and "Aggregate fewer rows" in out["error"], out
         assert out["backend"] < GUARD_FACTOR * aggregate_bound(CAP) + SLACK, out
     print(f"{name}: client +{out['client'] / mib:.1f} MiB, backend +{out['backend'] / mib:.1f} MiB, {out}")
+
+
+SAME_AS_BUILTINS = {
+    "ORDER BY inside": "SELECT tier, string_agg(status, ',' ORDER BY id DESC) AS s FROM lead_scores GROUP BY tier ORDER BY 1",
+    "DISTINCT and FILTER": (
+        "SELECT array_agg(DISTINCT status ORDER BY status) FILTER (WHERE score > 50) AS a FROM lead_scores"
+    ),
+    "a window": (
+        "SELECT id, array_agg(score) OVER (PARTITION BY tier ORDER BY id ROWS 2 PRECEDING) AS w "
+        "FROM lead_scores ORDER BY id LIMIT 20"
+    ),
+    "nested and in an expression": (
+        "SELECT cardinality(array_agg(x)) AS n, upper(string_agg(t, '')) AS u "
+        "FROM (SELECT ARRAY[min(id), max(id)] AS x, tier AS t FROM lead_scores GROUP BY tier) g"
+    ),
+    "json ones": (
+        "SELECT json_agg(status ORDER BY id)::text AS j, jsonb_object_agg(tier, n)::text AS o "
+        "FROM (SELECT id, status, tier, count(*) OVER (PARTITION BY tier) AS n FROM lead_scores) s"
+    ),
+    "ARRAY(SELECT ...)": "SELECT p.id, ARRAY(SELECT r.id FROM repositories r WHERE r.project_id = p.id ORDER BY r.id) AS r FROM projects p ORDER BY 1",
+    "a column named after the aggregate": "SELECT s.string_agg FROM (SELECT string_agg(tier, '') FROM lead_scores) s",
+}
+
+
+@pytest.mark.parametrize("name", list(SAME_AS_BUILTINS))
+def test_guarded_aggregates_return_what_the_builtins_return(db, reader_url, name):
+    """Within the bound the guard changes nothing: the same reader's plain statement (psycopg,
+    no rewrite) gives the same rows and column names."""
+    import psycopg
+
+    sql = SAME_AS_BUILTINS[name]
+    result = db.engine_for("acme-analytics").read(sql)
+    with psycopg.connect(reader_url) as conn:
+        cur = conn.execute(sql)
+        plain, names = cur.fetchall(), [c.name for c in cur.description]
+    assert list(result.df.columns) == names
+    got = [tuple(v.tolist() if hasattr(v, "tolist") else v for v in row) for row in result.df.itertuples(index=False)]
+    assert got == [tuple(row) for row in plain] and plain
