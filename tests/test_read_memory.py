@@ -15,6 +15,7 @@ from pathlib import Path
 
 import pytest
 
+from nexusleads_lab.db import QueryError
 from nexusleads_lab.db.engine import aggregate_bound
 from nexusleads_lab.db.schema import org_role_names
 
@@ -161,3 +162,10 @@ def test_guarded_aggregates_return_what_the_builtins_return(db, reader_url, name
     assert list(result.df.columns) == names
     got = [tuple(v.tolist() if hasattr(v, "tolist") else v for v in row) for row in result.df.itertuples(index=False)]
     assert got == [tuple(row) for row in plain] and plain
+
+
+def test_an_aggregate_called_wrongly_gets_the_servers_error_not_a_crash(db):
+    for sql in ("SELECT string_agg() FROM lead_scores", "SELECT array_agg(*) FROM lead_scores"):
+        with pytest.raises(QueryError) as caught:
+            db.engine_for("acme-analytics").read(sql)
+        assert caught.value.sqlstate in ("42883", "42809", "42601"), caught.value.paragraph()

@@ -464,8 +464,8 @@ def guard_aggregates(stmt, bound: int) -> bool:
     def guarded(node):
         if isinstance(node, ast.FuncCall) and not node.agg_star:
             name = function_name(node)
-            if (len(name) == 2 and name[0] != "pg_catalog") or name[-1] not in _BUILDING_AGGREGATES:
-                return None
+            if (len(name) == 2 and name[0] != "pg_catalog") or name[-1] not in _BUILDING_AGGREGATES or not node.args:
+                return None  # no arguments: the server says what is wrong with the call
             what, args, size = f"{name[-1]}()", list(node.args or ()), _bytes
             if name[-1] == "string_agg":
                 size = _text_bytes
