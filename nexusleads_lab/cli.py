@@ -120,6 +120,9 @@ def cmd_seed(args) -> int:
 
 def result_json(result) -> dict:
     rows = json.loads(result.df.to_json(orient="values", date_format="iso", date_unit="us", default_handler=str))
+    for position in getattr(result, "numeric_text", {}):  # numerics as PostgreSQL wrote them
+        for row, value in zip(rows, result.exact_values(position)):
+            row[position] = value
     return {
         **result.to_dict(),
         "rows": [dict(zip(result.df.columns, r)) for r in rows],

@@ -237,6 +237,23 @@ def test_the_corpus_on_the_dedicated_production_path(dedicated):
     assert run_corpus(dedicated["engine"], _others(dedicated["superuser"])) == []
 
 
+def test_the_aggregate_guard_works_on_the_dedicated_path(dedicated):
+    """Migration 6 made the guard as the tables' owner, the roles script granted it: an aggregate
+    within the bound returns what the built-in returns, one past it is stopped by name."""
+    from nexusleads_lab.config import EngineLimits
+
+    small = Engine(dedicated["url"], None, EngineLimits(result_max_bytes=4 << 20), scope=ORG)
+    try:
+        logins = small.read("SELECT string_agg(github_login, ',' ORDER BY github_login) AS s FROM contributors").df
+        plain = small.read("SELECT github_login FROM contributors ORDER BY github_login").df
+        assert logins["s"][0] == ",".join(plain["github_login"])
+        with pytest.raises(QueryError) as caught:
+            small.read("SELECT array_agg(repeat(a.github_login, 50)) FROM contributors a, contributors b")
+        assert caught.value.sqlstate == "54000" and "array_agg() would build one value" in caught.value.message
+    finally:
+        small.close()
+
+
 def test_no_readable_relation_shows_a_secret_or_another_organization_dedicated(dedicated):
     others = _others(dedicated["superuser"])
     assert leaks_from_every_readable_relation(dedicated["engine"], dedicated["superuser"], others) == []

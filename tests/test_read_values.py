@@ -62,10 +62,34 @@ def test_age_and_timestamp_differences_are_timedeltas(db):
     assert df["age"].dtype == "timedelta64[ns]"
 
 
-def test_a_numeric_is_a_float_with_its_value(db, cli_json):
+def test_a_numeric_keeps_its_scale_for_the_model_and_json_and_is_a_float_in_the_frame(db, cli_json):
     result, cell, kind = _read(db, "SELECT 12.50::numeric AS n")
-    assert result.df["n"].dtype == "float64" and result.df["n"][0] == 12.5 and cell == 12.5 and kind == "numeric"
-    assert cli_json["n"] == 12.5
+    assert result.df["n"].dtype == "float64" and result.df["n"][0] == 12.5
+    assert cell == "12.50" and kind == "numeric", "a float would drop the scale PostgreSQL shows"
+    assert cli_json["n"] == "12.50"
+
+
+def test_a_numeric_beyond_float_precision_reaches_the_model_digit_for_digit(db):
+    result, cell, _ = _read(db, "SELECT 12345678901234567890.12 AS big")
+    assert cell == "12345678901234567890.12" and float(cell) == result.df["big"][0]
+
+
+def test_a_numeric_a_float_prints_exactly_stays_a_json_number(db):
+    result = db.engine_for(ORG).read("SELECT 3::numeric AS i, 0.1::numeric AS f, -7.25::numeric AS g")
+    row = json.loads(preview_payload("r1", result))["rows"][0]
+    assert row == [3, 0.1, -7.25] and [type(v) for v in row] == [int, float, float]
+
+
+def test_numeric_nan_and_infinity_read_as_postgresql_writes_them(db):
+    result = db.engine_for(ORG).read("SELECT 'NaN'::numeric AS x, '-Infinity'::numeric AS m")
+    row = json.loads(preview_payload("r1", result))["rows"][0]
+    assert row == ["NaN", "-Infinity"] and pd.isna(result.df["x"][0]) and result.df["m"][0] == float("-inf")
+
+
+def test_a_null_numeric_is_null_everywhere(db):
+    result = db.engine_for(ORG).read("SELECT NULL::numeric AS z, avg(score) AS a FROM lead_scores WHERE false")
+    row = json.loads(preview_payload("r1", result))["rows"][0]
+    assert row == [None, None] and result.df["z"].isna().all()
 
 
 def test_a_uuid_is_a_uuid(db, cli_json):

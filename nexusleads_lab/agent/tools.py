@@ -108,6 +108,9 @@ def preview_payload(result_id: str | None, result: QueryResult, max_bytes: int =
         columns = [{"name": str(n), "type": str(d)} for n, d in zip(result.df.columns, result.df.dtypes)]
     head = result.df.head(PREVIEW_ROWS)
     rows = [[_cell(v) for v in row] for row in head.itertuples(index=False, name=None)]
+    for position in result.numeric_text:  # exact decimal text where a float would change the value
+        for row, value in zip(rows, result.exact_values(position, len(rows))):
+            row[position] = value
     payload: dict[str, Any] = {
         "result_id": result_id,
         "row_count": result.row_count,

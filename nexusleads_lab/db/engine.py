@@ -72,6 +72,17 @@ class QueryResult:
     column_types: dict[str, str] = field(default_factory=dict)
     truncated_by: str | None = None  # "rows" (the row cap), "bytes" (the result byte cap) or "value" (one value)
     max_bytes: int | None = None
+    # numeric columns (by position) as the driver sent them: exact decimal text, scale kept
+    numeric_text: dict[int, pa.ChunkedArray] = field(default_factory=dict)
+
+    def exact_values(self, position: int, rows: int | None = None) -> list:
+        """Column ``position`` as the model and ``--json`` get it: for a numeric column, each value
+        as a JSON number where that number is exactly what PostgreSQL wrote (12.5, 3), else its
+        text form (``"12.50"``, ``"12345678901234567890.12"``, ``"NaN"``); None for NULL."""
+        text = self.numeric_text[position]
+        if rows is not None:
+            text = text.slice(0, rows)
+        return [numeric_json(v) for v in text.to_pylist()]
 
     @property
     def truncation_note(self) -> str | None:
@@ -323,8 +334,10 @@ class Engine:
         cap = self.limits.row_cap if row_cap is None else int(row_cap)
         if cap < 1:
             raise QueryError(f"The row cap must be at least 1, got {cap}.")
-        sent = rewrite(text)
         max_bytes = self.limits.result_max_bytes
+        # One value of a result may bring back at most a quarter of the cap (bounded.per_value_bound):
+        # an aggregate building more is stopped in the backend while it builds.
+        sent = rewrite(text, value_bound=aggregate_bound(max_bytes))
         started = time.perf_counter()
         for attempt in (1, 2):
             conn = self._reads.acquire()
@@ -367,6 +380,11 @@ class Engine:
         column_types = {f.name: _pg_type(f) for f in described}
         df = arrow_to_pandas(table)
         df.attrs["sql"] = text
+        numeric_text = {
+            i: pa.chunked_array([c.storage for c in col.chunks], type=col.type.storage_type)
+            for i, (col, fld) in enumerate(zip(table.columns, table.schema))
+            if isinstance(col.type, pa.BaseExtensionType) and _pg_type(fld) == "numeric"
+        }
         elapsed = (time.perf_counter() - started) * 1000
         return QueryResult(
             sql=text,
@@ -378,6 +396,7 @@ class Engine:
             column_types=column_types,
             truncated_by="bytes" if over_bytes else ("rows" if over_rows else ("value" if cut_values else None)),
             max_bytes=max_bytes,
+            numeric_text=numeric_text,
         )
 
     def _fetch(
@@ -524,6 +543,35 @@ class Engine:
                 pass
 
 
+_INTEGRAL = re.compile(r"-?[0-9]+")
+# The driver's spelling of the special values, and PostgreSQL's.
+_SPECIAL = {"nan": "NaN", "inf": "Infinity", "-inf": "-Infinity", "infinity": "Infinity", "-infinity": "-Infinity"}
+
+
+def numeric_json(text: str | None) -> int | float | str | None:
+    """A numeric's text as JSON keeps it: an int or a float when that prints back exactly as
+    PostgreSQL wrote it, else the text itself (a float would drop the scale of 12.50 or the
+    digits of 12345678901234567890.12, and JSON has no NaN)."""
+    if text is None:
+        return None
+    special = _SPECIAL.get(text.lower())
+    if special:
+        return special
+    if _INTEGRAL.fullmatch(text):
+        return int(text)
+    try:
+        number = float(text)
+    except ValueError:
+        return text
+    return number if repr(number) == text else text
+
+
+def aggregate_bound(max_bytes: int) -> int:
+    """Bytes one aggregate may put into one value in the backend: what one value of a result may
+    bring back whole (``bounded.per_value_bound`` for a single wide column), at least 1 MiB."""
+    return max(1 << 20, max_bytes // 4)
+
+
 def _mib(n: int | None) -> str:
     return f"{(n or 0) / (1024 * 1024):,.0f} MiB"
 
@@ -633,6 +681,8 @@ def _column_to_series(col: pa.ChunkedArray, fld: pa.Field) -> pd.Series:
         if getattr(typ, "extension_name", "") == "arrow.json":
             return pd.Series([None if v is None else json.loads(v) for v in storage.to_pylist()], dtype=object)
         if _pg_type(fld) == "numeric":
+            # float64, the dtype pandas users compute with (a decimal dtype cannot hold NaN or a scale
+            # per value); the exact text goes to the model and --json (QueryResult.numeric_text).
             return pd.Series(pc.cast(storage, pa.float64()).to_numpy(zero_copy_only=False))
         if getattr(typ, "extension_name", "") == "arrow.uuid":
             return pd.Series([None if v is None else uuid.UUID(bytes=v) for v in storage.to_pylist()], dtype=object)

@@ -129,6 +129,7 @@ _STREAMED_STATES = (
     ("out of memory", "53200"),
     # Errors met while rows stream in reach the driver as text only: the common ones, by their text.
     ("requested length too large", "54000"),
+    ("would build one value of more than", "54000"),  # the read path's aggregate guard (schema migration 6)
     ("division by zero", "22012"),
     ("out of range", "22003"),
     ("invalid input syntax", "22P02"),

@@ -362,14 +362,18 @@ def _ident_text(token: str) -> str:
     return token[1:-1].replace('""', '"') if token.startswith('"') else token.lower()
 
 
-def rewrite(text: str) -> Rewritten:
+def rewrite(text: str, value_bound: int | None = None) -> Rewritten:
     """``text`` (already checked) with the relations a reader would read wrongly replaced by the
     product's equivalents: pg_settings without custom settings, and the information_schema views
-    that list only what the reader owns read from the catalog instead."""
+    that list only what the reader owns read from the catalog instead. Data-sized size arguments
+    are clamped and, with ``value_bound``, every value-building aggregate is guarded
+    (``guard_aggregates``)."""
     from pglast import ast
 
     raw = parse(text, noun="query", empty="Empty query.")
-    exact = not _clamp_sizes(raw[0].stmt)
+    clamped = _clamp_sizes(raw[0].stmt)
+    guarded = value_bound is not None and guard_aggregates(raw[0].stmt, value_bound)
+    exact = not (clamped or guarded)
     if not exact:
         from pglast.stream import RawStream
 
@@ -432,6 +436,172 @@ def _clamp_sizes(stmt) -> bool:
         node.args = tuple(args)
         changed = True
     return changed
+
+
+# What one input row adds to a built value beyond its own bytes (array slot, JSON punctuation and
+# keys, the parse tree of jsonb): a few words, so many tiny rows count too.
+_ROW_OVERHEAD = 16
+# jsonb_agg / jsonb_object_agg hold a parsed tree of every element until the end, several times
+# the bytes of the elements (measured in benchmarks/bench_read_memory.py): counted at this weight.
+_TREE_WEIGHT = {"jsonb_agg": 4, "jsonb_object_agg": 4}
+
+
+def guard_aggregates(stmt, bound: int) -> bool:
+    """Put ``nexus_lab.value_bound`` (schema migration 6) next to every aggregate that builds one
+    value out of its input rows: ``string_agg(x, d ORDER BY o) FILTER (WHERE f)`` becomes
+    ``CASE WHEN nexus_lab.value_bound(<bytes of x and d>, bound, 'string_agg()') FILTER (WHERE f)
+    < 0 THEN NULL ELSE string_agg(x, d ORDER BY o) FILTER (WHERE f) END``. Both aggregates see the
+    same rows in the same Agg node; the guard adds up the bytes that go into the value (text by
+    its length, anything else by ``pg_column_size``, plus a per-row overhead) and stops the
+    statement with SQLSTATE 54000 once they pass ``bound``, so the backend holds at most a small
+    multiple of it. The aggregate itself, ORDER BY, DISTINCT, FILTER and OVER are untouched and
+    a top-level one keeps its column name. ``ARRAY(SELECT ...)`` builds one value too and gets the
+    same guard as a window over its rows. True when the tree was changed."""
+    from pglast import ast, enums
+
+    changed = False
+
+    def guarded(node):
+        if isinstance(node, ast.FuncCall) and not node.agg_star:
+            name = function_name(node)
+            if (len(name) == 2 and name[0] != "pg_catalog") or name[-1] not in _BUILDING_AGGREGATES or not node.args:
+                return None  # no arguments: the server says what is wrong with the call
+            what, args, size = f"{name[-1]}()", list(node.args or ()), _bytes
+            if name[-1] == "string_agg":
+                size = _text_bytes
+            return _guard(node, what, args, size, node.agg_filter, node.over, name[-1], bound)
+        if isinstance(node, ast.SubLink) and node.subLinkType == enums.SubLinkType.ARRAY_SUBLINK:
+            return _guard_array(node, bound)
+        if isinstance(node, (ast.JsonArrayAgg, ast.JsonObjectAgg)):
+            c, arg = node.constructor, node.arg
+            assert arg is not None  # the grammar gives every JSON aggregate its argument
+            if isinstance(arg, ast.JsonValueExpr):
+                what, args = "JSON_ARRAYAGG", [arg.raw_expr]
+            else:
+                what, args = "JSON_OBJECTAGG", [arg.key, getattr(arg.value, "raw_expr", None)]
+            return _guard(node, what, args, _bytes, c.agg_filter if c else None, c.over if c else None, "", bound)
+        return None
+
+    def visit(node):
+        nonlocal changed
+        for attr in node:
+            value = getattr(node, attr, None)
+            if isinstance(value, ast.Node):
+                visit(value)
+                new = guarded(value)
+                if new is not None:
+                    if isinstance(node, ast.ResTarget) and node.name is None:
+                        node.name = _column_name(value)  # the column keeps the name PostgreSQL gives it
+                    setattr(node, attr, new)
+                    changed = True
+            elif isinstance(value, tuple):
+                items = list(value)
+                for i, item in enumerate(items):
+                    if isinstance(item, ast.Node):
+                        visit(item)
+                        new = guarded(item)
+                        if new is not None:
+                            items[i], changed = new, True
+                setattr(node, attr, tuple(items))
+
+    visit(stmt)
+    return changed
+
+
+_ARRAY_GUARD = (
+    "SELECT CASE WHEN {schema}.value_bound(pg_column_size(nexus_array.nexus_v)::int8 + {overhead}, {bound}::int8, "
+    "'ARRAY(SELECT ...)') OVER () < 0 THEN NULL ELSE nexus_array.nexus_v END FROM (SELECT 1) AS nexus_array(nexus_v)"
+)
+
+
+def _guard_array(node, bound: int):
+    """``ARRAY(SELECT e ...)`` as ``ARRAY(SELECT <e, guarded> FROM (SELECT e ...) AS nexus_array(nexus_v))``:
+    the window guard sees every row before the first is handed on (rows past work_mem wait on
+    disk, within temp_file_limit), and the rows keep their order."""
+    import pglast
+
+    from .schema import PRODUCT_SCHEMA
+
+    sql = _ARRAY_GUARD.format(schema=PRODUCT_SCHEMA, overhead=_ROW_OVERHEAD, bound=int(bound))
+    template: Any = pglast.parse_sql(sql)[0].stmt
+    template.fromClause[0].subquery = node.subselect
+    node.subselect = template
+    return node
+
+
+def _column_name(node) -> str:
+    from pglast import ast
+
+    if isinstance(node, ast.SubLink):
+        return "array"
+    if isinstance(node, ast.FuncCall):
+        return function_name(node)[-1]
+    return "json_arrayagg" if isinstance(node, ast.JsonArrayAgg) else "json_objectagg"
+
+
+def _row_overhead():
+    """The per-row overhead as a bigint: the sum of sizes never overflows an integer."""
+    from pglast import ast
+
+    return ast.TypeCast(arg=ast.A_Const(val=ast.Integer(ival=_ROW_OVERHEAD)),
+                        typeName=ast.TypeName(names=(ast.String(sval="int8"),)))  # fmt: skip
+
+
+def _guard(node, what: str, args: list, size, agg_filter, over, name: str, bound: int):
+    from pglast import ast, enums
+
+    from .schema import PRODUCT_SCHEMA
+
+    def const(value):
+        return ast.A_Const(val=ast.Integer(ival=value) if isinstance(value, int) else ast.String(sval=value))
+
+    def op(sym: str, left, right):
+        return ast.A_Expr(kind=enums.A_Expr_Kind.AEXPR_OP, name=(ast.String(sval=sym),), lexpr=left, rexpr=right)
+
+    total = size(args)
+    weight = _TREE_WEIGHT.get(name, 1)
+    if weight != 1:
+        total = op("*", total, const(weight))
+    check = ast.FuncCall(
+        funcname=(ast.String(sval=PRODUCT_SCHEMA), ast.String(sval="value_bound")),
+        args=(total, ast.TypeCast(arg=const(bound), typeName=ast.TypeName(names=(ast.String(sval="int8"),))),
+              ast.TypeCast(arg=const(what), typeName=ast.TypeName(names=(ast.String(sval="text"),)))),
+        agg_filter=agg_filter,
+        over=over,
+    )  # fmt: skip
+    return ast.CaseExpr(
+        args=(ast.CaseWhen(expr=op("<", check, const(0)), result=ast.A_Const(isnull=True)),),
+        defresult=node,
+    )
+
+
+def _bytes(args: list):
+    """Bytes of any values, as stored (``pg_column_size``), with a NULL as nothing, plus a row."""
+    from pglast import ast, enums
+
+    total: Any = _row_overhead()
+    for arg in args:
+        size = ast.FuncCall(funcname=(ast.String(sval="pg_column_size"),), args=(arg,))
+        term = ast.CoalesceExpr(args=(size, ast.A_Const(val=ast.Integer(ival=0))))
+        total = ast.A_Expr(kind=enums.A_Expr_Kind.AEXPR_OP, name=(ast.String(sval="+"),), lexpr=total, rexpr=term)
+    return total
+
+
+def _text_bytes(args: list):
+    """string_agg's bytes: the value's length (NULL when it is NULL: string_agg skips it, and so
+    does the guard, whose step is strict) and the delimiter's, plus a row."""
+    from pglast import ast, enums
+
+    def plus(left, right):
+        return ast.A_Expr(kind=enums.A_Expr_Kind.AEXPR_OP, name=(ast.String(sval="+"),), lexpr=left, rexpr=right)
+
+    def length(arg):
+        return ast.FuncCall(funcname=(ast.String(sval="octet_length"),), args=(arg,))
+
+    total = plus(_row_overhead(), length(args[0]))
+    if len(args) > 1:
+        total = plus(total, ast.CoalesceExpr(args=(length(args[1]), ast.A_Const(val=ast.Integer(ival=0)))))
+    return total
 
 
 # Words a PostgreSQL statement can start with: what a misspelt first word is matched against.

@@ -39,6 +39,9 @@ WRITER_ROLE = "nexus_writer"  # confirmed writes, every organization
 STORE_ROLE = "nexus_store"  # conversations, confirmations, audit, every organization's ('*') label
 ALL_ORGS = "*"  # the scope label of the all-organizations roles
 
+# The product's own objects outside the lead schema (the read path's aggregate guard).
+PRODUCT_SCHEMA = "nexus_lab"
+
 # Columns of `users` the agent may read: everything but the password hash.
 USER_COLUMNS_FOR_AGENT = ("id", "org_id", "email", "full_name", "role", "created_at", "last_login_at")
 
@@ -294,6 +297,41 @@ ALTER TABLE chat_conversations ADD COLUMN IF NOT EXISTS turn_holder text;
 ALTER TABLE chat_conversations ADD COLUMN IF NOT EXISTS turn_until timestamptz;
 """,
     ),
+    Migration(
+        6,
+        "a bound on the values aggregates build on the read path",
+        f"""
+-- The read path puts this guard next to every value-building aggregate (string_agg, array_agg,
+-- json(b)_agg, json(b)_object_agg, xmlagg, JSON_ARRAYAGG/OBJECTAGG) of a model's statement: it
+-- adds up the bytes going into the value and stops the statement once they pass the bound, so
+-- the backend never builds one value up to PostgreSQL's own 1 GB limit (readsql.guard_aggregates).
+-- The built-in aggregate keeps doing the work at C speed; the guard's state is one bigint. No SET
+-- search_path: it runs with the caller's rights and touches nothing, and a per-call setting would
+-- double its cost (about 2 us a row). STRICT: a NULL input adds nothing, as it adds nothing to the value.
+CREATE SCHEMA IF NOT EXISTS {PRODUCT_SCHEMA};
+CREATE OR REPLACE FUNCTION {PRODUCT_SCHEMA}.value_bound_step(total bigint, bytes bigint, bound bigint, what text)
+RETURNS bigint LANGUAGE plpgsql IMMUTABLE STRICT PARALLEL SAFE AS $$
+BEGIN
+    total := total + bytes;
+    IF total > bound THEN
+        RAISE EXCEPTION USING ERRCODE = 'program_limit_exceeded',
+            -- the alternative is in the message: the driver does not hand a HINT over
+            MESSAGE = format('%s would build one value of more than %s MiB, the most one value of a result '
+                             'may be (a quarter of NEXUS_RESULT_MAX_BYTES); the statement was stopped there. '
+                             'Aggregate fewer rows (a WHERE, a GROUP BY, or a LIMIT in a subquery), or compute '
+                             'a summary (count(*), sum(length(...))) instead', what, round(bound / 1048576.0, 1));
+    END IF;
+    RETURN total;
+END $$;
+CREATE OR REPLACE AGGREGATE {PRODUCT_SCHEMA}.value_bound(bigint, bigint, text) (
+    SFUNC = {PRODUCT_SCHEMA}.value_bound_step, STYPE = bigint, INITCOND = '0',
+    -- partial totals add up: a parallel plan stays possible (each worker stops at the bound)
+    COMBINEFUNC = pg_catalog.int8pl, PARALLEL = SAFE
+);
+REVOKE ALL ON FUNCTION {PRODUCT_SCHEMA}.value_bound_step(bigint, bigint, bigint, text) FROM PUBLIC;
+REVOKE ALL ON FUNCTION {PRODUCT_SCHEMA}.value_bound(bigint, bigint, text) FROM PUBLIC;
+""",
+    ),
 )
 
 CURRENT_VERSION = MIGRATIONS[-1].version
@@ -502,6 +540,11 @@ def role_statements() -> list[str]:
             f"GRANT USAGE ON SCHEMA public TO {group}",
             f"GRANT SELECT ON {', '.join(readable)} TO {group}",
             f"GRANT SELECT ({users_cols}) ON users TO {group}",
+        ]
+    for group in (READ_GROUP, READ_ALL_GROUP):  # the read path's aggregate guard (migration 6)
+        stmts += [
+            f"GRANT USAGE ON SCHEMA {PRODUCT_SCHEMA} TO {group}",
+            f"GRANT EXECUTE ON FUNCTION {PRODUCT_SCHEMA}.value_bound(bigint, bigint, text) TO {group}",
         ]
     for group in (WRITE_GROUP, WRITE_ALL_GROUP):
         stmts.append(f"GRANT INSERT, UPDATE, DELETE ON {', '.join(WRITABLE_TABLES)} TO {group}")
