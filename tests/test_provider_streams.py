@@ -375,7 +375,7 @@ def test_a_real_key_in_an_error_never_reaches_the_person(replay):
 # -- through the command line ------------------------------------------------------------------------
 
 
-@pytest.mark.parametrize("name", ["mistral", "ollama-0.20-same-index", "vllm-glm-restate", "openrouter-comments"])
+@pytest.mark.parametrize("name", names())
 def test_nexus_lab_ask_json_with_recorded_streams(db, tmp_path, name):
     fixture = load(name)
     expect = fixture.expect
@@ -388,15 +388,19 @@ def test_nexus_lab_ask_json_with_recorded_streams(db, tmp_path, name):
             capture_output=True, text=True, env=env, timeout=120, cwd=tmp_path,
         )  # fmt: skip
         requests = server.requests
-    assert proc.returncode == 0, proc.stderr
     events = [json.loads(line) for line in proc.stdout.splitlines()]
     actions = [e for e in events if e["type"] == "agent.action"]
     assert [e["command"] for e in actions if e["status"] == "started"] == expect["sql"]
     assert sorted(e["command"] for e in actions if e["status"] == "completed") == sorted(expect["sql"])
+    assert strict_problems(requests[1]) == []
+    if "error" in expect:  # the provider's error inside its 200 stream: a failed turn in its words, exit 1
+        assert proc.returncode == 1, proc.stderr
+        assert events[-1]["type"] == "error" and expect["error"] in events[-1]["message"]
+        return
+    assert proc.returncode == 0, proc.stderr
     (completed,) = [e for e in events if e["type"] == "turn.completed"]
     assert completed["usage"] == expect["usage"]
     assert completed["response"]["text"] == expect["answer"]
-    assert strict_problems(requests[1]) == []
 
 
 def test_finish_reason_error_without_an_error_object_is_a_failed_turn_not_an_answer(replay):
