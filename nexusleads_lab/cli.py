@@ -118,17 +118,6 @@ def cmd_seed(args) -> int:
 # -- sql -----------------------------------------------------------------------------------
 
 
-def result_json(result) -> dict:
-    rows = json.loads(result.df.to_json(orient="values", date_format="iso", date_unit="us", default_handler=str))
-    for position in getattr(result, "numeric_text", {}):  # numerics as PostgreSQL wrote them
-        for row, value in zip(rows, result.exact_values(position)):
-            row[position] = value
-    return {
-        **result.to_dict(),
-        "rows": [dict(zip(result.df.columns, r)) for r in rows],
-    }
-
-
 def cmd_sql(args) -> int:
     from .db import meta
     from .db.database import open_database
@@ -147,7 +136,7 @@ def cmd_sql(args) -> int:
     except QueryError as exc:
         return _fail(exc.paragraph(), args.json)
     if args.json:
-        _emit_json(result_json(result))
+        _emit_json(result.to_json())
         return 0
     import pandas as pd
 

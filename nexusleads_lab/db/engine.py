@@ -113,6 +113,15 @@ class QueryResult:
             "columns": self.column_types,
         }
 
+    def to_json(self) -> dict:
+        """``nexus-lab sql --json``'s object (the MCP ``psql`` tool's too): ``to_dict`` plus the rows,
+        numerics as PostgreSQL wrote them where a float would change them."""
+        rows = json.loads(self.df.to_json(orient="values", date_format="iso", date_unit="us", default_handler=str))
+        for position in self.numeric_text:
+            for row, value in zip(rows, self.exact_values(position)):
+                row[position] = value
+        return {**self.to_dict(), "rows": [dict(zip(self.df.columns, r)) for r in rows]}
+
 
 @dataclass
 class WriteResult:

@@ -19,9 +19,7 @@ CELL_CHARS = 500
 
 def read_result(result: QueryResult, max_bytes: int = MAX_RESULT_BYTES) -> dict[str, Any]:
     """The result as ``nexus-lab sql --json`` prints it, cut to at most ``max_bytes`` of JSON."""
-    from ..cli import result_json
-
-    full = result_json(result)
+    full = result.to_json()
     rows: list[dict[str, Any]] = full.pop("rows")
     shortened = False
     payload: dict[str, Any] = {**full, "rows": []}
