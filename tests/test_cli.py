@@ -179,7 +179,10 @@ def test_record_then_replay_gives_the_same_answer_without_a_key(run, tmp_path):
     assert last(replayed)["response"] == last(live)["response"]
     diverged = run("ask", "--json", "something never recorded", env={"NEXUS_REPLAY": str(cassette)})
     assert diverged.returncode == 1
-    assert "session.jsonl" in diverged.stdout and "something never recorded" in diverged.stdout
+    # one friendly paragraph: what was asked, the questions the recording can answer, how to connect a model
+    (error,) = [json.loads(line) for line in diverged.stdout.splitlines() if '"type": "error"' in line]
+    assert "something never recorded" in error["message"] and "how many projects?" in error["message"]
+    assert "OPENAI_API_KEY" in error["message"] and "re-record" not in error["message"]
 
 
 def test_seed_refuses_to_overwrite_without_reset(run, db):
