@@ -145,12 +145,51 @@ def serve_child(args: argparse.Namespace) -> None:
             "store_pool_size": getattr(db.settings.limits, "store_pool_size", None),
         }
     )
+    profile = os.environ.get("NEXUS_BENCH_PROFILE")  # benchmarks/profile_turn.py --profile: every thread's calls
+    profiles = _profile_threads() if profile else []
     try:
         with contextlib.suppress(KeyboardInterrupt):  # how the parent stops it
             asyncio.run(run())
     finally:
+        if profile:
+            _dump_profiles(profiles, profile)
         db.close()
         stop_embedded(pgdata)
+
+
+def _profile_threads() -> list:
+    """cProfile in this thread and in every thread started from now on (cProfile sees one thread
+    each; a turn runs on the event loop, a worker thread and the tool threads)."""
+    import cProfile
+
+    profiles: list[cProfile.Profile] = []
+
+    def start(*_args) -> None:
+        prof = cProfile.Profile(time.thread_time)  # CPU, not waiting: each thread its own clock
+        profiles.append(prof)
+        prof.enable()  # replaces this hook for the thread
+
+    threading.setprofile(start)
+    start()
+    return profiles
+
+
+def _dump_profiles(profiles: list, path: str) -> None:
+    import pstats
+
+    threading.setprofile(None)
+    stats = None
+    for prof in profiles:
+        prof.disable()
+        prof.snapshot_stats()
+        if not prof.stats:
+            continue
+        if stats is None:
+            stats = pstats.Stats(prof)
+        else:
+            stats.add(prof)
+    if stats is not None:
+        stats.dump_stats(path)
 
 
 # -- the scripted model, timed on its own side ------------------------------------------------
@@ -490,9 +529,11 @@ def code_under_test(ref: str, temp: Path) -> tuple[str | None, str]:
     return str(dest), f"commit {commit.stdout.strip()}"
 
 
-def start_server(pgdata: Path, model_url: str, code: str | None) -> tuple[subprocess.Popen, dict]:
+def start_server(
+    pgdata: Path, model_url: str, code: str | None, extra_env: dict[str, str] | None = None
+) -> tuple[subprocess.Popen, dict]:
     cmd = [PY, __file__, "--child", "--pgdata", str(pgdata), "--model-url", model_url]
-    env = child_env()
+    env = {**child_env(), **(extra_env or {})}
     # Every session is the one local user "bench": the per-user fair share (issue 20) would refuse
     # all but 4 of them, so it is lifted here; the benchmark measures the process, not the quota.
     env.update(NEXUS_MAX_TURNS_PER_USER="100000", NEXUS_MAX_SESSIONS_PER_USER="100000",

@@ -29,7 +29,8 @@ from ..config import EngineLimits
 from . import bounded, temporal
 from .errors import FULL_HINT, QueryError, connect_failure, from_adbc, from_psycopg, out_of_connections
 from .guard import check_role, describe_scope
-from .readsql import check_read, rewrite
+from .readsql import check_read
+from .verdicts import Verdicts
 
 #: Whose reads these are: an assistant sets it for its turn (and its tool threads inherit it), so
 #: ``Engine.cancel(scope)`` stops that assistant's queries and no one else's on a shared engine.
@@ -320,6 +321,7 @@ class Engine:
         self.limits = limits or EngineLimits()
         self.scope = scope  # an organization slug, or None for every organization
         self._check = check
+        self._verdicts = Verdicts(check)  # the same text is parsed and judged once per engine
         self.agent_url = agent_url
         self.writer_url = writer_url
         self._reads = (
@@ -337,16 +339,15 @@ class Engine:
 
     def read(self, sql: str, *, row_cap: int | None = None, timeout_ms: int | None = None) -> QueryResult:
         """Run one read query as the agent role and return the whole (capped) result."""
-        text = self._check(sql)
+        max_bytes = self.limits.result_max_bytes
+        # One value of a result may bring back at most a quarter of the cap (bounded.per_value_bound):
+        # an aggregate building more is stopped in the backend while it builds.
+        text, sent = self._verdicts.checked(sql, aggregate_bound(max_bytes))
         if self._reads is None:
             raise QueryError("No read-only agent role is configured.", hint=_ROLE_HINT)
         cap = self.limits.row_cap if row_cap is None else int(row_cap)
         if cap < 1:
             raise QueryError(f"The row cap must be at least 1, got {cap}.")
-        max_bytes = self.limits.result_max_bytes
-        # One value of a result may bring back at most a quarter of the cap (bounded.per_value_bound):
-        # an aggregate building more is stopped in the backend while it builds.
-        sent = rewrite(text, value_bound=aggregate_bound(max_bytes))
         started = time.perf_counter()
         for attempt in (1, 2):
             conn = self._reads.acquire()

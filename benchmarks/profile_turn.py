@@ -1,0 +1,175 @@
+#!/usr/bin/env python
+"""Server CPU per turn of `benchmarks/bench_server.py`'s exact turn, and where it goes.
+
+    .venv/bin/python benchmarks/profile_turn.py [--turns 40] [--ref worktree --ref HEAD~3]
+        [--concurrent 1] [--profile [--top 25]]
+
+Each ``--ref`` (default: the working tree) is one server process (the same child as
+bench_server.py: uvicorn, its own embedded PostgreSQL, the scripted model's two `psql` calls and
+a dashboard, 3 model requests a turn). The servers' turns are interleaved, round by round, so a
+noisy machine slows all of them alike; the CPU is the server process's own (user + system, from
+/proc), without the clients, the model or PostgreSQL. ``--profile`` runs the servers under
+cProfile in every thread (slower; the CPU column then includes the profiler) and prints each
+one's top functions by cumulative and by own time.
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import io
+import pstats
+import shutil
+import signal
+import subprocess
+import sys
+import tempfile
+import time
+from collections import Counter
+from pathlib import Path
+
+BENCH = Path(__file__).resolve().parent
+sys.path.insert(0, str(BENCH))
+
+import bench_server as bs  # noqa: E402
+from _common import log, med, quiet_warnings  # noqa: E402
+
+
+async def warm_up(servers: list[dict], turns: int) -> None:
+    """Imports, first connections, caches: not what a turn costs once the server runs."""
+    for s in servers:
+        for i in range(turns):
+            ws = await bs.open_ws(s["ws"])
+            try:
+                await bs.one_turn(ws, f"qw{s['n']}-{i}", 120)
+            finally:
+                await ws.close()
+
+
+async def measure(servers: list[dict], turns: int, concurrent: int) -> None:
+    for s in servers:
+        s["cpu"] = []
+        s["wall"] = []
+    for round_ in range(turns):
+        order = servers if round_ % 2 == 0 else servers[::-1]
+        for s in order:
+            conns = await asyncio.gather(*(bs.open_ws(s["ws"]) for _ in range(concurrent)))
+            try:
+                cpu0, t0 = bs.cpu_seconds(s["pid"]), time.perf_counter()
+                done = await asyncio.gather(
+                    *(bs.one_turn(ws, f"q{s['n']}-{round_}-{k}", 120) for k, ws in enumerate(conns))
+                )
+                s["cpu"].append((bs.cpu_seconds(s["pid"]) - cpu0) / concurrent)
+                s["wall"].append(time.perf_counter() - t0)
+                bad = [a for t in done for a in t.anomalies + t.failed]
+                if bad:
+                    log(f"{s['name']}: {bad[:3]}")
+            finally:
+                await asyncio.gather(*(c.close() for c in conns))
+
+
+def spy_table(path: Path, top: int) -> str:
+    """Collapsed stacks (py-spy --format raw) as each function's inclusive and own share of samples."""
+    inclusive: Counter[str] = Counter()
+    own: Counter[str] = Counter()
+    total = 0
+    for line in path.read_text().splitlines():
+        stack, _, count = line.rpartition(" ")
+        if not count.isdigit():
+            continue
+        n = int(count)
+        total += n
+        frames = [f.split(" (")[0] + " (" + f.split(" (")[-1].split(":")[0].rsplit("/", 1)[-1] + ")"
+                  for f in stack.split(";")[1:]]  # fmt: skip
+        for f in set(frames):
+            inclusive[f] += n
+        if frames:
+            own[frames[-1]] += n
+    lines = [f"{total} samples"]
+    lines += [f"{n / total:6.1%} {own[f] / total:6.1%}  {f}" for f, n in inclusive.most_common(top)]
+    lines += ["-- own time --"]
+    lines += [f"{n / total:6.1%}  {f}" for f, n in own.most_common(top)]
+    return "\n".join(lines)
+
+
+def main(argv: list[str] | None = None) -> int:
+    ap = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+    ap.add_argument("--ref", action="append", help="server code: worktree (default) or a git ref; repeat to compare")
+    ap.add_argument("--turns", type=int, default=40, help="measured rounds per server")
+    ap.add_argument("--concurrent", type=int, default=1, help="turns at once per round")
+    ap.add_argument("--warmup", type=int, default=3)
+    ap.add_argument("--delay", type=float, default=0.05, help="seconds the model waits before each answer")
+    ap.add_argument("--profile", action="store_true", help="cProfile every server thread; print the top functions")
+    ap.add_argument("--top", type=int, default=25)
+    ap.add_argument("--py-spy", help="a py-spy binary: sample the servers' CPU (not waits) while measuring")
+    ap.add_argument("--keep", type=Path, help="a folder to keep py-spy's raw stacks in")
+    args = ap.parse_args(argv)
+    quiet_warnings()
+    from nexusleads_lab.testing.modelserver import ModelServer
+
+    refs = args.ref or ["worktree"]
+    temp = Path(tempfile.mkdtemp(prefix="nexus-profile-turn-"))
+    servers: list[dict] = []
+    env_profile = {}
+    try:
+        model = bs.BenchModel(args.delay)
+        with ModelServer(model) as srv:
+            for n, ref in enumerate(refs):
+                where = temp / f"s{n}"
+                where.mkdir()
+                code, name = bs.code_under_test(ref, where)
+                out = where / "profile.out"
+                if args.profile:
+                    env_profile = {"NEXUS_BENCH_PROFILE": str(out)}
+                proc, info = bs.start_server(where / "pgdata", srv.base_url, code, extra_env=env_profile)
+                servers.append({"n": n, "name": f"{ref} ({name})", "proc": proc, "pid": proc.pid, "ws": info["ws"],
+                                "profile": out})  # fmt: skip
+            log(f"{len(servers)} server(s) up: {args.turns} rounds of {args.concurrent} turn(s) each")
+            asyncio.run(warm_up(servers, args.warmup))
+            spies = []
+            if args.py_spy:
+                for s in servers:
+                    s["spy"] = where = temp / f"spy{s['n']}.txt"
+                    cmd = [args.py_spy, "record", "--pid", str(s["pid"]), "--gil", "--nonblocking", "--rate", "250",
+                           "--format", "raw", "--output", str(where)]  # fmt: skip
+                    spies.append(subprocess.Popen(cmd, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL))
+                time.sleep(1.0)
+            try:
+                asyncio.run(measure(servers, args.turns, args.concurrent))
+            finally:
+                for spy in spies:
+                    spy.send_signal(signal.SIGINT)
+                    spy.wait(timeout=30)
+                for s in servers:
+                    bs.stop_server(s["proc"])
+        for s in servers:
+            cpu = s["cpu"]
+            print(
+                f"{s['name']}: server CPU per turn median {med(cpu) * 1000:.1f} ms, mean "
+                f"{sum(cpu) / len(cpu) * 1000:.1f} ms over {len(cpu)} rounds of {args.concurrent} "
+                f"(round wall median {med(s['wall']) * 1000:.0f} ms)"
+            )
+        for s in servers:
+            if s.get("spy") and s["spy"].exists():
+                print(f"\n== {s['name']}: py-spy, share of on-CPU samples (inclusive) ==")
+                print(spy_table(s["spy"], args.top))
+                if args.keep:
+                    shutil.copy(s["spy"], args.keep / f"spy{s['n']}.txt")
+        if args.profile:
+            for s in servers:
+                if not s["profile"].exists():
+                    print(f"{s['name']}: no profile written")
+                    continue
+                for key in ("cumulative", "tottime"):
+                    buf = io.StringIO()
+                    stats = pstats.Stats(str(s["profile"]), stream=buf)
+                    stats.strip_dirs().sort_stats(key).print_stats(args.top)
+                    print(f"\n== {s['name']}: top {args.top} by {key} ==")
+                    print(buf.getvalue().split("\n", 6)[-1])
+    finally:
+        shutil.rmtree(temp, ignore_errors=True)
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
