@@ -1,8 +1,8 @@
 #!/usr/bin/env python
 """How `nexus-lab serve` holds up: many concurrent `/ws/codex` sessions against a 1 s model.
 
-    .venv/bin/python benchmarks/bench_server.py [--sessions 200] [--baseline 5] [--replicas 1,2]
-        [--out results/server.md] [--quick] [--no-codex]
+    .venv/bin/python benchmarks/bench_server.py [--sessions 200] [--baseline 5] [--replicas 1,w2]
+        [--ref worktree] [--before REF] [--out results/server.md] [--quick] [--no-codex]
 
 The server runs as its own process (uvicorn on a loopback port, its own embedded PostgreSQL with
 demo data in a temporary folder), so its RSS is read from /proc without the clients in it. This
@@ -14,7 +14,10 @@ model requests a turn. The model side records how long it spent serving each req
 Rounds, in one run: a sequential baseline (1 session at a time), N connections opened idle, all N
 asking at once, the N left open and idle, all closed, the baseline again. ``--replicas`` runs the
 whole thing once per value: that many server processes over the one database, the sessions spread
-over them round-robin as a load balancer would (RSS, CPU and threads summed over them). CPU time
+over them round-robin as a load balancer would (RSS, CPU and threads summed over them); ``wN`` is
+one ``nexus-lab serve --workers N`` as shipped (uvicorn's supervisor and N worker processes, one
+socket; RSS, CPU and threads summed over the workers). ``--before REF`` runs every configuration
+with that ref's code first, then with the measured code, and reports the CPU per turn side by side. CPU time
 in the burst is read from /proc for the servers, this process (the clients and the model) and
 PostgreSQL, to show where the added time goes.
 Beside it, the original design's anchor: `@openai/codex` run once per turn against a loopback
@@ -80,6 +83,7 @@ DASHBOARD = json.dumps(
 TAG = re.compile(r"\[(q[0-9a-z-]+)\]")
 TARGET_ADDED_MS = 100
 TARGET_IDLE_BYTES = 5 * 1024 * 1024
+TARGET_CPU_MS = 5
 CODEX_VERSION = "0.171.0"
 ISSUE_CODEX = {  # issue 12, measured earlier on this machine
     "spawn_to_exit_ms": 184,
@@ -130,6 +134,12 @@ def serve_child(args: argparse.Namespace) -> None:
         protocols = {"http": HTTP_PROTOCOL, "ws": WS_PROTOCOL}
     except ImportError:
         pass
+    try:  # as `serve` runs it, where the measured code says
+        from nexusleads_lab.server.app import WS_PER_MESSAGE_DEFLATE
+
+        protocols["ws_per_message_deflate"] = WS_PER_MESSAGE_DEFLATE
+    except ImportError:
+        pass
     config = uvicorn.Config(app, host="127.0.0.1", port=port, log_level="warning", ws_max_size=WS_MAX_SIZE,
                             **protocols)  # fmt: skip
     server = uvicorn.Server(config)
@@ -137,18 +147,18 @@ def serve_child(args: argparse.Namespace) -> None:
     async def run() -> None:
         await server.serve(sockets=[sock])
 
-    child_answer(
-        {
-            "ws": f"ws://127.0.0.1:{port}/ws/codex",
-            "admin_url": db.admin_url,
-            "pool_size": db.settings.limits.pool_size if hasattr(db.settings, "limits") else None,
-            "store_pool_size": getattr(db.settings.limits, "store_pool_size", None),
-        }
-    )
     profile = os.environ.get("NEXUS_BENCH_PROFILE")  # benchmarks/profile_turn.py --profile: every thread's calls
     profiles = _profile_threads() if profile else []
     try:
-        with contextlib.suppress(KeyboardInterrupt):  # how the parent stops it
+        with contextlib.suppress(KeyboardInterrupt):  # how the parent stops it (at any point after this)
+            child_answer(
+                {
+                    "ws": f"ws://127.0.0.1:{port}/ws/codex",
+                    "admin_url": db.admin_url,
+                    "pool_size": db.settings.limits.pool_size if hasattr(db.settings, "limits") else None,
+                    "store_pool_size": getattr(db.settings.limits, "store_pool_size", None),
+                }
+            )
             asyncio.run(run())
     finally:
         if profile:
@@ -529,10 +539,7 @@ def code_under_test(ref: str, temp: Path) -> tuple[str | None, str]:
     return str(dest), f"commit {commit.stdout.strip()}"
 
 
-def start_server(
-    pgdata: Path, model_url: str, code: str | None, extra_env: dict[str, str] | None = None
-) -> tuple[subprocess.Popen, dict]:
-    cmd = [PY, __file__, "--child", "--pgdata", str(pgdata), "--model-url", model_url]
+def server_env(code: str | None, extra_env: dict[str, str] | None = None) -> dict[str, str]:
     env = {**child_env(), **(extra_env or {})}
     # Every session is the one local user "bench": the per-user fair share (issue 20) would refuse
     # all but 4 of them, so it is lifted here; the benchmark measures the process, not the quota.
@@ -540,12 +547,88 @@ def start_server(
                NEXUS_MAX_CONNECTIONS_PER_ADDRESS="100000")  # fmt: skip
     if code:
         env["PYTHONPATH"] = code
+    return env
+
+
+def start_server(
+    pgdata: Path, model_url: str, code: str | None, extra_env: dict[str, str] | None = None
+) -> tuple[subprocess.Popen, dict]:
+    cmd = [PY, __file__, "--child", "--pgdata", str(pgdata), "--model-url", model_url]
+    env = server_env(code, extra_env)
     proc = subprocess.Popen(cmd, stdout=subprocess.PIPE, text=True, env=env, cwd=str(ROOT))
     assert proc.stdout is not None
     for line in proc.stdout:
         if line.startswith(CHILD_MARK):
             return proc, json.loads(line[len(CHILD_MARK) :])
     raise RuntimeError(f"the server process ended before it started (exit {proc.wait()})")
+
+
+def start_serve_workers(
+    home: Path, model_url: str, code: str | None, workers: int
+) -> tuple[subprocess.Popen, list[int], str]:
+    """``nexus-lab serve --workers N`` as shipped (uvicorn's supervisor and N worker processes, each
+    its own app, pools and model client), over the embedded database in ``home`` (seeded already).
+    Returns the supervisor, the workers' pids and the socket URL."""
+    from nexusleads_lab.db.demo import ORGS
+
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        port = probe.getsockname()[1]
+    env = server_env(code, {"NEXUS_HOME": str(home), "OPENAI_BASE_URL": model_url, "OPENAI_API_KEY": "bench",
+                            "NEXUS_MODEL": "bench", "NEXUS_USER": "bench", "NEXUS_ORG": ORGS[0][0]})  # fmt: skip
+    env.pop("NEXUS_AUTH_SECRET", None)
+    cmd = [
+        PY,
+        "-m",
+        "nexusleads_lab.cli",
+        "serve",
+        "--host",
+        "127.0.0.1",
+        "--port",
+        str(port),
+        "--workers",
+        str(workers),
+    ]
+    proc = subprocess.Popen(cmd, env=env, cwd=str(ROOT), stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
+                            start_new_session=True)  # fmt: skip
+    deadline = time.monotonic() + 300
+    while time.monotonic() < deadline:
+        if proc.poll() is not None:
+            raise RuntimeError(f"nexus-lab serve --workers {workers} ended before it started (exit {proc.returncode})")
+        children = _children(proc.pid)
+        if len(children) >= workers and _answers(port):
+            return proc, children, f"ws://127.0.0.1:{port}/ws/codex"
+        time.sleep(0.5)
+    stop_server(proc)
+    raise RuntimeError(f"nexus-lab serve --workers {workers} did not answer within 300 s")
+
+
+def _children(pid: int) -> list[int]:
+    """The worker processes (uvicorn's supervisor also runs a resource tracker: not a worker)."""
+    try:
+        with open(f"/proc/{pid}/task/{pid}/children") as fh:
+            kids = [int(k) for k in fh.read().split()]
+    except OSError:
+        return []
+    out = []
+    for kid in kids:
+        try:
+            cmdline = Path(f"/proc/{kid}/cmdline").read_bytes()
+        except OSError:
+            continue
+        if b"resource_tracker" not in cmdline:
+            out.append(kid)
+    return out
+
+
+def _answers(port: int) -> bool:
+    import urllib.request
+
+    try:
+        with urllib.request.urlopen(f"http://127.0.0.1:{port}/", timeout=2) as resp:
+            return resp.status < 500
+    except Exception as exc:
+        return getattr(exc, "code", 500) < 500
 
 
 def stop_server(proc: subprocess.Popen) -> None:
@@ -557,34 +640,71 @@ def stop_server(proc: subprocess.Popen) -> None:
         proc.wait()
 
 
+def parse_configs(text: str) -> list[tuple[str, int]]:
+    """``1,2,w2`` -> one process, 2 replicas, one ``serve --workers 2``."""
+    out = []
+    for token in (t.strip() for t in text.split(",")):
+        if token:
+            out.append(("workers", int(token[1:])) if token.startswith("w") else ("replicas", int(token)))
+    return out
+
+
 def server_runs(args: argparse.Namespace) -> list[dict]:
+    from nexusleads_lab.db.embedded import start_embedded, stop_embedded
     from nexusleads_lab.testing.modelserver import ModelServer
 
     temp = Path(tempfile.mkdtemp(prefix="nexus-bench-server-"))
+    home = temp / "home"
+    pgdata = home / "pgdata"
     runs = []
     try:
-        code, args.code_name = code_under_test(args.ref, temp)
-        for replicas in args.replicas:
-            model = BenchModel(args.delay)
-            with ModelServer(model) as srv:
-                log(f"{replicas} server process(es): starting (the first start seeds the demo data)")
-                started = []
-                try:
-                    for _ in range(replicas):  # one after another: the first one migrates and seeds
-                        started.append(start_server(temp / "pgdata", srv.base_url, code))
-                    info = {**started[0][1], "ws": [i["ws"] for _, i in started], "pgdata": temp / "pgdata"}
-                    pids = [proc.pid for proc, _ in started]
-                    log(f"server pids {pids}: baseline x{args.baseline}, then {args.sessions} sessions at once")
-                    result = asyncio.run(run_rounds(info, pids, model, args.sessions, args.baseline, f"r{replicas}"))
-                finally:
-                    for proc, _ in started:
-                        stop_server(proc)
-                result["replicas"] = replicas
+        codes = []  # (ref, where its code is, its name): --before first, then the code measured
+        for n, ref in enumerate([args.before, args.ref] if args.before else [args.ref]):
+            where = temp / f"code{n}"
+            where.mkdir()
+            code, name = code_under_test(ref, where)
+            codes.append((ref, code, name))
+        args.code_name = codes[-1][2]
+        args.before_name = codes[0][2] if args.before else None
+        for kind, count in args.replicas:
+            for ref, code, name in codes:  # before and after back to back, per configuration
+                model = BenchModel(args.delay)
+                label = f"{'w' if kind == 'workers' else 'r'}{count}{'b' if ref == args.before and args.before else ''}"
+                with ModelServer(model) as srv:
+                    started = []
+                    supervisor = None
+                    try:
+                        if kind == "replicas":
+                            log(f"{name}: {count} server process(es): starting (the first start seeds the demo data)")
+                            for _ in range(count):  # one after another: the first one migrates and seeds
+                                started.append(start_server(pgdata, srv.base_url, code))
+                            info = {**started[0][1], "ws": [i["ws"] for _, i in started], "pgdata": pgdata}
+                            pids: Pids = [proc.pid for proc, _ in started]
+                        else:
+                            log(f"{name}: nexus-lab serve --workers {count}: seeding, then starting")
+                            seeder, seeded = start_server(pgdata, srv.base_url, code)  # migrates and seeds once
+                            stop_server(seeder)
+                            # Running before the workers start (they open it on their first request):
+                            # the watcher reads its connections from the start.
+                            start_embedded(pgdata)
+                            supervisor, pids, url = start_serve_workers(home, srv.base_url, code, count)
+                            info = {**seeded, "ws": url, "pgdata": pgdata}
+                        log(f"server pids {pids}: baseline x{args.baseline}, then {args.sessions} sessions at once")
+                        result = asyncio.run(run_rounds(info, pids, model, args.sessions, args.baseline, label))
+                    finally:
+                        for proc, _ in started:
+                            stop_server(proc)
+                        if supervisor is not None:
+                            stop_server(supervisor)
+                            stop_embedded(pgdata)
+                result.update(
+                    replicas=count, kind=kind, ref=ref, code=name, before=bool(args.before and ref == args.before)
+                )
                 result["request_bytes"] = list(model.request_bytes)
                 result["pool_size"] = info.get("pool_size")
                 result["store_pool_size"] = info.get("store_pool_size")
                 runs.append(result)
-                log(f"{replicas} replica(s): burst {result.get('burst_s', float('nan')):.1f} s")
+                log(f"{name}, {_replicas(result)}: burst {result.get('burst_s', float('nan')):.1f} s")
     finally:
         shutil.rmtree(temp, ignore_errors=True)
     return runs
@@ -726,10 +846,45 @@ def _db(d: dict[str, int]) -> str:
 
 def _replicas(r: dict) -> str:
     n = r.get("replicas", 1)
+    if r.get("kind") == "workers":
+        return f"`nexus-lab serve --workers {n}` (one process group)"
     return "1 process" if n == 1 else f"{n} replicas, round-robin"
 
 
-def report(runs: list[dict], codex: dict | None, args: argparse.Namespace) -> str:
+def _cpu_single(r: dict) -> float:
+    return r.get("cpu_per_turn_single", float("nan"))
+
+
+def _cpu_burst(r: dict) -> float:
+    return r.get("cpu_burst", float("nan")) / max(r.get("sessions") or 1, 1)
+
+
+def before_after(before: list[dict], after: list[dict], args: argparse.Namespace) -> str:
+    """The --before code's runs beside the measured code's, configuration by configuration."""
+    rows = []
+    for b in before:
+        a = next((r for r in after if (r.get("kind"), r.get("replicas")) == (b.get("kind"), b.get("replicas"))), None)
+        if a is None:
+            continue
+        ab, aa = [t["added"] for t in b.get("burst", [])], [t["added"] for t in a.get("burst", [])]
+        rows.append(
+            [
+                _replicas(b),
+                f"{_ms(_cpu_single(b))} -> **{_ms(_cpu_single(a))}**",
+                f"{_ms(_cpu_burst(b))} -> **{_ms(_cpu_burst(a))}**",
+                f"{_cpu_burst(b) / _cpu_burst(a):.2f}x" if _cpu_burst(a) > 0 else "n/a",
+                f"{_ms(med(ab))} -> {_ms(med(aa))}",
+                f"{_ms(p(ab, 99))} -> {_ms(p(aa, 99))}",
+            ]
+        )
+    heads = ["server", "CPU / turn, 1 session (ms)", f"CPU / turn, {args.sessions} at once (ms)",
+             "before / after (N at once)", "added p50 (ms)", "added p99 (ms)"]  # fmt: skip
+    return md_table(heads, rows)
+
+
+def report(all_runs: list[dict], codex: dict | None, args: argparse.Namespace) -> str:
+    runs = [r for r in all_runs if not r.get("before")]
+    before = [r for r in all_runs if r.get("before")]
     parts = [header("Server: concurrent `/ws/codex` sessions (`benchmarks/bench_server.py`)", MODS), ""]
     parts.append(
         f"Each session: one `chat`, read until `turn.completed`; the scripted model answers every request after "
@@ -833,6 +988,18 @@ def report(runs: list[dict], codex: dict | None, args: argparse.Namespace) -> st
         )
     )
     parts.append("")
+    if before:
+        parts.append(f"#### Server CPU per turn: {args.before_name} (before) -> {args.code_name} (after), back to back")
+        parts.append("")
+        parts.append(
+            "Each configuration ran with the `--before` code, then with the measured code, in this run (same "
+            "benchmark script, same machine load window). CPU: the server processes' user + system time from "
+            f"/proc, 1 session at a time ({args.baseline} turns) and over the burst of {args.sessions} turns, "
+            "divided by the turns."
+        )
+        parts.append("")
+        parts.append(before_after(before, runs, args))
+        parts.append("")
     parts.append("#### The anchor: the original design (`@openai/codex` exec, one process per turn)")
     parts.append("")
     if codex:
@@ -912,6 +1079,11 @@ def report(runs: list[dict], codex: dict | None, args: argparse.Namespace) -> st
                     ],
                     ["0 lost or misordered events", str(lost), _verdict(lost == 0)],
                     ["every turn answered (no error, no failed step)", f"{failed} failed", _verdict(failed == 0)],
+                    [
+                        f"server CPU <= {TARGET_CPU_MS} ms per two-step turn (issue 20)",
+                        f"{_ms(_cpu_burst(shipped))} ms ({n} at once), {_ms(_cpu_single(shipped))} ms (1 session)",
+                        _verdict(max(_cpu_burst(shipped), _cpu_single(shipped)) * 1000 <= TARGET_CPU_MS),
+                    ],
                 ],
                 "lrr",
             )
@@ -930,7 +1102,13 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--baseline", type=int, default=5, help="sequential turns before and after the burst")
     ap.add_argument("--delay", type=float, default=1.0, help="seconds the model waits before each answer")
     ap.add_argument(
-        "--replicas", default="1,2", help="comma list: server processes over one database, sessions round-robin"
+        "--replicas",
+        default="1,w2",
+        help="comma list: N server processes over one database, sessions round-robin; wN: one `nexus-lab serve "
+        "--workers N` process group",
+    )
+    ap.add_argument(
+        "--before", help="a git ref run before the measured code, per configuration, for a before/after table"
     )
     ap.add_argument(
         "--ref", default="worktree", help="server code: the working tree, or a git ref exported for the run"
@@ -950,7 +1128,7 @@ def main(argv: list[str] | None = None) -> int:
     quiet_warnings()
     if args.quick:
         args.sessions, args.baseline, args.codex_runs = 20, 2, 2
-    args.replicas = [int(t) for t in args.replicas.split(",") if t.strip()]
+    args.replicas = parse_configs(args.replicas)
     _soft, hard = resource.getrlimit(resource.RLIMIT_NOFILE)
     resource.setrlimit(resource.RLIMIT_NOFILE, (hard, hard))
     codex = None if args.no_codex else codex_runs(args.codex_runs)

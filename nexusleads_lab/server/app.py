@@ -17,6 +17,7 @@ import contextlib
 import logging
 import sys
 import threading
+import time
 from collections.abc import AsyncIterator, Callable
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
@@ -43,6 +44,11 @@ APP_FACTORY = "nexusleads_lab.server.app:create_app"
 HTTP_PROTOCOL = "nexusleads_lab.server.connections:GuardedH11Protocol"
 WS_PROTOCOL = "nexusleads_lab.server.connections:WebSocketProtocol"
 
+# No permessage-deflate on sockets: the protocol's frames are a few hundred bytes of JSON, where
+# zlib saves little, while each connection's compressor and decompressor cost ~300 KiB of memory
+# and every frame a compression pass (benchmarks/profile_turn.py, bench_server.py).
+WS_PER_MESSAGE_DEFLATE = False
+
 AssistantFactory = Callable[[Identity], Assistant]
 log = logging.getLogger(__name__)
 
@@ -65,6 +71,27 @@ class ServerState:
         if self.model_client is not None:
             with contextlib.suppress(Exception):
                 self.model_client.close()
+
+
+class SharedSkills:
+    """The process's skills, found again at most every ``max_age_s``: every session of a server
+    starts in the same folder, and listing the skill folders for each new session was ~1 ms of
+    its CPU. A skill added or edited on disk reaches new sessions within ``max_age_s``."""
+
+    def __init__(self, max_age_s: float = 2.0) -> None:
+        self._max_age_s = max_age_s
+        self._found: Any = None
+        self._at = 0.0
+        self._lock = threading.Lock()
+
+    def __call__(self) -> Any:
+        from ..agent.skills import discover_skills
+
+        with self._lock:
+            now = time.monotonic()
+            if self._found is None or now - self._at > self._max_age_s:
+                self._found, self._at = discover_skills(), now
+            return self._found
 
 
 def secret_from_env() -> str | None:
@@ -121,9 +148,11 @@ def create_app(
                 shared[0] = get_database()
             return shared[0]
 
+    skills = SharedSkills()
+
     def make_assistant(identity: Identity) -> Assistant:
         return Assistant(database=the_database(), client=client or model_client, user=identity.user,
-                         org=identity.org, tool_pool=tool_pool, pooled_store=True)  # fmt: skip
+                         org=identity.org, tool_pool=tool_pool, pooled_store=True, skills=skills())  # fmt: skip
 
     settings = None
     if secret:
@@ -207,7 +236,8 @@ def serve(host: str, port: int, workers: int = 1) -> None:
     print(describe_scope(auth_secret()), file=sys.stderr)
     print(f"Connections: {budget.describe()}.", file=sys.stderr)
     options: dict[str, Any] = dict(host=host, port=port, ws_max_size=WS_MAX_SIZE, log_level="info",
-                                   http=HTTP_PROTOCOL, ws=WS_PROTOCOL, timeout_keep_alive=5)  # fmt: skip
+                                   http=HTTP_PROTOCOL, ws=WS_PROTOCOL, timeout_keep_alive=5,
+                                   ws_per_message_deflate=WS_PER_MESSAGE_DEFLATE)  # fmt: skip
     if workers > 1:  # each worker process builds its own app (and its own pools) from the factory
         uvicorn.run(APP_FACTORY, factory=True, workers=workers, **options)
         return
