@@ -859,6 +859,11 @@ def _cpu_burst(r: dict) -> float:
     return r.get("cpu_burst", float("nan")) / max(r.get("sessions") or 1, 1)
 
 
+def _idle_per_session(r: dict) -> float:
+    n = r.get("sessions") or 0
+    return (r["rss_idle"] - r["rss_rest"]) / n if n else float("nan")
+
+
 def before_after(before: list[dict], after: list[dict], args: argparse.Namespace) -> str:
     """The --before code's runs beside the measured code's, configuration by configuration."""
     rows = []
@@ -870,6 +875,7 @@ def before_after(before: list[dict], after: list[dict], args: argparse.Namespace
         rows.append(
             [
                 _replicas(b),
+                f"{fmt_bytes(_idle_per_session(b))} -> {fmt_bytes(_idle_per_session(a))}",
                 f"{_ms(_cpu_single(b))} -> **{_ms(_cpu_single(a))}**",
                 f"{_ms(_cpu_burst(b))} -> **{_ms(_cpu_burst(a))}**",
                 f"{_cpu_burst(b) / _cpu_burst(a):.2f}x" if _cpu_burst(a) > 0 else "n/a",
@@ -877,7 +883,7 @@ def before_after(before: list[dict], after: list[dict], args: argparse.Namespace
                 f"{_ms(p(ab, 99))} -> {_ms(p(aa, 99))}",
             ]
         )
-    heads = ["server", "CPU / turn, 1 session (ms)", f"CPU / turn, {args.sessions} at once (ms)",
+    heads = ["server", "RSS / idle session", "CPU / turn, 1 session (ms)", f"CPU / turn, {args.sessions} at once (ms)",
              "before / after (N at once)", "added p50 (ms)", "added p99 (ms)"]  # fmt: skip
     return md_table(heads, rows)
 
@@ -1118,12 +1124,23 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--quick", action="store_true", help="20 sessions, 2 baseline turns")
     ap.add_argument("--out", type=Path, default=BENCH / "results" / "server.md")
     ap.add_argument("--json", type=Path, help="also write the raw numbers here")
+    ap.add_argument("--from-json", type=Path, help="write the report again from a --json file; measure nothing")
     ap.add_argument("--child", action="store_true", help=argparse.SUPPRESS)
     ap.add_argument("--pgdata", help=argparse.SUPPRESS)
     ap.add_argument("--model-url", help=argparse.SUPPRESS)
     args = ap.parse_args(argv)
     if args.child:
         serve_child(args)
+        return 0
+    if args.from_json:  # the report again from a run's raw numbers (--json), nothing measured
+        saved = json.loads(args.from_json.read_text())
+        args.replicas = parse_configs(args.replicas)
+        args.code_name = next((r["code"] for r in saved["runs"] if not r.get("before")), "?")
+        args.before_name = next((r["code"] for r in saved["runs"] if r.get("before")), None)
+        args.sessions = next((r["sessions_asked"] for r in saved["runs"]), args.sessions)
+        text = report(saved["runs"], saved["codex"], args)
+        print(text)
+        atomic_write(args.out, text)
         return 0
     quiet_warnings()
     if args.quick:
