@@ -2,15 +2,16 @@
 """Server CPU per turn of `benchmarks/bench_server.py`'s exact turn, and where it goes.
 
     .venv/bin/python benchmarks/profile_turn.py [--turns 40] [--ref worktree --ref HEAD~3]
-        [--concurrent 1] [--profile [--top 25]]
+        [--concurrent 1] [--profile [--top 25]] [--py-spy PATH [--keep DIR]]
 
 Each ``--ref`` (default: the working tree) is one server process (the same child as
 bench_server.py: uvicorn, its own embedded PostgreSQL, the scripted model's two `psql` calls and
 a dashboard, 3 model requests a turn). The servers' turns are interleaved, round by round, so a
-noisy machine slows all of them alike; the CPU is the server process's own (user + system, from
-/proc/<pid>/task/*/schedstat), without the clients, the model or PostgreSQL. ``--profile`` runs the servers under
-cProfile in every thread (slower; the CPU column then includes the profiler) and prints each
-one's top functions by cumulative and by own time.
+noisy machine slows all of them alike; the CPU is the server process's own, in nanoseconds from
+each thread's /proc/<pid>/task/*/schedstat, without the clients, the model or PostgreSQL.
+``--py-spy`` samples the servers with py-spy ``--gil`` (the thread holding the interpreter, so
+waits are not counted) after the warm-up and prints each function's share; ``--profile`` runs
+them under cProfile with a per-thread CPU clock (much slower; it inflates many small calls).
 """
 
 from __future__ import annotations
