@@ -314,7 +314,7 @@ def cmd_eval(args) -> int:
     from .eval.report import load_baseline
     from .eval.runner import eval_assistant, prepare, run
     from .eval.suite import SuiteError, load_suite
-    from .eval.text import format_report
+    from .ui.text import eval_report_text
 
     try:
         suite = load_suite(args.suite)
@@ -355,7 +355,7 @@ def cmd_eval(args) -> int:
     if args.json:
         _emit_json(payload)
     else:
-        print(format_report(report))
+        print(eval_report_text(report))
     if unsaved:
         _fail(unsaved)
     if report.interrupted:

@@ -1,10 +1,13 @@
-"""Plain text for every view that prints: the terminal, a notebook's ``text/plain``, MCP previews.
+"""Plain text for every view that prints: the terminal (``nexus-lab ask``, ``sql``, ``conversations
+--show``, ``eval``'s report), a notebook's ``text/plain`` and ``show_dashboard``'s text.
 
 One value formatting, as psql prints a value: a numeric exactly as PostgreSQL wrote it (from
 ``QueryResult.exact_values``), an interval as ``3 days 04:00:00``, a NULL as ``NULL``, a cut value
-ending in "…", and one sentence when rows are left out (``words.rows_text``, the truncation
+ending in "…", and one sentence when rows are left out (``words.fmt_rows`` and ``words.CAPPED``, the truncation
 marker every view uses). Every text from the model or the data is made visible first
-(``safetext``), so a terminal shows an escape sequence instead of obeying it.
+(``safetext``), so a terminal shows an escape sequence instead of obeying it. The MCP ``psql``
+tool's text is its structured result as JSON, as MCP asks of a tool with structured content
+(``mcp/results.py``), with the same exact numerics (``QueryResult.to_json``).
 """
 
 from __future__ import annotations
@@ -22,6 +25,7 @@ from ..words import fmt_rows as rows_text
 
 if TYPE_CHECKING:
     from ..db.engine import QueryResult
+    from ..eval.report import Item, Report
 
 NULL = "NULL"
 CELL_CHARS = 60  # a table cell, at most: the rest is "…"
@@ -327,3 +331,62 @@ def _outcome(proposal_id, status, rows, error) -> str:
 def listing_text(title: str, columns: Sequence[str], rows: Sequence[Sequence[Any]]) -> str:
     """A listing (conversations, skills) under its title."""
     return f"{title}\n{table_text(columns, rows)}"
+
+
+# -- an evaluation run ------------------------------------------------------------------------------
+
+_EVAL_MARK = {"passed": "passed", "failed": "FAILED", "error": "ERROR"}
+_EVAL_SQL_CHARS = 240
+
+
+def _eval_item(item: Item, width: int) -> list[str]:
+    lines = [f"{_EVAL_MARK[item.status]:<6}  {visible(item.name):<{width}}  {item.tokens:>8,}  {item.seconds:>7.2f}"]
+    pad = " " * 8
+    lines.append(f"{pad}{shorten(visible(item.question), _EVAL_SQL_CHARS)}")
+    for sql in item.sql or ["(no query ran)"]:
+        lines.append(f"{pad}sql: {shorten(visible(' '.join(sql.split())), _EVAL_SQL_CHARS)}")
+    if item.status != "passed":
+        lines.append(f"{pad}why: {shorten(visible(' '.join(item.reason.split())), 400)}")
+    return lines
+
+
+def eval_report_text(report: Report) -> str:
+    """An evaluation run (``nexus-lab eval``): one block per question (status, tokens, seconds, the SQL
+    that ran, why it did not pass), the totals, and what changed since a saved run."""
+    width = max([len(visible(i.name)) for i in report.items] + [8])
+    head = f"{'status':<6}  {'name':<{width}}  {'tokens':>8}  {'seconds':>7}"
+    lines = [f"suite {visible(report.suite)} · model {visible(report.model)}", "", head]
+    for item in report.items:
+        lines.extend(_eval_item(item, width))
+    lines.append("")
+    lines.append(_eval_totals(report))
+    if report.changes is not None:
+        lines.append(_eval_changes(report))
+    return "\n".join(lines)
+
+
+def _eval_totals(report: Report) -> str:
+    tokens = sum(i.tokens for i in report.items)
+    seconds = sum(i.seconds for i in report.items)
+    done = len(report.items)
+    line = (
+        f"passed {report.count('passed')} of {report.total} ({report.score:.0%}), failed {report.count('failed')}, "
+        f"errors {report.count('error')} · {plural(tokens, 'token')} · {seconds:.1f} s"
+    )
+    if report.interrupted or done < report.total:
+        line += f"\ninterrupted after {plural(done, 'question')} of {report.total}: the rest were not asked"
+    return line
+
+
+def _eval_changes(report: Report) -> str:
+    changes = report.changes or []
+    where = visible(report.baseline or "the baseline")
+    if not changes:
+        return f"no question changed status since {where}"
+    lines = [f"changed since {where}:"]
+    width = max(len(visible(c.name)) for c in changes)
+    for c in changes:
+        before = c.before or "(new)"
+        after = c.after or "(not in this suite)"
+        lines.append(f"  {visible(c.name):<{width}}  {before} -> {after}")
+    return "\n".join(lines)
