@@ -51,9 +51,11 @@ function socketUrl(path, token) {
 }
 
 export class SocketModel {
-  constructor(url) {
+  // ``words``: the kernel's words (words.UI), from the page itself, so that what the page says while
+  // no socket is open is worded by the server too.
+  constructor(url, words = {}) {
     this.url = url;
-    this.state = {};
+    this.state = { words };
     this.listeners = new Map(); // event name -> Set of callbacks
     this.connection = ""; // what the page says while the socket is not open (shown as the notice)
     this.retries = 0;
@@ -93,7 +95,11 @@ export class SocketModel {
       return;
     }
     if (msg && msg.type === "dismiss") return;
-    this.emit("msg:custom", { type: "toast", level: "error", text: "Not connected to the server; try again in a moment." });
+    this.emit("msg:custom", { type: "toast", level: "error", text: this.say("not_connected") });
+  }
+
+  say(key) {
+    return panel.say(this.state.words, key);
   }
 
   // -- the socket -----------------------------------------------------------------------------------
@@ -131,16 +137,16 @@ export class SocketModel {
       // ask the same question over HTTP to say why.
       const code = opened ? event.code : await this.refusal();
       if (code === UNAUTHORIZED) {
-        this.setConnection("Not signed in: open this page with a valid ?token= (or sign in, so the nexus_session cookie is set), then reload.");
+        this.setConnection(this.say("not_signed_in"));
         return;
       }
       if (code === FORBIDDEN) {
-        this.setConnection("The server refused this page's connection: open the chat from the server's own address.");
+        this.setConnection(this.say("refused"));
         return;
       }
       const wait = RETRY_MS[Math.min(this.retries, RETRY_MS.length - 1)];
       this.retries += 1;
-      this.setConnection("The connection to the server was lost; reconnecting…");
+      this.setConnection(this.say("reconnecting"));
       this.timer = setTimeout(() => this.connect(), wait);
     });
   }
@@ -181,7 +187,9 @@ export class SocketModel {
 function start() {
   const el = document.getElementById("nexus-chat");
   if (!el) return;
-  const model = new SocketModel(socketUrl(el.dataset.socket || "ws/panel", takeToken()));
+  let words = {};
+  try { words = JSON.parse(el.dataset.words || "{}"); } catch (_) { /* the keys show instead */ }
+  const model = new SocketModel(socketUrl(el.dataset.socket || "ws/panel", takeToken()), words);
   const cleanup = panel.render({ model, el });
   window.addEventListener("pagehide", (event) => {
     if (event.persisted) return; // kept for the back button: stays as it is

@@ -1,20 +1,13 @@
 // The confirm card (ConfirmCard): the proposed SQL, its preview (per statement, the rows it
-// changes, before -> after), Confirm / Cancel. Data goes in through textContent; the one exception
-// is the preview, which the kernel renders and escapes (see previewFragment).
+// changes, before -> after), Confirm / Cancel, in the kernel's words (words.UI, outcome_text).
+// Data goes in through textContent; the one exception is the preview, which the kernel renders
+// and escapes (see previewFragment).
 
+import { h } from "./panel/dom.js";
+import { say } from "./panel/format.js";
 import { refitChartsOnResize } from "./panel/refit.js";
-function el(tag, className, text) {
-  const node = document.createElement(tag);
-  if (className) node.className = className;
-  if (text != null) node.textContent = text;
-  return node;
-}
 
-function box(tag, className, ...children) {
-  const node = el(tag, className);
-  node.append(...children);
-  return node;
-}
+const el = (tag, className, text) => h(tag, { class: className, text });
 
 // The preview arrives rendered: the kernel renders it once, for this card, the panel's and the
 // saved notebook's (ui/html.py preview_html, every value escaped there), so it goes in as is.
@@ -29,9 +22,10 @@ export default {
   render({ model, el: host }) {
     refitChartsOnResize();
     const proposal = model.get("proposal") || {};
+    const words = model.get("words"); // words.UI's few the card shows
     const root = el("div", "nxl nxl-answer nxl-confirm nxl-confirm-live");
     const head = el("div", "nxl-confirm-head");
-    head.append(el("span", "nxl-badge", "Confirm"), el("span", null, proposal.title || "Proposed change"));
+    head.append(el("span", "nxl-badge", say(words, "confirm")), el("span", null, proposal.title || say(words, "confirm_title")));
     const summary = el("div", "nxl-confirm-summary", proposal.summary || "");
     const sql = el("pre", "nxl-sql", proposal.sql || "");
     const preview = [previewFragment(model.get("preview_html"))];
@@ -41,8 +35,8 @@ export default {
     const blocked = model.get("blocked");
     if (blocked) preview.push(el("div", "nxl-dry nxl-dry-error", blocked));
     const actions = el("div", "nxl-actions");
-    const confirmButton = el("button", "nxl-btn nxl-btn-primary", "Confirm");
-    const cancelButton = el("button", "nxl-btn", "Cancel");
+    const confirmButton = el("button", "nxl-btn nxl-btn-primary", say(words, "confirm"));
+    const cancelButton = el("button", "nxl-btn", say(words, "cancel"));
     confirmButton.type = cancelButton.type = "button";
     actions.append(confirmButton, cancelButton);
     const outcome = el("div", "nxl-outcome");
@@ -55,7 +49,7 @@ export default {
       clicked = true;
       confirmButton.disabled = cancelButton.disabled = true;
       outcome.dataset.status = "running";
-      outcome.textContent = "Running…";
+      outcome.textContent = say(words, "running_change");
       // The exact SQL on screen goes back: the kernel runs it only if it is what was proposed.
       model.send({ action, sql: proposal.sql });
     }

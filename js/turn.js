@@ -1,39 +1,14 @@
 // The live turn in a cell (TurnView): bouncing dots until something happens, then a
-// "Working…" list of steps that collapses to "Ran N steps", and the answer typing in.
+// list of steps that collapses to its cost line, and the answer typing in. Every word comes from
+// the kernel: the steps line (words.steps_label), each step's tool and facts (words.step_words).
 // The kernel batches updates (at most ~30 a second); the typewriter smooths them out here.
 // The markup matches the static summary the kernel leaves behind (nexusleads_lab/ui/html.py).
 
+import { h } from "./panel/dom.js";
+import { oneLine } from "./panel/format.js";
 import { refitChartsOnResize } from "./panel/refit.js";
-const TOOL_LABEL = { psql: "Query", read_file: "Read" };
 
-function el(tag, className, text) {
-  const node = document.createElement(tag);
-  if (className) node.className = className;
-  if (text != null) node.textContent = text;
-  return node;
-}
-
-function oneLine(text, limit = 140) {
-  const flat = (text || "").split(/\s+/).filter(Boolean).join(" ");
-  return flat.length <= limit ? flat : `${flat.slice(0, limit - 1)}…`;
-}
-
-function fmtMs(ms) {
-  if (ms == null) return "";
-  if (ms >= 1000) return `${(ms / 1000).toFixed(1)} s`;
-  return ms < 10 ? `${ms.toFixed(1)} ms` : `${Math.round(ms)} ms`;
-}
-
-function stepMeta(step) {
-  const bits = [];
-  if (step.rows != null) {
-    bits.push(`${step.rows.toLocaleString("en-US")} row${step.rows === 1 ? "" : "s"}${step.truncated ? " (capped)" : ""}`);
-  }
-  if (step.elapsed_ms != null) bits.push(fmtMs(step.elapsed_ms));
-  if (step.result_id) bits.push(`→ ${step.result_id}`);
-  if (step.status === "failed") bits.push("failed");
-  return bits.join(" · ");
-}
+const el = (tag, className, text) => h(tag, { class: className, text });
 
 // While it types, the answer shows **bold** and `code` already (as DOM nodes, never HTML);
 // the kernel replaces it with the fully rendered markdown when the turn ends.
@@ -89,7 +64,9 @@ export default {
     let frame = 0;
 
     function renderSteps() {
-      for (const step of model.get("steps") || []) {
+      const words = model.get("step_words") || [];
+      (model.get("steps") || []).forEach((step, i) => {
+        const said = words[i] || {};
         let item = items.get(step.call_id);
         if (!item) {
           item = stepItem();
@@ -99,14 +76,14 @@ export default {
         }
         const target = step.command || step.path || "";
         item.li.dataset.status = step.status || "started";
-        item.parts.tool.textContent = TOOL_LABEL[step.tool] || step.tool || "tool";
+        item.parts.tool.textContent = said.tool_label || step.tool;
         item.parts.cmd.textContent = oneLine(target);
-        item.parts.meta.textContent = stepMeta(step);
+        item.parts.meta.textContent = said.meta || "";
         item.parts.sql.textContent = target;
         item.parts.sql.hidden = !target;
         item.parts.error.textContent = step.error || "";
         item.parts.error.hidden = !step.error;
-      }
+      });
       renderState();
     }
 
@@ -118,7 +95,7 @@ export default {
       dots.hidden = !(state === "waiting" || (state === "running" && count === 0 && !shown));
       steps.hidden = count === 0;
       spinner.hidden = !busy;
-      label.textContent = busy ? "Working…" : `Ran ${count} step${count === 1 ? "" : "s"}`;
+      label.textContent = model.get("label");
       if (state !== lastState) {
         // Open while working, collapse when done (the person can still toggle either way).
         steps.open = busy || Boolean(model.get("show_sql"));
@@ -155,6 +132,8 @@ export default {
     model.on("change:steps", renderSteps);
     model.on("change:state", renderState);
     model.on("change:error", renderState);
+    model.on("change:label", renderState);
+    model.on("change:step_words", renderSteps);
     model.on("change:text", type);
     renderSteps();
     type();
@@ -164,6 +143,8 @@ export default {
       model.off("change:steps", renderSteps);
       model.off("change:state", renderState);
       model.off("change:error", renderState);
+      model.off("change:label", renderState);
+      model.off("change:step_words", renderSteps);
       model.off("change:text", type);
     };
   },

@@ -12,7 +12,8 @@ from collections.abc import Callable
 from pathlib import Path
 
 from .db.errors import QueryError, mask_secrets, shorten
-from .safetext import safe_response, visible
+from .safetext import visible
+from .words import plural
 
 
 def _emit_json(payload) -> None:
@@ -138,17 +139,9 @@ def cmd_sql(args) -> int:
     if args.json:
         _emit_json(result.to_json())
         return 0
-    import pandas as pd
+    from .ui.text import result_text
 
-    # Data may hold terminal escapes (an OSC 52 clipboard write, a screen clear): shown, not obeyed.
-    shown = result.df.head(args.max_rows).map(lambda v: visible(v) if isinstance(v, str) else v)
-    shown.columns = [visible(str(c)) for c in shown.columns]
-    with pd.option_context("display.max_columns", 50, "display.width", shutil.get_terminal_size().columns):
-        print(shown.to_string(index=False, max_colwidth=60))
-    more = f", showing {args.max_rows}" if result.row_count > args.max_rows else ""
-    cap = f" ({result.truncation_note})" if result.truncated else ""
-    noun = "row" if result.row_count == 1 else "rows"
-    print(f"({result.row_count:,} {noun}{cap}{more}, {result.elapsed_ms:.1f} ms, {db.scope_label})")
+    print(result_text(result, max_rows=args.max_rows, scope=db.scope_label))
     return 0
 
 
@@ -182,88 +175,12 @@ def cmd_psql(args) -> int:
 
 
 def _print_event(event) -> None:
-    """Human-readable progress on stderr, so stdout holds only the answer (the model's SQL and
-    the database's errors show their control characters as escapes)."""
-    kind = event.type
-    if kind == "agent.action":
-        what = event.command or event.path or event.tool
-        what = visible(" ".join(what.split()))
-        if event.status == "started":
-            print(f"  > {event.tool}: {shorten(what, 160)}", file=sys.stderr)
-        elif event.status == "completed":
-            rows = f"{event.rows:,} rows, " if event.rows is not None else ""
-            rid = f" as {event.result_id}" if event.result_id else ""
-            print(f"    done: {rows}{event.elapsed_ms:.0f} ms{rid}", file=sys.stderr)
-        else:
-            print(f"    failed: {visible(str(event.error))}", file=sys.stderr)
-    elif kind == "error":
-        print(f"nexus-lab: {visible(str(event.message))}", file=sys.stderr)
+    """Progress on stderr, so stdout holds only the answer."""
+    from .ui.text import event_text
 
-
-def format_response(response: dict | None) -> str:
-    """Plain-text rendering of a response for the terminal: every text made safe first
-    (``safetext.safe_response``), so data shows its escape sequences instead of sending them."""
-    response = safe_response(response)
-    if not response:
-        return ""
-    kind = response.get("type")
-    if kind == "message":
-        return response.get("text", "")
-    if kind == "confirm":
-        return format_confirm(response)
-    lines = [f"== {response.get('title', 'Dashboard')} =="]
-    for section in response.get("sections", []):
-        stype = section.get("type")
-        if stype == "widgets":
-            lines.append("  ".join(f"[{i.get('title')}: {i.get('value')}]" for i in section.get("items", [])))
-        elif stype in ("bars", "pills"):
-            label = section.get("label") or ""
-            if label:
-                lines.append(label)
-            items = section.get("items", [])
-            top = max((float(i.get("value", i.get("count", 0)) or 0) for i in items), default=0)
-            for i in items:
-                value = i.get("value", i.get("count", 0)) or 0
-                name = i.get("name", i.get("label", ""))
-                width = round(30 * float(value) / top) if top > 0 and value > 0 else 0  # no bar for zero or less
-                lines.append(f"  {str(name)[:24]:<24} {'#' * width:<30} {value}")
-        elif stype == "line":
-            lines.append(f"{section.get('label', 'Trend')}: {len(section.get('points', []))} points")
-        elif stype == "table":
-            cols = section.get("columns", [])
-            lines.append(" | ".join(str(c) for c in cols))
-            for row in section.get("rows", [])[:20]:
-                lines.append(" | ".join(str(row.get(c, "")) for c in cols))
-    return "\n".join(lines)
-
-
-def format_confirm(response: dict) -> str:
-    """A proposed write for the terminal: canonical SQL, the preview, how to confirm (its texts
-    already made safe by ``format_response``)."""
-    lines = [f"CONFIRM: {response.get('title', '')}", str(response.get("summary", "")), ""]
-    lines.append(str(response.get("sql", "")))
-    for i, step in enumerate(response.get("preview") or []):
-        n = step.get("rows", 0)
-        head = f"statement {i + 1}: " if len(response["preview"]) > 1 else ""
-        lines.append(
-            f"({head}{step.get('action')} {step.get('table')}: would change {n:,} {'row' if n == 1 else 'rows'})"
-        )
-        for row in step.get("sample") or []:
-            key = ", ".join(f"{k}={v}" for k, v in (row.get("key") or {}).items())
-            if row.get("before") is not None and row.get("after") is not None:
-                change = "; ".join(f"{c}: {row['before'].get(c)!s} -> {row['after'].get(c)!s}" for c in row["after"])
-            elif row.get("after") is not None:
-                change = "new: " + ", ".join(f"{c}={v!s}" for c, v in row["after"].items())
-            else:
-                change = "deleted"
-            lines.append("  " + shorten(f"{key + ': ' if key else ''}{change}", 200))
-    if response.get("stale"):
-        lines.append(f"(confirm is unavailable: {response['stale']})")
-    elif response.get("dry_run_error"):
-        lines.append(f"(confirm is unavailable: {response['dry_run_error']})")
-    else:
-        lines.append(f"confirm with: nexus-lab confirm {response.get('id')}")
-    return "\n".join(lines)
+    line = event_text(event)
+    if line is not None:
+        print(line, file=sys.stderr)
 
 
 def _assistant(args):
@@ -283,7 +200,9 @@ def cmd_ask(args) -> int:
     if args.json:
         return 0 if result.ok else 1
     if result.ok:
-        print(format_response(result.response_dict()))
+        from .ui.text import response_text
+
+        print(response_text(result.response_dict()))
         for note in result.notes:
             print(f"note: {visible(str(note))}", file=sys.stderr)
         if result.thread_id:
@@ -333,7 +252,9 @@ def cmd_conversations(args) -> int:
         if args.json:
             _emit_json(messages)
         else:
-            print(format_transcript(assistant.transcript(_conversation_id(assistant, args.show)), assistant.user))
+            from .ui.text import transcript_text
+
+            print(transcript_text(assistant.transcript(_conversation_id(assistant, args.show)), assistant.user))
         return 0
     items = [c.as_dict() for c in assistant.conversations()]
     if args.json:
@@ -343,7 +264,8 @@ def cmd_conversations(args) -> int:
         print(f"No conversations yet for {_whose(assistant)}.")
     for c in items:
         print(
-            f"{c['id']}  {c['updated_at'][:16].replace('T', ' ')}  {c['messages']:>3} msgs  {visible(str(c['title']))}"
+            f"{c['id']}  {c['updated_at'][:16].replace('T', ' ')}  {plural(c['messages'], 'message'):>12}  "
+            f"{visible(str(c['title']))}"
         )
     return 0
 
@@ -379,74 +301,6 @@ def _conversation_id(assistant, given: str) -> str:
     )
 
 
-def format_transcript(items: list, user: str) -> str:
-    """A stored conversation (``Assistant.transcript``) for the terminal: who said what, each tool
-    step with its SQL and rows, each answer summarised as text (every text made safe to print)."""
-    from .agent.transcript import AnswerItem, OutcomeItem, QuestionItem
-
-    lines: list[str] = []
-    for item in items:
-        when = str(item.at or "")[:16].replace("T", " ")
-        if isinstance(item, QuestionItem):
-            lines.append(f"[{when}] {visible(user)}: {visible(item.text)}")
-        elif isinstance(item, OutcomeItem):
-            lines.append(f"[{when}] ({_outcome_words(item.proposal_id, item.status, item.rows_affected, item.error)})")
-        elif isinstance(item, AnswerItem):
-            for step in item.steps:
-                what = step.get("command") or step.get("path") or ""
-                lines.append(f"    step {step.get('tool')}: {visible(' '.join(str(what).split()))}")
-                if step.get("status") == "failed":
-                    lines.append(f"      failed: {shorten(visible(str(step.get('error') or '')), 200)}")
-                elif step.get("rows") is not None:
-                    rid = f" as {step['result_id']}" if step.get("result_id") else ""
-                    lines.append(f"      {step['rows']:,} {'row' if step['rows'] == 1 else 'rows'}{rid}")
-            if item.error:
-                lines.append(
-                    f"[{when}] assistant: ({'stopped' if item.cancelled else 'failed'}: {visible(item.error)})"
-                )
-            else:
-                said = summarise_response(item.response) if item.response else visible(item.text)
-                lines.append(f"[{when}] assistant: {said}")
-            if item.outcome:
-                o = item.outcome
-                lines.append(
-                    f"    ({_outcome_words(o.get('id'), o.get('status'), o.get('rows_affected'), o.get('error'))})"
-                )
-    return "\n".join(lines)
-
-
-def _outcome_words(proposal_id, status, rows, error) -> str:
-    from .words import outcome_text
-
-    said = outcome_text({"status": status, "rows_affected": rows, "error": error})
-    return f"{visible(str(proposal_id or 'the proposal'))}: {visible(said)}"
-
-
-def summarise_response(response: dict) -> str:
-    """An answer in a line or a few: a message's text, a dashboard's parts, a proposal's SQL."""
-    response = safe_response(response) or {}
-    kind = response.get("type")
-    if kind == "message":
-        return str(response.get("text", ""))
-    if kind == "confirm":
-        rows = response.get("dry_run_rows")
-        counted = f" (would change {rows:,} {'row' if rows == 1 else 'rows'})" if rows is not None else ""
-        return f"proposed “{response.get('title', '')}”{counted}: {' '.join(str(response.get('sql', '')).split())}"
-    parts = []
-    for section in response.get("sections", []):
-        stype = section.get("type")
-        if stype == "widgets":
-            parts.append("; ".join(f"{i.get('title')}: {i.get('value')}" for i in section.get("items", [])))
-        elif stype in ("bars", "pills", "line"):
-            n = len(section.get("items") or section.get("points") or [])
-            noun = {"bars": "bar", "pills": "pill", "line": "point"}[stype]
-            parts.append(f"{section.get('label') or stype} ({n} {noun}{'' if n == 1 else 's'})")
-        elif stype == "table":
-            n = section.get("total_rows", len(section.get("rows") or []))
-            parts.append(f"{section.get('label') or 'table'} ({n:,} {'row' if n == 1 else 'rows'})")
-    return f"dashboard “{response.get('title', 'Dashboard')}”: " + " · ".join(p for p in parts if p)
-
-
 # -- eval ----------------------------------------------------------------------------------
 
 
@@ -460,7 +314,7 @@ def cmd_eval(args) -> int:
     from .eval.report import load_baseline
     from .eval.runner import eval_assistant, prepare, run
     from .eval.suite import SuiteError, load_suite
-    from .eval.text import format_report
+    from .ui.text import eval_report_text
 
     try:
         suite = load_suite(args.suite)
@@ -501,7 +355,7 @@ def cmd_eval(args) -> int:
     if args.json:
         _emit_json(payload)
     else:
-        print(format_report(report))
+        print(eval_report_text(report))
     if unsaved:
         _fail(unsaved)
     if report.interrupted:

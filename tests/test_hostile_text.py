@@ -22,13 +22,13 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from nexusleads_lab.agent.assistant import Assistant
-from nexusleads_lab.cli import format_response
 from nexusleads_lab.safetext import PROSE_FIELDS, UNSAFE, escape_char, safe_response
 from nexusleads_lab.testing.modelserver import ModelServer, Script, text, tool_calls
 from nexusleads_lab.ui import charts
 from nexusleads_lab.ui.html import markdown_html
 from nexusleads_lab.ui.panel import ChatPanel, _assistant_item
 from nexusleads_lab.ui.render import render_response
+from nexusleads_lab.ui.text import response_text as format_response
 
 from fetchers import fetchers
 from kernels import Kernel

@@ -1,44 +1,42 @@
-// Numbers, counts, times and short texts as the panel shows them.
+// The kernel's words filled in, relative times, and short texts cut to fit.
 
 // ---------------------------------------------------------------------------------------------
-// values
+// words
 
-// Counts in the panel's own words ("3 steps", "1,204 rows"); every value of an answer comes worded
-// from Python instead (see sections.js).
-function formatCount(n) {
-  return typeof n === "number" && Number.isFinite(n) ? n.toLocaleString("en-US") : String(n);
+// Every label and sentence comes from the kernel (nexusleads_lab/words.py, UI): the front end
+// only fills its {names} from the data it lays out. A missing key shows as itself, not as nothing.
+export function say(words, key, values) {
+  const text = words && typeof words[key] === "string" ? words[key] : key;
+  return values ? text.replace(/\{(\w+)\}/g, (whole, name) => (name in values ? String(values[name]) : whole)) : text;
 }
 
-export function plural(n, one, many) {
-  return `${formatCount(n)} ${n === 1 ? one : many || one + "s"}`;
-}
-
-export function formatMs(ms) {
-  if (typeof ms !== "number") return null;
-  return ms >= 1000 ? `${(ms / 1000).toFixed(1)} s` : `${ms < 10 ? ms.toFixed(1) : Math.round(ms)} ms`;
-}
-
-export function relativeTime(iso) {
+export function relativeTime(iso, words) {
   const then = Date.parse(iso);
   if (!Number.isFinite(then)) return "";
   const s = Math.max(0, (Date.now() - then) / 1000);
-  if (s < 60) return "just now";
-  if (s < 3600) return `${Math.floor(s / 60)} min ago`;
-  if (s < 86400) return `${Math.floor(s / 3600)} h ago`;
-  if (s < 86400 * 7) return `${Math.floor(s / 86400)} d ago`;
+  if (s < 60) return say(words, "just_now");
+  if (s < 3600) return say(words, "minutes_ago", { n: Math.floor(s / 60) });
+  if (s < 86400) return say(words, "hours_ago", { n: Math.floor(s / 3600) });
+  if (s < 86400 * 7) return say(words, "days_ago", { n: Math.floor(s / 86400) });
   return new Date(then).toLocaleDateString();
 }
 
 export const NAMED_COLORS = new Set(["green", "red", "amber", "blue", "gray", "purple", "orange", "teal"]);
 export const HEX_COLOR = /^#(?:[0-9a-f]{3}|[0-9a-f]{6})$/i;
 
-// Enough of a title to tell conversations apart in one line: "Weekly review of the Kafka…".
+// Enough of a title to tell conversations apart in one line (a long one ends in an ellipsis).
 export function shortTitle(title, max = 28) {
   const text = String(title ?? "").trim();
   if (text.length <= max) return text;
   const cut = text.slice(0, max);
   const space = cut.lastIndexOf(" ");
   return (space > max / 2 ? cut.slice(0, space) : cut).replace(/[\s,.;:–—-]+$/, "") + "…";
+}
+
+// A step's SQL on one line, as the cell's static summary shows it (ui/html.py one_line).
+export function oneLine(text, limit = 140) {
+  const flat = String(text || "").split(/\s+/).filter(Boolean).join(" ");
+  return flat.length <= limit ? flat : `${flat.slice(0, limit - 1)}…`;
 }
 
 export function firstLine(text) {

@@ -1,5 +1,5 @@
 import { h, icon, iconButton } from "./dom.js";
-import { plural, relativeTime, shortTitle } from "./format.js";
+import { relativeTime, shortTitle } from "./format.js";
 
 // The conversations list: open, rename in place, delete after asking.
 
@@ -12,10 +12,10 @@ export function renderHistory(panel, force) {
   const rows = convs.map((c) => historyRow(panel, c, c.id === current));
   panel.history.replaceChildren(
     h("div", { class: "nx-history-head" },
-      h("span", { text: "Conversations" }),
-      h("button", { type: "button", class: "nx-chip", onclick: () => { panel.send({ type: "new" }); panel.toggleHistory(false); } }, icon("plus"), "New"),
-      iconButton("close", "Close", () => panel.toggleHistory(false))),
-    rows.length ? h("ul", { class: "nx-history-list" }, rows) : h("div", { class: "nx-history-empty", text: "No conversations yet." }),
+      h("span", { text: panel.say("conversations") }),
+      h("button", { type: "button", class: "nx-chip", onclick: () => { panel.send({ type: "new" }); panel.toggleHistory(false); } }, icon("plus"), panel.say("new")),
+      iconButton("close", panel.say("close"), () => panel.toggleHistory(false))),
+    rows.length ? h("ul", { class: "nx-history-list" }, rows) : h("div", { class: "nx-history-empty", text: panel.say("no_conversations") }),
   );
 }
 
@@ -26,9 +26,9 @@ export function historyRow(panel, conv, active) {
     onclick: () => { if (!active) panel.send({ type: "open", id: conv.id }); panel.toggleHistory(false); },
   },
   h("span", { class: "nx-conv-title", text: conv.title, title: conv.title }),
-  h("span", { class: "nx-conv-meta", text: `${relativeTime(conv.updated_at)} · ${plural(conv.messages || 0, "message")}` }));
-  const rename = iconButton("edit", "Rename", () => {
-    const input = h("input", { class: "nx-rename", value: conv.title, "aria-label": "New title" });
+  h("span", { class: "nx-conv-meta", text: [relativeTime(conv.updated_at, panel.model.get("words")), conv.size].filter(Boolean).join(" · ") }));
+  const rename = iconButton("edit", panel.say("rename"), () => {
+    const input = h("input", { class: "nx-rename", value: conv.title, "aria-label": panel.say("new_title") });
     let finished = false;
     const done = (save) => {
       if (finished) return;
@@ -47,15 +47,15 @@ export function historyRow(panel, conv, active) {
     input.focus();
     input.select();
   });
-  const remove = iconButton("trash", "Delete", () => {
+  const remove = iconButton("trash", panel.say("delete"), () => {
     row.classList.add("nx-asking");
     row.replaceChildren(
-      h("span", { class: "nx-conv-ask", text: `Delete “${shortTitle(conv.title)}”?`, title: conv.title }),
-      h("button", { type: "button", class: "nx-btn nx-btn-danger", text: "Delete", onclick: () => {
+      h("span", { class: "nx-conv-ask", text: panel.say("delete_ask", { title: shortTitle(conv.title) }), title: conv.title }),
+      h("button", { type: "button", class: "nx-btn nx-btn-danger", text: panel.say("delete"), onclick: () => {
         panel.send({ type: "delete", id: conv.id });
-        row.replaceChildren(h("span", { class: "nx-conv-gone", text: "Deleting…" }));
+        row.replaceChildren(h("span", { class: "nx-conv-gone", text: panel.say("deleting") }));
       } }),
-      h("button", { type: "button", class: "nx-btn", text: "Keep", onclick: () => renderHistory(panel, true) }));
+      h("button", { type: "button", class: "nx-btn", text: panel.say("keep"), onclick: () => renderHistory(panel, true) }));
   }, "nx-danger");
   row.append(open, h("div", { class: "nx-conv-actions" }, rename, remove));
   return row;

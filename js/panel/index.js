@@ -12,6 +12,7 @@
 
 import { refitChartsOnResize } from "./refit.js";
 import { Panel } from "./panel.js";
+import { say } from "./format.js";
 
 export default {
   render({ model, el }) {
@@ -19,4 +20,5 @@ export default {
     const panel = new Panel(model, el);
     return () => panel.dispose();
   },
+  say, // for the standalone page (chat-page.js), which words its connection notices the same way
 };

@@ -1,5 +1,5 @@
 import { h, icon, iconButton } from "./dom.js";
-import { plural } from "./format.js";
+import { say } from "./format.js";
 import { safeHtml } from "./html.js";
 import { closeSideTab, copyText, insertionIndex, notebookOf } from "./lab.js";
 import { renderConfirm } from "./confirm.js";
@@ -7,11 +7,6 @@ import { renderHistory } from "./history.js";
 import { SECTION_RENDERERS } from "./sections.js";
 import { renderSteps, sqlActions } from "./steps.js";
 
-const SUGGESTIONS = [
-  "Top hot leads not contacted yet",
-  "Lead funnel by status",
-  "How are leads spread over tiers?",
-];
 const NEAR_BOTTOM_PX = 96;
 
 // ---------------------------------------------------------------------------------------------
@@ -34,6 +29,11 @@ export class Panel {
     this.listen();
     this.render();
     this.claimTab(25);
+  }
+
+  // A label or sentence in the kernel's words (words.UI), its {names} filled from ``values``.
+  say(key, values) {
+    return say(this.model.get("words"), key, values);
   }
 
   // -- the side-area tab ------------------------------------------------------------------------
@@ -69,8 +69,8 @@ export class Panel {
     this.header = h("header", { class: "nx-head" },
       h("div", { class: "nx-logo", "aria-hidden": "true" }, icon("spark")),
       h("div", { class: "nx-title" }, this.title, this.subtitle),
-      iconButton("history", "Conversations", () => this.toggleHistory(), "nx-history-btn"),
-      iconButton("plus", "New conversation", () => this.send({ type: "new" }), "nx-new-btn"),
+      iconButton("history", this.say("conversations"), () => this.toggleHistory(), "nx-history-btn"),
+      iconButton("plus", this.say("new_conversation"), () => this.send({ type: "new" }), "nx-new-btn"),
     );
     this.notice = h("div", { class: "nx-notice", hidden: true });
     this.list = h("div", { class: "nx-messages", role: "log", "aria-live": "polite" });
@@ -83,18 +83,18 @@ export class Panel {
       if (this.stickToBottom) this.jump.hidden = true;
     }, { passive: true });
     this.jump = h("button", { type: "button", class: "nx-jump", hidden: true, onclick: () => this.scrollToBottom(true) },
-      icon("down"), "Latest");
+      icon("down"), this.say("latest"));
     this.history = h("div", { class: "nx-history", hidden: true });
     this.toasts = h("div", { class: "nx-toasts", "aria-live": "assertive" });
     this.input = h("textarea", {
-      class: "nx-input", rows: 1, placeholder: "Ask about your leads…", title: "Enter to send · Shift+Enter for a new line",
-      "aria-label": "Message",
+      class: "nx-input", rows: 1, placeholder: this.say("placeholder"), title: this.say("input_hint"),
+      "aria-label": this.say("input_label"),
     });
     this.input.addEventListener("keydown", (e) => this.onKey(e));
     this.input.addEventListener("input", () => this.autosize());
     this.sendBtn = h("button", { type: "button", class: "nx-send", onclick: () => this.onSendClick() });
     // A replay answers only its recorded questions: they stay offered above the input.
-    this.recorded = h("div", { class: "nx-recorded", hidden: true, role: "group", "aria-label": "Recorded questions" });
+    this.recorded = h("div", { class: "nx-recorded", hidden: true, role: "group", "aria-label": this.say("recorded_label") });
     this.compose = h("footer", { class: "nx-compose" }, this.recorded,
       h("div", { class: "nx-compose-box" }, this.input, this.sendBtn));
     this.root = h("div", { class: "nx-panel" },
@@ -118,23 +118,16 @@ export class Panel {
     const unconfigured = this.model.get("model_mode") === "unconfigured";
     const inNotebook = Boolean(notebookOf(this.model));
     const label = this.model.get("label") || "";
-    let text = inNotebook
-      ? "Plain questions become SQL, dashboards and DataFrames in this notebook. Writes always ask first."
-      : "Plain questions become SQL and dashboards. Writes always ask first.";
-    if (recorded.length) {
-      text = "No model is connected: this demo replays the answers recorded for the questions below. Writes always ask first.";
-    } else if (unconfigured) {
-      text = "No model is connected, so nothing can answer here yet. Export OPENAI_API_KEY, or run a local "
-        + "OpenAI-compatible server and export OPENAI_BASE_URL (README › Use a local model), then restart "
-        + (inNotebook ? "the kernel. The shipped notebooks replay recorded answers with no model." : "nexus-lab serve.");
-    }
-    const chips = recorded.length ? recorded : unconfigured ? [] : SUGGESTIONS;
+    const where = inNotebook ? "notebook" : "page";
+    const text = this.say(recorded.length ? "empty_replay" : unconfigured ? `unconfigured_${where}` : `empty_${where}`);
+    const examples = this.say("examples").split("\n").filter(Boolean);
+    const chips = recorded.length ? recorded : unconfigured ? [] : examples;
     const sig = JSON.stringify([text, chips, label]);
     if (this.emptySig !== sig) {
       this.emptySig = sig;
       this.empty.replaceChildren(
         h("div", { class: "nx-empty-logo" }, icon("spark")),
-        h("div", { class: "nx-empty-title", text: label ? `Ask about your leads from ${label}` : "Ask about your leads" }),
+        h("div", { class: "nx-empty-title", text: label ? this.say("empty_title_from", { label }) : this.say("empty_title") }),
         h("div", { class: "nx-empty-text", text }),
         h("div", { class: "nx-suggestions" },
           chips.map((s) => h("button", { type: "button", class: "nx-suggestion", text: s, onclick: () => this.ask(s) }))),
@@ -236,15 +229,15 @@ export class Panel {
   renderHeader() {
     const id = this.model.get("conversation_id");
     const current = (this.model.get("conversations") || []).find((c) => c.id === id);
-    this.title.textContent = current ? current.title : id ? "Conversation" : "New conversation";
+    this.title.textContent = current ? current.title : this.say(id ? "conversation" : "new_conversation");
     this.title.title = this.title.textContent; // the header cuts a long title; hovering shows it whole
     const model = this.model.get("model_name");
     const scope = this.model.get("scope");
     // The scope before the model: when the side area is narrow, what the panel can touch stays in view.
     // A notebook's panel names its notebook: each notebook has its own conversation.
-    const line = [this.model.get("label") || "PLG leads", scope, model].filter(Boolean).join(" · ");
-    this.subtitle.textContent = this.model.get("busy") ? "working…" : line;
-    this.subtitle.title = scope ? `${line}\nReads and writes are limited to ${scope}.` : line;
+    const line = [this.model.get("label") || this.say("default_label"), scope, model].filter(Boolean).join(" · ");
+    this.subtitle.textContent = this.model.get("busy") ? this.say("working") : line;
+    this.subtitle.title = scope ? this.say("scope_limit", { line, scope }) : line;
     this.root.classList.toggle("nx-busy", !!this.model.get("busy"));
   }
 
@@ -260,7 +253,7 @@ export class Panel {
     if (this.offline) {
       this.notice.hidden = false;
       this.notice.replaceChildren(icon("warn"), h("span", {
-        text: "The kernel restarted or stopped, so this panel is disconnected. Run this line in the notebook to bring it back with the same conversation:",
+        text: this.say("offline"),
       }), h("code", { class: "nx-notice-code", text: "%load_ext nexusleads_lab" }));
       return;
     }
@@ -269,7 +262,7 @@ export class Panel {
     this.notice.replaceChildren();
     if (text) {
       this.notice.append(icon("warn"), h("span", { text }),
-        iconButton("close", "Dismiss", () => this.send({ type: "dismiss" })));
+        iconButton("close", this.say("dismiss"), () => this.send({ type: "dismiss" })));
     }
   }
 
@@ -309,7 +302,7 @@ export class Panel {
       return h("div", { class: "nx-msg nx-user", dataset: { key: item.key } }, h("div", { class: "nx-bubble", text: item.text }));
     }
     const node = h("div", { class: "nx-msg nx-bot", dataset: { key: item.key } });
-    if (item.steps && item.steps.length) node.append(renderSteps(this, item.steps, false, item.key, item.cost));
+    if (item.steps && item.steps.length) node.append(renderSteps(this, item.steps, false, item.key, item.steps_label, item.step_words));
     else if (item.cost) node.append(h("div", { class: "nx-steps nx-cost", text: item.cost }));
     const response = item.response;
     if (item.error) {
@@ -327,7 +320,7 @@ export class Panel {
     }
     if (item.notes && item.notes.length) {
       node.append(h("details", { class: "nx-notes" },
-        h("summary", { text: plural(item.notes.length, "note") + " on this answer" }),
+        h("summary", { text: item.notes_label }),
         h("ul", null, item.notes.map((n) => h("li", { text: n })))));
     }
     return node;
@@ -337,7 +330,7 @@ export class Panel {
 
   async copySql(sql) {
     const ok = await copyText(sql);
-    this.toast(ok ? "ok" : "error", ok ? "SQL copied to the clipboard." : "The browser refused the clipboard; select the SQL and copy it by hand.");
+    this.toast(ok ? "ok" : "error", this.say(ok ? "copied" : "copy_refused"));
   }
 
   insertCell(sql) {
@@ -347,16 +340,14 @@ export class Panel {
       try {
         const index = insertionIndex(notebook);
         notebook.shared.insertCell(index, { cell_type: "code", source, metadata: {} });
-        const name = String(notebook.context.path || "the notebook").split("/").pop();
-        this.toast("ok", `Inserted as cell ${index + 1} of ${name}.`);
+        const name = String(notebook.context.path || this.say("the_notebook")).split("/").pop();
+        this.toast("ok", this.say("inserted", { index: index + 1, name }));
         return;
       } catch (err) {
         console.warn("nexus panel: inserting a cell failed", err);
       }
     }
-    copyText(source).then((ok) => this.toast(ok ? "info" : "error", ok
-      ? "No notebook to insert into here: the cell text is on the clipboard, paste it into a cell."
-      : "No notebook to insert into here, and the clipboard is blocked; copy the SQL from the step."));
+    copyText(source).then((ok) => this.toast(ok ? "info" : "error", this.say(ok ? "no_notebook_copied" : "no_notebook_blocked")));
   }
 
   // -- live turn --------------------------------------------------------------------------------
@@ -374,10 +365,10 @@ export class Panel {
       return;
     }
     const parts = [];
-    if (steps.length) parts.push(renderSteps(this, steps, true, "live"));
+    if (steps.length) parts.push(renderSteps(this, steps, true, "live", turn.label, turn.step_words));
     const streamed = this.model.get("streaming") || "";
     if (!steps.length && !streamed) {
-      parts.push(h("div", { class: "nx-dots", "aria-label": "Waiting for the answer" }, h("span"), h("span"), h("span")));
+      parts.push(h("div", { class: "nx-dots", "aria-label": this.say("waiting") }, h("span"), h("span"), h("span")));
     }
     if (!this.typer.node) this.typer.node = h("div", { class: "nx-bubble nx-md nx-plain nx-streaming" });
     this.typer.node.hidden = !streamed;
@@ -468,9 +459,9 @@ export class Panel {
         const sqlBox = h("div", { class: "nx-section-sql", hidden: true },
           h("pre", { class: "nx-sql", text: section.sql }), sqlActions(this, section.sql));
         head.append(h("button", {
-          type: "button", class: "nx-source", title: "Show the SQL behind this",
+          type: "button", class: "nx-source", title: this.say("show_sql"),
           onclick: () => { sqlBox.hidden = !sqlBox.hidden; },
-        }, icon("db"), section.source ? section.source : "SQL"));
+        }, icon("db"), section.source ? section.source : this.say("sql")));
         frame.append(head, sqlBox);
       } else frame.append(head);
     }
@@ -486,8 +477,8 @@ export class Panel {
     const busy = !!this.model.get("busy");
     this.sendBtn.replaceChildren(icon(busy ? "stop" : "send"));
     this.sendBtn.classList.toggle("nx-stop", busy);
-    this.sendBtn.title = busy ? "Stop" : "Send (Enter)";
-    this.sendBtn.setAttribute("aria-label", busy ? "Stop" : "Send");
+    this.sendBtn.title = this.say(busy ? "stop" : "send_hint");
+    this.sendBtn.setAttribute("aria-label", this.say(busy ? "stop" : "send"));
   }
 
   onKey(e) {

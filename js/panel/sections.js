@@ -41,7 +41,7 @@ const SERIES_COLORS = ["var(--nx-c1)", "var(--nx-c2)", "var(--nx-c3)", "var(--nx
 
 function renderLine(section, panel) {
   const points = (section.points || []).filter((p) => typeof p.y === "number");
-  if (!points.length) return panel.sectionFrame("nx-line", section.label, section, h("div", { class: "nx-more", text: "No points to draw." }));
+  if (!points.length) return panel.sectionFrame("nx-line", section.label, section, h("div", { class: "nx-more", text: panel.say("no_points") }));
   const names = section.series && section.series.length ? section.series : [null];
   const numericX = section.x_type === "number" && points.every((p) => typeof p.x === "number");
   const xs = [];
@@ -55,7 +55,7 @@ function renderLine(section, panel) {
   const px = (x) => L + ((numericX ? x : xIndex.get(x)) - xMin) / ((xMax - xMin) || 1) * (W - L - R);
   const py = (y) => T + (1 - (y - lo) / ((hi - lo) || 1)) * (H - T - B);
   const chart = svg("svg", { viewBox: `0 0 ${W} ${H}`, class: "nx-line-chart", role: "img" });
-  chart.append(svg("title", {}, document.createTextNode(section.label || "Line chart")));
+  chart.append(svg("title", {}, document.createTextNode(section.label || panel.say("line_chart"))));
   for (const v of yTicks) {
     const y = py(v);
     chart.append(svg("line", { x1: L, x2: W - R, y1: y, y2: y, class: "nx-grid" }));

@@ -1,19 +1,13 @@
 import { h, icon } from "./dom.js";
-import { firstLine, formatMs, plural } from "./format.js";
+import { firstLine } from "./format.js";
 
-// The steps of an answer (live or finished): the collapsed "Ran N steps" line, each step's head
-// and, opened, its SQL, facts and actions.
+// The steps of an answer (live or finished): the collapsed steps line, each step's head and,
+// opened, its SQL, facts and actions. Every word on them comes from the kernel: the line is
+// words.steps_label, a step's tool and facts words.step_words (``said``, beside the step).
 
-export function renderSteps(panel, steps, live, key, cost) {
+export function renderSteps(panel, steps, live, key, label, words = []) {
   const box = h("div", { class: `nx-steps ${live ? "nx-steps-live" : ""}` });
   const open = live || false;
-  const failed = steps.filter((s) => s.status === "failed").length;
-  const stopped = live ? 0 : steps.filter((s) => !s.status || s.status === "started").length;
-  // A finished answer's line is its cost, worded in Python (ui.html.cost_text) so cell and panel agree.
-  const ran = cost || `Ran ${plural(steps.length, "step")}`;
-  const label = live
-    ? `Working… ${plural(steps.length, "step")}`
-    : `${ran}${failed ? ` · ${failed} failed` : ""}${stopped ? ` · ${stopped} stopped` : ""}`;
   const listNode = h("ol", { class: "nx-step-list", hidden: !open });
   const toggle = h("button", {
     type: "button", class: "nx-steps-toggle", "aria-expanded": String(open),
@@ -24,18 +18,15 @@ export function renderSteps(panel, steps, live, key, cost) {
     },
   }, live ? h("span", { class: "nx-spinner" }) : icon("check", "nx-ok"), h("span", { text: label }), icon("chevron", "nx-caret"));
   box.classList.toggle("nx-open", open);
-  for (const step of steps) listNode.append(renderStep(panel, step, live, key));
+  steps.forEach((step, i) => listNode.append(renderStep(panel, step, live, words[i] || {})));
   box.append(toggle, listNode);
   return box;
 }
 
-export function renderStep(panel, step, live) {
+export function renderStep(panel, step, live, said = {}) {
   const isQuery = step.tool === "psql";
-  const what = isQuery ? firstLine(step.command || "query") : step.tool === "read_file" ? `Read ${step.path || "file"}` : step.tool;
-  const meta = [
-    typeof step.rows === "number" ? plural(step.rows, "row") + (step.truncated ? "+" : "") : null,
-    formatMs(step.elapsed_ms),
-  ].filter(Boolean).join(" · ");
+  const what = isQuery && step.command ? firstLine(step.command) : [said.tool_label, step.path].filter(Boolean).join(" ");
+  const meta = said.meta || "";
   // A step still "started" in a finished answer was cut short by Stop.
   const status = !live && (step.status || "started") === "started" ? "stopped" : step.status || "started";
   const body = h("div", { class: "nx-step-body", hidden: true });
@@ -43,7 +34,7 @@ export function renderStep(panel, step, live) {
   const head = h("button", {
     type: "button", class: "nx-step-head", "aria-expanded": "false",
     onclick: () => {
-      if (!body.childNodes.length) fillStepBody(panel, body, step);
+      if (!body.childNodes.length) fillStepBody(panel, body, step, said);
       body.hidden = !body.hidden;
       head.setAttribute("aria-expanded", String(!body.hidden));
       li.classList.toggle("nx-open", !body.hidden);
@@ -56,7 +47,7 @@ export function renderStep(panel, step, live) {
   meta ? h("span", { class: "nx-step-meta", text: meta }) : null);
   li.append(head, body);
   if (live && panel.liveOpen.has(step.call_id)) {
-    fillStepBody(panel, body, step);
+    fillStepBody(panel, body, step, said);
     body.hidden = false;
     li.classList.add("nx-open");
     head.setAttribute("aria-expanded", "true");
@@ -64,15 +55,10 @@ export function renderStep(panel, step, live) {
   return li;
 }
 
-export function fillStepBody(panel, body, step) {
+export function fillStepBody(panel, body, step, said = {}) {
   if (step.command) body.append(h("pre", { class: "nx-sql", text: step.command }));
   else if (step.path) body.append(h("pre", { class: "nx-sql", text: step.path }));
-  const facts = [
-    step.tool,
-    typeof step.rows === "number" ? plural(step.rows, "row") + (step.truncated ? " (truncated)" : "") : null,
-    formatMs(step.elapsed_ms),
-    step.result_id ? `DataFrame ${step.result_id}` : null,
-  ].filter(Boolean);
+  const facts = [step.tool, said.meta].filter(Boolean);
   body.append(h("div", { class: "nx-step-facts", text: facts.join(" · ") }));
   if (step.error) body.append(h("div", { class: "nx-step-error", text: step.error }));
   if (step.command) body.append(sqlActions(panel, step.command));
@@ -80,6 +66,6 @@ export function fillStepBody(panel, body, step) {
 
 export function sqlActions(panel, sql) {
   return h("div", { class: "nx-actions" },
-    h("button", { type: "button", class: "nx-chip", onclick: () => panel.copySql(sql) }, icon("copy"), "Copy SQL"),
-    h("button", { type: "button", class: "nx-chip", onclick: () => panel.insertCell(sql) }, icon("cell"), "Insert as cell"));
+    h("button", { type: "button", class: "nx-chip", onclick: () => panel.copySql(sql) }, icon("copy"), panel.say("copy_sql")),
+    h("button", { type: "button", class: "nx-chip", onclick: () => panel.insertCell(sql) }, icon("cell"), panel.say("insert_cell")));
 }

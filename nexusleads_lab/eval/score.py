@@ -22,6 +22,8 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
+from ..words import plural
+
 REL_TOL = 1e-6
 ABS_TOL = 1e-12  # float noise around zero (a sum that should be 0 and is 1e-17)
 MAX_MAPPINGS = 2_000  # column assignments tried before giving up on a very ambiguous result
@@ -222,7 +224,7 @@ def _assignments(order: list[int], candidates: list[list[int]]):
 
 
 def _rows(n: int) -> str:
-    return f"{n:,} row" if n == 1 else f"{n:,} rows"
+    return plural(n, "row")
 
 
 def best_match(gold: Gold, frames: Mapping[str, pd.DataFrame]) -> Match:

@@ -56,6 +56,7 @@ request("ui/initialize", {appInfo: {name: "nexusleads-lab", version: "1"}, appCa
 def show_dashboard(scope: Scope, response: dict[str, Any], queries: dict[str, str]) -> CallToolResult:
     from ..agent.responses.parse import parse_response
     from ..ui.render import render_response
+    from ..ui.text import response_text
 
     if len(queries) > MAX_QUERIES:
         return _error(f"At most {MAX_QUERIES} queries per dashboard; aggregate in SQL instead.")
@@ -74,7 +75,7 @@ def show_dashboard(scope: Scope, response: dict[str, Any], queries: dict[str, st
         if part.later is not None:
             part.data = part.later()
     html = "".join(_html(part.data) for part in parts)
-    text = "\n\n".join(part.data.get("text/plain", "") for part in parts)
+    text = response_text(data)  # as the terminal and a notebook's text/plain read it
     notes = [visible(str(n)) for n in parsed.notes]
     if notes:
         text += "\n\n" + "\n".join(f"note: {n}" for n in notes)

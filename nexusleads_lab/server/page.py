@@ -3,7 +3,7 @@
 ``GET /`` is a small HTML shell; everything it loads comes from this server (no CDN):
 ``static/panel.js`` (the panel's ES modules joined by ``ui/esm.py``, exactly what anywidget
 loads), ``static/chat-page.js`` (``js/chat-page.js``: a model-like object over the socket),
-``static/panel.css`` and ``static/answer.css``, and the page's own layout rules.
+``static/theme.css``, ``static/panel.css`` and ``static/answer.css``, and the page's own layout rules.
 
 ``/ws/panel`` is the panel's transport: the caller is identified as on ``/ws/codex`` (token in
 the ``nexus_session`` cookie, ``Authorization: Bearer`` or ``?token=``; the handshake is
@@ -21,6 +21,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import datetime as dt
+import html
 import json
 import logging
 from collections.abc import Mapping
@@ -32,6 +33,7 @@ from fastapi.responses import HTMLResponse, Response
 from ..ui.assets import asset_text
 from ..ui.chat import ChatController
 from ..ui.esm import bundle
+from ..words import UI
 from .ws import admit, read_frame
 
 log = logging.getLogger(__name__)
@@ -54,7 +56,7 @@ HEADERS = {
     "Cache-Control": "no-cache",
 }
 
-PAGE = """<!doctype html>
+_PAGE = """<!doctype html>
 <html lang="en">
 <head>
 <meta charset="utf-8">
@@ -62,17 +64,20 @@ PAGE = """<!doctype html>
 <meta name="referrer" content="no-referrer">
 <title>NexusLeads Lab</title>
 <link rel="icon" href="favicon.ico" type="image/svg+xml">
+<link rel="stylesheet" href="static/theme.css">
 <link rel="stylesheet" href="static/panel.css">
 <link rel="stylesheet" href="static/answer.css">
 <link rel="stylesheet" href="static/page.css">
 <script type="module" src="static/chat-page.js"></script>
 </head>
 <body>
-<main id="nexus-chat" class="nx-page" data-socket="ws/panel"></main>
+<main id="nexus-chat" class="nx-page" data-socket="ws/panel" data-words="{words}"></main>
 <noscript>The NexusLeads chat needs JavaScript.</noscript>
 </body>
 </html>
 """
+# Everything the page says comes from words.py, the notices it shows with no socket open too.
+PAGE = _PAGE.replace("{words}", html.escape(json.dumps(UI, ensure_ascii=False), quote=True))
 
 PAGE_CSS = """html, body { height: 100%; margin: 0; }
 body { background: #eef0f3; font-family: system-ui, -apple-system, "Segoe UI", sans-serif; }
@@ -86,6 +91,7 @@ _STATIC: dict[str, tuple[str, str]] = {
     # name: (media type, how to get the text)
     "panel.js": ("text/javascript", "bundle:panel/index.js"),
     "chat-page.js": ("text/javascript", "asset:chat-page.js"),
+    "theme.css": ("text/css", "asset:theme.css"),
     "panel.css": ("text/css", "asset:panel.css"),
     "answer.css": ("text/css", "asset:answer.css"),
     "page.css": ("text/css", "page"),

@@ -29,6 +29,7 @@ from typing import Any
 from ..safetext import has_unsafe, visible
 from .html import esc, style
 from .parts import Part
+from .text import section_text
 
 log = logging.getLogger(__name__)
 
@@ -371,15 +372,6 @@ def chart_bundle(chart, text: str = "chart") -> tuple[dict[str, Any], dict[str, 
     return spec_bundle(chart.to_dict(), text)
 
 
-def describe(section: Mapping[str, Any]) -> str:
-    kind = section.get("type")
-    label = section.get("label") or ("Trend" if kind == "line" else "Chart")
-    if kind == "bars":
-        items = section.get("items") or []
-        return f"{label}: bar chart, {len(items)} bar{'' if len(items) == 1 else 's'}"
-    return f"{label}: line chart, {len(section.get('points') or [])} points"
-
-
 def chart_parts(section: Mapping[str, Any], *, interactive: bool = True) -> list[Part]:
     """The chart as one output, built after the rest of the answer is on screen: the cards and
     tables around a chart should not wait for Altair. A chart that cannot be drawn says so in
@@ -388,7 +380,7 @@ def chart_parts(section: Mapping[str, Any], *, interactive: bool = True) -> list
 
     def build() -> dict[str, Any]:
         try:
-            data, metadata = chart_bundle(CHARTS[section["type"]](section), describe(section))
+            data, metadata = chart_bundle(CHARTS[section["type"]](section), section_text(section))
         except Exception as exc:
             log.exception("chart failed")
             return unavailable(section, exc)

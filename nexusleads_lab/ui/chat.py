@@ -49,7 +49,7 @@ from ..agent.transcript import STEP_KEYS, AnswerItem, QuestionItem
 from ..replay.demo import replay_questions, restore_for_replay
 from ..replay.questions import unrecorded_text
 from ..safetext import safe_response, visible, visible_lines
-from ..words import cost_text, outcome_text
+from ..words import UI, cost_text, outcome_text, plural, step_words, steps_label
 from .html import confirm_blocked, markdown_html, preview_html, with_shown_text
 
 log = logging.getLogger(__name__)
@@ -79,7 +79,7 @@ class ChatController:
             "streaming": "", "notice": "", "sql_cell": "%%nexus sql\n{sql}",
             "model_name": _model_name(assistant), "model_mode": _model_mode(assistant),
             "scope": str(getattr(assistant, "scope_label", "") or ""),
-            "suggestions": replay_questions(assistant) or [], "label": label,
+            "suggestions": replay_questions(assistant) or [], "label": label, "words": UI,
         }  # fmt: skip
         self._worker: threading.Thread | Future | None = None
         self._turns: dict[str, _LiveTurn] = {}  # started and not over, in the order they started
@@ -407,7 +407,7 @@ class ChatController:
 
     def _refresh_list(self) -> None:
         self._apply(conversations=[
-            {k: c[k] for k in ("id", "title", "updated_at", "messages")}
+            {**{k: c[k] for k in ("id", "title", "updated_at", "messages")}, "size": plural(c["messages"], "message")}
             for c in (info.as_dict() for info in self.assistant.conversations())
         ])  # fmt: skip
 
@@ -518,6 +518,12 @@ def answer_item(key, response, notes, steps, error=None, cancelled=False, elapse
     shown = item["response"] or {}
     if not error and (elapsed_ms is not None or (usage or {}).get("total_tokens")):
         item["cost"] = cost_text(len(steps), elapsed_ms, usage)
+    failed = sum(s.get("status") == "failed" for s in steps)
+    stopped = sum(s.get("status") in (None, "started") for s in steps)  # cut short by Stop
+    item["steps_label"] = steps_label(len(steps), live=False, cost=item.get("cost"), failed=failed, stopped=stopped)
+    item["step_words"] = [step_words(s) for s in steps]  # beside each step: its tool and facts in words
+    if notes:
+        item["notes_label"] = UI["notes"].format(notes=plural(len(notes), "note"))
     if shown.get("type") == "message":
         item["html"] = markdown_html(str(shown.get("text") or ""))
     if shown.get("type") == "confirm":
@@ -583,6 +589,8 @@ class _LiveTurn:
             "origin": self.origin,
             "phase": phase,
             "steps": [_safe_step(s) for s in self.steps.values()],
+            "label": steps_label(len(self.steps), live=True),
+            "step_words": [step_words(s) for s in self.steps.values()],
         }
 
     def answer(

@@ -14,7 +14,8 @@ from typing import Any
 import anywidget
 import traitlets as t
 
-from .assets import asset
+from ..words import UI
+from .assets import asset_text
 from .esm import bundle
 
 log = logging.getLogger(__name__)
@@ -22,7 +23,7 @@ log = logging.getLogger(__name__)
 
 class ConfirmCard(anywidget.AnyWidget):
     _esm = bundle("confirm.js")
-    _css = asset("answer.css")
+    _css = asset_text("theme.css") + asset_text("answer.css")
 
     proposal = t.Dict().tag(sync=True)  # id, title, summary, sql, dry_run_rows, dry_run_error, expires_at
     status = t.Unicode("pending").tag(sync=True)  # pending | running | confirmed | cancelled | failed | error
@@ -31,6 +32,7 @@ class ConfirmCard(anywidget.AnyWidget):
     said = t.Unicode("").tag(sync=True)  # the outcome in words (words.outcome_text): the JS shows it as is
     blocked = t.Unicode("").tag(sync=True)  # why Confirm is off (html.confirm_blocked), "" when it is on
     preview_html = t.Unicode("").tag(sync=True)  # the write preview as html.preview_html renders it (escaped there)
+    words = t.Dict({k: UI[k] for k in ("confirm", "cancel", "confirm_title", "running_change")}).tag(sync=True)
 
     def __init__(
         self, proposal: dict[str, Any], assistant, *, on_resolved: Callable[[ConfirmCard], None] | None = None

@@ -16,12 +16,20 @@ from collections.abc import Callable, Iterable, Mapping
 from functools import cache, lru_cache
 from typing import Any
 
-from ..words import cost_text, fmt_ms, fmt_rows, noun, outcome_text, plural  # noqa: F401 - re-exported for the views
+from ..words import (  # noqa: F401 - re-exported for the views
+    STEP_TOOLS,
+    cost_text,
+    fmt_ms,
+    fmt_rows,
+    noun,
+    outcome_text,
+    plural,
+    step_meta,
+    steps_label,
+)
 from .assets import asset_text
 from .inline import with_inline_layout
 from .palette import PILL_HEX
-
-STEP_TOOLS = {"psql": "Query", "read_file": "Read"}
 
 _HEX = re.compile(r"^#(?:[0-9a-fA-F]{3}|[0-9a-fA-F]{6})$")
 
@@ -32,8 +40,8 @@ def esc(value: Any) -> str:
 
 @cache
 def style(*names: str) -> str:
-    """A ``<style>`` block with the named CSS files from ``js/``."""
-    return "<style>" + "\n".join(asset_text(n) for n in names) + "</style>"
+    """A ``<style>`` block with the theme's tokens (``js/theme.css``) and the named CSS files from ``js/``."""
+    return "<style>" + "\n".join(asset_text(n) for n in ("theme.css", *names)) + "</style>"
 
 
 def answer_block(body: str, *, extra_class: str = "") -> str:
@@ -117,15 +125,6 @@ def pill_color(color: str | None) -> str:
 # -- the steps summary ----------------------------------------------------------------------
 
 
-def step_meta(step: Mapping[str, Any]) -> str:
-    bits = [fmt_rows(step.get("rows"), step.get("truncated")), fmt_ms(step.get("elapsed_ms"))]
-    if step.get("result_id"):
-        bits.append(f"→ {step['result_id']}")
-    if step.get("status") == "failed":
-        bits.append("failed")
-    return " · ".join(b for b in bits if b)
-
-
 def steps_html(steps: Iterable[Mapping[str, Any]], *, open_: bool = False, cost: str | None = None) -> str:
     """'Ran N steps' (or ``cost``, e.g. "Ran 3 steps · 4.2 s · 2,140 tokens"), expandable to each
     step's SQL (or file), row count and time. No steps: the cost line alone, if given."""
@@ -156,7 +155,7 @@ def steps_html(steps: Iterable[Mapping[str, Any]], *, open_: bool = False, cost:
     return style("turn.css") + with_inline_layout(
         f'<div class="nxl nxl-turn" data-state="done">'
         f'<details class="nxl-steps"{" open" if open_ else ""}><summary>'
-        f'<span class="nxl-steps-label">{esc(cost or f"Ran {n} step" + ("" if n == 1 else "s"))}</span></summary>'
+        f'<span class="nxl-steps-label">{esc(steps_label(n, live=False, cost=cost))}</span></summary>'
         f'<ol class="nxl-steps-list">{"".join(items)}</ol></details></div>',
         "turn.css",
     )

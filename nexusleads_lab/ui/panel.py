@@ -34,7 +34,8 @@ class ChatPanel(anywidget.AnyWidget):
     """The conversation beside the notebooks: ask, watch the steps, get dashboards, confirm writes."""
 
     _esm = bundle("panel/index.js")
-    _css = asset_text("panel.css") + asset_text("answer.css")  # answer.css: the confirm card's preview, as in cells
+    # theme.css: the tokens; answer.css: the confirm card's preview, as in cells
+    _css = asset_text("theme.css") + asset_text("panel.css") + asset_text("answer.css")
 
     messages = t.List(t.Dict()).tag(sync=True)
     conversations = t.List(t.Dict()).tag(sync=True)
@@ -49,6 +50,7 @@ class ChatPanel(anywidget.AnyWidget):
     sql_cell = t.Unicode("%%nexus sql\n{sql}").tag(sync=True)
     suggestions = t.List(t.Unicode()).tag(sync=True)
     label = t.Unicode("").tag(sync=True)
+    words = t.Dict().tag(sync=True)  # words.UI: every label and sentence the front end shows
 
     def __init__(self, assistant=None, *, session=None, restore: bool = True, **kwargs: Any) -> None:
         """Over ``assistant``; or over ``session``'s (default: the kernel's), whose notebook then

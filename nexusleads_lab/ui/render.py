@@ -14,6 +14,7 @@ from typing import Any
 
 from ..safetext import safe_response, visible, visible_lines
 from . import html as h
+from . import text
 from .parts import Part, html_part, new_display_id, widget_part
 
 
@@ -37,48 +38,23 @@ def render_response(response: Any, *, assistant=None, show_sql: bool = False, in
         return []
     kind = data.get("type")
     if kind == "message":
-        text = data.get("text") or ""
-        return [html_part(h.answer_block(h.message_html(text)), text)]
+        message = data.get("text") or ""
+        return [html_part(h.answer_block(h.message_html(message)), message)]
     if kind == "confirm":
         return confirm_parts(data, assistant=assistant, interactive=interactive)
     if kind == "dashboard":
         return dashboard_parts(data, show_sql=show_sql, interactive=interactive)
-    return [html_part(h.answer_block(h.message_html(str(data))), str(data))]
+    return [html_part(h.answer_block(h.message_html(str(data))), text.response_text(data))]
 
 
 # -- dashboards -----------------------------------------------------------------------------
 
 
-def _widgets_text(section: Mapping[str, Any]) -> str:
-    return "  ".join(f"[{i.get('title')}: {h.cell_text(i.get('value'))}]" for i in section.get("items", []))
-
-
-def _table_text(section: Mapping[str, Any]) -> str:
-    import io
-
-    cols = section.get("columns") or []
-    out = io.StringIO()
-    if section.get("title"):
-        out.write(f"{section['title']}\n")
-    out.write(" | ".join(map(str, cols)) + "\n")
-    for row in (section.get("rows") or [])[:20]:
-        out.write(" | ".join(h.one_line(h.cell_text(row.get(c)), 40) for c in cols) + "\n")
-    total = section.get("total_rows")
-    if total and total > 20:
-        out.write(f"... {total:,} rows\n")
-    return out.getvalue().rstrip()
-
-
-def _pills_text(section: Mapping[str, Any]) -> str:
-    label = f"{section['label']}: " if section.get("label") else ""
-    return label + "  ".join(f"({i.get('label')} {i.get('count')})" for i in section.get("items", []))
-
-
 # A section type -> (html, text) for the static ones; charts are handled apart.
 STATIC_SECTIONS: dict[str, Callable[[Mapping[str, Any], bool], tuple[str, str]]] = {
-    "widgets": lambda s, _sql: (h.widgets_html(s), _widgets_text(s)),
-    "table": lambda s, sql: (h.table_html(s, show_sql=sql), _table_text(s)),
-    "pills": lambda s, _sql: (h.pills_html(s), _pills_text(s)),
+    "widgets": lambda s, _sql: (h.widgets_html(s), text.section_text(s)),
+    "table": lambda s, sql: (h.table_html(s, show_sql=sql), text.section_text(s)),
+    "pills": lambda s, _sql: (h.pills_html(s), text.section_text(s)),
 }
 
 
@@ -88,7 +64,7 @@ def dashboard_parts(data: Mapping[str, Any], *, show_sql: bool = False, interact
 
     parts: list[Part] = []
     html_run: list[str] = [h.title_html(data.get("title"))]
-    text_run: list[str] = [f"== {data.get('title') or 'Dashboard'} =="]
+    text_run: list[str] = [text.title_text(data)]
 
     def close_run() -> None:
         if any(html_run):
@@ -117,8 +93,8 @@ def confirm_parts(proposal: Mapping[str, Any], *, assistant=None, interactive: b
     static HTML beside it, for viewers without the kernel (nbconvert and an untrusted
     JupyterLab skip a widget they cannot draw). Once resolved, the output becomes the static
     card with its outcome, so a saved notebook shows the card once, in its final state."""
-    text = f"CONFIRM: {proposal.get('title')}\n{proposal.get('summary')}\n\n{proposal.get('sql')}"
-    static = {"text/html": h.answer_block(h.confirm_html(proposal)), "text/plain": text}
+    said = text.confirm_text(proposal)
+    static = {"text/html": h.answer_block(h.confirm_html(proposal)), "text/plain": said}
     if not interactive or assistant is None or not proposal.get("id"):
         return [Part(static)]
     from IPython.display import update_display
@@ -132,14 +108,14 @@ def confirm_parts(proposal: Mapping[str, Any], *, assistant=None, interactive: b
         update_display(
             {
                 "text/html": h.answer_block(h.confirm_html(proposal, outcome)),
-                "text/plain": f"{text}\n\n{h.outcome_text(outcome)}",
+                "text/plain": f"{said}\n\n{h.outcome_text(outcome)}",
             },
             raw=True,
             display_id=display_id,
         )
 
     card = ConfirmCard(dict(proposal), assistant, on_resolved=record_outcome)
-    part = widget_part(card, text)
+    part = widget_part(card, said)
     part.data["text/html"] = static["text/html"]
     part.display_id = display_id
     return [part]
@@ -157,8 +133,8 @@ def transcript_parts(items: list) -> list[Part]:
     parts: list[Part] = []
     for item in items:
         if isinstance(item, QuestionItem):
-            text = visible(item.text)
-            parts.append(html_part(h.answer_block(h.question_html(text)), f"> {text}"))
+            question = visible(item.text)
+            parts.append(html_part(h.answer_block(h.question_html(question)), f"> {question}"))
         elif isinstance(item, OutcomeItem):
             outcome = {"status": item.status, "rows_affected": item.rows_affected, "error": item.error}
             words = h.outcome_text(outcome)
@@ -187,17 +163,18 @@ def transcript_parts(items: list) -> list[Part]:
 
 
 def display_query_result(result, key: str) -> None:
-    """A direct query: the DataFrame (pandas' own, escaped, display) and where it is kept."""
+    """A direct query: the DataFrame (pandas' own, escaped, table) and where it is kept; its text
+    is the terminal's (``text.result_text``: every row shown exact, as ``nexus-lab sql`` prints it)."""
     from IPython.display import display
 
-    display(result.df)
-    caption = " · ".join(b for b in (h.fmt_rows(result.row_count, result.truncated), h.fmt_ms(result.elapsed_ms)) if b)
+    display({"text/html": result.df._repr_html_(), "text/plain": text.result_text(result)}, raw=True)
+    caption = text.result_caption(result)
     display(
         {
             "text/html": h.answer_block(
                 f'<div class="nxl-caption">{h.esc(caption)} · <code>nexus.frames[{h.esc(repr(key))}]</code> · <code>_nexus_df</code></div>'
             ),
-            "text/plain": f"({caption}; nexus.frames[{key!r}], _nexus_df)",
+            "text/plain": f"(nexus.frames[{key!r}], _nexus_df)",
         },
         raw=True,
     )
@@ -206,8 +183,5 @@ def display_query_result(result, key: str) -> None:
 def listing_part(title: str, columns: list[str], rows: list[list[Any]], empty: str) -> Part:
     if not rows:
         return html_part(h.answer_block(f'<div class="nxl-caption">{h.esc(empty)}</div>'), empty)
-    widths = [max(len(str(c)), *(len(h.cell_text(r[i])) for r in rows)) for i, c in enumerate(columns)]
-    lines = [title, "  ".join(str(c).ljust(w) for c, w in zip(columns, widths))]
-    lines += ["  ".join(h.cell_text(v).ljust(w) for v, w in zip(r, widths)) for r in rows]
     body = f'<div class="nxl-label">{h.esc(title)}</div>' + h.rows_table_html(columns, rows)
-    return html_part(h.answer_block(body), "\n".join(lines))
+    return html_part(h.answer_block(body), text.listing_text(title, columns, rows))

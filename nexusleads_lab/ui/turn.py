@@ -19,10 +19,12 @@ import anywidget
 import traitlets as t
 
 from ..agent.events import ShownText
-from .assets import asset
+from ..words import step_words, steps_label
+from .assets import asset_text
 from .esm import bundle
 from .html import cost_text, steps_html
 from .parts import Part, merge, show_all, widget_part
+from .text import steps_text
 
 log = logging.getLogger(__name__)
 
@@ -34,7 +36,7 @@ class TurnView(anywidget.AnyWidget):
     """Dots, then the steps and the streaming answer. A thin view: the kernel sets the state."""
 
     _esm = bundle("turn.js")
-    _css = asset("turn.css")
+    _css = asset_text("theme.css") + asset_text("turn.css")
 
     state = t.Unicode("waiting").tag(sync=True)  # waiting | running | done | error | cancelled
     steps = t.List(t.Dict()).tag(
@@ -42,6 +44,8 @@ class TurnView(anywidget.AnyWidget):
     )  # call_id, tool, status, command, path, rows, truncated, elapsed_ms, result_id, error
     text = t.Unicode("").tag(sync=True)
     error = t.Unicode("").tag(sync=True)
+    label = t.Unicode("Working…").tag(sync=True)  # the steps line (words.steps_label)
+    step_words = t.List(t.Dict()).tag(sync=True)  # beside each step: its tool and facts (words.step_words)
     show_sql = t.Bool(False).tag(sync=True)
 
 
@@ -180,6 +184,8 @@ class LiveTurn:
         self.updates += 1
         with self.view.hold_sync():
             self.view.steps = list(self._steps.values())
+            self.view.step_words = [step_words(s) for s in self._steps.values()]
+            self.view.label = steps_label(len(self._steps), live=self._state in ("waiting", "running"))
             self.view.text = self._text.text
             self.view.error = self._error
             self.view.state = self._state
@@ -193,7 +199,7 @@ class LiveTurn:
         if self.show_steps and (result.steps or result.elapsed_ms is not None):
             steps = [step_dict(s) for s in result.steps]
             summary = Part(
-                {"text/html": steps_html(steps, open_=self.show_sql, cost=cost), "text/plain": _steps_text(steps, cost)}
+                {"text/html": steps_html(steps, open_=self.show_sql, cost=cost), "text/plain": steps_text(steps, cost)}
             )
         parts = list(parts)
         head = [summary] if summary else []
@@ -222,14 +228,3 @@ class LiveTurn:
             self.view.close()
         except Exception:
             log.debug("closing the turn view failed", exc_info=True)
-
-
-def _steps_text(steps: list[dict[str, Any]], cost: str) -> str:
-    from .html import STEP_TOOLS, one_line, step_meta
-
-    lines = [f"{cost}:" if steps else cost]
-    for s in steps:
-        target = one_line(s.get("command") or s.get("path") or "", 100)
-        tool = s.get("tool")
-        lines.append(f"  {STEP_TOOLS.get(tool, tool) if isinstance(tool, str) else tool}: {target}  ({step_meta(s)})")
-    return "\n".join(lines)

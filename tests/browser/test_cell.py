@@ -127,7 +127,7 @@ def test_a_turn_shows_dots_then_live_steps_then_the_answer_typing_in(lab, page):
     expect(out.locator(".nxl-dots")).to_be_visible(timeout=20_000)
     running = out.locator(".nxl-step[data-status='started']")
     expect(running).to_be_visible(timeout=20_000)
-    expect(out.locator(".nxl-steps > summary")).to_have_text("Working…")
+    expect(out.locator(".nxl-steps > summary")).to_have_text("Working… 1 step")
     expect(out.locator(".nxl-dots")).to_be_hidden()
     expect(running.locator(".nxl-step-cmd")).to_contain_text("generate_series(1, 100000000)")
     screenshot(page, "steps-live.png", cell(page, 1))
