@@ -10,8 +10,7 @@ from pathlib import Path
 import psycopg
 import pytest
 
-from nexusleads_lab.cli import AGENT_SHELL_MARKERS
-from nexusleads_lab.config import Settings
+from nexusleads_lab.config import AGENT_SHELL_MARKERS, Settings
 from nexusleads_lab.db import Database, open_database
 from nexusleads_lab.db.embedded import start_embedded, stop_embedded
 

@@ -8,17 +8,18 @@ generative UI. One job per module:
 * :mod:`.schema`: the JSON schema and the prompt text, derived from the models;
 * :mod:`.resolve`: ``source`` result ids resolved against the turn's DataFrames;
 * :mod:`.parse`: lenient parsing of whatever text the model wrote (never raises);
-* :mod:`.formatting`: cell values as JSON-safe values, KPI values and labels.
+* :mod:`.formatting`: cell values as JSON-safe values, KPI values and labels;
+* :mod:`.colors`: the named colours a pill may carry, well-known values' colours, the palette
+  (how a view draws each name is the view's: ``ui/palette.py``).
 
-The colours (named pill colours, well-known values, the palette) belong to the views:
-:mod:`nexusleads_lab.ui.palette`. What a person sees while the answer streams in is worked out
-chunk by chunk in :mod:`..streaming` (:func:`partial_display_text` is re-exported here).
+What a person sees while the answer streams in is worked out chunk by chunk in :mod:`..streaming`
+(:func:`partial_display_text` is re-exported here).
 """
 
 from __future__ import annotations
 
-from ...ui.palette import KNOWN_VALUE_COLORS, NAMED_COLORS, PALETTE
 from ..streaming import partial_display_text
+from .colors import KNOWN_VALUE_COLORS, NAMED_COLORS, PALETTE
 from .formatting import format_value
 from .models import (
     RESOLVED_ADAPTER,
