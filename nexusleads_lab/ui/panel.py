@@ -22,12 +22,10 @@ import traitlets as t
 
 from ..config import notebook_path
 from .assets import asset_text
-from .chat import STREAM_RATE, ChatController, answer_item, items_from_transcript, model_label
+from .chat import STREAM_RATE, ChatController, items_from_transcript, model_label
 from .esm import bundle
 
 log = logging.getLogger(__name__)
-
-_assistant_item = answer_item  # the name the hostile-text tests know
 
 
 class ChatPanel(anywidget.AnyWidget):

@@ -54,7 +54,7 @@ from .models import (
     WidgetItem,
     WidgetsSection,
 )
-from .parse import Parsed, _scan_top_level, parse_response
+from .parse import Parsed, parse_response, scan_top_level
 from .resolve import resolve_response
 from .schema import RESPONSE_EXAMPLES, response_format_prompt, response_json_schema
 
@@ -95,11 +95,11 @@ __all__ = [
     "WidgetFromSource",
     "WidgetItem",
     "WidgetsSection",
-    "_scan_top_level",  # private, but tests read a cut-off response's fields with it
     "format_value",
     "parse_response",
     "partial_display_text",
     "resolve_response",
     "response_format_prompt",
     "response_json_schema",
+    "scan_top_level",
 ]
