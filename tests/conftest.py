@@ -75,13 +75,23 @@ def scripted_assistant(db):
     made: list[Assistant] = []
     servers: dict[int, ModelServer] = {}
 
-    def make(steps=(), *, model: ModelServer | None = None, user: str | None = None, org: str | None = DEMO_ORG,
-             retries: int = 0, api_key: str = "test-key", database=None, **options) -> Assistant:  # fmt: skip
+    def make(
+        steps=(),
+        *,
+        model: ModelServer | None = None,
+        user: str | None = None,
+        org: str | None = DEMO_ORG,
+        retries: int = 0,
+        api_key: str = "test-key",
+        database=None,
+        **options,
+    ) -> Assistant:
         server = model or ModelServer(list(steps) if isinstance(steps, tuple) else steps)
         servers[id(server)] = server
         client = openai.OpenAI(base_url=server.base_url, api_key=api_key, max_retries=retries)
-        assistant = Assistant(database=database or db, client=client, org=org,
-                              user=user or f"t-{uuid.uuid4().hex[:8]}", **options)  # fmt: skip
+        assistant = Assistant(
+            database=database or db, client=client, org=org, user=user or f"t-{uuid.uuid4().hex[:8]}", **options
+        )
         assistant.server = server  # type: ignore[attr-defined]
         made.append(assistant)
         return assistant

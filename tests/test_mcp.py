@@ -9,12 +9,12 @@ import subprocess
 from pathlib import Path
 
 import pytest
+from scripted import ADVERSARIAL, PWNED
 
 from nexusleads_lab.mcp.dashboard import APP_URI, HTML_KEY
 
 from checks import SLOW_SQL
 from mcp_clients import NEXUS_LAB, database_state, run, server_env, stdio_session, text_of
-from test_engine import ADVERSARIAL, PWNED
 
 ORG = "acme-analytics"
 NEW_LEADS = "SELECT id FROM lead_scores WHERE status = 'new' ORDER BY id LIMIT 3"

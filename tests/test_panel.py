@@ -533,3 +533,9 @@ def test_the_panel_shows_every_number_as_the_cell_does(make_panel, db):
     decimals = {len(row[1].split(".")[1]) for row in table["shown_rows"]}
     assert decimals == {2}, "a column's numbers line up on the same decimals"
     assert [i["shown"] for i in bars["items"]] == [row[1] for row in table["shown_rows"]]
+
+
+def test_a_panel_is_handed_its_assistant_or_session_and_says_so_without_one():
+    # The view never reaches up for the kernel's session itself (%nexus panel hands it in).
+    with pytest.raises(TypeError, match=r"ChatPanel needs an assistant or a session: ChatPanel\(session=nexus\)"):
+        ChatPanel()

@@ -351,3 +351,15 @@ def test_a_misspelt_write_keyword_is_refused_with_the_nearest_command_and_nothin
     with pytest.raises(ProposalError, match=r"starts with 'updte', which is not an SQL command: did you mean UPDATE\?"):
         confirmations().propose(None, "t", "s", "updte lead_scores set score = 1 where id = 1")
     assert fingerprint(db) == before
+
+
+def test_the_confirmation_window_is_read_from_the_environment_when_confirmations_are_made(monkeypatch):
+    from datetime import timedelta
+
+    monkeypatch.setenv("NEXUS_CONFIRM_TTL_MINUTES", "2")  # after import: read when made, not when imported
+    assert Confirmations(None, lambda: None).ttl == timedelta(minutes=2)
+    monkeypatch.delenv("NEXUS_CONFIRM_TTL_MINUTES")
+    assert Confirmations(None, lambda: None).ttl == timedelta(minutes=15)
+    monkeypatch.setenv("NEXUS_CONFIRM_TTL_MINUTES", "soon")
+    with pytest.raises(ValueError, match="NEXUS_CONFIRM_TTL_MINUTES must be a whole number, got 'soon'"):
+        Confirmations(None, lambda: None)
