@@ -11,6 +11,7 @@ import time
 from collections.abc import Callable
 from pathlib import Path
 
+from .config import agent_shell_marker, current_org, environment_with
 from .db.errors import QueryError, mask_secrets, shorten
 from .safetext import visible
 from .words import plural
@@ -164,9 +165,7 @@ def cmd_psql(args) -> int:
     # The password goes through the environment, never the command line (/proc/PID/cmdline).
     params = conninfo_to_dict(db.admin_url)
     password = params.pop("password", None)
-    env = dict(os.environ)
-    if password:
-        env["PGPASSWORD"] = str(password)
+    env = environment_with(PGPASSWORD=str(password)) if password else environment_with()
     os.execvpe(psql, [psql, make_conninfo("", **params), *args.psql_args], env)
     return 0  # not reached
 
@@ -210,14 +209,10 @@ def cmd_ask(args) -> int:
     return 0 if result.ok else 1
 
 
-# Set by agents in the shells they run tool calls in (Codex: every exec; Claude Code: its Bash tool).
-AGENT_SHELL_MARKERS = ("CODEX_TOOL_CALL_ID", "CODEX_THREAD_ID", "CLAUDECODE")
-
-
 def cmd_confirm(args) -> int:
     from .agent.confirm import ConfirmationError
 
-    marker = next((name for name in AGENT_SHELL_MARKERS if os.environ.get(name)), None)
+    marker = agent_shell_marker()
     if marker:
         # A proposal is an agent asking a person; the agent answering it itself would make it none.
         # A speed bump, not the boundary: the agent's sandbox (no socket to the database) is that.
@@ -440,7 +435,7 @@ def cmd_serve(args) -> int:
     refusal = secret_refusal(secret) or bind_refusal(args.host, secret)
     if refusal:
         return _fail(refusal, code=2)
-    org = os.environ.get("NEXUS_ORG", "").strip() or None
+    org = current_org()
     if not secret and org is not None and not valid_org(org):
         return _fail(f"NEXUS_ORG={org!r} is not an organization slug (lower-case letters, digits, dashes).", code=2)
     try:

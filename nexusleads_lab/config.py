@@ -7,6 +7,7 @@ import hashlib
 import json
 import os
 from dataclasses import dataclass, field
+from datetime import timedelta
 from pathlib import Path, PurePath
 
 import platformdirs
@@ -243,3 +244,71 @@ class Settings:
             org=current_org(),
             limits=EngineLimits.from_env(),
         )
+
+
+# -- the model service, confirmations, the database's roles, agent shells -------------------------
+
+
+@dataclass(frozen=True)
+class ModelEnv:
+    """The model service the environment names (``agent/provider.py``'s ``ModelSettings`` adds its defaults)."""
+
+    model: str | None = None  # NEXUS_MODEL
+    api_key: str | None = None  # OPENAI_API_KEY
+    base_url: str | None = None  # OPENAI_BASE_URL
+    replay: str | None = None  # NEXUS_REPLAY: a cassette to answer from
+    record: str | None = None  # NEXUS_RECORD: a cassette to record into
+
+    @classmethod
+    def from_env(cls) -> ModelEnv:
+        return cls(
+            model=os.environ.get("NEXUS_MODEL") or None,
+            api_key=os.environ.get("OPENAI_API_KEY") or None,
+            base_url=os.environ.get("OPENAI_BASE_URL") or None,
+            replay=os.environ.get("NEXUS_REPLAY") or None,
+            record=os.environ.get("NEXUS_RECORD") or None,
+        )
+
+    @property
+    def names_a_model(self) -> bool:
+        """A key, a server or a replay: the kernel was told which model answers."""
+        return bool(self.api_key or self.base_url or self.replay)
+
+
+def replay_from(cassette: str) -> None:
+    """Answer from ``cassette`` from now on in this process, as if it had started with ``NEXUS_REPLAY``
+    set (a restarted notebook that replayed before; every later ``ModelEnv.from_env`` sees it)."""
+    os.environ["NEXUS_REPLAY"] = cassette
+
+
+def confirm_ttl() -> timedelta:
+    """How long a proposed write can be confirmed (``NEXUS_CONFIRM_TTL_MINUTES``, 15 by default)."""
+    return timedelta(minutes=_int_env("NEXUS_CONFIRM_TTL_MINUTES", 15))
+
+
+ROLE_PASSWORDS = {"agent": "NEXUS_AGENT_PASSWORD", "writer": "NEXUS_WRITER_PASSWORD", "store": "NEXUS_STORE_PASSWORD"}
+
+
+def role_password(role: str) -> str | None:
+    """The password of a scope's ``agent``, ``writer`` or ``store`` login role on ``DATABASE_URL``'s
+    server, when its URL is built from the admin URL (``NEXUS_AGENT_PASSWORD`` and so on)."""
+    return os.environ.get(ROLE_PASSWORDS[role]) or None
+
+
+def migrate_on_open() -> bool:
+    """Whether opening ``DATABASE_URL`` migrates its schema first (``NEXUS_MIGRATE=0`` skips it)."""
+    return os.environ.get("NEXUS_MIGRATE", "1") != "0"
+
+
+# Set by agents in the shells they run tool calls in (Codex: every exec; Claude Code: its Bash tool).
+AGENT_SHELL_MARKERS = ("CODEX_TOOL_CALL_ID", "CODEX_THREAD_ID", "CLAUDECODE")
+
+
+def agent_shell_marker() -> str | None:
+    """The variable that says this process runs in an agent's tool shell, or None in a person's."""
+    return next((name for name in AGENT_SHELL_MARKERS if os.environ.get(name)), None)
+
+
+def environment_with(**extra: str) -> dict[str, str]:
+    """This process's environment plus ``extra``, for a program it hands over to (``nexus-lab psql``)."""
+    return {**os.environ, **extra}

@@ -366,13 +366,12 @@ def _identity_notes(session: NexusSession) -> tuple[str, str]:
 def status_text(session: NexusSession, *, full: bool = False) -> str:
     """What the session talks to. Without ``full`` it names no path, URL or key status, so a saved
     notebook shows nothing private; ``full`` adds them for the live session (secrets masked)."""
-    import os
-
     from ._version import __version__
+    from .config import ModelEnv
 
     assistant = session.assistant
     settings = assistant.settings
-    key = settings.api_key or os.environ.get("OPENAI_API_KEY")
+    key = settings.api_key or ModelEnv.from_env().api_key
     user_from, org_from = _identity_notes(session)
     lines = [f"NexusLeads Lab {__version__}"]
     lines.append(f"model      {_model_line(settings)}")

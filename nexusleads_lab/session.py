@@ -27,7 +27,7 @@ import threading
 from collections.abc import Callable, Iterator
 from typing import TYPE_CHECKING, Any
 
-from .config import Identity, RememberedIdentity, resolve_identity
+from .config import Identity, ModelEnv, RememberedIdentity, replay_from, resolve_identity
 
 if TYPE_CHECKING:  # pragma: no cover
     import pandas as pd
@@ -98,11 +98,11 @@ class NexusSession:
         kernel names no model of its own (a key, a server or a replay in its environment)."""
         if not remembered or self.memory is None or self.memory.notebook is None:
             return
-        if any(os.environ.get(name) for name in ("OPENAI_API_KEY", "OPENAI_BASE_URL", "NEXUS_REPLAY")):
+        if ModelEnv.from_env().names_a_model:
             return
         cassette = remembered.get("replay")
         if isinstance(cassette, str) and os.path.isfile(cassette):
-            os.environ["NEXUS_REPLAY"] = cassette
+            replay_from(cassette)
 
     def _come_back(self) -> None:
         """Continue the conversation this notebook had open before the restart, and remember who asks."""
@@ -210,7 +210,7 @@ class NexusSession:
 
     def sql(self, query: str, *, out: str | None = None, show: bool = True) -> pd.DataFrame:
         """Run a read query straight on the database (no model); the DataFrame joins ``frames``."""
-        result = self.assistant.engine.read(query)  # in the assistant's scope, as the model's queries
+        result = self.assistant.read(query)  # in the assistant's scope, as the model's queries
         with self._lock:
             self._sql_count += 1
             key = f"sql{self._sql_count}"

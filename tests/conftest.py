@@ -5,17 +5,23 @@ from __future__ import annotations
 import os
 import shutil
 import tempfile
+import uuid
 from pathlib import Path
 
+import openai
 import psycopg
 import pytest
+from servers import Servers
 
-from nexusleads_lab.cli import AGENT_SHELL_MARKERS
-from nexusleads_lab.config import Settings
+from nexusleads_lab.agent.assistant import Assistant
+from nexusleads_lab.config import AGENT_SHELL_MARKERS, Settings
 from nexusleads_lab.db import Database, open_database
+from nexusleads_lab.db.demo import ORGS
 from nexusleads_lab.db.embedded import start_embedded, stop_embedded
+from nexusleads_lab.testing.modelserver import ModelServer
 
 TEST_CONTRIBUTORS = int(os.environ.get("NEXUS_TEST_CONTRIBUTORS", "3000"))
+DEMO_ORG = ORGS[0][0]
 
 # `nexus-lab confirm` refuses in an agent's tool shell; run from one (Codex, Claude Code), the
 # tests still play the person, so its markers do not reach the commands they start.
@@ -56,3 +62,51 @@ def fresh_database_url(empty_server) -> str:
     yield url
     with psycopg.connect(empty_server.admin_url, autocommit=True) as conn:
         conn.execute(f"DROP DATABASE IF EXISTS {name} WITH (FORCE)")
+
+
+@pytest.fixture()
+def scripted_assistant(db):
+    """``scripted_assistant(steps, ...) -> Assistant``: an assistant of the test database whose model is
+    a loopback ``ModelServer`` answering ``steps`` (a list of steps, or a responder) through the real
+    ``openai`` client; ``model=`` shares one such server between assistants instead. The server is
+    ``assistant.server`` (what the model received). A fresh user of the first demo organization
+    unless ``user`` / ``org`` say otherwise; ``retries`` and ``api_key`` reach the client, other
+    options the ``Assistant``. Every assistant, then every server, is closed after the test."""
+    made: list[Assistant] = []
+    servers: dict[int, ModelServer] = {}
+
+    def make(
+        steps=(),
+        *,
+        model: ModelServer | None = None,
+        user: str | None = None,
+        org: str | None = DEMO_ORG,
+        retries: int = 0,
+        api_key: str = "test-key",
+        database=None,
+        **options,
+    ) -> Assistant:
+        server = model or ModelServer(list(steps) if isinstance(steps, tuple) else steps)
+        servers[id(server)] = server
+        client = openai.OpenAI(base_url=server.base_url, api_key=api_key, max_retries=retries)
+        assistant = Assistant(
+            database=database or db, client=client, org=org, user=user or f"t-{uuid.uuid4().hex[:8]}", **options
+        )
+        assistant.server = server  # type: ignore[attr-defined]
+        made.append(assistant)
+        return assistant
+
+    yield make
+    for assistant in made:
+        assistant.close()
+    for server in servers.values():
+        server.close()
+
+
+@pytest.fixture()
+def serve(db):
+    """``serve(steps, ...) -> LiveServer``: ``nexus-lab serve``'s app over the test database and a
+    scripted model (``servers.Servers.start``); every one is stopped after the test."""
+    servers = Servers(db)
+    yield servers.start
+    servers.close()

@@ -19,6 +19,8 @@ from mcp.client.session import ClientSession
 from mcp.client.stdio import StdioServerParameters, stdio_client
 from mcp.client.streamable_http import streamable_http_client
 
+from nexusleads_lab.mcp.dashboard import APP_URI, HTML_KEY
+
 from checks import fingerprint, sequences
 
 NEXUS_LAB = str(Path(sys.executable).with_name("nexus-lab"))
@@ -121,3 +123,45 @@ def database_state(db) -> dict[str, Any]:
 
 def text_of(result) -> str:
     return "\n".join(getattr(block, "text", "") for block in result.content)
+
+
+# -- show_dashboard, shared by test_mcp and the browser's MCP App test ------------------------------
+
+DASHBOARD = {
+    "title": "Leads by tier",
+    "sections": [
+        {"type": "widgets", "items": [{"title": "Hot leads", "source": "r1", "column": "hot"}]},
+        {"type": "bars", "label": "By tier", "source": "r2", "x": "tier", "y": "n"},
+        {"type": "table", "title": "Tiers", "source": "r2"},
+    ],
+}
+DASHBOARD_QUERIES = {
+    "r1": "SELECT count(*) AS hot FROM lead_scores WHERE tier = 'hot'",
+    "r2": "SELECT tier, count(*) AS n FROM lead_scores GROUP BY tier ORDER BY tier",
+}
+
+
+def show_dashboard_result(db):
+    """``show_dashboard`` called as the caller of the first demo organization: the database before, the
+    tool, its app resource, a shown dashboard and one refused for a write among its queries (a hostile
+    title checked escaped on the way)."""
+
+    async def body():
+        async with stdio_session(server_env(db)) as session:
+            before = database_state(db)
+            tool = next(t for t in (await session.list_tools()).tools if t.name == "show_dashboard")
+            app = await session.read_resource(APP_URI)
+            shown = await session.call_tool("show_dashboard", {"response": DASHBOARD, "queries": DASHBOARD_QUERIES})
+            refused = await session.call_tool(
+                "show_dashboard",
+                {"response": DASHBOARD, "queries": {**DASHBOARD_QUERIES, "r2": "DELETE FROM lead_scores"}},
+            )
+            hostile = await session.call_tool(
+                "show_dashboard",
+                {"response": {**DASHBOARD, "title": "<script>alert(1)</script>\u202e"}, "queries": DASHBOARD_QUERIES},
+            )
+            assert "<script>" not in hostile.meta[HTML_KEY] and "&lt;script&gt;" in hostile.meta[HTML_KEY]
+            assert "\u202e" not in hostile.meta[HTML_KEY] + text_of(hostile)
+            return before, tool, app, shown, refused
+
+    return run(body)

@@ -2,14 +2,15 @@
 
 from __future__ import annotations
 
+import functools
 import json
 import threading
 import time
 import uuid
 from functools import partial
 
-import openai
 import pytest
+from scripted import TIER_SQL, dashboard, message
 
 from nexusleads_lab.agent.assistant import Assistant, fit_budget
 from nexusleads_lab.agent.confirm import ConfirmationError, Confirmations
@@ -24,42 +25,13 @@ API_KEY = "sk-test-SECRET-do-not-leak-1234567890"
 
 
 @pytest.fixture()
-def scripted(db):
-    """Build an assistant wired to a scripted model; servers are closed after the test."""
-    servers: list[ModelServer] = []
-    assistants: list[Assistant] = []
-
-    def make(steps, *, user: str | None = None, org: str = "acme-analytics", retries: int = 0, **kw) -> Assistant:
-        server = ModelServer(Script(steps))
-        servers.append(server)
-        client = openai.OpenAI(base_url=server.base_url, api_key=API_KEY, max_retries=retries)
-        assistant = Assistant(
-            database=kw.pop("database", db), client=client, user=user or f"u-{uuid.uuid4().hex[:8]}", org=org, **kw
-        )
-        assistant.server = server  # for assertions on what the model received
-        assistants.append(assistant)
-        return assistant
-
-    yield make
-    for a in assistants:
-        a.close()
-    for s in servers:
-        s.close()
-
-
-def dashboard(*sections, title="Leads") -> str:
-    return json.dumps({"type": "dashboard", "title": title, "sections": list(sections)})
-
-
-def message(text_: str) -> str:
-    return json.dumps({"type": "message", "text": text_})
+def scripted(scripted_assistant):
+    """Build an assistant wired to a scripted model (with this file's key); closed after the test."""
+    return functools.partial(scripted_assistant, api_key=API_KEY)
 
 
 def types(result) -> list[str]:
     return [e.type for e in result.events]
-
-
-TIER_SQL = "SELECT tier, count(*) AS n FROM lead_scores GROUP BY tier ORDER BY tier"
 
 
 def test_multi_step_tool_loop_builds_a_dashboard_from_result_ids(scripted, db):

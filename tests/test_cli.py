@@ -268,13 +268,17 @@ def _pieces(secret: str) -> list[str]:
     return [p for p in _re.split(r"[@:%/ ]", secret) if len(p) >= 4]
 
 
-def test_psql_gets_the_password_from_the_environment_not_the_command_line(tmp_path):
-    from nexusleads_lab.db.database import _with_user
+def test_psql_gets_the_password_from_the_environment_not_the_command_line(tmp_path, monkeypatch):
+    from nexusleads_lab.config import Settings
+    from nexusleads_lab.db.database import Database
 
-    url = _with_user("postgresql://x@db.example:5432/plg", "nexus_agent", "p@ss:w/rd%")
-    assert url == "postgresql://nexus_agent:p%40ss%3Aw%2Frd%25@db.example:5432/plg"
-    kv = _with_user("host=db.example dbname=plg user=x password=old", "nexus_agent", "n3w pw")
-    assert "user=nexus_agent" in kv and "password='n3w pw'" in kv and "old" not in kv
+    # A scope's role logs in on DATABASE_URL's server with its password, quoted in either URL form.
+    monkeypatch.setenv("NEXUS_STORE_PASSWORD", "p@ss:w/rd%")
+    url = Database("postgresql://x@db.example:5432/plg", settings=Settings()).store_url(None)
+    assert url == "postgresql://nexus_store:p%40ss%3Aw%2Frd%25@db.example:5432/plg"
+    monkeypatch.setenv("NEXUS_STORE_PASSWORD", "n3w pw")
+    kv = Database("host=db.example dbname=plg user=x password=old", settings=Settings()).store_url(None)
+    assert "user=nexus_store" in kv and "password='n3w pw'" in kv and "old" not in kv
     fake = tmp_path / "psql"
     fake.write_text('#!/bin/sh\necho ARGV: "$@"\necho ENV: $PGPASSWORD\n')
     fake.chmod(0o755)

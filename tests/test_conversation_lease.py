@@ -4,25 +4,18 @@ after another assistant's instead of beside it."""
 
 from __future__ import annotations
 
-import json
 import threading
 import uuid
 
-import openai
 import pytest
+from scripted import TIER_SQL, message
 
-from nexusleads_lab.agent.assistant import Assistant
 from nexusleads_lab.db.lease import LEASES
 from nexusleads_lab.db.store import ConversationStore
 from nexusleads_lab.replay.cassette import last_user_message
 from nexusleads_lab.testing.modelserver import ModelServer, Script, text, tool_calls
 
 ORG = "acme-analytics"
-TIER_SQL = "SELECT tier, count(*) AS n FROM lead_scores GROUP BY tier ORDER BY tier"
-
-
-def message(t: str) -> str:
-    return json.dumps({"type": "message", "text": t})
 
 
 def slow_echo(request):
@@ -31,19 +24,12 @@ def slow_echo(request):
 
 
 @pytest.fixture()
-def pair(db):
+def pair(scripted_assistant):
     """Two assistants of one user, each with its own store connection (as two processes have),
     sharing one scripted model."""
     model = ModelServer(Script([slow_echo] * 8))
     user = f"lease-{uuid.uuid4().hex[:8]}"
-    made = []
-    for _ in range(2):
-        client = openai.OpenAI(base_url=model.base_url, api_key="k", max_retries=0)
-        made.append(Assistant(database=db, client=client, user=user, org=ORG))
-    yield model, made
-    for assistant in made:
-        assistant.close()
-    model.close()
+    return model, [scripted_assistant(model=model, user=user, org=ORG) for _ in range(2)]
 
 
 def _user_turns(request) -> list[str]:
@@ -81,36 +67,28 @@ def test_two_assistants_asking_in_one_conversation_at_once_take_turns_and_each_s
     assert LEASES.held() == 0
 
 
-def test_a_turn_after_another_assistants_turn_reloads_the_conversation_and_keeps_its_dataframes(db):
+def test_a_turn_after_another_assistants_turn_reloads_the_conversation_and_keeps_its_dataframes(scripted_assistant):
     model = ModelServer(Script([tool_calls([("psql", {"sql": TIER_SQL})]), slow_echo, slow_echo, slow_echo]))
     user = f"lease-{uuid.uuid4().hex[:8]}"
-    clients = [openai.OpenAI(base_url=model.base_url, api_key="k", max_retries=0) for _ in range(2)]
-    a = Assistant(database=db, client=clients[0], user=user, org=ORG)
-    b = Assistant(database=db, client=clients[1], user=user, org=ORG)
-    try:
-        a.ask("count the tiers")
-        frames = dict(a.frames)
-        assert frames, "the psql step left a DataFrame"
-        b.resume(a.thread.id)
-        b.ask("from the other kernel")
-        a.ask("and now?")
-        assert _user_turns(model.requests[-1]) == ["count the tiers", "from the other kernel", "and now?"]
-        assert list(a.frames) == list(frames) and all(a.frames[k] is frames[k] for k in frames)
-        assert [m["content"] for m in a.thread.messages if m["role"] == "user"][-2:] == [
-            "from the other kernel",
-            "and now?",
-        ]
-    finally:
-        a.close()
-        b.close()
-        model.close()
+    a, b = (scripted_assistant(model=model, user=user, org=ORG) for _ in range(2))
+    a.ask("count the tiers")
+    frames = dict(a.frames)
+    assert frames, "the psql step left a DataFrame"
+    b.resume(a.thread.id)
+    b.ask("from the other kernel")
+    a.ask("and now?")
+    assert _user_turns(model.requests[-1]) == ["count the tiers", "from the other kernel", "and now?"]
+    assert list(a.frames) == list(frames) and all(a.frames[k] is frames[k] for k in frames)
+    assert [m["content"] for m in a.thread.messages if m["role"] == "user"][-2:] == [
+        "from the other kernel",
+        "and now?",
+    ]
 
 
-def test_a_turn_waiting_for_a_busy_conversation_stops_when_cancelled_and_writes_nothing(db):
+def test_a_turn_waiting_for_a_busy_conversation_stops_when_cancelled_and_writes_nothing(db, scripted_assistant):
     model = ModelServer(Script([slow_echo, slow_echo]))
     user = f"lease-{uuid.uuid4().hex[:8]}"
-    a = Assistant(database=db, client=openai.OpenAI(base_url=model.base_url, api_key="k", max_retries=0),
-                  user=user, org=ORG)  # fmt: skip
+    a = scripted_assistant(model=model, user=user, org=ORG)
     other = ConversationStore(db.store_url(ORG), ORG, user, guard=True)
     try:
         a.ask("start")
@@ -125,8 +103,6 @@ def test_a_turn_waiting_for_a_busy_conversation_stops_when_cancelled_and_writes_
         assert a.ask("after it").response.text == "re: after it"
     finally:
         other.close()
-        a.close()
-        model.close()
 
 
 def test_a_lease_left_by_a_process_that_died_on_this_machine_is_taken_over_at_once(pair):

@@ -14,7 +14,6 @@ from decimal import Decimal
 from pathlib import Path
 
 import numpy as np
-import openai
 import pandas as pd
 import pytest
 
@@ -329,23 +328,17 @@ def test_ctrl_c_writes_the_partial_result_and_exits_130(db, tmp_path):
 # -- in a notebook ---------------------------------------------------------------------------
 
 
-def test_nexus_eval_returns_a_dataframe_and_leaves_the_session_alone(db, tmp_path):
-    from nexusleads_lab.agent.assistant import Assistant
+def test_nexus_eval_returns_a_dataframe_and_leaves_the_session_alone(tmp_path, scripted_assistant):
     from nexusleads_lab.session import NexusError, NexusSession
 
     suite = write_suite(tmp_path / "suite.yaml", ("tiers", "warm", "broken"))
     answers = {"tiers": RIGHT["tiers"], "warm": WRONG["warm"], "broken": http_error(400, "no tools here")}
-    with ModelServer(Analyst(by_question(answers))) as server:
-        client = openai.OpenAI(base_url=server.base_url, api_key="test", max_retries=0)
-        assistant = Assistant(database=db, client=client, org=ORG, user="eval-notebook", persist=False)
-        session = NexusSession(assistant=assistant)
-        try:
-            frame = session.eval(str(suite), show=False)
-            with pytest.raises(NexusError, match="has no `question`"):
-                session.eval(str(write_bad(tmp_path)), show=False)
-        finally:
-            assistant.close()
-        requests = len(server.requests)
+    assistant = scripted_assistant(Analyst(by_question(answers)), org=ORG, user="eval-notebook", persist=False)
+    session = NexusSession(assistant=assistant)
+    frame = session.eval(str(suite), show=False)
+    with pytest.raises(NexusError, match="has no `question`"):
+        session.eval(str(write_bad(tmp_path)), show=False)
+    requests = len(assistant.server.requests)
     assert isinstance(frame, pd.DataFrame)
     assert list(frame.columns) == ["name", "question", "status", "passed", "reason", "sql", "tokens", "seconds"]
     assert list(frame["status"]) == ["passed", "failed", "error"]

@@ -3,49 +3,28 @@ one typed transcript."""
 
 from __future__ import annotations
 
+import gc
 import json
 import threading
 import time
-import uuid
+import weakref
 from datetime import timedelta
 
-import openai
 import pytest
+from scripted import TIER_SQL, confirm, message
 
-from nexusleads_lab.agent.assistant import Assistant
 from nexusleads_lab.agent.events import ConfirmResolved
 from nexusleads_lab.agent.transcript import STEP_KEYS, AnswerItem, OutcomeItem, QuestionItem
-from nexusleads_lab.testing.modelserver import ModelServer, Script, http_error, text, tool_calls
+from nexusleads_lab.testing.modelserver import http_error, text, tool_calls
 
 from checks import fingerprint
 
 ORG = "acme-analytics"
-TIER_SQL = "SELECT tier, count(*) AS n FROM lead_scores GROUP BY tier ORDER BY tier"
 
 
 @pytest.fixture()
-def make(db):
-    made: list[tuple[Assistant, ModelServer]] = []
-
-    def build(steps) -> Assistant:
-        server = ModelServer(Script(steps))
-        client = openai.OpenAI(base_url=server.base_url, api_key="k", max_retries=0)
-        assistant = Assistant(database=db, client=client, user=f"s-{uuid.uuid4().hex[:8]}", org=ORG)
-        made.append((assistant, server))
-        return assistant
-
-    yield build
-    for assistant, server in made:
-        assistant.close()
-        server.close()
-
-
-def message(t: str) -> str:
-    return json.dumps({"type": "message", "text": t})
-
-
-def confirm(sql: str, title: str = "Change") -> str:
-    return json.dumps({"type": "confirm", "id": "x", "title": title, "summary": "s", "sql": sql})
+def make(scripted_assistant):
+    return scripted_assistant
 
 
 def test_a_subscriber_sees_every_turn_whoever_asked_in_order_with_turn_ids(make):
@@ -110,9 +89,11 @@ def test_a_weak_subscriber_goes_away_with_its_view(make):
     assistant.subscribe(view.on_event, weak=True)
     assistant.ask("one")
     assert view.events
+    gone = weakref.ref(view)
     del view
-    assistant.ask("two")  # the dead view is dropped, nothing raises
-    assert len(assistant._subscribers) == 0
+    gc.collect()
+    assert gone() is None, "the assistant kept the view alive"
+    assert assistant.ask("two").ok  # the dead view is dropped, nothing raises
 
 
 def test_every_confirmation_outcome_is_an_event_and_the_transcript_keeps_it_structured(make, db):

@@ -16,17 +16,16 @@ import sys
 import uuid
 from html import escape
 
-import openai
 import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from nexusleads_lab.agent.assistant import Assistant
 from nexusleads_lab.safetext import PROSE_FIELDS, UNSAFE, escape_char, safe_response
 from nexusleads_lab.testing.modelserver import ModelServer, Script, text, tool_calls
 from nexusleads_lab.ui import charts
+from nexusleads_lab.ui.chat import answer_item
 from nexusleads_lab.ui.html import markdown_html
-from nexusleads_lab.ui.panel import ChatPanel, _assistant_item
+from nexusleads_lab.ui.panel import ChatPanel
 from nexusleads_lab.ui.render import render_response
 from nexusleads_lab.ui.text import response_text as format_response
 
@@ -198,7 +197,7 @@ def test_no_view_gets_an_unsafe_character_from_any_answer(response, notes):
                 assert not unsafe_in(body, LAYOUT)
                 assert fetchers(body) == [] if mime == "text/html" else True
     # the chat panel: what is synced to the browser
-    item = _assistant_item("k", response, notes, [])
+    item = answer_item("k", response, notes, [])
     for path, s in strings(item):  # "html": the message's prose as the kernel rendered it
         assert not unsafe_in(s, LAYOUT if is_prose(path[1:]) or path == ("html",) else "")
     assert fetchers(item.get("html", "")) == []
@@ -465,10 +464,8 @@ HOSTILE_DASHBOARD = {
 }  # fmt: skip
 
 
-def test_the_panel_syncs_only_safe_text_live_and_from_history(db):
-    server = ModelServer(Script([text(json.dumps(HOSTILE_DASHBOARD))]))
-    client = openai.OpenAI(base_url=server.base_url, api_key="test-key", max_retries=0)
-    assistant = Assistant(database=db, client=client, org=ORG, user=f"hostile-{uuid.uuid4().hex[:8]}")
+def test_the_panel_syncs_only_safe_text_live_and_from_history(scripted_assistant):
+    assistant = scripted_assistant([text(json.dumps(HOSTILE_DASHBOARD))], org=ORG)
     panel = ChatPanel(assistant)
     panel.send = lambda content, buffers=None: None
     try:
@@ -484,8 +481,6 @@ def test_the_panel_syncs_only_safe_text_live_and_from_history(db):
             assert not unsafe_in(s, LAYOUT)
     finally:
         panel.close()
-        assistant.close()
-        server.close()
 
 
 def test_nexus_lab_ask_prints_escapes_instead_of_sending_them_to_the_terminal(db, tmp_path):

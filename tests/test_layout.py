@@ -1,15 +1,17 @@
-"""The package's layout keeps its promises: no import cycle, test support the product never loads,
-and the views' colours owned by the views.
+"""The package's layout keeps its promises: no import cycle, no import up the house, the environment
+read only in ``config.py``, and test support the product never loads.
 
 The import graph is read from the source with ``ast``: every ``import`` a module names, at module
 level or inside a function (a lazy import that closes a circle is still a circle), except under
 ``if TYPE_CHECKING``. A package's ``__init__`` re-exporting its own submodules is the facade
 pattern, not a cycle, so importing ``a.b`` counts as an edge to ``a.b`` only, not to ``a``.
+The floors of the house are those docs/architecture.md states ("Layers"); a test checks the two agree.
 """
 
 from __future__ import annotations
 
 import ast
+import re
 import subprocess
 import sys
 from pathlib import Path
@@ -123,22 +125,127 @@ def test_the_product_entry_points_load_without_the_test_support():
     assert result.stdout.strip() == "[]"
 
 
-def test_the_views_own_the_colours():
-    # The palette is a leaf; the agent reaches into the views for nothing but it (pills get their colour
-    # when a response is resolved), and no view imports the agent's responses for a display constant.
-    assert GRAPH["nexusleads_lab.ui.palette"] == set()
-    agent_to_ui = {
-        dep
-        for m, deps in GRAPH.items()
-        if m.startswith("nexusleads_lab.agent")
-        for dep in deps
-        if dep.startswith("nexusleads_lab.ui")
-    }
-    assert agent_to_ui <= {"nexusleads_lab.ui.palette"}
-    from nexusleads_lab.agent.responses import KNOWN_VALUE_COLORS
-    from nexusleads_lab.ui.palette import KNOWN_VALUE_COLORS as owned
+# -- the floors of the house ------------------------------------------------------------------------
 
-    assert KNOWN_VALUE_COLORS is owned
+ROOT = Path(__file__).resolve().parent.parent
+PKG = "nexusleads_lab"
+
+#: Lowest floor first, as docs/architecture.md states them: a module imports its own floor and the
+#: floors below, never one above.
+LAYERS: tuple[tuple[str, ...], ...] = (
+    ("_version", "config", "words", "safetext"),  # settings, wording, text safety
+    ("db",),  # the database
+    ("replay",),  # recorded model services
+    ("agent",),  # the Assistant, its tools, events and the response contract (colours included)
+    ("eval", "ui"),  # uses of one assistant in the kernel: scoring it, and the views
+    ("server", "mcp"),  # the assistant and its views served to other processes
+    ("session",),  # the kernel's session, which hands itself to the panel
+    ("magic", "cli", PKG),  # entry points (the package itself: ``%load_ext``, lazy names)
+    ("testing",),  # test support, never imported by the product
+)
+
+
+def _floor(module: str) -> int:
+    top = module.split(".")[1] if module != PKG else PKG
+    for number, floor in enumerate(LAYERS):
+        if top in floor:
+            return number
+    raise LookupError(f"{module} is on no floor: add it to LAYERS here and to docs/architecture.md's Layers")
+
+
+def _climbs(graph: dict[str, set[str]]) -> list[str]:
+    return sorted(
+        f"{module} (floor {_floor(module) + 1}) imports {dep} (floor {_floor(dep) + 1})"
+        for module, deps in graph.items()
+        for dep in deps
+        if _floor(dep) > _floor(module)
+    )
+
+
+def test_every_module_is_on_a_floor():
+    assert sorted({_floor(module) for module in MODULES}) == list(range(len(LAYERS)))
+
+
+def test_no_import_climbs_the_house():
+    assert _climbs(GRAPH) == []
+
+
+def test_a_climb_is_found():
+    # The check above against a rule that finds nothing: an agent module importing a view is a climb.
+    graph = {f"{PKG}.agent.responses.models": {f"{PKG}.ui.palette", f"{PKG}.db.errors"}}
+    assert _climbs(graph) == [f"{PKG}.agent.responses.models (floor 4) imports {PKG}.ui.palette (floor 5)"]
+
+
+def test_docs_state_the_same_floors():
+    text = (ROOT / "docs" / "architecture.md").read_text(encoding="utf-8")
+    section = text.split("\n## Layers\n", 1)[1].split("\n## ", 1)[0]
+    rows = [line for line in section.splitlines() if re.match(r"^\| \d+ \|", line)]
+    stated = [tuple(re.findall(r"`([\w.]+)`", row.split("|")[2])) for row in rows]
+    assert stated == [tuple(name.removesuffix(".py") for name in floor) for floor in LAYERS]
+
+
+def test_the_colour_contract_is_the_agents_and_the_views_draw_every_colour():
+    # The names a pill may carry are the response contract's (a leaf); the views only know their hex.
+    from nexusleads_lab.agent.responses import KNOWN_VALUE_COLORS, NAMED_COLORS, PALETTE
+    from nexusleads_lab.ui.palette import PILL_HEX
+
+    assert GRAPH[f"{PKG}.agent.responses.colors"] == set()
+    assert GRAPH[f"{PKG}.ui.palette"] == set()
+    assert set(PILL_HEX) == set(NAMED_COLORS)
+    assert set(KNOWN_VALUE_COLORS.values()) <= set(NAMED_COLORS)
+    assert set(PALETTE) == set(NAMED_COLORS)
+
+
+# -- the environment -------------------------------------------------------------------------------
+
+#: Modules besides config.py that may touch the environment, each with its reason. Empty: none needs to.
+ENVIRONMENT_READERS: dict[str, str] = {}
+ENV_CALLS = {"environ", "environb", "getenv", "getenvb", "putenv", "unsetenv"}
+
+
+def _environment_uses(source: str) -> list[int]:
+    """Lines that read or change the process environment (``os.environ``, ``os.getenv`` ..., also as
+    ``from os import environ`` or through ``import os as x``)."""
+    tree = ast.parse(source)
+    os_names = {"os"}
+    for node in ast.walk(tree):
+        if isinstance(node, ast.Import):
+            os_names |= {a.asname or a.name for a in node.names if a.name == "os"}
+
+    def touches(node: ast.AST) -> bool:
+        if isinstance(node, ast.ImportFrom):
+            return node.module == "os" and bool(ENV_CALLS & {a.name for a in node.names})
+        return (
+            isinstance(node, ast.Attribute)
+            and node.attr in ENV_CALLS
+            and isinstance(node.value, ast.Name)
+            and node.value.id in os_names
+        )
+
+    return sorted(node.lineno for node in ast.walk(tree) if touches(node))
+
+
+def test_only_config_reads_the_environment():
+    readers = {
+        module: lines
+        for module, (path, _) in MODULES.items()
+        if module != f"{PKG}.config" and module not in ENVIRONMENT_READERS
+        if (lines := _environment_uses(path.read_text(encoding="utf-8")))
+    }
+    assert readers == {}
+    assert _environment_uses(MODULES[f"{PKG}.config"][0].read_text(encoding="utf-8"))  # the finder finds
+
+
+def test_an_environment_read_is_found_however_it_is_spelled():
+    source = "import os as o\nfrom os import getenv\nx = o.environ.get('A')\ny = getenv('B')\nimport os\nos.putenv('C', '')\n"
+    assert _environment_uses(source) == [2, 3, 6]
+
+
+def test_every_variable_config_reads_is_in_the_readme():
+    names = set(re.findall(r'"([A-Z][A-Z0-9]*(?:_[A-Z0-9]+)+|CLAUDECODE)"', (PACKAGE / "config.py").read_text()))
+    assert {"DATABASE_URL", "NEXUS_CONFIRM_TTL_MINUTES", "OPENAI_API_KEY", "NEXUS_WRITER_PASSWORD"} <= names
+    readme = (ROOT / "README.md").read_text(encoding="utf-8")
+    assert sorted(name for name in names if not re.search(rf"`{name}[`=]", readme)) == []
 
 
 def test_the_demo_catalogue_is_data_shipped_with_the_package():

@@ -1,7 +1,6 @@
 """A conversation of 20,000 messages through the real server: its transcript comes in bounded pages
 that add up to the whole, and resuming it reads only the tail the model's token budget keeps,
 while its results go on numbering after the highest id anywhere in it."""
-# ruff: noqa: F811 (the `serve` fixture comes from test_server)
 
 from __future__ import annotations
 
@@ -10,7 +9,8 @@ import uuid
 
 import httpx
 import pytest
-from test_server import ORG, message, send, serve, until_end  # noqa: F401
+from scripted import message
+from servers import ORG, send, until_end
 from websockets.sync.client import connect
 
 from nexusleads_lab.agent.assistant import TOKEN_BUDGET, fit_budget

@@ -19,11 +19,10 @@ from itertools import pairwise
 from pathlib import Path
 
 import nbformat
-import openai
 import pytest
 from IPython.utils.capture import capture_output
+from scripted import STATUS_SQL, TIER_SQL, dashboard, message
 
-from nexusleads_lab.agent.assistant import Assistant
 from nexusleads_lab.agent.streaming import partial_display_text
 from nexusleads_lab.session import get_session
 from nexusleads_lab.testing.modelserver import ModelServer, Script, text, tool_calls
@@ -34,9 +33,7 @@ from nexusleads_lab.ui.turn import TurnView
 from checks import fingerprint, lead_sequences
 
 API_KEY = "sk-test-magic-SECRET-0123456789"
-TIER_SQL = "SELECT tier, count(*) AS n FROM lead_scores GROUP BY tier ORDER BY tier"
 ORG = "northwind-data"  # every assistant here is scoped to it, as NEXUS_ORG would
-STATUS_SQL = "SELECT status, count(*) AS n FROM lead_scores GROUP BY status ORDER BY n DESC"
 BIO_SQL = "SELECT github_login, bio FROM contributors WHERE github_login = 'mallory-injector'"
 XSS = "<img src=x onerror=alert(1)>"
 
@@ -57,28 +54,18 @@ def ip(tmp_path_factory):
 
 
 @pytest.fixture()
-def nexus(ip, db):
+def nexus(ip, scripted_assistant):
     """``script(steps)`` points the kernel session's assistant at a fresh scripted model."""
     session = get_session()
-    servers: list[ModelServer] = []
-    assistants: list[Assistant] = []
 
     def script(steps, *, user: str | None = None) -> ModelServer:
-        server = ModelServer(Script(steps))
-        servers.append(server)
-        client = openai.OpenAI(base_url=server.base_url, api_key=API_KEY, max_retries=0)
-        assistant = Assistant(database=db, client=client, user=user or f"magic-{uuid.uuid4().hex[:8]}", org=ORG)
-        assistants.append(assistant)
+        assistant = scripted_assistant(steps, user=user, org=ORG, api_key=API_KEY)
         session.attach(assistant)
-        return server
+        return assistant.server
 
     session.frames.clear()
     yield script
-    session.attach(None)
-    for a in assistants:
-        a.close()
-    for s in servers:
-        s.close()
+    session.attach(None)  # before scripted_assistant closes them
 
 
 def run(ip, cell: str):
@@ -90,14 +77,6 @@ def run(ip, cell: str):
 
 def htmls(outputs) -> str:
     return "\n".join(o.data.get("text/html", "") for o in outputs)
-
-
-def dashboard(*sections, title="Leads") -> str:
-    return json.dumps({"type": "dashboard", "title": title, "sections": list(sections)})
-
-
-def message(text_: str) -> str:
-    return json.dumps({"type": "message", "text": text_})
 
 
 def preview_rows(card_html: str) -> list[list[str]]:
@@ -393,8 +372,8 @@ def test_the_confirm_card_runs_the_shown_sql_once_and_records_the_outcome(ip, ne
     assert [(s["action"], s["rows"]) for s in card.proposal["preview"]] == [("update", 2)]
     try:
         with capture_output() as cap:
-            card._handle(card, {"action": "confirm", "sql": card.proposal["sql"]}, [])
-            card._handle(card, {"action": "confirm", "sql": card.proposal["sql"]}, [])  # a double click
+            card.handle({"action": "confirm", "sql": card.proposal["sql"]})
+            card.handle({"action": "confirm", "sql": card.proposal["sql"]})  # a double click
         assert card.status == "confirmed" and card.rows_affected == 2
         status = db.engine.read(f"SELECT DISTINCT status FROM lead_scores WHERE id IN ({ids[0]}, {ids[1]})").df
         assert list(status["status"]) == ["contacted"]
@@ -425,7 +404,7 @@ def test_the_card_shows_a_confirmation_made_in_code(ip, nexus, db):
     # the saved notebook's static twin of the card is updated too
     assert any(o.update and "Done: 0 rows changed." in o.data.get("text/html", "") for o in shown)
     with capture_output():
-        card._handle(card, {"action": "confirm", "sql": sql}, [])  # a late click runs nothing
+        card.handle({"action": "confirm", "sql": sql})  # a late click runs nothing
     assert card.status == "confirmed"
 
 
@@ -469,7 +448,7 @@ def test_a_card_whose_preview_changes_nothing_cannot_be_clicked(ip, nexus, db):
 
     before, held, positions = audits(), fingerprint(db), lead_sequences(db)
     with capture_output():
-        card._handle(card, {"action": "confirm", "sql": sql}, [])  # a click the browser would not send
+        card.handle({"action": "confirm", "sql": sql})  # a click the browser would not send
     assert card.status == "pending"
     assert audits() == before and fingerprint(db) == held and lead_sequences(db) == positions, "nothing ran"
 
@@ -482,7 +461,7 @@ def test_a_tampered_confirmation_is_refused(ip, nexus, db):
     card_output = next(o for o in outputs if WIDGET_VIEW in o.data and "CONFIRM" in o.data["text/plain"])
     card = widget(card_output.data[WIDGET_VIEW]["model_id"])
     with capture_output():
-        card._handle(card, {"action": "confirm", "sql": "DELETE FROM lead_scores"}, [])
+        card.handle({"action": "confirm", "sql": "DELETE FROM lead_scores"})
     assert card.status == "error" and "not the SQL that was shown" in card.message
 
 

@@ -9,12 +9,21 @@ import subprocess
 from pathlib import Path
 
 import pytest
+from scripted import ADVERSARIAL, PWNED
 
 from nexusleads_lab.mcp.dashboard import APP_URI, HTML_KEY
 
 from checks import SLOW_SQL
-from mcp_clients import NEXUS_LAB, database_state, run, server_env, stdio_session, text_of
-from test_engine import ADVERSARIAL, PWNED
+from mcp_clients import (
+    DASHBOARD_QUERIES,
+    NEXUS_LAB,
+    database_state,
+    run,
+    server_env,
+    show_dashboard_result,
+    stdio_session,
+    text_of,
+)
 
 ORG = "acme-analytics"
 NEW_LEADS = "SELECT id FROM lead_scores WHERE status = 'new' ORDER BY id LIMIT 3"
@@ -235,42 +244,6 @@ def test_a_database_that_cannot_be_reached_is_one_paragraph_on_stderr_without_th
     assert proc.returncode == 1 and proc.stdout == "", "stdout is the protocol: nothing else goes there"
     assert proc.stderr.startswith("nexus-lab: Cannot connect") and "pg-SECRET-pw" not in proc.stderr
     assert "Traceback" not in proc.stderr
-
-
-DASHBOARD = {
-    "title": "Leads by tier",
-    "sections": [
-        {"type": "widgets", "items": [{"title": "Hot leads", "source": "r1", "column": "hot"}]},
-        {"type": "bars", "label": "By tier", "source": "r2", "x": "tier", "y": "n"},
-        {"type": "table", "title": "Tiers", "source": "r2"},
-    ],
-}
-DASHBOARD_QUERIES = {
-    "r1": "SELECT count(*) AS hot FROM lead_scores WHERE tier = 'hot'",
-    "r2": "SELECT tier, count(*) AS n FROM lead_scores GROUP BY tier ORDER BY tier",
-}
-
-
-def show_dashboard_result(db):
-    async def body():
-        async with stdio_session(server_env(db, NEXUS_ORG=ORG)) as session:
-            before = database_state(db)
-            tool = next(t for t in (await session.list_tools()).tools if t.name == "show_dashboard")
-            app = await session.read_resource(APP_URI)
-            shown = await session.call_tool("show_dashboard", {"response": DASHBOARD, "queries": DASHBOARD_QUERIES})
-            refused = await session.call_tool(
-                "show_dashboard",
-                {"response": DASHBOARD, "queries": {**DASHBOARD_QUERIES, "r2": "DELETE FROM lead_scores"}},
-            )
-            hostile = await session.call_tool(
-                "show_dashboard",
-                {"response": {**DASHBOARD, "title": "<script>alert(1)</script>\u202e"}, "queries": DASHBOARD_QUERIES},
-            )
-            assert "<script>" not in hostile.meta[HTML_KEY] and "&lt;script&gt;" in hostile.meta[HTML_KEY]
-            assert "\u202e" not in hostile.meta[HTML_KEY] + text_of(hostile)
-            return before, tool, app, shown, refused
-
-    return run(body)
 
 
 def test_show_dashboard_is_an_mcp_app_over_the_callers_own_queries_with_a_text_fallback(db):

@@ -11,52 +11,37 @@ import time
 import uuid
 from urllib.parse import urlsplit
 
-import openai
 import pytest
+from scripted import TIER_SQL, dashboard, message
 
 from nexusleads_lab.agent.assistant import Assistant
 from nexusleads_lab.agent.streaming import partial_display_text
 from nexusleads_lab.agent.transcript import STEP_KEYS
-from nexusleads_lab.testing.modelserver import ModelServer, Script, text, tool_calls
+from nexusleads_lab.testing.modelserver import text, tool_calls
 from nexusleads_lab.ui.panel import STREAM_RATE, ChatPanel
 
 API_KEY = "sk-test-PANEL-SECRET-0123456789abcdef"
-TIER_SQL = "SELECT tier, count(*) AS n FROM lead_scores GROUP BY tier ORDER BY tier"
 ORG = "globex-cloud"  # every panel's assistant here is scoped to it, as NEXUS_ORG would
 
 
-def message(text_: str) -> str:
-    return json.dumps({"type": "message", "text": text_})
-
-
-def dashboard(*sections, title="Leads") -> str:
-    return json.dumps({"type": "dashboard", "title": title, "sections": list(sections)})
-
-
 @pytest.fixture()
-def make_panel(db):
+def make_panel(scripted_assistant):
     """A panel over an assistant wired to a scripted model; returns (panel, assistant)."""
-    made: list[tuple[ChatPanel, Assistant, ModelServer]] = []
+    made: list[ChatPanel] = []
 
     def make(steps, *, user: str | None = None, database=None) -> tuple[ChatPanel, Assistant]:
-        server = ModelServer(Script(steps))
-        client = openai.OpenAI(base_url=server.base_url, api_key=API_KEY, max_retries=0)
-        assistant = Assistant(database=database or db, client=client, org=ORG,
-                              user=user or f"p-{uuid.uuid4().hex[:8]}")  # fmt: skip
-        assistant.server = server
+        assistant = scripted_assistant(steps, user=user, org=ORG, database=database, api_key=API_KEY)
         panel = ChatPanel(assistant)
         panel.sent = []  # custom messages to the browser (toasts)
         panel.send = lambda content, buffers=None: panel.sent.append(content)
-        made.append((panel, assistant, server))
+        made.append(panel)
         return panel, assistant
 
     yield make
-    for panel, assistant, server in made:
+    for panel in made:  # the assistants close after, with scripted_assistant
         panel.handle({"type": "stop"})
         panel.wait(5)
         panel.close()
-        assistant.close()
-        server.close()
 
 
 def ask(panel: ChatPanel, question: str, timeout: float = 30) -> None:
@@ -403,27 +388,23 @@ def test_a_card_that_would_change_nothing_keeps_confirm_off_and_runs_nothing(mak
 
 
 @pytest.fixture()
-def controller_over(db):
+def controller_over(scripted_assistant):
     """A ChatController over a scripted assistant whose patches land in a list; returns (controller, assistant, patches)."""
     made = []
 
     def make(steps):
         from nexusleads_lab.ui.chat import ChatController
 
-        server = ModelServer(Script(steps))
-        client = openai.OpenAI(base_url=server.base_url, api_key=API_KEY, max_retries=0)
-        assistant = Assistant(database=db, client=client, org=ORG, user=f"c-{uuid.uuid4().hex[:8]}")
+        assistant = scripted_assistant(steps, org=ORG, api_key=API_KEY)
         patches: list[dict] = []
         toasts: list[dict] = []
         controller = ChatController(assistant, sink=patches.append, notify=toasts.append)
-        made.append((controller, assistant, server))
+        made.append(controller)
         return controller, assistant, patches
 
     yield make
-    for controller, assistant, server in made:
+    for controller in made:  # the assistants close after, with scripted_assistant
         controller.close()
-        assistant.close()
-        server.close()
 
 
 def test_a_turn_asked_elsewhere_shows_live_in_the_controller_with_its_steps_in_order(controller_over):
@@ -552,3 +533,9 @@ def test_the_panel_shows_every_number_as_the_cell_does(make_panel, db):
     decimals = {len(row[1].split(".")[1]) for row in table["shown_rows"]}
     assert decimals == {2}, "a column's numbers line up on the same decimals"
     assert [i["shown"] for i in bars["items"]] == [row[1] for row in table["shown_rows"]]
+
+
+def test_a_panel_is_handed_its_assistant_or_session_and_says_so_without_one():
+    # The view never reaches up for the kernel's session itself (%nexus panel hands it in).
+    with pytest.raises(TypeError, match=r"ChatPanel needs an assistant or a session: ChatPanel\(session=nexus\)"):
+        ChatPanel()

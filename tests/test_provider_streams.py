@@ -3,17 +3,15 @@
 
 from __future__ import annotations
 
+import functools
 import json
 import os
 import subprocess
 import sys
-import uuid
 
-import openai
 import pytest
 from provider_streams import Fixture, load, names, strict_problems
 
-from nexusleads_lab.agent.assistant import Assistant
 from nexusleads_lab.agent.completion import StreamReader, read_all
 from nexusleads_lab.agent.provider import mask_api_key
 from nexusleads_lab.testing.modelserver import ModelServer, RawReply, Script, text
@@ -22,22 +20,9 @@ API_KEY = "sk-proj-Zm9vYmFyLWJhei1xdXV4LTEyMzQ1Njc4OTA"
 
 
 @pytest.fixture()
-def replay(db):
-    """An assistant whose model answers with the given steps; closed after the test."""
-    made: list[tuple[Assistant, ModelServer]] = []
-
-    def make(steps, *, retries: int = 0, api_key: str = API_KEY) -> Assistant:
-        server = ModelServer(Script(steps))
-        client = openai.OpenAI(base_url=server.base_url, api_key=api_key, max_retries=retries)
-        assistant = Assistant(database=db, client=client, user=f"u-{uuid.uuid4().hex[:8]}", org="acme-analytics")
-        assistant.server = server
-        made.append((assistant, server))
-        return assistant
-
-    yield make
-    for assistant, server in made:
-        assistant.close()
-        server.close()
+def replay(scripted_assistant):
+    """An assistant whose model answers with the given steps (with this file's key); closed after the test."""
+    return functools.partial(scripted_assistant, api_key=API_KEY)
 
 
 def psql_steps(result) -> list[str | None]:

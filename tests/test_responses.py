@@ -13,6 +13,7 @@ import pandas as pd
 import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
+from scripted import dashboard
 
 from nexusleads_lab.agent.responses import (
     RESOLVED_ADAPTER,
@@ -28,13 +29,13 @@ from nexusleads_lab.agent.responses import (
     ResolvedPills,
     ResolvedTable,
     ResolvedWidgets,
-    _scan_top_level,
     format_value,
     parse_response,
     partial_display_text,
     resolve_response,
     response_format_prompt,
     response_json_schema,
+    scan_top_level,
 )
 from nexusleads_lab.agent.streaming import StreamingDisplay
 
@@ -144,10 +145,6 @@ def only_section(parsed: Parsed):
     assert isinstance(parsed.response, ResolvedDashboard), parsed
     assert len(parsed.response.sections) == 1, (parsed.response, parsed.notes)
     return parsed.response.sections[0]
-
-
-def dashboard(*sections, title="T") -> str:
-    return json.dumps({"type": "dashboard", "title": title, "sections": list(sections)})
 
 
 def contains(original, resolved) -> bool:
@@ -1159,7 +1156,7 @@ _RESCAN_HOLD_BACK = re.compile(r'(?:(?:^|\n)[ \t]*`{1,3}[\w+-]*[ \t]*|(?:^|\s)\{
 
 
 def _rescanned_json(s: str) -> str:
-    fields = _scan_top_level(s, 0)
+    fields = scan_top_level(s, 0)
     t_val, t_done = fields.get("type", ("", False))
     t = t_val.strip().lower() if t_done else None
     text, title = fields.get("text", (None,))[0], fields.get("title", (None,))[0]

@@ -7,7 +7,6 @@ from __future__ import annotations
 import itertools
 import json
 import os
-import socket
 import subprocess
 import sys
 import threading
@@ -16,23 +15,19 @@ import uuid
 from dataclasses import replace
 
 import httpx
-import openai
 import pytest
-import uvicorn
+from scripted import STATUS_SQL, TIER_SQL, confirm, message
+from servers import END, ORG, OTHER_ORG, SECRET, LiveServer, free_port, send, until_end
 from websockets.exceptions import InvalidStatus
 from websockets.sync.client import ClientConnection, connect
 
 from nexusleads_lab.cli import main
 from nexusleads_lab.config import ServeLimits
 from nexusleads_lab.db.database import Database
-from nexusleads_lab.db.demo import ORGS
 from nexusleads_lab.db.embedded import start_embedded, stop_embedded
 from nexusleads_lab.db.store import ConversationStore
 from nexusleads_lab.replay.cassette import last_user_message
-from nexusleads_lab.server import create_app
-from nexusleads_lab.server.app import WS_MAX_SIZE
-from nexusleads_lab.server.auth import Identity, issue_token
-from nexusleads_lab.server.connections import ConnectionBudget, WebSocketProtocol, guarded_protocol
+from nexusleads_lab.server.auth import issue_token
 from nexusleads_lab.testing.modelserver import (
     ModelServer,
     Script,
@@ -41,86 +36,6 @@ from nexusleads_lab.testing.modelserver import (
     text,
     tool_calls,
 )
-
-ORG, OTHER_ORG = ORGS[0][0], ORGS[1][0]
-SECRET = "test-secret-" + uuid.uuid4().hex
-TIER_SQL = "SELECT tier, count(*) AS n FROM lead_scores GROUP BY tier ORDER BY tier"
-STATUS_SQL = "SELECT status, count(*) AS n FROM lead_scores GROUP BY status ORDER BY status"
-END = ("turn.completed", "error")
-
-
-class LiveServer:
-    """The app on uvicorn in a thread, on a free loopback port, with the connection rules of
-    ``nexus-lab serve`` (``budget``: its own, default 200 connections, 5 s for headers)."""
-
-    def __init__(self, app, budget: ConnectionBudget | None = None) -> None:
-        self.socket = socket.socket()
-        self.socket.bind(("127.0.0.1", 0))
-        port = self.socket.getsockname()[1]
-        self.budget = budget or ConnectionBudget(total=200, per_address=200, header_timeout_s=5.0)
-        config = uvicorn.Config(app, host="127.0.0.1", port=port, log_level="warning", ws_max_size=WS_MAX_SIZE,
-                                http=guarded_protocol(self.budget), ws=WebSocketProtocol)  # fmt: skip
-        self.server = uvicorn.Server(config)
-        self.thread = threading.Thread(target=self.server.run, kwargs={"sockets": [self.socket]}, daemon=True)
-        self.thread.start()
-        deadline = time.monotonic() + 10
-        while not self.server.started:
-            assert time.monotonic() < deadline, "the server did not start"
-            time.sleep(0.02)
-        self.http = f"http://127.0.0.1:{port}"
-        self.ws = f"ws://127.0.0.1:{port}/ws/codex"
-
-    def close(self) -> None:
-        self.server.should_exit = True
-        self.thread.join(timeout=20)
-        self.socket.close()
-
-
-@pytest.fixture()
-def serve(db):
-    running: list[tuple[LiveServer, ModelServer]] = []
-
-    def start(steps=(), *, secret: str = "", user: str | None = None, max_turns: int | None = None,
-              database=None, replica_of: LiveServer | None = None, limits: ServeLimits | None = None,
-              budget: ConnectionBudget | None = None) -> LiveServer:  # fmt: skip
-        """A server; ``replica_of`` another: a second process's app over the same database, as
-        the same local user, with the same model."""
-        model = replica_of.model if replica_of else ModelServer(Script(list(steps)))
-        client = openai.OpenAI(base_url=model.base_url, api_key="k", max_retries=0)
-        local = replica_of.local if replica_of else Identity(user=user or f"srv-{uuid.uuid4().hex[:8]}", org=ORG)
-        app = create_app(secret=secret, database=database or db, client=client, local=local, max_turns=max_turns,
-                         limits=limits or ServeLimits())  # fmt: skip
-        live = LiveServer(app, budget)
-        live.model, live.local = model, local
-        running.append((live, None if replica_of else model))
-        return live
-
-    yield start
-    for live, model in running:
-        live.close()
-        if model is not None:
-            model.close()
-
-
-def message(t: str) -> str:
-    return json.dumps({"type": "message", "text": t})
-
-
-def confirm(sql: str, title: str = "Change") -> str:
-    return json.dumps({"type": "confirm", "id": "model-chosen", "title": title, "summary": "s", "sql": sql})
-
-
-def send(ws: ClientConnection, **frame) -> None:
-    ws.send(json.dumps(frame))
-
-
-def until_end(ws: ClientConnection, timeout: float = 30) -> list[dict]:
-    """Frames up to and including the turn's end (turn.completed or error)."""
-    frames = []
-    while True:
-        frames.append(json.loads(ws.recv(timeout=timeout)))
-        if frames[-1]["type"] in END:
-            return frames
 
 
 def test_a_chat_with_two_psql_steps_streams_every_event_in_the_original_protocols_order(serve):
@@ -546,15 +461,9 @@ def test_twenty_sessions_run_their_turns_at_once_on_a_bounded_number_of_database
     assert peak["tool"] <= sessions, peak
 
 
-def _free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
-
-
 def test_serve_with_two_workers_answers_rest_and_a_websocket_chat_and_exits_on_terminate(db, tmp_path):
     model = ModelServer(Script([echo]))
-    port = _free_port()
+    port = free_port()
     env = {k: v for k, v in os.environ.items() if not k.startswith(("OPENAI_", "NEXUS_", "DATABASE_URL"))}
     env.update(NEXUS_HOME=str(db.embedded.pgdata.parent), NEXUS_USER=f"workers-{uuid.uuid4().hex[:6]}",
                NEXUS_ORG=ORG, OPENAI_BASE_URL=model.base_url, OPENAI_API_KEY="k")  # fmt: skip

@@ -1,7 +1,6 @@
 """`nexus-lab serve` tried from outside, as a foreign page, a rebinding name, a forged or odd token,
 a malformed body or frame would: each a real uvicorn on a loopback port (`test_server.serve`),
 the real database, the real `openai` client against the scripted model."""
-# ruff: noqa: F811 (the `serve` fixture comes from test_server)
 
 from __future__ import annotations
 
@@ -13,7 +12,8 @@ import uuid
 import httpx
 import jwt
 import pytest
-from test_server import ORG, OTHER_ORG, SECRET, confirm, message, send, serve, until_end  # noqa: F401
+from scripted import message
+from servers import ORG, SECRET, send, until_end
 from websockets.exceptions import ConnectionClosed, InvalidStatus
 from websockets.sync.client import connect
 

@@ -2,7 +2,6 @@
 real server (in this process on a loopback port, or `nexus-lab serve` itself in a subprocess,
 where its file descriptors, memory and log are read), the scripted model through the real
 `openai` client, the real database."""
-# ruff: noqa: F811 (the `serve` fixture comes from test_server)
 
 from __future__ import annotations
 
@@ -21,7 +20,8 @@ from pathlib import Path
 import httpx
 import openai
 import pytest
-from test_server import ORG, SECRET, _free_port, message, send, serve, until_end  # noqa: F401
+from scripted import message
+from servers import ORG, SECRET, free_port, send, until_end
 from websockets.exceptions import InvalidStatus
 from websockets.sync.client import connect
 
@@ -199,7 +199,7 @@ def test_trickled_headers_are_dropped_and_a_crowd_from_one_address_leaves_room_f
 
 
 def _serve_process(db, tmp_path: Path, model: ModelServer, *, nofile: int | None = None, **env_extra):
-    port = _free_port()
+    port = free_port()
     env = {k: v for k, v in os.environ.items() if not k.startswith(("OPENAI_", "NEXUS_", "DATABASE_URL"))}
     env.update(NEXUS_HOME=str(db.embedded.pgdata.parent), NEXUS_USER=f"proc-{uuid.uuid4().hex[:6]}",
                OPENAI_BASE_URL=model.base_url, OPENAI_API_KEY="k", **env_extra)  # fmt: skip

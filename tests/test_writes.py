@@ -7,18 +7,16 @@ import json
 import uuid
 from pathlib import Path
 
-import openai
 import psycopg
 import pytest
 
-from nexusleads_lab.agent.assistant import Assistant
 from nexusleads_lab.agent.confirm import ConfirmationError, Confirmations, ProposalError
 from nexusleads_lab.config import Settings
 from nexusleads_lab.db.database import Database
 from nexusleads_lab.db.dml import plan_write
 from nexusleads_lab.db.schema import org_role_names
 from nexusleads_lab.db.store import ConversationStore
-from nexusleads_lab.testing.modelserver import ModelServer, Script, text
+from nexusleads_lab.testing.modelserver import text
 
 from checks import fingerprint, product_locks, sequences
 
@@ -324,7 +322,7 @@ def test_the_writer_and_reader_refuse_a_privileged_or_mis_scoped_role(db):
     assert fingerprint(db) == before
 
 
-def test_a_refused_proposal_goes_back_to_the_model_which_corrects_it(db):
+def test_a_refused_proposal_goes_back_to_the_model_which_corrects_it(db, scripted_assistant):
     ids = new_leads(db, n=2)
     bad = {
         "type": "confirm",
@@ -334,23 +332,16 @@ def test_a_refused_proposal_goes_back_to_the_model_which_corrects_it(db):
         "sql": f"WITH x AS (SELECT 1) UPDATE lead_scores SET status = 'contacted' WHERE id IN ({ids_sql(ids)})",
     }
     good = {**bad, "sql": f"UPDATE lead_scores SET status = 'contacted' WHERE id IN ({ids_sql(ids)})"}  # fmt: skip
-    with ModelServer(Script([text(json.dumps(bad)), text(json.dumps(good))])) as server:
-        client = openai.OpenAI(base_url=server.base_url, api_key="k", max_retries=0)
-        assistant = Assistant(database=db, client=client, org=ORG, user=f"r-{uuid.uuid4().hex[:6]}")
-        result = assistant.ask("mark these two as contacted")
-        told = server.requests[-1]["messages"][-1]["content"]
-        assistant.close()
+    assistant = scripted_assistant([text(json.dumps(bad)), text(json.dumps(good))], org=ORG)
+    result = assistant.ask("mark these two as contacted")
+    told = assistant.server.requests[-1]["messages"][-1]["content"]
     assert told.startswith("CONFIRM_REFUSED:") and "WITH" in told
     assert result.proposal is not None and result.proposal.dry_run_rows == 2 and "WITH" not in result.proposal.sql
 
 
-def test_a_model_that_keeps_proposing_refused_sql_ends_in_a_message_not_a_card(db):
+def test_a_model_that_keeps_proposing_refused_sql_ends_in_a_message_not_a_card(scripted_assistant):
     refused = {"type": "confirm", "id": "a", "title": "t", "summary": "s", "sql": "DO $$ BEGIN NULL; END $$"}
-    with ModelServer(Script([text(json.dumps(refused))] * 2)) as server:
-        client = openai.OpenAI(base_url=server.base_url, api_key="k", max_retries=0)
-        assistant = Assistant(database=db, client=client, org=ORG, user=f"r-{uuid.uuid4().hex[:6]}")
-        result = assistant.ask("do something")
-        assistant.close()
+    result = scripted_assistant([text(json.dumps(refused))] * 2, org=ORG).ask("do something")
     assert result.ok and result.proposal is None
     assert result.response.type == "message" and "refused and nothing ran" in result.response.text
 
@@ -360,3 +351,15 @@ def test_a_misspelt_write_keyword_is_refused_with_the_nearest_command_and_nothin
     with pytest.raises(ProposalError, match=r"starts with 'updte', which is not an SQL command: did you mean UPDATE\?"):
         confirmations().propose(None, "t", "s", "updte lead_scores set score = 1 where id = 1")
     assert fingerprint(db) == before
+
+
+def test_the_confirmation_window_is_read_from_the_environment_when_confirmations_are_made(monkeypatch):
+    from datetime import timedelta
+
+    monkeypatch.setenv("NEXUS_CONFIRM_TTL_MINUTES", "2")  # after import: read when made, not when imported
+    assert Confirmations(None, lambda: None).ttl == timedelta(minutes=2)
+    monkeypatch.delenv("NEXUS_CONFIRM_TTL_MINUTES")
+    assert Confirmations(None, lambda: None).ttl == timedelta(minutes=15)
+    monkeypatch.setenv("NEXUS_CONFIRM_TTL_MINUTES", "soon")
+    with pytest.raises(ValueError, match="NEXUS_CONFIRM_TTL_MINUTES must be a whole number, got 'soon'"):
+        Confirmations(None, lambda: None)

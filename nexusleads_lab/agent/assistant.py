@@ -18,7 +18,7 @@ import time
 from collections.abc import Callable, Iterator
 from concurrent.futures import FIRST_COMPLETED, Executor, ThreadPoolExecutor, wait
 from dataclasses import dataclass, field
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import pandas as pd
 
@@ -44,6 +44,10 @@ from .provider import ModelConfigError, ModelSettings, make_client, mask_api_key
 from .responses import Confirm, parse_response
 from .streaming import StreamingDisplay, partial_display_text
 from .tools import TOOL_NAMES, TOOL_SPECS, ToolOutcome, ToolRunner
+
+if TYPE_CHECKING:  # pragma: no cover
+    from ..db.engine import QueryResult
+    from ..db.store import ConversationInfo
 
 log = logging.getLogger(__name__)
 
@@ -842,6 +846,20 @@ class Assistant:
         self._append({"role": "user", "content": outcome.report()}, meta=meta, kind="confirm_action")
         self._append({"role": "assistant", "content": _acknowledge(outcome)}, kind="confirm_action")
         return None
+
+    # -- for the views: the database and the store through the assistant ---------------------
+
+    def read(self, sql: str) -> QueryResult:
+        """Run one read statement in this assistant's scope, exactly as the model's queries run (its
+        SELECT-only role, row-level security, timeout, row and byte caps): ``%nexus sql``, ``nexus.sql``."""
+        return self.engine.read(sql)
+
+    def start_conversation(self, title: str) -> ConversationInfo:
+        """Store a new, empty conversation named ``title`` and continue in it: the next turn is its
+        first (a server names the conversation before the turn so the turn runs under its lock)."""
+        info = self.store.start(title=title, model=self.model)
+        self.thread.id = info.id
+        return info
 
 
 def _acknowledge(outcome: Outcome) -> str:

@@ -14,19 +14,18 @@ from __future__ import annotations
 import hashlib
 import json
 import math
-import os
 import secrets
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
 from .. import safetext
+from ..config import confirm_ttl
 from ..db.dml import SAMPLE_ROWS, PlannedStatement, ProposalError, plan_write
 from ..db.engine import Engine
 from ..db.errors import QueryError
 from ..words import noun
 
-DEFAULT_TTL = timedelta(minutes=int(os.environ.get("NEXUS_CONFIRM_TTL_MINUTES", "15") or 15))
 SAMPLE_CELL_CHARS = 200
 
 __all__ = ["ConfirmationError", "Confirmations", "Outcome", "Proposal", "ProposalError", "sql_hash"]
@@ -93,10 +92,10 @@ class Outcome:
 class Confirmations:
     """Proposals and their resolution for one org and user, kept in ``chat_confirmations``."""
 
-    def __init__(self, store, engine_provider, ttl: timedelta = DEFAULT_TTL, *, ledger=None) -> None:
+    def __init__(self, store, engine_provider, ttl: timedelta | None = None, *, ledger=None) -> None:
         self._store = store  # ConversationStore: its connection and scoping
         self._engine_provider = engine_provider
-        self.ttl = ttl
+        self.ttl = ttl if ttl is not None else confirm_ttl()
         self._types: dict[str, dict[str, str]] = {}
         # () -> the cassette's ProposalLedger when recording or replaying, else None
         self._ledger = ledger or (lambda: None)

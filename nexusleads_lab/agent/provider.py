@@ -8,12 +8,13 @@ every exchange of a live session into such a cassette.
 
 from __future__ import annotations
 
-import os
 import re
 import threading
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Protocol
+
+from ..config import ModelEnv
 
 DEFAULT_MODEL = "gpt-4.1-mini"
 
@@ -34,12 +35,13 @@ class ModelSettings:
 
     @classmethod
     def from_env(cls, model: str | None = None) -> ModelSettings:
+        env = ModelEnv.from_env()
         return cls(
-            model=model or os.environ.get("NEXUS_MODEL") or DEFAULT_MODEL,
-            api_key=os.environ.get("OPENAI_API_KEY") or None,
-            base_url=os.environ.get("OPENAI_BASE_URL") or None,
-            replay=os.environ.get("NEXUS_REPLAY") or None,
-            record=os.environ.get("NEXUS_RECORD") or None,
+            model=model or env.model or DEFAULT_MODEL,
+            api_key=env.api_key,
+            base_url=env.base_url,
+            replay=env.replay,
+            record=env.record,
         )
 
     @property

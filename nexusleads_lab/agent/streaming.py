@@ -151,7 +151,7 @@ class _Value:
 class _TopLevel:
     """The top-level string fields of a response JSON as it streams in, from its '{' on.
 
-    Reads the object as ``responses._scan_top_level`` reads a whole one: a later duplicate
+    Reads the object as ``responses.scan_top_level`` reads a whole one: a later duplicate
     wins, a non-string value removes the key once it is complete, and anything unexpected
     where a key should be ends the object. Only type, text and title are kept.
     """

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import logging
-import os
 import threading
 import time
 from dataclasses import dataclass, field
@@ -14,7 +13,7 @@ from urllib.parse import quote, urlsplit, urlunsplit
 import fasteners
 import psycopg
 
-from ..config import Settings, data_home
+from ..config import Settings, data_home, migrate_on_open, role_password
 from . import schema
 from .embedded import EmbeddedServer, start_embedded
 from .engine import Engine, is_url
@@ -103,10 +102,10 @@ class Database:
         if org == self.settings.org and self.settings.agent_database_url:
             agent = self.settings.agent_database_url
         else:
-            agent = _with_user(self.admin_url, reader, os.environ.get("NEXUS_AGENT_PASSWORD") or None)
+            agent = _with_user(self.admin_url, reader, role_password("agent"))
         explicit = self.settings.writer_database_url
         if explicit and org != self.settings.org:  # same server, that scope's writer role
-            explicit = _with_user(explicit, writer, os.environ.get("NEXUS_WRITER_PASSWORD") or None)
+            explicit = _with_user(explicit, writer, role_password("writer"))
         return agent, explicit  # no writer URL: confirmed writes are refused, never run as the owner
 
     def store_url(self, org: str | None) -> str:
@@ -118,7 +117,7 @@ class Database:
             return self.embedded.url_for(role)
         if org == self.settings.org and self.settings.store_database_url:
             return self.settings.store_database_url
-        return _with_user(self.admin_url, role, os.environ.get("NEXUS_STORE_PASSWORD") or None)
+        return _with_user(self.admin_url, role, role_password("store"))
 
     def store_pool(self, org: str | None):
         """The process's bounded pool of conversation-store connections for one scope (a server's
@@ -224,7 +223,7 @@ def open_database(
                           ("NEXUS_STORE_DATABASE_URL", settings.store_database_url)):  # fmt: skip
             check_url(name, url)
         db = Database(admin_url=settings.database_url, settings=settings)
-        if os.environ.get("NEXUS_MIGRATE", "1") != "0":
+        if migrate_on_open():
             with db.connect_admin(autocommit=True) as conn:
                 schema.migrate(conn)
         return db

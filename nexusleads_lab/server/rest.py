@@ -111,7 +111,7 @@ def list_conversations(
 @router.post("", response_model=Conversation, status_code=201, summary="Start a conversation")
 def create_conversation(body: NewConversation | None = None, assistant: Assistant = Caller) -> Conversation:
     title = (body.title if body else None) or "New conversation"
-    return Conversation.of(assistant.store.get(assistant.store.create(title=title, model=assistant.model)))
+    return Conversation.of(assistant.start_conversation(title))
 
 
 @router.get(

@@ -301,11 +301,9 @@ class Connection:
     def _create(session: Session, question: str) -> str:
         assistant = session.assistant
         try:
-            conversation_id = assistant.store.start(title=question, model=assistant.model).id
+            return assistant.start_conversation(question).id
         finally:
-            assistant.store.close()
-        assistant.thread.id = conversation_id
-        return conversation_id
+            assistant.store.close()  # a pooled store holds nothing between queries
 
     @staticmethod
     def _turn(session: Session, work: Callable[[], None]) -> None:

@@ -188,7 +188,8 @@ def _in_expression(title: str | None) -> str | None:
 
 def series_colors(series: list[str]) -> list[str]:
     """Well-known values keep their colours (hot is red, as on the pills); others take the palette."""
-    from .palette import KNOWN_VALUE_COLORS, PILL_HEX
+    from ..agent.responses.colors import KNOWN_VALUE_COLORS
+    from .palette import PILL_HEX
 
     spare = iter(c for c in SERIES_COLORS)
     return [PILL_HEX.get(KNOWN_VALUE_COLORS.get(str(name).lower(), ""), None) or next(spare) for name in series]

@@ -45,7 +45,7 @@ class ConfirmCard(anywidget.AnyWidget):
         self._assistant = assistant
         self._on_resolved = on_resolved
         self._lock = threading.Lock()
-        self.on_msg(self._handle)
+        self.on_msg(lambda _widget, content, _buffers: self.handle(content))
         if hasattr(assistant, "subscribe"):
             self._unsubscribe = assistant.subscribe(self._on_event, weak=True)
 
@@ -69,7 +69,8 @@ class ConfirmCard(anywidget.AnyWidget):
     def outcome(self) -> dict[str, Any]:
         return {"status": self.status, "rows_affected": self.rows_affected, "message": self.message}
 
-    def _handle(self, _widget, content: dict, _buffers) -> None:
+    def handle(self, content: dict) -> None:
+        """Act on one message from the browser (tests call this exactly as the front end does)."""
         action = content.get("action") if isinstance(content, dict) else None
         if action == "confirm":
             if self.blocked:  # the button was disabled: a click that arrives anyway changes nothing

@@ -22,12 +22,10 @@ import traitlets as t
 
 from ..config import notebook_path
 from .assets import asset_text
-from .chat import STREAM_RATE, ChatController, answer_item, items_from_transcript, model_label
+from .chat import STREAM_RATE, ChatController, items_from_transcript, model_label
 from .esm import bundle
 
 log = logging.getLogger(__name__)
-
-_assistant_item = answer_item  # the name the hostile-text tests know
 
 
 class ChatPanel(anywidget.AnyWidget):
@@ -53,15 +51,14 @@ class ChatPanel(anywidget.AnyWidget):
     words = t.Dict().tag(sync=True)  # words.UI: every label and sentence the front end shows
 
     def __init__(self, assistant=None, *, session=None, restore: bool = True, **kwargs: Any) -> None:
-        """Over ``assistant``; or over ``session``'s (default: the kernel's), whose notebook then
-        gets the DataFrames of the panel's turns too."""
-        super().__init__(**kwargs)
+        """Over ``assistant``; or over ``session``'s (``nexus``, the kernel's ``NexusSession``), whose
+        notebook then gets the DataFrames of the panel's turns too. The caller hands the session
+        in: a view never reaches up for the kernel's."""
         if assistant is None:
             if session is None:
-                from ..session import get_session
-
-                session = get_session()
+                raise TypeError("ChatPanel needs an assistant or a session: ChatPanel(session=nexus), or %nexus panel.")
             assistant = session.assistant
+        super().__init__(**kwargs)
         self.assistant = assistant
         self.session = session
         self.controller = ChatController(assistant, sink=self._patch, notify=lambda msg: self.send(msg),
@@ -126,17 +123,14 @@ def notebook_name(session) -> str:
     return PurePath(path).name if path else ""
 
 
-def open_panel(session=None, *, where: str = "side", title: str | None = None) -> ChatPanel:
-    """Show the chat panel in JupyterLab's right side area (``where="side"``) or in the cell; its
-    side tab is named after the notebook ("Nexus · quickstart.ipynb") unless ``title`` is given."""
+def open_panel(session, *, where: str = "side", title: str | None = None) -> ChatPanel:
+    """Show ``session``'s chat panel in JupyterLab's right side area (``where="side"``) or in the
+    cell; its side tab is named after the notebook ("Nexus · quickstart.ipynb") unless ``title`` is
+    given. ``%nexus panel`` opens the kernel's."""
     from IPython.display import display
 
     if where not in ("side", "inline"):
         raise ValueError(f"where must be 'side' or 'inline', not {where!r}.")
-    if session is None:
-        from ..session import get_session
-
-        session = get_session()
     panel = panel_for(session)
     if where == "inline":
         display(panel)

@@ -10,6 +10,7 @@ import nbformat
 import psycopg
 import pytest
 from playwright.sync_api import expect
+from scripted import STATUS_SQL
 
 from nexusleads_lab.testing.modelserver import text, tool_calls
 
@@ -38,7 +39,6 @@ HOT_SQL = (
     "SELECT c.github_login, c.name, c.company, l.score, l.status FROM lead_scores l "
     "JOIN contributors c ON c.id = l.contributor_id WHERE l.tier = 'hot' ORDER BY l.score DESC, c.github_login LIMIT 50"
 )
-STATUS_SQL = "SELECT status, count(*) AS n FROM lead_scores GROUP BY status ORDER BY n DESC"
 
 
 def dashboard_script() -> list:

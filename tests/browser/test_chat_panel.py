@@ -18,6 +18,7 @@ from contextlib import contextmanager
 import psycopg
 import pytest
 from playwright.sync_api import expect
+from scripted import STATUS_SQL, message
 
 from nexusleads_lab.db.dml import plan_write
 from nexusleads_lab.db.store import ConversationStore
@@ -48,16 +49,11 @@ KPI_SQL = (
     "SELECT count(*) AS leads, count(*) FILTER (WHERE tier = 'hot') AS hot, "
     "count(*) FILTER (WHERE status = 'new') AS not_contacted, round(avg(score), 1) AS avg_score FROM lead_scores"
 )
-STATUS_SQL = "SELECT status, count(*) AS n FROM lead_scores GROUP BY status ORDER BY n DESC"
 HOT_SQL = (
     "SELECT c.github_login, c.name, c.company, l.score, l.status FROM lead_scores l "
     "JOIN contributors c ON c.id = l.contributor_id WHERE l.tier = 'hot' AND l.status = 'new' "
     "ORDER BY l.score DESC, c.github_login LIMIT 8"
 )
-
-
-def message(text_: str) -> str:
-    return json.dumps({"type": "message", "text": text_})
 
 
 def dashboard_script() -> list:

@@ -4,9 +4,11 @@ do; the dashboard the tool returned is drawn, and nothing is fetched from the ne
 
 from __future__ import annotations
 
-from test_mcp import ORG, show_dashboard_result
+from servers import ORG
 
 from nexusleads_lab.mcp.dashboard import HTML_KEY
+
+from mcp_clients import show_dashboard_result
 
 HOST = """<!doctype html><html><body><iframe id="app" sandbox="allow-scripts" style="width:1200px;height:900px"></iframe>
 <script>

@@ -19,6 +19,7 @@ import nbformat
 import pytest
 from PIL import Image
 from playwright.sync_api import expect
+from scripted import STATUS_SQL, dashboard
 
 from nexusleads_lab.testing.modelserver import text, tool_calls
 from nexusleads_lab.ui.charts import ACCENT, ACCENT_2
@@ -33,7 +34,6 @@ REPOS_SQL = (
     "SELECT r.full_name, count(*) AS contributors FROM repository_contributors rc "
     "JOIN repositories r ON r.id = rc.repository_id GROUP BY r.full_name ORDER BY contributors DESC, r.full_name LIMIT 20"
 )
-STATUS_SQL = "SELECT status, count(*) AS n FROM lead_scores GROUP BY status ORDER BY n DESC"
 MONTHLY_SQL = "SELECT to_char(date_trunc('month', scored_at), 'YYYY-MM') AS month, count(*) AS n FROM lead_scores GROUP BY 1 ORDER BY 1"
 
 # What each chart's canvas holds, by colour class: the product's bar gradient runs from ACCENT
@@ -95,7 +95,7 @@ _REFERENCES = """() => {
 
 
 def answer(title: str, *sections: dict) -> str:
-    return json.dumps({"type": "dashboard", "title": title, "sections": list(sections)})
+    return dashboard(*sections, title=title)
 
 
 def test_every_chart_paints_with_several_answers_and_two_notebooks_on_one_page(lab, page):

@@ -13,7 +13,7 @@ from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 
 import openai
 import pytest
-from test_server import LiveServer
+from servers import LiveServer
 
 from nexusleads_lab.db.demo import ORGS
 from nexusleads_lab.server import create_app

@@ -11,7 +11,8 @@ from urllib.parse import urlsplit
 import openai
 import pytest
 from playwright.sync_api import expect
-from test_server import LiveServer
+from scripted import STATUS_SQL, message
+from servers import LiveServer
 from websockets.exceptions import InvalidStatus
 from websockets.sync.client import connect
 
@@ -31,12 +32,7 @@ KPI_SQL = (
     "SELECT count(*) AS leads, count(*) FILTER (WHERE tier = 'hot') AS hot, "
     "count(*) FILTER (WHERE status = 'new') AS not_contacted FROM lead_scores"
 )
-STATUS_SQL = "SELECT status, count(*) AS n FROM lead_scores GROUP BY status ORDER BY n DESC, status"
 BIO_SQL = "SELECT github_login, name, bio FROM contributors WHERE github_login = 'mallory-injector'"
-
-
-def message(text_: str) -> str:
-    return json.dumps({"type": "message", "text": text_})
 
 
 class Chat:

@@ -8,17 +8,18 @@ generative UI. One job per module:
 * :mod:`.schema`: the JSON schema and the prompt text, derived from the models;
 * :mod:`.resolve`: ``source`` result ids resolved against the turn's DataFrames;
 * :mod:`.parse`: lenient parsing of whatever text the model wrote (never raises);
-* :mod:`.formatting`: cell values as JSON-safe values, KPI values and labels.
+* :mod:`.formatting`: cell values as JSON-safe values, KPI values and labels;
+* :mod:`.colors`: the named colours a pill may carry, well-known values' colours, the palette
+  (how a view draws each name is the view's: ``ui/palette.py``).
 
-The colours (named pill colours, well-known values, the palette) belong to the views:
-:mod:`nexusleads_lab.ui.palette`. What a person sees while the answer streams in is worked out
-chunk by chunk in :mod:`..streaming` (:func:`partial_display_text` is re-exported here).
+What a person sees while the answer streams in is worked out chunk by chunk in :mod:`..streaming`
+(:func:`partial_display_text` is re-exported here).
 """
 
 from __future__ import annotations
 
-from ...ui.palette import KNOWN_VALUE_COLORS, NAMED_COLORS, PALETTE
 from ..streaming import partial_display_text
+from .colors import KNOWN_VALUE_COLORS, NAMED_COLORS, PALETTE
 from .formatting import format_value
 from .models import (
     RESOLVED_ADAPTER,
@@ -53,7 +54,7 @@ from .models import (
     WidgetItem,
     WidgetsSection,
 )
-from .parse import Parsed, _scan_top_level, parse_response
+from .parse import Parsed, parse_response, scan_top_level
 from .resolve import resolve_response
 from .schema import RESPONSE_EXAMPLES, response_format_prompt, response_json_schema
 
@@ -94,11 +95,11 @@ __all__ = [
     "WidgetFromSource",
     "WidgetItem",
     "WidgetsSection",
-    "_scan_top_level",  # private, but tests read a cut-off response's fields with it
     "format_value",
     "parse_response",
     "partial_display_text",
     "resolve_response",
     "response_format_prompt",
     "response_json_schema",
+    "scan_top_level",
 ]

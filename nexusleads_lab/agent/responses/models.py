@@ -32,7 +32,7 @@ from pydantic import (
     TypeAdapter,
 )
 
-from ...ui.palette import NAMED_COLORS
+from .colors import NAMED_COLORS
 
 # A pill's colour: a named colour a renderer supports, or a hex colour.
 _COLOR_PATTERN = r"^(?:" + "|".join(NAMED_COLORS) + r"|#[0-9a-f]{3}|#[0-9a-f]{6})$"

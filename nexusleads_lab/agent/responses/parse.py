@@ -407,7 +407,7 @@ def _parse(raw: str, frames: Mapping[str, pd.DataFrame] | None, notes: _Notes) -
     if obj is None:
         if re.match(r'\{\s*(?:"|\}|$)', body):
             # meant to be JSON, but it does not parse (truncated or broken)
-            fields = _scan_top_level(body, 0)
+            fields = scan_top_level(body, 0)
             cut_type = fields.get("type", ("", False))[0]
             if cut_type == "message" and "text" in fields:
                 notes.add("the response JSON is incomplete or invalid; showing its text")
@@ -499,10 +499,12 @@ def _skip_value(s: str, i: int) -> int | None:
     return j if j < n else None
 
 
-def _scan_top_level(s: str, i: int) -> dict[str, tuple[str, bool]]:
+def scan_top_level(s: str, i: int) -> dict[str, tuple[str, bool]]:
     """Top-level string fields of the (possibly cut-off) object at s[i] == '{'.
 
-    -> {key: (value so far, complete)}; later duplicates win, like json.loads.
+    -> {key: (value so far, complete)}; later duplicates win, like json.loads. Public: it is the
+    reference for what a cut-off answer says so far, which the streaming display works out chunk by
+    chunk (tests compare the two).
     """
     out: dict[str, tuple[str, bool]] = {}
     n = len(s)

@@ -15,7 +15,7 @@ import numpy as np
 import pandas as pd
 from pydantic import BaseModel
 
-from ...ui.palette import KNOWN_VALUE_COLORS, NAMED_COLORS, PALETTE
+from .colors import KNOWN_VALUE_COLORS, NAMED_COLORS, PALETTE
 from .formatting import EMPTY_VALUE, _clean_str, _cut, _is_missing, _json_safe, _label, format_value
 from .models import (
     RESPONSE_ADAPTER,
