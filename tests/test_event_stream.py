@@ -112,7 +112,7 @@ def test_a_weak_subscriber_goes_away_with_its_view(make):
     assert view.events
     del view
     assistant.ask("two")  # the dead view is dropped, nothing raises
-    assert len(assistant._subscribers) == 0
+    assert assistant.subscribers == 0
 
 
 def test_every_confirmation_outcome_is_an_event_and_the_transcript_keeps_it_structured(make, db):

@@ -144,6 +144,72 @@ def build(history: Iterable[dict[str, Any]]) -> list[Item]:
     return items
 
 
+@dataclass(frozen=True)
+class TranscriptPage:
+    items: list[Item]  # oldest first
+    total: int  # messages stored in the whole conversation (the last position)
+    start: int  # messages stored before this page's first (0: nothing earlier)
+
+
+def history_row(m) -> dict[str, Any]:
+    """A stored message as ``build`` reads it."""
+    return {"seq": m.seq, "role": m.role, "created_at": m.created_at.isoformat(), **m.content}
+
+
+def _starts_turn(m) -> bool:
+    return m.role == "user" and (m.content.get("kind") if isinstance(m.content, dict) else None) != "confirm_refused"
+
+
+def _card_id(m) -> bool:
+    meta = m.content.get("meta") if isinstance(m.content, dict) else None
+    response = meta.get("response") if isinstance(meta, dict) else None
+    return isinstance(response, dict) and response.get("type") == "confirm" and isinstance(response.get("id"), str)
+
+
+def page(store, conversation_id: str, *, limit: int, before: int | None = None) -> TranscriptPage:
+    """The latest whole turns of a stored conversation before message position ``before``
+    (default: its end) as transcript items, at most ``limit`` of them (or the one turn
+    there, if it alone has more). Read backwards in keyset pages: the cost follows the page,
+    not the conversation. A confirmation card here carries its outcome even when the
+    outcome came later; an outcome whose card is on an earlier page is left to that page."""
+    total = store.last_seq(conversation_id)
+    end = total + 1 if before is None else min(before, total) + 1  # positions: messages 1..before
+    chunk = max(limit, 100)
+    stored: list = []
+    counts: dict[int, int] = {}  # items of the turn starting at a seq
+    while True:
+        got = store.page(conversation_id, before=stored[0].seq if stored else end, limit=chunk)
+        stored = got + stored
+        at_start = len(got) < chunk
+        starts = [i for i, m in enumerate(stored) if _starts_turn(m)]
+        if at_start and stored and (not starts or starts[0] != 0):
+            starts.insert(0, 0)  # whatever came before the first question is a turn too
+        bounds, start, n, full = [*starts, len(stored)], len(stored), 0, False
+        for k in range(len(starts) - 1, -1, -1):
+            seq = stored[bounds[k]].seq
+            if seq not in counts:
+                counts[seq] = len(build(history_row(m) for m in stored[bounds[k] : bounds[k + 1]]))
+            if n + counts[seq] > limit and start < len(stored):
+                full = True
+                break
+            n, start = n + counts[seq], bounds[k]
+        if full or at_start:
+            break
+    window = stored[start:]
+    first = window[0].seq if window else end
+    cards = [m.content["meta"]["response"]["id"] for m in window if _card_id(m)]
+    later = store.find(conversation_id, "outcome", cards, after=end - 1) if cards else []
+    shown = {o["id"] for m in window if isinstance(o := (m.content.get("meta") or {}).get("outcome"), dict)}
+    earlier = store.find(conversation_id, "card", sorted(shown), before=first) if shown else []
+    elsewhere = {m.content["meta"]["response"]["id"] for m in earlier}
+    items = [
+        item
+        for item in build(history_row(m) for m in [*window, *later])
+        if not (isinstance(item, OutcomeItem) and item.proposal_id in elsewhere)
+    ]
+    return TranscriptPage(items, total, first - 1)
+
+
 def _loose_json(raw: Any) -> dict[str, Any]:
     if isinstance(raw, dict):
         return raw
