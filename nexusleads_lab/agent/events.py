@@ -52,7 +52,14 @@ class TurnStarted(_Event):
     reports: str | None = None
 
 
+#: A step's fields, as every view shows one (the ``agent.action`` names, snake_case).
+STEP_FIELDS = ("call_id", "tool", "status", "command", "path", "result_id", "rows", "truncated", "elapsed_ms", "error")
+
+
 class AgentAction(_Event):
+    """A tool step starting, completing or failing: the one step model, from the loop through the
+    turn's result and the transcript to every view."""
+
     type: Literal["agent.action"] = "agent.action"
     action: Literal["command", "tool_call"]
     tool: str
@@ -65,6 +72,10 @@ class AgentAction(_Event):
     truncated: bool | None = None
     elapsed_ms: float | None = Field(default=None, alias="elapsedMs")
     error: str | None = None
+
+    def step(self) -> dict[str, Any]:
+        """The step as a view's JavaScript gets it: exactly ``STEP_FIELDS``."""
+        return {name: getattr(self, name) for name in STEP_FIELDS}
 
 
 class AgentText(_Event):
