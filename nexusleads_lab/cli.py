@@ -393,13 +393,13 @@ def format_transcript(items: list, user: str) -> str:
             lines.append(f"[{when}] ({_outcome_words(item.proposal_id, item.status, item.rows_affected, item.error)})")
         elif isinstance(item, AnswerItem):
             for step in item.steps:
-                what = step.get("command") or step.get("path") or ""
-                lines.append(f"    step {step.get('tool')}: {visible(' '.join(str(what).split()))}")
-                if step.get("status") == "failed":
-                    lines.append(f"      failed: {shorten(visible(str(step.get('error') or '')), 200)}")
-                elif step.get("rows") is not None:
-                    rid = f" as {step['result_id']}" if step.get("result_id") else ""
-                    lines.append(f"      {step['rows']:,} {'row' if step['rows'] == 1 else 'rows'}{rid}")
+                what = step.command or step.path or ""
+                lines.append(f"    step {step.tool}: {visible(' '.join(str(what).split()))}")
+                if step.status == "failed":
+                    lines.append(f"      failed: {shorten(visible(str(step.error or '')), 200)}")
+                elif step.rows is not None:
+                    rid = f" as {step.result_id}" if step.result_id else ""
+                    lines.append(f"      {step.rows:,} {'row' if step.rows == 1 else 'rows'}{rid}")
             if item.error:
                 lines.append(
                     f"[{when}] assistant: ({'stopped' if item.cancelled else 'failed'}: {visible(item.error)})"

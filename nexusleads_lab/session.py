@@ -203,7 +203,7 @@ class NexusSession:
             )  # fmt: skip
             live.finish(result, parts)
             if failed:
-                raise TurnFailed(result.error, result)
+                raise TurnFailed(result.error or "", result)
         return result
 
     def sql(self, query: str, *, out: str | None = None, show: bool = True) -> pd.DataFrame:

@@ -13,8 +13,8 @@ import openai
 import pytest
 
 from nexusleads_lab.agent.assistant import Assistant
-from nexusleads_lab.agent.events import ConfirmResolved
-from nexusleads_lab.agent.transcript import STEP_KEYS, AnswerItem, OutcomeItem, QuestionItem
+from nexusleads_lab.agent.events import STEP_FIELDS, ConfirmResolved
+from nexusleads_lab.agent.transcript import AnswerItem, OutcomeItem, QuestionItem
 from nexusleads_lab.testing.modelserver import ModelServer, Script, http_error, text, tool_calls
 
 from checks import fingerprint
@@ -176,8 +176,8 @@ def test_a_transcript_with_a_failed_turn_a_cancelled_one_and_an_expired_proposal
     assert questions == ["tiers", "fail please", "a long answer", "propose"]
     tiers, fail, stopped, card = answers
     assert tiers.response["type"] == "dashboard" and len(tiers.steps) == 1
-    assert set(tiers.steps[0]) == set(STEP_KEYS) and tiers.steps[0]["command"] == TIER_SQL
-    assert tiers.steps[0]["status"] == "completed" and tiers.steps[0]["result_id"] == "r1"
+    assert set(tiers.steps[0].step()) == set(STEP_FIELDS) and tiers.steps[0].command == TIER_SQL
+    assert tiers.steps[0].status == "completed" and tiers.steps[0].result_id == "r1"
     assert tiers.elapsed_ms is not None and tiers.usage.get("total_tokens")
     assert fail.error and "400" in fail.error and not fail.cancelled
     assert stopped.cancelled and stopped.error.startswith("Stopped")

@@ -4,7 +4,8 @@ The store keeps what the model saw (OpenAI-shaped messages) with what the person
 (``meta``: the resolved response, notes, time and tokens, a confirmation's outcome, a failed
 turn's error). ``build`` reads both into ``QuestionItem`` / ``AnswerItem`` / ``OutcomeItem``:
 the panel's history, the CLI's ``--show`` and a resumed cell render from these, and nothing
-else re-reads raw messages. A step has exactly the keys of the ``agent.action`` event.
+else re-reads raw messages. A step is the ``agent.action`` event itself (``AgentAction``), as
+in a live turn.
 
 Conversations stored before the meta existed still read: a ``CONFIRM_ACTION`` line or an
 "ended early" note is understood here, once (``_legacy_outcome``, ``_legacy_error``).
@@ -18,13 +19,7 @@ from collections.abc import Iterable
 from dataclasses import asdict, dataclass, field
 from typing import Any
 
-#: The keys of one step, as the ``agent.action`` event names them.
-STEP_KEYS = ("call_id", "tool", "status", "command", "path", "result_id", "rows", "truncated", "elapsed_ms", "error")
-
-
-def step(**values: Any) -> dict[str, Any]:
-    """One step with exactly ``STEP_KEYS`` (missing ones None)."""
-    return {key: values.get(key) for key in STEP_KEYS}
+from .events import AgentAction
 
 
 @dataclass
@@ -42,7 +37,7 @@ class AnswerItem:
     response: dict[str, Any] | None = None  # the resolved response (message / dashboard / confirm)
     text: str = ""  # what the model wrote
     notes: list[str] = field(default_factory=list)
-    steps: list[dict[str, Any]] = field(default_factory=list)
+    steps: list[AgentAction] = field(default_factory=list)
     error: str | None = None  # the turn ended early with this
     cancelled: bool = False
     elapsed_ms: float | None = None
@@ -52,7 +47,7 @@ class AnswerItem:
     kind: str = "answer"
 
     def to_dict(self) -> dict[str, Any]:
-        return asdict(self)
+        return {**asdict(self), "steps": [s.step() for s in self.steps]}
 
 
 @dataclass
@@ -76,7 +71,7 @@ Item = QuestionItem | AnswerItem | OutcomeItem
 def build(history: Iterable[dict[str, Any]]) -> list[Item]:
     """Typed items from stored messages (``Assistant.history``), oldest first."""
     items: list[Item] = []
-    steps: dict[str | None, dict[str, Any]] = {}  # by call id (a stored call may lack one)
+    steps: dict[str | None, AgentAction] = {}  # by call id (a stored call may lack one)
     cards: dict[str, AnswerItem] = {}
     for stored in history:
         role, kind = stored.get("role"), stored.get("kind")
@@ -104,22 +99,27 @@ def build(history: Iterable[dict[str, Any]]) -> list[Item]:
                 function = call.get("function") or {}
                 args = _loose_json(function.get("arguments"))
                 name = function.get("name")
-                steps[call.get("id")] = step(
-                    call_id=call.get("id"), tool=name, status="started",
-                    command=args.get("sql") if name == "psql" else None, path=args.get("path"),
+                steps[call.get("id")] = AgentAction(
+                    action="command" if name == "psql" else "tool_call", tool=str(name or ""), status="started",
+                    call_id=str(call.get("id") or ""), command=_text(args.get("sql")) if name == "psql" else None,
+                    path=_text(args.get("path")), ts=0,
                 )  # fmt: skip
         elif role == "tool":
-            found = steps.get(message.get("tool_call_id"))
+            call_id = message.get("tool_call_id")
+            found = steps.get(call_id)
             if found is not None:
                 ok = meta.get("ok", True)
-                found["status"] = "completed" if ok else "failed"
-                for key in ("result_id", "rows", "truncated", "elapsed_ms"):
-                    if meta.get(key) is not None:
-                        found[key] = meta[key]
+                done: dict[str, Any] = {"status": "completed" if ok else "failed"}
+                done.update(
+                    (key, meta[key])
+                    for key in ("result_id", "rows", "truncated", "elapsed_ms")
+                    if meta.get(key) is not None
+                )
                 if meta.get("sql"):
-                    found["command"] = meta["sql"]
+                    done["command"] = meta["sql"]
                 if not ok:
-                    found["error"] = _loose_json(message.get("content")).get("error")
+                    done["error"] = _text(_loose_json(message.get("content")).get("error"))
+                steps[call_id] = AgentAction.model_validate({**found.model_dump(), **done})
         elif role == "assistant":
             if kind == "confirm_action":
                 continue  # the acknowledgement: the card carries the outcome
@@ -208,6 +208,10 @@ def page(store, conversation_id: str, *, limit: int, before: int | None = None) 
         if not (isinstance(item, OutcomeItem) and item.proposal_id in elsewhere)
     ]
     return TranscriptPage(items, total, first - 1)
+
+
+def _text(value: Any) -> str | None:
+    return value if isinstance(value, str) else None
 
 
 def _loose_json(raw: Any) -> dict[str, Any]:

@@ -22,7 +22,7 @@ import traitlets as t
 
 from ..config import notebook_path
 from .assets import asset_text
-from .chat import STREAM_RATE, ChatController, answer_item, items_from_transcript, model_label
+from .chat import ChatController, answer_item, items_from_transcript, model_label
 from .esm import bundle
 
 log = logging.getLogger(__name__)
@@ -156,4 +156,4 @@ def open_panel(session=None, *, where: str = "side", title: str | None = None) -
     return panel
 
 
-__all__ = ["STREAM_RATE", "ChatPanel", "items_from_transcript", "model_label", "open_panel", "panel_for"]
+__all__ = ["ChatPanel", "items_from_transcript", "model_label", "open_panel", "panel_for"]

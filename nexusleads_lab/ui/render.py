@@ -164,7 +164,9 @@ def transcript_parts(items: list) -> list[Part]:
             words = h.outcome_text(outcome)
             parts.append(html_part(h.answer_block(f'<div class="nxl-caption">{h.esc(words)}</div>'), words))
         elif isinstance(item, AnswerItem):
-            steps = h.steps_html(item.steps, cost=h.cost_text(len(item.steps), item.elapsed_ms, item.usage))
+            steps = h.steps_html(
+                [s.step() for s in item.steps], cost=h.cost_text(len(item.steps), item.elapsed_ms, item.usage)
+            )
             if steps:
                 parts.append(html_part(steps, h.cost_text(len(item.steps), item.elapsed_ms, item.usage)))
             if item.error:
