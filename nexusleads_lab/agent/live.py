@@ -121,6 +121,14 @@ class Throttle(Generic[T]):
             if self._dirty:
                 self._send()
 
+    def discard(self) -> None:
+        """Forget what waits (a later value replaces it, sent by other means)."""
+        with self._lock:
+            self._dirty, self._pending = False, None
+            if self._timer is not None:
+                self._timer.cancel()
+                self._timer = None
+
     def _fire(self) -> None:
         with self._lock:
             self._timer = None
