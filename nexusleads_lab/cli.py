@@ -405,7 +405,8 @@ def format_transcript(items: list, user: str) -> str:
                     f"[{when}] assistant: ({'stopped' if item.cancelled else 'failed'}: {visible(item.error)})"
                 )
             else:
-                said = summarise_response(item.response) if item.response else visible(item.text)
+                response = item.response_dict()
+                said = summarise_response(response) if response else visible(item.text)
                 lines.append(f"[{when}] assistant: {said}")
             if item.outcome:
                 o = item.outcome

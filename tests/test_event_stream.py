@@ -175,13 +175,13 @@ def test_a_transcript_with_a_failed_turn_a_cancelled_one_and_an_expired_proposal
     questions = [i.text for i in items if isinstance(i, QuestionItem)]
     assert questions == ["tiers", "fail please", "a long answer", "propose"]
     tiers, fail, stopped, card = answers
-    assert tiers.response["type"] == "dashboard" and len(tiers.steps) == 1
+    assert tiers.response.type == "dashboard" and len(tiers.steps) == 1
     assert set(tiers.steps[0].step()) == set(STEP_FIELDS) and tiers.steps[0].command == TIER_SQL
     assert tiers.steps[0].status == "completed" and tiers.steps[0].result_id == "r1"
     assert tiers.elapsed_ms is not None and tiers.usage.get("total_tokens")
     assert fail.error and "400" in fail.error and not fail.cancelled
     assert stopped.cancelled and stopped.error.startswith("Stopped")
-    assert card.response["type"] == "confirm" and card.outcome is None, "an expired proposal has no outcome"
+    assert card.response.type == "confirm" and card.outcome is None, "an expired proposal has no outcome"
     assert not any(isinstance(i, OutcomeItem) for i in items)
 
 

@@ -23,6 +23,7 @@ from nexusleads_lab.agent.events import (
     TurnStarted,
 )
 from nexusleads_lab.agent.live import Throttle, TurnState
+from nexusleads_lab.agent.responses import Message, ResolvedConfirm
 from nexusleads_lab.replay.cassette import last_user_message
 from nexusleads_lab.testing.modelserver import ModelServer, Script, text, tool_calls
 from nexusleads_lab.ui.chat import ChatController
@@ -219,3 +220,27 @@ def test_the_panel_streams_at_the_one_rate(scripted, monkeypatch):
     assert len(syncs) >= 2, "the text streamed"
     assert len(syncs) <= 5 * elapsed + 2, (len(syncs), elapsed)
     assert len(syncs) < deltas / 10
+
+
+def test_a_response_that_comes_in_as_a_dict_is_validated_once_and_goes_out_as_the_same_json():
+    proposal = {
+        "type": "confirm",
+        "id": "p-1",
+        "title": "Mark as hot",
+        "summary": "3 leads",
+        "sql": "UPDATE leads SET x = 1",
+        "expires_at": "2026-12-07T15:00:00+00:00",
+        "dry_run_rows": 3,
+        "dry_run_error": None,
+        "preview": [{"rows": 3, "sample": [{"key": {"id": 1}, "before": None, "after": None}]}],
+        "stale": None,
+    }
+    completed = TurnCompleted(turn_id="t", text="{}", response=proposal)
+    assert isinstance(completed.response, ResolvedConfirm) and completed.response.dry_run_rows == 3
+    assert completed.to_dict()["response"] == proposal
+    assert json.loads(completed.to_json())["response"] == proposal
+    message_ = TurnCompleted(turn_id="t", text="{}", response={"type": "message", "text": "hi"})
+    assert isinstance(message_.response, Message) and message_.to_dict()["response"] == {
+        "type": "message",
+        "text": "hi",
+    }

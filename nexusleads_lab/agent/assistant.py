@@ -33,7 +33,7 @@ from .model_errors import ModelAnswerError, empty_answer, stream_error, turn_fai
 from .outcomes import OutcomeWatcher
 from .prompt import system_prompt
 from .provider import ModelSettings, make_client, proposal_ledger
-from .responses import Confirm, Message, parse_response
+from .responses import Confirm, Message, ResolvedResponse, parse_response
 from .streaming import StreamingDisplay, partial_display_text
 from .tools import TOOL_NAMES, TOOL_SPECS, ToolOutcome, ToolRunner
 from .transcript import TranscriptPage, history_row
@@ -437,8 +437,8 @@ class Assistant:
         result = turn.progress
         parsed = parse_response(text, self.thread.frames)
         result.text = text
-        result.response = parsed.response
         result.notes = list(parsed.notes)
+        shown: ResolvedResponse
         if isinstance(parsed.response, Confirm):
             try:
                 result.proposal = self.confirmations.propose(
@@ -452,13 +452,17 @@ class Assistant:
                         {"role": "user", "content": f"CONFIRM_REFUSED: {exc.paragraph()}"}, kind="confirm_refused"
                     )
                     return False
-                result.response = Message(
+                shown = Message(
                     type="message", text=f"The proposed change was refused and nothing ran: {exc.paragraph()}"
                 )
             else:
+                shown = result.proposal.resolved()
                 self.last_proposal = result.proposal
                 if not result.proposal.stale:
                     self._outcomes.watch(result.proposal.id)
+        else:
+            shown = parsed.response
+        result.response = shown
         response = result.response_dict()
         elapsed_ms = result.stop_clock()
         self._append(
@@ -468,7 +472,7 @@ class Assistant:
         # What was shown as it streamed, worked out again: cheaper than holding it through the store.
         turn.emit(AgentText(text=partial_display_text(text), status="done"))
         turn.emit(
-            TurnCompleted(text=text, usage=result.usage, elapsed_ms=elapsed_ms, response=response, notes=result.notes)
+            TurnCompleted(text=text, usage=result.usage, elapsed_ms=elapsed_ms, response=shown, notes=result.notes)
         )
         return True
 

@@ -20,7 +20,9 @@ import threading
 import time
 from typing import Annotated, Any, Literal
 
-from pydantic import BaseModel, ConfigDict, Field, model_validator
+from pydantic import BaseModel, ConfigDict, Field, field_serializer, model_validator
+
+from .responses.models import ResolvedResponse, response_json
 
 
 class _Event(BaseModel):
@@ -163,8 +165,12 @@ class TurnCompleted(_Event):
     text: str
     usage: dict[str, int] = Field(default_factory=dict)
     elapsed_ms: float | None = Field(default=None, alias="elapsedMs")  # since turn.started
-    response: dict[str, Any] | None = None
+    response: ResolvedResponse | None = None  # a dict that comes in is validated here, once
     notes: list[str] = Field(default_factory=list)
+
+    @field_serializer("response")
+    def _response_json(self, response: ResolvedResponse | None) -> dict[str, Any] | None:
+        return response_json(response) if response is not None else None
 
 
 class ErrorEvent(_Event):

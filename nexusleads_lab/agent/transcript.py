@@ -14,12 +14,18 @@ Conversations stored before the meta existed still read: a ``CONFIRM_ACTION`` li
 from __future__ import annotations
 
 import json
+import logging
 import re
 from collections.abc import Iterable
 from dataclasses import asdict, dataclass, field
 from typing import Any
 
+from pydantic import ValidationError
+
 from .events import AgentAction
+from .responses.models import RESOLVED_ADAPTER, ResolvedResponse, response_json
+
+log = logging.getLogger(__name__)
 
 
 @dataclass
@@ -34,7 +40,7 @@ class QuestionItem:
 
 @dataclass
 class AnswerItem:
-    response: dict[str, Any] | None = None  # the resolved response (message / dashboard / confirm)
+    response: ResolvedResponse | None = None  # validated once, from the stored dict
     text: str = ""  # what the model wrote
     notes: list[str] = field(default_factory=list)
     steps: list[AgentAction] = field(default_factory=list)
@@ -46,8 +52,12 @@ class AnswerItem:
     at: str | None = None
     kind: str = "answer"
 
+    def response_dict(self) -> dict[str, Any] | None:
+        """The response as it was stored: what the views' JavaScript and the REST API get."""
+        return response_json(self.response, as_stored=True) if self.response is not None else None
+
     def to_dict(self) -> dict[str, Any]:
-        return {**asdict(self), "steps": [s.step() for s in self.steps]}
+        return {**asdict(self), "response": self.response_dict(), "steps": [s.step() for s in self.steps]}
 
 
 @dataclass
@@ -133,7 +143,7 @@ def build(history: Iterable[dict[str, Any]]) -> list[Item]:
             else:
                 response = meta.get("response") or _message_response(message.get("content"))
                 item = AnswerItem(
-                    response=response, text=message.get("content") or "", notes=list(meta.get("notes") or []),
+                    response=_resolved(response), text=message.get("content") or "", notes=list(meta.get("notes") or []),
                     steps=list(steps.values()), elapsed_ms=meta.get("elapsed_ms"), usage=dict(meta.get("usage") or {}),
                     at=at,
                 )  # fmt: skip
@@ -208,6 +218,17 @@ def page(store, conversation_id: str, *, limit: int, before: int | None = None) 
         if not (isinstance(item, OutcomeItem) and item.proposal_id in elsewhere)
     ]
     return TranscriptPage(items, total, first - 1)
+
+
+def _resolved(stored: Any) -> ResolvedResponse | None:
+    """A stored response validated into its model, once; one that no longer validates is left out."""
+    if not isinstance(stored, dict):
+        return None
+    try:
+        return RESOLVED_ADAPTER.validate_python(stored)
+    except ValidationError:
+        log.warning("a stored response does not validate; it is left out of the transcript")
+        return None
 
 
 def _text(value: Any) -> str | None:

@@ -398,7 +398,7 @@ class Connection:
         wire = item.to_dict()
         if isinstance(item, TurnCompleted):
             # The resolved answer: a confirm carries the product's id, canonical SQL and counted rows.
-            wire["text"] = json.dumps(item.response, ensure_ascii=False) if item.response else item.text
+            wire["text"] = json.dumps(wire["response"], ensure_ascii=False) if item.response else item.text
             out.append({"type": "agent.text", "text": wire["text"], "status": "done", "turnId": item.turn_id})
         elif session.held_done is not None:
             out.append(session.held_done.to_dict())

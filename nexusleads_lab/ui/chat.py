@@ -55,6 +55,7 @@ from ..agent.events import (
     TurnStarted,
 )
 from ..agent.live import Throttle, TurnState
+from ..agent.responses import response_json
 from ..agent.transcript import AnswerItem, QuestionItem
 from ..agent.turn import Turn
 from ..replay.demo import replay_questions, restore_for_replay
@@ -569,7 +570,7 @@ def items_from_transcript(transcript: list) -> list[dict[str, Any]]:
         if isinstance(entry, QuestionItem):
             items.append({"key": key, "role": "user", "text": visible_lines(entry.text)})
         elif isinstance(entry, AnswerItem):
-            items.append(answer_item(key, entry.response, entry.notes, entry.steps, entry.error, entry.cancelled,
+            items.append(answer_item(key, entry.response_dict(), entry.notes, entry.steps, entry.error, entry.cancelled,
                                      entry.elapsed_ms, entry.usage, entry.outcome))  # fmt: skip
         # an OutcomeItem without its card: the card is not in this conversation, nothing to update
     return items
@@ -593,7 +594,8 @@ def _answer(live: TurnState) -> dict[str, Any]:
     done = live.completed
     if done is None:
         return answer_item(f"a{live.id}", None, [], steps, live.error, live.cancelled)
-    return answer_item(f"a{live.id}", done.response, done.notes, steps, elapsed_ms=done.elapsed_ms, usage=done.usage)
+    response = response_json(done.response) if done.response is not None else None
+    return answer_item(f"a{live.id}", response, done.notes, steps, elapsed_ms=done.elapsed_ms, usage=done.usage)
 
 
 __all__ = ["ChatController", "answer_item", "items_from_transcript", "model_label"]

@@ -152,6 +152,7 @@ def transcript_parts(items: list) -> list[Part]:
     """A stored conversation (``Assistant.transcript``) as cell outputs: each question, then its
     answer as the live cell would have left it (steps line with its cost, the answer, a card in
     its final state). Static: a resumed conversation's old cards are not clickable again."""
+    from ..agent.responses import ResolvedConfirm
     from ..agent.transcript import AnswerItem, OutcomeItem, QuestionItem
 
     parts: list[Part] = []
@@ -173,15 +174,15 @@ def transcript_parts(items: list) -> list[Part]:
                 error = visible_lines(item.error)
                 body = h.stopped_html(error) if item.cancelled else h.error_html(error)
                 parts.append(html_part(h.answer_block(body), error))
-            elif item.response and item.response.get("type") == "confirm":
-                proposal = safe_response(item.response)
+            elif isinstance(item.response, ResolvedConfirm):
+                proposal = safe_response(item.response_dict())
                 assert proposal is not None  # a response in, a response out
                 shown = item.outcome and {**item.outcome, "message": item.outcome.get("error")}
                 parts.append(
                     html_part(h.answer_block(h.confirm_html(proposal, shown)), f"CONFIRM: {proposal.get('title')}")
                 )
-            elif item.response:
-                parts.extend(render_response(item.response, interactive=False))
+            elif item.response is not None:
+                parts.extend(render_response(item.response_dict(), interactive=False))
     return parts
 
 

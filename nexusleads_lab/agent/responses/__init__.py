@@ -32,10 +32,12 @@ from .models import (
     LinePoint,
     LineSection,
     Message,
+    ParsedResponse,
     PillItem,
     PillsFromSource,
     PillsSection,
     ResolvedBars,
+    ResolvedConfirm,
     ResolvedDashboard,
     ResolvedLine,
     ResolvedPillItem,
@@ -52,6 +54,7 @@ from .models import (
     WidgetFromSource,
     WidgetItem,
     WidgetsSection,
+    response_json,
 )
 from .parse import Parsed, _scan_top_level, parse_response
 from .resolve import resolve_response
@@ -74,10 +77,12 @@ __all__ = [
     "LineSection",
     "Message",
     "Parsed",
+    "ParsedResponse",
     "PillItem",
     "PillsFromSource",
     "PillsSection",
     "ResolvedBars",
+    "ResolvedConfirm",
     "ResolvedDashboard",
     "ResolvedLine",
     "ResolvedPillItem",
@@ -100,5 +105,6 @@ __all__ = [
     "partial_display_text",
     "resolve_response",
     "response_format_prompt",
+    "response_json",
     "response_json_schema",
 ]
