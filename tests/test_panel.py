@@ -283,16 +283,6 @@ def test_the_header_names_the_organization_the_panel_reads_and_writes(make_panel
     panel, assistant = make_panel([text(message("hi"))])
     assert panel.get_state()["scope"] == assistant.scope_label == f"organization {ORG}"
 
-    class WithoutScope:  # an assistant from before scopes: the header just leaves it out
-        model = "m"
-
-        def conversations(self):
-            return []
-
-    bare = ChatPanel(WithoutScope(), restore=False)
-    assert bare.scope == "" and bare.model_name == "m"
-    bare.close()
-
 
 def test_widget_state_never_holds_the_api_key_or_a_database_password(make_panel, db):
     from nexusleads_lab.config import Settings

@@ -10,11 +10,10 @@ from __future__ import annotations
 
 import contextlib
 import contextvars
-import json
 import logging
 import threading
 from collections.abc import Callable, Iterator
-from concurrent.futures import FIRST_COMPLETED, Executor, ThreadPoolExecutor, wait
+from concurrent.futures import Executor, ThreadPoolExecutor
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -23,19 +22,20 @@ import pandas as pd
 from ..config import current_org, current_user
 from ..db.errors import QueryError
 from ..db.schema import ALL_ORGS
-from ..safetext import without_surrogates
 from .bus import EventBus, EventCallback
-from .completion import Completion, PreparedCall, StreamReader, prepare_calls
+from .completion import PreparedCall, prepare_calls
 from .confirm import Confirmations, Outcome, Proposal, ProposalError
-from .events import AgentAction, AgentText, ConfirmResolved, ErrorEvent, SessionId, TurnCompleted
+from .events import AgentText, ConfirmResolved, ErrorEvent, SessionId, TurnCompleted
 from .history import fit_budget, model_tail
+from .model_call import complete
 from .model_errors import ModelAnswerError, empty_answer, stream_error, turn_failure, unknown_tools_note
 from .outcomes import OutcomeWatcher
 from .prompt import system_prompt
 from .provider import ModelSettings, make_client, proposal_ledger
 from .responses import Confirm, Message, ResolvedResponse, parse_response
-from .streaming import StreamingDisplay, partial_display_text
-from .tools import TOOL_NAMES, TOOL_SPECS, ToolOutcome, ToolRunner
+from .streaming import partial_display_text
+from .tool_calls import run_calls
+from .tools import TOOL_NAMES, ToolRunner
 from .transcript import TranscriptPage, history_row
 from .turn import Cancelled, Turn, TurnResult
 
@@ -115,6 +115,13 @@ class Assistant:
     @model.setter
     def model(self, value: str) -> None:
         self.settings = ModelSettings(**{**self.settings.__dict__, "model": value})
+
+    @property
+    def model_mode(self) -> str:
+        """ "live", "replay" or "unconfigured": what a view can promise (a client handed in, a server's
+        or a test's, answers whatever the environment says)."""
+        mode = self.settings.mode
+        return "live" if mode == "unconfigured" and self._client is not None else mode
 
     @property
     def database(self):
@@ -338,8 +345,7 @@ class Assistant:
         from ..db.engine import CANCEL_SCOPE
 
         scope = CANCEL_SCOPE.set(turn)  # this turn's reads are this turn's (see Turn.cancel)
-        if self._database is not None:
-            turn.interruptible(lambda: self.engine.cancel(scope=turn))
+        turn.interruptible(lambda: self._stop_queries(turn))
         try:
             # The lease (if the conversation is stored) spans the turn and its failure note alike.
             with self._turn_lock, contextlib.ExitStack() as leased:
@@ -361,6 +367,10 @@ class Assistant:
             with self._turns_lock:
                 self._turns.discard(turn)
             turn.finish()
+
+    def _stop_queries(self, turn: Turn) -> None:
+        if self._database is not None:  # none made yet: no query can be running
+            self.engine.cancel(scope=turn)  # this turn's queries only: the engine may be shared
 
     def _fail(self, turn: Turn, exc: BaseException) -> None:
         result = turn.progress
@@ -398,7 +408,7 @@ class Assistant:
 
         refusals = 0
         for _ in range(self.max_steps):
-            completion = self._complete(turn, client)
+            completion = complete(turn, client, self._request_messages())
             for k, v in completion.usage.items():
                 result.usage[k] = result.usage.get(k, 0) + v
             if completion.error is not None:
@@ -411,7 +421,14 @@ class Assistant:
                 refusals += 1
                 continue
             calls = prepare_calls(completion, TOOL_NAMES)
-            outcomes = self._run_tools(turn, calls)
+            outcomes = run_calls(
+                turn,
+                calls,
+                thread=self.thread,
+                runner=self._tools,
+                pool=self._pool,
+                stop_queries=lambda: self._stop_queries(turn),
+            )
             known = [(c, o) for c, o in zip(calls, outcomes) if c.known]
             if known:
                 self._append(
@@ -475,107 +492,6 @@ class Assistant:
             TurnCompleted(text=text, usage=result.usage, elapsed_ms=elapsed_ms, response=shown, notes=result.notes)
         )
         return True
-
-    # -- one model call ---------------------------------------------------------------------
-
-    def _complete(self, turn: Turn, client) -> Completion:
-        """Stream one completion (``agent.completion`` reads it) and show its text as it comes.
-
-        The request goes through the ``openai`` client's own transport (auth, retries, SSE, error
-        events, ``close``), its chunks read as plain JSON rather than a typed object each: a typed
-        chunk costs ~75 µs of CPU, which at one chunk a token is most of a busy server's turn."""
-        turn.check()
-        import openai
-
-        body = {"model": turn.model, "messages": self._request_messages(), "tools": TOOL_SPECS,
-                "stream": True, "stream_options": {"include_usage": True}}  # fmt: skip
-        stream = client.post(
-            "/chat/completions", cast_to=object, body=body, stream=True, stream_cls=openai.Stream[object]
-        )
-        forget = turn.interruptible(stream.close)
-        reader = StreamReader()
-        display = StreamingDisplay()
-        try:
-            for chunk in stream:
-                turn.check()
-                piece = reader.feed(chunk)
-                if piece:
-                    edit = display.feed(piece)
-                    if edit is not None:
-                        turn.emit(AgentText(keep=edit.keep, delta=edit.delta, status="streaming"))
-        except openai.APIError as exc:
-            turn.check()
-            if isinstance(exc, openai.APIStatusError) or not isinstance(exc.body, dict):
-                raise
-            # openai raises on an ``error`` object inside a 200 stream (OpenRouter): the provider's words
-            raise ModelAnswerError(stream_error(turn.settings, str(exc.body.get("message") or exc))) from None
-        except json.JSONDecodeError as exc:  # a data event that is not JSON (the SSE decoder parses each one)
-            turn.check()
-            raise ModelAnswerError(stream_error(turn.settings, f"a stream event that is not JSON ({exc})")) from None
-        except Exception:
-            turn.check()
-            raise
-        finally:
-            forget()
-        completion = reader.finish()
-        if completion.quirks:
-            log.debug("model stream quirks: %s", "; ".join(completion.quirks))
-        return completion
-
-    def _run_tools(self, turn: Turn, calls: list[PreparedCall]) -> list[ToolOutcome]:
-        """Run the calls concurrently; events are emitted from this (the turn's) thread."""
-        futures = {}
-        started: dict[str, AgentAction] = {}
-        for call in calls:
-            result_id = None
-            if call.name == "psql":
-                result_id = f"r{self.thread.next_result}"
-                self.thread.next_result += 1
-            args = _loose_args(call.arguments)
-            # The model's arguments may be any JSON: only strings are shown (the tool reports the rest).
-            started[call.id] = step = AgentAction(
-                action="command" if call.name == "psql" else "tool_call",
-                tool=call.name,
-                status="started",
-                call_id=call.id,
-                command=_text_arg(args, "sql") if call.name == "psql" else None,
-                path=_text_arg(args, "path") if call.name == "read_file" else None,
-            )
-            turn.emit(step)
-            # the tool thread reads in this turn's cancel scope (contextvars do not cross threads by themselves)
-            context = contextvars.copy_context()
-            futures[self._pool.submit(context.run, self._tools.run, call.id, call.name, call.arguments, result_id)] = (
-                call
-            )
-        outcomes: dict[str, ToolOutcome] = {}
-        pending = set(futures)
-        try:
-            while pending:
-                finished, pending = wait(pending, timeout=0.1, return_when=FIRST_COMPLETED)
-                turn.check()
-                for fut in finished:
-                    outcome = fut.result()
-                    outcomes[outcome.call_id] = outcome
-                    done: dict[str, Any] = {
-                        "status": "completed" if outcome.ok else "failed",
-                        "elapsed_ms": round(outcome.elapsed_ms, 2),
-                        "error": outcome.error,
-                    }
-                    if outcome.result is not None:
-                        assert outcome.result_id is not None  # a psql call, given one above
-                        done.update(
-                            result_id=outcome.result_id,
-                            rows=outcome.result.row_count,
-                            truncated=outcome.result.truncated,
-                        )
-                        self.thread.frames[outcome.result_id] = outcome.result.df
-                        turn.progress.frames[outcome.result_id] = outcome.result.df
-                    turn.emit(started[outcome.call_id].model_copy(update=done))
-        except BaseException:
-            if self._database is not None:
-                self.engine.cancel(scope=turn)
-            raise
-        return [outcomes[c.id] for c in calls]
 
     # -- history ----------------------------------------------------------------------------
 
@@ -668,16 +584,3 @@ def _acknowledge(outcome: Outcome) -> str:
 
 def _call_message(call: PreparedCall) -> dict[str, Any]:
     return {"id": call.id, "type": "function", "function": {"name": call.name, "arguments": call.sent_arguments}}
-
-
-def _loose_args(raw: str) -> dict[str, Any]:
-    try:
-        value = json.loads(raw or "{}")
-        return value if isinstance(value, dict) else {}
-    except json.JSONDecodeError:
-        return {}
-
-
-def _text_arg(args: dict[str, Any], name: str) -> str | None:
-    value = args.get(name)
-    return without_surrogates(value) if isinstance(value, str) else None

@@ -42,7 +42,7 @@ from collections.abc import Callable, Mapping
 from concurrent.futures import Executor, Future
 from concurrent.futures import wait as futures_wait
 from pathlib import PurePath
-from typing import Any
+from typing import TYPE_CHECKING, Any, Protocol
 
 from ..agent.events import (
     AgentAction,
@@ -64,15 +64,50 @@ from ..safetext import safe_response, visible, visible_lines
 from ..words import cost_text, outcome_text
 from .html import confirm_blocked, markdown_html, preview_html, with_shown_text
 
+if TYPE_CHECKING:
+    from ..agent.assistant import Assistant, Thread
+    from ..agent.confirm import Outcome
+    from ..agent.provider import ModelSettings
+    from ..agent.transcript import Item
+
 log = logging.getLogger(__name__)
 
 Sink = Callable[[dict[str, Any]], None]
 
 
+class PanelAssistant(Protocol):
+    """What the panel needs of an ``Assistant``: its public calls, nothing else."""
+
+    settings: ModelSettings
+    thread: Thread
+
+    @property
+    def scope_label(self) -> str: ...
+    @property
+    def model_mode(self) -> str: ...
+    def subscribe(self, callback: Callable[[Event], None], *, weak: bool = False) -> Callable[[], None]: ...
+    def start(self, question: str, *, origin: str, model: str | None = None) -> Turn: ...
+    def cancel(self) -> None: ...
+    def confirm(self, proposal_id: str, sql: str | None = None, *, follow_up: bool = False) -> Outcome: ...
+    def decline(self, proposal_id: str) -> Outcome: ...
+    def new_thread(self) -> None: ...
+    def resume(self, conversation_id: str) -> None: ...
+    def rename(self, conversation_id: str, title: str) -> None: ...
+    def delete(self, conversation_id: str) -> None: ...
+    def conversations(self) -> list: ...
+    def transcript(self, conversation_id: str | None = None) -> list[Item]: ...
+
+
+if TYPE_CHECKING:
+
+    def _an_assistant_is_one(assistant: Assistant) -> PanelAssistant:
+        return assistant  # mypy checks the Assistant against what the panel needs
+
+
 class ChatController:
     """What the chat panel shows and does, over one ``Assistant``; views only apply patches."""
 
-    def __init__(self, assistant, *, sink: Sink, notify: Callable[[dict[str, Any]], None] | None = None,
+    def __init__(self, assistant: PanelAssistant, *, sink: Sink, notify: Callable[[dict[str, Any]], None] | None = None,
                  session=None, restore: bool = True, executor: Executor | None = None,
                  label: str = "") -> None:  # fmt: skip
         """``executor`` (a server's bounded pool of turn threads) runs the panel's own work; by
@@ -88,7 +123,7 @@ class ChatController:
             "messages": [], "conversations": [], "conversation_id": None, "busy": False, "turn": {},
             "streaming": "", "notice": "", "sql_cell": "%%nexus sql\n{sql}",
             "model_name": _model_name(assistant), "model_mode": _model_mode(assistant),
-            "scope": str(getattr(assistant, "scope_label", "") or ""),
+            "scope": assistant.scope_label,
             "suggestions": replay_questions(assistant) or [], "label": label,
         }  # fmt: skip
         self._worker: threading.Thread | Future | None = None
@@ -98,8 +133,7 @@ class ChatController:
         self._host: str | None = None
         self._stream: Throttle[TurnState] = Throttle(lambda live: self._apply(streaming=live.text.text))
         # Held weakly: a panel that goes away without closing (its page gone) stops following.
-        subscribe = getattr(assistant, "subscribe", None)
-        self._unsubscribe = subscribe(self._on_event, weak=True) if callable(subscribe) else (lambda: None)
+        self._unsubscribe = assistant.subscribe(self._on_event, weak=True)
         self._guard(self._restore if restore else self._refresh_list)
 
     # -- state -----------------------------------------------------------------------------------
@@ -486,22 +520,17 @@ _ACTIONS: dict[str, Callable[[ChatController, Mapping[str, Any]], None]] = {
 }
 
 
-def _model_name(assistant) -> str:
-    return model_label(getattr(assistant, "settings", None)) or str(getattr(assistant, "model", "") or "")
+def _model_name(assistant: PanelAssistant) -> str:
+    return model_label(assistant.settings)
 
 
-def _model_mode(assistant) -> str:
-    mode = str(getattr(getattr(assistant, "settings", None), "mode", "live"))
-    if mode == "unconfigured" and getattr(assistant, "_client", None) is not None:
-        return "live"  # a client handed in (a server's, a test's) answers whatever the environment says
-    return mode
+def _model_mode(assistant: PanelAssistant) -> str:
+    return assistant.model_mode
 
 
-def model_label(settings) -> str:
+def model_label(settings: ModelSettings) -> str:
     """What answers in this panel, for its header: never a model's name when none is configured."""
-    if settings is None:
-        return ""
-    mode = getattr(settings, "mode", "live")
+    mode = settings.mode
     if mode == "replay":
         return f"replay {PurePath(str(settings.replay)).name}"
     if mode == "unconfigured":
