@@ -348,17 +348,19 @@ class Connection:
         """Fold one event of the session's assistant (on the turn's thread): streaming text goes
         through the throttle, anything else after the text that waits."""
         assert session.throttle is not None
-        if isinstance(event, TurnStarted):  # sent already, on receipt
-            session.live = TurnState.of(event)
-            return
+        match event:
+            case TurnStarted():  # sent already, on receipt
+                session.live = TurnState.of(event)
+                return
+            case AgentText(status="streaming"):
+                session.live.apply(event)
+                session.throttle.push(session.live)
+                return
+            case AgentText():  # done: the resolved answer replaces what waits
+                session.throttle.discard()
+            case _:
+                session.throttle.flush()
         session.live.apply(event)
-        if isinstance(event, AgentText) and event.status == "streaming":
-            session.throttle.push(session.live)
-            return
-        if isinstance(event, AgentText):  # done: the resolved answer replaces what waits
-            session.throttle.discard()
-        else:
-            session.throttle.flush()
         self._from_thread(session, event)
 
     def _text_frame(self, live: TurnState) -> None:
