@@ -25,7 +25,6 @@ from IPython.core.magic import Magics, line_cell_magic, magics_class, no_var_exp
 from traitlets import Bool, Float, Unicode, observe
 from traitlets.config import Configurable
 
-from .agent.live import UPDATES_PER_SECOND
 from .session import NexusError, NexusSession, get_session
 
 
@@ -41,7 +40,10 @@ class Nexus(Configurable):
         True, help="Interactive Altair charts (with a static SVG twin for saved notebooks); False: SVG only."
     ).tag(config=True)
     updates_per_second = Float(
-        UPDATES_PER_SECOND, help="At most this many live updates a second reach the browser from a cell."
+        None,
+        allow_none=True,
+        help="At most this many live updates a second reach the browser from a cell "
+        "(default: agent.live.UPDATES_PER_SECOND, the rate of every live view).",
     ).tag(config=True)
 
     @observe("model")
