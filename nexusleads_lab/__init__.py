@@ -13,12 +13,13 @@ from typing import TYPE_CHECKING, Any
 from ._version import __version__
 
 if TYPE_CHECKING:  # pragma: no cover
-    from .agent.assistant import Assistant, TurnResult
+    from .agent.assistant import Assistant
+    from .agent.turn import TurnResult
     from .session import NexusSession
 
 _LAZY = {
     "Assistant": ("nexusleads_lab.agent.assistant", "Assistant"),
-    "TurnResult": ("nexusleads_lab.agent.assistant", "TurnResult"),
+    "TurnResult": ("nexusleads_lab.agent.turn", "TurnResult"),
     "NexusSession": ("nexusleads_lab.session", "NexusSession"),
     "get_session": ("nexusleads_lab.session", "get_session"),
 }

@@ -39,7 +39,12 @@ class Nexus(Configurable):
     interactive_charts = Bool(
         True, help="Interactive Altair charts (with a static SVG twin for saved notebooks); False: SVG only."
     ).tag(config=True)
-    updates_per_second = Float(30.0, help="At most this many live updates a second reach the browser.").tag(config=True)
+    updates_per_second = Float(
+        None,
+        allow_none=True,
+        help="At most this many live updates a second reach the browser from a cell "
+        "(default: agent.live.UPDATES_PER_SECOND, the rate of every live view).",
+    ).tag(config=True)
 
     @observe("model")
     def _model_changed(self, change) -> None:
@@ -458,7 +463,7 @@ def load(ip) -> None:
     ip.push({"nexus": session}, interactive=False)
     # A TurnResult as a cell's last value prints one line, not every DataFrame it holds.
     plain = ip.display_formatter.formatters["text/plain"]
-    plain.for_type_by_name("nexusleads_lab.agent.assistant", "TurnResult", _turn_result_repr)
+    plain.for_type_by_name("nexusleads_lab.agent.turn", "TurnResult", _turn_result_repr)
     # A person's own Altair charts draw offline like the answers' (Vega + a PNG twin).
     from .ui.charts import install_altair_formatter
 

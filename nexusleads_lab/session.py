@@ -19,12 +19,11 @@ restart followed by ``%load_ext nexusleads_lab`` comes back where it was.
 
 from __future__ import annotations
 
-import contextlib
 import logging
 import os
 import re
 import threading
-from collections.abc import Callable, Iterator
+from collections.abc import Callable
 from typing import TYPE_CHECKING, Any
 
 from .config import Identity, ModelEnv, RememberedIdentity, replay_from, resolve_identity
@@ -177,24 +176,23 @@ class NexusSession:
             self.reset()
         if thread:
             self.resume(thread)
-        with self._model(assistant, model):
-            if show:
-                from .ui.turn import LiveTurn
+        if show:
+            from .ui.turn import CellTurn
 
-                sql_shown: bool = self._option("show_sql", False) if show_sql is None else show_sql
-                live = LiveTurn.start(
-                    question,
-                    show_sql=sql_shown,
-                    show_steps=self._option("show_steps", True),
-                    rate=self._option("updates_per_second", 30.0),
-                )
-                try:
-                    result = live.run(assistant)
-                except Exception as exc:  # a bug, not a turn error (those come back in the result)
-                    live.abandon(f"The turn failed unexpectedly: {type(exc).__name__}: {exc}")
-                    raise
-            else:
-                result = assistant.ask(question)
+            sql_shown: bool = self._option("show_sql", False) if show_sql is None else show_sql
+            live = CellTurn.start(
+                question,
+                show_sql=sql_shown,
+                show_steps=self._option("show_steps", True),
+                rate=self._option("updates_per_second", None),
+            )
+            try:
+                result = live.watch(assistant.start(question, origin="cell", model=model))
+            except Exception as exc:  # a bug, not a turn error (those come back in the result)
+                live.abandon(f"The turn failed unexpectedly: {type(exc).__name__}: {exc}")
+                raise
+        else:
+            result = assistant.ask(question, model=model)
         self.record(result, out=out)
         if show:
             from .ui.render import render_result
@@ -205,7 +203,7 @@ class NexusSession:
             )  # fmt: skip
             live.finish(result, parts)
             if failed:
-                raise TurnFailed(result.error, result)
+                raise TurnFailed(result.error or "", result)
         return result
 
     def sql(self, query: str, *, out: str | None = None, show: bool = True) -> pd.DataFrame:
@@ -341,19 +339,6 @@ class NexusSession:
 
     def _option(self, name: str, default: Any) -> Any:
         return getattr(self.options, name, default) if self.options is not None else default
-
-    @staticmethod
-    @contextlib.contextmanager
-    def _model(assistant: Assistant, model: str | None) -> Iterator[None]:
-        if not model:
-            yield
-            return
-        previous = assistant.model
-        assistant.model = model
-        try:
-            yield
-        finally:
-            assistant.model = previous
 
     def __repr__(self) -> str:
         thread = self.thread_id[:8] if self.thread_id else "new"

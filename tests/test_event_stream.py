@@ -13,8 +13,8 @@ from datetime import timedelta
 import pytest
 from scripted import TIER_SQL, confirm, message
 
-from nexusleads_lab.agent.events import ConfirmResolved
-from nexusleads_lab.agent.transcript import STEP_KEYS, AnswerItem, OutcomeItem, QuestionItem
+from nexusleads_lab.agent.events import STEP_FIELDS, ConfirmResolved
+from nexusleads_lab.agent.transcript import AnswerItem, OutcomeItem, QuestionItem
 from nexusleads_lab.testing.modelserver import http_error, text, tool_calls
 
 from checks import fingerprint
@@ -94,6 +94,7 @@ def test_a_weak_subscriber_goes_away_with_its_view(make):
     gc.collect()
     assert gone() is None, "the assistant kept the view alive"
     assert assistant.ask("two").ok  # the dead view is dropped, nothing raises
+    assert assistant.subscribers == 0
 
 
 def test_every_confirmation_outcome_is_an_event_and_the_transcript_keeps_it_structured(make, db):
@@ -156,13 +157,13 @@ def test_a_transcript_with_a_failed_turn_a_cancelled_one_and_an_expired_proposal
     questions = [i.text for i in items if isinstance(i, QuestionItem)]
     assert questions == ["tiers", "fail please", "a long answer", "propose"]
     tiers, fail, stopped, card = answers
-    assert tiers.response["type"] == "dashboard" and len(tiers.steps) == 1
-    assert set(tiers.steps[0]) == set(STEP_KEYS) and tiers.steps[0]["command"] == TIER_SQL
-    assert tiers.steps[0]["status"] == "completed" and tiers.steps[0]["result_id"] == "r1"
+    assert tiers.response.type == "dashboard" and len(tiers.steps) == 1
+    assert set(tiers.steps[0].step()) == set(STEP_FIELDS) and tiers.steps[0].command == TIER_SQL
+    assert tiers.steps[0].status == "completed" and tiers.steps[0].result_id == "r1"
     assert tiers.elapsed_ms is not None and tiers.usage.get("total_tokens")
     assert fail.error and "400" in fail.error and not fail.cancelled
     assert stopped.cancelled and stopped.error.startswith("Stopped")
-    assert card.response["type"] == "confirm" and card.outcome is None, "an expired proposal has no outcome"
+    assert card.response.type == "confirm" and card.outcome is None, "an expired proposal has no outcome"
     assert not any(isinstance(i, OutcomeItem) for i in items)
 
 

@@ -15,10 +15,11 @@ import pytest
 from scripted import TIER_SQL, dashboard, message
 
 from nexusleads_lab.agent.assistant import Assistant
+from nexusleads_lab.agent.events import STEP_FIELDS
+from nexusleads_lab.agent.live import UPDATES_PER_SECOND
 from nexusleads_lab.agent.streaming import partial_display_text
-from nexusleads_lab.agent.transcript import STEP_KEYS
 from nexusleads_lab.testing.modelserver import text, tool_calls
-from nexusleads_lab.ui.panel import STREAM_RATE, ChatPanel
+from nexusleads_lab.ui.panel import ChatPanel
 
 API_KEY = "sk-test-PANEL-SECRET-0123456789abcdef"
 ORG = "globex-cloud"  # every panel's assistant here is scoped to it, as NEXUS_ORG would
@@ -76,7 +77,7 @@ def test_a_question_shows_the_user_message_the_steps_and_the_dashboard(make_pane
     assert user["role"] == "user" and user["text"] == "How are leads spread over tiers?"
     assert answer["role"] == "assistant" and "error" not in answer
     (step,) = answer["steps"]
-    assert set(step) == set(STEP_KEYS), "one step shape, from the event to the JavaScript"
+    assert set(step) == set(STEP_FIELDS), "one step shape, from the event to the JavaScript"
     assert step["tool"] == "psql" and step["command"] == TIER_SQL and step["status"] == "completed"
     assert step["rows"] == 3 and step["elapsed_ms"] > 0 and step["result_id"] == "r1"
     response = answer["response"]
@@ -267,16 +268,6 @@ def test_the_header_names_the_organization_the_panel_reads_and_writes(make_panel
     panel, assistant = make_panel([text(message("hi"))])
     assert panel.get_state()["scope"] == assistant.scope_label == f"organization {ORG}"
 
-    class WithoutScope:  # an assistant from before scopes: the header just leaves it out
-        model = "m"
-
-        def conversations(self):
-            return []
-
-    bare = ChatPanel(WithoutScope(), restore=False)
-    assert bare.scope == "" and bare.model_name == "m"
-    bare.close()
-
 
 def test_widget_state_never_holds_the_api_key_or_a_database_password(make_panel, db):
     from nexusleads_lab.config import Settings
@@ -319,7 +310,7 @@ def test_streaming_text_reaches_the_browser_at_most_about_30_times_a_second(make
     assert panel.messages[-1]["response"]["text"] == answer
     busiest = max(sum(1 for t in syncs if start <= t < start + 1.0) for start in syncs)
     print(f"\n{len(counted)} deltas -> {len(syncs)} streaming syncs; busiest second: {busiest}")
-    assert busiest <= STREAM_RATE + 6, f"{busiest} streaming syncs in one second"
+    assert busiest <= UPDATES_PER_SECOND + 6, f"{busiest} streaming syncs in one second"
     assert len(syncs) < len(counted) / 10
 
 
@@ -420,7 +411,7 @@ def test_a_turn_asked_elsewhere_shows_live_in_the_controller_with_its_steps_in_o
     assert roles == [("user", "How many tiers?"), ("assistant", "Three **tiers**."),
                      ("user", "Which is smallest?"), ("assistant", "Hot is smallest.")]  # fmt: skip
     (step,) = controller.messages[1]["steps"]
-    assert set(step) == set(STEP_KEYS) and step["command"] == TIER_SQL and step["status"] == "completed"
+    assert set(step) == set(STEP_FIELDS) and step["command"] == TIER_SQL and step["status"] == "completed"
     assert controller.messages[1]["html"] == "<p>Three <strong>tiers</strong>.</p>\n"  # rendered once, in Python
     # while the first ran: its step live, then the answer streaming as text, then idle again
     turns = [p["turn"] for p in patches if p.get("turn")]

@@ -34,6 +34,7 @@ from nexusleads_lab.agent.responses import (
     partial_display_text,
     resolve_response,
     response_format_prompt,
+    response_json,
     response_json_schema,
     scan_top_level,
 )
@@ -1091,7 +1092,7 @@ def test_parse_never_raises_and_always_resolves(scenario, data):
     assert not [n for n in parsed.notes if "internal error" in n], parsed.notes
     dumped = parsed.response.model_dump(mode="json")
     json.dumps(dumped, allow_nan=False)
-    assert RESOLVED_ADAPTER.validate_python(dumped).model_dump(mode="json") == dumped
+    assert response_json(RESOLVED_ADAPTER.validate_python(dumped), as_stored=True) == dumped
     partial_display_text(text)
 
 

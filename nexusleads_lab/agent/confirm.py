@@ -17,7 +17,7 @@ import math
 import secrets
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from .. import safetext
 from ..config import confirm_ttl
@@ -25,6 +25,9 @@ from ..db.dml import SAMPLE_ROWS, PlannedStatement, ProposalError, plan_write
 from ..db.engine import Engine
 from ..db.errors import QueryError
 from ..words import noun
+
+if TYPE_CHECKING:
+    from .responses import ResolvedConfirm
 
 SAMPLE_CELL_CHARS = 200
 
@@ -54,6 +57,12 @@ class Proposal:
     # Why this proposal must not run although its preview did: a replayed proposal whose preview
     # differs from the recording's (it would change other rows than the recording showed).
     stale: str | None = None
+
+    def resolved(self) -> ResolvedConfirm:
+        """The proposal as the person sees it (the views' typed card)."""
+        from .responses import ResolvedConfirm
+
+        return ResolvedConfirm.model_validate(self.as_dict())
 
     def as_dict(self) -> dict:
         return {

@@ -20,7 +20,9 @@ import threading
 import time
 from typing import Annotated, Any, Literal
 
-from pydantic import BaseModel, ConfigDict, Field, model_validator
+from pydantic import BaseModel, ConfigDict, Field, field_serializer, model_validator
+
+from .responses.models import ResolvedResponse, response_json
 
 
 class _Event(BaseModel):
@@ -52,7 +54,14 @@ class TurnStarted(_Event):
     reports: str | None = None
 
 
+#: A step's fields, as every view shows one (the ``agent.action`` names, snake_case).
+STEP_FIELDS = ("call_id", "tool", "status", "command", "path", "result_id", "rows", "truncated", "elapsed_ms", "error")
+
+
 class AgentAction(_Event):
+    """A tool step starting, completing or failing: the one step model, from the loop through the
+    turn's result and the transcript to every view."""
+
     type: Literal["agent.action"] = "agent.action"
     action: Literal["command", "tool_call"]
     tool: str
@@ -65,6 +74,10 @@ class AgentAction(_Event):
     truncated: bool | None = None
     elapsed_ms: float | None = Field(default=None, alias="elapsedMs")
     error: str | None = None
+
+    def step(self) -> dict[str, Any]:
+        """The step as a view's JavaScript gets it: exactly ``STEP_FIELDS``."""
+        return {name: getattr(self, name) for name in STEP_FIELDS}
 
 
 class AgentText(_Event):
@@ -152,8 +165,12 @@ class TurnCompleted(_Event):
     text: str
     usage: dict[str, int] = Field(default_factory=dict)
     elapsed_ms: float | None = Field(default=None, alias="elapsedMs")  # since turn.started
-    response: dict[str, Any] | None = None
+    response: ResolvedResponse | None = None  # a dict that comes in is validated here, once
     notes: list[str] = Field(default_factory=list)
+
+    @field_serializer("response")
+    def _response_json(self, response: ResolvedResponse | None) -> dict[str, Any] | None:
+        return response_json(response) if response is not None else None
 
 
 class ErrorEvent(_Event):

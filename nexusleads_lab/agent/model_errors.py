@@ -126,3 +126,24 @@ def _retries(exc: Any) -> int:
         return int(request.headers.get("x-stainless-retry-count", "0")) if request is not None else 0
     except ValueError:
         return 0
+
+
+STOPPED = "Stopped: the turn was cancelled before it finished."
+
+
+def turn_failure(exc: BaseException, *, cancelled: bool, secrets: Sequence[object] = ()) -> str:
+    """The paragraph a turn that failed with ``exc`` ends with, with the database's and the model
+    service's secrets (``secrets``: API keys) masked."""
+    from ..db.errors import QueryError, mask_secrets
+    from .provider import ModelConfigError, mask_api_key
+
+    if cancelled:
+        message = STOPPED
+    elif isinstance(exc, ModelConfigError | QueryError | ValueError):
+        message = str(exc)
+    else:  # model service errors and anything unexpected
+        message = describe_model_error(exc)  # type: ignore[arg-type]
+    message = mask_secrets(message)
+    for key in set(secrets):
+        message = mask_api_key(message, key if isinstance(key, str) else None)
+    return message

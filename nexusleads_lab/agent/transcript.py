@@ -4,7 +4,8 @@ The store keeps what the model saw (OpenAI-shaped messages) with what the person
 (``meta``: the resolved response, notes, time and tokens, a confirmation's outcome, a failed
 turn's error). ``build`` reads both into ``QuestionItem`` / ``AnswerItem`` / ``OutcomeItem``:
 the panel's history, the CLI's ``--show`` and a resumed cell render from these, and nothing
-else re-reads raw messages. A step has exactly the keys of the ``agent.action`` event.
+else re-reads raw messages. A step is the ``agent.action`` event itself (``AgentAction``), as
+in a live turn.
 
 Conversations stored before the meta existed still read: a ``CONFIRM_ACTION`` line or an
 "ended early" note is understood here, once (``_legacy_outcome``, ``_legacy_error``).
@@ -13,18 +14,18 @@ Conversations stored before the meta existed still read: a ``CONFIRM_ACTION`` li
 from __future__ import annotations
 
 import json
+import logging
 import re
 from collections.abc import Iterable
 from dataclasses import asdict, dataclass, field
 from typing import Any
 
-#: The keys of one step, as the ``agent.action`` event names them.
-STEP_KEYS = ("call_id", "tool", "status", "command", "path", "result_id", "rows", "truncated", "elapsed_ms", "error")
+from pydantic import ValidationError
 
+from .events import AgentAction
+from .responses.models import RESOLVED_ADAPTER, ResolvedResponse, response_json
 
-def step(**values: Any) -> dict[str, Any]:
-    """One step with exactly ``STEP_KEYS`` (missing ones None)."""
-    return {key: values.get(key) for key in STEP_KEYS}
+log = logging.getLogger(__name__)
 
 
 @dataclass
@@ -39,10 +40,10 @@ class QuestionItem:
 
 @dataclass
 class AnswerItem:
-    response: dict[str, Any] | None = None  # the resolved response (message / dashboard / confirm)
+    response: ResolvedResponse | None = None  # validated once, from the stored dict
     text: str = ""  # what the model wrote
     notes: list[str] = field(default_factory=list)
-    steps: list[dict[str, Any]] = field(default_factory=list)
+    steps: list[AgentAction] = field(default_factory=list)
     error: str | None = None  # the turn ended early with this
     cancelled: bool = False
     elapsed_ms: float | None = None
@@ -51,8 +52,12 @@ class AnswerItem:
     at: str | None = None
     kind: str = "answer"
 
+    def response_dict(self) -> dict[str, Any] | None:
+        """The response as it was stored: what the views' JavaScript and the REST API get."""
+        return response_json(self.response, as_stored=True) if self.response is not None else None
+
     def to_dict(self) -> dict[str, Any]:
-        return asdict(self)
+        return {**asdict(self), "response": self.response_dict(), "steps": [s.step() for s in self.steps]}
 
 
 @dataclass
@@ -76,7 +81,7 @@ Item = QuestionItem | AnswerItem | OutcomeItem
 def build(history: Iterable[dict[str, Any]]) -> list[Item]:
     """Typed items from stored messages (``Assistant.history``), oldest first."""
     items: list[Item] = []
-    steps: dict[str | None, dict[str, Any]] = {}  # by call id (a stored call may lack one)
+    steps: dict[str | None, AgentAction] = {}  # by call id (a stored call may lack one)
     cards: dict[str, AnswerItem] = {}
     for stored in history:
         role, kind = stored.get("role"), stored.get("kind")
@@ -104,22 +109,27 @@ def build(history: Iterable[dict[str, Any]]) -> list[Item]:
                 function = call.get("function") or {}
                 args = _loose_json(function.get("arguments"))
                 name = function.get("name")
-                steps[call.get("id")] = step(
-                    call_id=call.get("id"), tool=name, status="started",
-                    command=args.get("sql") if name == "psql" else None, path=args.get("path"),
+                steps[call.get("id")] = AgentAction(
+                    action="command" if name == "psql" else "tool_call", tool=str(name or ""), status="started",
+                    call_id=str(call.get("id") or ""), command=_text(args.get("sql")) if name == "psql" else None,
+                    path=_text(args.get("path")), ts=0,
                 )  # fmt: skip
         elif role == "tool":
-            found = steps.get(message.get("tool_call_id"))
+            call_id = message.get("tool_call_id")
+            found = steps.get(call_id)
             if found is not None:
                 ok = meta.get("ok", True)
-                found["status"] = "completed" if ok else "failed"
-                for key in ("result_id", "rows", "truncated", "elapsed_ms"):
-                    if meta.get(key) is not None:
-                        found[key] = meta[key]
+                done: dict[str, Any] = {"status": "completed" if ok else "failed"}
+                done.update(
+                    (key, meta[key])
+                    for key in ("result_id", "rows", "truncated", "elapsed_ms")
+                    if meta.get(key) is not None
+                )
                 if meta.get("sql"):
-                    found["command"] = meta["sql"]
+                    done["command"] = meta["sql"]
                 if not ok:
-                    found["error"] = _loose_json(message.get("content")).get("error")
+                    done["error"] = _text(_loose_json(message.get("content")).get("error"))
+                steps[call_id] = AgentAction.model_validate({**found.model_dump(), **done})
         elif role == "assistant":
             if kind == "confirm_action":
                 continue  # the acknowledgement: the card carries the outcome
@@ -133,7 +143,7 @@ def build(history: Iterable[dict[str, Any]]) -> list[Item]:
             else:
                 response = meta.get("response") or _message_response(message.get("content"))
                 item = AnswerItem(
-                    response=response, text=message.get("content") or "", notes=list(meta.get("notes") or []),
+                    response=_resolved(response), text=message.get("content") or "", notes=list(meta.get("notes") or []),
                     steps=list(steps.values()), elapsed_ms=meta.get("elapsed_ms"), usage=dict(meta.get("usage") or {}),
                     at=at,
                 )  # fmt: skip
@@ -142,6 +152,87 @@ def build(history: Iterable[dict[str, Any]]) -> list[Item]:
                 items.append(item)
             steps = {}
     return items
+
+
+@dataclass(frozen=True)
+class TranscriptPage:
+    items: list[Item]  # oldest first
+    total: int  # messages stored in the whole conversation (the last position)
+    start: int  # messages stored before this page's first (0: nothing earlier)
+
+
+def history_row(m) -> dict[str, Any]:
+    """A stored message as ``build`` reads it."""
+    return {"seq": m.seq, "role": m.role, "created_at": m.created_at.isoformat(), **m.content}
+
+
+def _starts_turn(m) -> bool:
+    return m.role == "user" and (m.content.get("kind") if isinstance(m.content, dict) else None) != "confirm_refused"
+
+
+def _card_id(m) -> bool:
+    meta = m.content.get("meta") if isinstance(m.content, dict) else None
+    response = meta.get("response") if isinstance(meta, dict) else None
+    return isinstance(response, dict) and response.get("type") == "confirm" and isinstance(response.get("id"), str)
+
+
+def page(store, conversation_id: str, *, limit: int, before: int | None = None) -> TranscriptPage:
+    """The latest whole turns of a stored conversation before message position ``before``
+    (default: its end) as transcript items, at most ``limit`` of them (or the one turn
+    there, if it alone has more). Read backwards in keyset pages: the cost follows the page,
+    not the conversation. A confirmation card here carries its outcome even when the
+    outcome came later; an outcome whose card is on an earlier page is left to that page."""
+    total = store.last_seq(conversation_id)
+    end = total + 1 if before is None else min(before, total) + 1  # positions: messages 1..before
+    chunk = max(limit, 100)
+    stored: list = []
+    counts: dict[int, int] = {}  # items of the turn starting at a seq
+    while True:
+        got = store.page(conversation_id, before=stored[0].seq if stored else end, limit=chunk)
+        stored = got + stored
+        at_start = len(got) < chunk
+        starts = [i for i, m in enumerate(stored) if _starts_turn(m)]
+        if at_start and stored and (not starts or starts[0] != 0):
+            starts.insert(0, 0)  # whatever came before the first question is a turn too
+        bounds, start, n, full = [*starts, len(stored)], len(stored), 0, False
+        for k in range(len(starts) - 1, -1, -1):
+            seq = stored[bounds[k]].seq
+            if seq not in counts:
+                counts[seq] = len(build(history_row(m) for m in stored[bounds[k] : bounds[k + 1]]))
+            if n + counts[seq] > limit and start < len(stored):
+                full = True
+                break
+            n, start = n + counts[seq], bounds[k]
+        if full or at_start:
+            break
+    window = stored[start:]
+    first = window[0].seq if window else end
+    cards = [m.content["meta"]["response"]["id"] for m in window if _card_id(m)]
+    later = store.find(conversation_id, "outcome", cards, after=end - 1) if cards else []
+    shown = {o["id"] for m in window if isinstance(o := (m.content.get("meta") or {}).get("outcome"), dict)}
+    earlier = store.find(conversation_id, "card", sorted(shown), before=first) if shown else []
+    elsewhere = {m.content["meta"]["response"]["id"] for m in earlier}
+    items = [
+        item
+        for item in build(history_row(m) for m in [*window, *later])
+        if not (isinstance(item, OutcomeItem) and item.proposal_id in elsewhere)
+    ]
+    return TranscriptPage(items, total, first - 1)
+
+
+def _resolved(stored: Any) -> ResolvedResponse | None:
+    """A stored response validated into its model, once; one that no longer validates is left out."""
+    if not isinstance(stored, dict):
+        return None
+    try:
+        return RESOLVED_ADAPTER.validate_python(stored)
+    except ValidationError:
+        log.warning("a stored response does not validate; it is left out of the transcript")
+        return None
+
+
+def _text(value: Any) -> str | None:
+    return value if isinstance(value, str) else None
 
 
 def _loose_json(raw: Any) -> dict[str, Any]:

@@ -152,7 +152,7 @@ def create_app(
 
     def make_assistant(identity: Identity) -> Assistant:
         return Assistant(database=the_database(), client=client or model_client, user=identity.user,
-                         org=identity.org, tool_pool=tool_pool, pooled_store=True, skills=skills())  # fmt: skip
+                         org=identity.org, tool_pool=tool_pool, turn_pool=turn_pool, pooled_store=True, skills=skills())  # fmt: skip
 
     settings = None
     if secret:

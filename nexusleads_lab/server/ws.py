@@ -5,7 +5,8 @@ Server → browser: ``session.id``, ``turn.started`` (at once on receipt), ``age
 ``agent.text {text, status}``, ``turn.completed {text, usage}``, ``error {message}``, and beside
 them ``confirm.resolved``. Turns run on the app's bounded pool of turn threads; their events come
 back onto the event loop through one queue per connection, so the loop never waits for the model or
-the database. A chat message ``CONFIRM_ACTION: <id>`` is the person's click (``CANCEL_ACTION: <id>``
+the database. A session folds its running turn with ``agent.live.TurnState`` and sends the
+streaming text through the one ``Throttle``, as every live view does. A chat message ``CONFIRM_ACTION: <id>`` is the person's click (``CANCEL_ACTION: <id>``
 declines).
 
 One turn at a time per conversation, however many connections name it (a reconnect storm),
@@ -37,7 +38,8 @@ from fastapi import WebSocket
 from fastapi.responses import JSONResponse
 
 from ..agent.assistant import Assistant, Cancelled
-from ..agent.events import AgentText, ShownText, TurnCompleted, TurnStarted
+from ..agent.events import AgentText, Event, TurnCompleted, TurnStarted
+from ..agent.live import Throttle, TurnState
 from ..db.errors import QueryError
 from ..safetext import without_surrogates
 from ..words import outcome_text
@@ -49,7 +51,6 @@ log = logging.getLogger(__name__)
 
 MAX_MESSAGE = 1024 * 1024  # characters of one frame the protocol reads (the transport allows more)
 MAX_CONVERSATIONS = 32  # conversations one connection keeps open; the longest idle one is let go
-TEXT_INTERVAL = 0.05  # at most ~20 streaming agent.text frames a second per session
 CLICK = re.compile(r"^\s*(CONFIRM|CANCEL)_ACTION:\s*(\S+)\s*$")
 T = TypeVar("T")
 
@@ -95,9 +96,8 @@ class Session:
     assistant: Assistant
     unsubscribe: Any = None
     turn: asyncio.Future | None = None
-    shown: ShownText = field(default_factory=ShownText)
-    dirty: bool = False  # streamed text not sent yet
-    last_text: float = 0.0
+    live: TurnState = field(default_factory=TurnState)  # the running turn, folded on its thread
+    throttle: Throttle[TurnState] | None = None  # its streaming text, sent at the one pace
     held_done: AgentText | None = None  # sent with turn.completed's resolved text
     ended: bool = False  # reset or disconnected: queued turns do not start
     used: float = field(default_factory=time.monotonic)  # its last message: the idlest is let go first
@@ -257,7 +257,8 @@ class Connection:
             self.sessions[session_id] = session
         else:
             self.unnamed.append(session)
-        session.unsubscribe = assistant.subscribe(lambda event: self._from_thread(session, event))
+        session.throttle = Throttle(self._text_frame)
+        session.unsubscribe = assistant.subscribe(lambda event: self._from_turn(session, event))
         return session
 
     def _name(self, session: Session, conversation_id: str) -> None:
@@ -341,6 +342,28 @@ class Connection:
         self._from_thread(None, {"type": "agent.text", "text": said, "status": "done"})
         self._from_thread(None, {"type": "turn.completed", "text": said, "usage": {}})
 
+    def _from_turn(self, session: Session, event: Event) -> None:
+        """Fold one event of the session's assistant (on the turn's thread): streaming text goes
+        through the throttle, anything else after the text that waits."""
+        assert session.throttle is not None
+        match event:
+            case TurnStarted():  # sent already, on receipt
+                session.live = TurnState.of(event)
+                return
+            case AgentText(status="streaming"):
+                session.live.apply(event)
+                session.throttle.push(session.live)
+                return
+            case AgentText():  # done: the resolved answer replaces what waits
+                session.throttle.discard()
+            case _:
+                session.throttle.flush()
+        session.live.apply(event)
+        self._from_thread(session, event)
+
+    def _text_frame(self, live: TurnState) -> None:
+        self._from_thread(None, {"type": "agent.text", "text": live.text.text, "status": "streaming"})
+
     def _from_thread(self, session: Session | None, item: Any) -> None:
         try:
             self.loop.call_soon_threadsafe(self.outbox.put_nowait, (session, item))
@@ -357,16 +380,7 @@ class Connection:
 
     async def _send_loop(self) -> None:
         while True:
-            waiting = [s for s in self._all() if s.dirty]
-            timeout = None
-            if waiting:
-                timeout = max(0.0, min(s.last_text for s in waiting) + TEXT_INTERVAL - time.monotonic())
-            try:
-                session, item = await asyncio.wait_for(self.outbox.get(), timeout)
-            except TimeoutError:
-                for s in waiting:
-                    await self._send_text(s)
-                continue
+            session, item = await self.outbox.get()
             for wire in self._wire(session, item):
                 await self._send(wire)
 
@@ -374,28 +388,17 @@ class Connection:
         return list({id(s): s for s in [*self.sessions.values(), *self.unnamed]}.values())
 
     def _wire(self, session: Session | None, item: Any) -> list[dict[str, Any]]:
-        """What the original protocol sends for one event (streaming text may wait its turn)."""
+        """What the original protocol sends for one event (a done text waits for turn.completed)."""
         if session is None:
             return [item]
         out: list[dict[str, Any]] = []
-        if isinstance(item, TurnStarted):  # sent already, on receipt
-            session.shown, session.dirty, session.held_done = ShownText(), False, None
-            return out
-        if isinstance(item, AgentText) and item.status == "streaming":
-            session.shown.apply(item)
-            session.dirty = True
-            if time.monotonic() - session.last_text >= TEXT_INTERVAL:
-                out.append(self._text_frame(session))
-            return out
         if isinstance(item, AgentText):  # done: its text is the resolved answer, known at turn.completed
-            session.dirty, session.held_done = False, item
+            session.held_done = item
             return out
-        if session.dirty:
-            out.append(self._text_frame(session))
         wire = item.to_dict()
         if isinstance(item, TurnCompleted):
             # The resolved answer: a confirm carries the product's id, canonical SQL and counted rows.
-            wire["text"] = json.dumps(item.response, ensure_ascii=False) if item.response else item.text
+            wire["text"] = json.dumps(wire["response"], ensure_ascii=False) if item.response else item.text
             out.append({"type": "agent.text", "text": wire["text"], "status": "done", "turnId": item.turn_id})
         elif session.held_done is not None:
             out.append(session.held_done.to_dict())
@@ -404,14 +407,6 @@ class Connection:
             self._name(session, wire["sessionId"])
         out.append(wire)
         return out
-
-    def _text_frame(self, session: Session) -> dict[str, Any]:
-        session.dirty, session.last_text = False, time.monotonic()
-        return {"type": "agent.text", "text": session.shown.text, "status": "streaming"}
-
-    async def _send_text(self, session: Session) -> None:
-        if session.dirty:
-            await self._send(self._text_frame(session))
 
     async def _send(self, wire: dict[str, Any]) -> None:
         if not self.open:

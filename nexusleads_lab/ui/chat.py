@@ -15,7 +15,7 @@ State (nothing else reaches a view; no keys, no database URLs):
 ``conversation_id`` the open conversation, ``None`` before the first question
 ``busy``            a turn (or a confirmed write and its follow-up) is running
 ``turn``            the running turn: ``{"id", "origin", "phase": "waiting"|"working", "steps"}``
-``streaming``       the answer text so far, at most ``STREAM_RATE`` updates per second
+``streaming``       the answer text so far, at most ``agent.live.UPDATES_PER_SECOND`` updates a second
 ``notice``          a problem the person should know about (empty when all is well)
 ``model_name``      what answers: "replay <cassette>", the model's name, or "no model configured"
 ``model_mode``      "live", "replay" or "unconfigured" (what the empty panel can promise)
@@ -28,41 +28,86 @@ State (nothing else reaches a view; no keys, no database URLs):
 Actions (``handle``): ``ask {text}``, ``stop``, ``confirm {id, sql}``, ``cancel_confirm {id}``,
 ``new``, ``open {id}``, ``rename {id, title}``, ``delete {id}``, ``refresh``, ``dismiss``, and
 from a view in JupyterLab's side area ``placed {host}`` and ``closed {host}``. To the view:
-``toast {level, text}``. A step has exactly the keys of the ``agent.action`` event
-(``agent.transcript.STEP_KEYS``), from the event to the JavaScript.
+``toast {level, text}``. A step has exactly the fields of the ``agent.action`` event
+(``AgentAction.step()``), from the event to the JavaScript. A running turn is folded from its
+events by ``agent.live.TurnState``, as in every other live view.
 """
 
 from __future__ import annotations
 
 import logging
 import threading
-import time
 import uuid
 from collections.abc import Callable, Mapping
 from concurrent.futures import Executor, Future
 from concurrent.futures import wait as futures_wait
 from pathlib import PurePath
-from typing import Any
+from typing import TYPE_CHECKING, Any, Protocol
 
-from ..agent.events import ShownText
-from ..agent.transcript import STEP_KEYS, AnswerItem, QuestionItem
+from ..agent.events import (
+    AgentAction,
+    AgentText,
+    ConfirmResolved,
+    ErrorEvent,
+    Event,
+    SessionId,
+    TurnCompleted,
+    TurnStarted,
+)
+from ..agent.live import Throttle, TurnState
+from ..agent.responses import response_json
+from ..agent.transcript import AnswerItem, QuestionItem
+from ..agent.turn import Turn
 from ..replay.demo import replay_questions, restore_for_replay
 from ..replay.questions import unrecorded_text
 from ..safetext import safe_response, visible, visible_lines
 from ..words import UI, cost_text, outcome_text, plural, step_words, steps_label
 from .html import confirm_blocked, markdown_html, preview_html, with_shown_text
 
+if TYPE_CHECKING:
+    from ..agent.assistant import Assistant, Thread
+    from ..agent.confirm import Outcome
+    from ..agent.provider import ModelSettings
+    from ..agent.transcript import Item
+
 log = logging.getLogger(__name__)
 
-STREAM_RATE = 25  # streaming-text syncs per second, at most
-
 Sink = Callable[[dict[str, Any]], None]
+
+
+class PanelAssistant(Protocol):
+    """What the panel needs of an ``Assistant``: its public calls, nothing else."""
+
+    settings: ModelSettings
+    thread: Thread
+
+    @property
+    def scope_label(self) -> str: ...
+    @property
+    def model_mode(self) -> str: ...
+    def subscribe(self, callback: Callable[[Event], None], *, weak: bool = False) -> Callable[[], None]: ...
+    def start(self, question: str, *, origin: str, model: str | None = None) -> Turn: ...
+    def cancel(self) -> None: ...
+    def confirm(self, proposal_id: str, sql: str | None = None, *, follow_up: bool = False) -> Outcome: ...
+    def decline(self, proposal_id: str) -> Outcome: ...
+    def new_thread(self) -> None: ...
+    def resume(self, conversation_id: str) -> None: ...
+    def rename(self, conversation_id: str, title: str) -> None: ...
+    def delete(self, conversation_id: str) -> None: ...
+    def conversations(self) -> list: ...
+    def transcript(self, conversation_id: str | None = None) -> list[Item]: ...
+
+
+if TYPE_CHECKING:
+
+    def _an_assistant_is_one(assistant: Assistant) -> PanelAssistant:
+        return assistant  # mypy checks the Assistant against what the panel needs
 
 
 class ChatController:
     """What the chat panel shows and does, over one ``Assistant``; views only apply patches."""
 
-    def __init__(self, assistant, *, sink: Sink, notify: Callable[[dict[str, Any]], None] | None = None,
+    def __init__(self, assistant: PanelAssistant, *, sink: Sink, notify: Callable[[dict[str, Any]], None] | None = None,
                  session=None, restore: bool = True, executor: Executor | None = None,
                  label: str = "") -> None:  # fmt: skip
         """``executor`` (a server's bounded pool of turn threads) runs the panel's own work; by
@@ -78,17 +123,17 @@ class ChatController:
             "messages": [], "conversations": [], "conversation_id": None, "busy": False, "turn": {},
             "streaming": "", "notice": "", "sql_cell": "%%nexus sql\n{sql}",
             "model_name": _model_name(assistant), "model_mode": _model_mode(assistant),
-            "scope": str(getattr(assistant, "scope_label", "") or ""),
+            "scope": assistant.scope_label,
             "suggestions": replay_questions(assistant) or [], "label": label, "words": UI,
         }  # fmt: skip
         self._worker: threading.Thread | Future | None = None
-        self._turns: dict[str, _LiveTurn] = {}  # started and not over, in the order they started
+        self._turn: Turn | None = None  # the panel's own question, while it runs
+        self._turns: dict[str, TurnState] = {}  # started and not over, in the order they started
         self._stop_requested = False
         self._host: str | None = None
-        self._stream = _Throttle(lambda shown: self._apply(streaming=shown.text), STREAM_RATE)
+        self._stream: Throttle[TurnState] = Throttle(lambda live: self._apply(streaming=live.text.text))
         # Held weakly: a panel that goes away without closing (its page gone) stops following.
-        subscribe = getattr(assistant, "subscribe", None)
-        self._unsubscribe = subscribe(self._on_event, weak=True) if callable(subscribe) else (lambda: None)
+        self._unsubscribe = assistant.subscribe(self._on_event, weak=True)
         self._guard(self._restore if restore else self._refresh_list)
 
     # -- state -----------------------------------------------------------------------------------
@@ -133,7 +178,14 @@ class ChatController:
             return worker.done()
         if worker is not None:
             worker.join(timeout)
-            return not worker.is_alive()
+            if worker.is_alive():
+                return False
+        turn = self._turn
+        if turn is not None:
+            try:
+                turn.result(timeout)
+            except TimeoutError:
+                return False
         return True
 
     def _on_ask(self, msg: Mapping[str, Any]) -> None:
@@ -145,15 +197,26 @@ class ChatController:
             self._answer_locally(question, unrecorded_text(question, recorded, offered=True))
             return
 
-        def run() -> None:
+        self._stop_requested = False
+        if recorded is None:
+            self._ask_now(question)
+            return
+
+        def restore_then_ask() -> None:
             restored = restore_for_replay(self.assistant)
             if restored:
                 self._toast("info", restored)
-            result = self.assistant.ask(question, origin="panel")
-            if self.session is not None:
-                self.session.record(result)  # the turn's DataFrames land in the notebook too
+            self._ask_now(question)
 
-        self._start(run)
+        self._start(restore_then_ask)
+
+    def _ask_now(self, question: str) -> None:
+        with self._lock:  # a Stop is either before (nothing starts) or after (it stops the turn)
+            if self._stop_requested:
+                return
+            turn = self._turn = self.assistant.start(question, origin="panel")
+        if self.session is not None:
+            turn.add_done_callback(self.session.record)  # the turn's DataFrames land in the notebook too
 
     def _answer_locally(self, question: str, text: str) -> None:
         """A reply the panel gives itself, with no turn (a replay cannot answer it): shown, not stored."""
@@ -164,10 +227,9 @@ class ChatController:
 
     def _on_stop(self, msg: Mapping[str, Any]) -> None:
         if self.state["busy"]:
-            self._stop_requested = True
-            for live in self._turns.values():
-                live.stopped = True
-            self.assistant.cancel()
+            with self._lock:
+                self._stop_requested = True
+            self.assistant.cancel()  # every turn shown here, the panel's own among them
 
     def _on_confirm(self, msg: Mapping[str, Any]) -> None:
         proposal_id, sql = str(msg.get("id") or ""), msg.get("sql")
@@ -295,64 +357,55 @@ class ChatController:
 
     # -- every turn of the assistant, whoever asked -----------------------------------------------
 
-    def _on_event(self, event: Any) -> None:
-        kind = getattr(event, "type", None)
-        if kind == "confirm.resolved":
-            self._on_resolved(event)
-            return
-        turn_id = getattr(event, "turn_id", None) or "-"
-        if kind == "turn.started":
-            self.refresh_model()  # a turn asks the model the assistant has now
-            self._on_started(turn_id, event)
-            return
+    def _on_event(self, event: Event) -> None:
+        match event:
+            case ConfirmResolved():
+                self._on_resolved(event)
+                return
+            case TurnStarted():
+                self.refresh_model()  # a turn asks the model the assistant has now
+                self._on_started(event)
+                return
+        turn_id = event.turn_id or "-"
         live = self._turns.get(turn_id)
         if live is None:
             return  # a turn that started before this panel was there
-        if live.stopped and self._stop_requested:
-            self.assistant.cancel()  # a Stop that came before the turn took the assistant's lock
-        if kind == "session.id":
-            self._on_session(event.session_id)
-        elif kind == "agent.action":
-            live.action(event)
-            self._apply(turn=live.view("working"))
-        elif kind == "agent.text":
-            live.text.apply(event)
-            self._stream.push(live.text)  # read when it is sent: each edit costs its delta
-            if event.status == "done":
+        live.apply(event)
+        match event:
+            case SessionId():
+                self._on_session(event.session_id)
+            case AgentAction():
+                self._apply(turn=_turn_view(live))
+            case AgentText():
+                self._stream.push(live)  # its text is read when it is sent: each edit costs its delta
+                if event.status == "done":
+                    self._stream.flush()
+            case TurnCompleted() | ErrorEvent():
                 self._stream.flush()
-        elif kind in ("turn.completed", "error"):
-            self._stream.flush()
-            if kind == "error":
-                item = live.answer(error=event.message, cancelled=bool(event.cancelled) or live.stopped)
-            else:
-                item = live.answer(
-                    response=event.response, notes=event.notes, elapsed_ms=event.elapsed_ms, usage=event.usage
-                )
-            with self._lock:
-                self._turns.pop(turn_id, None)
-                self._append(item)  # the answer replaces the live turn in one update
-                self._apply(turn={}, streaming="")
-                following = next(iter(self._turns.values()), None)
-                if following is not None:
-                    self._begin(following)
-            self._settle()
+                with self._lock:
+                    self._turns.pop(turn_id, None)
+                    self._append(_answer(live))  # the answer replaces the live turn in one update
+                    self._apply(turn={}, streaming="")
+                    following = next(iter(self._turns.values()), None)
+                    if following is not None:
+                        self._begin(following)
+                    if self._turn is not None and self._turn.id == turn_id:
+                        self._turn = None
+                self._settle()
 
-    def _on_started(self, turn_id: str, event: Any) -> None:
-        question = event.question or ""
-        live = _LiveTurn(turn_id, event.origin or "code", question)
-        live.reports = event.reports  # the follow-up of a confirmation: its card shows the outcome
-        live.stopped = self._stop_requested and event.origin == "panel"
+    def _on_started(self, event: TurnStarted) -> None:
+        live = TurnState.of(event)
         with self._lock:
             waiting = bool(self._turns)
-            self._turns[turn_id] = live
+            self._turns[live.id or "-"] = live
             self._apply(busy=True)
             if not waiting:  # a turn asked while another runs waits for it, and shows after it
                 self._begin(live)
 
-    def _begin(self, live: _LiveTurn) -> None:
-        if not live.reports:
+    def _begin(self, live: TurnState) -> None:
+        if not live.reports:  # the follow-up of a confirmation: its card shows the outcome
             self._append({"key": f"u{live.id}", "role": "user", "text": visible_lines(live.question)})
-        self._apply(turn=live.view("waiting"), streaming="")
+        self._apply(turn=_turn_view(live), streaming="")
 
     def _on_session(self, conversation_id: str) -> None:
         with self._lock:
@@ -372,8 +425,8 @@ class ChatController:
             self._apply(conversation_id=conversation_id)
             self._guard(self._refresh_list)
 
-    def _on_resolved(self, event: Any) -> None:
-        outcome = {"id": event.proposal_id, "status": event.status}
+    def _on_resolved(self, event: ConfirmResolved) -> None:
+        outcome: dict[str, Any] = {"id": event.proposal_id, "status": event.status}
         if event.rows_affected is not None:
             outcome["rows_affected"] = event.rows_affected
         if event.error:
@@ -467,22 +520,17 @@ _ACTIONS: dict[str, Callable[[ChatController, Mapping[str, Any]], None]] = {
 }
 
 
-def _model_name(assistant) -> str:
-    return model_label(getattr(assistant, "settings", None)) or str(getattr(assistant, "model", "") or "")
+def _model_name(assistant: PanelAssistant) -> str:
+    return model_label(assistant.settings)
 
 
-def _model_mode(assistant) -> str:
-    mode = str(getattr(getattr(assistant, "settings", None), "mode", "live"))
-    if mode == "unconfigured" and getattr(assistant, "_client", None) is not None:
-        return "live"  # a client handed in (a server's, a test's) answers whatever the environment says
-    return mode
+def _model_mode(assistant: PanelAssistant) -> str:
+    return assistant.model_mode
 
 
-def model_label(settings) -> str:
+def model_label(settings: ModelSettings) -> str:
     """What answers in this panel, for its header: never a model's name when none is configured."""
-    if settings is None:
-        return ""
-    mode = getattr(settings, "mode", "live")
+    mode = settings.mode
     if mode == "replay":
         return f"replay {PurePath(str(settings.replay)).name}"
     if mode == "unconfigured":
@@ -518,10 +566,10 @@ def answer_item(key, response, notes, steps, error=None, cancelled=False, elapse
     shown = item["response"] or {}
     if not error and (elapsed_ms is not None or (usage or {}).get("total_tokens")):
         item["cost"] = cost_text(len(steps), elapsed_ms, usage)
-    failed = sum(s.get("status") == "failed" for s in steps)
-    stopped = sum(s.get("status") in (None, "started") for s in steps)  # cut short by Stop
+    failed = sum(s.status == "failed" for s in steps)
+    stopped = sum(s.status in (None, "started") for s in steps)  # cut short by Stop
     item["steps_label"] = steps_label(len(steps), live=False, cost=item.get("cost"), failed=failed, stopped=stopped)
-    item["step_words"] = [step_words(s) for s in steps]  # beside each step: its tool and facts in words
+    item["step_words"] = [step_words(s) for s in item["steps"]]  # beside each step: its tool and facts in words
     if notes:
         item["notes_label"] = UI["notes"].format(notes=plural(len(notes), "note"))
     if shown.get("type") == "message":
@@ -539,8 +587,8 @@ def answer_item(key, response, notes, steps, error=None, cancelled=False, elapse
     return item
 
 
-def _safe_step(step: Mapping[str, Any]) -> dict[str, Any]:
-    safe = {key: step.get(key) for key in STEP_KEYS}
+def _safe_step(step: AgentAction) -> dict[str, Any]:
+    safe = step.step()
     for key in ("command", "path", "error"):
         value = safe[key]
         if isinstance(value, str):
@@ -557,7 +605,7 @@ def items_from_transcript(transcript: list) -> list[dict[str, Any]]:
         if isinstance(entry, QuestionItem):
             items.append({"key": key, "role": "user", "text": visible_lines(entry.text)})
         elif isinstance(entry, AnswerItem):
-            items.append(answer_item(key, entry.response, entry.notes, entry.steps, entry.error, entry.cancelled,
+            items.append(answer_item(key, entry.response_dict(), entry.notes, entry.steps, entry.error, entry.cancelled,
                                      entry.elapsed_ms, entry.usage, entry.outcome))  # fmt: skip
         # an OutcomeItem without its card: the card is not in this conversation, nothing to update
     return items
@@ -566,81 +614,26 @@ def items_from_transcript(transcript: list) -> list[dict[str, Any]]:
 # -- a running turn, as the panel shows it ----------------------------------------------------
 
 
-class _LiveTurn:
-    """One turn of the assistant while it runs: its steps (by call id) and its text so far."""
-
-    def __init__(self, turn_id: str, origin: str, question: str) -> None:
-        self.id = turn_id
-        self.origin = origin
-        self.question = question
-        self.reports: str | None = None  # the proposal whose outcome this turn reports to the model
-        self.steps: dict[str, dict[str, Any]] = {}
-        self.stopped = False
-        self.text = ShownText()  # the answer streaming in
-
-    def action(self, event: Any) -> None:
-        step = self.steps.setdefault(event.call_id, {key: None for key in STEP_KEYS})
-        step.update({key: getattr(event, key) for key in STEP_KEYS if getattr(event, key, None) is not None})
-
-    def view(self, phase: str) -> dict[str, Any]:
-        """Copies: a synced trait must get new values, or an in-place change would never be sent."""
-        return {
-            "id": self.id,
-            "origin": self.origin,
-            "phase": phase,
-            "steps": [_safe_step(s) for s in self.steps.values()],
-            "label": steps_label(len(self.steps), live=True),
-            "step_words": [step_words(s) for s in self.steps.values()],
-        }
-
-    def answer(
-        self, *, response=None, notes=(), error=None, cancelled=False, elapsed_ms=None, usage=None
-    ) -> dict[str, Any]:
-        steps = list(self.steps.values())
-        return answer_item(f"a{self.id}", response, list(notes or ()), steps, error, cancelled, elapsed_ms, usage)
+def _turn_view(live: TurnState) -> dict[str, Any]:
+    """The running turn's trait. New values each time: an in-place change would never be sent."""
+    steps = [_safe_step(s) for s in live.steps.values()]
+    return {
+        "id": live.id,
+        "origin": live.origin,
+        "phase": "working" if live.steps else "waiting",
+        "steps": steps,
+        "label": steps_label(len(steps), live=True),
+        "step_words": [step_words(s) for s in steps],
+    }
 
 
-class _Throttle:
-    """Pass values on at most ``rate`` times a second; the latest value always gets through."""
-
-    def __init__(self, apply: Callable[[Any], None], rate: float) -> None:
-        self._apply = apply
-        self._interval = 1.0 / rate
-        self._lock = threading.Lock()
-        self._last = 0.0
-        self._pending: Any = None
-        self._dirty = False
-        self._timer: threading.Timer | None = None
-
-    def push(self, value: Any) -> None:
-        with self._lock:
-            self._pending, self._dirty = value, True
-            wait = self._last + self._interval - time.monotonic()
-            if wait <= 0:
-                self._send()
-            elif self._timer is None:
-                self._timer = threading.Timer(wait, self._fire)
-                self._timer.daemon = True
-                self._timer.start()
-
-    def flush(self) -> None:
-        with self._lock:
-            if self._dirty:
-                self._send()
-
-    def _fire(self) -> None:
-        with self._lock:
-            self._timer = None
-            if self._dirty:
-                self._send()
-
-    def _send(self) -> None:  # under the lock, so values never arrive out of order
-        if self._timer is not None:
-            self._timer.cancel()
-            self._timer = None
-        self._last = time.monotonic()
-        self._dirty = False
-        self._apply(self._pending)
+def _answer(live: TurnState) -> dict[str, Any]:
+    steps = list(live.steps.values())
+    done = live.completed
+    if done is None:
+        return answer_item(f"a{live.id}", None, [], steps, live.error, live.cancelled)
+    response = response_json(done.response) if done.response is not None else None
+    return answer_item(f"a{live.id}", response, done.notes, steps, elapsed_ms=done.elapsed_ms, usage=done.usage)
 
 
-__all__ = ["STREAM_RATE", "ChatController", "answer_item", "items_from_transcript", "model_label"]
+__all__ = ["ChatController", "answer_item", "items_from_transcript", "model_label"]

@@ -22,7 +22,7 @@ import traitlets as t
 
 from ..config import notebook_path
 from .assets import asset_text
-from .chat import STREAM_RATE, ChatController, items_from_transcript, model_label
+from .chat import ChatController, items_from_transcript, model_label
 from .esm import bundle
 
 log = logging.getLogger(__name__)
@@ -152,4 +152,4 @@ def open_panel(session, *, where: str = "side", title: str | None = None) -> Cha
     return panel
 
 
-__all__ = ["STREAM_RATE", "ChatPanel", "items_from_transcript", "model_label", "open_panel", "panel_for"]
+__all__ = ["ChatPanel", "items_from_transcript", "model_label", "open_panel", "panel_for"]

@@ -128,6 +128,7 @@ def transcript_parts(items: list) -> list[Part]:
     """A stored conversation (``Assistant.transcript``) as cell outputs: each question, then its
     answer as the live cell would have left it (steps line with its cost, the answer, a card in
     its final state). Static: a resumed conversation's old cards are not clickable again."""
+    from ..agent.responses import ResolvedConfirm
     from ..agent.transcript import AnswerItem, OutcomeItem, QuestionItem
 
     parts: list[Part] = []
@@ -140,22 +141,24 @@ def transcript_parts(items: list) -> list[Part]:
             words = h.outcome_text(outcome)
             parts.append(html_part(h.answer_block(f'<div class="nxl-caption">{h.esc(words)}</div>'), words))
         elif isinstance(item, AnswerItem):
-            steps = h.steps_html(item.steps, cost=h.cost_text(len(item.steps), item.elapsed_ms, item.usage))
+            steps = h.steps_html(
+                [s.step() for s in item.steps], cost=h.cost_text(len(item.steps), item.elapsed_ms, item.usage)
+            )
             if steps:
                 parts.append(html_part(steps, h.cost_text(len(item.steps), item.elapsed_ms, item.usage)))
             if item.error:
                 error = visible_lines(item.error)
                 body = h.stopped_html(error) if item.cancelled else h.error_html(error)
                 parts.append(html_part(h.answer_block(body), error))
-            elif item.response and item.response.get("type") == "confirm":
-                proposal = safe_response(item.response)
+            elif isinstance(item.response, ResolvedConfirm):
+                proposal = safe_response(item.response_dict())
                 assert proposal is not None  # a response in, a response out
                 shown = item.outcome and {**item.outcome, "message": item.outcome.get("error")}
                 parts.append(
                     html_part(h.answer_block(h.confirm_html(proposal, shown)), f"CONFIRM: {proposal.get('title')}")
                 )
-            elif item.response:
-                parts.extend(render_response(item.response, interactive=False))
+            elif item.response is not None:
+                parts.extend(render_response(item.response_dict(), interactive=False))
     return parts
 
 

@@ -303,19 +303,20 @@ def transcript_text(items: Sequence[Any], user: str) -> str:
             lines.append(f"[{when}] ({_outcome(item.proposal_id, item.status, item.rows_affected, item.error)})")
         elif isinstance(item, AnswerItem):
             for step in item.steps:
-                what = step.get("command") or step.get("path") or ""
-                lines.append(f"    step {step.get('tool')}: {visible(' '.join(str(what).split()))}")
-                if step.get("status") == "failed":
-                    lines.append(f"      failed: {shorten(visible(str(step.get('error') or '')), 200)}")
-                elif step.get("rows") is not None:
-                    rid = f" as {step['result_id']}" if step.get("result_id") else ""
-                    lines.append(f"      {rows_text(step['rows'], step.get('truncated'))}{rid}")
+                what = step.command or step.path or ""
+                lines.append(f"    step {step.tool}: {visible(' '.join(str(what).split()))}")
+                if step.status == "failed":
+                    lines.append(f"      failed: {shorten(visible(str(step.error or '')), 200)}")
+                elif step.rows is not None:
+                    rid = f" as {step.result_id}" if step.result_id else ""
+                    lines.append(f"      {rows_text(step.rows, step.truncated)}{rid}")
             if item.error:
                 lines.append(
                     f"[{when}] assistant: ({'stopped' if item.cancelled else 'failed'}: {visible(item.error)})"
                 )
             else:
-                said = summary_text(item.response) if item.response else visible(item.text)
+                response = item.response_dict()
+                said = summary_text(response) if response else visible(item.text)
                 lines.append(f"[{when}] assistant: {said}")
             if item.outcome:
                 o = item.outcome

@@ -1,24 +1,23 @@
 """A turn shown live in its cell, then left behind as static HTML.
 
-``LiveTurn.start`` displays a ``TurnView``; ``run`` asks on a worker thread and applies the
-events on the kernel's main thread, sending the browser at most ``rate`` updates a second
-(the front end types the text out smoothly in between). Interrupting the kernel cancels the
-turn and waits for it to wind down. ``finish`` swaps the widget for the static steps summary
-(plus the first static part of the answer) and shows the rest of the answer below it.
+``CellTurn.start`` displays a ``TurnView``; ``watch`` follows a ``Turn`` the assistant runs
+(``Assistant.start``), folding its events into a ``TurnState`` (``agent.live``) and sending the
+browser at most ``rate`` updates a second (the front end types the text out smoothly in
+between). Interrupting the kernel stops the turn (``Turn`` winds it down). ``finish`` swaps the
+widget for the static steps summary (plus the first static part of the answer) and shows the rest
+of the answer below it.
 """
 
 from __future__ import annotations
 
 import logging
-import queue
-import threading
-import time
-from typing import Any
 
 import anywidget
 import traitlets as t
 
-from ..agent.events import ShownText
+from ..agent.events import AgentText, Event
+from ..agent.live import Throttle, TurnState
+from ..agent.turn import Turn, TurnResult
 from ..words import step_words, steps_label
 from .assets import asset_text
 from .esm import bundle
@@ -27,9 +26,6 @@ from .parts import Part, merge, show_all, widget_part
 from .text import steps_text
 
 log = logging.getLogger(__name__)
-
-_DONE = object()
-_POLL_S = 0.25
 
 
 class TurnView(anywidget.AnyWidget):
@@ -49,146 +45,64 @@ class TurnView(anywidget.AnyWidget):
     show_sql = t.Bool(False).tag(sync=True)
 
 
-def step_dict(event_or_step: Any) -> dict[str, Any]:
-    get = lambda name: getattr(event_or_step, name, None)  # noqa: E731 - events and Steps share these names
-    return {
-        "call_id": get("call_id"),
-        "tool": get("tool"),
-        "status": get("status"),
-        "command": get("command"),
-        "path": get("path"),
-        "rows": get("rows"),
-        "truncated": get("truncated"),
-        "elapsed_ms": get("elapsed_ms"),
-        "result_id": get("result_id"),
-        "error": get("error"),
-    }
+class CellTurn:
+    """One turn's live view in its cell."""
 
-
-class LiveTurn:
-    def __init__(self, question: str, view: TurnView, handle, *, rate: float, show_steps: bool, show_sql: bool) -> None:
-        self.question = question
+    def __init__(self, view: TurnView, handle, *, rate: float | None, show_steps: bool, show_sql: bool) -> None:
         self.view = view
         self.handle = handle
-        self.interval = 1.0 / max(1.0, float(rate))
         self.show_steps = show_steps
         self.show_sql = show_sql
         self.updates = 0  # syncs sent to the browser
-        self._steps: dict[str, dict[str, Any]] = {}
-        self._text = ShownText()  # read only when the view is redrawn
-        self._state = "waiting"
-        self._error = ""
-        self._dirty = False
-        self._last_flush = 0.0
+        self.state = TurnState()
+        self._throttle: Throttle[TurnState] = Throttle(self._send, rate)
 
     @classmethod
-    def start(cls, question: str, *, show_sql: bool = False, show_steps: bool = True, rate: float = 30.0) -> LiveTurn:
+    def start(
+        cls, question: str, *, show_sql: bool = False, show_steps: bool = True, rate: float | None = None
+    ) -> CellTurn:
         from IPython.display import display
 
         view = TurnView(show_sql=show_sql)
         part = widget_part(view, f"Asking: {question.strip()[:200]}")
         handle = display(part.data, raw=True, display_id=True)
-        return cls(question, view, handle, rate=rate, show_steps=show_steps, show_sql=show_sql)
+        return cls(view, handle, rate=rate, show_steps=show_steps, show_sql=show_sql)
 
     # -- running ----------------------------------------------------------------------------
 
-    def run(self, assistant):
-        """Ask on a worker thread, keep the view current, return the ``TurnResult``."""
-        events: queue.SimpleQueue = queue.SimpleQueue()
-        box: dict[str, Any] = {}
-
-        def work() -> None:
-            try:
-                box["result"] = assistant.ask(self.question, on_event=events.put, origin="cell")
-            except BaseException as exc:  # re-raised on the main thread
-                box["exception"] = exc
-            finally:
-                events.put(_DONE)
-
-        worker = threading.Thread(target=work, name="nexus-cell-turn", daemon=True)
-        worker.start()
+    def watch(self, turn: Turn) -> TurnResult:
+        """Keep the view current until the turn is over; return its ``TurnResult``."""
         try:
-            self._pump(events)
-        except KeyboardInterrupt:
-            self._wind_down(assistant, events)
-        self.flush()
-        worker.join(timeout=5)
-        if "exception" in box:
-            raise box["exception"]
-        return box["result"]
+            for event in turn:
+                self.apply(event)
+        except KeyboardInterrupt:  # while drawing: the turn winds down without the view
+            turn.cancel()
+        self._throttle.flush()
+        return turn.result()
 
-    def _pump(self, events: queue.SimpleQueue) -> None:
-        while True:
-            try:
-                item = events.get(timeout=self._wait())
-            except queue.Empty:
-                if self._dirty:
-                    self.flush()
-                continue
-            if item is _DONE:
-                return
-            self.apply(item)
-            if self._dirty and self._wait() == 0:
-                self.flush()
+    def apply(self, event: Event) -> None:
+        if isinstance(event, AgentText) and event.status == "streaming" and not self.state.text:
+            # The answer has begun: if it is a dashboard, its charts need Altair and the
+            # offline Vega bundle; load them now rather than after the last chunk. (Not
+            # earlier: the imports would compete with the tool steps for the GIL.)
+            from . import charts
 
-    def _wind_down(self, assistant, events: queue.SimpleQueue) -> None:
-        """The kernel was interrupted: stop the turn and let it finish cleanly."""
-        assistant.cancel()
-        while True:
-            try:
-                item = events.get(timeout=_POLL_S)
-            except queue.Empty:
-                continue
-            except KeyboardInterrupt:  # a second interrupt while stopping: keep stopping
-                assistant.cancel()
-                continue
-            if item is _DONE:
-                return
-            self.apply(item)
+            charts.prewarm()
+        if self.state.apply(event):
+            self._throttle.push(self.state)
+        if self.state.over:
+            self._throttle.flush()
 
-    def _wait(self) -> float:
-        if not self._dirty:
-            return _POLL_S
-        return max(0.0, self._last_flush + self.interval - time.monotonic())
-
-    def apply(self, event: Any) -> None:
-        kind = getattr(event, "type", None)
-        if kind == "agent.action":
-            self._steps[event.call_id] = step_dict(event)
-            self._state = "running"
-        elif kind == "agent.text":
-            if not self._text and event.status == "streaming":
-                # The answer has begun: if it is a dashboard, its charts need Altair and the
-                # offline Vega bundle; load them now rather than after the last chunk. (Not
-                # earlier: the imports would compete with the tool steps for the GIL.)
-                from . import charts
-
-                charts.prewarm()
-            self._text.apply(event)
-            if self._text:
-                self._state = "running"
-        elif kind == "turn.completed":
-            self._state = "done"
-        elif kind == "error":
-            self._state = "error"
-            self._error = event.message
-        else:
-            return
-        self._dirty = True
-
-    def flush(self) -> None:
-        if not self._dirty:
-            return
-        self._dirty = False
-        self._last_flush = time.monotonic()
+    def _send(self, state: TurnState) -> None:
         self.updates += 1
         with self.view.hold_sync():
-            self.view.steps = list(self._steps.values())
-            self.view.step_words = [step_words(s) for s in self._steps.values()]
-            self.view.label = steps_label(len(self._steps), live=self._state in ("waiting", "running"))
-            self.view.text = self._text.text
-            self.view.error = self._error
-            self.view.state = self._state
+            steps = [s.step() for s in state.steps.values()]
+            self.view.steps = steps
+            self.view.step_words = [step_words(s) for s in steps]
+            self.view.label = steps_label(len(steps), live=state.phase in ("waiting", "running"))
+            self.view.text = state.text.text
+            self.view.error = state.error or ""
+            self.view.state = state.phase
 
     # -- the end ------------------------------------------------------------------------------
 
@@ -197,7 +111,7 @@ class LiveTurn:
         summary = None
         cost = cost_text(len(result.steps), result.elapsed_ms, result.usage)
         if self.show_steps and (result.steps or result.elapsed_ms is not None):
-            steps = [step_dict(s) for s in result.steps]
+            steps = [s.step() for s in result.steps]
             summary = Part(
                 {"text/html": steps_html(steps, open_=self.show_sql, cost=cost), "text/plain": steps_text(steps, cost)}
             )

@@ -846,13 +846,14 @@ FAKE_MODEL_RENDER = """async ({ esm, state }) => {
 
 
 def test_the_panel_renders_over_a_plain_object_with_the_models_five_calls(page, dialogs):
+    from nexusleads_lab.agent.events import AgentAction
     from nexusleads_lab.ui.chat import answer_item
     from nexusleads_lab.ui.panel import ChatPanel
     from nexusleads_lab.words import UI
 
     answer = answer_item("a1", {"type": "message", "text": f"Hello **there**: ![pixel](http://127.0.0.1:9/p.png) {XSS}"}, [], [
-        {"call_id": "c1", "tool": "psql", "status": "completed", "command": STATUS_SQL, "path": None, "result_id": "r1",
-         "rows": 4, "truncated": False, "elapsed_ms": 3.2, "error": None},
+        AgentAction(action="command", call_id="c1", tool="psql", status="completed", command=STATUS_SQL, result_id="r1",
+                    rows=4, truncated=False, elapsed_ms=3.2),
     ], elapsed_ms=1200)  # fmt: skip
     state = {"messages": [{"key": "u1", "role": "user", "text": "Hi"}, answer], "conversations": [],
              "conversation_id": None, "busy": False, "turn": {}, "streaming": "", "notice": "",

@@ -33,10 +33,12 @@ from .models import (
     LinePoint,
     LineSection,
     Message,
+    ParsedResponse,
     PillItem,
     PillsFromSource,
     PillsSection,
     ResolvedBars,
+    ResolvedConfirm,
     ResolvedDashboard,
     ResolvedLine,
     ResolvedPillItem,
@@ -53,6 +55,7 @@ from .models import (
     WidgetFromSource,
     WidgetItem,
     WidgetsSection,
+    response_json,
 )
 from .parse import Parsed, parse_response, scan_top_level
 from .resolve import resolve_response
@@ -75,10 +78,12 @@ __all__ = [
     "LineSection",
     "Message",
     "Parsed",
+    "ParsedResponse",
     "PillItem",
     "PillsFromSource",
     "PillsSection",
     "ResolvedBars",
+    "ResolvedConfirm",
     "ResolvedDashboard",
     "ResolvedLine",
     "ResolvedPillItem",
@@ -100,6 +105,7 @@ __all__ = [
     "partial_display_text",
     "resolve_response",
     "response_format_prompt",
+    "response_json",
     "response_json_schema",
     "scan_top_level",
 ]

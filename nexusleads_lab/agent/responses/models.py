@@ -6,7 +6,7 @@ original contract of the web app (chat-architecture.md, "Response Types") and ad
 query result, a section (or a widget item) may name a result id (``"source": "r1"``) and its
 columns; :mod:`.resolve` takes the data from the pandas DataFrame the agent fetched.
 
-``ResolvedResponse = Message | ResolvedDashboard | Confirm``: every section carries concrete
+``ResolvedResponse = Message | ResolvedDashboard | ResolvedConfirm``: every section carries concrete
 data (``items`` / ``points`` / ``rows``), is JSON-safe via ``model_dump(mode="json")``, and
 keeps provenance: ``source`` (the result id) and ``sql`` (``df.attrs["sql"]``). Renderers
 never touch DataFrames or the database.
@@ -415,5 +415,24 @@ class ResolvedDashboard(_Model):
     sections: list[ResolvedSection]
 
 
-ResolvedResponse = Annotated[Message | ResolvedDashboard | Confirm, Field(discriminator="type")]
+class ResolvedConfirm(Confirm):
+    """A proposed write as the person sees it: the product's id, the canonical SQL that will run,
+    its read-only preview and the rows it would change (``Proposal.resolved``), never the model's
+    own claims about them."""
+
+    expires_at: str | None = None
+    dry_run_rows: int | None = None
+    dry_run_error: str | None = None
+    preview: list[dict[str, Any]] = Field(default_factory=list)
+    stale: str | None = None
+
+
+ResolvedResponse = Annotated[Message | ResolvedDashboard | ResolvedConfirm, Field(discriminator="type")]
 RESOLVED_ADAPTER: TypeAdapter = TypeAdapter(ResolvedResponse)
+ParsedResponse = Message | ResolvedDashboard | Confirm  # a confirm before the product previewed it
+
+
+def response_json(response: Message | ResolvedDashboard | ResolvedConfirm, *, as_stored: bool = False) -> dict:
+    """A response as the wire, the store and the JavaScript carry it. ``as_stored``: one validated
+    from a stored dict, given back with exactly the keys it was stored with."""
+    return response.model_dump(mode="json", exclude_unset=as_stored)

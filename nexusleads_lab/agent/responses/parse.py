@@ -28,9 +28,9 @@ from .models import (
     Confirm,
     LinePoint,
     Message,
+    ParsedResponse,
     PillItem,
     ResolvedDashboard,
-    ResolvedResponse,
     WidgetFromSource,
     WidgetItem,
     WidgetsSection,
@@ -364,7 +364,7 @@ def _infer_type(obj: dict) -> str | None:
 class Parsed:
     """Result of :func:`parse_response`: a resolved response, notes about what was fixed or dropped, and the raw text."""
 
-    response: ResolvedResponse  # Message | ResolvedDashboard | Confirm
+    response: ParsedResponse  # Message | ResolvedDashboard | Confirm
     notes: list[str] = field(default_factory=list)
     raw: str = ""
 

@@ -1,0 +1,145 @@
+"""A running turn folded from its events, once, for every view that shows one live.
+
+``TurnState.apply(event)`` is the one fold: the cell (``ui.turn``), the panel (``ui.chat``) and
+both sockets (``server.ws``: ``/ws/codex``, ``/ws/panel`` through the panel) keep a ``TurnState``
+per running turn and draw from it. ``Throttle`` is the one pace at which a view passes the
+streaming text on: at most ``UPDATES_PER_SECOND`` times a second, the latest value always
+getting through.
+"""
+
+from __future__ import annotations
+
+import threading
+import time
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from typing import Generic, Literal, TypeVar
+
+from .events import (
+    AgentAction,
+    AgentText,
+    ConfirmResolved,
+    ErrorEvent,
+    Event,
+    SessionId,
+    ShownText,
+    TurnCompleted,
+    TurnStarted,
+)
+
+#: The one rate setting: live updates a second that any view sends on, at most.
+UPDATES_PER_SECOND = 25.0
+
+Phase = Literal["waiting", "running", "done", "error"]
+
+
+@dataclass
+class TurnState:
+    """What a running turn shows so far: its steps (by call id), its text, how it ended."""
+
+    id: str | None = None
+    question: str = ""
+    origin: str = "code"
+    reports: str | None = None  # the proposal whose outcome this turn reports to the model
+    conversation_id: str | None = None
+    phase: Phase = "waiting"
+    steps: dict[str, AgentAction] = field(default_factory=dict)
+    text: ShownText = field(default_factory=ShownText)  # the answer streaming in
+    completed: TurnCompleted | None = None
+    error: str | None = None
+    cancelled: bool = False
+
+    @classmethod
+    def of(cls, started: TurnStarted) -> TurnState:
+        state = cls()
+        state.apply(started)
+        return state
+
+    def apply(self, event: Event) -> bool:
+        """Fold one event in; True when what a view shows changed."""
+        match event:
+            case TurnStarted():
+                self.id, self.question = event.turn_id, event.question or ""
+                self.origin, self.reports = event.origin or "code", event.reports
+            case SessionId():
+                self.conversation_id = event.session_id
+                return False
+            case AgentAction():
+                before = self.steps.get(event.call_id)
+                if before is not None:  # a later event of a step keeps what the earlier one said
+                    event = before.model_copy(update=event.model_dump(exclude_none=True, exclude={"ts"}))
+                self.steps[event.call_id] = event
+                self.phase = "running"
+            case AgentText():
+                self.text.apply(event)
+                if self.text:
+                    self.phase = "running"
+            case TurnCompleted():
+                self.completed, self.phase = event, "done"
+            case ErrorEvent():
+                self.error, self.cancelled, self.phase = event.message, bool(event.cancelled), "error"
+            case ConfirmResolved():
+                return False
+        return True
+
+    @property
+    def over(self) -> bool:
+        return self.phase in ("done", "error")
+
+
+T = TypeVar("T")
+
+
+class Throttle(Generic[T]):
+    """Pass values on to ``send`` at most ``rate`` times a second (default ``UPDATES_PER_SECOND``);
+    the latest value always gets through, from a timer thread when nothing else comes. ``flush``
+    sends what waits at once, so a view sends it before the event that follows it."""
+
+    def __init__(self, send: Callable[[T], None], rate: float | None = None) -> None:
+        self.rate = float(rate or UPDATES_PER_SECOND)
+        self._send_value = send
+        self._interval = 1.0 / max(1.0, self.rate)
+        self._lock = threading.Lock()
+        self._last = 0.0
+        self._pending: T | None = None
+        self._dirty = False
+        self._timer: threading.Timer | None = None
+
+    def push(self, value: T) -> None:
+        with self._lock:
+            self._pending, self._dirty = value, True
+            wait = self._last + self._interval - time.monotonic()
+            if wait <= 0:
+                self._send()
+            elif self._timer is None:
+                self._timer = threading.Timer(wait, self._fire)
+                self._timer.daemon = True
+                self._timer.start()
+
+    def flush(self) -> None:
+        with self._lock:
+            if self._dirty:
+                self._send()
+
+    def discard(self) -> None:
+        """Forget what waits (a later value replaces it, sent by other means)."""
+        with self._lock:
+            self._dirty, self._pending = False, None
+            if self._timer is not None:
+                self._timer.cancel()
+                self._timer = None
+
+    def _fire(self) -> None:
+        with self._lock:
+            self._timer = None
+            if self._dirty:
+                self._send()
+
+    def _send(self) -> None:  # under the lock, so values never arrive out of order
+        if self._timer is not None:
+            self._timer.cancel()
+            self._timer = None
+        self._last = time.monotonic()
+        self._dirty = False
+        value, self._pending = self._pending, None
+        self._send_value(value)  # type: ignore[arg-type]

@@ -1,0 +1,60 @@
+"""One model call: the streamed request, its chunks read into a ``Completion``, and the answer's
+text shown as it streams (``agent.text`` edits), all interruptible by the turn's ``cancel``."""
+
+from __future__ import annotations
+
+import json
+import logging
+from typing import Any
+
+from .completion import Completion, StreamReader
+from .events import AgentText
+from .model_errors import ModelAnswerError, stream_error
+from .streaming import StreamingDisplay
+from .tools import TOOL_SPECS
+from .turn import Turn
+
+log = logging.getLogger(__name__)
+
+
+def complete(turn: Turn, client: Any, messages: list[dict[str, Any]]) -> Completion:
+    """Stream one completion (``agent.completion`` reads it) and show its text as it comes.
+
+    The request goes through the ``openai`` client's own transport (auth, retries, SSE, error
+    events, ``close``), its chunks read as plain JSON rather than a typed object each: a typed
+    chunk costs ~75 µs of CPU, which at one chunk a token is most of a busy server's turn."""
+    turn.check()
+    import openai
+
+    body = {"model": turn.model, "messages": messages, "tools": TOOL_SPECS,
+            "stream": True, "stream_options": {"include_usage": True}}  # fmt: skip
+    stream = client.post("/chat/completions", cast_to=object, body=body, stream=True, stream_cls=openai.Stream[object])
+    forget = turn.interruptible(stream.close)
+    reader = StreamReader()
+    display = StreamingDisplay()
+    try:
+        for chunk in stream:
+            turn.check()
+            piece = reader.feed(chunk)
+            if piece:
+                edit = display.feed(piece)
+                if edit is not None:
+                    turn.emit(AgentText(keep=edit.keep, delta=edit.delta, status="streaming"))
+    except openai.APIError as exc:
+        turn.check()
+        if isinstance(exc, openai.APIStatusError) or not isinstance(exc.body, dict):
+            raise
+        # openai raises on an ``error`` object inside a 200 stream (OpenRouter): the provider's words
+        raise ModelAnswerError(stream_error(turn.settings, str(exc.body.get("message") or exc))) from None
+    except json.JSONDecodeError as exc:  # a data event that is not JSON (the SSE decoder parses each one)
+        turn.check()
+        raise ModelAnswerError(stream_error(turn.settings, f"a stream event that is not JSON ({exc})")) from None
+    except Exception:
+        turn.check()
+        raise
+    finally:
+        forget()
+    completion = reader.finish()
+    if completion.quirks:
+        log.debug("model stream quirks: %s", "; ".join(completion.quirks))
+    return completion
