@@ -103,6 +103,16 @@ def scripted_assistant(db):
         server.close()
 
 
+@pytest.fixture(scope="session")
+def ipython_shell():
+    """The process's one in-process IPython shell: IPython's test app starts once per process, so
+    every module that needs a shell shares it (a second ``start_ipython()`` returns None)."""
+    from IPython import get_ipython
+    from IPython.testing.globalipapp import start_ipython
+
+    return start_ipython() or get_ipython()
+
+
 @pytest.fixture()
 def serve(db):
     """``serve(steps, ...) -> LiveServer``: ``nexus-lab serve``'s app over the test database and a

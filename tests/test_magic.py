@@ -42,15 +42,12 @@ XSS = "<img src=x onerror=alert(1)>"
 
 
 @pytest.fixture(scope="module")
-def ip(tmp_path_factory):
-    from IPython.testing.globalipapp import start_ipython
-
+def ip(tmp_path_factory, ipython_shell):
     with pytest.MonkeyPatch.context() as env:  # what the session remembers stays in a throwaway home
         env.setenv("NEXUS_HOME", str(tmp_path_factory.mktemp("nexus-home")))
         env.delenv("JPY_SESSION_NAME", raising=False)
-        shell = start_ipython()
-        shell.run_cell("%load_ext nexusleads_lab")
-        yield shell
+        ipython_shell.run_cell("%load_ext nexusleads_lab")
+        yield ipython_shell
 
 
 @pytest.fixture()

@@ -35,7 +35,7 @@ def result(db):
     return got
 
 
-def test_a_result_reads_the_same_in_the_terminal_and_in_a_notebook(db, result, tmp_path):
+def test_a_result_reads_the_same_in_the_terminal_and_in_a_notebook(db, result, tmp_path, ipython_shell):
     env = {k: v for k, v in os.environ.items() if not k.startswith(("OPENAI_", "NEXUS_", "DATABASE_URL"))}
     env.update(NEXUS_HOME=str(db.embedded.pgdata.parent), NEXUS_USER="text-user", NEXUS_ORG=ORG)
     proc = subprocess.run(
@@ -45,9 +45,6 @@ def test_a_result_reads_the_same_in_the_terminal_and_in_a_notebook(db, result, t
     assert proc.returncode == 0, proc.stderr
     terminal = proc.stdout.rstrip("\n").split("\n")
 
-    from IPython.testing.globalipapp import start_ipython
-
-    start_ipython()
     with capture_output() as shown:
         display_query_result(result, "r1")
     notebook = shown.outputs[0].data["text/plain"].split("\n")
