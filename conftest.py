@@ -25,8 +25,15 @@ def pytest_collect_file(file_path: Path, parent):
     if file_path.suffix != ".ipynb" or _home is not None:
         return None
     _home = Path(tempfile.mkdtemp(prefix="nexus-notebooks-"))
-    for var in ("OPENAI_API_KEY", "OPENAI_BASE_URL", "NEXUS_REPLAY", "NEXUS_RECORD", "DATABASE_URL",
-                "NEXUS_AGENT_DATABASE_URL", "NEXUS_MODEL"):  # fmt: skip
+    for var in (
+        "OPENAI_API_KEY",
+        "OPENAI_BASE_URL",
+        "NEXUS_REPLAY",
+        "NEXUS_RECORD",
+        "DATABASE_URL",
+        "NEXUS_AGENT_DATABASE_URL",
+        "NEXUS_MODEL",
+    ):
         os.environ.pop(var, None)
     os.environ.update(NEXUS_HOME=str(_home), NEXUS_USER="analyst", NEXUS_ORG="acme-analytics")
     atexit.register(_cleanup, _home)

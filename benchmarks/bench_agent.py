@@ -112,10 +112,12 @@ class StampedText:
     @staticmethod
     def _chunk(wire, delta: dict, finish: str | None = None) -> dict:
         chunk = {
-            "id": wire.completion_id, "object": "chat.completion.chunk", "created": wire.created,
+            "id": wire.completion_id,
+            "object": "chat.completion.chunk",
+            "created": wire.created,
             "model": wire.model,
             "choices": [{"index": 0, "delta": delta, "logprobs": None, "finish_reason": finish}],
-        }  # fmt: skip
+        }
         if wire.wants_usage:
             chunk["usage"] = None
         return chunk
@@ -244,8 +246,15 @@ def bench_steps(h: Harness, persist: bool, n: int) -> dict:
         conns = h.take_connections()
         if i >= 5:
             engine = sum(engine_ms) / 1000
-            rows.append({"total": total, "serve": serve, "engine": engine, "overhead_step": (total - serve - engine) / 3,
-                         "connections": conns})  # fmt: skip
+            rows.append(
+                {
+                    "total": total,
+                    "serve": serve,
+                    "engine": engine,
+                    "overhead_step": (total - serve - engine) / 3,
+                    "connections": conns,
+                }
+            )
     return {"rows": rows}
 
 
@@ -288,15 +297,28 @@ def bench_sdk_floor(h: Harness, n: int) -> dict:
                 t0 = time.perf_counter()
                 for _ in range(3):
                     if v == "raw":  # as the Assistant sends it: the client's transport, plain JSON chunks
-                        body = {"model": "scripted-model", "messages": messages, "tools": TOOL_SPECS, "stream": True,
-                                "stream_options": {"include_usage": True}}  # fmt: skip
-                        stream = clients[v].post("/chat/completions", cast_to=object, body=body, stream=True,
-                                                 stream_cls=openai.Stream[object])  # fmt: skip
+                        body = {
+                            "model": "scripted-model",
+                            "messages": messages,
+                            "tools": TOOL_SPECS,
+                            "stream": True,
+                            "stream_options": {"include_usage": True},
+                        }
+                        stream = clients[v].post(
+                            "/chat/completions",
+                            cast_to=object,
+                            body=body,
+                            stream=True,
+                            stream_cls=openai.Stream[object],
+                        )
                     else:
                         stream = clients[v].chat.completions.create(
-                            model="scripted-model", messages=messages, tools=TOOL_SPECS, stream=True,
+                            model="scripted-model",
+                            messages=messages,
+                            tools=TOOL_SPECS,
+                            stream=True,
                             stream_options={"include_usage": True},
-                        )  # fmt: skip
+                        )
                     for _chunk in stream if v in ("raw", "sdk") else _iter_drained(stream):
                         pass
                 total = time.perf_counter() - t0
@@ -325,8 +347,13 @@ def _time_request_transform(messages: list, n: int) -> float:
 
         from nexusleads_lab.agent.tools import TOOL_SPECS
 
-        body = {"model": "scripted-model", "messages": messages, "tools": TOOL_SPECS, "stream": True,
-                "stream_options": {"include_usage": True}}  # fmt: skip
+        body = {
+            "model": "scripted-model",
+            "messages": messages,
+            "tools": TOOL_SPECS,
+            "stream": True,
+            "stream_options": {"include_usage": True},
+        }
         kind = completion_create_params.CompletionCreateParamsStreaming
         for _ in range(10):
             maybe_transform(body, kind)
@@ -428,8 +455,16 @@ def bench_deltas(h: Harness, *, tokens: int, asks: int, pace: float, json_messag
         unmatched += tokens - len(seen)
     first = [x for i, x in by_pos if i < 100]
     last = [x for i, x in by_pos if i >= tokens - 100]
-    return {"lat": lat, "first100": first, "last100": last, "unmatched": unmatched, "tokens": tokens, "asks": asks,
-            "pace": pace, "json": json_message}  # fmt: skip
+    return {
+        "lat": lat,
+        "first100": first,
+        "last100": last,
+        "unmatched": unmatched,
+        "tokens": tokens,
+        "asks": asks,
+        "pace": pace,
+        "json": json_message,
+    }
 
 
 def bench_bytes(h: Harness, database, label: str, queries: list[tuple[int, str]]) -> list[dict]:
@@ -458,12 +493,17 @@ def bench_bytes(h: Harness, database, label: str, queries: list[tuple[int, str]]
         original = len(psql_json_bytes(psql, database.agent_url, sql))
         out.append(
             {
-                "label": label, "rows": n, "sql": sql, "ours": len(content.encode()),
-                "kept": 0 if df is None else len(df), "truncated": bool(payload.get("truncated")),
-                "preview_rows": payload.get("preview_rows"), "original": original,
+                "label": label,
+                "rows": n,
+                "sql": sql,
+                "ours": len(content.encode()),
+                "kept": 0 if df is None else len(df),
+                "truncated": bool(payload.get("truncated")),
+                "preview_rows": payload.get("preview_rows"),
+                "original": original,
                 "original_s": time.perf_counter() - t0,
             }
-        )  # fmt: skip
+        )
         log(f"bytes: {label} {n:,} rows -> ours {len(content.encode()):,} B, json_agg {original:,} B")
     return out
 
@@ -492,8 +532,16 @@ def render(results: dict) -> str:
     if ts:
         rows = []
         for mode, r in ts.items():
-            rows.append([f"persist={mode}", _ms(med(r["started"])), _ms(p(r["started"], 90)), _ms(max(r["started"])),
-                         len(r["started"]), _ms(med(r["totals"]), 2)])  # fmt: skip
+            rows.append(
+                [
+                    f"persist={mode}",
+                    _ms(med(r["started"])),
+                    _ms(p(r["started"], 90)),
+                    _ms(max(r["started"])),
+                    len(r["started"]),
+                    _ms(med(r["totals"]), 2),
+                ]
+            )
         parts += [
             "#### `turn.started` latency",
             "",
@@ -510,11 +558,20 @@ def render(results: dict) -> str:
         for mode, r in st.items():
             rs = r["rows"]
             over = med([x["overhead_step"] for x in rs])
-            rows.append([
-                f"persist={mode}", _ms(med([x["total"] for x in rs]), 2), _ms(med([x["serve"] for x in rs]), 2),
-                _ms(med([x["engine"] for x in rs]), 2), _ms(over, 2), _ms(p([x["overhead_step"] for x in rs], 90), 2),
-                _ms(floor, 2), _ms(over - floor, 2), f"{med([x['connections'] for x in rs]):.0f}", len(rs),
-            ])  # fmt: skip
+            rows.append(
+                [
+                    f"persist={mode}",
+                    _ms(med([x["total"] for x in rs]), 2),
+                    _ms(med([x["serve"] for x in rs]), 2),
+                    _ms(med([x["engine"] for x in rs]), 2),
+                    _ms(over, 2),
+                    _ms(p([x["overhead_step"] for x in rs], 90), 2),
+                    _ms(floor, 2),
+                    _ms(over - floor, 2),
+                    f"{med([x['connections'] for x in rs]):.0f}",
+                    len(rs),
+                ]
+            )
         parts += [
             "#### Loop overhead per step (3-step turn: two `psql` steps + the answer)",
             "",
@@ -624,10 +681,19 @@ def render(results: dict) -> str:
     if dl:
         rows = []
         for name, r in dl.items():
-            rows.append([
-                name, len(r["lat"]), _ms(med(r["lat"])), _ms(p(r["lat"], 90)), _ms(p(r["lat"], 99)), _ms(max(r["lat"])),
-                _ms(med(r["first100"])), _ms(med(r["last100"])), r["unmatched"],
-            ])  # fmt: skip
+            rows.append(
+                [
+                    name,
+                    len(r["lat"]),
+                    _ms(med(r["lat"])),
+                    _ms(p(r["lat"], 90)),
+                    _ms(p(r["lat"], 99)),
+                    _ms(max(r["lat"])),
+                    _ms(med(r["first100"])),
+                    _ms(med(r["last100"])),
+                    r["unmatched"],
+                ]
+            )
         parts += [
             "#### Text-delta latency (server write -> `agent.text` delta in the callback)",
             "",
@@ -659,10 +725,17 @@ def render(results: dict) -> str:
     if by:
         rows = []
         for r in by:
-            rows.append([
-                r["label"], f"{r['rows']:,}", f"{r['ours']:,} B", f"{r['kept']:,}" + (" (row cap)" if r["truncated"] else ""),
-                r["preview_rows"], fmt_bytes(r["original"]), fmt_ratio(r["original"] / r["ours"]),
-            ])  # fmt: skip
+            rows.append(
+                [
+                    r["label"],
+                    f"{r['rows']:,}",
+                    f"{r['ours']:,} B",
+                    f"{r['kept']:,}" + (" (row cap)" if r["truncated"] else ""),
+                    r["preview_rows"],
+                    fmt_bytes(r["original"]),
+                    fmt_ratio(r["original"] / r["ours"]),
+                ]
+            )
         worst = max(r["ours"] for r in by)
         parts += [
             "#### Model-visible bytes per `psql` call",
@@ -731,11 +804,17 @@ def main(argv: list[str] | None = None) -> int:
         if "deltas" in only:
             results["deltas"] = {}
             variants = [
-                ("message JSON, 60 chunks, paced 2 ms", dict(tokens=60, asks=3 if q else 10, pace=0.002, json_message=True)),
+                (
+                    "message JSON, 60 chunks, paced 2 ms",
+                    dict(tokens=60, asks=3 if q else 10, pace=0.002, json_message=True),
+                ),
                 ("prose, 60 chunks, paced 2 ms", dict(tokens=60, asks=3 if q else 10, pace=0.002, json_message=False)),
-                ("message JSON, 1,500 chunks (~10 KB), paced 1 ms", dict(tokens=1500, asks=1 if q else 2, pace=0.001, json_message=True)),
+                (
+                    "message JSON, 1,500 chunks (~10 KB), paced 1 ms",
+                    dict(tokens=1500, asks=1 if q else 2, pace=0.001, json_message=True),
+                ),
                 ("message JSON, 300 chunks, burst", dict(tokens=300, asks=2 if q else 5, pace=0.0, json_message=True)),
-            ]  # fmt: skip
+            ]
             for name, kw in variants:
                 log(f"deltas: {name}...")
                 results["deltas"][name] = bench_deltas(h, **kw)

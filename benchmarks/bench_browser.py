@@ -449,16 +449,27 @@ def render(load: list[float], cached: list[float], res: dict, pieces: dict[str, 
     rows = []
     for r in dash:
         a = r["after_last_chunk_ms"]
-        rows.append([r["run"], _ms(r["run_to_steps_ms"]), _ms(r["last_chunk_to_dashboard_ms"]), _ms(r["run_to_dashboard_ms"]),
-                     *(_ms(a[k]) for k in DASH_PIECES)])  # fmt: skip
+        rows.append(
+            [
+                r["run"],
+                _ms(r["run_to_steps_ms"]),
+                _ms(r["last_chunk_to_dashboard_ms"]),
+                _ms(r["run_to_dashboard_ms"]),
+                *(_ms(a[k]) for k in DASH_PIECES),
+            ]
+        )
     goal_ms = float("nan")
     if warm:
         goal_ms = med([r["last_chunk_to_dashboard_ms"] for r in warm])
         rows.append(
-            [f"**warm median** ({len(warm)} runs)", _ms(med([r["run_to_steps_ms"] for r in warm])), f"**{_ms(goal_ms)}**",
-             _ms(med([r["run_to_dashboard_ms"] for r in warm])),
-             *(_ms(med([r["after_last_chunk_ms"][k] for r in warm])) for k in DASH_PIECES)]
-        )  # fmt: skip
+            [
+                f"**warm median** ({len(warm)} runs)",
+                _ms(med([r["run_to_steps_ms"] for r in warm])),
+                f"**{_ms(goal_ms)}**",
+                _ms(med([r["run_to_dashboard_ms"] for r in warm])),
+                *(_ms(med([r["after_last_chunk_ms"][k] for r in warm])) for k in DASH_PIECES),
+            ]
+        )
     poll = res.get("poll") or {}
     spread = [r["last_chunk_to_dashboard_ms"] for r in warm]
     parts += [
@@ -512,10 +523,22 @@ def render(load: list[float], cached: list[float], res: dict, pieces: dict[str, 
     for way, label in WAYS.items():
         s = stats[way]
         bars = s["run_to_bars_ms"]
-        rows.append([label, ", ".join(s["renderer"]), _ms(med(s["run_to_sent_ms"])), _ms(med(s["run_to_received_ms"])),
-                     _ms(med(s["run_to_output_ms"])), f"**{_ms(med(bars))}**", _ms(min(bars, default=float("nan"))),
-                     _ms(max(bars, default=float("nan"))), len(bars), fmt_bytes(s["outputs"]), fmt_bytes(s["state"]),
-                     f"**{fmt_bytes(s['total'])}**"])  # fmt: skip
+        rows.append(
+            [
+                label,
+                ", ".join(s["renderer"]),
+                _ms(med(s["run_to_sent_ms"])),
+                _ms(med(s["run_to_received_ms"])),
+                _ms(med(s["run_to_output_ms"])),
+                f"**{_ms(med(bars))}**",
+                _ms(min(bars, default=float("nan"))),
+                _ms(max(bars, default=float("nan"))),
+                len(bars),
+                fmt_bytes(s["outputs"]),
+                fmt_bytes(s["state"]),
+                f"**{fmt_bytes(s['total'])}**",
+            ]
+        )
     mime_note = "; ".join(f"`{m}` {fmt_bytes(n)}" for m, n in a["mimes"].items())
     parts += [
         "#### The same 20 bars from a plain code cell: the product's bundle vs `JupyterChart(offline=True)`",
@@ -634,8 +657,16 @@ def main(argv: list[str] | None = None) -> int:
     pieces = kernel_pieces(res["section"], 3 if args.quick else 9)
     text_md = render(load, cached, res, pieces)
     print(text_md)
-    print(json.dumps({"extension_load_ms": load, "extension_load_cached_ms": cached, "pieces_ms": pieces,
-                      **{k: v for k, v in res.items() if k != "section"}}))  # fmt: skip
+    print(
+        json.dumps(
+            {
+                "extension_load_ms": load,
+                "extension_load_cached_ms": cached,
+                "pieces_ms": pieces,
+                **{k: v for k, v in res.items() if k != "section"},
+            }
+        )
+    )
     if args.out:
         atomic_write(args.out, text_md)
         log(f"wrote {args.out}")

@@ -573,9 +573,15 @@ def render(seed: dict, big: dict | None, small: dict | None, mem: dict | None, s
             if not main:
                 continue
             rows.append(
-                [label, fmt_s(m[key]), fmt_s(min(t[key])), len(t[key]), fmt_ratio(m[key] / ref_adbc),
-                 fmt_ratio(ref_psql / m[key])]
-            )  # fmt: skip
+                [
+                    label,
+                    fmt_s(m[key]),
+                    fmt_s(min(t[key])),
+                    len(t[key]),
+                    fmt_ratio(m[key] / ref_adbc),
+                    fmt_ratio(ref_psql / m[key]),
+                ]
+            )
         parts += [
             "#### 1,000,000 rows -> DataFrame",
             "",
@@ -602,12 +608,28 @@ def render(seed: dict, big: dict | None, small: dict | None, mem: dict | None, s
         c = {k: med(v) for k, v in big["conv"].items()}
         n_conv = len(big["conv"]["arrow_to_pandas"])
         alt_rows += [
-            ["conversion only: engine `arrow_to_pandas(table)`", fmt_s(c["arrow_to_pandas"]),
-             fmt_s(min(big["conv"]["arrow_to_pandas"])), n_conv, ""],
-            ["conversion only: `table.to_pandas()`", fmt_s(c["to_pandas"]), fmt_s(min(big["conv"]["to_pandas"])), n_conv, ""],
-            ["conversion only: `table.to_pandas(types_mapper=nullable ints)`", fmt_s(c["to_pandas_mapper"]),
-             fmt_s(min(big["conv"]["to_pandas_mapper"])), n_conv, ""],
-        ]  # fmt: skip
+            [
+                "conversion only: engine `arrow_to_pandas(table)`",
+                fmt_s(c["arrow_to_pandas"]),
+                fmt_s(min(big["conv"]["arrow_to_pandas"])),
+                n_conv,
+                "",
+            ],
+            [
+                "conversion only: `table.to_pandas()`",
+                fmt_s(c["to_pandas"]),
+                fmt_s(min(big["conv"]["to_pandas"])),
+                n_conv,
+                "",
+            ],
+            [
+                "conversion only: `table.to_pandas(types_mapper=nullable ints)`",
+                fmt_s(c["to_pandas_mapper"]),
+                fmt_s(min(big["conv"]["to_pandas_mapper"])),
+                n_conv,
+                "",
+            ],
+        ]
         parts += [
             "Alternatives and pieces (same run):",
             "",
@@ -637,9 +659,15 @@ def render(seed: dict, big: dict | None, small: dict | None, mem: dict | None, s
         rows = []
         for key in ("engine", "psycopg", "psycopg_df", "adbc", "adbc_arrow", "adbc_nocopy_arrow", "psql"):
             rows.append(
-                [labels[key], fmt_ms(m[key]), fmt_ms(p(t[key], 10)), fmt_ms(p(t[key], 90)), len(t[key]),
-                 f"{(m[key] - base) * 1000:+.3f}"]
-            )  # fmt: skip
+                [
+                    labels[key],
+                    fmt_ms(m[key]),
+                    fmt_ms(p(t[key], 10)),
+                    fmt_ms(p(t[key], 90)),
+                    len(t[key]),
+                    f"{(m[key] - base) * 1000:+.3f}",
+                ]
+            )
         over = (m["engine"] - base) * 1000
         over_df = (m["engine"] - m["psycopg_df"]) * 1000
         parts += [
@@ -697,14 +725,24 @@ def render(seed: dict, big: dict | None, small: dict | None, mem: dict | None, s
     if mem:
         rows = []
         labels = {
-            "engine": "Engine.read", "adbc": "raw ADBC -> to_pandas()", "psycopg": "psycopg fetchall -> DataFrame",
-            "read_sql": "pandas.read_sql", "psql": "psql json_agg -> json.loads (kernel side only)",
-        }  # fmt: skip
+            "engine": "Engine.read",
+            "adbc": "raw ADBC -> to_pandas()",
+            "psycopg": "psycopg fetchall -> DataFrame",
+            "read_sql": "pandas.read_sql",
+            "psql": "psql json_agg -> json.loads (kernel side only)",
+        }
         for key, a in mem.items():
             rows.append(
-                [labels.get(key, key), fmt_bytes(a["peak_delta"]), fmt_bytes(a["held_delta"]), fmt_bytes(a["df_bytes"]),
-                 fmt_ratio(a["peak_delta"] / a["df_bytes"]), fmt_bytes(a["pa_peak"]), f"{a['seconds']:.2f}"]
-            )  # fmt: skip
+                [
+                    labels.get(key, key),
+                    fmt_bytes(a["peak_delta"]),
+                    fmt_bytes(a["held_delta"]),
+                    fmt_bytes(a["df_bytes"]),
+                    fmt_ratio(a["peak_delta"] / a["df_bytes"]),
+                    fmt_bytes(a["pa_peak"]),
+                    f"{a['seconds']:.2f}",
+                ]
+            )
         e = mem.get("engine")
         parts += [
             "#### Peak kernel memory, 1M-row fetch (fresh process per path)",
@@ -736,10 +774,16 @@ def render(seed: dict, big: dict | None, small: dict | None, mem: dict | None, s
         def row(name, runs, target):
             res = [r["to_result"] for r in runs]
             return [
-                name, fmt_s(med(res), 2), fmt_s(min(res), 2), len(runs),
-                fmt_s(med([r["imports"] for r in runs]), 2), fmt_s(med([r["open"] for r in runs]), 2),
-                fmt_s(med([r["first_query"] for r in runs]), 3), fmt_s(med([r["wall"] for r in runs]), 2), target,
-            ]  # fmt: skip
+                name,
+                fmt_s(med(res), 2),
+                fmt_s(min(res), 2),
+                len(runs),
+                fmt_s(med([r["imports"] for r in runs]), 2),
+                fmt_s(med([r["open"] for r in runs]), 2),
+                fmt_s(med([r["first_query"] for r in runs]), 3),
+                fmt_s(med([r["wall"] for r in runs]), 2),
+                target,
+            ]
 
         cold, wr, ws = start["cold"], start["warm_running"], start["warm_stopped"]
         parts += [

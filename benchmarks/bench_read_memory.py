@@ -48,10 +48,12 @@ def main() -> None:
             for name, sql in hostile.HOSTILE.items():
                 out = hostile.measure(db, url, sql)
                 outcome = (
-                    "refused" if "error" in out and out["error"].startswith("Not run")
-                    else ("error: " + out["error"][:60]) if "error" in out
+                    "refused"
+                    if "error" in out and out["error"].startswith("Not run")
+                    else ("error: " + out["error"][:60])
+                    if "error" in out
                     else f"{out['rows']} rows, cut by {out['truncated_by'] or 'nothing'}"
-                )  # fmt: skip
+                )
                 lines.append(
                     f"| {name}: `{sql[:70]}` | {outcome} | {out['client'] / mib:.1f} | {out['backend'] / mib:.1f} |"
                 )

@@ -161,8 +161,13 @@ def explain(conn, sql: str) -> dict:
         [n["Node Type"] for n in chain[:-1] if n["Node Type"] not in ("Limit", "Subquery Scan")] + [kind]
     )
     scanned = int(scan.get("Actual Rows", 0)) + int(scan.get("Rows Removed by Filter", 0))
-    return {"ms": float(plan["Execution Time"]), "plan_ms": float(plan.get("Planning Time", 0.0)), "scan": shape,
-            "scanned": scanned, "rows": int(plan["Plan"].get("Actual Rows", 0))}  # fmt: skip
+    return {
+        "ms": float(plan["Execution Time"]),
+        "plan_ms": float(plan.get("Planning Time", 0.0)),
+        "scan": shape,
+        "scanned": scanned,
+        "rows": int(plan["Plan"].get("Actual Rows", 0)),
+    }
 
 
 def server_only(sql: str) -> str:
@@ -196,17 +201,42 @@ def read_paths(db, org: str, org_id: int) -> list[dict]:
     agent = db.engine_for(None)
     scoped = db.engine_for(org)
     return [
-        {"key": "base", "label": f"(a) `{BASELINE_ROLE}`: not in `nexus_read`, permissive policy only",
-         "engine": base, "big": BIG_SQL, "small": SMALL_SQL},
-        {"key": "control", "label": f"(a2) control: `{BASELINE_ROLE}` again, its own pool (A/A: the ratios' noise floor)",
-         "engine": control, "big": BIG_SQL, "small": SMALL_SQL},
-        {"key": "agent", "label": "(b) `nexus_agent`: all organizations (in `nexus_read_all`, which no restrictive policy names)",
-         "engine": agent, "big": BIG_SQL, "small": SMALL_SQL},
-        {"key": "base_org", "label": f"(a') `{BASELINE_ROLE}` + the org filter in the query: (c)'s rows without RLS",
-         "engine": base, "big": big_org, "small": small_org},
-        {"key": "org", "label": f"(c) `{role_names(org)[0]}`: organization {org}, the policy filters",
-         "engine": scoped, "big": BIG_SQL, "small": SMALL_SQL},
-    ]  # fmt: skip
+        {
+            "key": "base",
+            "label": f"(a) `{BASELINE_ROLE}`: not in `nexus_read`, permissive policy only",
+            "engine": base,
+            "big": BIG_SQL,
+            "small": SMALL_SQL,
+        },
+        {
+            "key": "control",
+            "label": f"(a2) control: `{BASELINE_ROLE}` again, its own pool (A/A: the ratios' noise floor)",
+            "engine": control,
+            "big": BIG_SQL,
+            "small": SMALL_SQL,
+        },
+        {
+            "key": "agent",
+            "label": "(b) `nexus_agent`: all organizations (in `nexus_read_all`, which no restrictive policy names)",
+            "engine": agent,
+            "big": BIG_SQL,
+            "small": SMALL_SQL,
+        },
+        {
+            "key": "base_org",
+            "label": f"(a') `{BASELINE_ROLE}` + the org filter in the query: (c)'s rows without RLS",
+            "engine": base,
+            "big": big_org,
+            "small": small_org,
+        },
+        {
+            "key": "org",
+            "label": f"(c) `{role_names(org)[0]}`: organization {org}, the policy filters",
+            "engine": scoped,
+            "big": BIG_SQL,
+            "small": SMALL_SQL,
+        },
+    ]
 
 
 def bench_reads(paths: list[dict], rounds: int, iters: int, explain_small: int) -> dict:
@@ -293,11 +323,19 @@ def _bench_reads(paths, rounds, iters, explain_small) -> dict:
     return {
         "labels": {pth["key"]: pth["label"] for pth in paths},
         "sql": {pth["key"]: (pth["big"], pth["small"]) for pth in paths},
-        "rows": rows, "big": big, "big_server": big_server, "big_plan_ms": big_plan_ms, "plans": plans,
+        "rows": rows,
+        "big": big,
+        "big_server": big_server,
+        "big_plan_ms": big_plan_ms,
+        "plans": plans,
         "big_shapes": {k: shapes(v) for k, v in big_shapes.items()},
-        "small": small, "small_rows": small_rows, "small_server": small_server, "small_plan_ms": small_plan_ms,
-        "small_plans": small_plans, "small_shapes": {k: shapes(v) for k, v in small_shapes.items()},
-    }  # fmt: skip
+        "small": small,
+        "small_rows": small_rows,
+        "small_server": small_server,
+        "small_plan_ms": small_plan_ms,
+        "small_plans": small_plans,
+        "small_shapes": {k: shapes(v) for k, v in small_shapes.items()},
+    }
 
 
 def paired(a: list[float], b: list[float]) -> list[float]:
@@ -477,10 +515,21 @@ def bench_write(db, org: str, org_id: int, rounds: int, commit_rounds: int, plan
     finally:
         admin.close()
     return {
-        "sql": sql, "count_sql": stmt.count_sql, "sample_sql": stmt.sample_sql, "canonical": stmt.sql,
-        "rows": WRITE_ROWS, "in_range": int(in_range), "projects": projects, "roles": roles,
-        "py": py, "t": t, "before": before, "after": after, "checksum_s": checksum_s, "recluster_s": recluster_s,
-    }  # fmt: skip
+        "sql": sql,
+        "count_sql": stmt.count_sql,
+        "sample_sql": stmt.sample_sql,
+        "canonical": stmt.sql,
+        "rows": WRITE_ROWS,
+        "in_range": int(in_range),
+        "projects": projects,
+        "roles": roles,
+        "py": py,
+        "t": t,
+        "before": before,
+        "after": after,
+        "checksum_s": checksum_s,
+        "recluster_s": recluster_s,
+    }
 
 
 # =========================================================================== report
@@ -520,14 +569,23 @@ def render(seed: dict, org: tuple[str, int, int], setup: dict, reads: dict | Non
         for key in ("base", "control", "agent", "base_org", "org"):
             pr = med(paired(big[ref[key]], big[key]))
             spr = med(paired(srv[ref[key]], srv[key]))
-            table.append([
-                L[key], f"{rows[key]:,}", f"{plans[key]['scanned']:,}", fmt_s(m[key]), fmt_s(min(big[key])),
-                fmt_s(p(big[key], 90)), len(big[key]),
-                "—" if ref[key] == key else f"{fmt_ratio(m[key] / m[ref[key]])} ({_pct(pr)})",
-                f"{m[key] / rows[key] * 1e6:.2f}", fmt_ms(ms[key], 0),
-                "—" if ref[key] == key else f"{fmt_ratio(ms[key] / ms[ref[key]])} ({_pct(spr)})",
-                f"{mp[key]:.2f}", reads["big_shapes"][key],
-            ])  # fmt: skip
+            table.append(
+                [
+                    L[key],
+                    f"{rows[key]:,}",
+                    f"{plans[key]['scanned']:,}",
+                    fmt_s(m[key]),
+                    fmt_s(min(big[key])),
+                    fmt_s(p(big[key], 90)),
+                    len(big[key]),
+                    "—" if ref[key] == key else f"{fmt_ratio(m[key] / m[ref[key]])} ({_pct(pr)})",
+                    f"{m[key] / rows[key] * 1e6:.2f}",
+                    fmt_ms(ms[key], 0),
+                    "—" if ref[key] == key else f"{fmt_ratio(ms[key] / ms[ref[key]])} ({_pct(spr)})",
+                    f"{mp[key]:.2f}",
+                    reads["big_shapes"][key],
+                ]
+            )
         parts += [
             "#### 1,000,000-row fetch under row-level security",
             "",
@@ -604,13 +662,22 @@ def render(seed: dict, org: tuple[str, int, int], setup: dict, reads: dict | Non
         mm = {k: med(v) for k, v in sm.items()}
         table = []
         for key in ("base", "control", "agent", "base_org", "org"):
-            table.append([
-                L[key], reads["small_rows"][key], f"{sp[key]['scanned']:,}", fmt_ms(mm[key]), fmt_ms(p(sm[key], 10)),
-                fmt_ms(p(sm[key], 90)), len(sm[key]),
-                "—" if ref[key] == key else f"{(mm[key] - mm[ref[key]]) * 1000:+.3f}",
-                f"{(mm[key] - mm['base']) * 1000:+.3f}", f"{spm[key]:.3f}", f"{med(ss[key]):.3f}",
-                reads["small_shapes"][key],
-            ])  # fmt: skip
+            table.append(
+                [
+                    L[key],
+                    reads["small_rows"][key],
+                    f"{sp[key]['scanned']:,}",
+                    fmt_ms(mm[key]),
+                    fmt_ms(p(sm[key], 10)),
+                    fmt_ms(p(sm[key], 90)),
+                    len(sm[key]),
+                    "—" if ref[key] == key else f"{(mm[key] - mm[ref[key]]) * 1000:+.3f}",
+                    f"{(mm[key] - mm['base']) * 1000:+.3f}",
+                    f"{spm[key]:.3f}",
+                    f"{med(ss[key]):.3f}",
+                    reads["small_shapes"][key],
+                ]
+            )
         parts += [
             "#### 10-row query under row-level security",
             "",
@@ -689,8 +756,11 @@ def render(seed: dict, org: tuple[str, int, int], setup: dict, reads: dict | Non
             "",
         ]
         roles = write["roles"]
-        cols = [("org", f"{slug} (`{roles['org']}`)"), ("all", f"all organizations (`{roles['all']}`)"),
-                ("base", f"no RLS (`{BASELINE_ROLE}`, reads only)")]  # fmt: skip
+        cols = [
+            ("org", f"{slug} (`{roles['org']}`)"),
+            ("all", f"all organizations (`{roles['all']}`)"),
+            ("base", f"no RLS (`{BASELINE_ROLE}`, reads only)"),
+        ]
 
         def cell(key, step):
             xs = t[key][step]
@@ -702,14 +772,21 @@ def render(seed: dict, org: tuple[str, int, int], setup: dict, reads: dict | Non
         rows_w = [
             ["count read: `engine.read(count_sql, row_cap=1)`", *(cell(k, "count") for k, _ in cols)],
             ["sample read: `engine.read(sample_sql, row_cap=5)`", *(cell(k, "sample") for k, _ in cols)],
-            ["`Confirmations._preview(stmt)`: count + sample + sample formatting (what `propose` runs per statement)",
-             *(cell(k, "preview") for k, _ in cols)],
+            [
+                "`Confirmations._preview(stmt)`: count + sample + sample formatting (what `propose` runs per statement)",
+                *(cell(k, "preview") for k, _ in cols),
+            ],
             ["**preview total**: `plan_write` + `_preview` (medians added)", *(total(k) for k, _ in cols)],
-            [f"confirmed write `engine.write([sql], [n])`, rolled back (expected count forced to differ: BEGIN, "
-             f"SET LOCAL, UPDATE of {n:,} rows, ROLLBACK)", *(cell(k, "write_rollback") for k, _ in cols)],
-            ["confirmed write, committed (BEGIN ... COMMIT); rows restored after each, untimed",
-             *(cell(k, "write_commit") for k, _ in cols)],
-        ]  # fmt: skip
+            [
+                f"confirmed write `engine.write([sql], [n])`, rolled back (expected count forced to differ: BEGIN, "
+                f"SET LOCAL, UPDATE of {n:,} rows, ROLLBACK)",
+                *(cell(k, "write_rollback") for k, _ in cols),
+            ],
+            [
+                "confirmed write, committed (BEGIN ... COMMIT); rows restored after each, untimed",
+                *(cell(k, "write_commit") for k, _ in cols),
+            ],
+        ]
         parts += [md_table(["step (median ms)", *(c for _, c in cols)], rows_w, align="lrrr"), ""]
         o = {s: med(t["org"][s]) for s in ("preview", "write_rollback", "write_commit")}
         a = {s: med(t["all"][s]) for s in ("preview", "write_rollback", "write_commit")}
@@ -776,11 +853,21 @@ def main(argv: list[str] | None = None) -> int:
             setup = ensure_baseline_role(admin)
         slug, org_id, _ = org
         if "reads" in only:
-            reads = bench_reads(read_paths(db, slug, org_id), rounds=2 if q else 21, iters=50 if q else 600,
-                                explain_small=20 if q else 200)  # fmt: skip
+            reads = bench_reads(
+                read_paths(db, slug, org_id),
+                rounds=2 if q else 21,
+                iters=50 if q else 600,
+                explain_small=20 if q else 200,
+            )
         if "write" in only:
-            write = bench_write(db, slug, org_id, rounds=2 if q else 16, commit_rounds=0 if args.no_commit else (2 if q else 6),
-                                plan_iters=50 if q else 400)  # fmt: skip
+            write = bench_write(
+                db,
+                slug,
+                org_id,
+                rounds=2 if q else 16,
+                commit_rounds=0 if args.no_commit else (2 if q else 6),
+                plan_iters=50 if q else 400,
+            )
     finally:
         db.close()
     text = render(seed, org, setup, reads, write)

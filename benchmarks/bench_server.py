@@ -117,8 +117,15 @@ def serve_child(args: argparse.Namespace) -> None:
     try:  # the client `serve` makes for itself: a bounded pool whose connections are kept alive
         from nexusleads_lab.agent.provider import ModelSettings, make_client
 
-        settings = ModelSettings(model="bench", api_key="bench", base_url=args.model_url, replay=None, record=None,
-                                 timeout_s=600, max_retries=0)  # fmt: skip
+        settings = ModelSettings(
+            model="bench",
+            api_key="bench",
+            base_url=args.model_url,
+            replay=None,
+            record=None,
+            timeout_s=600,
+            max_retries=0,
+        )
         client = make_client(settings, max_connections=256)
     except (ImportError, TypeError):  # code under test from before make_client took max_connections
         client = openai.OpenAI(base_url=args.model_url, api_key="bench", max_retries=0, timeout=600)
@@ -140,8 +147,7 @@ def serve_child(args: argparse.Namespace) -> None:
         protocols["ws_per_message_deflate"] = WS_PER_MESSAGE_DEFLATE
     except ImportError:
         pass
-    config = uvicorn.Config(app, host="127.0.0.1", port=port, log_level="warning", ws_max_size=WS_MAX_SIZE,
-                            **protocols)  # fmt: skip
+    config = uvicorn.Config(app, host="127.0.0.1", port=port, log_level="warning", ws_max_size=WS_MAX_SIZE, **protocols)
     server = uvicorn.Server(config)
 
     async def run() -> None:
@@ -543,8 +549,11 @@ def server_env(code: str | None, extra_env: dict[str, str] | None = None) -> dic
     env = {**child_env(), **(extra_env or {})}
     # Every session is the one local user "bench": the per-user fair share (issue 20) would refuse
     # all but 4 of them, so it is lifted here; the benchmark measures the process, not the quota.
-    env.update(NEXUS_MAX_TURNS_PER_USER="100000", NEXUS_MAX_SESSIONS_PER_USER="100000",
-               NEXUS_MAX_CONNECTIONS_PER_ADDRESS="100000")  # fmt: skip
+    env.update(
+        NEXUS_MAX_TURNS_PER_USER="100000",
+        NEXUS_MAX_SESSIONS_PER_USER="100000",
+        NEXUS_MAX_CONNECTIONS_PER_ADDRESS="100000",
+    )
     if code:
         env["PYTHONPATH"] = code
     return env
@@ -574,8 +583,17 @@ def start_serve_workers(
     with socket.socket() as probe:
         probe.bind(("127.0.0.1", 0))
         port = probe.getsockname()[1]
-    env = server_env(code, {"NEXUS_HOME": str(home), "OPENAI_BASE_URL": model_url, "OPENAI_API_KEY": "bench",
-                            "NEXUS_MODEL": "bench", "NEXUS_USER": "bench", "NEXUS_ORG": ORGS[0][0]})  # fmt: skip
+    env = server_env(
+        code,
+        {
+            "NEXUS_HOME": str(home),
+            "OPENAI_BASE_URL": model_url,
+            "OPENAI_API_KEY": "bench",
+            "NEXUS_MODEL": "bench",
+            "NEXUS_USER": "bench",
+            "NEXUS_ORG": ORGS[0][0],
+        },
+    )
     env.pop("NEXUS_AUTH_SECRET", None)
     cmd = [
         PY,
@@ -589,8 +607,9 @@ def start_serve_workers(
         "--workers",
         str(workers),
     ]
-    proc = subprocess.Popen(cmd, env=env, cwd=str(ROOT), stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
-                            start_new_session=True)  # fmt: skip
+    proc = subprocess.Popen(
+        cmd, env=env, cwd=str(ROOT), stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, start_new_session=True
+    )
     deadline = time.monotonic() + 300
     while time.monotonic() < deadline:
         if proc.poll() is not None:
@@ -883,8 +902,15 @@ def before_after(before: list[dict], after: list[dict], args: argparse.Namespace
                 f"{_ms(p(ab, 99))} -> {_ms(p(aa, 99))}",
             ]
         )
-    heads = ["server", "RSS / idle session", "CPU / turn, 1 session (ms)", f"CPU / turn, {args.sessions} at once (ms)",
-             "before / after (N at once)", "added p50 (ms)", "added p99 (ms)"]  # fmt: skip
+    heads = [
+        "server",
+        "RSS / idle session",
+        "CPU / turn, 1 session (ms)",
+        f"CPU / turn, {args.sessions} at once (ms)",
+        "before / after (N at once)",
+        "added p50 (ms)",
+        "added p99 (ms)",
+    ]
     return md_table(heads, rows)
 
 

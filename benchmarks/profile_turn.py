@@ -94,8 +94,10 @@ def spy_table(path: Path, top: int) -> str:
             continue
         n = int(count)
         total += n
-        frames = [f.split(" (")[0] + " (" + f.split(" (")[-1].split(":")[0].rsplit("/", 1)[-1] + ")"
-                  for f in stack.split(";")[1:]]  # fmt: skip
+        frames = [
+            f.split(" (")[0] + " (" + f.split(" (")[-1].split(":")[0].rsplit("/", 1)[-1] + ")"
+            for f in stack.split(";")[1:]
+        ]
         for f in set(frames):
             inclusive[f] += n
         if frames:
@@ -137,16 +139,29 @@ def main(argv: list[str] | None = None) -> int:
                 if args.profile:
                     env_profile = {"NEXUS_BENCH_PROFILE": str(out)}
                 proc, info = bs.start_server(where / "pgdata", srv.base_url, code, extra_env=env_profile)
-                servers.append({"n": n, "name": f"{ref} ({name})", "proc": proc, "pid": proc.pid, "ws": info["ws"],
-                                "profile": out})  # fmt: skip
+                servers.append(
+                    {"n": n, "name": f"{ref} ({name})", "proc": proc, "pid": proc.pid, "ws": info["ws"], "profile": out}
+                )
             log(f"{len(servers)} server(s) up: {args.turns} rounds of {args.concurrent} turn(s) each")
             asyncio.run(warm_up(servers, args.warmup))
             spies = []
             if args.py_spy:
                 for s in servers:
                     s["spy"] = where = temp / f"spy{s['n']}.txt"
-                    cmd = [args.py_spy, "record", "--pid", str(s["pid"]), "--gil", "--nonblocking", "--rate", "250",
-                           "--format", "raw", "--output", str(where)]  # fmt: skip
+                    cmd = [
+                        args.py_spy,
+                        "record",
+                        "--pid",
+                        str(s["pid"]),
+                        "--gil",
+                        "--nonblocking",
+                        "--rate",
+                        "250",
+                        "--format",
+                        "raw",
+                        "--output",
+                        str(where),
+                    ]
                     spies.append(subprocess.Popen(cmd, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL))
                 time.sleep(1.0)
             try:

@@ -73,8 +73,10 @@ def main(argv: list[str] | None = None) -> int:
         for problem in problems:
             print(f"  - {problem}", file=sys.stderr)
         if any("README needs" in pr or "comes before" in pr for pr in problems):
-            print("\nAdd these lines where the results should appear (for example under a '## Benchmarks' heading):\n",
-                  file=sys.stderr)  # fmt: skip
+            print(
+                "\nAdd these lines where the results should appear (for example under a '## Benchmarks' heading):\n",
+                file=sys.stderr,
+            )
             for name in SECTIONS:
                 start, end = markers(name)
                 print(f"{start}\n{end}\n", file=sys.stderr)

@@ -409,16 +409,25 @@ def cmd_demo(args) -> int:
     if not target.exists():
         return _fail(f"{target} not found; run make demo from the repository root.")
     # The URL JupyterLab prints (and opens) is the quickstart itself, not the Launcher.
-    lab = [sys.executable, "-m", "jupyter", "lab", f"--ServerApp.root_dir={notebooks}", str(target),
-           f"--LabApp.default_url=/lab/tree/{target.relative_to(notebooks).as_posix()}"]  # fmt: skip
+    lab = [
+        sys.executable,
+        "-m",
+        "jupyter",
+        "lab",
+        f"--ServerApp.root_dir={notebooks}",
+        str(target),
+        f"--LabApp.default_url=/lab/tree/{target.relative_to(notebooks).as_posix()}",
+    ]
     if args.port:
         lab.append(f"--ServerApp.port={args.port}")
     if args.no_browser:
         lab.append("--no-browser")
     if hasattr(os, "geteuid") and os.geteuid() == 0:
         lab.append("--allow-root")  # containers and CI machines often run as root
-    print(f"jupyter    opening {target.name}: Run All, then ask in the chat panel its last cell opens; "
-          "stop JupyterLab with Ctrl+C")  # fmt: skip
+    print(
+        f"jupyter    opening {target.name}: Run All, then ask in the chat panel its last cell opens; "
+        "stop JupyterLab with Ctrl+C"
+    )
     sys.stdout.flush()
     os.execv(sys.executable, lab)
     return 0  # not reached
@@ -508,15 +517,23 @@ def build_parser() -> argparse.ArgumentParser:
     sub = parser.add_subparsers(dest="command", metavar="COMMAND")
 
     p = sub.add_parser("db", help="show the active database, its schema version, table sizes and demo drift")
-    p.add_argument("action", nargs="?", choices=["show", "status", "reset", "roles", "stop"], default="show",
-                   help="show or status (default): the database, table sizes and whether the demo data changed "
-                   "since it was seeded; reset: restore the embedded database's demo data as seeded; roles: "
-                   "print the psql script (run as a superuser) that creates the least-privilege roles and "
-                   "row-level security policies; stop: stop the embedded server")  # fmt: skip
+    p.add_argument(
+        "action",
+        nargs="?",
+        choices=["show", "status", "reset", "roles", "stop"],
+        default="show",
+        help="show or status (default): the database, table sizes and whether the demo data changed "
+        "since it was seeded; reset: restore the embedded database's demo data as seeded; roles: "
+        "print the psql script (run as a superuser) that creates the least-privilege roles and "
+        "row-level security policies; stop: stop the embedded server",
+    )
     p.add_argument("--org", metavar="SLUG", help="with roles: the script for one organization's reader and writer")
-    p.add_argument("--dedicated", action="store_true",
-                   help="with roles: the database serves only this product, so also revoke every volatile "
-                   "built-in from PUBLIC (as the embedded database does)")  # fmt: skip
+    p.add_argument(
+        "--dedicated",
+        action="store_true",
+        help="with roles: the database serves only this product, so also revoke every volatile "
+        "built-in from PUBLIC (as the embedded database does)",
+    )
     p.add_argument("--json", action="store_true", help="machine-readable output")
 
     p = sub.add_parser("seed", help="load demo data (deterministic from --seed)")
@@ -559,29 +576,46 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--json", action="store_true", help="machine-readable output")
 
     p = sub.add_parser("eval", help="measure how well the model answers: a suite's questions scored against gold SQL")
-    p.add_argument("suite", nargs="?", metavar="SUITE", help="a YAML or JSON suite of {name, question, sql} (default: the bundled "
-                   "suite over the demo data)")  # fmt: skip
+    p.add_argument(
+        "suite",
+        nargs="?",
+        metavar="SUITE",
+        help="a YAML or JSON suite of {name, question, sql} (default: the bundled suite over the demo data)",
+    )
     p.add_argument("--json", action="store_true", help="print the run as one JSON object")
     p.add_argument("--model", help="model name (default: NEXUS_MODEL or gpt-4.1-mini)")
     p.add_argument("--out", metavar="FILE", help="save the run as JSON (for --baseline later)")
     p.add_argument("--baseline", metavar="FILE", help="show which questions changed status since this saved run")
-    p.add_argument("--min-score", type=_fraction, metavar="X",
-                   help="exit 1 when fewer than this share of the questions pass (0..1)")  # fmt: skip
+    p.add_argument(
+        "--min-score",
+        type=_fraction,
+        metavar="X",
+        help="exit 1 when fewer than this share of the questions pass (0..1)",
+    )
 
     p = sub.add_parser("serve", help="serve the web app's /ws/codex protocol and /api/chat/conversations")
-    p.add_argument("--host", default="127.0.0.1",
-                   help="address to listen on (default 127.0.0.1; others need NEXUS_AUTH_SECRET)")  # fmt: skip
+    p.add_argument(
+        "--host", default="127.0.0.1", help="address to listen on (default 127.0.0.1; others need NEXUS_AUTH_SECRET)"
+    )
     p.add_argument("--port", type=_positive_int, default=3001, help="port (default 3001)")
-    p.add_argument("--workers", type=_positive_int, default=1,
-                   help="worker processes (default 1); each has its own pools, all share the database")  # fmt: skip
+    p.add_argument(
+        "--workers",
+        type=_positive_int,
+        default=1,
+        help="worker processes (default 1); each has its own pools, all share the database",
+    )
 
-    p = sub.add_parser("doctor", help="check the database and the configured model server (streaming, tool calls, "
-                       "usage, quirks); exit 0 when usable")  # fmt: skip
+    p = sub.add_parser(
+        "doctor",
+        help="check the database and the configured model server (streaming, tool calls, "
+        "usage, quirks); exit 0 when usable",
+    )
     p.add_argument("--json", action="store_true", help="machine-readable output")
     p = sub.add_parser("mcp", help="serve psql and propose_write to MCP clients (Codex, Claude Code, VS Code)")
     p.add_argument("--http", action="store_true", help="streamable HTTP at /mcp instead of stdio")
-    p.add_argument("--host", default="127.0.0.1",
-                   help="with --http: address (default 127.0.0.1; others need NEXUS_AUTH_SECRET)")  # fmt: skip
+    p.add_argument(
+        "--host", default="127.0.0.1", help="with --http: address (default 127.0.0.1; others need NEXUS_AUTH_SECRET)"
+    )
     p.add_argument("--port", type=_positive_int, default=3002, help="with --http: port (default 3002)")
     return parser
 

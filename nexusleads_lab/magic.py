@@ -224,8 +224,10 @@ class NexusMagics(Magics):
             from .ui.panel import open_panel
         except ModuleNotFoundError as exc:
             if exc.name and exc.name.startswith("nexusleads_lab"):
-                print("nexus: the chat panel is not part of this installation (nexusleads_lab.ui.panel is missing); "
-                      "%%nexus cells work without it.")  # fmt: skip
+                print(
+                    "nexus: the chat panel is not part of this installation (nexusleads_lab.ui.panel is missing); "
+                    "%%nexus cells work without it."
+                )
                 return
             raise NexusError(f"The chat panel needs the {exc.name!r} package; install it with pip.") from None
         open_panel(self.session)
@@ -241,8 +243,12 @@ class NexusMagics(Magics):
         ]
         from .ui.render import listing_part
 
-        listing_part("Your conversations (resume with %nexus resume ID)", ["id", "title", "updated", "messages"], rows,
-                     "No conversations yet: ask something with %%nexus.").show()  # fmt: skip
+        listing_part(
+            "Your conversations (resume with %nexus resume ID)",
+            ["id", "title", "updated", "messages"],
+            rows,
+            "No conversations yet: ask something with %%nexus.",
+        ).show()
 
     @subcommand("resume", "%nexus resume ID", "continue a stored conversation", takes_argument=True)
     def _resume(self, argument: str, body: str | None) -> None:
@@ -288,8 +294,12 @@ class NexusMagics(Magics):
             print(f"nexus: skipped a skill: {problem}", file=sys.stderr)
         from .ui.render import listing_part
 
-        listing_part("Skills (mention one with $name to load it whole)", ["name", "description", "source"], rows,
-                     "No skills found.").show()  # fmt: skip
+        listing_part(
+            "Skills (mention one with $name to load it whole)",
+            ["name", "description", "source"],
+            rows,
+            "No skills found.",
+        ).show()
 
     @subcommand("status", "%nexus status [--full]", "model, database, user and org; --full adds paths and URLs")
     def _status(self, argument: str, _body: str | None) -> None:

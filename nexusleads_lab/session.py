@@ -198,9 +198,16 @@ class NexusSession:
             from .ui.render import render_result
 
             failed = bool(result.error and result.response is None and not result.cancelled)
-            parts = [] if failed else render_result(
-                result, assistant=assistant, show_sql=sql_shown, interactive=self._option("interactive_charts", True)
-            )  # fmt: skip
+            parts = (
+                []
+                if failed
+                else render_result(
+                    result,
+                    assistant=assistant,
+                    show_sql=sql_shown,
+                    interactive=self._option("interactive_charts", True),
+                )
+            )
             live.finish(result, parts)
             if failed:
                 raise TurnFailed(result.error or "", result)

@@ -91,11 +91,17 @@ def _mark_contacted(request):
         "INSERT INTO outreach_events (lead_id, channel, outcome, note) "
         f"SELECT id, 'email', 'sent', 'Intro email about our Kafka connector' FROM lead_scores WHERE {where}"
     )
-    return text(json.dumps({
-        "type": "confirm", "id": "mark-top-3", "title": "Mark 3 hot Kafka leads as contacted",
-        "summary": f"Sets leads {', '.join(map(str, ids))} to contacted and logs the intro email for each.",
-        "sql": sql,
-    }))  # fmt: skip
+    return text(
+        json.dumps(
+            {
+                "type": "confirm",
+                "id": "mark-top-3",
+                "title": "Mark 3 hot Kafka leads as contacted",
+                "summary": f"Sets leads {', '.join(map(str, ids))} to contacted and logs the intro email for each.",
+                "sql": sql,
+            }
+        )
+    )
 
 
 def _top_lead_ids(request, n: int) -> list[int]:
@@ -405,10 +411,15 @@ class Author:
         if question.startswith("CONFIRM_ACTION:"):
             from nexusleads_lab.testing.modelserver import text
 
-            return _resolve(text(_msg(
-                "Done — the three leads are now *contacted* and their intro emails are logged. "
-                "They will show up in next week's follow-up list if they do not reply."
-            )), request)  # fmt: skip
+            return _resolve(
+                text(
+                    _msg(
+                        "Done — the three leads are now *contacted* and their intro emails are logged. "
+                        "They will show up in next week's follow-up list if they do not reply."
+                    )
+                ),
+                request,
+            )
         script = self.scripts.get(question)
         if script is None:
             return http_error(500, f"author has no answer for {question!r}", should_retry=False)
@@ -427,9 +438,12 @@ def record(names: list[str]) -> None:
     try:
         with ModelServer(Author(answers())) as server:
             os.environ.update(
-                NEXUS_HOME=str(home), OPENAI_BASE_URL=server.base_url, OPENAI_API_KEY="author-no-key",
-                NEXUS_USER="analyst", NEXUS_ORG="acme-analytics",
-            )  # fmt: skip
+                NEXUS_HOME=str(home),
+                OPENAI_BASE_URL=server.base_url,
+                OPENAI_API_KEY="author-no-key",
+                NEXUS_USER="analyst",
+                NEXUS_ORG="acme-analytics",
+            )
             os.environ.pop("NEXUS_REPLAY", None)
             for name in names:
                 path = HERE / f"{name}.ipynb"
@@ -440,9 +454,12 @@ def record(names: list[str]) -> None:
                 first = nb.cells[1].source
                 nb.cells[1].source = re.sub(r"^REPLAY = .*$", "REPLAY = None", first, count=1, flags=re.M)
                 NotebookClient(
-                    nb, timeout=300, kernel_name="python3", store_widget_state=False,
+                    nb,
+                    timeout=300,
+                    kernel_name="python3",
+                    store_widget_state=False,
                     resources={"metadata": {"path": str(HERE)}},
-                ).execute()  # fmt: skip
+                ).execute()
                 lines = [json.loads(line) for line in cassette.open()]
                 previews = sum(1 for line in lines if "proposal" in line and "response" not in line)
                 print(f"recorded {name}: {len(lines) - previews} exchanges, {previews} proposal previews")
@@ -470,9 +487,12 @@ def _run_as_a_newcomer(path: Path) -> None:
         # No widget state: every output reads without one (a chart is Vega + PNG, a resolved
         # card is its static HTML), and state would only carry each answer a second time.
         NotebookClient(
-            nb, timeout=300, kernel_name="python3", store_widget_state=False,
+            nb,
+            timeout=300,
+            kernel_name="python3",
+            store_widget_state=False,
             resources={"metadata": {"path": str(HERE)}},
-        ).execute()  # fmt: skip
+        ).execute()
         nb.metadata.pop("widgets", None)
         for cell in nb.cells:  # a live widget (the chat panel) keeps its line of text: it needs a kernel
             for output in cell.get("outputs", []):

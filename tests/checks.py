@@ -33,9 +33,12 @@ def fingerprint(db) -> dict[str, str]:
 def sequences(db) -> dict[str, tuple[int, bool]]:
     """Every sequence's position: a preview must not consume a single value."""
     with db.connect_admin(autocommit=True) as conn:
-        names = [r[0] for r in conn.execute(
-            "SELECT c.relname FROM pg_class c WHERE c.relkind = 'S' AND c.relnamespace = 'public'::regnamespace"
-        ).fetchall()]  # fmt: skip
+        names = [
+            r[0]
+            for r in conn.execute(
+                "SELECT c.relname FROM pg_class c WHERE c.relkind = 'S' AND c.relnamespace = 'public'::regnamespace"
+            ).fetchall()
+        ]
         return {n: conn.execute(f"SELECT last_value, is_called FROM {n}").fetchone() for n in names}
 
 

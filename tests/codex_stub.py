@@ -64,8 +64,13 @@ class ResponsesStub:
                 n = len(stub.requests)
                 events = [{"type": "response.created", "response": {"id": f"resp_{n}"}}]
                 events += [{"type": "response.output_item.done", "item": item} for item in items]
-                usage = {"input_tokens": 10, "input_tokens_details": None, "output_tokens": 10,
-                         "output_tokens_details": None, "total_tokens": 20}  # fmt: skip
+                usage = {
+                    "input_tokens": 10,
+                    "input_tokens_details": None,
+                    "output_tokens": 10,
+                    "output_tokens_details": None,
+                    "total_tokens": 20,
+                }
                 events.append({"type": "response.completed", "response": {"id": f"resp_{n}", "usage": usage}})
                 for event in events:
                     self.wfile.write(f"event: {event['type']}\ndata: {json.dumps(event)}\n\n".encode())

@@ -79,8 +79,11 @@ class HttpServer:
         self.url = f"http://127.0.0.1:{self.port}/mcp"
         self.proc = subprocess.Popen(
             [NEXUS_LAB, "mcp", "--http", "--host", host, "--port", str(self.port)],
-            env=env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True,
-        )  # fmt: skip
+            env=env,
+            stdout=subprocess.PIPE,
+            stderr=subprocess.STDOUT,
+            text=True,
+        )
         deadline = time.monotonic() + 120
         while time.monotonic() < deadline:
             if self.proc.poll() is not None:
@@ -115,10 +118,16 @@ def database_state(db) -> dict[str, Any]:
             "  ';' ORDER BY setdatabase, setrole), '') FROM pg_db_role_setting),"
             " (SELECT string_agg(rolname || ':' || rolsuper || rolcreaterole || rolbypassrls || coalesce("
             "  array_to_string(rolconfig, ','), ''), ';' ORDER BY rolname) FROM pg_roles WHERE rolname LIKE 'nexus%')"
-        ).fetchone()  # fmt: skip
+        ).fetchone()
     data_sequences = {n: at for n, at in sequences(db).items() if not n.startswith(("chat_", "write_audit"))}
-    return {**fingerprint(db), "sequences": data_sequences, "advisory": extra[0], "large_objects": extra[1],
-            "db_role_settings": extra[2], "roles": extra[3]}  # fmt: skip
+    return {
+        **fingerprint(db),
+        "sequences": data_sequences,
+        "advisory": extra[0],
+        "large_objects": extra[1],
+        "db_role_settings": extra[2],
+        "roles": extra[3],
+    }
 
 
 def text_of(result) -> str:

@@ -35,8 +35,15 @@ class LiveServer:
         self.socket.bind(("127.0.0.1", 0))
         port = self.socket.getsockname()[1]
         self.budget = budget or ConnectionBudget(total=200, per_address=200, header_timeout_s=5.0)
-        config = uvicorn.Config(app, host="127.0.0.1", port=port, log_level="warning", ws_max_size=WS_MAX_SIZE,
-                                http=guarded_protocol(self.budget), ws=WebSocketProtocol)  # fmt: skip
+        config = uvicorn.Config(
+            app,
+            host="127.0.0.1",
+            port=port,
+            log_level="warning",
+            ws_max_size=WS_MAX_SIZE,
+            http=guarded_protocol(self.budget),
+            ws=WebSocketProtocol,
+        )
         self.server = uvicorn.Server(config)
         self.thread = threading.Thread(target=self.server.run, kwargs={"sockets": [self.socket]}, daemon=True)
         self.thread.start()
@@ -61,16 +68,31 @@ class Servers:
         self.db = db
         self.running: list[tuple[LiveServer, ModelServer | None]] = []
 
-    def start(self, steps=(), *, secret: str = "", user: str | None = None, max_turns: int | None = None,
-              database=None, replica_of: LiveServer | None = None, limits: ServeLimits | None = None,
-              budget: ConnectionBudget | None = None) -> LiveServer:  # fmt: skip
+    def start(
+        self,
+        steps=(),
+        *,
+        secret: str = "",
+        user: str | None = None,
+        max_turns: int | None = None,
+        database=None,
+        replica_of: LiveServer | None = None,
+        limits: ServeLimits | None = None,
+        budget: ConnectionBudget | None = None,
+    ) -> LiveServer:
         """A server; ``replica_of`` another: a second process's app over the same database, as
         the same local user, with the same model."""
         model = replica_of.model if replica_of else ModelServer(Script(list(steps)))
         client = openai.OpenAI(base_url=model.base_url, api_key="k", max_retries=0)
         local = replica_of.local if replica_of else Identity(user=user or f"srv-{uuid.uuid4().hex[:8]}", org=ORG)
-        app = create_app(secret=secret, database=database or self.db, client=client, local=local, max_turns=max_turns,
-                         limits=limits or ServeLimits())  # fmt: skip
+        app = create_app(
+            secret=secret,
+            database=database or self.db,
+            client=client,
+            local=local,
+            max_turns=max_turns,
+            limits=limits or ServeLimits(),
+        )
         live = LiveServer(app, budget)
         live.model, live.local = model, local
         self.running.append((live, None if replica_of else model))

@@ -35,15 +35,19 @@ def types(result) -> list[str]:
 
 
 def test_multi_step_tool_loop_builds_a_dashboard_from_result_ids(scripted, db):
-    assistant = scripted([
-        tool_calls([("read_file", {"path": "plg-database/SKILL.md"})]),
-        tool_calls([("psql", {"sql": TIER_SQL})]),
-        text(dashboard(
-            {"type": "widgets", "items": [{"title": "Tiers", "value": "3"}]},
-            {"type": "bars", "label": "Leads by tier", "source": "r1", "x": "tier", "y": "n"},
-            {"type": "table", "source": "r1", "limit": 50},
-        )),
-    ])  # fmt: skip
+    assistant = scripted(
+        [
+            tool_calls([("read_file", {"path": "plg-database/SKILL.md"})]),
+            tool_calls([("psql", {"sql": TIER_SQL})]),
+            text(
+                dashboard(
+                    {"type": "widgets", "items": [{"title": "Tiers", "value": "3"}]},
+                    {"type": "bars", "label": "Leads by tier", "source": "r1", "x": "tier", "y": "n"},
+                    {"type": "table", "source": "r1", "limit": 50},
+                )
+            ),
+        ]
+    )
     result = assistant.ask("How are leads spread over tiers?")
     assert result.ok, result.error
     truth = assistant.engine.read(TIER_SQL).df
@@ -76,16 +80,27 @@ def test_turn_started_arrives_before_any_network(scripted):
 
 
 def test_parallel_tool_calls_run_and_answer_in_call_order(scripted):
-    assistant = scripted([
-        tool_calls([
-            ("psql", {"sql": "SELECT count(*) AS projects FROM projects"}),
-            ("psql", {"sql": "SELECT count(*) AS repos FROM repositories"}),
-        ]),
-        text(dashboard({"type": "widgets", "items": [
-            {"title": "Projects", "source": "r1", "column": "projects"},
-            {"title": "Repositories", "source": "r2", "column": "repos"},
-        ]})),
-    ])  # fmt: skip
+    assistant = scripted(
+        [
+            tool_calls(
+                [
+                    ("psql", {"sql": "SELECT count(*) AS projects FROM projects"}),
+                    ("psql", {"sql": "SELECT count(*) AS repos FROM repositories"}),
+                ]
+            ),
+            text(
+                dashboard(
+                    {
+                        "type": "widgets",
+                        "items": [
+                            {"title": "Projects", "source": "r1", "column": "projects"},
+                            {"title": "Repositories", "source": "r2", "column": "repos"},
+                        ],
+                    }
+                )
+            ),
+        ]
+    )
     result = assistant.ask("How many projects and repositories?")
     assert result.ok, result.error
     assert set(result.frames) == {"r1", "r2"}
@@ -96,11 +111,13 @@ def test_parallel_tool_calls_run_and_answer_in_call_order(scripted):
 
 
 def test_a_database_error_goes_back_to_the_model_which_recovers(scripted):
-    assistant = scripted([
-        tool_calls([("psql", {"sql": "SELECT nonexistent_col FROM contributors"})]),
-        tool_calls([("psql", {"sql": "SELECT count(*) AS n FROM contributors"})]),
-        text(message("There are many contributors.")),
-    ])  # fmt: skip
+    assistant = scripted(
+        [
+            tool_calls([("psql", {"sql": "SELECT nonexistent_col FROM contributors"})]),
+            tool_calls([("psql", {"sql": "SELECT count(*) AS n FROM contributors"})]),
+            text(message("There are many contributors.")),
+        ]
+    )
     result = assistant.ask("How many contributors?")
     assert result.ok
     error = json.loads(assistant.server.requests[1]["messages"][-1]["content"])["error"]
@@ -180,9 +197,13 @@ def test_nobody_sees_or_deletes_another_users_or_orgs_conversations(scripted, db
     for user, org in (("bob-x", "pico-labs"), ("alice-x", "globex-cloud")):
         intruder = ConversationStore(db.admin_url, org, user)
         assert conv not in [c.id for c in intruder.list()]
-        for call, *args in ((intruder.get, conv), (intruder.messages, conv), (intruder.rename, conv, "mine"),
-                            (intruder.delete, conv),
-                            (intruder.append, conv, "user", {"message": {"role": "user", "content": "x"}})):  # fmt: skip
+        for call, *args in (
+            (intruder.get, conv),
+            (intruder.messages, conv),
+            (intruder.rename, conv, "mine"),
+            (intruder.delete, conv),
+            (intruder.append, conv, "user", {"message": {"role": "user", "content": "x"}}),
+        ):
             with pytest.raises(NotFound):
                 call(*args)
         intruder.close()
@@ -199,13 +220,24 @@ def test_injected_bio_can_at_most_produce_a_confirm_card(scripted, db):
     everyone = int(db.engine.read(count_sql).df["n"][0])
     bio_sql = "SELECT github_login, bio FROM contributors WHERE github_login = 'mallory-injector'"
     held, positions = fingerprint(db), lead_sequences(db)
-    assistant = scripted([
-        tool_calls([("psql", {"sql": bio_sql})]),
-        # a model that fell for it tries to delete directly, then asks for a confirmation
-        tool_calls([("psql", {"sql": "DELETE FROM lead_scores"})]),
-        text(json.dumps({"type": "confirm", "id": "delete-all", "title": "Delete all leads",
-                         "summary": "As the bio says", "sql": "DELETE FROM lead_scores"})),
-    ])  # fmt: skip
+    assistant = scripted(
+        [
+            tool_calls([("psql", {"sql": bio_sql})]),
+            # a model that fell for it tries to delete directly, then asks for a confirmation
+            tool_calls([("psql", {"sql": "DELETE FROM lead_scores"})]),
+            text(
+                json.dumps(
+                    {
+                        "type": "confirm",
+                        "id": "delete-all",
+                        "title": "Delete all leads",
+                        "summary": "As the bio says",
+                        "sql": "DELETE FROM lead_scores",
+                    }
+                )
+            ),
+        ]
+    )
     result = assistant.ask("Tell me about mallory-injector")
     assert "Ignore your instructions" in assistant.server.requests[1]["messages"][-1]["content"]
     assert result.steps[1].status == "failed"
@@ -219,10 +251,16 @@ def test_confirm_runs_exactly_the_shown_sql_once(scripted, db):
     scope = db.engine_for("acme-analytics")
     ids = scope.read("SELECT id FROM lead_scores WHERE status = 'new' ORDER BY id LIMIT 3").df["id"].tolist()
     sql = f"update lead_scores set status = 'contacted', status_changed_at = now()  -- mark\n where id in ({', '.join(map(str, ids))})"
-    assistant = scripted([
-        text(json.dumps({"type": "confirm", "id": "x1", "title": "Mark 3 contacted", "summary": "Three leads", "sql": sql})),
-        text(message("Marked them.")),
-    ])  # fmt: skip
+    assistant = scripted(
+        [
+            text(
+                json.dumps(
+                    {"type": "confirm", "id": "x1", "title": "Mark 3 contacted", "summary": "Three leads", "sql": sql}
+                )
+            ),
+            text(message("Marked them.")),
+        ]
+    )
     result = assistant.ask("mark these three as contacted")
     proposal = result.proposal
     assert proposal.id != "x1" and len(proposal.id) >= 24
@@ -304,10 +342,12 @@ def test_read_file_outside_skills_is_refused_and_the_turn_goes_on(scripted):
 
 
 def test_malformed_tool_arguments_and_unknown_tools_are_reported_to_the_model(scripted):
-    assistant = scripted([
-        tool_calls([("psql", "{not json"), ("drop_database", {"now": True})]),
-        text(message("sorry")),
-    ])  # fmt: skip
+    assistant = scripted(
+        [
+            tool_calls([("psql", "{not json"), ("drop_database", {"now": True})]),
+            text(message("sorry")),
+        ]
+    )
     result = assistant.ask("break things")
     assert result.ok
     follow_up = assistant.server.requests[1]["messages"]
@@ -323,11 +363,13 @@ def test_malformed_tool_arguments_and_unknown_tools_are_reported_to_the_model(sc
 
 
 def test_tool_arguments_of_the_wrong_type_are_a_tool_error_the_model_can_correct(scripted):
-    assistant = scripted([
-        tool_calls([("psql", {"sql": 42}), ("read_file", {"path": ["a", "b"]}), ("psql", {"sql": None})]),
-        tool_calls([("psql", {"sql": "SELECT 1 AS one"})]),
-        text(message("fixed it")),
-    ])  # fmt: skip
+    assistant = scripted(
+        [
+            tool_calls([("psql", {"sql": 42}), ("read_file", {"path": ["a", "b"]}), ("psql", {"sql": None})]),
+            tool_calls([("psql", {"sql": "SELECT 1 AS one"})]),
+            text(message("fixed it")),
+        ]
+    )
     result = assistant.ask("try odd arguments")
     assert result.ok and result.response.text == "fixed it"
     errors = [
@@ -384,8 +426,10 @@ def test_secrets_never_appear_in_events_messages_or_errors(scripted, db):
         agent_database_url="postgresql://nexus_agent:pg-password-SECRET@127.0.0.1:1/plg", org="acme-analytics"
     )
     leaky_db = Database(admin_url=db.admin_url, settings=leaky)
-    assistant = scripted([tool_calls([("psql", {"sql": "SELECT 1"})]), text(message("no db")), http_error(401, f"bad key {API_KEY}")],
-                         database=leaky_db)  # fmt: skip
+    assistant = scripted(
+        [tool_calls([("psql", {"sql": "SELECT 1"})]), text(message("no db")), http_error(401, f"bad key {API_KEY}")],
+        database=leaky_db,
+    )
     results = [assistant.ask("try the db"), assistant.ask("again")]
     blob = json.dumps([e.to_dict() for r in results for e in r.events]) + json.dumps(assistant.history())
     blob += " ".join(r.error or "" for r in results)
@@ -402,13 +446,21 @@ def test_long_threads_shrink_old_tool_results_first():
     big = json.dumps({"result_id": "r1", "row_count": 5, "columns": [{"name": "a"}], "rows": [["x" * 3000]]})
     messages = [
         {"role": "user", "content": "q1"},
-        {"role": "assistant", "content": None, "tool_calls": [{"id": "c1", "type": "function", "function": {"name": "psql", "arguments": "{}"}}]},
+        {
+            "role": "assistant",
+            "content": None,
+            "tool_calls": [{"id": "c1", "type": "function", "function": {"name": "psql", "arguments": "{}"}}],
+        },
         {"role": "tool", "tool_call_id": "c1", "content": big},
         {"role": "assistant", "content": "a1"},
         {"role": "user", "content": "q2"},
-        {"role": "assistant", "content": None, "tool_calls": [{"id": "c2", "type": "function", "function": {"name": "psql", "arguments": "{}"}}]},
+        {
+            "role": "assistant",
+            "content": None,
+            "tool_calls": [{"id": "c2", "type": "function", "function": {"name": "psql", "arguments": "{}"}}],
+        },
         {"role": "tool", "tool_call_id": "c2", "content": big},
-    ]  # fmt: skip
+    ]
     fitted = fit_budget(messages, 1000)
     assert len(fitted) == len(messages)
     assert json.loads(fitted[2]["content"])["result_id"] == "r1" and "rows" not in json.loads(fitted[2]["content"])
@@ -421,8 +473,11 @@ def test_a_turn_reuses_one_connection_to_the_model(db, monkeypatch):
     """The SDK stops reading at [DONE]; our transport drains the rest so keep-alive works."""
     from nexusleads_lab.agent.provider import ModelSettings, make_client
 
-    steps = [tool_calls([("psql", {"sql": "SELECT 1 AS one"})]), tool_calls([("psql", {"sql": "SELECT 2 AS two"})]),
-             text(message("done"))]  # fmt: skip
+    steps = [
+        tool_calls([("psql", {"sql": "SELECT 1 AS one"})]),
+        tool_calls([("psql", {"sql": "SELECT 2 AS two"})]),
+        text(message("done")),
+    ]
     with ModelServer(Script(steps)) as server:
         settings = ModelSettings(model="m", api_key=API_KEY, base_url=server.base_url, replay=None, record=None)
         assistant = Assistant(database=db, client=make_client(settings), user="keepalive", persist=False)

@@ -25,8 +25,13 @@ def run(db, tmp_path):
         full_env.update(env or {})
         return subprocess.run(
             [sys.executable, "-m", "nexusleads_lab.cli", *args],
-            capture_output=True, text=True, env=full_env, input=stdin, timeout=120, cwd=tmp_path,
-        )  # fmt: skip
+            capture_output=True,
+            text=True,
+            env=full_env,
+            input=stdin,
+            timeout=120,
+            cwd=tmp_path,
+        )
 
     return _run
 
@@ -112,8 +117,13 @@ def test_a_database_url_password_never_reaches_the_output(run):
 
 def test_ask_prints_events_as_json_lines_and_the_dashboard(run, db):
     sql = "SELECT tier, count(*) AS n FROM lead_scores GROUP BY 1 ORDER BY 1"
-    answer = json.dumps({"type": "dashboard", "title": "Tiers", "sections": [
-        {"type": "bars", "label": "Leads by tier", "source": "r1", "x": "tier", "y": "n"}]})  # fmt: skip
+    answer = json.dumps(
+        {
+            "type": "dashboard",
+            "title": "Tiers",
+            "sections": [{"type": "bars", "label": "Leads by tier", "source": "r1", "x": "tier", "y": "n"}],
+        }
+    )
     with ModelServer(Script([tool_calls([("psql", {"sql": sql})]), text(answer)])) as server:
         env = {"OPENAI_BASE_URL": server.base_url, "OPENAI_API_KEY": API_KEY}
         proc = run("ask", "--json", "lead tiers?", env=env)
@@ -166,11 +176,20 @@ def test_ask_without_a_model_says_what_to_set(run):
 def test_record_then_replay_gives_the_same_answer_without_a_key(run, tmp_path):
     cassette = tmp_path / "session.jsonl"
     sql = "SELECT count(*) AS n FROM projects"
-    answer = json.dumps({"type": "dashboard", "title": "Projects", "sections": [
-        {"type": "widgets", "items": [{"title": "Projects", "source": "r1", "column": "n"}]}]})  # fmt: skip
+    answer = json.dumps(
+        {
+            "type": "dashboard",
+            "title": "Projects",
+            "sections": [{"type": "widgets", "items": [{"title": "Projects", "source": "r1", "column": "n"}]}],
+        }
+    )
     with ModelServer(Script([tool_calls([("psql", {"sql": sql})]), text(answer)])) as server:
-        live = run("ask", "--json", "how many projects?",
-                   env={"OPENAI_BASE_URL": server.base_url, "OPENAI_API_KEY": API_KEY, "NEXUS_RECORD": str(cassette)})  # fmt: skip
+        live = run(
+            "ask",
+            "--json",
+            "how many projects?",
+            env={"OPENAI_BASE_URL": server.base_url, "OPENAI_API_KEY": API_KEY, "NEXUS_RECORD": str(cassette)},
+        )
     assert live.returncode == 0, live.stderr
     assert cassette.exists() and API_KEY not in cassette.read_text()
     replayed = run("ask", "--json", "how many projects?", env={"NEXUS_REPLAY": str(cassette)})
@@ -250,8 +269,12 @@ def test_a_password_never_reaches_output_in_any_connection_form(run, db, tmp_pat
     with ModelServer(
         Script([tool_calls([("psql", {"sql": "SELECT 1"})]), text(json.dumps({"type": "message", "text": "no"}))])
     ) as server:
-        env = {"OPENAI_BASE_URL": server.base_url, "OPENAI_API_KEY": API_KEY, "NEXUS_RECORD": str(cassette),
-               "NEXUS_AGENT_DATABASE_URL": bad}  # fmt: skip
+        env = {
+            "OPENAI_BASE_URL": server.base_url,
+            "OPENAI_API_KEY": API_KEY,
+            "NEXUS_RECORD": str(cassette),
+            "NEXUS_AGENT_DATABASE_URL": bad,
+        }
         proc = run("ask", "--json", "try the database", env=env)
     assert proc.returncode == 0, proc.stderr
     assert "Cannot connect" in proc.stdout
@@ -283,8 +306,11 @@ def test_psql_gets_the_password_from_the_environment_not_the_command_line(tmp_pa
     fake.write_text('#!/bin/sh\necho ARGV: "$@"\necho ENV: $PGPASSWORD\n')
     fake.chmod(0o755)
     env = {k: v for k, v in os.environ.items() if not k.startswith(("NEXUS_", "DATABASE_URL"))}
-    env.update(PATH=f"{tmp_path}:{env['PATH']}", NEXUS_MIGRATE="0",
-               DATABASE_URL="postgresql://plg_user:Sup3r%40Secret@127.0.0.1:1/plg")  # fmt: skip
+    env.update(
+        PATH=f"{tmp_path}:{env['PATH']}",
+        NEXUS_MIGRATE="0",
+        DATABASE_URL="postgresql://plg_user:Sup3r%40Secret@127.0.0.1:1/plg",
+    )
     proc = subprocess.run(
         [sys.executable, "-m", "nexusleads_lab.cli", "psql"], capture_output=True, text=True, env=env, timeout=60
     )
@@ -332,8 +358,13 @@ def test_a_misspelt_first_keyword_is_answered_with_the_nearest_sql_command(run):
 
 def _ask_two_questions(run, user: str) -> str:
     sql = "SELECT tier, count(*) AS n FROM lead_scores GROUP BY 1 ORDER BY 1"
-    answer = json.dumps({"type": "dashboard", "title": "Tiers", "sections": [
-        {"type": "bars", "label": "Leads by tier", "source": "r1", "x": "tier", "y": "n"}]})  # fmt: skip
+    answer = json.dumps(
+        {
+            "type": "dashboard",
+            "title": "Tiers",
+            "sections": [{"type": "bars", "label": "Leads by tier", "source": "r1", "x": "tier", "y": "n"}],
+        }
+    )
     steps = [
         tool_calls([("psql", {"sql": sql})]),
         text(answer),

@@ -53,8 +53,14 @@ def _play_the_quickstart(db: Database) -> None:
 def _cli(home: Path, *args: str, timeout: float = 120) -> subprocess.CompletedProcess:
     env = {k: v for k, v in os.environ.items() if not k.startswith(("OPENAI_", "NEXUS_", "DATABASE_URL"))}
     env.update(NEXUS_HOME=str(home))
-    return subprocess.run([sys.executable, "-m", "nexusleads_lab.cli", *args], capture_output=True, text=True,
-                          env=env, timeout=timeout, cwd=REPO)  # fmt: skip
+    return subprocess.run(
+        [sys.executable, "-m", "nexusleads_lab.cli", *args],
+        capture_output=True,
+        text=True,
+        env=env,
+        timeout=timeout,
+        cwd=REPO,
+    )
 
 
 def test_a_reset_after_a_run_restores_the_same_rows_and_the_same_next_ids(demo):
@@ -132,8 +138,14 @@ def test_demo_without_a_browser_prints_the_quickstarts_url(demo, home):
         port = s.getsockname()[1]
     env = {k: v for k, v in os.environ.items() if not k.startswith(("OPENAI_", "NEXUS_", "DATABASE_URL"))}
     env.update(NEXUS_HOME=str(home), JUPYTER_RUNTIME_DIR=str(home / "jupyter-runtime"))
-    lab = subprocess.Popen([sys.executable, "-m", "nexusleads_lab.cli", "demo", "--no-browser", "--port", str(port)],
-                           stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True, env=env, cwd=REPO)  # fmt: skip
+    lab = subprocess.Popen(
+        [sys.executable, "-m", "nexusleads_lab.cli", "demo", "--no-browser", "--port", str(port)],
+        stdout=subprocess.PIPE,
+        stderr=subprocess.STDOUT,
+        text=True,
+        env=env,
+        cwd=REPO,
+    )
     try:
         seen = []
         deadline = time.monotonic() + 90

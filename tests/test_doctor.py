@@ -17,8 +17,13 @@ API_KEY = "sk-proj-ZG9jdG9yLWNoZWNrcy10aGUta2V5LTEyMzQ1Ng"
 
 @pytest.fixture()
 def doctor(db, tmp_path):
-    def run(*args: str, server: ModelServer | None = None, base_url: str | None = None, model: str = "probe-model",
-            env_extra: dict | None = None):  # fmt: skip
+    def run(
+        *args: str,
+        server: ModelServer | None = None,
+        base_url: str | None = None,
+        model: str = "probe-model",
+        env_extra: dict | None = None,
+    ):
         env = {k: v for k, v in os.environ.items() if not k.startswith(("OPENAI_", "NEXUS_", "DATABASE_URL"))}
         env.update(NEXUS_HOME=str(db.embedded.pgdata.parent), NEXUS_USER="doc", NEXUS_ORG="acme-analytics")
         if server is not None or base_url is not None:
@@ -26,8 +31,12 @@ def doctor(db, tmp_path):
         env.update(env_extra or {})
         return subprocess.run(
             [sys.executable, "-m", "nexusleads_lab.cli", "doctor", *args],
-            capture_output=True, text=True, env=env, timeout=120, cwd=tmp_path,
-        )  # fmt: skip
+            capture_output=True,
+            text=True,
+            env=env,
+            timeout=120,
+            cwd=tmp_path,
+        )
 
     return run
 
@@ -41,8 +50,13 @@ def test_a_good_server_is_usable_and_every_check_says_yes(doctor):
     check = report["server"]
     assert report["usable"] and report["problems"] == [] and report["database"]["ok"]
     assert "acme-analytics" in report["database"]["scope"] and "projects visible" in report["database"]["scope"]
-    assert (check["answers"], check["streams"], check["calls_tools"], check["parallel_calls"], check["reports_usage"]) == (
-        True, True, True, True, True)  # fmt: skip
+    assert (
+        check["answers"],
+        check["streams"],
+        check["calls_tools"],
+        check["parallel_calls"],
+        check["reports_usage"],
+    ) == (True, True, True, True, True)
     assert check["usage"] == {"prompt_tokens": 812, "completion_tokens": 61, "total_tokens": 873}
     assert check["quirks"] == []
     assert request["stream"] is True and [t["function"]["name"] for t in request["tools"]] == ["psql", "read_file"]
@@ -63,12 +77,14 @@ def test_a_quirky_server_is_usable_and_its_quirks_are_named(doctor):
 
 
 def test_a_server_that_never_calls_tools_is_not_usable_and_says_why(doctor):
-    chatty = RawReply((
-        'data: {"id":"c","object":"chat.completion.chunk","choices":[{"index":0,"delta":{"role":"assistant",'
-        '"content":"I cannot run SQL, but SELECT 1 returns 1."},"finish_reason":null}]}',
-        'data: {"id":"c","object":"chat.completion.chunk","choices":[{"index":0,"delta":{},"finish_reason":"stop"}]}',
-        "data: [DONE]",
-    ))  # fmt: skip
+    chatty = RawReply(
+        (
+            'data: {"id":"c","object":"chat.completion.chunk","choices":[{"index":0,"delta":{"role":"assistant",'
+            '"content":"I cannot run SQL, but SELECT 1 returns 1."},"finish_reason":null}]}',
+            'data: {"id":"c","object":"chat.completion.chunk","choices":[{"index":0,"delta":{},"finish_reason":"stop"}]}',
+            "data: [DONE]",
+        )
+    )
     with ModelServer(Script([chatty])) as server:
         proc = doctor(server=server)
     assert proc.returncode == 1
@@ -98,8 +114,9 @@ def test_without_a_model_configured_doctor_says_what_to_set(doctor):
 
 def test_a_database_that_cannot_be_reached_is_not_usable_and_its_password_is_not_shown(doctor):
     with ModelServer(Script(load("openai").steps()[:1])) as server:
-        proc = doctor("--json", server=server,
-                      env_extra={"DATABASE_URL": "postgresql://plg:doctor-SECRET-pw@127.0.0.1:1/plg"})  # fmt: skip
+        proc = doctor(
+            "--json", server=server, env_extra={"DATABASE_URL": "postgresql://plg:doctor-SECRET-pw@127.0.0.1:1/plg"}
+        )
     assert proc.returncode == 1
     report = json.loads(proc.stdout)
     assert not report["database"]["ok"] and report["server"]["calls_tools"], "the model server is still checked"
@@ -108,10 +125,29 @@ def test_a_database_that_cannot_be_reached_is_not_usable_and_its_password_is_not
 
 
 def test_a_server_that_ignores_stream_true_is_not_usable(doctor):
-    whole = {"id": "c", "object": "chat.completion", "model": "probe-model", "choices": [{"index": 0,
-             "message": {"role": "assistant", "content": None, "tool_calls": [{"id": "call_1", "type": "function",
-             "function": {"name": "psql", "arguments": '{"sql": "SELECT 1 AS one"}'}}]}, "finish_reason": "tool_calls"}],
-             "usage": {"prompt_tokens": 90, "completion_tokens": 12, "total_tokens": 102}}  # fmt: skip
+    whole = {
+        "id": "c",
+        "object": "chat.completion",
+        "model": "probe-model",
+        "choices": [
+            {
+                "index": 0,
+                "message": {
+                    "role": "assistant",
+                    "content": None,
+                    "tool_calls": [
+                        {
+                            "id": "call_1",
+                            "type": "function",
+                            "function": {"name": "psql", "arguments": '{"sql": "SELECT 1 AS one"}'},
+                        }
+                    ],
+                },
+                "finish_reason": "tool_calls",
+            }
+        ],
+        "usage": {"prompt_tokens": 90, "completion_tokens": 12, "total_tokens": 102},
+    }
     with ModelServer(Script([RawReply(body=whole)])) as server:
         proc = doctor(server=server)
     assert proc.returncode == 1

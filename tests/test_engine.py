@@ -132,8 +132,10 @@ def test_pooled_connections_carry_no_state_between_queries(db):
     assert state["who"] == "nexus_agent"
     assert (state["prepared"], state["cursors"]) == (0, 0)
     with db.connect_admin() as admin:
-        locks = admin.execute("SELECT count(*) FROM pg_locks l JOIN pg_stat_activity a USING (pid)"
-                              " WHERE l.locktype = 'advisory' AND a.usename LIKE 'nexus%'").fetchone()[0]  # fmt: skip
+        locks = admin.execute(
+            "SELECT count(*) FROM pg_locks l JOIN pg_stat_activity a USING (pid)"
+            " WHERE l.locktype = 'advisory' AND a.usename LIKE 'nexus%'"
+        ).fetchone()[0]
     assert locks == 0
     engine.close()
 
@@ -381,8 +383,9 @@ def test_reads_beyond_the_pool_wait_for_a_connection_and_never_open_more(db):
     def sample() -> None:  # the reader connections opened since the test began: this engine's
         with db.connect_admin(autocommit=True) as admin:
             while not done.is_set():
-                n = admin.execute("SELECT count(*) FROM pg_stat_activity WHERE usename = %s AND backend_start >= %s",
-                                  (role, started)).fetchone()[0]  # fmt: skip
+                n = admin.execute(
+                    "SELECT count(*) FROM pg_stat_activity WHERE usename = %s AND backend_start >= %s", (role, started)
+                ).fetchone()[0]
                 peak[0] = max(peak[0], n)
 
     def read(n: int) -> None:

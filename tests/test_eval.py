@@ -104,8 +104,12 @@ def nexus_lab(db, tmp_path):
     def _run(*args: str, server: ModelServer | None = None, org: str | None = ORG) -> subprocess.CompletedProcess:
         return subprocess.run(
             [sys.executable, "-m", "nexusleads_lab.cli", *args],
-            capture_output=True, text=True, env=environment(db, server, org), timeout=300, cwd=tmp_path,
-        )  # fmt: skip
+            capture_output=True,
+            text=True,
+            env=environment(db, server, org),
+            timeout=300,
+            cwd=tmp_path,
+        )
 
     return _run
 
@@ -126,14 +130,23 @@ def test_eval_scores_each_answer_by_its_result_and_counts_a_model_error_as_an_er
     assert proc.returncode == 0, proc.stderr
     result = json.loads(proc.stdout)
     assert {k: result[k] for k in ("suite", "total", "passed", "failed", "errors")} == {
-        "suite": str(suite), "total": 6, "passed": 3, "failed": 2, "errors": 1,
-    }  # fmt: skip
+        "suite": str(suite),
+        "total": 6,
+        "passed": 3,
+        "failed": 2,
+        "errors": 1,
+    }
     assert result["model"] == "gpt-4.1-mini" and result["complete"] is True
     items = items_by_name(result)
     assert list(items) == list(SUITE), "one item per question, in the suite's order"
     assert {n: i["status"] for n, i in items.items()} == {
-        "tiers": "passed", "hot": "passed", "funnel": "passed", "warm": "failed", "top5": "failed", "broken": "error",
-    }  # fmt: skip
+        "tiers": "passed",
+        "hot": "passed",
+        "funnel": "passed",
+        "warm": "failed",
+        "top5": "failed",
+        "broken": "error",
+    }
     assert all(i["passed"] == (i["status"] == "passed") for i in items.values())
     assert set(items["tiers"]) == {"name", "question", "status", "passed", "reason", "sql", "tokens", "seconds"}
     assert items["tiers"]["sql"] == [RIGHT["tiers"]] and items["warm"]["sql"] == [WRONG["warm"]]
@@ -160,8 +173,11 @@ def test_min_score_gates_the_exit_code_and_baseline_shows_what_changed(nexus_lab
     assert proc.returncode == 1, "1 of 4 passed: below 0.26"
     assert "below --min-score 0.26" in proc.stderr
     assert {i["name"]: i["status"] for i in json.loads(before.read_text())["items"]} == {
-        "tiers": "passed", "warm": "failed", "top5": "failed", "broken": "failed",
-    }  # fmt: skip
+        "tiers": "passed",
+        "warm": "failed",
+        "top5": "failed",
+        "broken": "failed",
+    }
 
     # The skill changed: warm is answered right now, tiers breaks, the model fails on broken.
     second = {
@@ -176,8 +192,10 @@ def test_min_score_gates_the_exit_code_and_baseline_shows_what_changed(nexus_lab
     lines = proc.stdout.splitlines()
     changed = lines[lines.index(f"changed since {before}:") + 1 :]
     assert [line.split() for line in changed] == [
-        ["tiers", "passed", "->", "failed"], ["warm", "failed", "->", "passed"], ["broken", "failed", "->", "error"],
-    ]  # fmt: skip
+        ["tiers", "passed", "->", "failed"],
+        ["warm", "failed", "->", "passed"],
+        ["broken", "failed", "->", "error"],
+    ]
     # the table: each question's status, tokens and seconds, the SQL that ran, why it did not pass; totals
     row = next(line for line in lines if line.split()[:2] == ["FAILED", "tiers"])
     assert row.split()[2] == "240" and float(row.split()[3]) >= 0
@@ -213,13 +231,20 @@ def test_the_bundled_suite_runs_without_a_suite_argument(nexus_lab, db):
         ("questions: []\n", ".yaml", "has no questions"),
         ("title: leads\n", ".yaml", "without `questions:`"),
         ('[{"question": "a", "sql": "SELECT 1"},]', ".json", "is not valid JSON"),
-        ("- {name: a, question: x, sql: SELECT 1}\n- {name: a, question: y, sql: SELECT 2}\n", ".yaml", "both named 'a'"),
-        ("- {name: fine, question: x, sql: SELECT 1}\n- {name: typo, question: y, sql: SELEC 2}\n", ".yaml",
-         "'typo': The query starts with 'SELEC'"),
+        (
+            "- {name: a, question: x, sql: SELECT 1}\n- {name: a, question: y, sql: SELECT 2}\n",
+            ".yaml",
+            "both named 'a'",
+        ),
+        (
+            "- {name: fine, question: x, sql: SELECT 1}\n- {name: typo, question: y, sql: SELEC 2}\n",
+            ".yaml",
+            "'typo': The query starts with 'SELEC'",
+        ),
         ("- {name: sneaky, question: x, sql: DELETE FROM lead_scores}\n", ".yaml", "'sneaky': Only read queries"),
         ("- {name: nope, question: x, sql: SELECT nope FROM lead_scores}\n", ".yaml", "'nope': "),
     ],
-)  # fmt: skip
+)
 def test_a_malformed_suite_exits_2_naming_the_problem_before_any_model_request(
     nexus_lab, tmp_path, content, suffix, said
 ):
@@ -273,9 +298,12 @@ def test_the_model_server_dying_mid_run_makes_the_rest_errors_and_the_run_goes_o
     try:
         proc = subprocess.Popen(
             [sys.executable, "-m", "nexusleads_lab.cli", "eval", str(suite), "--json"],
-            stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, cwd=tmp_path,
+            stdout=subprocess.PIPE,
+            stderr=subprocess.PIPE,
+            text=True,
+            cwd=tmp_path,
             env=environment(db, server),
-        )  # fmt: skip
+        )
         assert dying.wait(120), "the second question never reached the model"
         server.close()
         dead.set()
@@ -286,8 +314,11 @@ def test_the_model_server_dying_mid_run_makes_the_rest_errors_and_the_run_goes_o
     assert proc.returncode == 0, stderr
     out = json.loads(stdout)
     assert {i["name"]: i["status"] for i in out["items"]} == {
-        "tiers": "passed", "hot": "error", "warm": "error", "top5": "error",
-    }  # fmt: skip
+        "tiers": "passed",
+        "hot": "error",
+        "warm": "error",
+        "top5": "error",
+    }
     assert (out["passed"], out["failed"], out["errors"], out["complete"]) == (1, 0, 3, True)
     assert all("model service" in i["reason"] for i in out["items"][1:])
 
@@ -306,8 +337,12 @@ def test_ctrl_c_writes_the_partial_result_and_exits_130(db, tmp_path):
     with ModelServer(Analyst(by_question({"tiers": RIGHT["tiers"], "hot": hang, "warm": RIGHT["warm"]}))) as server:
         proc = subprocess.Popen(
             [sys.executable, "-m", "nexusleads_lab.cli", "eval", str(suite), "--json", "--out", str(out)],
-            stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, cwd=tmp_path, env=environment(db, server),
-        )  # fmt: skip
+            stdout=subprocess.PIPE,
+            stderr=subprocess.PIPE,
+            text=True,
+            cwd=tmp_path,
+            env=environment(db, server),
+        )
         try:
             assert waiting.wait(120), "the second question never reached the model"
             proc.send_signal(signal.SIGINT)
@@ -376,8 +411,18 @@ def test_every_gold_query_of_the_bundled_suite_returns_rows_and_the_same_rows_ag
         gold = Gold(first.df, ordered=gold_is_ordered(q.sql))
         assert gold.compare(engine.read(q.sql).df).ok, f"{q.name} is not deterministic"
     sql = " ".join(q.sql.lower() for q in suite.questions)
-    for shape in ("group by", "order by", "limit", "ilike", "any (topics)", "repository_contributors",
-                  "outreach_events", "o.slug =", "date_trunc", "filter (where"):  # fmt: skip
+    for shape in (
+        "group by",
+        "order by",
+        "limit",
+        "ilike",
+        "any (topics)",
+        "repository_contributors",
+        "outreach_events",
+        "o.slug =",
+        "date_trunc",
+        "filter (where",
+    ):
         assert shape in sql, f"no question of the bundled suite uses {shape}"
 
 

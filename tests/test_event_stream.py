@@ -115,8 +115,9 @@ def test_every_confirmation_outcome_is_an_event_and_the_transcript_keeps_it_stru
         db.engine.write([sql.replace("'contacted'", "'new'")], [2])
     resolved = [e for e in seen if isinstance(e, ConfirmResolved)]
     assert [(e.proposal_id, e.status, e.rows_affected) for e in resolved] == [
-        (proposal.id, "confirmed", 2), (second.id, "cancelled", None)
-    ]  # fmt: skip
+        (proposal.id, "confirmed", 2),
+        (second.id, "cancelled", None),
+    ]
     assert all(e.conversation_id == assistant.thread.id and e.turn_id is None for e in resolved)
     assert resolved[0].to_dict()["type"] == "confirm.resolved" and resolved[0].to_dict()["id"] == proposal.id
     items = assistant.transcript()
@@ -131,13 +132,15 @@ def test_every_confirmation_outcome_is_an_event_and_the_transcript_keeps_it_stru
 def test_a_transcript_with_a_failed_turn_a_cancelled_one_and_an_expired_proposal(make, db):
     noop = "UPDATE lead_scores SET status = status WHERE false"
 
-    assistant = make([
-        tool_calls([("psql", {"sql": TIER_SQL})]),
-        text(json.dumps({"type": "dashboard", "title": "Tiers", "sections": [{"type": "table", "source": "r1"}]})),
-        http_error(400, "bad request", should_retry=False),
-        text(message("x" * 4000), chunk_size=1, delay=0.01),
-        text(confirm(noop)),
-    ])  # fmt: skip
+    assistant = make(
+        [
+            tool_calls([("psql", {"sql": TIER_SQL})]),
+            text(json.dumps({"type": "dashboard", "title": "Tiers", "sections": [{"type": "table", "source": "r1"}]})),
+            http_error(400, "bad request", should_retry=False),
+            text(message("x" * 4000), chunk_size=1, delay=0.01),
+            text(confirm(noop)),
+        ]
+    )
     assistant.ask("tiers")
     failed = assistant.ask("fail please")
     assert failed.error
@@ -184,8 +187,13 @@ def test_a_confirmation_made_by_the_cli_in_another_process_reaches_subscribers_a
     card = ConfirmCard(result.response_dict(), assistant)
     env = {k: v for k, v in os.environ.items() if not k.startswith(("OPENAI_", "NEXUS_", "DATABASE_URL"))}
     env.update(NEXUS_HOME=str(db.embedded.pgdata.parent), NEXUS_USER=assistant.user, NEXUS_ORG=ORG)
-    proc = subprocess.run([sys.executable, "-m", "nexusleads_lab.cli", "confirm", result.proposal.id],
-                          capture_output=True, text=True, env=env, timeout=120)  # fmt: skip
+    proc = subprocess.run(
+        [sys.executable, "-m", "nexusleads_lab.cli", "confirm", result.proposal.id],
+        capture_output=True,
+        text=True,
+        env=env,
+        timeout=120,
+    )
     assert proc.returncode == 0, proc.stderr
     deadline = time.monotonic() + 30
     while card.status == "pending" and time.monotonic() < deadline:
@@ -240,8 +248,11 @@ def test_the_panels_card_follows_a_confirmation_made_by_the_cli_in_another_proce
     env.update(NEXUS_HOME=str(db.embedded.pgdata.parent), NEXUS_USER=assistant.user, NEXUS_ORG=ORG)
     proc = subprocess.run(
         [sys.executable, "-m", "nexusleads_lab.cli", "confirm", proposal.id],
-        capture_output=True, text=True, env=env, timeout=120,
-    )  # fmt: skip
+        capture_output=True,
+        text=True,
+        env=env,
+        timeout=120,
+    )
     assert proc.returncode == 0, proc.stderr
     deadline = time.monotonic() + 30
     while (card().get("outcome") or {}).get("status") != "confirmed" and time.monotonic() < deadline:

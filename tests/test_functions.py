@@ -66,8 +66,16 @@ def test_the_allow_list_is_built_ins_only_and_refuses_what_reads_outside_the_que
 def test_every_volatile_function_is_refused_however_it_is_spelled(volatile):
     assert len(volatile) > 100, "the catalog lists the volatile built-ins"
     names = {name for name, _ in volatile}
-    assert {"pg_notify", "pg_logical_emit_message", "pg_advisory_xact_lock", "set_config", "lo_create",
-            "pg_sleep", "nextval", "pg_cancel_backend"} <= names  # fmt: skip
+    assert {
+        "pg_notify",
+        "pg_logical_emit_message",
+        "pg_advisory_xact_lock",
+        "set_config",
+        "lo_create",
+        "pg_sleep",
+        "nextval",
+        "pg_cancel_backend",
+    } <= names
     # stable, but they assign a transaction id
     volatile = [*volatile, ("txid_current", 0), ("pg_current_xact_id", 0), ("txid_current_if_assigned", 0)]
     for name, nargs in volatile:
@@ -88,12 +96,15 @@ def test_every_volatile_function_is_refused_however_it_is_spelled(volatile):
 
 def test_attribute_notation_cannot_reach_a_volatile_function(db):
     with db.connect_admin(autocommit=True) as conn:
-        derived = {r[0] for r in conn.execute(
-            "SELECT DISTINCT p.proname FROM pg_proc p WHERE p.provolatile = 'v' AND p.pronargs >= 1"
-            " AND p.proargtypes[0] IN ('record'::regtype, 'anyelement'::regtype, 'anyarray'::regtype,"
-            " 'anycompatible'::regtype, 'anycompatiblearray'::regtype, '\"any\"'::regtype)"
-            " AND (p.pronargs = 1 OR p.provariadic <> 0)"
-        ).fetchall()}  # fmt: skip
+        derived = {
+            r[0]
+            for r in conn.execute(
+                "SELECT DISTINCT p.proname FROM pg_proc p WHERE p.provolatile = 'v' AND p.pronargs >= 1"
+                " AND p.proargtypes[0] IN ('record'::regtype, 'anyelement'::regtype, 'anyarray'::regtype,"
+                " 'anycompatible'::regtype, 'anycompatiblearray'::regtype, '\"any\"'::regtype)"
+                " AND (p.pronargs = 1 OR p.provariadic <> 0)"
+            ).fetchall()
+        }
     assert derived <= ATTRIBUTE_NOTATION_DENIED, f"list these in functions.py: {derived - ATTRIBUTE_NOTATION_DENIED}"
     for name in ATTRIBUTE_NOTATION_DENIED:
         with pytest.raises(QueryError, match="side effects"):
@@ -138,7 +149,7 @@ def test_no_function_acts_outside_the_query_with_the_precheck_on_or_off(db, prec
         wal, xid, locks_before = listener.execute(
             "SELECT pg_current_wal_insert_lsn(), pg_snapshot_xmax(pg_current_snapshot()),"
             " (SELECT count(*) FROM pg_locks WHERE locktype = 'advisory')"
-        ).fetchone()  # fmt: skip
+        ).fetchone()
         for _, sql in EFFECTS:
             with pytest.raises(QueryError, match="not allowed on the read path" if precheck else "permission denied"):
                 engine.read(sql)
@@ -146,8 +157,9 @@ def test_no_function_acts_outside_the_query_with_the_precheck_on_or_off(db, prec
         assert list(listener.notifies(timeout=0.5, stop_after=1)) == [], "a notification was delivered"
         wal_bytes, xid_after, locks = listener.execute(
             "SELECT pg_wal_lsn_diff(pg_current_wal_insert_lsn(), %s), pg_snapshot_xmax(pg_current_snapshot()),"
-            " (SELECT count(*) FROM pg_locks WHERE locktype = 'advisory')", (wal,)
-        ).fetchone()  # fmt: skip
+            " (SELECT count(*) FROM pg_locks WHERE locktype = 'advisory')",
+            (wal,),
+        ).fetchone()
     assert wal_bytes < 100_000, "no WAL message was written"
     assert int(str(xid_after)) - int(str(xid)) < 5, "no transaction ids were burned"
     assert locks == locks_before == 0

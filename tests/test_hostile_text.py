@@ -94,20 +94,33 @@ json_value = st.recursive(
 maybe = lambda s: st.one_of(st.none(), s)  # noqa: E731
 provenance = {"source": maybe(hostile_text), "sql": maybe(hostile_text)}
 
-widgets = st.fixed_dictionaries({
-    "type": st.just("widgets"),
-    "items": st.lists(st.fixed_dictionaries({
-        "title": hostile_text, "value": st.one_of(number, hostile_text), "subtext": maybe(hostile_text), **provenance,
-    }), min_size=1, max_size=3),
-    **provenance,
-})  # fmt: skip
-bars = st.fixed_dictionaries({
-    "type": st.just("bars"),
-    "label": hostile_text,
-    "items": st.lists(st.fixed_dictionaries({"name": hostile_text, "value": number}), min_size=1, max_size=6),
-    "total_rows": maybe(st.integers(0, 10**6)),
-    **provenance,
-})  # fmt: skip
+widgets = st.fixed_dictionaries(
+    {
+        "type": st.just("widgets"),
+        "items": st.lists(
+            st.fixed_dictionaries(
+                {
+                    "title": hostile_text,
+                    "value": st.one_of(number, hostile_text),
+                    "subtext": maybe(hostile_text),
+                    **provenance,
+                }
+            ),
+            min_size=1,
+            max_size=3,
+        ),
+        **provenance,
+    }
+)
+bars = st.fixed_dictionaries(
+    {
+        "type": st.just("bars"),
+        "label": hostile_text,
+        "items": st.lists(st.fixed_dictionaries({"name": hostile_text, "value": number}), min_size=1, max_size=6),
+        "total_rows": maybe(st.integers(0, 10**6)),
+        **provenance,
+    }
+)
 
 
 @st.composite
@@ -115,69 +128,128 @@ def line(draw):
     x_type = draw(st.sampled_from(["category", "number", "time"]))
     xs = {"category": hostile_text, "number": number, "time": st.dates().map(lambda d: d.isoformat())}[x_type]
     series = draw(st.lists(short_text, max_size=3, unique=True))
-    points = draw(st.lists(st.fixed_dictionaries({
-        "x": xs, "y": number, "series": st.sampled_from(series) if series else st.none(),
-    }), min_size=1, max_size=8))  # fmt: skip
+    points = draw(
+        st.lists(
+            st.fixed_dictionaries(
+                {
+                    "x": xs,
+                    "y": number,
+                    "series": st.sampled_from(series) if series else st.none(),
+                }
+            ),
+            min_size=1,
+            max_size=8,
+        )
+    )
     return {
-        "type": "line", "label": draw(hostile_text), "points": points, "series": series, "x_type": x_type,
-        "x_label": draw(maybe(hostile_text)), "y_label": draw(maybe(hostile_text)),
-        "total_rows": draw(maybe(st.integers(0, 10**6))), **draw(st.fixed_dictionaries(provenance)),
-    }  # fmt: skip
+        "type": "line",
+        "label": draw(hostile_text),
+        "points": points,
+        "series": series,
+        "x_type": x_type,
+        "x_label": draw(maybe(hostile_text)),
+        "y_label": draw(maybe(hostile_text)),
+        "total_rows": draw(maybe(st.integers(0, 10**6))),
+        **draw(st.fixed_dictionaries(provenance)),
+    }
 
 
 @st.composite
 def table(draw):
     columns = draw(st.lists(short_text, min_size=1, max_size=4, unique=True))
     rows = draw(st.lists(st.fixed_dictionaries({c: json_value for c in columns}), max_size=4))
-    return {"type": "table", "title": draw(maybe(hostile_text)), "columns": columns, "rows": rows,
-            "total_rows": len(rows) + draw(st.integers(0, 100)), **draw(st.fixed_dictionaries(provenance))}  # fmt: skip
+    return {
+        "type": "table",
+        "title": draw(maybe(hostile_text)),
+        "columns": columns,
+        "rows": rows,
+        "total_rows": len(rows) + draw(st.integers(0, 100)),
+        **draw(st.fixed_dictionaries(provenance)),
+    }
 
 
-pills = st.fixed_dictionaries({
-    "type": st.just("pills"),
-    "label": maybe(hostile_text),
-    "items": st.lists(st.fixed_dictionaries({
-        "label": hostile_text, "color": st.sampled_from(["green", "red", "amber", "#abc", "#12ab9f"]), "count": st.integers(0, 10**6),
-    }), min_size=1, max_size=4),
-    "total_rows": maybe(st.integers(0, 10**6)),
-    **provenance,
-})  # fmt: skip
-dashboards = st.fixed_dictionaries({
-    "type": st.just("dashboard"),
-    "title": hostile_text,
-    "sections": st.lists(st.one_of(widgets, bars, line(), table(), pills), min_size=1, max_size=4),
-})  # fmt: skip
+pills = st.fixed_dictionaries(
+    {
+        "type": st.just("pills"),
+        "label": maybe(hostile_text),
+        "items": st.lists(
+            st.fixed_dictionaries(
+                {
+                    "label": hostile_text,
+                    "color": st.sampled_from(["green", "red", "amber", "#abc", "#12ab9f"]),
+                    "count": st.integers(0, 10**6),
+                }
+            ),
+            min_size=1,
+            max_size=4,
+        ),
+        "total_rows": maybe(st.integers(0, 10**6)),
+        **provenance,
+    }
+)
+dashboards = st.fixed_dictionaries(
+    {
+        "type": st.just("dashboard"),
+        "title": hostile_text,
+        "sections": st.lists(st.one_of(widgets, bars, line(), table(), pills), min_size=1, max_size=4),
+    }
+)
 
 PORT = 9  # discard: nothing listens, and nothing may try
 MARKDOWN_TRAPS = [
-    f"![pixel](http://127.0.0.1:{PORT}/px.png?d=secret)", f"![](http://127.0.0.1:{PORT}/a.png)",
-    f"<img src=http://127.0.0.1:{PORT}/b.png>", f'<img srcset="http://127.0.0.1:{PORT}/c.png 1x">',
-    f'<span style="background:url(http://127.0.0.1:{PORT}/d.png)">x</span>', f"<iframe src=http://127.0.0.1:{PORT}/></iframe>",
-    f"<http://127.0.0.1:{PORT}/e.png>", f"<video src=http://127.0.0.1:{PORT}/f.mp4></video>", "<audio src=x><source src=y></audio>",
-    f'<svg><image href="http://127.0.0.1:{PORT}/g.png"/></svg>', f'<link rel=stylesheet href="http://127.0.0.1:{PORT}/h.css">',
-    "**bold**", "`code`", "| a | b |\n|---|---|\n| ![x](http://127.0.0.1:9/t.png) | 2 |", "\n\n", "# heading\n",
-    "[link](javascript:alert(1))", "<script>alert(1)</script>",
-]  # fmt: skip
+    f"![pixel](http://127.0.0.1:{PORT}/px.png?d=secret)",
+    f"![](http://127.0.0.1:{PORT}/a.png)",
+    f"<img src=http://127.0.0.1:{PORT}/b.png>",
+    f'<img srcset="http://127.0.0.1:{PORT}/c.png 1x">',
+    f'<span style="background:url(http://127.0.0.1:{PORT}/d.png)">x</span>',
+    f"<iframe src=http://127.0.0.1:{PORT}/></iframe>",
+    f"<http://127.0.0.1:{PORT}/e.png>",
+    f"<video src=http://127.0.0.1:{PORT}/f.mp4></video>",
+    "<audio src=x><source src=y></audio>",
+    f'<svg><image href="http://127.0.0.1:{PORT}/g.png"/></svg>',
+    f'<link rel=stylesheet href="http://127.0.0.1:{PORT}/h.css">',
+    "**bold**",
+    "`code`",
+    "| a | b |\n|---|---|\n| ![x](http://127.0.0.1:9/t.png) | 2 |",
+    "\n\n",
+    "# heading\n",
+    "[link](javascript:alert(1))",
+    "<script>alert(1)</script>",
+]
 markdown_text = st.lists(st.one_of(hostile_text, st.sampled_from(MARKDOWN_TRAPS)), max_size=8).map("".join)
 messages = st.fixed_dictionaries({"type": st.just("message"), "text": markdown_text})
 
-preview_row = st.fixed_dictionaries({"key": st.dictionaries(short_text, scalar, max_size=2),
-                                     "before": maybe(st.dictionaries(short_text, scalar, max_size=3)),
-                                     "after": maybe(st.dictionaries(short_text, scalar, max_size=3))})  # fmt: skip
-confirms = st.fixed_dictionaries({
-    "type": st.just("confirm"),
-    "id": st.just("c_fuzz"),
-    "title": hostile_text,
-    "summary": hostile_text,
-    "sql": hostile_text,
-    "dry_run_rows": maybe(st.integers(0, 10**6)),
-    "dry_run_error": maybe(hostile_text),
-    "preview": st.lists(st.fixed_dictionaries({
-        "action": st.sampled_from(["update", "insert", "delete"]), "table": hostile_text, "rows": st.integers(0, 10**4),
-        "keys": st.lists(short_text, max_size=2), "columns": st.lists(short_text, max_size=3),
-        "sample": st.lists(preview_row, max_size=3),
-    }), max_size=2),
-})  # fmt: skip
+preview_row = st.fixed_dictionaries(
+    {
+        "key": st.dictionaries(short_text, scalar, max_size=2),
+        "before": maybe(st.dictionaries(short_text, scalar, max_size=3)),
+        "after": maybe(st.dictionaries(short_text, scalar, max_size=3)),
+    }
+)
+confirms = st.fixed_dictionaries(
+    {
+        "type": st.just("confirm"),
+        "id": st.just("c_fuzz"),
+        "title": hostile_text,
+        "summary": hostile_text,
+        "sql": hostile_text,
+        "dry_run_rows": maybe(st.integers(0, 10**6)),
+        "dry_run_error": maybe(hostile_text),
+        "preview": st.lists(
+            st.fixed_dictionaries(
+                {
+                    "action": st.sampled_from(["update", "insert", "delete"]),
+                    "table": hostile_text,
+                    "rows": st.integers(0, 10**4),
+                    "keys": st.lists(short_text, max_size=2),
+                    "columns": st.lists(short_text, max_size=3),
+                    "sample": st.lists(preview_row, max_size=3),
+                }
+            ),
+            max_size=2,
+        ),
+    }
+)
 responses = st.one_of(dashboards, messages, confirms)
 
 
@@ -216,17 +288,45 @@ def test_markdown_from_the_model_never_loads_anything_without_a_click(text_):
 
 
 def test_every_text_of_every_section_is_shown_escaped_and_prose_keeps_its_lines():
-    safe = safe_response({
-        "type": "dashboard", "title": "Leads\x1b[2J",
-        "sections": [
-            {"type": "widgets", "items": [{"title": "Hot\u202e", "value": "12\x0b", "subtext": "new\x07", "sql": "SELECT 1\n-- \x1b"}]},
-            {"type": "bars", "label": "By\x00 name", "items": [{"name": "Ada\x0b", "value": 3}], "sql": "SELECT\n\tname"},
-            {"type": "line", "label": "Trend\x85", "points": [{"x": "W1\x1b", "y": 1, "series": "hot\x01"}],
-             "series": ["hot\x01"], "x_label": "week\x0c", "y_label": "n\ud800"},
-            {"type": "table", "title": "Top\u2066", "columns": ["bio\x01"], "rows": [{"bio\x01": "Line one.\nLine two.\x1b]52;c;aGk=\x07"}]},
-            {"type": "pills", "label": "Status\x9b", "items": [{"label": "new\u200b", "color": "green", "count": 2}]},
-        ],
-    })  # fmt: skip
+    safe = safe_response(
+        {
+            "type": "dashboard",
+            "title": "Leads\x1b[2J",
+            "sections": [
+                {
+                    "type": "widgets",
+                    "items": [
+                        {"title": "Hot\u202e", "value": "12\x0b", "subtext": "new\x07", "sql": "SELECT 1\n-- \x1b"}
+                    ],
+                },
+                {
+                    "type": "bars",
+                    "label": "By\x00 name",
+                    "items": [{"name": "Ada\x0b", "value": 3}],
+                    "sql": "SELECT\n\tname",
+                },
+                {
+                    "type": "line",
+                    "label": "Trend\x85",
+                    "points": [{"x": "W1\x1b", "y": 1, "series": "hot\x01"}],
+                    "series": ["hot\x01"],
+                    "x_label": "week\x0c",
+                    "y_label": "n\ud800",
+                },
+                {
+                    "type": "table",
+                    "title": "Top\u2066",
+                    "columns": ["bio\x01"],
+                    "rows": [{"bio\x01": "Line one.\nLine two.\x1b]52;c;aGk=\x07"}],
+                },
+                {
+                    "type": "pills",
+                    "label": "Status\x9b",
+                    "items": [{"label": "new\u200b", "color": "green", "count": 2}],
+                },
+            ],
+        }
+    )
     widgets, bars, line, table, pills = safe["sections"]
     assert safe["title"] == "Leads\\x1B[2J"
     assert widgets["items"][0] == {
@@ -257,11 +357,24 @@ def test_a_message_keeps_its_lines_and_a_carriage_return_cannot_overwrite_one():
 def test_a_confirm_keeps_its_sql_so_the_click_still_runs_it_and_shows_each_preview_value_exactly():
     sql = "UPDATE lead_scores SET status = E'contacted\\x1B' WHERE id IN (1, 2)"  # canonical: escapes already visible
     proposal = {
-        "type": "confirm", "id": "c_abc", "title": "Mark\x0b two", "summary": "Two leads.\nThen\x1b more.", "sql": sql,
-        "dry_run_rows": 2, "dry_run_error": None,
-        "preview": [{"action": "update", "table": "lead_scores", "rows": 2, "keys": ["id"], "columns": ["status"],
-                     "sample": [{"key": {"id": 1}, "before": {"status": "new\n"}, "after": {"status": "contacted\x1b"}}]}],
-    }  # fmt: skip
+        "type": "confirm",
+        "id": "c_abc",
+        "title": "Mark\x0b two",
+        "summary": "Two leads.\nThen\x1b more.",
+        "sql": sql,
+        "dry_run_rows": 2,
+        "dry_run_error": None,
+        "preview": [
+            {
+                "action": "update",
+                "table": "lead_scores",
+                "rows": 2,
+                "keys": ["id"],
+                "columns": ["status"],
+                "sample": [{"key": {"id": 1}, "before": {"status": "new\n"}, "after": {"status": "contacted\x1b"}}],
+            }
+        ],
+    }
     safe = safe_response(proposal)
     assert safe["sql"] == sql and safe["id"] == "c_abc"
     assert (safe["title"], safe["summary"]) == ("Mark\\x0B two", "Two leads.\nThen\\x1B more.")
@@ -284,14 +397,17 @@ def test_a_markdown_image_is_a_link_and_raw_html_stays_text():
 
 
 def test_the_terminal_shows_escapes_instead_of_obeying_them():
-    out = format_response({
-        "type": "dashboard", "title": "Leads\x1b[2J",
-        "sections": [
-            {"type": "bars", "label": "By\x1b]52;c;aGk=\x07 name", "items": [{"name": "Ada\r", "value": 3}]},
-            {"type": "table", "columns": ["bio"], "rows": [{"bio": "x\x1b[1Ay"}]},
-            {"type": "widgets", "items": [{"title": "T\x9b", "value": "1\x08"}]},
-        ],
-    })  # fmt: skip
+    out = format_response(
+        {
+            "type": "dashboard",
+            "title": "Leads\x1b[2J",
+            "sections": [
+                {"type": "bars", "label": "By\x1b]52;c;aGk=\x07 name", "items": [{"name": "Ada\r", "value": 3}]},
+                {"type": "table", "columns": ["bio"], "rows": [{"bio": "x\x1b[1Ay"}]},
+                {"type": "widgets", "items": [{"title": "T\x9b", "value": "1\x08"}]},
+            ],
+        }
+    )
     assert not unsafe_in(out, "\n")
     assert "Leads\\x1B[2J" in out and "Ada\\r" in out and "x\\x1B[1Ay" in out and "By\\x1B]52;c;aGk=\\x07 name" in out
 
@@ -313,8 +429,14 @@ def kernel(db):
     """A real kernel that opens the test database and asks the test's loopback model."""
     server = ModelServer(Script([]))
     env = {k: v for k, v in os.environ.items() if not k.startswith(("OPENAI_", "NEXUS_", "DATABASE_URL", "JUPYTER"))}
-    env.update(NEXUS_HOME=str(db.embedded.pgdata.parent), NEXUS_ORG=ORG, NEXUS_USER=f"kernel-{uuid.uuid4().hex[:8]}",
-               OPENAI_API_KEY="test-key", OPENAI_BASE_URL=server.base_url, PYDEVD_DISABLE_FILE_VALIDATION="1")  # fmt: skip
+    env.update(
+        NEXUS_HOME=str(db.embedded.pgdata.parent),
+        NEXUS_ORG=ORG,
+        NEXUS_USER=f"kernel-{uuid.uuid4().hex[:8]}",
+        OPENAI_API_KEY="test-key",
+        OPENAI_BASE_URL=server.base_url,
+        PYDEVD_DISABLE_FILE_VALIDATION="1",
+    )
     k = Kernel(env)
     k.server = server
     k.run(PRELUDE)
@@ -349,18 +471,37 @@ def test_a_control_character_in_a_database_value_leaves_the_kernel_alive_and_the
     chars = [c for c in CONTROLS if c != "\x00"]
     literal = ", ".join(f"E'\\u{ord(c):04X}'" for c in chars)
     sql = (
-        "SELECT c.github_login || t.ch AS name, c.followers FROM unnest(ARRAY[" + literal + "]::text[]) WITH ORDINALITY AS t(ch, k) "
+        "SELECT c.github_login || t.ch AS name, c.followers FROM unnest(ARRAY["
+        + literal
+        + "]::text[]) WITH ORDINALITY AS t(ch, k) "
         "JOIN (SELECT github_login, followers, row_number() OVER (ORDER BY followers DESC, github_login) AS k FROM contributors) AS c "
         "USING (k) ORDER BY t.k"
-    )  # fmt: skip
+    )
     label = "Followers" + "".join(CONTROLS)
-    kernel.server.responder = Script([
-        tool_calls([("psql", {"sql": sql})]),
-        text(json.dumps({"type": "dashboard", "title": "Top\x0b leads", "sections": [
-            {"type": "bars", "label": label, "source": "r1", "x": "name", "y": "followers", "limit": 100},
-            {"type": "line", "label": label, "source": "r1", "x": "name", "y": "followers"},
-        ]})),
-    ])  # fmt: skip
+    kernel.server.responder = Script(
+        [
+            tool_calls([("psql", {"sql": sql})]),
+            text(
+                json.dumps(
+                    {
+                        "type": "dashboard",
+                        "title": "Top\x0b leads",
+                        "sections": [
+                            {
+                                "type": "bars",
+                                "label": label,
+                                "source": "r1",
+                                "x": "name",
+                                "y": "followers",
+                                "limit": 100,
+                            },
+                            {"type": "line", "label": label, "source": "r1", "x": "name", "y": "followers"},
+                        ],
+                    }
+                )
+            ),
+        ]
+    )
     out = ready(kernel).run("%%nexus\nFollowers of the top leads, by name")
     assert kernel.alive(), f"the kernel died (exit status {kernel.exit_status()})"
     assert not out.errors, out.errors
@@ -402,9 +543,22 @@ def test_every_control_character_in_a_bars_or_line_label_leaves_a_real_kernel_al
 def test_axis_titles_read_the_same_on_the_axis_in_the_tooltip_and_in_the_description(kernel):
     # vega-lite writes field titles into Vega expressions without escaping backslashes
     x_label, y_label = "week\x0b", 'leads \\"+ 1 + \\"'
-    out = render_in(kernel, {"type": "dashboard", "title": "Trend", "sections": [
-        {"type": "line", "label": "Leads", "points": [{"x": "W1", "y": 3}], "x_label": x_label, "y_label": y_label},
-    ]})  # fmt: skip
+    out = render_in(
+        kernel,
+        {
+            "type": "dashboard",
+            "title": "Trend",
+            "sections": [
+                {
+                    "type": "line",
+                    "label": "Leads",
+                    "points": [{"x": "W1", "y": 3}],
+                    "x_label": x_label,
+                    "y_label": y_label,
+                },
+            ],
+        },
+    )
     (svg,) = out.svgs
     x_shown, y_shown = "week\\x0B", 'leads \\"+ 1 + \\"'
     assert f">{x_shown}</text>" in svg and f">{y_shown}</text>" in svg, "the axis titles"
@@ -414,9 +568,20 @@ def test_axis_titles_read_the_same_on_the_axis_in_the_tooltip_and_in_the_descrip
 
 def test_the_two_characters_xml_forbids_in_a_chart_label_leave_the_kernel_alive(kernel):
     # U+FFFE in a bar's name made vl-convert's SVG text parser panic, which aborts the process.
-    out = render_in(kernel, {"type": "dashboard", "title": "T", "sections": [
-        {"type": "bars", "label": "By\ufffe name", "items": [{"name": "Ada\ufffe", "value": 3}, {"name": "B\uffff", "value": 1}]},
-    ]})  # fmt: skip
+    out = render_in(
+        kernel,
+        {
+            "type": "dashboard",
+            "title": "T",
+            "sections": [
+                {
+                    "type": "bars",
+                    "label": "By\ufffe name",
+                    "items": [{"name": "Ada\ufffe", "value": 3}, {"name": "B\uffff", "value": 1}],
+                },
+            ],
+        },
+    )
     assert kernel.alive(), f"the kernel died (exit status {kernel.exit_status()})"
     assert not out.errors, out.errors
     (svg,) = out.svgs
@@ -456,12 +621,13 @@ def test_any_unicode_in_any_field_of_any_answer_leaves_a_real_kernel_alive_and_e
 # -- the panel and the CLI, end to end ----------------------------------------------------------------
 
 HOSTILE_DASHBOARD = {
-    "type": "dashboard", "title": "Leads\x1b[2J\u202e",
+    "type": "dashboard",
+    "title": "Leads\x1b[2J\u202e",
     "sections": [
         {"type": "bars", "label": "By\x0b name", "items": [{"name": "Ada\x1b]52;c;aGk=\x07", "value": 3}]},
         {"type": "table", "columns": ["bio\x01"], "rows": [{"bio\x01": "x\x1b[1Ay\r"}]},
     ],
-}  # fmt: skip
+}
 
 
 def test_the_panel_syncs_only_safe_text_live_and_from_history(scripted_assistant):
@@ -486,10 +652,21 @@ def test_the_panel_syncs_only_safe_text_live_and_from_history(scripted_assistant
 def test_nexus_lab_ask_prints_escapes_instead_of_sending_them_to_the_terminal(db, tmp_path):
     with ModelServer(Script([text(json.dumps(HOSTILE_DASHBOARD))])) as server:
         env = {k: v for k, v in os.environ.items() if not k.startswith(("OPENAI_", "NEXUS_", "DATABASE_URL"))}
-        env.update(NEXUS_HOME=str(db.embedded.pgdata.parent), NEXUS_USER="cli-hostile", NEXUS_ORG=ORG,
-                   OPENAI_API_KEY="test-key", OPENAI_BASE_URL=server.base_url)  # fmt: skip
-        proc = subprocess.run([sys.executable, "-m", "nexusleads_lab.cli", "ask", "Leads by name"],
-                              capture_output=True, text=True, env=env, timeout=120, cwd=tmp_path)  # fmt: skip
+        env.update(
+            NEXUS_HOME=str(db.embedded.pgdata.parent),
+            NEXUS_USER="cli-hostile",
+            NEXUS_ORG=ORG,
+            OPENAI_API_KEY="test-key",
+            OPENAI_BASE_URL=server.base_url,
+        )
+        proc = subprocess.run(
+            [sys.executable, "-m", "nexusleads_lab.cli", "ask", "Leads by name"],
+            capture_output=True,
+            text=True,
+            env=env,
+            timeout=120,
+            cwd=tmp_path,
+        )
     assert proc.returncode == 0, proc.stderr
     assert not unsafe_in(proc.stdout + proc.stderr, "\n")
     assert "== Leads\\x1B[2J\\u202E ==" in proc.stdout and "Ada\\x1B]52;c;aGk=\\x07" in proc.stdout

@@ -254,3 +254,19 @@ def test_the_demo_catalogue_is_data_shipped_with_the_package():
     assert (PACKAGE / "db" / "demo" / "catalogue.json").is_file()
     assert catalogue.ORGS[0][0] == "acme-analytics"
     assert catalogue.SHOWCASE[0][0] == catalogue.INJECTION_LOGIN == "mallory-injector"
+
+
+FORMATTER_OFF = re.compile(r"#\s*fmt:\s*(skip|off)\b")
+
+
+def test_the_formatter_owns_every_line():
+    """CONTRIBUTING.md says `ruff format` owns the layout; a formatter-off comment would quietly take lines back."""
+    sources = [p for d in ("nexusleads_lab", "tests", "benchmarks", "scripts") for p in (ROOT / d).rglob("*.py")]
+    sources.append(ROOT / "conftest.py")
+    kept = [
+        f"{p.relative_to(ROOT)}:{n}"
+        for p in sources
+        for n, line in enumerate(p.read_text().splitlines(), 1)
+        if FORMATTER_OFF.search(line)
+    ]
+    assert len(sources) > 100 and not kept, kept

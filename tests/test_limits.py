@@ -35,8 +35,13 @@ MEASURE = textwrap.dedent(
 
 
 def measure(db, sql: str, cap: int) -> dict:
-    proc = subprocess.run([sys.executable, "-c", MEASURE, db.engine.agent_url, sql, str(cap)],
-                          capture_output=True, text=True, timeout=120, env=os.environ.copy())  # fmt: skip
+    proc = subprocess.run(
+        [sys.executable, "-c", MEASURE, db.engine.agent_url, sql, str(cap)],
+        capture_output=True,
+        text=True,
+        timeout=120,
+        env=os.environ.copy(),
+    )
     assert proc.returncode == 0, proc.stderr
     return json.loads(proc.stdout)
 
@@ -82,8 +87,10 @@ def test_a_sort_that_would_spill_gigabytes_fails_at_the_temp_file_limit(db):
     assert info.value.sqlstate in ("53400", "57014"), str(info.value)  # temp_file_limit, or the timeout first
     assert db.engine.read("SELECT 1 AS one").df["one"][0] == 1
     with db.connect_admin(autocommit=True) as conn:
-        settings = dict(conn.execute(
-            "SELECT split_part(s, '=', 1), split_part(s, '=', 2) FROM pg_db_role_setting r"
-            " JOIN pg_roles o ON o.oid = r.setrole, unnest(r.setconfig) s WHERE o.rolname = 'nexus_agent'"
-        ).fetchall())  # fmt: skip
+        settings = dict(
+            conn.execute(
+                "SELECT split_part(s, '=', 1), split_part(s, '=', 2) FROM pg_db_role_setting r"
+                " JOIN pg_roles o ON o.oid = r.setrole, unnest(r.setconfig) s WHERE o.rolname = 'nexus_agent'"
+            ).fetchall()
+        )
     assert settings["temp_file_limit"] == "512MB" and settings["work_mem"] == "32MB"

@@ -92,17 +92,22 @@ def widget(model_id: str):
 
 FULL_DASHBOARD = [
     tool_calls([("psql", {"sql": TIER_SQL}), ("psql", {"sql": STATUS_SQL})]),
-    text(dashboard(
-        {"type": "widgets", "items": [
-            {"title": "Tiers", "value": "3", "subtext": "hot, warm, cold"},
-            {"title": "Hot leads", "source": "r1", "column": "n", "row": 1},
-        ]},
-        {"type": "bars", "label": "Leads by tier", "source": "r1", "x": "tier", "y": "n"},
-        {"type": "table", "title": "Pipeline", "source": "r2"},
-        {"type": "pills", "label": "Status", "source": "r2", "label_column": "status", "count_column": "n"},
-        title="Lead overview",
-    )),
-]  # fmt: skip
+    text(
+        dashboard(
+            {
+                "type": "widgets",
+                "items": [
+                    {"title": "Tiers", "value": "3", "subtext": "hot, warm, cold"},
+                    {"title": "Hot leads", "source": "r1", "column": "n", "row": 1},
+                ],
+            },
+            {"type": "bars", "label": "Leads by tier", "source": "r1", "x": "tier", "y": "n"},
+            {"type": "table", "title": "Pipeline", "source": "r2"},
+            {"type": "pills", "label": "Status", "source": "r2", "label_column": "status", "count_column": "n"},
+            title="Lead overview",
+        )
+    ),
+]
 
 
 # -- loading ------------------------------------------------------------------------------------
@@ -214,10 +219,12 @@ def test_a_message_renders_as_sanitised_markdown(ip, nexus):
 
 
 def test_the_injected_bio_is_inert_text_in_tables(ip, nexus):
-    nexus([
-        tool_calls([("psql", {"sql": BIO_SQL})]),
-        text(dashboard({"type": "table", "source": "r1"}, title=f"Who is {XSS}?")),
-    ])  # fmt: skip
+    nexus(
+        [
+            tool_calls([("psql", {"sql": BIO_SQL})]),
+            text(dashboard({"type": "table", "source": "r1"}, title=f"Who is {XSS}?")),
+        ]
+    )
     _, outputs, _, _ = run(ip, "%%nexus\nTell me about mallory-injector")
     html = htmls(outputs)
     assert "mallory-injector" in html
@@ -410,18 +417,36 @@ def test_the_saved_card_shows_each_statements_rows_before_and_after_as_inert_tex
 
     note = f"hi {XSS}"
     proposal = {
-        "type": "confirm", "id": "c_x", "title": f"Log {XSS}", "summary": "Two statements",
+        "type": "confirm",
+        "id": "c_x",
+        "title": f"Log {XSS}",
+        "summary": "Two statements",
         "sql": f"INSERT INTO outreach_events (lead_id, channel, outcome, note) VALUES (7, 'email', 'sent', '{note}');\n"
-               "DELETE FROM outreach_events WHERE lead_id = 7;",
-        "dry_run_rows": 7, "dry_run_error": None,
+        "DELETE FROM outreach_events WHERE lead_id = 7;",
+        "dry_run_rows": 7,
+        "dry_run_error": None,
         "preview": [
-            {"action": "insert", "table": "outreach_events", "rows": 1, "keys": [], "columns": ["lead_id", "note"],
-             "sample": [{"key": {}, "before": None, "after": {"lead_id": 7, "note": note}}]},
-            {"action": "delete", "table": "outreach_events", "rows": 6, "keys": ["id"], "columns": [],
-             "sample": [{"key": {"id": i}, "before": {"id": i, "note": XSS if i == 1 else None}, "after": None}
-                        for i in range(1, 6)]},
+            {
+                "action": "insert",
+                "table": "outreach_events",
+                "rows": 1,
+                "keys": [],
+                "columns": ["lead_id", "note"],
+                "sample": [{"key": {}, "before": None, "after": {"lead_id": 7, "note": note}}],
+            },
+            {
+                "action": "delete",
+                "table": "outreach_events",
+                "rows": 6,
+                "keys": ["id"],
+                "columns": [],
+                "sample": [
+                    {"key": {"id": i}, "before": {"id": i, "note": XSS if i == 1 else None}, "after": None}
+                    for i in range(1, 6)
+                ],
+            },
         ],
-    }  # fmt: skip
+    }
     card = confirm_html(proposal)
     assert "<img" not in card and card.count("&lt;img src=x onerror=alert(1)&gt;") == 4  # title, SQL, two values
     assert "Preview: this changes <strong>7</strong> rows in 2 statements." in card
@@ -626,8 +651,11 @@ def test_an_executed_notebook_exported_to_html_keeps_the_static_fallbacks(db, pg
     try:
         subprocess.run(
             [sys.executable, "-m", "jupyter", "nbconvert", "--to", "html", "--execute", str(path)],
-            env=env, check=True, capture_output=True, timeout=300,
-        )  # fmt: skip
+            env=env,
+            check=True,
+            capture_output=True,
+            timeout=300,
+        )
     finally:
         server.close()
     html = Path(tmp_path / "export.html").read_text()
@@ -660,8 +688,12 @@ def test_a_saved_status_shows_nothing_private(db, pg_root, tmp_path):
     }
     nbclient.NotebookClient(nb, timeout=120, resources={"metadata": {"path": str(tmp_path)}}).execute(env=env)
     saved, full = (json.dumps(c.outputs) for c in nb.cells[1:])
-    for line in ("model      replay quickstart.cassette.jsonl", "database   embedded PostgreSQL", "user       analyst",
-                 "scope      organization acme-analytics"):  # fmt: skip
+    for line in (
+        "model      replay quickstart.cassette.jsonl",
+        "database   embedded PostgreSQL",
+        "user       analyst",
+        "scope      organization acme-analytics",
+    ):
         assert line in saved, line
     for private in (str(tmp_path), str(pg_root), os.path.expanduser("~"), "127.0.0.1", "45999", "API key", API_KEY):
         assert private not in saved, private

@@ -232,15 +232,26 @@ def test_a_proposal_aimed_at_another_organizations_rows_previews_nothing_and_cha
 
 @pytest.mark.parametrize("host", ["0.0.0.0", "192.0.2.1"])
 def test_http_on_a_public_address_without_a_secret_is_refused(db, host):
-    proc = subprocess.run([NEXUS_LAB, "mcp", "--http", "--host", host, "--port", "1"], env=server_env(db),
-                          capture_output=True, text=True, timeout=60)  # fmt: skip
+    proc = subprocess.run(
+        [NEXUS_LAB, "mcp", "--http", "--host", host, "--port", "1"],
+        env=server_env(db),
+        capture_output=True,
+        text=True,
+        timeout=60,
+    )
     assert proc.returncode == 2
     assert f"Refusing to serve on {host}" in proc.stderr and "NEXUS_AUTH_SECRET" in proc.stderr
 
 
 def test_a_database_that_cannot_be_reached_is_one_paragraph_on_stderr_without_the_password(db):
-    proc = subprocess.run([NEXUS_LAB, "mcp"], capture_output=True, text=True, timeout=60, stdin=subprocess.DEVNULL,
-                          env=server_env(db, DATABASE_URL="postgresql://plg_user:pg-SECRET-pw@127.0.0.1:1/plg"))  # fmt: skip
+    proc = subprocess.run(
+        [NEXUS_LAB, "mcp"],
+        capture_output=True,
+        text=True,
+        timeout=60,
+        stdin=subprocess.DEVNULL,
+        env=server_env(db, DATABASE_URL="postgresql://plg_user:pg-SECRET-pw@127.0.0.1:1/plg"),
+    )
     assert proc.returncode == 1 and proc.stdout == "", "stdout is the protocol: nothing else goes there"
     assert proc.stderr.startswith("nexus-lab: Cannot connect") and "pg-SECRET-pw" not in proc.stderr
     assert "Traceback" not in proc.stderr

@@ -33,8 +33,10 @@ RAW_WRITE = (
 if not CODEX.exists():
     if os.environ.get("NEXUS_REQUIRE_CODEX") == "1":
         raise RuntimeError(f"NEXUS_REQUIRE_CODEX=1 but the Codex CLI is not at {CODEX}: run `make codex` (needs npm).")
-    pytest.skip(f"the Codex CLI is not installed at {CODEX}: `make codex` installs it (needs Node.js and npm)",
-                allow_module_level=True)  # fmt: skip
+    pytest.skip(
+        f"the Codex CLI is not installed at {CODEX}: `make codex` installs it (needs Node.js and npm)",
+        allow_module_level=True,
+    )
 
 
 def agent(conversation: list[dict]) -> list[dict]:
@@ -116,12 +118,27 @@ def test_codex_reads_is_refused_a_delete_proposes_and_only_the_person_confirms(d
     with ResponsesStub(agent) as stub:
         (home / "config.toml").write_text(codex_config(db, stub))
         # The agent's shell would reach the same database as the person: same environment.
-        env = {**server_env(db, NEXUS_ORG=ORG, NEXUS_USER="codex-user"), "CODEX_HOME": str(home),
-               "STUB_API_KEY": "not-a-real-key", "WRITER_URL": db.engine_for(ORG).writer_url}  # fmt: skip
+        env = {
+            **server_env(db, NEXUS_ORG=ORG, NEXUS_USER="codex-user"),
+            "CODEX_HOME": str(home),
+            "STUB_API_KEY": "not-a-real-key",
+            "WRITER_URL": db.engine_for(ORG).writer_url,
+        }
         proc = subprocess.run(
-            [str(CODEX), "exec", "--skip-git-repo-check", "-C", str(tmp_path), "Mark the three newest leads contacted."],
-            env=env, stdin=subprocess.DEVNULL, capture_output=True, text=True, timeout=600,
-        )  # fmt: skip
+            [
+                str(CODEX),
+                "exec",
+                "--skip-git-repo-check",
+                "-C",
+                str(tmp_path),
+                "Mark the three newest leads contacted.",
+            ],
+            env=env,
+            stdin=subprocess.DEVNULL,
+            capture_output=True,
+            text=True,
+            timeout=600,
+        )
     assert proc.returncode == 0, proc.stderr[-3000:]
     seen = outputs(stub.requests[-1]["input"])
     tools = {t.get("name"): t for t in stub.requests[0]["tools"]}
@@ -136,8 +153,13 @@ def test_codex_reads_is_refused_a_delete_proposes_and_only_the_person_confirms(d
     assert f"Proposed {pid}" in proc.stdout
 
     # Every attempt of the agent to confirm changed nothing, and left the id usable.
-    refused = subprocess.run([NEXUS_LAB, "sql", f"nexus-lab confirm {pid}"], capture_output=True, text=True,
-                             timeout=120, env=server_env(db, NEXUS_ORG=ORG)).stderr  # fmt: skip
+    refused = subprocess.run(
+        [NEXUS_LAB, "sql", f"nexus-lab confirm {pid}"],
+        capture_output=True,
+        text=True,
+        timeout=120,
+        env=server_env(db, NEXUS_ORG=ORG),
+    ).stderr
     assert refused.removeprefix("nexus-lab: ").strip() in json.loads(seen["tool-psql"])[-1]["text"]
     assert "Nothing was proposed" in seen["tool-propose"]
     assert "Refusing to confirm from an agent's shell (CODEX_TOOL_CALL_ID is set)" in seen["shell"]
@@ -148,8 +170,13 @@ def test_codex_reads_is_refused_a_delete_proposes_and_only_the_person_confirms(d
     assert database_state(db) == before
 
     # The person confirms: exactly the rows shown change, once.
-    confirmed = subprocess.run([NEXUS_LAB, "confirm", "--json", pid], capture_output=True, text=True, timeout=120,
-                               env=server_env(db, NEXUS_ORG=ORG, NEXUS_USER="codex-user"))  # fmt: skip
+    confirmed = subprocess.run(
+        [NEXUS_LAB, "confirm", "--json", pid],
+        capture_output=True,
+        text=True,
+        timeout=120,
+        env=server_env(db, NEXUS_ORG=ORG, NEXUS_USER="codex-user"),
+    )
     assert json.loads(confirmed.stdout) == {"id": pid, "status": "confirmed", "rows_affected": 3, "error": None}
     now = db.engine_for(ORG).read(f"SELECT id, status FROM lead_scores WHERE id IN ({', '.join(map(str, ids))})").df
     assert sorted(now["id"].tolist()) == ids and set(now["status"]) == {"contacted"}

@@ -16,8 +16,12 @@ from nexusleads_lab.agent.confirm import ConfirmationError
 from mcp_clients import HttpServer, database_state, http_session, run, server_env
 
 SECRET = "mcp-test-secret-0123456789abcdef-0123"
-INITIALIZE = {"jsonrpc": "2.0", "id": 1, "method": "initialize",
-              "params": {"protocolVersion": "2025-06-18", "capabilities": {}, "clientInfo": {"name": "t", "version": "1"}}}  # fmt: skip
+INITIALIZE = {
+    "jsonrpc": "2.0",
+    "id": 1,
+    "method": "initialize",
+    "params": {"protocolVersion": "2025-06-18", "capabilities": {}, "clientInfo": {"name": "t", "version": "1"}},
+}
 COUNT = "SELECT count(*) AS n FROM lead_scores"
 
 
@@ -126,8 +130,12 @@ def test_without_a_secret_only_a_loopback_host_is_answered_as_the_local_user(db)
     server = HttpServer(server_env(db, NEXUS_ORG="pico-labs", NEXUS_USER="local-analyst"))
     try:
         headers = {"Accept": "application/json, text/event-stream", "MCP-Protocol-Version": "2025-06-18"}
-        call = {"jsonrpc": "2.0", "id": 2, "method": "tools/call",
-                "params": {"name": "psql", "arguments": {"sql": COUNT}}}  # fmt: skip
+        call = {
+            "jsonrpc": "2.0",
+            "id": 2,
+            "method": "tools/call",
+            "params": {"name": "psql", "arguments": {"sql": COUNT}},
+        }
         rebound = httpx2.post(server.url, json=call, headers={**headers, "Host": f"evil.example:{server.port}"})
         local = httpx2.post(server.url, json=call, headers=headers, timeout=60)
     finally:

@@ -434,8 +434,10 @@ def test_a_cassette_miss_reaches_the_person_whole_naming_the_cassette_and_the_qu
     for name in ("OPENAI_API_KEY", "OPENAI_BASE_URL", "NEXUS_RECORD"):
         monkeypatch.delenv(name, raising=False)
     monkeypatch.setenv("NEXUS_REPLAY", str(cassette))
-    question = ("Which companies employ the most maintainers of the Kafka clients we track, and how many of "
-                "those maintainers have we already contacted this quarter across every channel?")  # fmt: skip
+    question = (
+        "Which companies employ the most maintainers of the Kafka clients we track, and how many of "
+        "those maintainers have we already contacted this quarter across every channel?"
+    )
     assistant = Assistant(database=db, org="acme-analytics", user="miss")
     try:
         result = assistant.ask(question)

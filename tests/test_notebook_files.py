@@ -62,16 +62,23 @@ def test_nbconvert_shows_each_answer_once_with_its_charts_and_nothing_private(pa
     n_steps = sum(1 for c in nb.cells if c.cell_type == "code" and c.source.startswith("%%nexus"))
     subprocess.run(
         [sys.executable, "-m", "jupyter", "nbconvert", "--to", "html", "--output-dir", str(tmp_path), str(path)],
-        check=True, capture_output=True, timeout=300, env={**os.environ, "JUPYTER_PLATFORM_DIRS": "1"},
-    )  # fmt: skip
+        check=True,
+        capture_output=True,
+        timeout=300,
+        env={**os.environ, "JUPYTER_PLATFORM_DIRS": "1"},
+    )
     html = (tmp_path / f"{path.stem}.html").read_text(encoding="utf-8")
     assert html.count('src="data:image/png;base64,') == n_charts, "each chart once, as its picture"
     assert html.count('class="nxl-confirm ') == n_cards, "each card once"
     assert html.count('class="nxl-steps') >= n_steps, "every question shows its steps line"
     assert "Not confirmed" not in html, "every card is saved resolved, not waiting for a kernel"
     assert " object at 0x" not in html, "no Python repr"
-    saved = json.dumps([{k: v for k, v in o.get("data", {}).items() if k != "image/png"} | {"text": o.get("text", "")}
-                        for _, o in outputs(nb)])  # fmt: skip
+    saved = json.dumps(
+        [
+            {k: v for k, v in o.get("data", {}).items() if k != "image/png"} | {"text": o.get("text", "")}
+            for _, o in outputs(nb)
+        ]
+    )
     for private in PRIVATE:
         assert private not in saved, f"{path.name}'s saved outputs show {private!r}"
 

@@ -60,14 +60,18 @@ def wait_for(condition, timeout: float = 10.0, what: str = "condition") -> None:
 
 
 def test_a_question_shows_the_user_message_the_steps_and_the_dashboard(make_panel, db):
-    panel, _ = make_panel([
-        tool_calls([("psql", {"sql": TIER_SQL})]),
-        text(dashboard(
-            {"type": "widgets", "items": [{"title": "Tiers", "value": "3"}]},
-            {"type": "bars", "label": "Leads by tier", "source": "r1", "x": "tier", "y": "n"},
-            {"type": "table", "source": "r1"},
-        )),
-    ])  # fmt: skip
+    panel, _ = make_panel(
+        [
+            tool_calls([("psql", {"sql": TIER_SQL})]),
+            text(
+                dashboard(
+                    {"type": "widgets", "items": [{"title": "Tiers", "value": "3"}]},
+                    {"type": "bars", "label": "Leads by tier", "source": "r1", "x": "tier", "y": "n"},
+                    {"type": "table", "source": "r1"},
+                )
+            ),
+        ]
+    )
     seen_turns: list[dict] = []
     panel.observe(lambda change: seen_turns.append(change["new"]), names="turn")
 
@@ -136,10 +140,16 @@ def test_confirm_changes_the_database_exactly_once_and_shows_the_outcome(make_pa
     ids = _lead_ids(db)
     where = f"id IN ({', '.join(map(str, ids))})"
     sql = f"UPDATE lead_scores SET status = 'contacted', status_changed_at = now() WHERE {where}"
-    panel, _ = make_panel([
-        text(json.dumps({"type": "confirm", "id": "x", "title": "Mark 3 contacted", "summary": "Three leads", "sql": sql})),
-        text(message("Marked them as contacted.")),
-    ])  # fmt: skip
+    panel, _ = make_panel(
+        [
+            text(
+                json.dumps(
+                    {"type": "confirm", "id": "x", "title": "Mark 3 contacted", "summary": "Three leads", "sql": sql}
+                )
+            ),
+            text(message("Marked them as contacted.")),
+        ]
+    )
     ask(panel, "mark these three as contacted")
     card = panel.messages[-1]["response"]
     assert card["type"] == "confirm" and card["sql"] == sql and card["dry_run_rows"] == 3  # already canonical
@@ -226,12 +236,15 @@ def test_a_new_panel_starts_its_own_conversation_and_the_history_opens_the_other
     user = f"restore-{uuid.uuid4().hex[:6]}"
     ids = _lead_ids(db, 1)
     sql = f"UPDATE lead_scores SET status = status WHERE id = {ids[0]}"
-    panel, _ = make_panel([
-        tool_calls([("psql", {"sql": TIER_SQL})]),
-        text(dashboard({"type": "table", "source": "r1"})),
-        text(json.dumps({"type": "confirm", "id": "n", "title": "Touch one", "summary": "s", "sql": sql})),
-        text(message("Done.")),
-    ], user=user)  # fmt: skip
+    panel, _ = make_panel(
+        [
+            tool_calls([("psql", {"sql": TIER_SQL})]),
+            text(dashboard({"type": "table", "source": "r1"})),
+            text(json.dumps({"type": "confirm", "id": "n", "title": "Touch one", "summary": "s", "sql": sql})),
+            text(message("Done.")),
+        ],
+        user=user,
+    )
     ask(panel, "tiers?")
     ask(panel, "touch one lead")
     card = panel.messages[-1]["response"]
@@ -249,10 +262,14 @@ def test_a_new_panel_starts_its_own_conversation_and_the_history_opens_the_other
 
     def shape(items):
         return [
-            (m["role"], m.get("text") or (m.get("response") or {}).get("type"), m.get("outcome", {}).get("status"),
-             [(s["command"], s.get("rows")) for s in m.get("steps", [])])
+            (
+                m["role"],
+                m.get("text") or (m.get("response") or {}).get("type"),
+                m.get("outcome", {}).get("status"),
+                [(s["command"], s.get("rows")) for s in m.get("steps", [])],
+            )
             for m in items
-        ]  # fmt: skip
+        ]
 
     assert shape(restored.messages) == shape(before)
     assert restored.messages[1]["steps"][0]["elapsed_ms"] > 0
@@ -273,8 +290,10 @@ def test_widget_state_never_holds_the_api_key_or_a_database_password(make_panel,
     from nexusleads_lab.config import Settings
     from nexusleads_lab.db.database import Database
 
-    leaky = Database(admin_url=db.admin_url,
-                     settings=Settings(agent_database_url="postgresql://nexus_agent:pg-password-SECRET@127.0.0.1:1/plg", org=ORG))  # fmt: skip
+    leaky = Database(
+        admin_url=db.admin_url,
+        settings=Settings(agent_database_url="postgresql://nexus_agent:pg-password-SECRET@127.0.0.1:1/plg", org=ORG),
+    )
     panel, _ = make_panel([tool_calls([("psql", {"sql": "SELECT 1"})]), text(message("no db"))], database=leaky)
     ask(panel, "try the database")
     assert panel.messages[-1]["steps"][0]["status"] == "failed"
@@ -318,10 +337,12 @@ def test_the_streaming_text_is_always_what_some_prefix_of_the_answer_shows(make_
     # prose that holds back a fence and a brace in progress, after a first call's own prose
     first = "Let me check `the tiers` first {quickly}.\n"
     answer = "Here is what I found:\n\n- `hot` leads {most of them}\n- warm\n\n```sql\nSELECT 1\n```\nDone."
-    panel, _ = make_panel([
-        tool_calls([("psql", {"sql": TIER_SQL})], content=first, chunk_size=1),
-        text(answer, chunk_size=1, delay=0.004),
-    ])  # fmt: skip
+    panel, _ = make_panel(
+        [
+            tool_calls([("psql", {"sql": TIER_SQL})], content=first, chunk_size=1),
+            text(answer, chunk_size=1, delay=0.004),
+        ]
+    )
     seen: list[str] = []
     panel.observe(lambda change: seen.append(change["new"]), names="streaming")
     ask(panel, "what about the tiers?")
@@ -335,10 +356,17 @@ def test_the_streaming_text_is_always_what_some_prefix_of_the_answer_shows(make_
 
 
 def test_each_answer_says_what_it_cost_in_its_steps_line(make_panel):
-    panel, _ = make_panel([
-        tool_calls([("psql", {"sql": TIER_SQL})], usage={"prompt_tokens": 900, "completion_tokens": 100, "total_tokens": 1000}),
-        text(message("Three tiers."), usage={"prompt_tokens": 1000, "completion_tokens": 140, "total_tokens": 1140}),
-    ])  # fmt: skip
+    panel, _ = make_panel(
+        [
+            tool_calls(
+                [("psql", {"sql": TIER_SQL})],
+                usage={"prompt_tokens": 900, "completion_tokens": 100, "total_tokens": 1000},
+            ),
+            text(
+                message("Three tiers."), usage={"prompt_tokens": 1000, "completion_tokens": 140, "total_tokens": 1140}
+            ),
+        ]
+    )
     ask(panel, "Which tiers?")
     cost = panel.messages[-1]["cost"]
     assert cost.startswith("Ran 1 step · ") and cost.endswith(" · 2,140 tokens"), cost
@@ -399,17 +427,23 @@ def controller_over(scripted_assistant):
 
 
 def test_a_turn_asked_elsewhere_shows_live_in_the_controller_with_its_steps_in_order(controller_over):
-    controller, assistant, patches = controller_over([
-        tool_calls([("psql", {"sql": TIER_SQL})]),
-        text(message("Three **tiers**."), chunk_size=3, delay=0.01),
-        text(message("Hot is smallest.")),
-    ])  # fmt: skip
+    controller, assistant, patches = controller_over(
+        [
+            tool_calls([("psql", {"sql": TIER_SQL})]),
+            text(message("Three **tiers**."), chunk_size=3, delay=0.01),
+            text(message("Hot is smallest.")),
+        ]
+    )
     assistant.ask("How many tiers?", origin="cell")  # a cell's turn: nobody told the panel
     assistant.ask("Which is smallest?", origin="code")
 
     roles = [(m["role"], m.get("text") or m["response"]["text"]) for m in controller.messages]
-    assert roles == [("user", "How many tiers?"), ("assistant", "Three **tiers**."),
-                     ("user", "Which is smallest?"), ("assistant", "Hot is smallest.")]  # fmt: skip
+    assert roles == [
+        ("user", "How many tiers?"),
+        ("assistant", "Three **tiers**."),
+        ("user", "Which is smallest?"),
+        ("assistant", "Hot is smallest."),
+    ]
     (step,) = controller.messages[1]["steps"]
     assert set(step) == set(STEP_FIELDS) and step["command"] == TIER_SQL and step["status"] == "completed"
     assert controller.messages[1]["html"] == "<p>Three <strong>tiers</strong>.</p>\n"  # rendered once, in Python
@@ -429,16 +463,22 @@ def test_a_turn_asked_elsewhere_shows_live_in_the_controller_with_its_steps_in_o
 def test_a_confirmation_made_in_code_updates_the_card_and_a_closed_controller_follows_nothing(controller_over, db):
     lead = int(db.engine_for(ORG).read("SELECT min(id) AS id FROM lead_scores").df["id"][0])
     sql = f"UPDATE lead_scores SET status = status WHERE id = {lead}"
-    controller, assistant, _ = controller_over([
-        text(json.dumps({"type": "confirm", "id": "k", "title": "Touch one", "summary": "s", "sql": sql})),
-        text(message("later")),
-    ])  # fmt: skip
+    controller, assistant, _ = controller_over(
+        [
+            text(json.dumps({"type": "confirm", "id": "k", "title": "Touch one", "summary": "s", "sql": sql})),
+            text(message("later")),
+        ]
+    )
     assistant.ask("touch one lead", origin="cell")
     card = controller.messages[-1]
     assert card["response"]["type"] == "confirm" and "outcome" not in card
     assistant.confirm(card["response"]["id"])  # nexus.confirm(), a cell card, the CLI: not the panel
-    assert controller.messages[-1]["outcome"] == {"id": card["response"]["id"], "status": "confirmed", "rows_affected": 1,
-                                                  "text": "Done: 1 row changed."}  # fmt: skip
+    assert controller.messages[-1]["outcome"] == {
+        "id": card["response"]["id"],
+        "status": "confirmed",
+        "rows_affected": 1,
+        "text": "Done: 1 row changed.",
+    }
     assert [m["role"] for m in controller.messages] == ["user", "assistant"], "the outcome is no question"
 
     controller.close()
@@ -478,12 +518,26 @@ def test_both_confirm_cards_get_the_preview_as_the_cell_renders_it_with_hostile_
     from nexusleads_lab.ui.html import preview_html
 
     xss = "<img src=x onerror=alert(1)>"
-    proposal = safe_response({
-        "type": "confirm", "id": "c_pv", "title": "Note", "summary": "One note", "sql": "UPDATE t SET note = '…'",
-        "dry_run_rows": 1,
-        "preview": [{"action": "update", "table": "t", "rows": 1, "keys": ["id"], "columns": ["note"],
-                     "sample": [{"key": {"id": 7}, "before": {"note": "old"}, "after": {"note": xss}}]}],
-    })  # fmt: skip
+    proposal = safe_response(
+        {
+            "type": "confirm",
+            "id": "c_pv",
+            "title": "Note",
+            "summary": "One note",
+            "sql": "UPDATE t SET note = '…'",
+            "dry_run_rows": 1,
+            "preview": [
+                {
+                    "action": "update",
+                    "table": "t",
+                    "rows": 1,
+                    "keys": ["id"],
+                    "columns": ["note"],
+                    "sample": [{"key": {"id": 7}, "before": {"note": "old"}, "after": {"note": xss}}],
+                }
+            ],
+        }
+    )
     item = answer_item("k", proposal, [], [])
     card = ConfirmCard(proposal, object())
     try:
@@ -503,14 +557,21 @@ def test_the_panel_shows_every_number_as_the_cell_does(make_panel, db):
         "SELECT tier, avg(score)::float8 AS mean_score, min(score)::float8 / 1000 AS small, count(*) AS n"
         " FROM lead_scores GROUP BY tier ORDER BY tier"
     )
-    panel, _ = make_panel([
-        tool_calls([("psql", {"sql": sql})]),
-        text(dashboard(
-            {"type": "widgets", "items": [{"title": "Mean", "value": 123.456}, {"title": "Tiny", "value": 0.012345}]},
-            {"type": "bars", "label": "Mean by tier", "source": "r1", "x": "tier", "y": "mean_score"},
-            {"type": "table", "source": "r1"},
-        )),
-    ])  # fmt: skip
+    panel, _ = make_panel(
+        [
+            tool_calls([("psql", {"sql": sql})]),
+            text(
+                dashboard(
+                    {
+                        "type": "widgets",
+                        "items": [{"title": "Mean", "value": 123.456}, {"title": "Tiny", "value": 0.012345}],
+                    },
+                    {"type": "bars", "label": "Mean by tier", "source": "r1", "x": "tier", "y": "mean_score"},
+                    {"type": "table", "source": "r1"},
+                )
+            ),
+        ]
+    )
     ask(panel, "scores by tier")
     widgets, bars, table = panel.messages[-1]["response"]["sections"]
     truth = db.engine_for(ORG).read(sql).df

@@ -40,8 +40,12 @@ def test_a_result_reads_the_same_in_the_terminal_and_in_a_notebook(db, result, t
     env.update(NEXUS_HOME=str(db.embedded.pgdata.parent), NEXUS_USER="text-user", NEXUS_ORG=ORG)
     proc = subprocess.run(
         [sys.executable, "-m", "nexusleads_lab.cli", "sql", "--row-cap", "3", SQL],
-        capture_output=True, text=True, env=env, timeout=120, cwd=tmp_path,
-    )  # fmt: skip
+        capture_output=True,
+        text=True,
+        env=env,
+        timeout=120,
+        cwd=tmp_path,
+    )
     assert proc.returncode == 0, proc.stderr
     terminal = proc.stdout.rstrip("\n").split("\n")
 
@@ -65,13 +69,14 @@ def test_a_result_reads_the_same_in_the_terminal_and_in_a_notebook(db, result, t
 
 def test_a_dashboard_answer_reads_the_same_in_the_terminal_and_in_a_notebook(result):
     response = {
-        "type": "dashboard", "title": "Capped leads",
+        "type": "dashboard",
+        "title": "Capped leads",
         "sections": [
             {"type": "widgets", "items": [{"title": "Last n", "source": "r1", "column": "n", "row": 2}]},
             {"type": "table", "title": "The rows", "source": "r1"},
             {"type": "bars", "label": "By n", "source": "r1", "x": "note", "y": "n"},
         ],
-    }  # fmt: skip
+    }
     resolved, notes = resolve_response(response, {"r1": result.df})
     assert not [n for n in notes if "r1" not in n], notes
     terminal = text.response_text(resolved)  # what `nexus-lab ask` prints

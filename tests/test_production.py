@@ -59,8 +59,14 @@ def cli(*args: str, env: dict | None = None, stdin: str | None = None) -> subpro
     full = {k: v for k, v in os.environ.items() if not k.startswith(("OPENAI_", "NEXUS_", "DATABASE_URL"))}
     full.update({"NEXUS_USER": "dba-test"})
     full.update(env or {})
-    return subprocess.run([sys.executable, "-m", "nexusleads_lab.cli", *args], capture_output=True, text=True,
-                          env=full, input=stdin, timeout=180)  # fmt: skip
+    return subprocess.run(
+        [sys.executable, "-m", "nexusleads_lab.cli", *args],
+        capture_output=True,
+        text=True,
+        env=full,
+        input=stdin,
+        timeout=180,
+    )
 
 
 def psql(url: str, script: str, *variables: str) -> subprocess.CompletedProcess:
@@ -107,13 +113,20 @@ def test_the_documented_production_path_works_on_a_non_superuser_owned_database(
             assert ran.returncode == 0, ran.stderr
 
     scoped = {**owner, "NEXUS_ORG": ORG, "NEXUS_AGENT_PASSWORD": PASSWORDS["agent"]}
-    out = cli("sql", "--json", "SELECT count(DISTINCT o.slug) AS orgs, count(*) AS leads FROM lead_scores l "
-              "JOIN projects p ON p.id = l.project_id JOIN organizations o ON o.id = p.org_id", env=scoped)  # fmt: skip
+    out = cli(
+        "sql",
+        "--json",
+        "SELECT count(DISTINCT o.slug) AS orgs, count(*) AS leads FROM lead_scores l "
+        "JOIN projects p ON p.id = l.project_id JOIN organizations o ON o.id = p.org_id",
+        env=scoped,
+    )
     assert out.returncode == 0, out.stderr
     with psycopg.connect(prod["owner_url"]) as own:
         truth = own.execute(
             "SELECT count(*) FROM lead_scores l JOIN projects p ON p.id = l.project_id JOIN organizations o ON o.id = p.org_id"
-            " WHERE o.slug = %s", (ORG,)).fetchone()[0]  # fmt: skip
+            " WHERE o.slug = %s",
+            (ORG,),
+        ).fetchone()[0]
         total = own.execute("SELECT count(*) FROM lead_scores").fetchone()[0]
     assert json.loads(out.stdout)["rows"] == [{"orgs": 1, "leads": truth}] and truth < total
 
@@ -126,8 +139,13 @@ def test_the_documented_production_path_works_on_a_non_superuser_owned_database(
         assert own.execute("SELECT count(*) FROM organizations").fetchone()[0] == 4
 
     # Writes: without a writer URL they are refused, never run as the owner.
-    lead = int(json.loads(cli("sql", "--json", "SELECT id FROM lead_scores WHERE status = 'new' ORDER BY id LIMIT 1",
-                              env=scoped).stdout)["rows"][0]["id"])  # fmt: skip
+    lead = int(
+        json.loads(
+            cli(
+                "sql", "--json", "SELECT id FROM lead_scores WHERE status = 'new' ORDER BY id LIMIT 1", env=scoped
+            ).stdout
+        )["rows"][0]["id"]
+    )
     sql = f"UPDATE lead_scores SET status = 'contacted', status_changed_at = now() WHERE id = {lead}"
     proposal = json.dumps({"type": "confirm", "id": "x", "title": "Contact one", "summary": "One lead", "sql": sql})
     with ModelServer(Script([text(proposal), text(proposal)])) as server:
@@ -152,8 +170,10 @@ def test_the_documented_production_path_works_on_a_non_superuser_owned_database(
     assert json.loads(done.stdout) == {"id": card["id"], "status": "confirmed", "rows_affected": 1, "error": None}
     with psycopg.connect(prod["owner_url"]) as own:
         assert own.execute("SELECT status FROM lead_scores WHERE id = %s", (lead,)).fetchone()[0] == "contacted"
-        row = own.execute("SELECT org, previewed_rows, rows_affected, db_role FROM write_audit WHERE confirmation_id = %s",
-                          (card["id"],)).fetchone()  # fmt: skip
+        row = own.execute(
+            "SELECT org, previewed_rows, rows_affected, db_role FROM write_audit WHERE confirmation_id = %s",
+            (card["id"],),
+        ).fetchone()
     assert row == (ORG, 1, 1, org_role_names(ORG)[1])
 
 

@@ -70,19 +70,29 @@ def test_each_recorded_provider_stream_gives_the_models_queries_a_strict_follow_
 QUIRKS = {
     "ollama-0.4-no-index": ["tool-call fragments without index", "finish_reason stop after tool calls"],
     "ollama-0.20-same-index": ["parallel calls sharing one index", "a whole call in one fragment"],
-    "vllm-glm-restate": ["the last fragment restates id and name", "usage on 6 chunks (cumulative: the last one counts)"],
-    "llamacpp": ["reasoning_content (the model's thinking, not shown as the answer)", "arguments begin in the first (header) fragment"],
+    "vllm-glm-restate": [
+        "the last fragment restates id and name",
+        "usage on 6 chunks (cumulative: the last one counts)",
+    ],
+    "llamacpp": [
+        "reasoning_content (the model's thinking, not shown as the answer)",
+        "arguments begin in the first (header) fragment",
+    ],
     "lmstudio": ["empty name on later fragments"],
     "vllm-glm-remaining-args": ["the whole call sent again after it was complete"],
     "litellm-summary-chunk": ["the whole call sent again after it was complete"],
     "litellm-new-id": ["a new id on every fragment of one call"],
     "groq": ["usage reported twice (usage and x_groq.usage)", "a whole call in one fragment"],
     "mistral": ["tool-call fragments without index", "tool-call header without type"],
-    "xai": ["tool-call fragments without index", "total_tokens is not prompt + completion", "usage on 3 chunks (cumulative: the last one counts)"],
+    "xai": [
+        "tool-call fragments without index",
+        "total_tokens is not prompt + completion",
+        "usage on 3 chunks (cumulative: the last one counts)",
+    ],
     "dashscope": ["empty id on later fragments"],
     "azure-openai": ["chunks with no choices (choices: [])", "extra fields (prompt_filter_results)"],
     "openai": [],
-}  # fmt: skip
+}
 
 
 @pytest.mark.parametrize("name", sorted(QUIRKS))
@@ -96,7 +106,10 @@ def test_the_reader_names_the_quirks_each_provider_showed(name):
 def test_finish_reason_and_usage_on_one_chunk_and_cumulative_usage_are_counted_once():
     mistral = read_all(load("mistral").chunks(0))
     assert mistral.finish_reason == "tool_calls" and mistral.usage == {
-        "prompt_tokens": 881, "completion_tokens": 65, "total_tokens": 946}  # fmt: skip
+        "prompt_tokens": 881,
+        "completion_tokens": 65,
+        "total_tokens": 946,
+    }
     vllm = read_all(load("vllm-glm-restate").chunks(0))
     assert vllm.usage == {"prompt_tokens": 611, "completion_tokens": 30, "total_tokens": 641}
     assert [c.name for c in vllm.calls] == ["psql"], "the restated name is not appended (no 'psqlpsql')"
@@ -155,8 +168,14 @@ def test_a_server_that_ignores_stream_options_reports_no_usage_rather_than_a_mad
 
 
 def chunk(delta: dict, finish: str | None = None, **extra) -> str:
-    body = {"id": "chatcmpl-t", "object": "chat.completion.chunk", "created": 1, "model": "m",
-            "choices": [{"index": 0, "delta": delta, "finish_reason": finish}], **extra}  # fmt: skip
+    body = {
+        "id": "chatcmpl-t",
+        "object": "chat.completion.chunk",
+        "created": 1,
+        "model": "m",
+        "choices": [{"index": 0, "delta": delta, "finish_reason": finish}],
+        **extra,
+    }
     return "data: " + json.dumps(body, separators=(",", ":"))
 
 
@@ -226,10 +245,21 @@ def test_a_stream_cut_mid_call_fails_the_turn_with_a_sentence_and_runs_nothing(r
 @pytest.mark.parametrize("given", ["PSQL", " psql ", "Psql\n"])
 def test_a_tool_name_in_another_case_or_with_spaces_runs_that_tool(replay, given):
     events = (
-        chunk({"tool_calls": [{"index": 0, "id": "call_a", "type": "function",
-                               "function": {"name": given, "arguments": '{"sql":"SELECT 1 AS one"}'}}]}, "tool_calls"),
+        chunk(
+            {
+                "tool_calls": [
+                    {
+                        "index": 0,
+                        "id": "call_a",
+                        "type": "function",
+                        "function": {"name": given, "arguments": '{"sql":"SELECT 1 AS one"}'},
+                    }
+                ]
+            },
+            "tool_calls",
+        ),
         "data: [DONE]",
-    )  # fmt: skip
+    )
     assistant = replay([RawReply(events), ANSWER])
     result = assistant.ask("one")
     check_frames_are_the_models_queries(assistant, result, ["SELECT 1 AS one"])
@@ -238,10 +268,21 @@ def test_a_tool_name_in_another_case_or_with_spaces_runs_that_tool(replay, given
 
 def test_an_unknown_tool_is_told_to_the_model_with_the_tool_list_and_not_sent_as_a_call(replay):
     events = (
-        chunk({"tool_calls": [{"index": 0, "id": "call_x", "type": "function",
-                               "function": {"name": "run_sql", "arguments": '{"query":"SELECT 1"}'}}]}, "tool_calls"),
+        chunk(
+            {
+                "tool_calls": [
+                    {
+                        "index": 0,
+                        "id": "call_x",
+                        "type": "function",
+                        "function": {"name": "run_sql", "arguments": '{"query":"SELECT 1"}'},
+                    }
+                ]
+            },
+            "tool_calls",
+        ),
         "data: [DONE]",
-    )  # fmt: skip
+    )
     assistant = replay([RawReply(events), ANSWER])
     result = assistant.ask("one")
     assert result.ok and result.response.text == "Done." and not result.frames
@@ -263,11 +304,14 @@ def test_a_stream_with_no_text_and_no_call_is_a_failed_turn_naming_the_model(rep
 
 
 def test_reasoning_alone_is_never_the_answer(replay):
-    thinking = RawReply((
-        chunk({"role": "assistant", "content": None, "reasoning_content": "Let me think about the tiers"}),
-        chunk({"content": None, "reasoning_content": " very carefully."}),
-        chunk({}, "stop"), "data: [DONE]",
-    ))  # fmt: skip
+    thinking = RawReply(
+        (
+            chunk({"role": "assistant", "content": None, "reasoning_content": "Let me think about the tiers"}),
+            chunk({"content": None, "reasoning_content": " very carefully."}),
+            chunk({}, "stop"),
+            "data: [DONE]",
+        )
+    )
     assistant = replay([thinking])
     result = assistant.ask("tiers?")
     assert not result.ok and "thinking" in result.error
@@ -276,9 +320,13 @@ def test_reasoning_alone_is_never_the_answer(replay):
 
 
 def test_a_429_with_retry_after_is_retried_as_told_then_one_clear_sentence(replay):
-    limited = RawReply(status=429, headers={"Retry-After": "1"},
-                       body={"error": {"message": "Rate limit reached for requests", "type": "requests",
-                                       "code": "rate_limit_exceeded"}})  # fmt: skip
+    limited = RawReply(
+        status=429,
+        headers={"Retry-After": "1"},
+        body={
+            "error": {"message": "Rate limit reached for requests", "type": "requests", "code": "rate_limit_exceeded"}
+        },
+    )
     assistant = replay([limited, limited, limited], retries=2)
     result = assistant.ask("tiers?")
     assert len(assistant.server.requests) == 3, "the client retried twice, as configured"
@@ -288,8 +336,11 @@ def test_a_429_with_retry_after_is_retried_as_told_then_one_clear_sentence(repla
 
 
 def test_a_429_asking_to_wait_longer_than_the_client_retries_is_not_retried_and_says_how_long(replay):
-    limited = RawReply(status=429, headers={"Retry-After": "3600"},
-                       body={"error": {"message": "Rate limit reached for tokens per day", "type": "tokens"}})  # fmt: skip
+    limited = RawReply(
+        status=429,
+        headers={"Retry-After": "3600"},
+        body={"error": {"message": "Rate limit reached for tokens per day", "type": "tokens"}},
+    )
     assistant = replay([limited, limited, limited], retries=2)
     result = assistant.ask("tiers?")
     assert len(assistant.server.requests) == 1, "the client read Retry-After and did not retry"
@@ -324,7 +375,9 @@ def test_fragments_without_index_follow_their_call_and_each_new_named_call_start
     )
     calls = reader.finish().calls
     assert [(c.id, c.name, c.arguments) for c in calls] == [
-        ("a", "psql", '{"sql":"SELECT 1"}'), ("b", "read_file", "{}")]  # fmt: skip
+        ("a", "psql", '{"sql":"SELECT 1"}'),
+        ("b", "read_file", "{}"),
+    ]
 
 
 # -- secrets ------------------------------------------------------------------------------------------
@@ -343,8 +396,10 @@ def test_a_real_key_is_masked_wherever_it_stands_as_a_whole_token():
 
 
 def test_an_error_from_a_local_server_with_a_placeholder_key_reaches_the_person_intact(replay):
-    refused = RawReply(status=404, body={"error": {"message": 'model "ollama-llama3" not found, try pulling it first',
-                                                   "type": "api_error"}})  # fmt: skip
+    refused = RawReply(
+        status=404,
+        body={"error": {"message": 'model "ollama-llama3" not found, try pulling it first', "type": "api_error"}},
+    )
     assistant = replay([refused], api_key="ollama")
     result = assistant.ask("hi")
     assert 'model "ollama-llama3" not found' in result.error and "***" not in result.error
@@ -366,12 +421,22 @@ def test_nexus_lab_ask_json_with_recorded_streams(db, tmp_path, name):
     expect = fixture.expect
     env = {k: v for k, v in os.environ.items() if not k.startswith(("OPENAI_", "NEXUS_", "DATABASE_URL"))}
     with ModelServer(Script(fixture.steps())) as server:
-        env.update(NEXUS_HOME=str(db.embedded.pgdata.parent), NEXUS_USER="cli-user", NEXUS_ORG="acme-analytics",
-                   OPENAI_BASE_URL=server.base_url, OPENAI_API_KEY=API_KEY, NEXUS_MODEL="recorded-model")  # fmt: skip
+        env.update(
+            NEXUS_HOME=str(db.embedded.pgdata.parent),
+            NEXUS_USER="cli-user",
+            NEXUS_ORG="acme-analytics",
+            OPENAI_BASE_URL=server.base_url,
+            OPENAI_API_KEY=API_KEY,
+            NEXUS_MODEL="recorded-model",
+        )
         proc = subprocess.run(
             [sys.executable, "-m", "nexusleads_lab.cli", "ask", "--json", "tiers and projects?"],
-            capture_output=True, text=True, env=env, timeout=120, cwd=tmp_path,
-        )  # fmt: skip
+            capture_output=True,
+            text=True,
+            env=env,
+            timeout=120,
+            cwd=tmp_path,
+        )
         requests = server.requests
     events = [json.loads(line) for line in proc.stdout.splitlines()]
     actions = [e for e in events if e["type"] == "agent.action"]
@@ -397,22 +462,46 @@ def test_finish_reason_error_without_an_error_object_is_a_failed_turn_not_an_ans
 
 
 def test_arguments_sent_as_an_object_are_encoded_and_run():
-    completion = read_all([{"choices": [{"delta": {"tool_calls": [
-        {"index": 0, "id": "c1", "type": "function", "function": {"name": "psql", "arguments": {"sql": "SELECT 1"}}}
-    ]}}]}])  # fmt: skip
+    completion = read_all(
+        [
+            {
+                "choices": [
+                    {
+                        "delta": {
+                            "tool_calls": [
+                                {
+                                    "index": 0,
+                                    "id": "c1",
+                                    "type": "function",
+                                    "function": {"name": "psql", "arguments": {"sql": "SELECT 1"}},
+                                }
+                            ]
+                        }
+                    }
+                ]
+            }
+        ]
+    )
     assert [(c.name, json.loads(c.arguments)) for c in completion.calls] == [("psql", {"sql": "SELECT 1"})]
     assert "arguments sent as a JSON object, not a string" in completion.quirks
 
 
 def test_the_strict_check_refuses_what_the_old_reader_sent():
     # What Ollama 0.20's same-index calls used to become: one merged call, answered once.
-    merged = {"id": "call_a", "type": "function",
-              "function": {"name": "psqlpsql", "arguments": '{"sql":"SELECT 1"}{"sql":"SELECT 2"}'}}  # fmt: skip
+    merged = {
+        "id": "call_a",
+        "type": "function",
+        "function": {"name": "psqlpsql", "arguments": '{"sql":"SELECT 1"}{"sql":"SELECT 2"}'},
+    }
     request = {
         "tools": [{"type": "function", "function": {"name": "psql"}}],
-        "messages": [{"role": "user", "content": "q"}, {"role": "assistant", "content": None, "tool_calls": [merged]},
-                     {"role": "system", "content": "a note too early"}, {"role": "tool", "tool_call_id": "call_a"}],
-    }  # fmt: skip
+        "messages": [
+            {"role": "user", "content": "q"},
+            {"role": "assistant", "content": None, "tool_calls": [merged]},
+            {"role": "system", "content": "a note too early"},
+            {"role": "tool", "tool_call_id": "call_a"},
+        ],
+    }
     problems = strict_problems(request)
     assert any("'psqlpsql', not in the tool list" in p for p in problems)
     assert any("not a JSON object" in p for p in problems)

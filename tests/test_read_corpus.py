@@ -120,9 +120,14 @@ def readable_relations(admin_url: str) -> list[str]:
         ).fetchall()
         out = []
         for schema, rel in rels:
-            cols = [r[0] for r in conn.execute(
-                "SELECT attname FROM pg_attribute WHERE attrelid = to_regclass(%s) AND attnum > 0 AND NOT attisdropped"
-                " ORDER BY attnum", (f"{schema}.{rel}",)).fetchall()]  # fmt: skip
+            cols = [
+                r[0]
+                for r in conn.execute(
+                    "SELECT attname FROM pg_attribute WHERE attrelid = to_regclass(%s) AND attnum > 0 AND NOT attisdropped"
+                    " ORDER BY attnum",
+                    (f"{schema}.{rel}",),
+                ).fetchall()
+            ]
             cols = [c for c in cols if (rel, c) not in DENIED_COLUMNS]
             if cols:
                 out.append(
@@ -197,8 +202,13 @@ PSQL = shutil.which("psql")
 
 def _cli(*args: str, env: dict) -> subprocess.CompletedProcess:
     full = {k: v for k, v in os.environ.items() if not k.startswith(("OPENAI_", "NEXUS_", "DATABASE_URL"))}
-    return subprocess.run([sys.executable, "-m", "nexusleads_lab.cli", *args], capture_output=True, text=True,
-                          env={**full, **env}, timeout=300)  # fmt: skip
+    return subprocess.run(
+        [sys.executable, "-m", "nexusleads_lab.cli", *args],
+        capture_output=True,
+        text=True,
+        env={**full, **env},
+        timeout=300,
+    )
 
 
 @pytest.fixture(scope="module")
@@ -219,8 +229,13 @@ def dedicated(empty_server):
             assert done.returncode == 0, done.stderr
         for args in (("db", "roles", "--dedicated"), ("db", "roles", "--org", ORG)):
             script = _cli(*args, env={}).stdout
-            ran = subprocess.run([PSQL, superuser, "-X", "-q", "-f", "-", "-v", "agent_password=agent-pw"],
-                                 input=script, capture_output=True, text=True, timeout=120)  # fmt: skip
+            ran = subprocess.run(
+                [PSQL, superuser, "-X", "-q", "-f", "-", "-v", "agent_password=agent-pw"],
+                input=script,
+                capture_output=True,
+                text=True,
+                timeout=120,
+            )
             assert ran.returncode == 0, ran.stderr
         reader = org_role_names(ORG)[0]
         _plant(superuser, dbname, reader)
@@ -263,8 +278,12 @@ def test_dedicated_roles_revoke_what_public_could_read_even_without_the_gate(ded
     """The gate refuses these by name; on a dedicated database the server refuses them too."""
     bare = Engine(dedicated["url"], None, scope=ORG, check=lambda s: s.strip().rstrip(";"))
     try:
-        for sql in ("SELECT setconfig FROM pg_db_role_setting", "SELECT count(*) FROM pg_stat_activity",
-                    "SELECT n_live_tup FROM pg_stat_user_tables", "SELECT pg_stat_get_live_tuples(0)"):  # fmt: skip
+        for sql in (
+            "SELECT setconfig FROM pg_db_role_setting",
+            "SELECT count(*) FROM pg_stat_activity",
+            "SELECT n_live_tup FROM pg_stat_user_tables",
+            "SELECT pg_stat_get_live_tuples(0)",
+        ):
             with pytest.raises(QueryError) as caught:
                 bare.read(sql)
             assert caught.value.sqlstate == "42501", caught.value.paragraph()
@@ -291,8 +310,9 @@ def test_renamed_roles_keep_an_existing_database_working(db):
             admin.execute("DELETE FROM nexus_scopes WHERE role_name = %s", (role,))
         for old in (old_reader, old_writer, old_store):  # the layout an earlier version left
             admin.execute(f'CREATE ROLE "{old}" LOGIN')
-            admin.execute("INSERT INTO nexus_scopes (role_name, org_slug) VALUES (%s, %s) ON CONFLICT DO NOTHING",
-                          (old, slug))  # fmt: skip
+            admin.execute(
+                "INSERT INTO nexus_scopes (role_name, org_slug) VALUES (%s, %s) ON CONFLICT DO NOTHING", (old, slug)
+            )
         admin.execute(f'GRANT nexus_read TO "{old_reader}"')
         schema.ensure_org_roles(admin, slug)
         roles = {r[0] for r in admin.execute("SELECT rolname FROM pg_roles WHERE rolname LIKE 'nexus_%'").fetchall()}

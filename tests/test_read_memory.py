@@ -89,8 +89,11 @@ HOSTILE = {
 }
 # Aggregates over the data itself: they build one value in the backend, which the read path's
 # guard (readsql.guard_aggregates) stops at engine.aggregate_bound(CAP) bytes, with a message.
-GUARDED = [name for name in HOSTILE if "self-join" in name or name in ("string_agg of clamped repeats",
-           "nested array_agg", "DISTINCT, FILTER and OVER")]  # fmt: skip
+GUARDED = [
+    name
+    for name in HOSTILE
+    if "self-join" in name or name in ("string_agg of clamped repeats", "nested array_agg", "DISTINCT, FILTER and OVER")
+]
 
 
 @pytest.fixture(scope="module")
@@ -104,8 +107,13 @@ def measure(db, url: str, sql: str) -> dict:
     app = "nexus-mem-" + uuid.uuid4().hex[:8]
     url = url + ("&" if "?" in url else "?") + f"application_name={app}"
     env = {**os.environ, "PYTHONPATH": str(Path(__file__).resolve().parents[1])}
-    proc = subprocess.run([sys.executable, "-c", MEASURE, url, db.admin_url, sql, str(CAP), app],
-                          capture_output=True, text=True, timeout=600, env=env)  # fmt: skip
+    proc = subprocess.run(
+        [sys.executable, "-c", MEASURE, url, db.admin_url, sql, str(CAP), app],
+        capture_output=True,
+        text=True,
+        timeout=600,
+        env=env,
+    )
     assert proc.returncode == 0, proc.stderr[-2000:]
     return json.loads(proc.stdout)
 

@@ -32,13 +32,20 @@ def _read(db, sql: str):
 @pytest.fixture(scope="module")
 def cli_json(db):
     """One `nexus-lab sql --json` call with every type, as the CLI prints it."""
-    sql = ("SELECT interval '1 day 02:03:04.5' AS i, 12.50::numeric AS n, "
-           "'5c2f1a6e-3b1e-4a51-9d0e-3a9a1e2b3c4d'::uuid AS u, ARRAY[1, 2, 3] AS a, '{\"k\": [1, 2]}'::jsonb AS j, "
-           "'10.0.0.1'::inet AS ip, int4range(1, 5) AS r, timestamptz '2024-03-01 12:00:00+00' AS t")  # fmt: skip
+    sql = (
+        "SELECT interval '1 day 02:03:04.5' AS i, 12.50::numeric AS n, "
+        "'5c2f1a6e-3b1e-4a51-9d0e-3a9a1e2b3c4d'::uuid AS u, ARRAY[1, 2, 3] AS a, '{\"k\": [1, 2]}'::jsonb AS j, "
+        "'10.0.0.1'::inet AS ip, int4range(1, 5) AS r, timestamptz '2024-03-01 12:00:00+00' AS t"
+    )
     env = {k: v for k, v in os.environ.items() if not k.startswith(("OPENAI_", "NEXUS_", "DATABASE_URL"))}
     env.update(NEXUS_HOME=str(Path(db.embedded.pgdata).parent), NEXUS_ORG=ORG)
-    proc = subprocess.run([sys.executable, "-m", "nexusleads_lab.cli", "sql", "--json", sql],
-                          capture_output=True, text=True, env=env, timeout=120)  # fmt: skip
+    proc = subprocess.run(
+        [sys.executable, "-m", "nexusleads_lab.cli", "sql", "--json", sql],
+        capture_output=True,
+        text=True,
+        env=env,
+        timeout=120,
+    )
     assert proc.returncode == 0, proc.stderr
     return json.loads(proc.stdout)["rows"][0]
 

@@ -157,8 +157,10 @@ def test_a_cassette_without_recorded_previews_replays_every_proposal_as_stale(db
 
 def test_an_insert_stamped_with_now_replays_as_recorded_and_logs_the_same_leads(db, model_env, tmp_path):
     ids = _new_leads(db)
-    sql = ("INSERT INTO outreach_events (lead_id, channel, outcome, occurred_at) SELECT id, 'email', 'sent', now() "
-           f"FROM lead_scores WHERE id IN ({', '.join(map(str, ids))})")  # fmt: skip
+    sql = (
+        "INSERT INTO outreach_events (lead_id, channel, outcome, occurred_at) SELECT id, 'email', 'sent', now() "
+        f"FROM lead_scores WHERE id IN ({', '.join(map(str, ids))})"
+    )
     answer = json.dumps({"type": "confirm", "id": "x", "title": "Log 3 emails", "summary": "three", "sql": sql})
     cassette = tmp_path / "log.cassette.jsonl"
     with ModelServer(Script([text(answer)])) as server:

@@ -1295,11 +1295,16 @@ def test_the_streaming_display_one_character_at_a_time_matches_every_prefix(answ
 def test_a_cell_table_lines_up_one_columns_decimals_and_keeps_dates_and_numbers_whole():
     from nexusleads_lab.ui.html import table_html
 
-    html = table_html({"columns": ["project", "since", "avg"], "rows": [
-        {"project": "Observability tooling", "since": "2025-07-06", "avg": 12.5},
-        {"project": "Kafka", "since": "2025-07-07", "avg": 3},
-        {"project": "Rust", "since": None, "avg": 7.25},
-    ]})  # fmt: skip
+    html = table_html(
+        {
+            "columns": ["project", "since", "avg"],
+            "rows": [
+                {"project": "Observability tooling", "since": "2025-07-06", "avg": 12.5},
+                {"project": "Kafka", "since": "2025-07-07", "avg": 3},
+                {"project": "Rust", "since": None, "avg": 7.25},
+            ],
+        }
+    )
     assert re.findall(r'<td class="nxl-num">([^<]*)</td>', html) == ["12.50", "3.00", "7.25"]
     assert html.count('<td class="nxl-nowrap">2025-07-0') == 2, "dates stay on one line"
     assert "<td>Observability tooling</td>" in html, "words wrap only between words (CSS: no nowrap, no anywhere)"

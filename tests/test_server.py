@@ -405,11 +405,17 @@ def _most_at_once(spans: list[tuple[float, float]]) -> int:
 
 def test_twenty_sessions_run_their_turns_at_once_on_a_bounded_number_of_database_connections(serve, db):
     sessions, pool, store_pool = 20, 2, 2
-    small = Database(admin_url=db.admin_url, embedded=db.embedded,
-                     settings=replace(db.settings, limits=replace(db.settings.limits, pool_size=pool,
-                                                                   store_pool_size=store_pool)))  # fmt: skip
-    live = serve([slow_psql_then_answer] * (2 * sessions), max_turns=sessions, database=small,
-                 limits=ServeLimits(turns_per_user=sessions, sessions_per_user=sessions))  # fmt: skip
+    small = Database(
+        admin_url=db.admin_url,
+        embedded=db.embedded,
+        settings=replace(db.settings, limits=replace(db.settings.limits, pool_size=pool, store_pool_size=store_pool)),
+    )
+    live = serve(
+        [slow_psql_then_answer] * (2 * sessions),
+        max_turns=sessions,
+        database=small,
+        limits=ServeLimits(turns_per_user=sessions, sessions_per_user=sessions),
+    )
     baseline, tool_threads = _client_backends(db), _threads("nexus-tool")
     peak = {"db": 0, "tool": 0}
     done = threading.Event()
@@ -465,12 +471,21 @@ def test_serve_with_two_workers_answers_rest_and_a_websocket_chat_and_exits_on_t
     model = ModelServer(Script([echo]))
     port = free_port()
     env = {k: v for k, v in os.environ.items() if not k.startswith(("OPENAI_", "NEXUS_", "DATABASE_URL"))}
-    env.update(NEXUS_HOME=str(db.embedded.pgdata.parent), NEXUS_USER=f"workers-{uuid.uuid4().hex[:6]}",
-               NEXUS_ORG=ORG, OPENAI_BASE_URL=model.base_url, OPENAI_API_KEY="k")  # fmt: skip
+    env.update(
+        NEXUS_HOME=str(db.embedded.pgdata.parent),
+        NEXUS_USER=f"workers-{uuid.uuid4().hex[:6]}",
+        NEXUS_ORG=ORG,
+        OPENAI_BASE_URL=model.base_url,
+        OPENAI_API_KEY="k",
+    )
     proc = subprocess.Popen(
         [sys.executable, "-m", "nexusleads_lab.cli", "serve", "--port", str(port), "--workers", "2"],
-        env=env, cwd=tmp_path, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True,
-    )  # fmt: skip
+        env=env,
+        cwd=tmp_path,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.STDOUT,
+        text=True,
+    )
     try:
         base = f"http://127.0.0.1:{port}"
         deadline = time.monotonic() + 60

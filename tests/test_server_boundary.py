@@ -78,9 +78,15 @@ def test_in_local_mode_a_rebinding_host_reads_and_changes_nothing(serve, db):
     with httpx.Client(base_url=live.http) as http:
         mine = http.post(API, json={"title": "Private"}).json()["id"]
         rebound = {"Host": f"attacker.example:{live.http.rsplit(':', 1)[1]}"}
-        for method, path, body in [("GET", API, None), ("GET", f"{API}/{mine}", None), ("POST", API, {}),
-                                   ("PATCH", f"{API}/{mine}", {"title": "x"}), ("DELETE", f"{API}/{mine}", None),
-                                   ("GET", "/", None), ("GET", "/openapi.json", None)]:  # fmt: skip
+        for method, path, body in [
+            ("GET", API, None),
+            ("GET", f"{API}/{mine}", None),
+            ("POST", API, {}),
+            ("PATCH", f"{API}/{mine}", {"title": "x"}),
+            ("DELETE", f"{API}/{mine}", None),
+            ("GET", "/", None),
+            ("GET", "/openapi.json", None),
+        ]:
             answer = http.request(method, path, json=body, headers=rebound)
             assert answer.status_code == 403, (method, path)
             assert "Private" not in answer.text and mine not in answer.text
@@ -96,9 +102,12 @@ def test_in_local_mode_a_rebinding_host_reads_and_changes_nothing(serve, db):
 def test_state_changing_requests_need_json_and_an_empty_cross_site_post_creates_nothing(serve, db):
     live = serve()
     with httpx.Client(base_url=live.http) as http:
-        for headers, body in [({}, b""), ({"Content-Type": "text/plain"}, b'{"title": "t"}'),
-                              ({"Content-Type": "application/x-www-form-urlencoded"}, b"title=t"),
-                              ({"Content-Type": "multipart/form-data; boundary=x"}, b"--x--")]:  # fmt: skip
+        for headers, body in [
+            ({}, b""),
+            ({"Content-Type": "text/plain"}, b'{"title": "t"}'),
+            ({"Content-Type": "application/x-www-form-urlencoded"}, b"title=t"),
+            ({"Content-Type": "multipart/form-data; boundary=x"}, b"--x--"),
+        ]:
             assert http.post(API, content=body, headers=headers).status_code == 415, headers
         assert http.post(API, content=b"", headers={"Origin": "http://127.0.0.1:1"}).status_code == 403
         assert conversations_of(db, live.local.user) == 0
@@ -163,10 +172,19 @@ def test_a_chat_frame_over_one_mebibyte_is_one_error_and_one_beyond_the_transpor
 def test_only_one_organizations_slug_is_a_scope_and_odd_claims_are_401(serve):
     live = serve(secret=SECRET)
     odd = [
-        {"org": "*"}, {"org": "Acme"}, {"org": "acme analytics"}, {"org": "acme\u0000"}, {"org": ""},
-        {"org": ["acme"]}, {"org": {"a": [[[[1]]]]}}, {"sub": "alice\u0000"}, {"sub": "alice\n"}, {"sub": ""},
-        {"sub": 7}, {"sub": "\ud800"},
-    ]  # fmt: skip
+        {"org": "*"},
+        {"org": "Acme"},
+        {"org": "acme analytics"},
+        {"org": "acme\u0000"},
+        {"org": ""},
+        {"org": ["acme"]},
+        {"org": {"a": [[[[1]]]]}},
+        {"sub": "alice\u0000"},
+        {"sub": "alice\n"},
+        {"sub": ""},
+        {"sub": 7},
+        {"sub": "\ud800"},
+    ]
     with httpx.Client(base_url=live.http) as http:
         for claims in odd:
             payload = {"sub": "alice", "org": ORG, "exp": int(time.time()) + 600, **claims}

@@ -201,16 +201,27 @@ def test_trickled_headers_are_dropped_and_a_crowd_from_one_address_leaves_room_f
 def _serve_process(db, tmp_path: Path, model: ModelServer, *, nofile: int | None = None, **env_extra):
     port = free_port()
     env = {k: v for k, v in os.environ.items() if not k.startswith(("OPENAI_", "NEXUS_", "DATABASE_URL"))}
-    env.update(NEXUS_HOME=str(db.embedded.pgdata.parent), NEXUS_USER=f"proc-{uuid.uuid4().hex[:6]}",
-               OPENAI_BASE_URL=model.base_url, OPENAI_API_KEY="k", **env_extra)  # fmt: skip
+    env.update(
+        NEXUS_HOME=str(db.embedded.pgdata.parent),
+        NEXUS_USER=f"proc-{uuid.uuid4().hex[:6]}",
+        OPENAI_BASE_URL=model.base_url,
+        OPENAI_API_KEY="k",
+        **env_extra,
+    )
 
     def limit_files() -> None:
         if nofile:
             resource.setrlimit(resource.RLIMIT_NOFILE, (nofile, nofile))
 
     log = open(tmp_path / "serve.log", "w+")  # noqa: SIM115 - read back after the process ends
-    proc = subprocess.Popen([sys.executable, "-m", "nexusleads_lab.cli", "serve", "--port", str(port)],
-                            env=env, cwd=tmp_path, stdout=log, stderr=subprocess.STDOUT, preexec_fn=limit_files)  # fmt: skip
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "nexusleads_lab.cli", "serve", "--port", str(port)],
+        env=env,
+        cwd=tmp_path,
+        stdout=log,
+        stderr=subprocess.STDOUT,
+        preexec_fn=limit_files,
+    )
     base = f"http://127.0.0.1:{port}"
     deadline = time.monotonic() + 60
     while True:

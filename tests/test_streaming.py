@@ -92,8 +92,13 @@ def test_a_megabyte_answer_through_the_openai_client_costs_a_few_times_its_size_
     steps = [text(json.dumps({"type": "message", "text": "ready"})), text(answer, chunk_size=256)]
     with ModelServer(Script(steps)) as server:
         env = {k: v for k, v in os.environ.items() if not k.startswith(("OPENAI_", "NEXUS_", "DATABASE_URL"))}
-        env.update(NEXUS_HOME=str(db.embedded.pgdata.parent), NEXUS_USER="long-answers", NEXUS_ORG="pico-labs",
-                   OPENAI_BASE_URL=server.base_url, OPENAI_API_KEY="sk-streaming-test")  # fmt: skip
+        env.update(
+            NEXUS_HOME=str(db.embedded.pgdata.parent),
+            NEXUS_USER="long-answers",
+            NEXUS_ORG="pico-labs",
+            OPENAI_BASE_URL=server.base_url,
+            OPENAI_API_KEY="sk-streaming-test",
+        )
         proc = subprocess.run([sys.executable, "-c", CHILD], capture_output=True, text=True, env=env, timeout=300)
     assert proc.returncode == 0, proc.stderr[-3000:]
     out = json.loads(proc.stdout)

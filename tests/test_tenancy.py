@@ -239,19 +239,30 @@ def test_the_conversation_store_of_an_organization_reaches_only_its_own_conversa
     with _raw(db.store_url("pico-labs")) as conn:  # the store's own login, any SQL
         seen = {r[0] for r in conn.execute("SELECT org FROM chat_conversations").fetchall()}
         assert seen == {"pico-labs"}
-        assert conn.execute("SELECT count(*) FROM chat_messages m JOIN chat_conversations c ON c.id = m.conversation_id"
-                            " WHERE c.org <> 'pico-labs'").fetchone()[0] == 0  # fmt: skip
+        assert (
+            conn.execute(
+                "SELECT count(*) FROM chat_messages m JOIN chat_conversations c ON c.id = m.conversation_id"
+                " WHERE c.org <> 'pico-labs'"
+            ).fetchone()[0]
+            == 0
+        )
         assert conn.execute("UPDATE chat_conversations SET title = 'x' WHERE id = %s", (theirs,)).rowcount == 0
         assert conn.execute("DELETE FROM chat_messages WHERE conversation_id = %s", (theirs,)).rowcount == 0
-        for sql in ("INSERT INTO chat_conversations (org, user_name) VALUES ('acme-analytics', 'alice-t')",
-                    f"UPDATE chat_conversations SET org = 'acme-analytics' WHERE id = '{mine}'",
-                    "SELECT count(*) FROM lead_scores", "SELECT count(*) FROM nexus_scopes"):  # fmt: skip
+        for sql in (
+            "INSERT INTO chat_conversations (org, user_name) VALUES ('acme-analytics', 'alice-t')",
+            f"UPDATE chat_conversations SET org = 'acme-analytics' WHERE id = '{mine}'",
+            "SELECT count(*) FROM lead_scores",
+            "SELECT count(*) FROM nexus_scopes",
+        ):
             with pytest.raises(psycopg.Error), conn.transaction():
                 conn.execute(sql)
     assert [m.content["message"]["content"] for m in bob.messages(theirs)] == ["acme secret"]
     # a store that could do more than its job is refused at connect time
-    for url, why in ((db.admin_url, "superuser"), (db.engine_for("pico-labs").agent_url, "can read the lead tables"),
-                     (db.store_url("acme-analytics"), "bound to organization acme-analytics")):  # fmt: skip
+    for url, why in (
+        (db.admin_url, "superuser"),
+        (db.engine_for("pico-labs").agent_url, "can read the lead tables"),
+        (db.store_url("acme-analytics"), "bound to organization acme-analytics"),
+    ):
         with pytest.raises(QueryError, match=why):
             ConversationStore(url, "pico-labs", "alice-t", guard=True).list()
     for store in (alice, bob):

@@ -174,8 +174,10 @@ def test_control_characters_in_literals_are_shown_escaped_and_run_as_written(db,
 
 def test_a_bulk_insert_select_previews_without_consuming_sequence_values_or_writing_wal(db, confirmations):
     # ~45,000 rows: run for real (as the old rolled-back dry run did) it writes many MB of WAL
-    sql = ("INSERT INTO outreach_events (lead_id, channel, outcome, note) "
-           "SELECT id, 'email', 'sent', 'bulk' FROM lead_scores, generate_series(1, 50) AS n")  # fmt: skip
+    sql = (
+        "INSERT INTO outreach_events (lead_id, channel, outcome, note) "
+        "SELECT id, 'email', 'sent', 'bulk' FROM lead_scores, generate_series(1, 50) AS n"
+    )
     with db.connect_admin(autocommit=True) as conn:
         wal_before = conn.execute("SELECT pg_current_wal_insert_lsn()").fetchone()[0]
         before, seqs = fingerprint(db), sequences(db)
@@ -252,9 +254,11 @@ def test_data_that_drifts_between_preview_and_click_rolls_back_and_says_so(db, c
 def test_several_statements_run_in_one_transaction_each_counted(db, confirmations):
     ids = new_leads(db)
     c = confirmations()
-    sql = (f"UPDATE lead_scores SET status = 'contacted' WHERE id IN ({ids_sql(ids)}) AND status = 'new';"
-           f"INSERT INTO outreach_events (lead_id, channel, outcome, note) SELECT id, 'email', 'sent', 'multi' "
-           f"FROM lead_scores WHERE id IN ({ids_sql(ids)})")  # fmt: skip
+    sql = (
+        f"UPDATE lead_scores SET status = 'contacted' WHERE id IN ({ids_sql(ids)}) AND status = 'new';"
+        f"INSERT INTO outreach_events (lead_id, channel, outcome, note) SELECT id, 'email', 'sent', 'multi' "
+        f"FROM lead_scores WHERE id IN ({ids_sql(ids)})"
+    )
     proposal = c.propose(None, "Mark and log", "both", sql)
     assert [p["rows"] for p in proposal.preview] == [3, 3] and proposal.dry_run_rows == 6
     assert proposal.sql.count(";\n") == 1 and proposal.sql.endswith(";")
@@ -272,9 +276,11 @@ def test_several_statements_run_in_one_transaction_each_counted(db, confirmation
 def test_a_later_statement_that_depends_on_an_earlier_ones_change_writes_nothing(db, confirmations):
     ids = new_leads(db)
     c = confirmations()
-    sql = (f"UPDATE lead_scores SET status = 'contacted' WHERE id IN ({ids_sql(ids)});"
-           "INSERT INTO outreach_events (lead_id, channel, outcome, note) SELECT id, 'email', 'sent', 'dep' "
-           f"FROM lead_scores WHERE id IN ({ids_sql(ids)}) AND status = 'new'")  # fmt: skip
+    sql = (
+        f"UPDATE lead_scores SET status = 'contacted' WHERE id IN ({ids_sql(ids)});"
+        "INSERT INTO outreach_events (lead_id, channel, outcome, note) SELECT id, 'email', 'sent', 'dep' "
+        f"FROM lead_scores WHERE id IN ({ids_sql(ids)}) AND status = 'new'"
+    )
     proposal = c.propose(None, "t", "s", sql)
     before = fingerprint(db)
     outcome = c.confirm(proposal.id, proposal.sql)
@@ -331,7 +337,7 @@ def test_a_refused_proposal_goes_back_to_the_model_which_corrects_it(db, scripte
         "summary": "s",
         "sql": f"WITH x AS (SELECT 1) UPDATE lead_scores SET status = 'contacted' WHERE id IN ({ids_sql(ids)})",
     }
-    good = {**bad, "sql": f"UPDATE lead_scores SET status = 'contacted' WHERE id IN ({ids_sql(ids)})"}  # fmt: skip
+    good = {**bad, "sql": f"UPDATE lead_scores SET status = 'contacted' WHERE id IN ({ids_sql(ids)})"}
     assistant = scripted_assistant([text(json.dumps(bad)), text(json.dumps(good))], org=ORG)
     result = assistant.ask("mark these two as contacted")
     told = assistant.server.requests[-1]["messages"][-1]["content"]

@@ -304,8 +304,9 @@ class Assistant:
             threading.Thread(target=run, args=(self._run, turn), name="nexus-turn", daemon=True).start()
         return turn
 
-    def ask(self, question: str, *, on_event: EventCallback | None = None, origin: str = "code",
-            model: str | None = None) -> TurnResult:  # fmt: skip
+    def ask(
+        self, question: str, *, on_event: EventCallback | None = None, origin: str = "code", model: str | None = None
+    ) -> TurnResult:
         """``start(...).result()``, run on the calling thread: one question answered, its result."""
         turn = self._new_turn(question, origin=origin, model=model, on_event=on_event, watched=False)
         self._run(turn)
@@ -436,9 +437,12 @@ class Assistant:
             known = [(c, o) for c, o in zip(calls, outcomes) if c.known]
             if known:
                 self._append(
-                    {"role": "assistant", "content": completion.text or None,
-                     "tool_calls": [_call_message(c) for c, _ in known]}
-                )  # fmt: skip
+                    {
+                        "role": "assistant",
+                        "content": completion.text or None,
+                        "tool_calls": [_call_message(c) for c, _ in known],
+                    }
+                )
             for _, outcome in known:
                 meta = {"result_id": outcome.result_id, "ok": outcome.ok, "elapsed_ms": round(outcome.elapsed_ms, 1)}
                 if outcome.result is not None:
@@ -529,15 +533,20 @@ class Assistant:
 
     # -- confirmations ----------------------------------------------------------------------
 
-    def confirm(self, proposal_id: str, sql: str | None = None, *, follow_up: bool = False,
-                on_event: EventCallback | None = None) -> Outcome:  # fmt: skip
+    def confirm(
+        self,
+        proposal_id: str,
+        sql: str | None = None,
+        *,
+        follow_up: bool = False,
+        on_event: EventCallback | None = None,
+    ) -> Outcome:
         """Run a proposed write once, exactly as shown, and report it into the thread."""
         outcome = self.confirmations.confirm(proposal_id, sql)
         self._report(outcome, follow_up, on_event)
         return outcome
 
-    def decline(self, proposal_id: str, *, follow_up: bool = False,
-                on_event: EventCallback | None = None) -> Outcome:  # fmt: skip
+    def decline(self, proposal_id: str, *, follow_up: bool = False, on_event: EventCallback | None = None) -> Outcome:
         outcome = self.confirmations.cancel(proposal_id)
         self._report(outcome, follow_up, on_event)
         return outcome

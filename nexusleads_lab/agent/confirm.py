@@ -129,9 +129,20 @@ class Confirmations:
         self._store.query(
             "INSERT INTO chat_confirmations (id, conversation_id, org, user_name, title, sql, sql_sha256,"
             " dry_run_rows, statement_rows, preview, expires_at) VALUES (%s, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s)",
-            (proposal_id, conversation_id, self._store.org, self._store.user, title, plan.sql, sql_hash(plan.sql),
-             sum(counts), counts, json.dumps(preview), expires),
-        )  # fmt: skip
+            (
+                proposal_id,
+                conversation_id,
+                self._store.org,
+                self._store.user,
+                title,
+                plan.sql,
+                sql_hash(plan.sql),
+                sum(counts),
+                counts,
+                json.dumps(preview),
+                expires,
+            ),
+        )
         if stale:
             # Settled at once, durably: no view, process or later click can run it.
             self._stale[proposal_id] = stale

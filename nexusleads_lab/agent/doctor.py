@@ -70,11 +70,15 @@ class Report:
         return {
             "usable": self.usable,
             "problems": self.problems,
-            "database": {"ok": self.database_ok, "url": self.database, "scope": self.scope,
-                         "error": self.database_error},
+            "database": {
+                "ok": self.database_ok,
+                "url": self.database,
+                "scope": self.scope,
+                "error": self.database_error,
+            },
             "model": {"name": self.model, "base_url": self.base_url, "configured": self.configured},
             "server": dataclasses.asdict(self.server) if self.server is not None else None,
-        }  # fmt: skip
+        }
 
 
 def run(settings: ModelSettings | None = None, database=None, org: str | None = None) -> Report:
@@ -143,8 +147,13 @@ def _probe(settings: ModelSettings) -> ServerCheck:
     import openai
 
     check = ServerCheck()
-    body = {"model": settings.model, "messages": PROBE_MESSAGES, "tools": TOOL_SPECS,
-            "stream": True, "stream_options": {"include_usage": True}}  # fmt: skip
+    body = {
+        "model": settings.model,
+        "messages": PROBE_MESSAGES,
+        "tools": TOOL_SPECS,
+        "stream": True,
+        "stream_options": {"include_usage": True},
+    }
     reader = StreamReader()
     started = time.perf_counter()
     client = None
@@ -213,8 +222,10 @@ def describe(report: Report) -> str:
             )
             if check.reports_usage:
                 u = check.usage
-                lines.append(f"usage         yes ({u.get('prompt_tokens', 0)} prompt + {u.get('completion_tokens', 0)} "
-                             f"completion, {u.get('total_tokens', 0)} total tokens)")  # fmt: skip
+                lines.append(
+                    f"usage         yes ({u.get('prompt_tokens', 0)} prompt + {u.get('completion_tokens', 0)} "
+                    f"completion, {u.get('total_tokens', 0)} total tokens)"
+                )
             else:
                 lines.append("usage         no (token counts will show as unknown)")
             lines.append(f"quirks        {'; '.join(check.quirks) if check.quirks else 'none'}")

@@ -26,8 +26,13 @@ def complete(turn: Turn, client: Any, messages: list[dict[str, Any]]) -> Complet
     turn.check()
     import openai
 
-    body = {"model": turn.model, "messages": messages, "tools": TOOL_SPECS,
-            "stream": True, "stream_options": {"include_usage": True}}  # fmt: skip
+    body = {
+        "model": turn.model,
+        "messages": messages,
+        "tools": TOOL_SPECS,
+        "stream": True,
+        "stream_options": {"include_usage": True},
+    }
     stream = client.post("/chat/completions", cast_to=object, body=body, stream=True, stream_cls=openai.Stream[object])
     forget = turn.interruptible(stream.close)
     reader = StreamReader()

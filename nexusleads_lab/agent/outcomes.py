@@ -53,9 +53,12 @@ class OutcomeWatcher:
 
     def event(self, outcome: Outcome) -> ConfirmResolved:
         return ConfirmResolved(
-            proposal_id=outcome.id, status=outcome.status, rows_affected=outcome.rows_affected,
-            error=outcome.error, conversation_id=self._conversation(),
-        )  # fmt: skip
+            proposal_id=outcome.id,
+            status=outcome.status,
+            rows_affected=outcome.rows_affected,
+            error=outcome.error,
+            conversation_id=self._conversation(),
+        )
 
     def poll(self) -> list[ConfirmResolved]:
         """Publish ``confirm.resolved`` for pending proposals resolved elsewhere since; returns those."""

@@ -161,9 +161,14 @@ class ToolRunner:
 
         def done(content: str, ok: bool, **kw) -> ToolOutcome:
             return ToolOutcome(
-                call_id=call_id, tool=name, arguments=args, content=content, ok=ok,
-                elapsed_ms=(time.perf_counter() - started) * 1000, **kw,
-            )  # fmt: skip
+                call_id=call_id,
+                tool=name,
+                arguments=args,
+                content=content,
+                ok=ok,
+                elapsed_ms=(time.perf_counter() - started) * 1000,
+                **kw,
+            )
 
         args: dict[str, Any] = {}
         try:

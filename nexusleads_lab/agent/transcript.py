@@ -97,8 +97,15 @@ def build(history: Iterable[dict[str, Any]]) -> list[Item]:
                 if card is not None:
                     card.outcome = outcome
                 else:
-                    items.append(OutcomeItem(outcome.get("id"), outcome.get("status"), outcome.get("rows_affected"),
-                                             outcome.get("error"), at))  # fmt: skip
+                    items.append(
+                        OutcomeItem(
+                            outcome.get("id"),
+                            outcome.get("status"),
+                            outcome.get("rows_affected"),
+                            outcome.get("error"),
+                            at,
+                        )
+                    )
                 continue
             if kind == "confirm_refused":
                 continue  # between the model and the product: the person sees the next answer
@@ -110,10 +117,14 @@ def build(history: Iterable[dict[str, Any]]) -> list[Item]:
                 args = _loose_json(function.get("arguments"))
                 name = function.get("name")
                 steps[call.get("id")] = AgentAction(
-                    action="command" if name == "psql" else "tool_call", tool=str(name or ""), status="started",
-                    call_id=str(call.get("id") or ""), command=_text(args.get("sql")) if name == "psql" else None,
-                    path=_text(args.get("path")), ts=0,
-                )  # fmt: skip
+                    action="command" if name == "psql" else "tool_call",
+                    tool=str(name or ""),
+                    status="started",
+                    call_id=str(call.get("id") or ""),
+                    command=_text(args.get("sql")) if name == "psql" else None,
+                    path=_text(args.get("path")),
+                    ts=0,
+                )
         elif role == "tool":
             call_id = message.get("tool_call_id")
             found = steps.get(call_id)
@@ -138,15 +149,26 @@ def build(history: Iterable[dict[str, Any]]) -> list[Item]:
             if kind == "note":
                 error = meta.get("error") or _legacy_error(message.get("content") or "")
                 cancelled = bool(meta.get("cancelled")) if "cancelled" in meta else error.startswith("Stopped")
-                items.append(AnswerItem(steps=list(steps.values()), error=error, cancelled=cancelled,
-                                        elapsed_ms=meta.get("elapsed_ms"), at=at))  # fmt: skip
+                items.append(
+                    AnswerItem(
+                        steps=list(steps.values()),
+                        error=error,
+                        cancelled=cancelled,
+                        elapsed_ms=meta.get("elapsed_ms"),
+                        at=at,
+                    )
+                )
             else:
                 response = meta.get("response") or _message_response(message.get("content"))
                 item = AnswerItem(
-                    response=_resolved(response), text=message.get("content") or "", notes=list(meta.get("notes") or []),
-                    steps=list(steps.values()), elapsed_ms=meta.get("elapsed_ms"), usage=dict(meta.get("usage") or {}),
+                    response=_resolved(response),
+                    text=message.get("content") or "",
+                    notes=list(meta.get("notes") or []),
+                    steps=list(steps.values()),
+                    elapsed_ms=meta.get("elapsed_ms"),
+                    usage=dict(meta.get("usage") or {}),
                     at=at,
-                )  # fmt: skip
+                )
                 if response and response.get("type") == "confirm" and response.get("id"):
                     cards[response["id"]] = item
                 items.append(item)

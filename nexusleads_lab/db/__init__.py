@@ -5,6 +5,13 @@ from .engine import Engine, QueryResult, WriteResult
 from .errors import QueryError, mask_url
 
 __all__ = [
-    "Database", "Engine", "QueryError", "QueryResult", "WriteResult",
-    "get_database", "mask_url", "open_database", "set_database",
-]  # fmt: skip
+    "Database",
+    "Engine",
+    "QueryError",
+    "QueryResult",
+    "WriteResult",
+    "get_database",
+    "mask_url",
+    "open_database",
+    "set_database",
+]

@@ -218,9 +218,12 @@ def open_database(
     """The active database, ready to query (embedded: started, migrated, seeded on first use)."""
     settings = settings or Settings.from_env()
     if settings.database_url:
-        for name, url in (("DATABASE_URL", settings.database_url), ("NEXUS_AGENT_DATABASE_URL", settings.agent_database_url),
-                          ("NEXUS_WRITER_DATABASE_URL", settings.writer_database_url),
-                          ("NEXUS_STORE_DATABASE_URL", settings.store_database_url)):  # fmt: skip
+        for name, url in (
+            ("DATABASE_URL", settings.database_url),
+            ("NEXUS_AGENT_DATABASE_URL", settings.agent_database_url),
+            ("NEXUS_WRITER_DATABASE_URL", settings.writer_database_url),
+            ("NEXUS_STORE_DATABASE_URL", settings.store_database_url),
+        ):
             check_url(name, url)
         db = Database(admin_url=settings.database_url, settings=settings)
         if migrate_on_open():

@@ -231,9 +231,17 @@ def _plan_update(stmt, table: str, where: str) -> PlannedStatement:
         values.append(_deparse(target.val))
     source, distinct = _source(stmt.relation, stmt.fromClause, stmt.whereClause)
     return PlannedStatement(
-        action="update", table=table, sql=canonical(stmt), count_sql=_count(ref, source, distinct),
-        keys=keys, columns=tuple(columns), values=tuple(values), ref=ref, source=source, distinct=distinct,
-    )  # fmt: skip
+        action="update",
+        table=table,
+        sql=canonical(stmt),
+        count_sql=_count(ref, source, distinct),
+        keys=keys,
+        columns=tuple(columns),
+        values=tuple(values),
+        ref=ref,
+        source=source,
+        distinct=distinct,
+    )
 
 
 def _plan_delete(stmt, table: str) -> PlannedStatement:
@@ -241,9 +249,17 @@ def _plan_delete(stmt, table: str) -> PlannedStatement:
     keys = KEY_COLUMNS[table]
     source, distinct = _source(stmt.relation, stmt.usingClause, stmt.whereClause)
     return PlannedStatement(
-        action="delete", table=table, sql=canonical(stmt), count_sql=_count(ref, source, distinct),
-        keys=keys, columns=(), values=(), ref=ref, source=source, distinct=distinct,
-    )  # fmt: skip
+        action="delete",
+        table=table,
+        sql=canonical(stmt),
+        count_sql=_count(ref, source, distinct),
+        keys=keys,
+        columns=(),
+        values=(),
+        ref=ref,
+        source=source,
+        distinct=distinct,
+    )
 
 
 def _plan_insert(stmt, table: str, where: str) -> PlannedStatement:
@@ -266,10 +282,17 @@ def _plan_insert(stmt, table: str, where: str) -> PlannedStatement:
     names = ", ".join(_ident(c) for c in columns)
     source = f"FROM ({_deparse(stmt.selectStmt)}) AS nexus_new ({names})"
     return PlannedStatement(
-        action="insert", table=table, sql=canonical(stmt), count_sql=f"SELECT count(*) AS rows {source}",
-        keys=(), columns=tuple(columns), values=tuple("nexus_new." + _ident(c) for c in columns),
-        ref="nexus_new", source=source, distinct=False,
-    )  # fmt: skip
+        action="insert",
+        table=table,
+        sql=canonical(stmt),
+        count_sql=f"SELECT count(*) AS rows {source}",
+        keys=(),
+        columns=tuple(columns),
+        values=tuple("nexus_new." + _ident(c) for c in columns),
+        ref="nexus_new",
+        source=source,
+        distinct=False,
+    )
 
 
 def _ref(rel) -> str:

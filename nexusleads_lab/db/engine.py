@@ -54,10 +54,16 @@ _CONNECTION_STATES = ("08", "57P01", "57P02", "57P03")
 _CONNECTION_WORDS = ("server closed the connection", "connection", "terminating connection", "no connection")
 
 _INT_TYPES = {
-    pa.int8(): pd.Int8Dtype(), pa.int16(): pd.Int16Dtype(), pa.int32(): pd.Int32Dtype(),
-    pa.int64(): pd.Int64Dtype(), pa.uint8(): pd.UInt8Dtype(), pa.uint16(): pd.UInt16Dtype(),
-    pa.uint32(): pd.UInt32Dtype(), pa.uint64(): pd.UInt64Dtype(), pa.bool_(): pd.BooleanDtype(),
-}  # fmt: skip
+    pa.int8(): pd.Int8Dtype(),
+    pa.int16(): pd.Int16Dtype(),
+    pa.int32(): pd.Int32Dtype(),
+    pa.int64(): pd.Int64Dtype(),
+    pa.uint8(): pd.UInt8Dtype(),
+    pa.uint16(): pd.UInt16Dtype(),
+    pa.uint32(): pd.UInt32Dtype(),
+    pa.uint64(): pd.UInt64Dtype(),
+    pa.bool_(): pd.BooleanDtype(),
+}
 
 
 @dataclass
@@ -638,8 +644,10 @@ def _hint_for(sqlstate: str | None, message: str, engine: Engine, timeout_ms: in
         limit = timeout_ms or engine.limits.statement_timeout_ms
         return f"The statement ran longer than {limit} ms. Filter or aggregate more, or add a LIMIT."
     if sqlstate == "53400" and "temp_file_limit" in message:
-        return ("The query spilled more to disk than the agent's temp_file_limit allows (a large sort, hash "
-                "or set-returning function); aggregate or filter earlier, or add a LIMIT.")  # fmt: skip
+        return (
+            "The query spilled more to disk than the agent's temp_file_limit allows (a large sort, hash "
+            "or set-returning function); aggregate or filter earlier, or add a LIMIT."
+        )
     if sqlstate == "42501" and "permission denied for function" in message:
         return "The read-only role may not call that function; compute the value with other built-ins."
     if sqlstate == "42501" and ("permission denied for view" in message or "for table pg_" in message):

@@ -38,8 +38,10 @@ def connect_failure(exc: Exception | str) -> str:
     driver could not even parse described without quoting it (its pieces may be a password's)."""
     text = str(exc).strip().split("\n")[0]
     if "percent-encoded" in text or "invalid connection option" in text or 'missing "="' in text:
-        return ("the connection string is not valid (percent-encode special characters such as @ : / % "
-                "in a URL's password, or use key=value form)")  # fmt: skip
+        return (
+            "the connection string is not valid (percent-encode special characters such as @ : / % "
+            "in a URL's password, or use key=value form)"
+        )
     return mask_secrets(text)
 
 

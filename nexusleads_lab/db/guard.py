@@ -87,8 +87,25 @@ def check_role(fetch: Callable[[str], tuple | None], *, kind: str, scope: str | 
     row = fetch(_PRIVILEGES_SQL)
     if row is None:
         raise QueryError(f"Refusing {job}: the connected role is not in pg_roles.", hint=fix)
-    (role, session, superuser, createrole, createdb, bypassrls, server_files, owns, chat, reads, writes, secret,
-     scopes, scoped, any_bound, unbound, in_chat_group) = row  # fmt: skip
+    (
+        role,
+        session,
+        superuser,
+        createrole,
+        createdb,
+        bypassrls,
+        server_files,
+        owns,
+        chat,
+        reads,
+        writes,
+        secret,
+        scopes,
+        scoped,
+        any_bound,
+        unbound,
+        in_chat_group,
+    ) = row
     problems = [
         text
         for flag, text in (

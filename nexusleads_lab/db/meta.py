@@ -19,10 +19,26 @@ from .schema import LEAD_TABLES
 
 SUPPORTED = ("\\dt", "\\d NAME", "\\d+ NAME", "\\dn", "\\dv", "\\di")
 _COMMAND = re.compile(r"^\s*\\([A-Za-z]+)(\+?)(?:\s+(.*?))?\s*;?\s*$", re.S)
-_KINDS = {"r": "table", "p": "partitioned table", "v": "view", "m": "materialized view", "i": "index",
-          "S": "sequence", "f": "foreign table", "I": "partitioned index"}  # fmt: skip
-_TITLES = {"r": "Table", "p": "Partitioned table", "v": "View", "m": "Materialized view", "i": "Index",
-           "S": "Sequence", "f": "Foreign table", "I": "Partitioned index"}  # fmt: skip
+_KINDS = {
+    "r": "table",
+    "p": "partitioned table",
+    "v": "view",
+    "m": "materialized view",
+    "i": "index",
+    "S": "sequence",
+    "f": "foreign table",
+    "I": "partitioned index",
+}
+_TITLES = {
+    "r": "Table",
+    "p": "Partitioned table",
+    "v": "View",
+    "m": "Materialized view",
+    "i": "Index",
+    "S": "Sequence",
+    "f": "Foreign table",
+    "I": "Partitioned index",
+}
 _USER_SCHEMAS = "n.nspname NOT IN ('pg_catalog', 'information_schema', 'pg_toast') AND n.nspname !~ '^pg_temp'"
 
 
@@ -211,8 +227,9 @@ def _table_footer(oid: int, read: Read) -> list[str]:
     return footer
 
 
-def aligned(title: str, headers: list[str], rows: list[list], *, footer: list[str] | None = None,
-            count: bool = True) -> str:  # fmt: skip
+def aligned(
+    title: str, headers: list[str], rows: list[list], *, footer: list[str] | None = None, count: bool = True
+) -> str:
     """psql's aligned format: a centred title, centred headers, ``-+-`` rules, ``(N rows)``."""
     cells = [["" if v is None else str(v) for v in row] for row in rows]
     widths = [max([len(h)] + [len(r[i]) for r in cells]) for i, h in enumerate(headers)]

@@ -184,8 +184,13 @@ def _check_node(node, partial: dict[str, str]) -> list[Problem]:
         return [Problem(f"the parameter ${node.number}", "has no value here", "write the value into the query")]
     cast: Any = node.typeName.names if isinstance(node, ast.TypeCast) and node.typeName is not None else None
     if cast and cast[-1].sval == "regrole":
-        return [Problem("::regrole", "names the database's logins, which are not readable here",
-                            "current_user names your own login")]  # fmt: skip
+        return [
+            Problem(
+                "::regrole",
+                "names the database's logins, which are not readable here",
+                "current_user names your own login",
+            )
+        ]
     if isinstance(node, (ast.ColumnRef, ast.A_Indirection)):
         fields: Any = node.fields if isinstance(node, ast.ColumnRef) else node.indirection
         names: list[Any] = [getattr(f, "sval", None) for f in fields or ()]
@@ -543,8 +548,9 @@ def _row_overhead():
     """The per-row overhead as a bigint: the sum of sizes never overflows an integer."""
     from pglast import ast
 
-    return ast.TypeCast(arg=ast.A_Const(val=ast.Integer(ival=_ROW_OVERHEAD)),
-                        typeName=ast.TypeName(names=(ast.String(sval="int8"),)))  # fmt: skip
+    return ast.TypeCast(
+        arg=ast.A_Const(val=ast.Integer(ival=_ROW_OVERHEAD)), typeName=ast.TypeName(names=(ast.String(sval="int8"),))
+    )
 
 
 def _guard(node, what: str, args: list, size, agg_filter, over, name: str, bound: int):
@@ -564,11 +570,14 @@ def _guard(node, what: str, args: list, size, agg_filter, over, name: str, bound
         total = op("*", total, const(weight))
     check = ast.FuncCall(
         funcname=(ast.String(sval=PRODUCT_SCHEMA), ast.String(sval="value_bound")),
-        args=(total, ast.TypeCast(arg=const(bound), typeName=ast.TypeName(names=(ast.String(sval="int8"),))),
-              ast.TypeCast(arg=const(what), typeName=ast.TypeName(names=(ast.String(sval="text"),)))),
+        args=(
+            total,
+            ast.TypeCast(arg=const(bound), typeName=ast.TypeName(names=(ast.String(sval="int8"),))),
+            ast.TypeCast(arg=const(what), typeName=ast.TypeName(names=(ast.String(sval="text"),))),
+        ),
         agg_filter=agg_filter,
         over=over,
-    )  # fmt: skip
+    )
     return ast.CaseExpr(
         args=(ast.CaseWhen(expr=op("<", check, const(0)), result=ast.A_Const(isnull=True)),),
         defresult=node,
@@ -606,10 +615,40 @@ def _text_bytes(args: list):
 
 # Words a PostgreSQL statement can start with: what a misspelt first word is matched against.
 COMMANDS = (
-    "SELECT", "WITH", "VALUES", "TABLE", "INSERT", "UPDATE", "DELETE", "MERGE", "EXPLAIN", "SHOW", "SET",
-    "COPY", "CREATE", "ALTER", "DROP", "TRUNCATE", "GRANT", "REVOKE", "BEGIN", "COMMIT", "ROLLBACK", "ANALYZE",
-    "VACUUM", "CALL", "DO", "LOCK", "NOTIFY", "LISTEN", "PREPARE", "EXECUTE", "DECLARE", "FETCH", "COMMENT",
-)  # fmt: skip
+    "SELECT",
+    "WITH",
+    "VALUES",
+    "TABLE",
+    "INSERT",
+    "UPDATE",
+    "DELETE",
+    "MERGE",
+    "EXPLAIN",
+    "SHOW",
+    "SET",
+    "COPY",
+    "CREATE",
+    "ALTER",
+    "DROP",
+    "TRUNCATE",
+    "GRANT",
+    "REVOKE",
+    "BEGIN",
+    "COMMIT",
+    "ROLLBACK",
+    "ANALYZE",
+    "VACUUM",
+    "CALL",
+    "DO",
+    "LOCK",
+    "NOTIFY",
+    "LISTEN",
+    "PREPARE",
+    "EXECUTE",
+    "DECLARE",
+    "FETCH",
+    "COMMENT",
+)
 _FIRST_WORD = re.compile(r"\s*(?:--[^\n]*\n\s*|/\*.*?\*/\s*)*\(*\s*([A-Za-z_]+)", re.S)
 
 
@@ -630,11 +669,22 @@ def _command(stmt) -> str:
     from pglast import ast
 
     names = {
-        ast.InsertStmt: "INSERT", ast.UpdateStmt: "UPDATE", ast.DeleteStmt: "DELETE", ast.MergeStmt: "MERGE",
-        ast.CopyStmt: "COPY", ast.DoStmt: "DO", ast.CallStmt: "CALL", ast.TruncateStmt: "TRUNCATE",
-        ast.VariableSetStmt: "SET", ast.TransactionStmt: "a transaction command", ast.ExplainStmt: "EXPLAIN",
-        ast.LockStmt: "LOCK", ast.NotifyStmt: "NOTIFY", ast.ListenStmt: "LISTEN", ast.VacuumStmt: "VACUUM",
-    }  # fmt: skip
+        ast.InsertStmt: "INSERT",
+        ast.UpdateStmt: "UPDATE",
+        ast.DeleteStmt: "DELETE",
+        ast.MergeStmt: "MERGE",
+        ast.CopyStmt: "COPY",
+        ast.DoStmt: "DO",
+        ast.CallStmt: "CALL",
+        ast.TruncateStmt: "TRUNCATE",
+        ast.VariableSetStmt: "SET",
+        ast.TransactionStmt: "a transaction command",
+        ast.ExplainStmt: "EXPLAIN",
+        ast.LockStmt: "LOCK",
+        ast.NotifyStmt: "NOTIFY",
+        ast.ListenStmt: "LISTEN",
+        ast.VacuumStmt: "VACUUM",
+    }
     for cls, word in names.items():
         if isinstance(stmt, cls):
             return word

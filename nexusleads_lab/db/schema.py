@@ -660,8 +660,12 @@ def ensure_org_roles(conn: psycopg.Connection, slug: str) -> None:
 # volatile built-in, except the two the product's own column defaults call.
 _KEEP_VOLATILE = ("nextval(regclass)", "gen_random_uuid()")
 # Stable, yet they assign a transaction id: a read-only query must not burn them.
-_STABLE_WITH_EFFECTS = ("txid_current()", "txid_current_if_assigned()", "pg_current_xact_id()",
-                        "pg_current_xact_id_if_assigned()")  # fmt: skip
+_STABLE_WITH_EFFECTS = (
+    "txid_current()",
+    "txid_current_if_assigned()",
+    "pg_current_xact_id()",
+    "pg_current_xact_id_if_assigned()",
+)
 _EMBEDDED_ONLY = [
     "DO $$ DECLARE f regprocedure; BEGIN"
     " FOR f IN SELECT p.oid::regprocedure FROM pg_proc p"

@@ -288,14 +288,27 @@ class ConversationStore:
             " WHERE c.id = %s AND c.org = %s AND c.user_name = %s AND m.seq < %s"
             + (" AND m.role = ANY(%s)" if roles else "")
             + " ORDER BY m.seq DESC LIMIT %s",
-            (_uuid(conversation_id), self.org, self.user, _SEQ_END if before is None else before,
-             *((list(roles),) if roles else ()), limit),
+            (
+                _uuid(conversation_id),
+                self.org,
+                self.user,
+                _SEQ_END if before is None else before,
+                *((list(roles),) if roles else ()),
+                limit,
+            ),
             fetch="all",
-        )  # fmt: skip
+        )
         return [StoredMessage(r[0], r[1], r[2], r[3]) for r in reversed(rows)]
 
-    def find(self, conversation_id: str, sql_filter: str, values: builtins.list[str], *, after: int | None = None,
-             before: int | None = None) -> builtins.list[StoredMessage]:  # fmt: skip
+    def find(
+        self,
+        conversation_id: str,
+        sql_filter: str,
+        values: builtins.list[str],
+        *,
+        after: int | None = None,
+        before: int | None = None,
+    ) -> builtins.list[StoredMessage]:
         """Messages whose ``content`` path ``sql_filter`` (one of ``FINDABLE``) is one of
         ``values``, between two sequence numbers: what a page needs from outside itself."""
         path = FINDABLE[sql_filter]
@@ -353,9 +366,15 @@ class StorePool:
         self._check_lock = threading.Lock()
         self._timeout = timeout
         self._pool = ConnectionPool(
-            url, min_size=0, max_size=size, timeout=timeout, open=True, name=f"nexus-store-{org}",
-            kwargs={"autocommit": True, "connect_timeout": 10}, reconnect_timeout=timeout,
-        )  # fmt: skip
+            url,
+            min_size=0,
+            max_size=size,
+            timeout=timeout,
+            open=True,
+            name=f"nexus-store-{org}",
+            kwargs={"autocommit": True, "connect_timeout": 10},
+            reconnect_timeout=timeout,
+        )
 
     def query(self, sql: str, params: tuple = (), *, fetch: str = "none", durable: bool = True):
         from psycopg_pool import PoolTimeout

@@ -68,9 +68,14 @@ def eval_assistant(base=None, *, model: str | None = None):
     if base is None:
         return Assistant(model=model, persist=False)
     return Assistant(
-        model=model or base.model, database=base.database, client=base.client(), org=base.org or ALL_ORGS,
-        user=base.user, skills=base.skills, persist=False,
-    )  # fmt: skip
+        model=model or base.model,
+        database=base.database,
+        client=base.client(),
+        org=base.org or ALL_ORGS,
+        user=base.user,
+        skills=base.skills,
+        persist=False,
+    )
 
 
 def score(prepared: Prepared, result, seconds: float) -> Item:
@@ -121,8 +126,7 @@ def run(
     return report
 
 
-def evaluate(suite: Suite, assistant, *, on_item: Callable[[Item], None] | None = None,
-             origin: str = "code") -> Report:  # fmt: skip
+def evaluate(suite: Suite, assistant, *, on_item: Callable[[Item], None] | None = None, origin: str = "code") -> Report:
     """Check the suite's gold SQL, then run it (SuiteError before any question is asked)."""
     if not suite.questions:
         raise SuiteError(f"The suite {suite.source} has no questions.")

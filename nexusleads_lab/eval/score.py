@@ -197,8 +197,11 @@ class Gold:
         return Match(False, f"{label} has every gold column's values, but not in the same rows", 2)
 
     def _renames(self, answer: pd.DataFrame, mapping: dict[int, int]) -> str:
-        renamed = [f"{self.names[j]} as {answer.columns[i]}" for j, i in sorted(mapping.items())
-                   if str(answer.columns[i]) != self.names[j]]  # fmt: skip
+        renamed = [
+            f"{self.names[j]} as {answer.columns[i]}"
+            for j, i in sorted(mapping.items())
+            if str(answer.columns[i]) != self.names[j]
+        ]
         return f" ({', '.join(renamed)})" if renamed else ""
 
 

@@ -79,10 +79,14 @@ def show_dashboard(scope: Scope, response: dict[str, Any], queries: dict[str, st
     notes = [visible(str(n)) for n in parsed.notes]
     if notes:
         text += "\n\n" + "\n".join(f"note: {n}" for n in notes)
-    structured = {"title": data.get("title"), "sections": [s.get("type") for s in data.get("sections") or []],
-                  "notes": notes}  # fmt: skip
-    return CallToolResult(content=[TextContent(type="text", text=text)], structured_content=structured,
-                          meta={HTML_KEY: html})  # fmt: skip
+    structured = {
+        "title": data.get("title"),
+        "sections": [s.get("type") for s in data.get("sections") or []],
+        "notes": notes,
+    }
+    return CallToolResult(
+        content=[TextContent(type="text", text=text)], structured_content=structured, meta={HTML_KEY: html}
+    )
 
 
 def _html(bundle: dict[str, Any]) -> str:

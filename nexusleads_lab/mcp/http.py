@@ -52,8 +52,14 @@ class Gate:
             identity = self.auth.verify(token.strip() if scheme.lower() == "bearer" else None)
         except Unauthorized as exc:
             log.info("mcp request refused: %s", exc)  # the reason stays here; the caller learns nothing more
-            await _refuse(scope, receive, send, 401, "A valid bearer token is required.",
-                          {"www-authenticate": 'Bearer realm="nexus-lab"'})  # fmt: skip
+            await _refuse(
+                scope,
+                receive,
+                send,
+                401,
+                "A valid bearer token is required.",
+                {"www-authenticate": 'Bearer realm="nexus-lab"'},
+            )
             return
         scope.setdefault("state", {})[IDENTITY_KEY] = identity
         await self.app(scope, receive, send)

@@ -15,16 +15,20 @@ def add_skills(server: MCPServer) -> None:
     for skill in discover_skills():
         server.add_resource(
             FunctionResource(
-                uri=skill_uri(skill), name=skill.name, description=" ".join(skill.description.split()),
-                mime_type="text/markdown", fn=skill.text,
+                uri=skill_uri(skill),
+                name=skill.name,
+                description=" ".join(skill.description.split()),
+                mime_type="text/markdown",
+                fn=skill.text,
             )
-        )  # fmt: skip
+        )
         server.add_prompt(
             Prompt(
-                name=skill.name, description=" ".join(skill.description.split()),
+                name=skill.name,
+                description=" ".join(skill.description.split()),
                 fn=lambda skill=skill: [UserMessage(f"Use this guide:\n\n{skill.body()}")],
             )
-        )  # fmt: skip
+        )
 
 
 def skill_uri(skill: Skill) -> str:

@@ -86,11 +86,16 @@ def build_server(database: Any, *, local: Identity | None = None) -> MCPServer:
             raise ToolError("The organization in your token is not served by this database.") from None
 
     apps = Apps()
-    apps.add_html_resource(dashboard.APP_URI, dashboard.APP_HTML, name="dashboard",
-                           description="The product's dashboard, drawn offline")  # fmt: skip
+    apps.add_html_resource(
+        dashboard.APP_URI, dashboard.APP_HTML, name="dashboard", description="The product's dashboard, drawn offline"
+    )
 
-    @apps.tool(resource_uri=dashboard.APP_URI, name="show_dashboard", description=dashboard.DESCRIPTION,
-               annotations=tools.SHOW_ANNOTATIONS)  # fmt: skip
+    @apps.tool(
+        resource_uri=dashboard.APP_URI,
+        name="show_dashboard",
+        description=dashboard.DESCRIPTION,
+        annotations=tools.SHOW_ANNOTATIONS,
+    )
     def show_dashboard(
         response: Annotated[dict[str, Any], Field(description="the dashboard JSON")],
         queries: Annotated[dict[str, str], Field(description="source id -> SELECT")],

@@ -26,18 +26,27 @@ PROPOSE_DESCRIPTION = (
     "would change are counted, and a person runs it with `nexus-lab confirm <id>`. No tool can confirm."
 )
 PSQL_ANNOTATIONS = ToolAnnotations(
-    title="Read the lead database", read_only_hint=True, destructive_hint=False, idempotent_hint=True,
+    title="Read the lead database",
+    read_only_hint=True,
+    destructive_hint=False,
+    idempotent_hint=True,
     open_world_hint=False,
-)  # fmt: skip
+)
 PROPOSE_ANNOTATIONS = ToolAnnotations(
-    title="Propose a write for a person to confirm", read_only_hint=False, destructive_hint=True,
-    idempotent_hint=False, open_world_hint=False,
-)  # fmt: skip
+    title="Propose a write for a person to confirm",
+    read_only_hint=False,
+    destructive_hint=True,
+    idempotent_hint=False,
+    open_world_hint=False,
+)
 
 SHOW_ANNOTATIONS = ToolAnnotations(
-    title="Show a dashboard", read_only_hint=True, destructive_hint=False, idempotent_hint=True,
+    title="Show a dashboard",
+    read_only_hint=True,
+    destructive_hint=False,
+    idempotent_hint=True,
     open_world_hint=False,
-)  # fmt: skip
+)
 
 
 @dataclass

@@ -416,8 +416,13 @@ class Replay:
     def step_for(self, request: JSON, number: int) -> Step:
         found = self._matcher.find(request)
         if found is None:
-            return http_error(404, self.miss_message(request, number), type="invalid_request_error",
-                              code=REPLAY_MISS, should_retry=False)  # fmt: skip
+            return http_error(
+                404,
+                self.miss_message(request, number),
+                type="invalid_request_error",
+                code=REPLAY_MISS,
+                should_retry=False,
+            )
         response = found.exchange.response
         if found.result_ids:  # the same turn in another conversation: its answer names this one's results
             completion = assemble_completion(response["chunks"]) if "chunks" in response else response["completion"]

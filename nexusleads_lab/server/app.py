@@ -151,8 +151,16 @@ def create_app(
     skills = SharedSkills()
 
     def make_assistant(identity: Identity) -> Assistant:
-        return Assistant(database=the_database(), client=client or model_client, user=identity.user,
-                         org=identity.org, tool_pool=tool_pool, turn_pool=turn_pool, pooled_store=True, skills=skills())  # fmt: skip
+        return Assistant(
+            database=the_database(),
+            client=client or model_client,
+            user=identity.user,
+            org=identity.org,
+            tool_pool=tool_pool,
+            turn_pool=turn_pool,
+            pooled_store=True,
+            skills=skills(),
+        )
 
     settings = None
     if secret:
@@ -235,9 +243,16 @@ def serve(host: str, port: int, workers: int = 1) -> None:
     budget = default_budget()
     print(describe_scope(auth_secret()), file=sys.stderr)
     print(f"Connections: {budget.describe()}.", file=sys.stderr)
-    options: dict[str, Any] = dict(host=host, port=port, ws_max_size=WS_MAX_SIZE, log_level="info",
-                                   http=HTTP_PROTOCOL, ws=WS_PROTOCOL, timeout_keep_alive=5,
-                                   ws_per_message_deflate=WS_PER_MESSAGE_DEFLATE)  # fmt: skip
+    options: dict[str, Any] = dict(
+        host=host,
+        port=port,
+        ws_max_size=WS_MAX_SIZE,
+        log_level="info",
+        http=HTTP_PROTOCOL,
+        ws=WS_PROTOCOL,
+        timeout_keep_alive=5,
+        ws_per_message_deflate=WS_PER_MESSAGE_DEFLATE,
+    )
     if workers > 1:  # each worker process builds its own app (and its own pools) from the factory
         uvicorn.run(APP_FACTORY, factory=True, workers=workers, **options)
         return

@@ -77,8 +77,14 @@ class Guard:
         if refusal is None:
             return await self.app(scope, receive, send)
         status, reason = refusal
-        log.info("refused %s %s: %s (origin %r, host %r)", scope["type"], scope.get("path"), reason,
-                 _header(scope, b"origin"), _header(scope, b"host"))  # fmt: skip
+        log.info(
+            "refused %s %s: %s (origin %r, host %r)",
+            scope["type"],
+            scope.get("path"),
+            reason,
+            _header(scope, b"origin"),
+            _header(scope, b"host"),
+        )
         if scope["type"] == "websocket":
             await refuse_handshake(scope, send, status, reason)
         else:
@@ -102,9 +108,17 @@ class Guard:
 
 async def respond(send: Send, status: int, detail: str, headers: list[tuple[bytes, bytes]] | None = None) -> None:
     body = json.dumps({"detail": detail}).encode()
-    await send({"type": "http.response.start", "status": status,
-                "headers": [(b"content-type", b"application/json"), (b"content-length", str(len(body)).encode()),
-                            *(headers or [])]})  # fmt: skip
+    await send(
+        {
+            "type": "http.response.start",
+            "status": status,
+            "headers": [
+                (b"content-type", b"application/json"),
+                (b"content-length", str(len(body)).encode()),
+                *(headers or []),
+            ],
+        }
+    )
     await send({"type": "http.response.body", "body": body})
 
 
@@ -114,8 +128,13 @@ async def refuse_handshake(scope: Scope, send: Send, status: int, detail: str) -
     status is 403 (a close before accept)."""
     if "websocket.http.response" in scope.get("extensions", {}):
         body = json.dumps({"detail": detail}).encode()
-        await send({"type": "websocket.http.response.start", "status": status,
-                    "headers": [(b"content-type", b"application/json")]})  # fmt: skip
+        await send(
+            {
+                "type": "websocket.http.response.start",
+                "status": status,
+                "headers": [(b"content-type", b"application/json")],
+            }
+        )
         await send({"type": "websocket.http.response.body", "body": body})
     else:
         await send({"type": "websocket.close", "code": 1008})

@@ -445,8 +445,11 @@ async def admit(websocket: WebSocket) -> Identity | None:
         await refuse(websocket, 503, f"The server cannot check this organization now (error id {error_id}).")
         return None
     if not state.quota.open_socket(identity):
-        await refuse(websocket, 429, f"Too many open sockets for this user (NEXUS_MAX_SESSIONS_PER_USER="
-                                     f"{state.quota.max_sockets}); close one.")  # fmt: skip
+        await refuse(
+            websocket,
+            429,
+            f"Too many open sockets for this user (NEXUS_MAX_SESSIONS_PER_USER={state.quota.max_sockets}); close one.",
+        )
         return None
     return identity
 

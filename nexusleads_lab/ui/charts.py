@@ -108,16 +108,18 @@ def bars_chart(section: Mapping[str, Any]):
     fill = alt.Gradient(
         gradient="linear",
         stops=[alt.GradientStop(color=ACCENT, offset=0), alt.GradientStop(color=ACCENT_2, offset=1)],
-        x1=0, x2=1, y1=0, y2=0,
-    )  # fmt: skip
+        x1=0,
+        x2=1,
+        y1=0,
+        y2=0,
+    )
     x_scale: Any = alt.Undefined
     peak = pd.to_numeric(df["value"], errors="coerce")
     if len(peak) and peak.notna().any() and peak.min() >= 0 and peak.max() > 0:
         # The value labels after the longest bar need room at every width: the axis ends where the
         # longest bar leaves LABEL_ROOM pixels, so a narrow chart shows its key numbers whole.
         room = f"min({LABEL_ROOM}, width * 0.3)"
-        x_scale = alt.Scale(domainMax=alt.ExprRef(f"{float(peak.max())} * width / max(width - {room}, 1)"),
-                            nice=False)  # fmt: skip
+        x_scale = alt.Scale(domainMax=alt.ExprRef(f"{float(peak.max())} * width / max(width - {room}, 1)"), nice=False)
     base = alt.Chart(df).encode(
         # Names take at most 40% of a narrow output (cut ones show whole in the tooltip), 200 px at most.
         y=alt.Y("name:N", sort=None, title=None, axis=alt.Axis(labelLimit=alt.ExprRef(NAME_LIMIT), labelPadding=6)),

@@ -107,9 +107,17 @@ if TYPE_CHECKING:
 class ChatController:
     """What the chat panel shows and does, over one ``Assistant``; views only apply patches."""
 
-    def __init__(self, assistant: PanelAssistant, *, sink: Sink, notify: Callable[[dict[str, Any]], None] | None = None,
-                 session=None, restore: bool = True, executor: Executor | None = None,
-                 label: str = "") -> None:  # fmt: skip
+    def __init__(
+        self,
+        assistant: PanelAssistant,
+        *,
+        sink: Sink,
+        notify: Callable[[dict[str, Any]], None] | None = None,
+        session=None,
+        restore: bool = True,
+        executor: Executor | None = None,
+        label: str = "",
+    ) -> None:
         """``executor`` (a server's bounded pool of turn threads) runs the panel's own work; by
         default each question gets a thread of its own. ``restore`` shows the assistant's open
         conversation (else the panel starts empty); ``label`` names whose panel it is."""
@@ -120,12 +128,21 @@ class ChatController:
         self._notify = notify or (lambda message: None)
         self._lock = threading.RLock()  # state and its patches, in order; never held into the throttle
         self.state: dict[str, Any] = {
-            "messages": [], "conversations": [], "conversation_id": None, "busy": False, "turn": {},
-            "streaming": "", "notice": "", "sql_cell": "%%nexus sql\n{sql}",
-            "model_name": _model_name(assistant), "model_mode": _model_mode(assistant),
+            "messages": [],
+            "conversations": [],
+            "conversation_id": None,
+            "busy": False,
+            "turn": {},
+            "streaming": "",
+            "notice": "",
+            "sql_cell": "%%nexus sql\n{sql}",
+            "model_name": _model_name(assistant),
+            "model_mode": _model_mode(assistant),
             "scope": assistant.scope_label,
-            "suggestions": replay_questions(assistant) or [], "label": label, "words": UI,
-        }  # fmt: skip
+            "suggestions": replay_questions(assistant) or [],
+            "label": label,
+            "words": UI,
+        }
         self._worker: threading.Thread | Future | None = None
         self._turn: Turn | None = None  # the panel's own question, while it runs
         self._turns: dict[str, TurnState] = {}  # started and not over, in the order they started
@@ -147,8 +164,11 @@ class ChatController:
         """Show the model the assistant answers with now (``%config Nexus.model`` changed it)."""
         name = _model_name(self.assistant)
         if name != self.state.get("model_name"):
-            self._apply(model_name=name, model_mode=_model_mode(self.assistant),
-                        suggestions=replay_questions(self.assistant) or [])  # fmt: skip
+            self._apply(
+                model_name=name,
+                model_mode=_model_mode(self.assistant),
+                suggestions=replay_questions(self.assistant) or [],
+            )
 
     @property
     def messages(self) -> list[dict[str, Any]]:
@@ -459,10 +479,15 @@ class ChatController:
         return items_from_transcript(self.assistant.transcript(conversation_id))
 
     def _refresh_list(self) -> None:
-        self._apply(conversations=[
-            {**{k: c[k] for k in ("id", "title", "updated_at", "messages")}, "size": plural(c["messages"], "message")}
-            for c in (info.as_dict() for info in self.assistant.conversations())
-        ])  # fmt: skip
+        self._apply(
+            conversations=[
+                {
+                    **{k: c[k] for k in ("id", "title", "updated_at", "messages")},
+                    "size": plural(c["messages"], "message"),
+                }
+                for c in (info.as_dict() for info in self.assistant.conversations())
+            ]
+        )
 
     def _append(self, item: dict[str, Any]) -> None:
         with self._lock:
@@ -553,16 +578,22 @@ def _key(prefix: str) -> str:
 # -- display items -------------------------------------------------------------------------------
 
 
-def answer_item(key, response, notes, steps, error=None, cancelled=False, elapsed_ms=None, usage=None,
-                outcome=None) -> dict[str, Any]:  # fmt: skip
+def answer_item(
+    key, response, notes, steps, error=None, cancelled=False, elapsed_ms=None, usage=None, outcome=None
+) -> dict[str, Any]:
     """An answer as the panel shows it, live or from a transcript: its texts made safe here, once,
     and a message's Markdown rendered here, once (markdown-it, the cells' rules).
 
     An answer whose time or tokens are known carries ``cost``, its collapsed steps line
     ("Ran 3 steps · 4.2 s · 2,140 tokens"), worded by the same function as the cell's."""
     notes = [visible(str(n)) for n in notes]
-    item: dict[str, Any] = {"key": key, "role": "assistant", "response": with_shown_text(safe_response(response)),
-                            "notes": notes, "steps": [_safe_step(s) for s in steps]}  # fmt: skip
+    item: dict[str, Any] = {
+        "key": key,
+        "role": "assistant",
+        "response": with_shown_text(safe_response(response)),
+        "notes": notes,
+        "steps": [_safe_step(s) for s in steps],
+    }
     shown = item["response"] or {}
     if not error and (elapsed_ms is not None or (usage or {}).get("total_tokens")):
         item["cost"] = cost_text(len(steps), elapsed_ms, usage)
@@ -605,8 +636,19 @@ def items_from_transcript(transcript: list) -> list[dict[str, Any]]:
         if isinstance(entry, QuestionItem):
             items.append({"key": key, "role": "user", "text": visible_lines(entry.text)})
         elif isinstance(entry, AnswerItem):
-            items.append(answer_item(key, entry.response_dict(), entry.notes, entry.steps, entry.error, entry.cancelled,
-                                     entry.elapsed_ms, entry.usage, entry.outcome))  # fmt: skip
+            items.append(
+                answer_item(
+                    key,
+                    entry.response_dict(),
+                    entry.notes,
+                    entry.steps,
+                    entry.error,
+                    entry.cancelled,
+                    entry.elapsed_ms,
+                    entry.usage,
+                    entry.outcome,
+                )
+            )
         # an OutcomeItem without its card: the card is not in this conversation, nothing to update
     return items
 

@@ -61,8 +61,14 @@ class ChatPanel(anywidget.AnyWidget):
         super().__init__(**kwargs)
         self.assistant = assistant
         self.session = session
-        self.controller = ChatController(assistant, sink=self._patch, notify=lambda msg: self.send(msg),
-                                         session=session, restore=restore, label=notebook_name(session))  # fmt: skip
+        self.controller = ChatController(
+            assistant,
+            sink=self._patch,
+            notify=lambda msg: self.send(msg),
+            session=session,
+            restore=restore,
+            label=notebook_name(session),
+        )
         self._patch(dict(self.controller.state))
         self.on_msg(lambda _widget, content, _buffers: self.controller.handle(content))
 

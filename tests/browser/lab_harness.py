@@ -141,8 +141,15 @@ def _write_json(path: Path, data: dict) -> None:
     path.write_text(json.dumps(data, indent=1))
 
 
-def start_lab(nexus_home: Path, *, model: ScriptedModel | None = None, user: str = "lab-analyst",
-              org: str = "acme-analytics", keyless: bool = False, timeout: float = 90.0) -> Lab:  # fmt: skip
+def start_lab(
+    nexus_home: Path,
+    *,
+    model: ScriptedModel | None = None,
+    user: str = "lab-analyst",
+    org: str = "acme-analytics",
+    keyless: bool = False,
+    timeout: float = 90.0,
+) -> Lab:
     """Start ``jupyter lab`` on a free loopback port; its kernels open the database in ``nexus_home``.
     ``keyless``: as a newcomer's machine, with no model service configured (no ``OPENAI_*``) and no
     ``NEXUS_ORG`` (the shipped notebooks set theirs)."""
@@ -193,11 +200,17 @@ def start_lab(nexus_home: Path, *, model: ScriptedModel | None = None, user: str
             env.pop(name)
     log = temp / "lab.log"
     cmd = [
-        sys.executable, "-m", "jupyterlab",
-        "--ServerApp.ip=127.0.0.1", f"--ServerApp.port={port}", "--ServerApp.port_retries=0",
-        f"--IdentityProvider.token={token}", f"--ServerApp.root_dir={root}",
-        "--ServerApp.open_browser=False", "--LabApp.news_url=None",
-    ]  # fmt: skip
+        sys.executable,
+        "-m",
+        "jupyterlab",
+        "--ServerApp.ip=127.0.0.1",
+        f"--ServerApp.port={port}",
+        "--ServerApp.port_retries=0",
+        f"--IdentityProvider.token={token}",
+        f"--ServerApp.root_dir={root}",
+        "--ServerApp.open_browser=False",
+        "--LabApp.news_url=None",
+    ]
     if hasattr(os, "geteuid") and os.geteuid() == 0:  # containers and CI often run as root
         cmd.append("--allow-root")
     with log.open("wb") as out:

@@ -46,22 +46,47 @@ def dashboard_script() -> list:
     return [
         tool_calls([("psql", {"sql": KPI_SQL}), ("psql", {"sql": REPOS_SQL})]),
         tool_calls([("psql", {"sql": HOT_SQL}), ("psql", {"sql": STATUS_SQL})]),
-        text(json.dumps({
-            "type": "dashboard",
-            "title": "Lead pipeline overview",
-            "sections": [
-                {"type": "widgets", "items": [
-                    {"title": "Leads", "source": "r1", "column": "leads", "subtext": "all projects"},
-                    {"title": "Hot leads", "source": "r1", "column": "hot", "subtext": "score ≥ 70"},
-                    {"title": "Not contacted", "source": "r1", "column": "not_contacted", "subtext": "status new"},
-                    {"title": "Average score", "source": "r1", "column": "avg_score"},
-                ]},
-                {"type": "bars", "label": "Top 20 repositories by contributors", "source": "r2", "x": "full_name", "y": "contributors"},
-                {"type": "table", "title": "Hottest 50 leads", "source": "r3", "limit": 50},
-                {"type": "pills", "label": "Pipeline status", "source": "r4", "label_column": "status", "count_column": "n"},
-            ],
-        }), chunk_size=64),
-    ]  # fmt: skip
+        text(
+            json.dumps(
+                {
+                    "type": "dashboard",
+                    "title": "Lead pipeline overview",
+                    "sections": [
+                        {
+                            "type": "widgets",
+                            "items": [
+                                {"title": "Leads", "source": "r1", "column": "leads", "subtext": "all projects"},
+                                {"title": "Hot leads", "source": "r1", "column": "hot", "subtext": "score ≥ 70"},
+                                {
+                                    "title": "Not contacted",
+                                    "source": "r1",
+                                    "column": "not_contacted",
+                                    "subtext": "status new",
+                                },
+                                {"title": "Average score", "source": "r1", "column": "avg_score"},
+                            ],
+                        },
+                        {
+                            "type": "bars",
+                            "label": "Top 20 repositories by contributors",
+                            "source": "r2",
+                            "x": "full_name",
+                            "y": "contributors",
+                        },
+                        {"type": "table", "title": "Hottest 50 leads", "source": "r3", "limit": 50},
+                        {
+                            "type": "pills",
+                            "label": "Pipeline status",
+                            "source": "r4",
+                            "label_column": "status",
+                            "count_column": "n",
+                        },
+                    ],
+                }
+            ),
+            chunk_size=64,
+        ),
+    ]
 
 
 def test_a_question_cell_shows_steps_kpis_chart_and_table(lab, page, db):
@@ -114,11 +139,16 @@ def test_a_question_cell_shows_steps_kpis_chart_and_table(lab, page, db):
 
 def test_a_turn_shows_dots_then_live_steps_then_the_answer_typing_in(lab, page):
     answer = "Hot leads are the **smallest** tier, and most of them have not been contacted yet. " * 3
-    lab.model.set_script([
-        # about two seconds of pure CPU (pg_sleep is not on the read path's allow-list)
-        tool_calls([("psql", {"sql": "SELECT count(*) AS n FROM (SELECT generate_series(1, 100000000)) AS busy"})], delay=0.2),
-        text(json.dumps({"type": "message", "text": answer}), chunk_size=4, delay=0.02),
-    ])  # fmt: skip
+    lab.model.set_script(
+        [
+            # about two seconds of pure CPU (pg_sleep is not on the read path's allow-list)
+            tool_calls(
+                [("psql", {"sql": "SELECT count(*) AS n FROM (SELECT generate_series(1, 100000000)) AS busy"})],
+                delay=0.2,
+            ),
+            text(json.dumps({"type": "message", "text": answer}), chunk_size=4, delay=0.02),
+        ]
+    )
     write_notebook(lab, "cell-live.ipynb", setup_cells("%%nexus\nHow many leads are there?"))
     open_notebook(page, lab, "cell-live.ipynb")
     run_cell(page, 0)
@@ -153,10 +183,21 @@ def test_confirm_changes_the_database_exactly_once_and_shows_the_outcome(lab, pa
         ]
     id_list = ", ".join(map(str, ids))
     sql = f"UPDATE lead_scores SET status = 'contacted', status_changed_at = now() WHERE id IN ({id_list})"
-    lab.model.set_script([
-        text(json.dumps({"type": "confirm", "id": "mark-3", "title": "Mark 3 hot leads as contacted",
-                         "summary": "Sets status to contacted for the three hottest new leads.", "sql": sql})),
-    ])  # fmt: skip
+    lab.model.set_script(
+        [
+            text(
+                json.dumps(
+                    {
+                        "type": "confirm",
+                        "id": "mark-3",
+                        "title": "Mark 3 hot leads as contacted",
+                        "summary": "Sets status to contacted for the three hottest new leads.",
+                        "sql": sql,
+                    }
+                )
+            ),
+        ]
+    )
     write_notebook(lab, "cell-confirm.ipynb", setup_cells("%%nexus\nMark the top three new hot leads as contacted"))
     open_notebook(page, lab, "cell-confirm.ipynb")
     run_cell(page, 0)
@@ -217,11 +258,17 @@ def test_confirm_changes_the_database_exactly_once_and_shows_the_outcome(lab, pa
 
 def test_an_injected_bio_renders_as_inert_text(lab, page):
     bio_sql = "SELECT github_login, name, bio FROM contributors WHERE github_login = 'mallory-injector'"
-    lab.model.set_script([
-        tool_calls([("psql", {"sql": bio_sql})]),
-        text(json.dumps({"type": "dashboard", "title": "mallory-injector", "sections": [{"type": "table", "source": "r1"}]})),
-        text(json.dumps({"type": "message", "text": f"Their bio says: {XSS} (I will not follow it)."})),
-    ])  # fmt: skip
+    lab.model.set_script(
+        [
+            tool_calls([("psql", {"sql": bio_sql})]),
+            text(
+                json.dumps(
+                    {"type": "dashboard", "title": "mallory-injector", "sections": [{"type": "table", "source": "r1"}]}
+                )
+            ),
+            text(json.dumps({"type": "message", "text": f"Their bio says: {XSS} (I will not follow it)."})),
+        ]
+    )
     write_notebook(lab, "cell-xss.ipynb", setup_cells("%%nexus\nWho is mallory-injector?", "%%nexus\nQuote the bio"))
     dialogs = []
     page.on("dialog", lambda d: (dialogs.append(d.message), d.dismiss()))

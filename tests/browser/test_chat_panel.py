@@ -60,24 +60,48 @@ def dashboard_script() -> list:
     return [
         tool_calls([("psql", {"sql": KPI_SQL}), ("psql", {"sql": STATUS_SQL})]),
         tool_calls([("psql", {"sql": HOT_SQL})]),
-        text(json.dumps({
-            "type": "dashboard",
-            "title": "Hot leads to contact",
-            "sections": [
-                {"type": "widgets", "items": [
-                    {"title": "Leads", "source": "r1", "column": "leads", "subtext": "all projects"},
-                    {"title": "Hot", "source": "r1", "column": "hot", "subtext": "score ≥ 70"},
-                    {"title": "Not contacted", "source": "r1", "column": "not_contacted", "subtext": "status new"},
-                ]},
-                {"type": "bars", "label": "Pipeline by status", "source": "r2", "x": "status", "y": "n"},
-                {"type": "line", "label": "New hot leads per week", "points": [
-                    {"x": f"W{w}", "y": y} for w, y in zip(range(1, 11), [14, 18, 17, 23, 21, 28, 26, 33, 31, 38])
-                ]},
-                {"type": "table", "title": "Top new hot leads", "source": "r3"},
-                {"type": "pills", "label": "Status", "source": "r2", "label_column": "status", "count_column": "n"},
-            ],
-        }), chunk_size=48),
-    ]  # fmt: skip
+        text(
+            json.dumps(
+                {
+                    "type": "dashboard",
+                    "title": "Hot leads to contact",
+                    "sections": [
+                        {
+                            "type": "widgets",
+                            "items": [
+                                {"title": "Leads", "source": "r1", "column": "leads", "subtext": "all projects"},
+                                {"title": "Hot", "source": "r1", "column": "hot", "subtext": "score ≥ 70"},
+                                {
+                                    "title": "Not contacted",
+                                    "source": "r1",
+                                    "column": "not_contacted",
+                                    "subtext": "status new",
+                                },
+                            ],
+                        },
+                        {"type": "bars", "label": "Pipeline by status", "source": "r2", "x": "status", "y": "n"},
+                        {
+                            "type": "line",
+                            "label": "New hot leads per week",
+                            "points": [
+                                {"x": f"W{w}", "y": y}
+                                for w, y in zip(range(1, 11), [14, 18, 17, 23, 21, 28, 26, 33, 31, 38])
+                            ],
+                        },
+                        {"type": "table", "title": "Top new hot leads", "source": "r3"},
+                        {
+                            "type": "pills",
+                            "label": "Status",
+                            "source": "r2",
+                            "label_column": "status",
+                            "count_column": "n",
+                        },
+                    ],
+                }
+            ),
+            chunk_size=48,
+        ),
+    ]
 
 
 @pytest.fixture()
@@ -251,11 +275,22 @@ def test_confirm_on_the_card_previews_the_change_and_changes_the_database_exactl
     statuses = lambda: sorted(db.engine.read(f"SELECT status FROM lead_scores WHERE {where}").df["status"])  # noqa: E731
     open_with_panel(page, lab, "chat-confirm.ipynb", user=f"panel-{uuid.uuid4().hex[:8]}")
     expect(page.locator(f"{PANEL} .nx-subtitle")).to_contain_text(f"organization {ORG}")
-    lab.model.set_script([
-        text(json.dumps({"type": "confirm", "id": "m2", "title": "Mark 2 warm leads as contacted",
-                         "summary": "Sets both leads' status to contacted and logs the intro email.", "sql": sql})),
-        text(message("Done: both leads are now **contacted**.")),
-    ])  # fmt: skip
+    lab.model.set_script(
+        [
+            text(
+                json.dumps(
+                    {
+                        "type": "confirm",
+                        "id": "m2",
+                        "title": "Mark 2 warm leads as contacted",
+                        "summary": "Sets both leads' status to contacted and logs the intro email.",
+                        "sql": sql,
+                    }
+                )
+            ),
+            text(message("Done: both leads are now **contacted**.")),
+        ]
+    )
     ask(page, "Mark these two warm leads as contacted and log the intro")
     card = page.locator(f"{PANEL} .nx-confirm")
     expect(card).to_be_visible(timeout=30_000)
@@ -423,11 +458,21 @@ _KERNEL_READY = """() => {
 def test_an_injected_bio_stays_inert_text_in_the_panel(lab, page, dialogs):
     bio_sql = "SELECT github_login, name, bio FROM contributors WHERE github_login = 'mallory-injector'"
     open_with_panel(page, lab, "chat-xss.ipynb", user=f"panel-{uuid.uuid4().hex[:8]}")
-    lab.model.set_script([
-        tool_calls([("psql", {"sql": bio_sql})]),
-        text(json.dumps({"type": "dashboard", "title": "mallory-injector <b>bold?</b>", "sections": [{"type": "table", "source": "r1"}]})),
-        text(message(f"Their bio says: {XSS} and [a link](javascript:alert(2)) <script>alert(3)</script>")),
-    ])  # fmt: skip
+    lab.model.set_script(
+        [
+            tool_calls([("psql", {"sql": bio_sql})]),
+            text(
+                json.dumps(
+                    {
+                        "type": "dashboard",
+                        "title": "mallory-injector <b>bold?</b>",
+                        "sections": [{"type": "table", "source": "r1"}],
+                    }
+                )
+            ),
+            text(message(f"Their bio says: {XSS} and [a link](javascript:alert(2)) <script>alert(3)</script>")),
+        ]
+    )
     ask(page, "Who is mallory-injector?")
     table = answers(page).last.locator(".nx-table")
     expect(table.locator("td").filter(has_text=XSS)).to_have_count(1, timeout=30_000)
@@ -450,20 +495,43 @@ def _seed_long_conversation(db, user: str, pairs: int = 100) -> str:
         question = f"Question {i + 1}: how are the leads of project {i % 7} doing?"
         store.append(conversation, "user", {"message": {"role": "user", "content": question}})
         if i % 4 == 3:
-            response = {"type": "dashboard", "title": f"Project {i % 7}", "sections": [
-                {"type": "widgets", "items": [{"title": "Leads", "value": 100 + i}, {"title": "Hot", "value": i % 13}]},
-                {"type": "bars", "label": "By status", "items": [{"name": s, "value": (i * k) % 50 + 1} for k, s in enumerate(
-                    ("new", "contacted", "qualified", "converted"), 1)]},
-                {"type": "table", "columns": ["login", "score"], "rows": [{"login": f"dev{j}", "score": 90 - j} for j in range(8)],
-                 "total_rows": 8},
-            ]}  # fmt: skip
+            response = {
+                "type": "dashboard",
+                "title": f"Project {i % 7}",
+                "sections": [
+                    {
+                        "type": "widgets",
+                        "items": [{"title": "Leads", "value": 100 + i}, {"title": "Hot", "value": i % 13}],
+                    },
+                    {
+                        "type": "bars",
+                        "label": "By status",
+                        "items": [
+                            {"name": s, "value": (i * k) % 50 + 1}
+                            for k, s in enumerate(("new", "contacted", "qualified", "converted"), 1)
+                        ],
+                    },
+                    {
+                        "type": "table",
+                        "columns": ["login", "score"],
+                        "rows": [{"login": f"dev{j}", "score": 90 - j} for j in range(8)],
+                        "total_rows": 8,
+                    },
+                ],
+            }
         else:
             response = {
                 "type": "message",
                 "text": f"Answer {i + 1}: **{i % 13} hot leads**, most of them *new*.\n\n- warm: {i}\n- cold: {2 * i}",
             }
-        store.append(conversation, "assistant", {"message": {"role": "assistant", "content": json.dumps(response)},
-                                                 "meta": {"response": response, "notes": []}})  # fmt: skip
+        store.append(
+            conversation,
+            "assistant",
+            {
+                "message": {"role": "assistant", "content": json.dumps(response)},
+                "meta": {"response": response, "notes": []},
+            },
+        )
     store.close()
     return conversation
 
@@ -472,8 +540,11 @@ def test_a_200_message_conversation_stays_usable(lab, page, db, dialogs):
     user = f"panel-long-{uuid.uuid4().hex[:8]}"
     long = _seed_long_conversation(db, user)
     # A notebook's panel shows its own conversation: this one opens the stored one on purpose.
-    write_notebook(lab, "chat-long.ipynb",
-                   [f"%env NEXUS_USER={user}", "%load_ext nexusleads_lab", f"%nexus resume {long}", "%nexus panel"])  # fmt: skip
+    write_notebook(
+        lab,
+        "chat-long.ipynb",
+        [f"%env NEXUS_USER={user}", "%load_ext nexusleads_lab", f"%nexus resume {long}", "%nexus panel"],
+    )
     open_notebook(page, lab, "chat-long.ipynb")
     started = time.monotonic()
     run_all_cells(page, wait=False)
@@ -573,14 +644,37 @@ def test_at_its_default_width_the_panel_wraps_between_words_and_nothing_leaves_i
     run_all_cells(page)
     page.wait_for_selector(PANEL, state="attached", timeout=60_000)  # as JupyterLab opens it: not widened
     width = page.locator("#jp-right-stack").bounding_box()["width"]
-    lab.model.set_script([
-        tool_calls([("psql", {"sql": TEAMS_SQL})], usage={"prompt_tokens": 900, "completion_tokens": 100, "total_tokens": 1000}),
-        text(json.dumps({"type": "dashboard", "title": REVIEW, "sections": [
-            {"type": "widgets", "items": [{"title": "Teams with scored leads this week", "source": "r1", "column": "avg_score"}]},
-            {"type": "table", "title": LONG_LABEL, "source": "r1"},
-        ]}), usage={"prompt_tokens": 1000, "completion_tokens": 140, "total_tokens": 1140}),
-        http_error(400, LONG_ERROR),
-    ])  # fmt: skip
+    lab.model.set_script(
+        [
+            tool_calls(
+                [("psql", {"sql": TEAMS_SQL})],
+                usage={"prompt_tokens": 900, "completion_tokens": 100, "total_tokens": 1000},
+            ),
+            text(
+                json.dumps(
+                    {
+                        "type": "dashboard",
+                        "title": REVIEW,
+                        "sections": [
+                            {
+                                "type": "widgets",
+                                "items": [
+                                    {
+                                        "title": "Teams with scored leads this week",
+                                        "source": "r1",
+                                        "column": "avg_score",
+                                    }
+                                ],
+                            },
+                            {"type": "table", "title": LONG_LABEL, "source": "r1"},
+                        ],
+                    }
+                ),
+                usage={"prompt_tokens": 1000, "completion_tokens": 140, "total_tokens": 1140},
+            ),
+            http_error(400, LONG_ERROR),
+        ]
+    )
     ask(page, REVIEW)
     answer = answers(page).last
     expect(answer.locator(".nx-table tbody tr")).to_have_count(3, timeout=60_000)
@@ -670,12 +764,16 @@ def test_after_a_kernel_restart_load_ext_alone_brings_back_the_same_conversation
     # cell sets them, as the shipped notebooks do.
     add_kernelspec(lab, "python3-bare", {"NEXUS_USER": "", "NEXUS_ORG": ""})
     user = f"restart-{uuid.uuid4().hex[:8]}"
-    path = write_notebook(lab, "chat-restart.ipynb", [
-        f"import os\nos.environ['NEXUS_USER'] = '{user}'\nos.environ['NEXUS_ORG'] = '{ORG}'",
-        "%load_ext nexusleads_lab",
-        "%nexus panel",
-        "%nexus status",
-    ])  # fmt: skip
+    path = write_notebook(
+        lab,
+        "chat-restart.ipynb",
+        [
+            f"import os\nos.environ['NEXUS_USER'] = '{user}'\nos.environ['NEXUS_ORG'] = '{ORG}'",
+            "%load_ext nexusleads_lab",
+            "%nexus panel",
+            "%nexus status",
+        ],
+    )
     use_kernel(path, "python3-bare")
     open_notebook(page, lab, "chat-restart.ipynb")
     for i in range(3):
@@ -745,21 +843,30 @@ def test_questions_asked_in_cells_stream_into_the_open_panel_in_order_with_their
     first_q, second_q = "How are leads spread over tiers?", "And which tier is largest?"
     first_a = "The leads spread over three tiers: hot, warm and cold. " * 8
     second_a = "**Cold** is the largest tier by far. " * 6
-    write_notebook(lab, "chat-live.ipynb", [
-        f"%env NEXUS_USER=live-{uuid.uuid4().hex[:8]}", "%load_ext nexusleads_lab", "%nexus panel",
-        f"%%nexus\n{first_q}", f"%%nexus\n{second_q}",
-    ])  # fmt: skip
+    write_notebook(
+        lab,
+        "chat-live.ipynb",
+        [
+            f"%env NEXUS_USER=live-{uuid.uuid4().hex[:8]}",
+            "%load_ext nexusleads_lab",
+            "%nexus panel",
+            f"%%nexus\n{first_q}",
+            f"%%nexus\n{second_q}",
+        ],
+    )
     open_notebook(page, lab, "chat-live.ipynb")
     for index in range(3):
         run_cell(page, index)
     page.wait_for_selector(PANEL, state="attached", timeout=60_000)
     widen_side_area(page)
     expect(page.locator(f"{PANEL} .nx-empty")).to_be_visible()
-    lab.model.set_script([
-        tool_calls([("psql", {"sql": STATUS_SQL})]),
-        text(message(first_a.strip()), chunk_size=4, delay=0.02),
-        text(message(second_a.strip()), chunk_size=4, delay=0.02),
-    ])  # fmt: skip
+    lab.model.set_script(
+        [
+            tool_calls([("psql", {"sql": STATUS_SQL})]),
+            text(message(first_a.strip()), chunk_size=4, delay=0.02),
+            text(message(second_a.strip()), chunk_size=4, delay=0.02),
+        ]
+    )
 
     run_cell(page, 3, wait=False)
     run_cell(page, 4, wait=False)
@@ -796,10 +903,17 @@ def test_questions_asked_in_cells_stream_into_the_open_panel_in_order_with_their
 def test_a_confirmation_made_in_a_cell_updates_the_panels_card(lab, page, db, dialogs):
     lead = int(db.engine_for(ORG).read("SELECT min(id) AS id FROM lead_scores").df["id"][0])
     sql = f"UPDATE lead_scores SET status = status WHERE id = {lead}"  # one row, changes nothing
-    write_notebook(lab, "chat-live-confirm.ipynb", [
-        f"%env NEXUS_USER=live-{uuid.uuid4().hex[:8]}", "%load_ext nexusleads_lab", "%nexus panel",
-        "%%nexus\nTouch the first lead", "nexus.confirm()",
-    ])  # fmt: skip
+    write_notebook(
+        lab,
+        "chat-live-confirm.ipynb",
+        [
+            f"%env NEXUS_USER=live-{uuid.uuid4().hex[:8]}",
+            "%load_ext nexusleads_lab",
+            "%nexus panel",
+            "%%nexus\nTouch the first lead",
+            "nexus.confirm()",
+        ],
+    )
     open_notebook(page, lab, "chat-live-confirm.ipynb")
     for index in range(3):
         run_cell(page, index)
@@ -851,14 +965,38 @@ def test_the_panel_renders_over_a_plain_object_with_the_models_five_calls(page, 
     from nexusleads_lab.ui.panel import ChatPanel
     from nexusleads_lab.words import UI
 
-    answer = answer_item("a1", {"type": "message", "text": f"Hello **there**: ![pixel](http://127.0.0.1:9/p.png) {XSS}"}, [], [
-        AgentAction(action="command", call_id="c1", tool="psql", status="completed", command=STATUS_SQL, result_id="r1",
-                    rows=4, truncated=False, elapsed_ms=3.2),
-    ], elapsed_ms=1200)  # fmt: skip
-    state = {"messages": [{"key": "u1", "role": "user", "text": "Hi"}, answer], "conversations": [],
-             "conversation_id": None, "busy": False, "turn": {}, "streaming": "", "notice": "",
-             "model_name": "scripted", "scope": f"organization {ORG}", "sql_cell": "%%nexus sql\n{sql}",
-             "words": UI}  # fmt: skip
+    answer = answer_item(
+        "a1",
+        {"type": "message", "text": f"Hello **there**: ![pixel](http://127.0.0.1:9/p.png) {XSS}"},
+        [],
+        [
+            AgentAction(
+                action="command",
+                call_id="c1",
+                tool="psql",
+                status="completed",
+                command=STATUS_SQL,
+                result_id="r1",
+                rows=4,
+                truncated=False,
+                elapsed_ms=3.2,
+            ),
+        ],
+        elapsed_ms=1200,
+    )
+    state = {
+        "messages": [{"key": "u1", "role": "user", "text": "Hi"}, answer],
+        "conversations": [],
+        "conversation_id": None,
+        "busy": False,
+        "turn": {},
+        "streaming": "",
+        "notice": "",
+        "model_name": "scripted",
+        "scope": f"organization {ORG}",
+        "sql_cell": "%%nexus sql\n{sql}",
+        "words": UI,
+    }
     requests: list[str] = []
     page.on("request", lambda r: requests.append(r.url))
     page.set_content('<!doctype html><html><body><div id="root"></div></body></html>')

@@ -108,8 +108,12 @@ def newcomer(tmp_path_factory, browser):
     finally:
         context.close()
         stop_lab(lab)
-        subprocess.run([sys.executable, "-m", "nexusleads_lab.cli", "db", "stop"],
-                       env={**os.environ, "NEXUS_HOME": str(home)}, capture_output=True, timeout=60)  # fmt: skip
+        subprocess.run(
+            [sys.executable, "-m", "nexusleads_lab.cli", "db", "stop"],
+            env={**os.environ, "NEXUS_HOME": str(home)},
+            capture_output=True,
+            timeout=60,
+        )
 
 
 def test_run_all_then_every_chip_of_the_panel_answers_and_an_unrecorded_question_is_told_what_to_do(newcomer):
@@ -152,8 +156,14 @@ def test_run_all_then_every_chip_of_the_panel_answers_and_an_unrecorded_question
             screenshot(page, "newcomer-panel-answer.png")  # the README's first screenshot (docs/panel.png)
     expect(panel.locator(ANSWERS).last.locator(".nx-confirm .nx-confirm-yes")).to_be_enabled()
 
-    answer_by(page, panel, lambda: (panel.locator(".nx-input").fill("What is the weather like in Lisbon?"),
-                                    panel.locator(".nx-input").press("Enter")))  # fmt: skip
+    answer_by(
+        page,
+        panel,
+        lambda: (
+            panel.locator(".nx-input").fill("What is the weather like in Lisbon?"),
+            panel.locator(".nx-input").press("Enter"),
+        ),
+    )
     reply = panel.locator(ANSWERS).last
     expect(reply.locator(".nx-error")).to_have_count(0)
     expect(reply).to_contain_text("“What is the weather like in Lisbon?” is not one of the questions this demo")

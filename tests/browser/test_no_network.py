@@ -70,27 +70,49 @@ def listener():
 
 
 def hostile_message(base: str) -> dict:
-    return {"type": "message", "text": "\n\n".join([
-        f"Here is the chart: ![pixel]({base}/md-image.png?d=SECRET-LEAD-LIST)",
-        f"And without alt text: ![]({base}/md-image-no-alt.png)",
-        f'<img src="{base}/raw-img.png"> <img srcset="{base}/srcset.png 1x"> <iframe src="{base}/iframe.html"></iframe>',
-        f'<span style="background-image: url({base}/css-url.png)">styled</span> <div style="background:url({base}/css-bg.png)">bg</div>',
-        f'<video src="{base}/video.mp4" autoplay></video> <audio src="{base}/audio.mp3" autoplay></audio>'
-        f' <picture><source srcset="{base}/source.png"></picture> <svg><image href="{base}/svg-image.png"/></svg>',
-        f"An autolinked image: <{base}/autolink.png> and a bare one: {base}/bare.png",
-        f"| preview |\n|---|\n| ![in a table]({base}/table-image.png) |",
-    ])}  # fmt: skip
+    return {
+        "type": "message",
+        "text": "\n\n".join(
+            [
+                f"Here is the chart: ![pixel]({base}/md-image.png?d=SECRET-LEAD-LIST)",
+                f"And without alt text: ![]({base}/md-image-no-alt.png)",
+                f'<img src="{base}/raw-img.png"> <img srcset="{base}/srcset.png 1x"> <iframe src="{base}/iframe.html"></iframe>',
+                f'<span style="background-image: url({base}/css-url.png)">styled</span> <div style="background:url({base}/css-bg.png)">bg</div>',
+                f'<video src="{base}/video.mp4" autoplay></video> <audio src="{base}/audio.mp3" autoplay></audio>'
+                f' <picture><source srcset="{base}/source.png"></picture> <svg><image href="{base}/svg-image.png"/></svg>',
+                f"An autolinked image: <{base}/autolink.png> and a bare one: {base}/bare.png",
+                f"| preview |\n|---|\n| ![in a table]({base}/table-image.png) |",
+            ]
+        ),
+    }
 
 
 def hostile_dashboard(base: str) -> dict:
     img = f'<img src="{base}/dashboard-img.png">'
-    return {"type": "dashboard", "title": f"Leads {img}", "sections": [
-        {"type": "widgets", "items": [{"title": f"Hot {img}", "value": f"![kpi]({base}/kpi.png)", "subtext": img}]},
-        {"type": "bars", "label": f"By name {img}", "items": [{"name": f"ada {img}", "value": 3}, {"name": "bob", "value": 2}]},
-        {"type": "table", "title": img, "columns": ["login", "bio"],
-         "rows": [{"login": "mallory", "bio": f'{img} <iframe src="{base}/iframe-cell.html"></iframe> ![x]({base}/cell-md.png)'}]},
-        {"type": "pills", "label": img, "items": [{"label": f"new {img}", "color": "green", "count": 2}]},
-    ]}  # fmt: skip
+    return {
+        "type": "dashboard",
+        "title": f"Leads {img}",
+        "sections": [
+            {"type": "widgets", "items": [{"title": f"Hot {img}", "value": f"![kpi]({base}/kpi.png)", "subtext": img}]},
+            {
+                "type": "bars",
+                "label": f"By name {img}",
+                "items": [{"name": f"ada {img}", "value": 3}, {"name": "bob", "value": 2}],
+            },
+            {
+                "type": "table",
+                "title": img,
+                "columns": ["login", "bio"],
+                "rows": [
+                    {
+                        "login": "mallory",
+                        "bio": f'{img} <iframe src="{base}/iframe-cell.html"></iframe> ![x]({base}/cell-md.png)',
+                    }
+                ],
+            },
+            {"type": "pills", "label": img, "items": [{"label": f"new {img}", "color": "green", "count": 2}]},
+        ],
+    }
 
 
 def fetches_to(page_requests: list[str], base: str) -> list[str]:
@@ -103,10 +125,15 @@ def test_a_hostile_answer_in_a_cell_and_in_its_saved_static_view_fetches_nothing
     lab.model.set_script(
         [text(json.dumps(hostile_message(listener.base))), text(json.dumps(hostile_dashboard(listener.base)))]
     )
-    write_notebook(lab, "no-network.ipynb", [
-        f"%env NEXUS_USER=cell-{uuid.uuid4().hex[:8]}\n%load_ext nexusleads_lab",
-        "%%nexus\nShow me the chart", "%%nexus\nAnd the dashboard",
-    ])  # fmt: skip
+    write_notebook(
+        lab,
+        "no-network.ipynb",
+        [
+            f"%env NEXUS_USER=cell-{uuid.uuid4().hex[:8]}\n%load_ext nexusleads_lab",
+            "%%nexus\nShow me the chart",
+            "%%nexus\nAnd the dashboard",
+        ],
+    )
     open_notebook(page, lab, "no-network.ipynb")
     for i in range(3):
         run_cell(page, i)
@@ -141,8 +168,12 @@ def test_a_hostile_answer_in_a_cell_and_in_its_saved_static_view_fetches_nothing
     htmls = ["".join(h) if isinstance(h, list) else h for h in htmls]
     assert any("nxl-md-image" in h for h in htmls)
     assert [f for h in htmls for f in fetchers(h)] == []
-    specs = [o["data"]["application/vnd.vega.v5+json"] for c in nb["cells"] for o in c.get("outputs", [])
-             if "application/vnd.vega.v5+json" in o.get("data", {})]  # fmt: skip
+    specs = [
+        o["data"]["application/vnd.vega.v5+json"]
+        for c in nb["cells"]
+        for o in c.get("outputs", [])
+        if "application/vnd.vega.v5+json" in o.get("data", {})
+    ]
     assert specs, "the chart is saved as Vega"
 
     def keys(value):
@@ -156,8 +187,12 @@ def test_a_hostile_answer_in_a_cell_and_in_its_saved_static_view_fetches_nothing
 
     assert not any(k == "url" for spec in specs for k in keys(spec)), "a saved chart loads no data or image by URL"
     static = tmp_path / "no-network.html"
-    subprocess.run([sys.executable, "-m", "nbconvert", "--to", "html", str(saved), "--output-dir", str(tmp_path)],
-                   check=True, capture_output=True, timeout=120)  # fmt: skip
+    subprocess.run(
+        [sys.executable, "-m", "nbconvert", "--to", "html", str(saved), "--output-dir", str(tmp_path)],
+        check=True,
+        capture_output=True,
+        timeout=120,
+    )
     page.goto(static.as_uri())
     expect(page.locator("a.nxl-md-image").first).to_have_text("pixel")
     expect(page.locator('img[src^="data:image/png;base64,"]').first).to_be_attached()
@@ -174,9 +209,15 @@ def ask(page, question: str) -> None:
 def test_a_hostile_answer_in_the_chat_panel_fetches_nothing(lab, page, listener):
     requests: list[str] = []
     page.on("request", lambda r: requests.append(r.url))
-    write_notebook(lab, "no-network-panel.ipynb", [
-        f"%env NEXUS_USER=panel-{uuid.uuid4().hex[:8]}", "%load_ext nexusleads_lab", "%nexus panel",
-    ])  # fmt: skip
+    write_notebook(
+        lab,
+        "no-network-panel.ipynb",
+        [
+            f"%env NEXUS_USER=panel-{uuid.uuid4().hex[:8]}",
+            "%load_ext nexusleads_lab",
+            "%nexus panel",
+        ],
+    )
     open_notebook(page, lab, "no-network-panel.ipynb")
     run_all_cells(page)
     page.wait_for_selector(PANEL, state="attached", timeout=60_000)

@@ -107,14 +107,24 @@ def test_every_chart_paints_with_several_answers_and_two_notebooks_on_one_page(l
         "x": "full_name",
         "y": "contributors",
     }
-    lab.model.set_script([
-        tool_calls([("psql", {"sql": REPOS_SQL}), ("psql", {"sql": MONTHLY_SQL})]),
-        text(answer("Repositories", bars, {"type": "line", "label": "Leads scored per month", "source": "r2", "x": "month", "y": "n"})),
-        tool_calls([("psql", {"sql": STATUS_SQL})]),
-        text(answer("Status", {"type": "bars", "label": "Leads by status", "source": "r3", "x": "status", "y": "n"})),
-        tool_calls([("psql", {"sql": REPOS_SQL})]),
-        text(answer("Second notebook", {**bars, "label": "Repositories (second notebook)"})),
-    ])  # fmt: skip
+    lab.model.set_script(
+        [
+            tool_calls([("psql", {"sql": REPOS_SQL}), ("psql", {"sql": MONTHLY_SQL})]),
+            text(
+                answer(
+                    "Repositories",
+                    bars,
+                    {"type": "line", "label": "Leads scored per month", "source": "r2", "x": "month", "y": "n"},
+                )
+            ),
+            tool_calls([("psql", {"sql": STATUS_SQL})]),
+            text(
+                answer("Status", {"type": "bars", "label": "Leads by status", "source": "r3", "x": "status", "y": "n"})
+            ),
+            tool_calls([("psql", {"sql": REPOS_SQL})]),
+            text(answer("Second notebook", {**bars, "label": "Repositories (second notebook)"})),
+        ]
+    )
     own_chart = (
         "import altair as alt, pandas as pd\n"
         "df = pd.DataFrame({'who': list('abcdefgh'), 'score': [5, 9, 3, 7, 8, 2, 6, 4]})\n"

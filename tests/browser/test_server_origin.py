@@ -88,8 +88,18 @@ def test_a_page_on_another_port_cannot_confirm_a_write_through_the_socket(browse
     site = AttackSite()
     context = browser.new_context()
     if secret:
-        context.add_cookies([{"name": "nexus_session", "value": issue_token(SECRET, user, ORG), "domain": "127.0.0.1",
-                              "path": "/", "sameSite": "Strict", "httpOnly": True}])  # fmt: skip
+        context.add_cookies(
+            [
+                {
+                    "name": "nexus_session",
+                    "value": issue_token(SECRET, user, ORG),
+                    "domain": "127.0.0.1",
+                    "path": "/",
+                    "sameSite": "Strict",
+                    "httpOnly": True,
+                }
+            ]
+        )
     page = context.new_page()
 
     def status() -> str:

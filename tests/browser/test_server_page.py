@@ -96,23 +96,38 @@ def chat(db, page):
 
 def test_the_page_streams_an_answer_and_renders_a_dashboard_with_its_steps(chat, db):
     hello = "Hello! Ask me about **projects**, repositories, contributors and lead scores. " * 3
-    c = chat([
-        text(message(hello.strip()), chunk_size=4, delay=0.03),
-        tool_calls([("psql", {"sql": KPI_SQL}), ("psql", {"sql": STATUS_SQL})]),
-        text(json.dumps({
-            "type": "dashboard",
-            "title": "Lead pipeline",
-            "sections": [
-                {"type": "widgets", "items": [
-                    {"title": "Leads", "source": "r1", "column": "leads", "subtext": "all projects"},
-                    {"title": "Hot", "source": "r1", "column": "hot", "subtext": "score ≥ 70"},
-                    {"title": "Not contacted", "source": "r1", "column": "not_contacted", "subtext": "status new"},
-                ]},
-                {"type": "bars", "label": "Pipeline by status", "source": "r2", "x": "status", "y": "n"},
-                {"type": "table", "title": "By status", "source": "r2"},
-            ],
-        }), chunk_size=48),
-    ])  # fmt: skip
+    c = chat(
+        [
+            text(message(hello.strip()), chunk_size=4, delay=0.03),
+            tool_calls([("psql", {"sql": KPI_SQL}), ("psql", {"sql": STATUS_SQL})]),
+            text(
+                json.dumps(
+                    {
+                        "type": "dashboard",
+                        "title": "Lead pipeline",
+                        "sections": [
+                            {
+                                "type": "widgets",
+                                "items": [
+                                    {"title": "Leads", "source": "r1", "column": "leads", "subtext": "all projects"},
+                                    {"title": "Hot", "source": "r1", "column": "hot", "subtext": "score ≥ 70"},
+                                    {
+                                        "title": "Not contacted",
+                                        "source": "r1",
+                                        "column": "not_contacted",
+                                        "subtext": "status new",
+                                    },
+                                ],
+                            },
+                            {"type": "bars", "label": "Pipeline by status", "source": "r2", "x": "status", "y": "n"},
+                            {"type": "table", "title": "By status", "source": "r2"},
+                        ],
+                    }
+                ),
+                chunk_size=48,
+            ),
+        ]
+    )
     c.open()
     expect(c.page.locator(".nx-empty")).to_be_visible()
     expect(c.page.locator(".nx-subtitle")).to_contain_text(f"organization {ORG}")
@@ -161,12 +176,21 @@ def test_the_page_streams_an_answer_and_renders_a_dashboard_with_its_steps(chat,
 
 
 def test_hostile_text_from_the_data_and_the_model_stays_inert_on_the_page(chat):
-    c = chat([
-        tool_calls([("psql", {"sql": BIO_SQL})]),
-        text(json.dumps({"type": "dashboard", "title": "mallory-injector <b>bold?</b>",
-                         "sections": [{"type": "table", "source": "r1"}]})),
-        text(message(f"Their bio says: {XSS} and [a link](javascript:alert(2)) <script>alert(3)</script>")),
-    ])  # fmt: skip
+    c = chat(
+        [
+            tool_calls([("psql", {"sql": BIO_SQL})]),
+            text(
+                json.dumps(
+                    {
+                        "type": "dashboard",
+                        "title": "mallory-injector <b>bold?</b>",
+                        "sections": [{"type": "table", "source": "r1"}],
+                    }
+                )
+            ),
+            text(message(f"Their bio says: {XSS} and [a link](javascript:alert(2)) <script>alert(3)</script>")),
+        ]
+    )
     c.open()
     c.ask("Who is mallory-injector?")
     table = c.answers().last.locator(".nx-table")

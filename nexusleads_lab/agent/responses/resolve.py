@@ -604,7 +604,11 @@ def unknown_sentence(ids: list[str], partial: bool) -> str:
     """What a person reads when an answer names results this conversation does not have."""
     named = ", ".join(ids[:6])
     if partial:
-        return (f"Parts of this answer are left out: they are built on results this conversation does not "
-                f"have ({named}). Ask the question again to see them.")  # fmt: skip
-    return (f"This answer could not be shown: it is built on results this conversation does not have "
-            f"({named}). Ask the question again to see it.")  # fmt: skip
+        return (
+            f"Parts of this answer are left out: they are built on results this conversation does not "
+            f"have ({named}). Ask the question again to see them."
+        )
+    return (
+        f"This answer could not be shown: it is built on results this conversation does not have "
+        f"({named}). Ask the question again to see it."
+    )

@@ -24,6 +24,17 @@ from .load import DemoSummary, load_demo_data
 from .reset import DemoDrift, count_of, demo_drift, reset_demo
 
 __all__ = [
-    "DEFAULT_CONTRIBUTORS", "DEFAULT_SEED", "INJECTION_BIO", "INJECTION_LOGIN", "ORGS", "PROJECTS", "SHOWCASE",
-    "DemoDrift", "DemoSummary", "count_of", "demo_drift", "load_demo_data", "reset_demo",
-]  # fmt: skip
+    "DEFAULT_CONTRIBUTORS",
+    "DEFAULT_SEED",
+    "INJECTION_BIO",
+    "INJECTION_LOGIN",
+    "ORGS",
+    "PROJECTS",
+    "SHOWCASE",
+    "DemoDrift",
+    "DemoSummary",
+    "count_of",
+    "demo_drift",
+    "load_demo_data",
+    "reset_demo",
+]

@@ -32,7 +32,7 @@ from .catalogue import (
     THEMES_LABEL,
     TRANSLITERATION,
     USER_CULTURES,
-)  # fmt: skip
+)
 
 DEFAULT_CONTRIBUTORS = 20_000
 DEFAULT_SEED = 7

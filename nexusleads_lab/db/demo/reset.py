@@ -12,12 +12,15 @@ from .load import _SEED_TABLE, DemoSummary, load_demo_data
 
 # How a changed row of each table is counted in a sentence.
 _NOUNS = {
-    "organizations": ("organization", "organizations"), "users": ("user", "users"),
-    "projects": ("project", "projects"), "repositories": ("repository", "repositories"),
+    "organizations": ("organization", "organizations"),
+    "users": ("user", "users"),
+    "projects": ("project", "projects"),
+    "repositories": ("repository", "repositories"),
     "contributors": ("contributor", "contributors"),
     "repository_contributors": ("repository contributor", "repository contributors"),
-    "lead_scores": ("lead", "leads"), "outreach_events": ("outreach event", "outreach events"),
-}  # fmt: skip
+    "lead_scores": ("lead", "leads"),
+    "outreach_events": ("outreach event", "outreach events"),
+}
 
 
 def count_of(n: int, table: str) -> str:
@@ -60,8 +63,13 @@ class DemoDrift:
         return f"seed {self.seed}, {self.contributors:,} contributors, {count_of(leads, 'lead_scores')}"
 
     def as_dict(self) -> dict:
-        return {"seeded": self.seeded, "drifted": self.drifted, "seed": self.seed,
-                "contributors": self.contributors, "changed": dict(self.changed)}  # fmt: skip
+        return {
+            "seeded": self.seeded,
+            "drifted": self.drifted,
+            "seed": self.seed,
+            "contributors": self.contributors,
+            "changed": dict(self.changed),
+        }
 
 
 def demo_drift(conn: psycopg.Connection) -> DemoDrift:
