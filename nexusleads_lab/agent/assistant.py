@@ -12,36 +12,41 @@ import contextlib
 import contextvars
 import logging
 import threading
-from collections.abc import Callable, Iterator
+from collections.abc import Callable
 from concurrent.futures import Executor, ThreadPoolExecutor
-from dataclasses import dataclass, field
+from contextlib import AbstractContextManager
 from typing import TYPE_CHECKING, Any
 
 import pandas as pd
 
 from ..config import current_org, current_user
-from ..db.errors import QueryError
 from ..db.schema import ALL_ORGS
 from .bus import EventBus, EventCallback
-from .completion import PreparedCall, prepare_calls
+from .completion import prepare_calls
 from .confirm import Confirmations, Outcome, Proposal, ProposalError
+from .conversations import Conversations, Thread
 from .events import AgentText, ConfirmResolved, ErrorEvent, SessionId, TurnCompleted
-from .history import fit_budget, model_tail
+from .history import fit_budget
 from .model_call import complete
 from .model_errors import ModelAnswerError, empty_answer, stream_error, turn_failure, unknown_tools_note
 from .outcomes import OutcomeWatcher
+from .parts import Parts
 from .prompt import system_prompt
-from .provider import ModelSettings, make_client, proposal_ledger
+from .provider import ModelSettings
 from .responses import Confirm, Message, ResolvedResponse, parse_response
 from .streaming import partial_display_text
 from .tool_calls import run_calls
 from .tools import TOOL_NAMES, ToolRunner
-from .transcript import TranscriptPage, history_row
+from .transcript import Item, TranscriptPage
 from .turn import Cancelled, Turn, TurnResult
 
 if TYPE_CHECKING:  # pragma: no cover
-    from ..db.engine import QueryResult
-    from ..db.store import ConversationInfo
+    from openai import OpenAI
+
+    from ..db.database import Database
+    from ..db.engine import Engine, QueryResult
+    from ..db.store import ConversationInfo, ConversationStore
+    from .skills import SkillSet
 
 log = logging.getLogger(__name__)
 
@@ -50,14 +55,6 @@ MAX_REFUSALS = 1  # refused proposals sent back to the model per turn before the
 TOKEN_BUDGET = 48_000  # rough tokens of history sent per request (chars / 4)
 
 __all__ = ["MAX_STEPS", "TOKEN_BUDGET", "Assistant", "Cancelled", "Thread", "Turn", "TurnResult", "fit_budget"]
-
-
-@dataclass
-class Thread:
-    id: str | None
-    messages: list[dict[str, Any]] = field(default_factory=list)
-    frames: dict[str, pd.DataFrame] = field(default_factory=dict)
-    next_result: int = 1
 
 
 class Assistant:
@@ -89,28 +86,29 @@ class Assistant:
         self.user = user or current_user()
         self.max_steps = max_steps
         self.token_budget = token_budget
-        self._database = database
-        self._client = client
-        self._owns_client = False  # made here (not given): close() closes it
-        self._skills = skills
-        self._persist = persist
-        self._store = None
-        self._confirmations: Confirmations | None = None
-        self.thread = Thread(id=None)
+        self._parts = Parts(
+            org=self.org,
+            user=self.user,
+            settings=lambda: self.settings,
+            database=database,
+            client=client,
+            skills=skills,
+            persist=persist,
+            pooled_store=pooled_store,
+        )
+        self._conversations = Conversations(lambda: self.store, lambda: self.token_budget)
         self.last_proposal: Proposal | None = None
         self._bus = EventBus()
         self._outcomes = OutcomeWatcher(lambda: self.confirmations, self._bus.publish, lambda: self.thread.id)
         self._turn_lock = threading.Lock()  # one turn at a time per assistant
         self._turns: set[Turn] = set()  # started and not over (waiting for the lock too)
         self._turns_lock = threading.Lock()
-        self._lease_waits = 0  # bumped by cancel(): a lease wait outside a turn stops
         self._turn_runner = turn_pool
         self._owns_pool = tool_pool is None
         self._pool: Executor = tool_pool or ThreadPoolExecutor(max_workers=4, thread_name_prefix="nexus-tool")
-        self._pooled_store = pooled_store
-        self._tools = ToolRunner(lambda: self.engine, self._skills_provider)
+        self._tools = ToolRunner(lambda: self.engine, lambda: self.skills)
 
-    # -- lazily built parts (so `Assistant()` itself is instant and never fails) ----------
+    # -- its parts (``agent.parts``) and conversations (``agent.conversations``) -------------
 
     @property
     def model(self) -> str:
@@ -125,20 +123,16 @@ class Assistant:
         """ "live", "replay" or "unconfigured": what a view can promise (a client handed in, a server's
         or a test's, answers whatever the environment says)."""
         mode = self.settings.mode
-        return "live" if mode == "unconfigured" and self._client is not None else mode
+        return "live" if mode == "unconfigured" and self._parts.given_client is not None else mode
 
     @property
-    def database(self):
-        if self._database is None:
-            from ..db.database import get_database
-
-            self._database = get_database()
-        return self._database
+    def database(self) -> Database:
+        return self._parts.database
 
     @property
-    def engine(self):
+    def engine(self) -> Engine:
         """The engine of this assistant's scope: its SQL reads and writes as that scope's roles."""
-        return self.database.engine_for(self.org)
+        return self._parts.engine
 
     @property
     def scope_label(self) -> str:
@@ -147,131 +141,72 @@ class Assistant:
         return describe_scope(self.org)
 
     @property
-    def skills(self):
-        if self._skills is None:
-            from .skills import discover_skills
-
-            self._skills = discover_skills()
-        return self._skills
-
-    def _skills_provider(self):
-        return self.skills
+    def skills(self) -> SkillSet:
+        return self._parts.skills
 
     @property
-    def store(self):
-        if self._store is None and self._persist:
-            self._store = self._new_store()
-        return self._store
-
-    def _new_store(self):
-        from ..db.store import ConversationStore
-
-        pool = self.database.store_pool(self.org) if self._pooled_store else None
-        return ConversationStore(
-            self.database.store_url(self.org), self.org or ALL_ORGS, self.user, guard=True, pool=pool
-        )
+    def store(self) -> ConversationStore | None:
+        return self._parts.store
 
     @property
     def confirmations(self) -> Confirmations:
-        if self._confirmations is None:
-            store = self.store or self._new_store()
-            self._confirmations = Confirmations(
-                store, lambda: self.engine, ledger=lambda: proposal_ledger(self.settings)
-            )
-        return self._confirmations
+        return self._parts.confirmations
 
-    def client(self):
-        if self._client is None:
-            self._client = make_client(self.settings)
-            self._owns_client = True
-        return self._client
+    def client(self) -> OpenAI:
+        return self._parts.client()
+
+    @property
+    def thread(self) -> Thread:
+        return self._conversations.thread
 
     @property
     def frames(self) -> dict[str, pd.DataFrame]:
         """Every DataFrame of this conversation, by result id."""
         return self.thread.frames
 
-    # -- conversations ------------------------------------------------------------------
-
     def new_thread(self) -> None:
-        self.thread = Thread(id=None)
+        self._conversations.new_thread()
 
-    def conversations(self):
-        return self.store.list() if self.store else []
+    def conversations(self) -> list[ConversationInfo]:
+        return self._conversations.listing()
 
     def resume(self, conversation_id: str) -> None:
         """Continue a stored conversation (after a kernel restart too)."""
-        self.thread = self._load(conversation_id)
+        self._conversations.resume(conversation_id)
 
-    def _load(self, conversation_id: str, keep: Thread | None = None) -> Thread:
-        """A stored conversation as a thread; ``keep``: the thread it refreshes (its DataFrames stay)."""
-        store = self.store
-        info = store.get(conversation_id)  # read first: a later write shows as a later updated_at
-        messages = model_tail(store, info.id, self.token_budget)
-        store.seen[info.id] = info.updated_at
-        thread = Thread(id=info.id, messages=messages, next_result=store.highest_result(info.id) + 1)
-        if keep is not None and keep.id == info.id:
-            thread.frames, thread.next_result = keep.frames, max(thread.next_result, keep.next_result)
-        return thread
-
-    @contextlib.contextmanager
-    def conversation_turn(self, cancelled: Callable[[], bool] | None = None) -> Iterator[None]:
+    def conversation_turn(self, cancelled: Callable[[], bool] | None = None) -> AbstractContextManager[None]:
         """Hold the current conversation's turn lease for the block (``db.lease``): one turn at a
         time per stored conversation, whichever assistant or process asks. If somebody else added
         to the conversation since this assistant last saw it, the thread is reloaded first (its
         DataFrames kept), so this turn continues after theirs. Waiting stops when ``cancelled()``
         says so (default: at the next ``cancel``)."""
-        store, conversation_id = self.store, self.thread.id
-        if store is None or conversation_id is None:
-            yield
-            return
-        from ..db.lease import LEASES, Abandoned
-
-        if cancelled is None:
-            waits = self._lease_waits
-            cancelled = lambda: self._lease_waits != waits  # noqa: E731
-        with contextlib.ExitStack() as stack:
-            try:
-                held = stack.enter_context(LEASES.hold(store, conversation_id, cancelled=cancelled))
-            except Abandoned:
-                raise Cancelled() from None
-            except QueryError:
-                raise
-            except Exception as exc:
-                raise QueryError(f"The conversation store cannot be reached: {exc}") from None
-            if held.claimed is not None and held.claimed != store.seen.get(conversation_id):
-                self.thread = self._load(conversation_id, keep=self.thread)
-            yield
+        return self._conversations.lease(cancelled)
 
     def history(self, conversation_id: str | None = None) -> list[dict[str, Any]]:
         """Stored messages of a conversation (default: the current one), oldest first."""
-        cid = conversation_id or self.thread.id
-        if not cid or not self.store:
-            return []
-        return [history_row(m) for m in self.store.messages(cid)]
+        return self._conversations.history(conversation_id)
 
-    def transcript(self, conversation_id: str | None = None) -> list:
+    def transcript(self, conversation_id: str | None = None) -> list[Item]:
         """A stored conversation (default: the current one) as typed items: questions, answers
         with their steps and resolved responses, outcomes (``agent.transcript``). Every view
         that shows a stored conversation renders from this."""
-        from .transcript import build
-
-        return build(self.history(conversation_id))
+        return self._conversations.transcript(conversation_id)
 
     def transcript_page(self, conversation_id: str, *, limit: int, before: int | None = None) -> TranscriptPage:
         """The latest whole turns of a stored conversation before message position ``before``
         (``agent.transcript.page``: read backwards, the cost follows the page)."""
-        from .transcript import page
-
-        return page(self.store, conversation_id, limit=limit, before=before)
+        return self._conversations.page(conversation_id, limit=limit, before=before)
 
     def rename(self, conversation_id: str, title: str) -> None:
-        self.store.rename(conversation_id, title)
+        self._conversations.rename(conversation_id, title)
 
     def delete(self, conversation_id: str) -> None:
-        self.store.delete(conversation_id)
-        if self.thread.id == conversation_id:
-            self.new_thread()
+        self._conversations.delete(conversation_id)
+
+    def start_conversation(self, title: str) -> ConversationInfo:
+        """Store a new, empty conversation named ``title`` and continue in it: the next turn is its
+        first (a server names the conversation before the turn so the turn runs under its lock)."""
+        return self._conversations.start(title, self.model)
 
     # -- the event stream -------------------------------------------------------------------
 
@@ -314,7 +249,7 @@ class Assistant:
 
     def cancel(self) -> None:
         """Stop every turn of this assistant, running or waiting to run (safe from any thread)."""
-        self._lease_waits += 1
+        self._conversations.stop_waiting()
         with self._turns_lock:
             turns = list(self._turns)
         for turn in turns:
@@ -374,20 +309,20 @@ class Assistant:
             turn.finish()
 
     def _stop_queries(self, turn: Turn) -> None:
-        if self._database is not None:  # none made yet: no query can be running
+        if self._parts.has_database:  # none made yet: no query can be running
             self.engine.cancel(scope=turn)  # this turn's queries only: the engine may be shared
 
     def _fail(self, turn: Turn, exc: BaseException) -> None:
         result = turn.progress
         result.cancelled = turn.cancelled
         # the key the client holds too (a client given to the assistant may carry one the settings lack)
-        keys = (turn.settings.api_key, getattr(self._client, "api_key", None))
+        keys = (turn.settings.api_key, getattr(self._parts.given_client, "api_key", None))
         message = result.error = turn_failure(exc, cancelled=result.cancelled, secrets=keys)
         result.stop_clock()
         turn.emit(ErrorEvent(message=message, cancelled=result.cancelled or None))
         # Keep the thread well-formed for the next question; the transcript reads the meta.
         if self.thread.messages and self.thread.messages[-1].get("role") != "assistant":
-            self._append(
+            self._conversations.append(
                 {"role": "assistant", "content": f"(The previous turn ended early: {message})"},
                 meta={"error": message, "cancelled": result.cancelled, "elapsed_ms": result.elapsed_ms},
                 kind="note",
@@ -401,15 +336,13 @@ class Assistant:
         if self.thread.id:
             turn.emit(SessionId(session_id=self.thread.id))
         for skill in self.skills.mentions(turn.question):
-            self._append({"role": "system", "content": f"Skill `{skill.name}` ({skill.path}):\n\n{skill.body()}"})
-        if turn.reports is not None:  # a confirmation's follow-up: the outcome is kept beside its line
-            self._append(
-                {"role": "user", "content": turn.question},
-                meta={"outcome": turn.reports.as_dict()},
-                kind="confirm_action",
+            self._conversations.append(
+                {"role": "system", "content": f"Skill `{skill.name}` ({skill.path}):\n\n{skill.body()}"}
             )
+        if turn.reports is not None:  # a confirmation's follow-up: the outcome is kept beside its line
+            self._conversations.record_outcome(turn.reports, acknowledged=False)
         else:
-            self._append({"role": "user", "content": turn.question})
+            self._conversations.append({"role": "user", "content": turn.question})
 
         refusals = 0
         for _ in range(self.max_steps):
@@ -436,25 +369,12 @@ class Assistant:
             )
             known = [(c, o) for c, o in zip(calls, outcomes) if c.known]
             if known:
-                self._append(
-                    {
-                        "role": "assistant",
-                        "content": completion.text or None,
-                        "tool_calls": [_call_message(c) for c, _ in known],
-                    }
-                )
-            for _, outcome in known:
-                meta = {"result_id": outcome.result_id, "ok": outcome.ok, "elapsed_ms": round(outcome.elapsed_ms, 1)}
-                if outcome.result is not None:
-                    meta.update(
-                        sql=outcome.result.sql, rows=outcome.result.row_count, truncated=outcome.result.truncated
-                    )
-                self._append({"role": "tool", "tool_call_id": outcome.call_id, "content": outcome.content}, meta=meta)
+                self._conversations.record_calls(completion.text, known)
             unknown = [o for c, o in zip(calls, outcomes) if not c.known]
             if unknown:
                 # A call to a tool that does not exist cannot be stored as a call (a strict server
                 # refuses a history naming tools it was not given): the model hears it as a note.
-                self._append({"role": "system", "content": unknown_tools_note(unknown)})
+                self._conversations.append({"role": "system", "content": unknown_tools_note(unknown)})
         raise ValueError(f"The agent stopped after {self.max_steps} steps without an answer; ask a narrower question.")
 
     def _finish(self, turn: Turn, text: str, *, retry: bool) -> bool:
@@ -472,10 +392,7 @@ class Assistant:
             except ProposalError as exc:
                 # Nothing ran. The model hears why and may correct itself; after that the person does.
                 if retry:
-                    self._append({"role": "assistant", "content": text}, meta={"refused": exc.paragraph()})
-                    self._append(
-                        {"role": "user", "content": f"CONFIRM_REFUSED: {exc.paragraph()}"}, kind="confirm_refused"
-                    )
+                    self._conversations.record_refusal(text, exc.paragraph())
                     return False
                 shown = Message(
                     type="message", text=f"The proposed change was refused and nothing ran: {exc.paragraph()}"
@@ -490,7 +407,7 @@ class Assistant:
         result.response = shown
         response = result.response_dict()
         elapsed_ms = result.stop_clock()
-        self._append(
+        self._conversations.append(
             {"role": "assistant", "content": text},
             meta={"response": response, "notes": result.notes, "elapsed_ms": elapsed_ms, "usage": dict(result.usage)},
         )
@@ -503,17 +420,6 @@ class Assistant:
 
     # -- history ----------------------------------------------------------------------------
 
-    def _append(self, message: dict[str, Any], *, meta: dict | None = None, kind: str | None = None) -> None:
-        clean = {k: v for k, v in message.items() if v is not None or k == "content"}
-        self.thread.messages.append(clean)
-        if self.store is not None and self.thread.id:
-            content: dict[str, Any] = {"message": clean}
-            if meta:
-                content["meta"] = meta
-            if kind:
-                content["kind"] = kind
-            self.store.append(self.thread.id, clean["role"], content)
-
     def _request_messages(self) -> list[dict[str, Any]]:
         system = {
             "role": "system",
@@ -525,11 +431,7 @@ class Assistant:
         self._outcomes.closed = True
         if self._owns_pool:
             self._pool.shutdown(wait=False, cancel_futures=True)
-        if self._store is not None:
-            self._store.close()
-        if self._owns_client and self._client is not None:
-            client, self._client = self._client, None
-            client.close()  # its sockets now, not when the garbage collector finds it
+        self._parts.close()
 
     # -- confirmations ----------------------------------------------------------------------
 
@@ -582,10 +484,7 @@ class Assistant:
             )
             self._run(turn)
             return turn.result()
-        self._append(
-            {"role": "user", "content": outcome.report()}, meta={"outcome": outcome.as_dict()}, kind="confirm_action"
-        )
-        self._append({"role": "assistant", "content": _acknowledge(outcome)}, kind="confirm_action")
+        self._conversations.record_outcome(outcome, acknowledged=True)
         return None
 
     # -- for the views: the database and the store through the assistant ---------------------
@@ -594,20 +493,3 @@ class Assistant:
         """Run one read statement in this assistant's scope, exactly as the model's queries run (its
         SELECT-only role, row-level security, timeout, row and byte caps): ``%nexus sql``, ``nexus.sql``."""
         return self.engine.read(sql)
-
-    def start_conversation(self, title: str) -> ConversationInfo:
-        """Store a new, empty conversation named ``title`` and continue in it: the next turn is its
-        first (a server names the conversation before the turn so the turn runs under its lock)."""
-        info = self.store.start(title=title, model=self.model)
-        self.thread.id = info.id
-        return info
-
-
-def _acknowledge(outcome: Outcome) -> str:
-    from ..words import outcome_text
-
-    return Message(type="message", text=outcome_text(outcome.as_dict())).model_dump_json()
-
-
-def _call_message(call: PreparedCall) -> dict[str, Any]:
-    return {"id": call.id, "type": "function", "function": {"name": call.name, "arguments": call.sent_arguments}}

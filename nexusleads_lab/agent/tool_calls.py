@@ -16,7 +16,7 @@ from .tools import ToolOutcome, ToolRunner
 from .turn import Turn
 
 if TYPE_CHECKING:
-    from .assistant import Thread
+    from .conversations import Thread
 
 
 def run_calls(

@@ -16,7 +16,7 @@ from pydantic import BaseModel, Field, field_validator
 
 from ..agent.assistant import Assistant
 from ..db.errors import QueryError
-from ..db.store import ConversationInfo, NotFound
+from ..db.store import ConversationInfo, ConversationStore, NotFound
 from ..safetext import visible, without_surrogates
 from .auth import Unauthorized
 from .errors import NO_SUCH_CONVERSATION, failure_text
@@ -99,13 +99,20 @@ def assistant_for(request: Request) -> Iterator[Assistant]:
 Caller = Depends(assistant_for)
 
 
+def _store(assistant: Assistant) -> ConversationStore:
+    """The caller's conversation store (a server's assistants always keep one)."""
+    if (store := assistant.store) is None:
+        raise RuntimeError("A server's assistant keeps its conversations; this one was made with persist=False.")
+    return store
+
+
 @router.get("", response_model=list[Conversation], summary="The caller's conversations, newest first")
 def list_conversations(
     limit: int = Query(100, ge=1, le=500, description="at most this many"),
     before: str | None = Query(None, description="the id of the last conversation of the previous page"),
     assistant: Assistant = Caller,
 ) -> list[Conversation]:
-    return [Conversation.of(info) for info in assistant.store.list(limit, before=before)]
+    return [Conversation.of(info) for info in _store(assistant).list(limit, before=before)]
 
 
 @router.post("", response_model=Conversation, status_code=201, summary="Start a conversation")
@@ -125,7 +132,7 @@ def read_conversation(
     ),
     assistant: Assistant = Caller,
 ) -> ConversationWithTranscript:
-    info = assistant.store.get(conversation_id)
+    info = _store(assistant).get(conversation_id)
     page = assistant.transcript_page(info.id, limit=limit, before=before)
     return ConversationWithTranscript(
         **Conversation.of(info).model_dump(),
@@ -138,7 +145,7 @@ def read_conversation(
 @router.patch("/{conversation_id}", response_model=Conversation, summary="Rename a conversation")
 def rename_conversation(conversation_id: str, body: Rename, assistant: Assistant = Caller) -> Conversation:
     assistant.rename(conversation_id, body.title)
-    return Conversation.of(assistant.store.get(conversation_id))
+    return Conversation.of(_store(assistant).get(conversation_id))
 
 
 @router.delete("/{conversation_id}", status_code=204, summary="Delete a conversation and its messages")

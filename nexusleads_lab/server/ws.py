@@ -296,7 +296,8 @@ class Connection:
         try:
             session.assistant.resume(conversation_id)
         finally:
-            session.assistant.store.close()  # a pooled store holds nothing between queries
+            if (store := session.assistant.store) is not None:
+                store.close()  # a pooled store holds nothing between queries
 
     @staticmethod
     def _create(session: Session, question: str) -> str:
@@ -304,7 +305,8 @@ class Connection:
         try:
             return assistant.start_conversation(question).id
         finally:
-            assistant.store.close()  # a pooled store holds nothing between queries
+            if (store := assistant.store) is not None:
+                store.close()  # a pooled store holds nothing between queries
 
     @staticmethod
     def _turn(session: Session, work: Callable[[], None]) -> None:

@@ -65,8 +65,9 @@ from ..words import UI, cost_text, outcome_text, plural, step_words, steps_label
 from .html import confirm_blocked, markdown_html, preview_html, with_shown_text
 
 if TYPE_CHECKING:
-    from ..agent.assistant import Assistant, Thread
+    from ..agent.assistant import Assistant
     from ..agent.confirm import Outcome
+    from ..agent.conversations import Thread
     from ..agent.provider import ModelSettings
     from ..agent.transcript import Item
 
@@ -79,8 +80,9 @@ class PanelAssistant(Protocol):
     """What the panel needs of an ``Assistant``: its public calls, nothing else."""
 
     settings: ModelSettings
-    thread: Thread
 
+    @property
+    def thread(self) -> Thread: ...
     @property
     def scope_label(self) -> str: ...
     @property

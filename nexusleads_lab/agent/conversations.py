@@ -1,0 +1,179 @@
+"""The assistant's conversations: the thread it continues and the stored ones it lists, loads, leases and edits.
+
+Each message is kept in the thread and, when the assistant persists, in the conversation store
+as it completes; a turn holds the stored conversation's lease (``db.lease``) while it runs.
+"""
+
+from __future__ import annotations
+
+import contextlib
+from collections.abc import Callable, Iterator
+from dataclasses import dataclass, field
+from typing import TYPE_CHECKING, Any
+
+import pandas as pd
+
+from ..db.errors import QueryError
+from .history import model_tail
+from .transcript import Item, TranscriptPage, history_row
+from .turn import Cancelled
+
+if TYPE_CHECKING:  # pragma: no cover
+    from ..db.store import ConversationInfo, ConversationStore
+    from .completion import PreparedCall
+    from .confirm import Outcome
+    from .tools import ToolOutcome
+
+
+@dataclass
+class Thread:
+    """The conversation being continued: its stored id (None until its first turn), the messages
+    the model may be sent, and the DataFrames its results made."""
+
+    id: str | None
+    messages: list[dict[str, Any]] = field(default_factory=list)
+    frames: dict[str, pd.DataFrame] = field(default_factory=dict)
+    next_result: int = 1
+
+
+class Conversations:
+    """The current thread and the stored conversations of one assistant's store."""
+
+    def __init__(self, store: Callable[[], ConversationStore | None], token_budget: Callable[[], int]) -> None:
+        self._store = store  # the assistant's, built on first use; None: nothing is kept
+        self._token_budget = token_budget
+        self.thread = Thread(id=None)
+        self._lease_waits = 0  # bumped by stop_waiting(): a lease wait outside a turn stops
+
+    def _stored(self) -> ConversationStore:
+        store = self._store()
+        if store is None:
+            raise ValueError("This assistant keeps no conversations (it was made with persist=False).")
+        return store
+
+    def new_thread(self) -> None:
+        self.thread = Thread(id=None)
+
+    def listing(self) -> list[ConversationInfo]:
+        store = self._store()
+        return store.list() if store else []
+
+    def resume(self, conversation_id: str) -> None:
+        self.thread = self._load(conversation_id)
+
+    def _load(self, conversation_id: str, keep: Thread | None = None) -> Thread:
+        """A stored conversation as a thread; ``keep``: the thread it refreshes (its DataFrames stay)."""
+        store = self._stored()
+        info = store.get(conversation_id)  # read first: a later write shows as a later updated_at
+        messages = model_tail(store, info.id, self._token_budget())
+        store.seen[info.id] = info.updated_at
+        thread = Thread(id=info.id, messages=messages, next_result=store.highest_result(info.id) + 1)
+        if keep is not None and keep.id == info.id:
+            thread.frames, thread.next_result = keep.frames, max(thread.next_result, keep.next_result)
+        return thread
+
+    def stop_waiting(self) -> None:
+        """End every lease wait that was given no ``cancelled`` of its own."""
+        self._lease_waits += 1
+
+    @contextlib.contextmanager
+    def lease(self, cancelled: Callable[[], bool] | None = None) -> Iterator[None]:
+        """Hold the current conversation's turn lease for the block (see ``Assistant.conversation_turn``)."""
+        store, conversation_id = self._store(), self.thread.id
+        if store is None or conversation_id is None:
+            yield
+            return
+        from ..db.lease import LEASES, Abandoned
+
+        if cancelled is None:
+            waits = self._lease_waits
+            cancelled = lambda: self._lease_waits != waits  # noqa: E731
+        with contextlib.ExitStack() as stack:
+            try:
+                held = stack.enter_context(LEASES.hold(store, conversation_id, cancelled=cancelled))
+            except Abandoned:
+                raise Cancelled() from None
+            except QueryError:
+                raise
+            except Exception as exc:
+                raise QueryError(f"The conversation store cannot be reached: {exc}") from None
+            if held.claimed is not None and held.claimed != store.seen.get(conversation_id):
+                self.thread = self._load(conversation_id, keep=self.thread)
+            yield
+
+    def append(self, message: dict[str, Any], *, meta: dict | None = None, kind: str | None = None) -> None:
+        """Add a message to the thread and, if it is stored, to its stored conversation."""
+        clean = {k: v for k, v in message.items() if v is not None or k == "content"}
+        self.thread.messages.append(clean)
+        store = self._store()
+        if store is not None and self.thread.id:
+            content: dict[str, Any] = {"message": clean}
+            if meta:
+                content["meta"] = meta
+            if kind:
+                content["kind"] = kind
+            store.append(self.thread.id, clean["role"], content)
+
+    def record_calls(self, text: str, calls: list[tuple[PreparedCall, ToolOutcome]]) -> None:
+        """One step's tool calls: the assistant message that makes them, then each one's result."""
+        self.append({"role": "assistant", "content": text or None, "tool_calls": [_call_message(c) for c, _ in calls]})
+        for _, outcome in calls:
+            meta = {"result_id": outcome.result_id, "ok": outcome.ok, "elapsed_ms": round(outcome.elapsed_ms, 1)}
+            if outcome.result is not None:
+                meta.update(sql=outcome.result.sql, rows=outcome.result.row_count, truncated=outcome.result.truncated)
+            self.append({"role": "tool", "tool_call_id": outcome.call_id, "content": outcome.content}, meta=meta)
+
+    def record_refusal(self, text: str, paragraph: str) -> None:
+        """A proposal the confirmations refused, and why, for the model to read and correct."""
+        self.append({"role": "assistant", "content": text}, meta={"refused": paragraph})
+        self.append({"role": "user", "content": f"CONFIRM_REFUSED: {paragraph}"}, kind="confirm_refused")
+
+    def record_outcome(self, outcome: Outcome, *, acknowledged: bool) -> None:
+        """A confirmation's outcome line, the one the agent reads, kept with the outcome itself so no
+        view ever parses it back out of prose; ``acknowledged``: with the assistant's reply (when no
+        follow-up turn answers it)."""
+        meta = {"outcome": outcome.as_dict()}
+        self.append({"role": "user", "content": outcome.report()}, meta=meta, kind="confirm_action")
+        if acknowledged:
+            self.append({"role": "assistant", "content": _acknowledge(outcome)}, kind="confirm_action")
+
+    def history(self, conversation_id: str | None = None) -> list[dict[str, Any]]:
+        cid = conversation_id or self.thread.id
+        store = self._store()
+        if not cid or not store:
+            return []
+        return [history_row(m) for m in store.messages(cid)]
+
+    def transcript(self, conversation_id: str | None = None) -> list[Item]:
+        from .transcript import build
+
+        return build(self.history(conversation_id))
+
+    def page(self, conversation_id: str, *, limit: int, before: int | None = None) -> TranscriptPage:
+        from .transcript import page
+
+        return page(self._stored(), conversation_id, limit=limit, before=before)
+
+    def rename(self, conversation_id: str, title: str) -> None:
+        self._stored().rename(conversation_id, title)
+
+    def delete(self, conversation_id: str) -> None:
+        self._stored().delete(conversation_id)
+        if self.thread.id == conversation_id:
+            self.new_thread()
+
+    def start(self, title: str, model: str) -> ConversationInfo:
+        info = self._stored().start(title=title, model=model)
+        self.thread.id = info.id
+        return info
+
+
+def _acknowledge(outcome: Outcome) -> str:
+    from ..words import outcome_text
+    from .responses import Message
+
+    return Message(type="message", text=outcome_text(outcome.as_dict())).model_dump_json()
+
+
+def _call_message(call: PreparedCall) -> dict[str, Any]:
+    return {"id": call.id, "type": "function", "function": {"name": call.name, "arguments": call.sent_arguments}}
