@@ -10,11 +10,17 @@ import sys
 import time
 from collections.abc import Callable
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 from .config import agent_shell_marker, current_org, environment_with
 from .db.errors import QueryError, mask_secrets, shorten
 from .safetext import visible
 from .words import plural
+
+if TYPE_CHECKING:
+    from .agent.assistant import Assistant
+    from .agent.events import Event
+    from .eval.report import Item as EvalItem
 
 
 def _emit_json(payload) -> None:
@@ -173,7 +179,7 @@ def cmd_psql(args) -> int:
 # -- ask / conversations ------------------------------------------------------------------
 
 
-def _print_event(event) -> None:
+def _print_event(event: Event) -> None:
     """Progress on stderr, so stdout holds only the answer."""
     from .ui.text import event_text
 
@@ -182,7 +188,7 @@ def _print_event(event) -> None:
         print(line, file=sys.stderr)
 
 
-def _assistant(args):
+def _assistant(args: argparse.Namespace) -> Assistant:
     from .agent.assistant import Assistant
 
     assistant = Assistant(model=getattr(args, "model", None))
@@ -265,14 +271,14 @@ def cmd_conversations(args) -> int:
     return 0
 
 
-def _whose(assistant) -> str:
+def _whose(assistant: Assistant) -> str:
     """'analyst in acme-analytics': whose conversations a command looked in."""
     from .db.guard import describe_scope
 
     return f"{visible(assistant.user)} in {describe_scope(assistant.org)}"
 
 
-def _conversation_id(assistant, given: str) -> str:
+def _conversation_id(assistant: Assistant, given: str) -> str:
     """The full id of the one conversation whose id starts with ``given`` (QueryError otherwise)."""
     import uuid
 
@@ -281,7 +287,8 @@ def _conversation_id(assistant, given: str) -> str:
     except ValueError:
         pass
     prefix = given.strip().lower()
-    found = [c for c in assistant.store.list(limit=100_000) if c.id.startswith(prefix)] if prefix else []
+    store = assistant.store
+    found = [c for c in store.list(limit=100_000) if c.id.startswith(prefix)] if prefix and store else []
     if len(found) == 1:
         return found[0].id
     if not found:
@@ -330,7 +337,7 @@ def cmd_eval(args) -> int:
         done = f"{counts['passed']} passed, {counts['failed']} failed, {counts['error']} errors"
         bar.set_postfix_str(f"{done} · asking {shorten(visible(question.name), 30)}")
 
-    def answered(item) -> None:
+    def answered(item: EvalItem) -> None:
         counts[item.status] += 1
         bar.update(1)
 

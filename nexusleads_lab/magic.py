@@ -19,6 +19,7 @@ import re
 import sys
 from collections.abc import Callable
 from dataclasses import dataclass
+from typing import TYPE_CHECKING, Any
 
 from IPython.core.error import UsageError
 from IPython.core.magic import Magics, line_cell_magic, magics_class, no_var_expand
@@ -26,6 +27,9 @@ from traitlets import Bool, Float, Unicode, observe
 from traitlets.config import Configurable
 
 from .session import NexusError, NexusSession, get_session
+
+if TYPE_CHECKING:
+    from .agent.turn import TurnResult
 
 
 class Nexus(Configurable):
@@ -524,7 +528,7 @@ def unload(ip) -> None:
     uninstall_altair_formatter(ip)
 
 
-def _turn_result_repr(result, printer, cycle) -> None:
+def _turn_result_repr(result: TurnResult, printer: Any, cycle: bool) -> None:
     response = result.response_dict() or {}
     kind = response.get("type", "no answer")
     what = f"{kind} {response.get('title')!r}" if response.get("title") else kind

@@ -94,7 +94,7 @@ class Session:
     """One conversation on one connection: its assistant and what its stream has shown."""
 
     assistant: Assistant
-    unsubscribe: Any = None
+    unsubscribe: Callable[[], None] | None = None
     turn: asyncio.Future | None = None
     live: TurnState = field(default_factory=TurnState)  # the running turn, folded on its thread
     throttle: Throttle[TurnState] | None = None  # its streaming text, sent at the one pace
@@ -113,7 +113,7 @@ class Connection:
         self.identity = identity
         self.state = websocket.app.state.nexus
         self.loop = asyncio.get_running_loop()
-        self.outbox: asyncio.Queue[tuple[Session | None, Any]] = asyncio.Queue()
+        self.outbox: asyncio.Queue[tuple[Session | None, Event | dict[str, Any]]] = asyncio.Queue()
         self.sessions: dict[str, Session] = {}
         self.unnamed: list[Session] = []  # sessions whose conversation has no id yet
         self.open = True
@@ -366,7 +366,7 @@ class Connection:
     def _text_frame(self, live: TurnState) -> None:
         self._from_thread(None, {"type": "agent.text", "text": live.text.text, "status": "streaming"})
 
-    def _from_thread(self, session: Session | None, item: Any) -> None:
+    def _from_thread(self, session: Session | None, item: Event | dict[str, Any]) -> None:
         try:
             self.loop.call_soon_threadsafe(self.outbox.put_nowait, (session, item))
         except RuntimeError:  # the loop is gone: the connection closed with the server
@@ -389,10 +389,10 @@ class Connection:
     def _all(self) -> list[Session]:
         return list({id(s): s for s in [*self.sessions.values(), *self.unnamed]}.values())
 
-    def _wire(self, session: Session | None, item: Any) -> list[dict[str, Any]]:
+    def _wire(self, session: Session | None, item: Event | dict[str, Any]) -> list[dict[str, Any]]:
         """What the original protocol sends for one event (a done text waits for turn.completed)."""
-        if session is None:
-            return [item]
+        if session is None or isinstance(item, dict):  # a frame made here: sent as it is
+            return [item if isinstance(item, dict) else item.to_dict()]
         out: list[dict[str, Any]] = []
         if isinstance(item, AgentText):  # done: its text is the resolved answer, known at turn.completed
             session.held_done = item

@@ -38,7 +38,7 @@ from __future__ import annotations
 import logging
 import threading
 import uuid
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Mapping, Sequence
 from concurrent.futures import Executor, Future
 from concurrent.futures import wait as futures_wait
 from pathlib import PurePath
@@ -70,6 +70,7 @@ if TYPE_CHECKING:
     from ..agent.conversations import Thread
     from ..agent.provider import ModelSettings
     from ..agent.transcript import Item
+    from ..db.store import ConversationInfo
 
 log = logging.getLogger(__name__)
 
@@ -96,7 +97,7 @@ class PanelAssistant(Protocol):
     def resume(self, conversation_id: str) -> None: ...
     def rename(self, conversation_id: str, title: str) -> None: ...
     def delete(self, conversation_id: str) -> None: ...
-    def conversations(self) -> list: ...
+    def conversations(self) -> list[ConversationInfo]: ...
     def transcript(self, conversation_id: str | None = None) -> list[Item]: ...
 
 
@@ -581,7 +582,15 @@ def _key(prefix: str) -> str:
 
 
 def answer_item(
-    key, response, notes, steps, error=None, cancelled=False, elapsed_ms=None, usage=None, outcome=None
+    key: str,
+    response: Mapping[str, Any] | None,
+    notes: Sequence[str],
+    steps: Sequence[AgentAction],
+    error: str | None = None,
+    cancelled: bool = False,
+    elapsed_ms: float | None = None,
+    usage: Mapping[str, int] | None = None,
+    outcome: Mapping[str, Any] | None = None,
 ) -> dict[str, Any]:
     """An answer as the panel shows it, live or from a transcript: its texts made safe here, once,
     and a message's Markdown rendered here, once (markdown-it, the cells' rules).
@@ -629,7 +638,7 @@ def _safe_step(step: AgentAction) -> dict[str, Any]:
     return safe
 
 
-def items_from_transcript(transcript: list) -> list[dict[str, Any]]:
+def items_from_transcript(transcript: Sequence[Item]) -> list[dict[str, Any]]:
     """Display items for a stored conversation (``Assistant.transcript``): questions, and answers
     with their steps (a confirmation's card carries its outcome)."""
     items: list[dict[str, Any]] = []

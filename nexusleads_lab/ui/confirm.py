@@ -9,7 +9,7 @@ from __future__ import annotations
 import logging
 import threading
 from collections.abc import Callable
-from typing import Any
+from typing import TYPE_CHECKING, Any, Protocol
 
 import anywidget
 import traitlets as t
@@ -18,7 +18,19 @@ from ..words import UI
 from .assets import asset_text
 from .esm import bundle
 
+if TYPE_CHECKING:
+    from ..agent.confirm import Outcome
+    from ..agent.events import Event
+
 log = logging.getLogger(__name__)
+
+
+class ConfirmAssistant(Protocol):
+    """What a confirm card needs of an ``Assistant``: confirm, decline, and its events."""
+
+    def confirm(self, proposal_id: str, sql: str | None = None) -> Outcome: ...
+    def decline(self, proposal_id: str) -> Outcome: ...
+    def subscribe(self, callback: Callable[[Event], None], *, weak: bool = False) -> Callable[[], None]: ...
 
 
 class ConfirmCard(anywidget.AnyWidget):
@@ -35,7 +47,11 @@ class ConfirmCard(anywidget.AnyWidget):
     words = t.Dict({k: UI[k] for k in ("confirm", "cancel", "confirm_title", "running_change")}).tag(sync=True)
 
     def __init__(
-        self, proposal: dict[str, Any], assistant, *, on_resolved: Callable[[ConfirmCard], None] | None = None
+        self,
+        proposal: dict[str, Any],
+        assistant: ConfirmAssistant,
+        *,
+        on_resolved: Callable[[ConfirmCard], None] | None = None,
     ):
         from .html import confirm_blocked, preview_html
 
@@ -49,10 +65,12 @@ class ConfirmCard(anywidget.AnyWidget):
         if hasattr(assistant, "subscribe"):
             self._unsubscribe = assistant.subscribe(self._on_event, weak=True)
 
-    def _on_event(self, event) -> None:
+    def _on_event(self, event: Event) -> None:
         """A ``confirm.resolved`` from another view (the panel, ``nexus.confirm()``, a poll that
         saw the CLI): show it here."""
-        if getattr(event, "type", None) != "confirm.resolved":
+        from ..agent.events import ConfirmResolved
+
+        if not isinstance(event, ConfirmResolved):
             return
         with self._lock:
             if event.proposal_id != self.proposal.get("id") or self.status != "pending":
@@ -86,7 +104,7 @@ class ConfirmCard(anywidget.AnyWidget):
     def cancel(self) -> None:
         self._resolve(self._assistant.decline)
 
-    def _resolve(self, action) -> None:
+    def _resolve(self, action: Callable[[str], Outcome]) -> None:
         from ..agent.confirm import ConfirmationError
 
         with self._lock:

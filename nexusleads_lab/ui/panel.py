@@ -15,7 +15,7 @@ from __future__ import annotations
 import logging
 import weakref
 from pathlib import PurePath
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import anywidget
 import traitlets as t
@@ -24,6 +24,9 @@ from ..config import notebook_path
 from .assets import asset_text
 from .chat import ChatController, items_from_transcript, model_label
 from .esm import bundle
+
+if TYPE_CHECKING:
+    from .chat import PanelAssistant
 
 log = logging.getLogger(__name__)
 
@@ -50,7 +53,9 @@ class ChatPanel(anywidget.AnyWidget):
     label = t.Unicode("").tag(sync=True)
     words = t.Dict().tag(sync=True)  # words.UI: every label and sentence the front end shows
 
-    def __init__(self, assistant=None, *, session=None, restore: bool = True, **kwargs: Any) -> None:
+    def __init__(
+        self, assistant: PanelAssistant | None = None, *, session=None, restore: bool = True, **kwargs: Any
+    ) -> None:
         """Over ``assistant``; or over ``session``'s (``nexus``, the kernel's ``NexusSession``), whose
         notebook then gets the DataFrames of the panel's turns too. The caller hands the session
         in: a view never reaches up for the kernel's."""
@@ -106,7 +111,7 @@ class ChatPanel(anywidget.AnyWidget):
 _panels: weakref.WeakKeyDictionary[Any, ChatPanel] = weakref.WeakKeyDictionary()
 
 
-def existing_panel(assistant) -> ChatPanel | None:
+def existing_panel(assistant: PanelAssistant) -> ChatPanel | None:
     """The assistant's panel, if one was opened (none is made)."""
     return _panels.get(assistant)
 

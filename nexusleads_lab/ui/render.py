@@ -9,16 +9,25 @@ a chart is Vega plus a PNG, a confirm card its widget plus the same card as HTML
 
 from __future__ import annotations
 
-from collections.abc import Callable, Mapping
-from typing import Any
+from collections.abc import Callable, Mapping, Sequence
+from typing import TYPE_CHECKING, Any
 
 from ..safetext import safe_response, visible, visible_lines
 from . import html as h
 from . import text
 from .parts import Part, html_part, new_display_id, widget_part
 
+if TYPE_CHECKING:
+    from ..agent.responses import ResolvedResponse
+    from ..agent.transcript import Item as TranscriptItem
+    from ..agent.turn import TurnResult
+    from ..db.engine import QueryResult
+    from .confirm import ConfirmAssistant
 
-def render_result(result, *, assistant=None, show_sql: bool = False, interactive: bool = True) -> list[Part]:
+
+def render_result(
+    result: TurnResult, *, assistant: ConfirmAssistant | None = None, show_sql: bool = False, interactive: bool = True
+) -> list[Part]:
     """Everything a finished turn shows below its steps: the answer, notes, or what went wrong."""
     if result.error and result.response is None:
         error = visible_lines(result.error)
@@ -32,7 +41,13 @@ def render_result(result, *, assistant=None, show_sql: bool = False, interactive
     return parts
 
 
-def render_response(response: Any, *, assistant=None, show_sql: bool = False, interactive: bool = True) -> list[Part]:
+def render_response(
+    response: ResolvedResponse | Mapping[str, Any] | None,
+    *,
+    assistant: ConfirmAssistant | None = None,
+    show_sql: bool = False,
+    interactive: bool = True,
+) -> list[Part]:
     data = safe_response(response)
     if not data:
         return []
@@ -88,7 +103,9 @@ def dashboard_parts(data: Mapping[str, Any], *, show_sql: bool = False, interact
 # -- confirm --------------------------------------------------------------------------------
 
 
-def confirm_parts(proposal: Mapping[str, Any], *, assistant=None, interactive: bool = True) -> list[Part]:
+def confirm_parts(
+    proposal: Mapping[str, Any], *, assistant: ConfirmAssistant | None = None, interactive: bool = True
+) -> list[Part]:
     """The confirm card as one output: the live card (Confirm / Cancel) with the same card as
     static HTML beside it, for viewers without the kernel (nbconvert and an untrusted
     JupyterLab skip a widget they cannot draw). Once resolved, the output becomes the static
@@ -124,7 +141,7 @@ def confirm_parts(proposal: Mapping[str, Any], *, assistant=None, interactive: b
 # -- a stored conversation ------------------------------------------------------------------------
 
 
-def transcript_parts(items: list) -> list[Part]:
+def transcript_parts(items: Sequence[TranscriptItem]) -> list[Part]:
     """A stored conversation (``Assistant.transcript``) as cell outputs: each question, then its
     answer as the live cell would have left it (steps line with its cost, the answer, a card in
     its final state). Static: a resumed conversation's old cards are not clickable again."""
@@ -165,7 +182,7 @@ def transcript_parts(items: list) -> list[Part]:
 # -- %nexus sql and listings -------------------------------------------------------------------
 
 
-def display_query_result(result, key: str) -> None:
+def display_query_result(result: QueryResult, key: str) -> None:
     """A direct query: the DataFrame (pandas' own, escaped, table) and where it is kept; its text
     is the terminal's (``text.result_text``: every row shown exact, as ``nexus-lab sql`` prints it)."""
     from IPython.display import display

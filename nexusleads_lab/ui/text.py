@@ -24,6 +24,9 @@ from ..words import STEP_TOOLS, fmt_ms, noun, outcome_text, plural, step_meta
 from ..words import fmt_rows as rows_text
 
 if TYPE_CHECKING:
+    from ..agent.events import Event
+    from ..agent.responses import ResolvedResponse
+    from ..agent.transcript import Item as TranscriptItem
     from ..db.engine import QueryResult
     from ..eval.report import Item, Report
 
@@ -146,7 +149,7 @@ def result_caption(result: QueryResult, *, shown: int | None = None, scope: str 
 # -- an answer -------------------------------------------------------------------------------------
 
 
-def response_text(response: Any) -> str:
+def response_text(response: ResolvedResponse | Mapping[str, Any] | None) -> str:
     """An answer as plain text: the terminal's ``nexus-lab ask`` and a notebook's ``text/plain``
     (whose outputs, joined by lines, read exactly this)."""
     data = safe_response(response)
@@ -233,7 +236,7 @@ def confirm_text(response: Mapping[str, Any]) -> str:
     return "\n".join(lines)
 
 
-def summary_text(response: Any) -> str:
+def summary_text(response: ResolvedResponse | Mapping[str, Any] | None) -> str:
     """An answer in a line or a few: a message's text, a dashboard's parts, a proposal's SQL."""
     data = safe_response(response) or {}
     kind = data.get("type")
@@ -272,24 +275,26 @@ def steps_text(steps: Sequence[Mapping[str, Any]], cost: str) -> str:
     return "\n".join(lines)
 
 
-def event_text(event: Any) -> str | None:
+def event_text(event: Event) -> str | None:
     """A turn's progress as the terminal shows it on stderr; None for what it does not show."""
-    kind = event.type
-    if kind == "agent.action":
-        what = visible(" ".join(str(event.command or event.path or event.tool).split()))
-        if event.status == "started":
-            return f"  > {event.tool}: {shorten(what, 160)}"
-        if event.status == "completed":
-            fields = ("rows", "truncated", "elapsed_ms", "result_id")
-            meta = step_meta({name: getattr(event, name, None) for name in fields})
-            return f"    done: {meta}"
-        return f"    failed: {visible(str(event.error))}"
-    if kind == "error":
-        return f"nexus-lab: {visible(str(event.message))}"
+    from ..agent.events import AgentAction, ErrorEvent
+
+    match event:
+        case AgentAction():
+            what = visible(" ".join(str(event.command or event.path or event.tool).split()))
+            if event.status == "started":
+                return f"  > {event.tool}: {shorten(what, 160)}"
+            if event.status == "completed":
+                fields = ("rows", "truncated", "elapsed_ms", "result_id")
+                meta = step_meta({name: getattr(event, name, None) for name in fields})
+                return f"    done: {meta}"
+            return f"    failed: {visible(str(event.error))}"
+        case ErrorEvent():
+            return f"nexus-lab: {visible(str(event.message))}"
     return None
 
 
-def transcript_text(items: Sequence[Any], user: str) -> str:
+def transcript_text(items: Sequence[TranscriptItem], user: str) -> str:
     """A stored conversation (``Assistant.transcript``): who said what, each tool step with its
     SQL and rows, each answer summarised."""
     from ..agent.transcript import AnswerItem, OutcomeItem, QuestionItem

@@ -106,7 +106,7 @@ class CellTurn:
 
     # -- the end ------------------------------------------------------------------------------
 
-    def finish(self, result, parts: list[Part]) -> list[Part]:
+    def finish(self, result: TurnResult, parts: list[Part]) -> list[Part]:
         """Replace the live view with the static summary and show the answer. Returns what was shown."""
         summary = None
         cost = cost_text(len(result.steps), result.elapsed_ms, result.usage)
