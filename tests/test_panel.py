@@ -7,6 +7,7 @@ Real database, real ``openai`` client, a loopback scripted model; no browser (th
 from __future__ import annotations
 
 import json
+import threading
 import time
 import uuid
 from urllib.parse import urlsplit
@@ -140,7 +141,7 @@ def test_confirm_changes_the_database_exactly_once_and_shows_the_outcome(make_pa
     ids = _lead_ids(db)
     where = f"id IN ({', '.join(map(str, ids))})"
     sql = f"UPDATE lead_scores SET status = 'contacted', status_changed_at = now() WHERE {where}"
-    panel, _ = make_panel(
+    panel, assistant = make_panel(
         [
             text(
                 json.dumps(
@@ -151,6 +152,8 @@ def test_confirm_changes_the_database_exactly_once_and_shows_the_outcome(make_pa
         ]
     )
     ask(panel, "mark these three as contacted")
+    seen: list[tuple[str, str | None, str]] = []
+    assistant.subscribe(lambda e: seen.append((e.type, getattr(e, "origin", None), threading.current_thread().name)))
     card = panel.messages[-1]["response"]
     assert card["type"] == "confirm" and card["sql"] == sql and card["dry_run_rows"] == 3  # already canonical
     # the card shows, before the click, each lead's status going from new to contacted
@@ -168,6 +171,9 @@ def test_confirm_changes_the_database_exactly_once_and_shows_the_outcome(make_pa
         assert outcome["status"] == "confirmed" and outcome["rows_affected"] == 3
         assert panel.messages[-1]["response"]["text"] == "Marked them as contacted."
         assert not [m for m in panel.messages if m["role"] == "user" and m["text"].startswith("CONFIRM_ACTION")]
+        # the follow-up is a turn the assistant runs, as it runs the panel's questions: no panel thread
+        assert [origin for kind, origin, _ in seen if kind == "turn.started"] == ["panel"]
+        assert {thread for kind, _, thread in seen if kind == "turn.completed"} == {"nexus-turn"}
         # a second click (another view, a stale page) does not write again
         panel.handle({"type": "confirm", "id": card["id"], "sql": card["sql"]})
         assert panel.wait(10)

@@ -231,7 +231,9 @@ class Assistant:
         ``turn.started`` published). The turn runs on this assistant's turn runner, after any turn
         running; ``model`` answers this turn only; ``origin`` says who asked ("cell", "panel",
         "cli", "server", "code"). Its events go to every subscriber and, as sugar, ``on_event``."""
-        turn = self._new_turn(question, origin=origin, model=model, on_event=on_event, watched=True)
+        return self._launch(self._new_turn(question, origin=origin, model=model, on_event=on_event, watched=True))
+
+    def _launch(self, turn: Turn) -> Turn:
         run = contextvars.copy_context().run  # the caller's context (a cancel scope, a request's ids)
         if self._turn_runner is not None:
             self._turn_runner.submit(run, self._run, turn)
@@ -320,13 +322,7 @@ class Assistant:
         message = result.error = turn_failure(exc, cancelled=result.cancelled, secrets=keys)
         result.stop_clock()
         turn.emit(ErrorEvent(message=message, cancelled=result.cancelled or None))
-        # Keep the thread well-formed for the next question; the transcript reads the meta.
-        if self.thread.messages and self.thread.messages[-1].get("role") != "assistant":
-            self._conversations.append(
-                {"role": "assistant", "content": f"(The previous turn ended early: {message})"},
-                meta={"error": message, "cancelled": result.cancelled, "elapsed_ms": result.elapsed_ms},
-                kind="note",
-            )
+        self._conversations.record_failure(message, cancelled=result.cancelled, elapsed_ms=result.elapsed_ms)
 
     def _loop(self, turn: Turn, client) -> None:
         result = turn.progress
@@ -339,10 +335,7 @@ class Assistant:
             self._conversations.append(
                 {"role": "system", "content": f"Skill `{skill.name}` ({skill.path}):\n\n{skill.body()}"}
             )
-        if turn.reports is not None:  # a confirmation's follow-up: the outcome is kept beside its line
-            self._conversations.record_outcome(turn.reports, acknowledged=False)
-        else:
-            self._conversations.append({"role": "user", "content": turn.question})
+        self._conversations.record_question(turn.question, reports=turn.reports)
 
         refusals = 0
         for _ in range(self.max_steps):
@@ -448,6 +441,14 @@ class Assistant:
         self._report(outcome, follow_up, on_event)
         return outcome
 
+    def confirm_and_start(self, proposal_id: str, sql: str | None = None, *, origin: str) -> tuple[Outcome, Turn]:
+        """``confirm(..., follow_up=True)`` for a view: the write runs here, once, exactly as shown;
+        the turn that reports it to the model starts as ``start`` starts one and comes back at once."""
+        outcome = self.confirmations.confirm(proposal_id, sql)
+        self._tell(outcome, None)
+        turn = self._new_turn(outcome.report(), origin=origin, model=None, on_event=None, watched=True, reports=outcome)
+        return outcome, self._launch(turn)
+
     def decline(self, proposal_id: str, *, follow_up: bool = False, on_event: EventCallback | None = None) -> Outcome:
         outcome = self.confirmations.cancel(proposal_id)
         self._report(outcome, follow_up, on_event)
@@ -471,13 +472,7 @@ class Assistant:
     def _report(self, outcome: Outcome, follow_up: bool, on_event: EventCallback | None) -> TurnResult | None:
         """Tell every view (``confirm.resolved``), then the thread: the outcome line the agent
         reads, kept with the outcome itself so no view ever parses it back out of prose."""
-        resolved = self._outcomes.resolved(outcome)
-        if on_event is not None:
-            try:
-                on_event(resolved)
-            except Exception:
-                log.exception("event callback failed")
-        self._bus.publish(resolved)
+        self._tell(outcome, on_event)
         if follow_up:
             turn = self._new_turn(
                 outcome.report(), origin="code", model=None, on_event=on_event, watched=False, reports=outcome
@@ -486,6 +481,15 @@ class Assistant:
             return turn.result()
         self._conversations.record_outcome(outcome, acknowledged=True)
         return None
+
+    def _tell(self, outcome: Outcome, on_event: EventCallback | None) -> None:
+        resolved = self._outcomes.resolved(outcome)
+        if on_event is not None:
+            try:
+                on_event(resolved)
+            except Exception:
+                log.exception("event callback failed")
+        self._bus.publish(resolved)
 
     # -- for the views: the database and the store through the assistant ---------------------
 

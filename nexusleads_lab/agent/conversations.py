@@ -114,6 +114,23 @@ class Conversations:
                 content["kind"] = kind
             store.append(self.thread.id, clean["role"], content)
 
+    def record_question(self, question: str, *, reports: Outcome | None = None) -> None:
+        """A turn's question; a confirmation's follow-up (``reports``) keeps its outcome beside its line."""
+        if reports is not None:
+            self.record_outcome(reports, acknowledged=False)
+        else:
+            self.append({"role": "user", "content": question})
+
+    def record_failure(self, message: str, *, cancelled: bool, elapsed_ms: float | None) -> None:
+        """A turn that ended early, noted so the thread stays well-formed for the next question (a
+        question is answered); the transcript reads the meta."""
+        if self.thread.messages and self.thread.messages[-1].get("role") != "assistant":
+            self.append(
+                {"role": "assistant", "content": f"(The previous turn ended early: {message})"},
+                meta={"error": message, "cancelled": cancelled, "elapsed_ms": elapsed_ms},
+                kind="note",
+            )
+
     def record_calls(self, text: str, calls: list[tuple[PreparedCall, ToolOutcome]]) -> None:
         """One step's tool calls: the assistant message that makes them, then each one's result."""
         self.append({"role": "assistant", "content": text or None, "tool_calls": [_call_message(c) for c, _ in calls]})

@@ -91,7 +91,7 @@ class PanelAssistant(Protocol):
     def subscribe(self, callback: Callable[[Event], None], *, weak: bool = False) -> Callable[[], None]: ...
     def start(self, question: str, *, origin: str, model: str | None = None) -> Turn: ...
     def cancel(self) -> None: ...
-    def confirm(self, proposal_id: str, sql: str | None = None, *, follow_up: bool = False) -> Outcome: ...
+    def confirm_and_start(self, proposal_id: str, sql: str | None = None, *, origin: str) -> tuple[Outcome, Turn]: ...
     def decline(self, proposal_id: str) -> Outcome: ...
     def new_thread(self) -> None: ...
     def resume(self, conversation_id: str) -> None: ...
@@ -269,16 +269,15 @@ class ChatController:
             self._toast("error", f"{card['blocked']} Nothing was run.")
             return
         self._set_outcome(proposal_id, {"status": "running"})
+        from ..agent.confirm import ConfirmationError
 
-        def run() -> None:
-            from ..agent.confirm import ConfirmationError
-
-            try:
-                self.assistant.confirm(proposal_id, sql, follow_up=True)  # confirm.resolved shows it
-            except ConfirmationError as exc:
-                self._set_outcome(proposal_id, {"status": "failed", "error": str(exc)})
-
-        self._start(run)
+        try:  # the write runs here, once; the turn that reports it runs as the assistant runs turns
+            _, turn = self.assistant.confirm_and_start(proposal_id, sql, origin="panel")  # confirm.resolved shows it
+        except ConfirmationError as exc:
+            self._set_outcome(proposal_id, {"status": "failed", "error": str(exc)})
+            return
+        with self._lock:
+            self._turn = turn
 
     def _on_cancel_confirm(self, msg: Mapping[str, Any]) -> None:
         proposal_id = str(msg.get("id") or "")
