@@ -14,6 +14,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from ..db.errors import QueryError, mask_secrets
+from ..words import plural
 from .completion import StreamReader, prepare_calls
 from .model_errors import describe_model_error
 from .provider import MISSING_CONFIG, ModelSettings, make_client, mask_api_key
@@ -214,11 +215,11 @@ def describe(report: Report) -> str:
             lines.append("answers       no")
         else:
             lines.append(f"answers       yes ({check.seconds} s)")
-            lines.append(f"streams       {'yes' if check.streams else 'no'} ({check.chunks} chunks)")
+            lines.append(f"streams       {'yes' if check.streams else 'no'} ({plural(check.chunks, 'chunk')})")
             shown = ", ".join(f"{c['name'] or '(no name)'}({c['arguments']})" for c in check.calls) or "none"
             lines.append(f"calls tools   {'yes' if check.calls_tools else 'no'}: {shown}")
             lines.append(
-                f"in parallel   {'yes' if check.parallel_calls else 'no'} ({len(check.calls)} calls in one answer)"
+                f"in parallel   {'yes' if check.parallel_calls else 'no'} ({plural(len(check.calls), 'call')} in one answer)"
             )
             if check.reports_usage:
                 u = check.usage

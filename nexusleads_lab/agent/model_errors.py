@@ -9,6 +9,7 @@ from collections.abc import Sequence
 from typing import TYPE_CHECKING, Any
 
 from ..db.errors import shorten
+from ..words import plural
 
 if TYPE_CHECKING:
     from .completion import Completion
@@ -33,7 +34,7 @@ def stream_error(settings: ModelSettings, provider_message: str) -> str:
 
 def empty_answer(settings: ModelSettings, completion: Completion) -> str:
     """A stream with no text and no call: say what did arrive, so the cause can be found."""
-    seen = f"{completion.chunks} {'chunk' if completion.chunks == 1 else 'chunks'}"
+    seen = plural(completion.chunks, "chunk")
     reason = f"finish_reason {completion.finish_reason!r}" if completion.finish_reason else "no finish_reason"
     thinking = ", only the model's thinking (reasoning_content)" if completion.reasoning_chars else ""
     hint = {
@@ -68,7 +69,7 @@ def describe_model_error(exc: Exception) -> str:
         wait, tries = _retry_after(exc), 1 + _retries(exc)
         return (
             f"The model service is rate-limiting requests (429: {_api_message(exc, 160)}) and "
-            f"{tries} {'try' if tries == 1 else 'tries'} did not get through; "
+            f"{plural(tries, 'try', 'tries')} did not get through; "
             + (
                 f"it asks to wait {wait} {'second' if wait == '1' else 'seconds'} before asking again."
                 if wait

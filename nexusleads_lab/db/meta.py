@@ -14,6 +14,7 @@ from dataclasses import dataclass
 
 import pandas as pd
 
+from ..words import noun
 from .errors import QueryError
 from .schema import LEAD_TABLES
 
@@ -241,7 +242,7 @@ def aligned(
         lines.append(" " + " | ".join(v.ljust(w) for v, w in zip(r, widths)).rstrip())
     lines += footer or []
     if count:
-        lines.append(f"({len(cells)} row{'' if len(cells) == 1 else 's'})")
+        lines.append(f"({len(cells)} {noun(len(cells), 'row')})")  # psql's own footer: no thousands separator
     return "\n".join(lines) + "\n"
 
 

@@ -14,7 +14,7 @@ from dataclasses import dataclass
 
 from ..db.errors import QueryError
 from ..db.schema import ALL_ORGS
-from ..words import plural
+from ..words import noun, plural
 from .report import Item, Report, Status
 from .score import Gold, best_match, gold_is_ordered
 from .suite import Question, Suite, SuiteError
@@ -44,7 +44,7 @@ def prepare(suite: Suite, engine) -> list[Prepared]:
             continue
         prepared.append(Prepared(q, Gold(result.df, ordered=ordered)))
     if problems:
-        verb = "does" if len(problems) == 1 else "do"
+        verb = noun(len(problems), "does", "do")
         raise SuiteError(
             f"The gold SQL of {plural(len(problems), 'question')} in {suite.source} {verb} not run as it should, so "
             "nothing was asked; fix it (`nexus-lab sql` runs a query through the same read path):\n  "

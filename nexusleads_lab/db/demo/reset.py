@@ -6,6 +6,7 @@ from dataclasses import dataclass
 
 import psycopg
 
+from ...words import noun, plural
 from ..schema import LEAD_TABLES
 from .generate import DEFAULT_CONTRIBUTORS, DEFAULT_SEED
 from .load import _SEED_TABLE, DemoSummary, load_demo_data
@@ -26,7 +27,7 @@ _NOUNS = {
 def count_of(n: int, table: str) -> str:
     """'3 leads', '1 outreach event': a count of a lead table's rows in words."""
     one, many = _NOUNS.get(table, (table, table))
-    return f"{n:,} {one if n == 1 else many}"
+    return plural(n, one, many)
 
 
 @dataclass(frozen=True)
@@ -160,4 +161,4 @@ def _orgs(conn: psycopg.Connection) -> str:
     slugs = [r[0] for r in conn.execute("SELECT slug FROM organizations ORDER BY id").fetchall()]
     if len(slugs) <= 1:
         return slugs[0] if slugs else "no organizations"
-    return f"{slugs[0]} and {len(slugs) - 1} other organization{'s' if len(slugs) > 2 else ''}"
+    return f"{slugs[0]} and {len(slugs) - 1} other {noun(len(slugs) - 1, 'organization')}"
