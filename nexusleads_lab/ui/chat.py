@@ -70,6 +70,8 @@ if TYPE_CHECKING:
     from ..agent.conversations import Thread
     from ..agent.provider import ModelSettings
     from ..agent.transcript import Item
+    from ..agent.turn import TurnResult
+    from ..config import RememberedIdentity
     from ..db.store import ConversationInfo
 
 log = logging.getLogger(__name__)
@@ -101,6 +103,20 @@ class PanelAssistant(Protocol):
     def transcript(self, conversation_id: str | None = None) -> list[Item]: ...
 
 
+class PanelSession(Protocol):
+    """What the panel needs of the kernel's session (``session.py``, a floor above, which hands
+    itself in): its assistant, where a turn's DataFrames go, and what it remembers."""
+
+    memory: RememberedIdentity | None
+
+    @property
+    def assistant(self) -> PanelAssistant: ...
+    def record(self, result: TurnResult) -> None: ...
+    def reset(self) -> None: ...
+    def resume(self, conversation_id: str) -> str: ...
+    def remember(self, **fields: Any) -> None: ...
+
+
 if TYPE_CHECKING:
 
     def _an_assistant_is_one(assistant: Assistant) -> PanelAssistant:
@@ -116,7 +132,7 @@ class ChatController:
         *,
         sink: Sink,
         notify: Callable[[dict[str, Any]], None] | None = None,
-        session=None,
+        session: PanelSession | None = None,
         restore: bool = True,
         executor: Executor | None = None,
         label: str = "",

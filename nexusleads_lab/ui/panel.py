@@ -22,7 +22,7 @@ import traitlets as t
 
 from ..config import notebook_path
 from .assets import asset_text
-from .chat import ChatController, items_from_transcript, model_label
+from .chat import ChatController, PanelSession, items_from_transcript, model_label
 from .esm import bundle
 
 if TYPE_CHECKING:
@@ -54,7 +54,12 @@ class ChatPanel(anywidget.AnyWidget):
     words = t.Dict().tag(sync=True)  # words.UI: every label and sentence the front end shows
 
     def __init__(
-        self, assistant: PanelAssistant | None = None, *, session=None, restore: bool = True, **kwargs: Any
+        self,
+        assistant: PanelAssistant | None = None,
+        *,
+        session: PanelSession | None = None,
+        restore: bool = True,
+        **kwargs: Any,
     ) -> None:
         """Over ``assistant``; or over ``session``'s (``nexus``, the kernel's ``NexusSession``), whose
         notebook then gets the DataFrames of the panel's turns too. The caller hands the session
@@ -116,7 +121,7 @@ def existing_panel(assistant: PanelAssistant) -> ChatPanel | None:
     return _panels.get(assistant)
 
 
-def panel_for(session) -> ChatPanel:
+def panel_for(session: PanelSession) -> ChatPanel:
     """The one panel of a session's assistant (so ``%nexus panel`` twice shows the same conversation)."""
     assistant = session.assistant
     panel = _panels.get(assistant)
@@ -127,14 +132,14 @@ def panel_for(session) -> ChatPanel:
     return panel
 
 
-def notebook_name(session) -> str:
+def notebook_name(session: PanelSession | None) -> str:
     """The file name of the notebook this kernel runs for ("" outside JupyterLab)."""
     memory = getattr(session, "memory", None)
     path = getattr(memory, "notebook", None) or notebook_path()
     return PurePath(path).name if path else ""
 
 
-def open_panel(session, *, where: str = "side", title: str | None = None) -> ChatPanel:
+def open_panel(session: PanelSession, *, where: str = "side", title: str | None = None) -> ChatPanel:
     """Show ``session``'s chat panel in JupyterLab's right side area (``where="side"``) or in the
     cell; its side tab is named after the notebook ("Nexus · quickstart.ipynb") unless ``title`` is
     given. ``%nexus panel`` opens the kernel's."""
