@@ -9,6 +9,7 @@ before the turn's first step is still obeyed, and a per-turn model never touches
 
 from __future__ import annotations
 
+import logging
 import queue
 import threading
 import time
@@ -25,6 +26,7 @@ from .provider import ModelSettings
 from .responses import ResolvedResponse
 
 EventCallback = Callable[[Event], None]
+log = logging.getLogger(__name__)
 
 
 class Cancelled(Exception):
@@ -249,9 +251,7 @@ class Turn:
             try:
                 self._on_event(event)
             except Exception:  # a broken view must not break the turn
-                import logging
-
-                logging.getLogger(__name__).exception("event callback failed")
+                log.exception("event callback failed")
         self._publish(event)
 
     def begin(self) -> None:
