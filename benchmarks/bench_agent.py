@@ -271,6 +271,7 @@ def bench_sdk_floor(h: Harness, n: int) -> dict:
     """
     import openai
 
+    from nexusleads_lab.agent.model_call import open_stream
     from nexusleads_lab.agent.tools import TOOL_SPECS
     from nexusleads_lab.testing import modelserver
     from nexusleads_lab.testing.modelserver import text, tool_calls
@@ -297,20 +298,7 @@ def bench_sdk_floor(h: Harness, n: int) -> dict:
                 t0 = time.perf_counter()
                 for _ in range(3):
                     if v == "raw":  # as the Assistant sends it: the client's transport, plain JSON chunks
-                        body = {
-                            "model": "scripted-model",
-                            "messages": messages,
-                            "tools": TOOL_SPECS,
-                            "stream": True,
-                            "stream_options": {"include_usage": True},
-                        }
-                        stream = clients[v].post(
-                            "/chat/completions",
-                            cast_to=object,
-                            body=body,
-                            stream=True,
-                            stream_cls=openai.Stream[object],
-                        )
+                        stream = open_stream(clients[v], "scripted-model", messages)
                     else:
                         stream = clients[v].chat.completions.create(
                             model="scripted-model",
@@ -345,15 +333,9 @@ def _time_request_transform(messages: list, n: int) -> float:
         from openai._utils import maybe_transform
         from openai.types.chat import completion_create_params
 
-        from nexusleads_lab.agent.tools import TOOL_SPECS
+        from nexusleads_lab.agent.model_call import request_body
 
-        body = {
-            "model": "scripted-model",
-            "messages": messages,
-            "tools": TOOL_SPECS,
-            "stream": True,
-            "stream_options": {"include_usage": True},
-        }
+        body = request_body("scripted-model", messages)
         kind = completion_create_params.CompletionCreateParamsStreaming
         for _ in range(10):
             maybe_transform(body, kind)

@@ -16,9 +16,10 @@ from typing import Any
 from ..db.errors import QueryError, mask_secrets
 from ..words import plural
 from .completion import StreamReader, prepare_calls
+from .model_call import open_stream
 from .model_errors import describe_model_error
 from .provider import MISSING_CONFIG, ModelSettings, make_client, mask_api_key
-from .tools import TOOL_NAMES, TOOL_SPECS
+from .tools import TOOL_NAMES
 
 PROBE_SQL = ("SELECT 1 AS one", "SELECT 2 AS two")
 PROBE_MESSAGES = [
@@ -148,21 +149,12 @@ def _probe(settings: ModelSettings) -> ServerCheck:
     import openai
 
     check = ServerCheck()
-    body = {
-        "model": settings.model,
-        "messages": PROBE_MESSAGES,
-        "tools": TOOL_SPECS,
-        "stream": True,
-        "stream_options": {"include_usage": True},
-    }
     reader = StreamReader()
     started = time.perf_counter()
     client = None
     try:
         client = make_client(settings)
-        stream = client.post(
-            "/chat/completions", cast_to=object, body=body, stream=True, stream_cls=openai.Stream[object]
-        )
+        stream = open_stream(client, settings.model, PROBE_MESSAGES)
         check.answers = True
         for chunk in stream:
             reader.feed(chunk)

@@ -17,6 +17,30 @@ from .turn import Turn
 log = logging.getLogger(__name__)
 
 
+def request_body(model: str, messages: list[dict[str, Any]]) -> dict[str, Any]:
+    """What every chat request sends: the messages, our tools, streamed with its usage at the end."""
+    return {
+        "model": model,
+        "messages": messages,
+        "tools": TOOL_SPECS,
+        "stream": True,
+        "stream_options": {"include_usage": True},
+    }
+
+
+def open_stream(client: Any, model: str, messages: list[dict[str, Any]]) -> Any:
+    """Send one chat request through the ``openai`` client's transport; its chunks come back as plain JSON."""
+    import openai
+
+    return client.post(
+        "/chat/completions",
+        cast_to=object,
+        body=request_body(model, messages),
+        stream=True,
+        stream_cls=openai.Stream[object],
+    )
+
+
 def complete(turn: Turn, client: Any, messages: list[dict[str, Any]]) -> Completion:
     """Stream one completion (``agent.completion`` reads it) and show its text as it comes.
 
@@ -26,14 +50,7 @@ def complete(turn: Turn, client: Any, messages: list[dict[str, Any]]) -> Complet
     turn.check()
     import openai
 
-    body = {
-        "model": turn.model,
-        "messages": messages,
-        "tools": TOOL_SPECS,
-        "stream": True,
-        "stream_options": {"include_usage": True},
-    }
-    stream = client.post("/chat/completions", cast_to=object, body=body, stream=True, stream_cls=openai.Stream[object])
+    stream = open_stream(client, turn.model, messages)
     forget = turn.interruptible(stream.close)
     reader = StreamReader()
     display = StreamingDisplay()
