@@ -429,7 +429,6 @@ class Author:
 
 def record(names: list[str]) -> None:
     import nbformat
-    from nbclient import NotebookClient
 
     from nexusleads_lab.testing.modelserver import ModelServer
 
@@ -453,13 +452,7 @@ def record(names: list[str]) -> None:
                 nb = nbformat.read(path, as_version=4)
                 first = nb.cells[1].source
                 nb.cells[1].source = re.sub(r"^REPLAY = .*$", "REPLAY = None", first, count=1, flags=re.M)
-                NotebookClient(
-                    nb,
-                    timeout=300,
-                    kernel_name="python3",
-                    store_widget_state=False,
-                    resources={"metadata": {"path": str(HERE)}},
-                ).execute()
+                _execute(nb)
                 lines = [json.loads(line) for line in cassette.open()]
                 previews = sum(1 for line in lines if "proposal" in line and "response" not in line)
                 print(f"recorded {name}: {len(lines) - previews} exchanges, {previews} proposal previews")
@@ -472,10 +465,22 @@ def record(names: list[str]) -> None:
         print(f"replayed {name} as a newcomer: outputs written")
 
 
+def _execute(nb) -> None:
+    """Run a notebook in place, from this folder, without widget state (every output reads without one)."""
+    from nbclient import NotebookClient
+
+    NotebookClient(
+        nb,
+        timeout=300,
+        kernel_name="python3",
+        store_widget_state=False,
+        resources={"metadata": {"path": str(HERE)}},
+    ).execute()
+
+
 def _run_as_a_newcomer(path: Path) -> None:
     """Run the notebook as shipped on a brand-new home with no model configured, and keep its outputs."""
     import nbformat
-    from nbclient import NotebookClient
 
     home = Path(tempfile.mkdtemp(prefix="nexus-newcomer-"))
     env_before = dict(os.environ)
@@ -486,13 +491,7 @@ def _run_as_a_newcomer(path: Path) -> None:
         nb = nbformat.read(path, as_version=4)
         # No widget state: every output reads without one (a chart is Vega + PNG, a resolved
         # card is its static HTML), and state would only carry each answer a second time.
-        NotebookClient(
-            nb,
-            timeout=300,
-            kernel_name="python3",
-            store_widget_state=False,
-            resources={"metadata": {"path": str(HERE)}},
-        ).execute()
+        _execute(nb)
         nb.metadata.pop("widgets", None)
         for cell in nb.cells:  # a live widget (the chat panel) keeps its line of text: it needs a kernel
             for output in cell.get("outputs", []):
