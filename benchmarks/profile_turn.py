@@ -119,7 +119,8 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--profile", action="store_true", help="cProfile every server thread; print the top functions")
     ap.add_argument("--top", type=int, default=25)
     ap.add_argument("--py-spy", help="a py-spy binary: sample the servers' CPU (not waits) while measuring")
-    ap.add_argument("--keep", type=Path, help="a folder to keep py-spy's raw stacks in")
+    ap.add_argument("--spy-args", help='py-spy sampling options instead of "--gil --nonblocking" (e.g. "--native")')
+    ap.add_argument("--keep", type=Path, help="a folder to keep py-spy's raw stacks and the cProfile stats in")
     args = ap.parse_args(argv)
     quiet_warnings()
     from nexusleads_lab.testing.modelserver import ModelServer
@@ -153,8 +154,7 @@ def main(argv: list[str] | None = None) -> int:
                         "record",
                         "--pid",
                         str(s["pid"]),
-                        "--gil",
-                        "--nonblocking",
+                        *(args.spy_args.split() if args.spy_args else ["--gil", "--nonblocking"]),
                         "--rate",
                         "250",
                         "--format",
@@ -184,6 +184,7 @@ def main(argv: list[str] | None = None) -> int:
                 print(f"\n== {s['name']}: py-spy, share of on-CPU samples (inclusive) ==")
                 print(spy_table(s["spy"], args.top))
                 if args.keep:
+                    args.keep.mkdir(parents=True, exist_ok=True)
                     shutil.copy(s["spy"], args.keep / f"spy{s['n']}.txt")
         if args.profile:
             for s in servers:
@@ -192,6 +193,9 @@ def main(argv: list[str] | None = None) -> int:
                     continue
                 for key in ("cumulative", "tottime"):
                     buf = io.StringIO()
+                    if args.keep:
+                        args.keep.mkdir(parents=True, exist_ok=True)
+                        shutil.copy(s["profile"], args.keep / f"profile{s['n']}.out")
                     stats = pstats.Stats(str(s["profile"]), stream=buf)
                     stats.strip_dirs().sort_stats(key).print_stats(args.top)
                     print(f"\n== {s['name']}: top {args.top} by {key} ==")
