@@ -31,6 +31,7 @@ BENCH = Path(__file__).resolve().parent
 ROOT = BENCH.parent
 sys.path.insert(0, str(BENCH))
 sys.path.insert(0, str(ROOT / "tests" / "browser"))
+sys.path.insert(0, str(ROOT / "tests"))  # test_cell imports the shared scripts (tests/scripted.py)
 
 from _common import atomic_write, fmt_bytes, header, log, md_table, med, quiet_warnings  # noqa: E402
 

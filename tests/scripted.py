@@ -9,6 +9,11 @@ from typing import Any
 
 TIER_SQL = "SELECT tier, count(*) AS n FROM lead_scores GROUP BY tier ORDER BY tier"
 STATUS_SQL = "SELECT status, count(*) AS n FROM lead_scores GROUP BY status ORDER BY n DESC, status"
+# The pipeline's numbers in one row: what the browser tests' dashboards show as KPI cards.
+KPI_SQL = (
+    "SELECT count(*) AS leads, count(*) FILTER (WHERE tier = 'hot') AS hot, "
+    "count(*) FILTER (WHERE status = 'new') AS not_contacted, round(avg(score), 1) AS avg_score FROM lead_scores"
+)
 
 # Statements a read must refuse (writes, DDL, role and setting escapes, files, programs, stacked
 # statements); PWNED is the file COPY ... TO PROGRAM would create if one ran.
@@ -94,6 +99,19 @@ def message(text: str) -> str:
 def dashboard(*sections: dict[str, Any], title: str = "Leads") -> str:
     """A dashboard of these sections."""
     return json.dumps({"type": "dashboard", "title": title, "sections": list(sections)})
+
+
+def kpi_widgets(source: str = "r1", *, hot: str = "Hot", average: bool = False) -> dict[str, Any]:
+    """A widgets section of ``KPI_SQL``'s row (result ``source``): leads, hot, not contacted and,
+    with ``average``, the average score."""
+    items: list[dict[str, Any]] = [
+        {"title": "Leads", "source": source, "column": "leads", "subtext": "all projects"},
+        {"title": hot, "source": source, "column": "hot", "subtext": "score ≥ 70"},
+        {"title": "Not contacted", "source": source, "column": "not_contacted", "subtext": "status new"},
+    ]
+    if average:
+        items.append({"title": "Average score", "source": source, "column": "avg_score"})
+    return {"type": "widgets", "items": items}
 
 
 def confirm(sql: str, title: str = "Change") -> str:

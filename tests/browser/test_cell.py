@@ -10,7 +10,7 @@ import nbformat
 import psycopg
 import pytest
 from playwright.sync_api import expect
-from scripted import STATUS_SQL
+from scripted import KPI_SQL, STATUS_SQL, kpi_widgets
 
 from nexusleads_lab.testing.modelserver import text, tool_calls
 
@@ -27,10 +27,6 @@ def setup_cells(*cells: str) -> list[str]:
 
 
 XSS = "<img src=x onerror=alert(1)>"
-KPI_SQL = (
-    "SELECT count(*) AS leads, count(*) FILTER (WHERE tier = 'hot') AS hot, "
-    "count(*) FILTER (WHERE status = 'new') AS not_contacted, round(avg(score), 1) AS avg_score FROM lead_scores"
-)
 REPOS_SQL = (
     "SELECT r.full_name, count(*) AS contributors FROM repository_contributors rc "
     "JOIN repositories r ON r.id = rc.repository_id GROUP BY r.full_name ORDER BY contributors DESC, r.full_name LIMIT 20"
@@ -52,20 +48,7 @@ def dashboard_script() -> list:
                     "type": "dashboard",
                     "title": "Lead pipeline overview",
                     "sections": [
-                        {
-                            "type": "widgets",
-                            "items": [
-                                {"title": "Leads", "source": "r1", "column": "leads", "subtext": "all projects"},
-                                {"title": "Hot leads", "source": "r1", "column": "hot", "subtext": "score ≥ 70"},
-                                {
-                                    "title": "Not contacted",
-                                    "source": "r1",
-                                    "column": "not_contacted",
-                                    "subtext": "status new",
-                                },
-                                {"title": "Average score", "source": "r1", "column": "avg_score"},
-                            ],
-                        },
+                        kpi_widgets(hot="Hot leads", average=True),
                         {
                             "type": "bars",
                             "label": "Top 20 repositories by contributors",

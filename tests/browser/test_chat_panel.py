@@ -18,7 +18,7 @@ from contextlib import contextmanager
 import psycopg
 import pytest
 from playwright.sync_api import expect
-from scripted import STATUS_SQL, message
+from scripted import KPI_SQL, STATUS_SQL, kpi_widgets, message
 
 from nexusleads_lab.db.dml import plan_write
 from nexusleads_lab.db.store import ConversationStore
@@ -45,10 +45,6 @@ pytestmark = pytest.mark.browser
 PANEL = "#jp-right-stack .nx-panel"
 ORG = "acme-analytics"  # the lab's NEXUS_ORG (see conftest.py)
 XSS = "<img src=x onerror=alert(1)>"
-KPI_SQL = (
-    "SELECT count(*) AS leads, count(*) FILTER (WHERE tier = 'hot') AS hot, "
-    "count(*) FILTER (WHERE status = 'new') AS not_contacted, round(avg(score), 1) AS avg_score FROM lead_scores"
-)
 HOT_SQL = (
     "SELECT c.github_login, c.name, c.company, l.score, l.status FROM lead_scores l "
     "JOIN contributors c ON c.id = l.contributor_id WHERE l.tier = 'hot' AND l.status = 'new' "
@@ -66,19 +62,7 @@ def dashboard_script() -> list:
                     "type": "dashboard",
                     "title": "Hot leads to contact",
                     "sections": [
-                        {
-                            "type": "widgets",
-                            "items": [
-                                {"title": "Leads", "source": "r1", "column": "leads", "subtext": "all projects"},
-                                {"title": "Hot", "source": "r1", "column": "hot", "subtext": "score ≥ 70"},
-                                {
-                                    "title": "Not contacted",
-                                    "source": "r1",
-                                    "column": "not_contacted",
-                                    "subtext": "status new",
-                                },
-                            ],
-                        },
+                        kpi_widgets(),
                         {"type": "bars", "label": "Pipeline by status", "source": "r2", "x": "status", "y": "n"},
                         {
                             "type": "line",

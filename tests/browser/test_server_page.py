@@ -11,7 +11,7 @@ from urllib.parse import urlsplit
 import openai
 import pytest
 from playwright.sync_api import expect
-from scripted import STATUS_SQL, message
+from scripted import KPI_SQL, STATUS_SQL, kpi_widgets, message
 from servers import LiveServer
 from websockets.exceptions import InvalidStatus
 from websockets.sync.client import connect
@@ -28,10 +28,6 @@ pytestmark = pytest.mark.browser
 ORG = ORGS[0][0]
 XSS = "<img src=x onerror=alert(1)>"
 SECRET = "page-secret-" + uuid.uuid4().hex
-KPI_SQL = (
-    "SELECT count(*) AS leads, count(*) FILTER (WHERE tier = 'hot') AS hot, "
-    "count(*) FILTER (WHERE status = 'new') AS not_contacted FROM lead_scores"
-)
 BIO_SQL = "SELECT github_login, name, bio FROM contributors WHERE github_login = 'mallory-injector'"
 
 
@@ -106,19 +102,7 @@ def test_the_page_streams_an_answer_and_renders_a_dashboard_with_its_steps(chat,
                         "type": "dashboard",
                         "title": "Lead pipeline",
                         "sections": [
-                            {
-                                "type": "widgets",
-                                "items": [
-                                    {"title": "Leads", "source": "r1", "column": "leads", "subtext": "all projects"},
-                                    {"title": "Hot", "source": "r1", "column": "hot", "subtext": "score ≥ 70"},
-                                    {
-                                        "title": "Not contacted",
-                                        "source": "r1",
-                                        "column": "not_contacted",
-                                        "subtext": "status new",
-                                    },
-                                ],
-                            },
+                            kpi_widgets(),
                             {"type": "bars", "label": "Pipeline by status", "source": "r2", "x": "status", "y": "n"},
                             {"type": "table", "title": "By status", "source": "r2"},
                         ],
