@@ -638,11 +638,19 @@ def _discard_quietly(conn) -> None:
 
 def _reset(conn) -> bool:
     """Drop all session state a query may have left (settings, locks, prepared statements,
-    cursors, listeners) so the next query starts clean. False when the connection is unusable."""
+    cursors, listeners) so the next query starts clean. False when the connection is unusable.
+
+    The same ``DISCARD ALL``, sent as one simple query (``execute_update``: one round trip); the
+    cursor's ``execute`` prepared and described it first, three round trips for a statement that
+    returns nothing. The describe step of a read stays: its types decide each value's bound, and a
+    schema remembered per query text could be stale after a migration (a column become wide and
+    unbounded), so a read still costs the describe, the execute (which describes the wrapped
+    statement again inside the driver, to decode the COPY) and this reset."""
     try:
         cur = conn.cursor()
         try:
-            cur.execute("DISCARD ALL")
+            cur.adbc_statement.set_sql_query("DISCARD ALL")
+            cur.adbc_statement.execute_update()
         finally:
             cur.close()
         return True
