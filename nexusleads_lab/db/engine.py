@@ -449,7 +449,10 @@ class Engine:
             if timeout_ms is not None and timeout_ms != self.limits.statement_timeout_ms:
                 cur.execute(f"SET statement_timeout = {int(timeout_ms)}")
             # Its columns first (the server describes the statement without running it), so every
-            # variable-width value can be bounded on the server before it travels.
+            # variable-width value can be bounded on the server before it travels. Described on every
+            # read (2 of its 6 round trips; the driver describes the wrapped statement again to decode
+            # its COPY): a schema remembered per query text could be stale after a migration, and a
+            # column become wide would then travel unbounded.
             schema = cur.adbc_execute_schema(_WRAP_HEAD + text + _WRAP_TAIL.format(limit=limit))
             wrapped, head = bounded.wrap(text, schema, limit, bounded.per_value_bound(schema, max_bytes))
             cur.adbc_statement.set_options(**{"adbc.postgresql.batch_size_hint_bytes": str(_BATCH_HINT_BYTES)})
@@ -642,10 +645,7 @@ def _reset(conn) -> bool:
 
     The same ``DISCARD ALL``, sent as one simple query (``execute_update``: one round trip); the
     cursor's ``execute`` prepared and described it first, three round trips for a statement that
-    returns nothing. The describe step of a read stays: its types decide each value's bound, and a
-    schema remembered per query text could be stale after a migration (a column become wide and
-    unbounded), so a read still costs the describe, the execute (which describes the wrapped
-    statement again inside the driver, to decode the COPY) and this reset."""
+    returns nothing."""
     try:
         cur = conn.cursor()
         try:
