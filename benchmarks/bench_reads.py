@@ -22,19 +22,11 @@ import tempfile
 import time
 from pathlib import Path
 
-ROOT = Path(__file__).resolve().parent.parent
-TIER_SQL = "SELECT tier, count(*) AS n FROM lead_scores GROUP BY tier ORDER BY tier"
-STATUS_SQL = "SELECT status, count(*) AS n FROM lead_scores GROUP BY status ORDER BY status"
-DASHBOARD = json.dumps(
-    {
-        "type": "dashboard",
-        "title": "Leads",
-        "sections": [
-            {"type": "bars", "label": "Leads by tier", "source": "r1", "x": "tier", "y": "n"},
-            {"type": "bars", "label": "Leads by status", "source": "r2", "x": "status", "y": "n"},
-        ],
-    }
-)
+BENCH = Path(__file__).resolve().parent
+ROOT = BENCH.parent
+sys.path.insert(0, str(BENCH))
+
+from bench_server import DASHBOARD, STATUS_SQL, TIER_SQL  # noqa: E402  (the turn bench_server.py plays)
 
 
 def child(pgdata: str, turns: int) -> None:
