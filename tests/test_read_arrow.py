@@ -184,3 +184,10 @@ def test_the_notebook_gets_the_same_dataframe_built_once(battery):
     assert list(frame.dtypes.astype(str)) == list(expected.dtypes.astype(str))
     assert frame.equals(expected) and frame.attrs["sql"] == result.sql
     assert isinstance(result.table, pa.Table) and list(frames) == ["r1"] and dict(frames.items())["r1"] is frame
+
+
+def test_two_columns_of_one_name_keep_their_own_values_in_the_dataframe(db):
+    frame = db.engine_for(ORG).read("SELECT 1 AS a, 'x' AS a, 2.5::float8 AS a").df
+    assert list(frame.columns) == ["a", "a", "a"]
+    assert [frame.iloc[0, i] for i in range(3)] == [1, "x", 2.5]
+    assert str(frame.dtypes.iloc[0]) == "Int32" and frame.dtypes.iloc[2] == "float64"
