@@ -107,6 +107,18 @@ def test_agent_role_cannot_see_other_sessions_query_text(db):
     assert isinstance(outcome.get("error"), QueryError) and "6000 ms" in str(outcome["error"])
 
 
+def test_a_reads_own_timeout_is_gone_before_the_next_read_on_its_connection(db):
+    engine = Engine(db.agent_url, None, EngineLimits(pool_size=1), check=lambda s: s.strip())
+    probe = "SELECT current_setting('statement_timeout') AS timeout, pg_backend_pid() AS pid"
+    try:
+        first = engine.read(probe, timeout_ms=1234).df.iloc[0]
+        second = engine.read(probe).df.iloc[0]
+    finally:
+        engine.close()
+    assert first["timeout"] == "1234ms" and second["timeout"] == "15s", "the reset undid the read's SET"
+    assert second["pid"] == first["pid"], "on the same pooled connection, kept after its reset"
+
+
 def test_pooled_connections_carry_no_state_between_queries(db):
     engine = Engine(db.agent_url, db.writer_url, EngineLimits(pool_size=1), check=lambda s: s.strip().rstrip(";"))
     # Without the pre-check, the embedded database's revocations refuse the functions that leave state ...

@@ -17,9 +17,8 @@ from concurrent.futures import Executor, ThreadPoolExecutor
 from contextlib import AbstractContextManager
 from typing import TYPE_CHECKING, Any
 
-import pandas as pd
-
 from ..config import current_org, current_user
+from ..db.frames import Frames
 from ..db.schema import ALL_ORGS
 from .bus import EventBus, EventCallback
 from .completion import prepare_calls
@@ -160,7 +159,7 @@ class Assistant:
         return self._conversations.thread
 
     @property
-    def frames(self) -> dict[str, pd.DataFrame]:
+    def frames(self) -> Frames:
         """Every DataFrame of this conversation, by result id."""
         return self.thread.frames
 

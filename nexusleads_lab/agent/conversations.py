@@ -11,9 +11,8 @@ from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
-import pandas as pd
-
 from ..db.errors import QueryError
+from ..db.frames import Frames
 from .history import model_tail
 from .transcript import Item, TranscriptPage, history_row
 from .turn import Cancelled
@@ -32,7 +31,7 @@ class Thread:
 
     id: str | None
     messages: list[dict[str, Any]] = field(default_factory=list)
-    frames: dict[str, pd.DataFrame] = field(default_factory=dict)
+    frames: Frames = field(default_factory=Frames)
     next_result: int = 1
 
 

@@ -1,5 +1,6 @@
 """One step's tool calls, run in parallel: each shown as ``agent.action`` events (started, then
-completed or failed) from the turn's own thread, its result kept as a DataFrame."""
+completed or failed) from the turn's own thread, its result kept (``db.frames``: Arrow, a
+DataFrame when the notebook asks for one)."""
 
 from __future__ import annotations
 
@@ -73,8 +74,8 @@ def run_calls(
                         rows=outcome.result.row_count,
                         truncated=outcome.result.truncated,
                     )
-                    thread.frames[outcome.result_id] = outcome.result.df
-                    turn.progress.frames[outcome.result_id] = outcome.result.df
+                    thread.frames.keep(outcome.result_id, outcome.result)
+                    turn.progress.frames.keep(outcome.result_id, outcome.result)
                 turn.emit(started[outcome.call_id].model_copy(update=done))
     except BaseException:
         stop_queries()

@@ -1,7 +1,7 @@
 """The tools the model may call: ``psql`` (a read query) and ``read_file`` (a skill file).
 
 What goes back to the model is bounded whatever the result size: the full result stays in
-the kernel as a DataFrame under a short result id, and the model gets its shape and a cut
+the kernel (a DataFrame when the notebook asks for it) under a short result id, and the model gets its shape and a cut
 preview of at most ``MAX_TOOL_BYTES``.
 """
 
@@ -104,13 +104,17 @@ def _cell(value: Any) -> Any:
 def preview_payload(result_id: str | None, result: QueryResult, max_bytes: int = MAX_TOOL_BYTES) -> str:
     """The model's view of a result: shape, types and the first rows, cut to fit ``max_bytes``."""
     columns = [{"name": str(n), "type": t} for n, t in result.column_types.items()]
-    if len(columns) != len(result.df.columns):  # duplicate names collapse in the dict
+    if len(columns) != result.table.num_columns:  # duplicate names collapse in the dict: the frame's own
         columns = [{"name": str(n), "type": str(d)} for n, d in zip(result.df.columns, result.df.dtypes)]
-    head = result.df.head(PREVIEW_ROWS)
-    rows = [[_cell(v) for v in row] for row in head.itertuples(index=False, name=None)]
-    for position in result.numeric_text:  # exact decimal text where a float would change the value
-        for row, value in zip(rows, result.exact_values(position, len(rows))):
-            row[position] = value
+    # Only the rows shown are converted, straight from Arrow: the values the DataFrame holds.
+    shown = min(result.row_count, PREVIEW_ROWS)
+    cells = [
+        result.exact_values(i, shown)  # exact decimal text where a float would change the value
+        if i in result.numeric_text
+        else [_cell(v) for v in result.column_values(i, shown)]
+        for i in range(result.table.num_columns)
+    ]
+    rows = [list(row) for row in zip(*cells)] if cells else [[] for _ in range(shown)]
     payload: dict[str, Any] = {
         "result_id": result_id,
         "row_count": result.row_count,

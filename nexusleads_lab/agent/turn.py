@@ -20,6 +20,7 @@ from dataclasses import dataclass, field
 
 import pandas as pd
 
+from ..db.frames import Frames
 from .confirm import Outcome, Proposal
 from .events import AgentAction, AgentText, Event, ShownText, TurnStarted
 from .provider import ModelSettings
@@ -42,7 +43,7 @@ class TurnResult:
     text: str = ""
     response: ResolvedResponse | None = None
     notes: list[str] = field(default_factory=list)
-    frames: dict[str, pd.DataFrame] = field(default_factory=dict)
+    frames: Frames = field(default_factory=Frames)  # DataFrames, each built when first looked up
     steps: list[AgentAction] = field(default_factory=list)  # each call's latest agent.action
     events: list[Event] = field(default_factory=list)
     usage: dict[str, int] = field(default_factory=dict)
@@ -89,7 +90,7 @@ class TurnResult:
     @property
     def df(self) -> pd.DataFrame | None:
         """The last DataFrame this turn produced."""
-        return next(reversed(self.frames.values())) if self.frames else None
+        return self.frames[next(reversed(self.frames))] if self.frames else None
 
     def response_dict(self) -> dict | None:
         """The response as the wire and the store carry it (a proposal: its resolved card)."""

@@ -3,7 +3,9 @@
 Reads run as a login role that can only SELECT the lead tables (least privilege is the
 guard; the checks here only make the errors clearer), one statement at a time, read-only,
 under a statement timeout and a row cap applied *on the server*, so a huge result never
-reaches the kernel. Results travel through ADBC as Arrow into pandas.
+reaches the kernel. Results travel through ADBC as Arrow and stay Arrow (``QueryResult.table``):
+the model's preview and a dashboard read the few rows they need from it, and the pandas
+DataFrame is built only when something asks for ``QueryResult.df`` (the notebook).
 """
 
 from __future__ import annotations
@@ -68,10 +70,11 @@ _INT_TYPES = {
 
 @dataclass
 class QueryResult:
-    """A finished read: the whole (capped) result as a DataFrame, and how it came to be."""
+    """A finished read: the whole (capped) result as an Arrow table (its DataFrame built on first
+    use), and how it came to be."""
 
     sql: str
-    df: pd.DataFrame
+    table: pa.Table
     row_count: int
     truncated: bool
     elapsed_ms: float
@@ -81,6 +84,26 @@ class QueryResult:
     max_bytes: int | None = None
     # numeric columns (by position) as the driver sent them: exact decimal text, scale kept
     numeric_text: dict[int, pa.ChunkedArray] = field(default_factory=dict)
+    _df: pd.DataFrame | None = field(default=None, init=False, repr=False, compare=False)
+
+    @property
+    def df(self) -> pd.DataFrame:
+        """The result as a pandas DataFrame (``arrow_to_pandas``; its ``attrs["sql"]`` is the query),
+        built on first use and kept: the notebook's frame, never the server's path."""
+        if self._df is None:
+            frame = arrow_to_pandas(self.table)
+            frame.attrs["sql"] = self.sql
+            self._df = frame
+        return self._df
+
+    def column_values(self, position: int, rows: int | None = None) -> list:
+        """The first ``rows`` values of column ``position`` (all when None) as Python objects, the
+        values the DataFrame's column holds (``column_objects``), without building it."""
+        col = self.table.column(position)
+        whole = col
+        if rows is not None and rows < len(col):
+            col = col.slice(0, rows)
+        return column_objects(col, self.table.schema.field(position), care=temporal.needs_care(whole))
 
     def exact_values(self, position: int, rows: int | None = None) -> list:
         """Column ``position`` as the model and ``--json`` get it: for a numeric column, each value
@@ -394,8 +417,6 @@ class Engine:
         truncated = over_rows or over_bytes or cut_values
         # The types the query produced (the wrapper sends some as their text form).
         column_types = {f.name: _pg_type(f) for f in described}
-        df = arrow_to_pandas(table)
-        df.attrs["sql"] = text
         numeric_text = {
             i: pa.chunked_array([c.storage for c in col.chunks], type=col.type.storage_type)
             for i, (col, fld) in enumerate(zip(table.columns, table.schema))
@@ -404,8 +425,8 @@ class Engine:
         elapsed = (time.perf_counter() - started) * 1000
         return QueryResult(
             sql=text,
-            df=df,
-            row_count=len(df),
+            table=table,
+            row_count=table.num_rows,
             truncated=truncated,
             elapsed_ms=elapsed,
             row_cap=cap,
@@ -428,7 +449,10 @@ class Engine:
             if timeout_ms is not None and timeout_ms != self.limits.statement_timeout_ms:
                 cur.execute(f"SET statement_timeout = {int(timeout_ms)}")
             # Its columns first (the server describes the statement without running it), so every
-            # variable-width value can be bounded on the server before it travels.
+            # variable-width value can be bounded on the server before it travels. Described on every
+            # read (2 of its 6 round trips; the driver describes the wrapped statement again to decode
+            # its COPY): a schema remembered per query text could be stale after a migration, and a
+            # column become wide would then travel unbounded.
             schema = cur.adbc_execute_schema(_WRAP_HEAD + text + _WRAP_TAIL.format(limit=limit))
             wrapped, head = bounded.wrap(text, schema, limit, bounded.per_value_bound(schema, max_bytes))
             cur.adbc_statement.set_options(**{"adbc.postgresql.batch_size_hint_bytes": str(_BATCH_HINT_BYTES)})
@@ -617,11 +641,16 @@ def _discard_quietly(conn) -> None:
 
 def _reset(conn) -> bool:
     """Drop all session state a query may have left (settings, locks, prepared statements,
-    cursors, listeners) so the next query starts clean. False when the connection is unusable."""
+    cursors, listeners) so the next query starts clean. False when the connection is unusable.
+
+    The same ``DISCARD ALL``, sent as one simple query (``execute_update``: one round trip); the
+    cursor's ``execute`` prepared and described it first, three round trips for a statement that
+    returns nothing."""
     try:
         cur = conn.cursor()
         try:
-            cur.execute("DISCARD ALL")
+            cur.adbc_statement.set_sql_query("DISCARD ALL")
+            cur.adbc_statement.execute_update()
         finally:
             cur.close()
         return True
@@ -668,7 +697,8 @@ def _pg_type(f: pa.Field) -> str:
 def arrow_to_pandas(table: pa.Table) -> pd.DataFrame:
     """Arrow -> pandas keeping what the database meant: nullable integers stay integers,
     numerics become floats, JSON becomes Python objects, arrays become lists."""
-    if not any(_needs_care(col) for col in table.columns):
+    unique = len(set(table.column_names)) == table.num_columns  # to_pandas' types_mapper goes by name
+    if unique and not any(_needs_care(col) for col in table.columns):
         # One vectorised conversion is ~2x faster than column by column for small results.
         frame = table.to_pandas(types_mapper=_INT_TYPES.get)
         frame.columns = table.column_names
@@ -714,3 +744,26 @@ def _column_to_series(col: pa.ChunkedArray, fld: pa.Field) -> pd.Series:
     if temporal.needs_care(col):
         return pd.Series(temporal.to_objects(col), dtype=object)
     return col.to_pandas()
+
+
+def column_objects(col: pa.ChunkedArray, fld: pa.Field, *, care: bool | None = None) -> list:
+    """The column as the Python values its DataFrame column (``arrow_to_pandas``) holds, NULL as
+    None: the same JSON, UUIDs, lists, float numerics, Timedeltas and out-of-range dates; a
+    timestamp as a ``datetime`` (the DataFrame's ``Timestamp`` prints the same). ``care``: whether
+    the whole column holds dates Python cannot (``temporal.needs_care``; the column's own when None).
+    Rows taken this way cost a few microseconds, where building the DataFrame costs a millisecond."""
+    typ = col.type
+    if isinstance(typ, pa.BaseExtensionType):
+        storage = pa.chunked_array([c.storage for c in col.chunks], type=typ.storage_type)
+        if getattr(typ, "extension_name", "") == "arrow.json":
+            return [None if v is None else json.loads(v) for v in storage.to_pylist()]
+        if _pg_type(fld) == "numeric":
+            return pc.cast(storage, pa.float64()).to_pylist()
+        if getattr(typ, "extension_name", "") == "arrow.uuid":
+            return [None if v is None else uuid.UUID(bytes=v) for v in storage.to_pylist()]
+        col, typ = storage, storage.type
+    if pa.types.is_interval(typ):
+        return temporal.intervals(col).tolist()
+    if (temporal.needs_care(col) if care is None else care) and (pa.types.is_date32(typ) or pa.types.is_timestamp(typ)):
+        return temporal.to_objects(col)
+    return col.to_pylist()

@@ -63,7 +63,7 @@ def show_dashboard(scope: Scope, response: dict[str, Any], queries: dict[str, st
     frames = {}
     for source, sql in queries.items():
         try:
-            frames[source] = scope.engine.read(sql).df
+            frames[source] = scope.engine.read(sql)  # drawn from Arrow: no DataFrame needed
         except QueryError as exc:
             return _error(f"Query {source} was refused, so nothing is shown: {exc.paragraph()}")
     parsed = parse_response(json.dumps({**response, "type": "dashboard"}, default=str), frames)

@@ -19,6 +19,7 @@ from typing import Any
 import pandas as pd
 from pydantic import ValidationError
 
+from ...db.engine import QueryResult
 from ..streaming import decode_json_string
 from .formatting import _clean_str, _clean_tree, _cut
 from .models import (
@@ -373,8 +374,11 @@ def _raw_message(raw: str) -> Message:
     return Message(text=_clean_str(raw.strip()))
 
 
-def parse_response(text: str | None, frames: Mapping[str, pd.DataFrame] | None = None) -> Parsed:
-    """Parse the agent's final text into a resolved response. Never raises."""
+def parse_response(
+    text: str | None, frames: Mapping[str, pd.DataFrame] | Mapping[str, QueryResult] | None = None
+) -> Parsed:
+    """Parse the agent's final text into a resolved response (its dashboard's results: DataFrames,
+    ``QueryResult``s or a ``Frames``). Never raises."""
     if text is None:
         raw = ""
     elif isinstance(text, str):
@@ -396,7 +400,7 @@ def parse_response(text: str | None, frames: Mapping[str, pd.DataFrame] | None =
     return Parsed(response=resp, notes=list(notes), raw=raw)
 
 
-def _parse(raw: str, frames: Mapping[str, pd.DataFrame] | None, notes: _Notes) -> Any:
+def _parse(raw: str, frames: Mapping[str, pd.DataFrame] | Mapping[str, QueryResult] | None, notes: _Notes) -> Any:
     stripped = raw.strip()
     if not stripped:
         notes.add("empty response")

@@ -1,6 +1,10 @@
 """Resolution: a validated response whose sections name result ids (``"source": "r1"``) becomes a
-resolved one, with the data taken from the DataFrames the agent fetched. Sections that cannot be
-resolved are skipped with a note; nothing here raises on bad data."""
+resolved one, with the data taken from the results the agent fetched. Sections that cannot be
+resolved are skipped with a note; nothing here raises on bad data.
+
+A result kept as Arrow (a ``QueryResult``, as a turn keeps them in ``db.frames.Frames``) is read
+straight from Arrow, only the rows a section shows, with the values its DataFrame would give; a
+DataFrame is read as it is. Both draw the same sections (tests compare them)."""
 
 from __future__ import annotations
 
@@ -13,8 +17,12 @@ from typing import Any
 
 import numpy as np
 import pandas as pd
+import pyarrow as pa
 from pydantic import BaseModel
 
+from ...db import temporal
+from ...db.engine import QueryResult
+from ...db.frames import Frames
 from .colors import KNOWN_VALUE_COLORS, NAMED_COLORS, PALETTE
 from .formatting import EMPTY_VALUE, _clean_str, _cut, _is_missing, _json_safe, _label, format_value
 from .models import (
@@ -74,19 +82,127 @@ def _natural_key(s: str) -> tuple:
     return tuple(int(t) if t.isdigit() else t for t in re.split(r"(\d+)", s))
 
 
+class _Column:
+    """The first rows of one column as a section reads them: the values and what kind they are."""
+
+    def __init__(
+        self,
+        values: list,
+        *,
+        integer: bool,
+        boolean: bool,
+        numeric: bool,
+        datetime: bool,
+        series: Callable[[], pd.Series] | None,
+    ) -> None:
+        self.values = values
+        self.integer = integer  # an integer dtype (not bool): values print as ints
+        self.boolean = boolean
+        self.numeric = numeric  # a numeric dtype, bool included (as pandas counts them)
+        self.datetime = datetime  # a datetime64 column (dates Python cannot hold are text: not one)
+        self._series = series  # the same rows as a pandas Series; None: the values are numbers already
+
+    def numbers(self) -> list:
+        """The values as numbers (NaN, NA or None where not numeric)."""
+        return self.values if self._series is None else _numeric(self._series()).tolist()
+
+
+class _Table:
+    """A result as the sections read it: a DataFrame, or a ``QueryResult`` read straight from Arrow."""
+
+    def __init__(self, source: pd.DataFrame | QueryResult) -> None:
+        self._df = source if isinstance(source, pd.DataFrame) else None
+        self._result = source if isinstance(source, QueryResult) else None
+        if self._df is not None:
+            self.names = [_clean_str(str(c)) for c in self._df.columns]
+            self.rows = len(self._df)
+            raw_sql = self._df.attrs.get("sql")
+        else:
+            assert self._result is not None
+            self.names = [_clean_str(str(c)) for c in self._result.table.column_names]
+            self.rows = self._result.row_count
+            raw_sql = self._result.sql
+        self.sql = None if raw_sql is None else _clean_str(str(raw_sql))
+
+    def column(self, pos: int, limit: int) -> _Column:
+        """The first ``limit`` rows of column ``pos``."""
+        if self._df is not None:
+            series = self._df.iloc[:limit, pos]
+            dtype = series.dtype
+            return _Column(
+                series.tolist(),
+                integer=_is_integer_dtype(dtype),
+                boolean=_is_bool_dtype(dtype),
+                numeric=_is_numeric_dtype(dtype),
+                datetime=_is_datetime_dtype(dtype),
+                series=lambda: series,
+            )
+        result = self._result
+        assert result is not None
+        typ = result.table.schema.field(pos).type
+        # A numeric is float64 in the DataFrame; integers are nullable integers there.
+        number = pos in result.numeric_text or pa.types.is_integer(typ) or pa.types.is_floating(typ)
+        return _Column(
+            result.column_values(pos, limit),
+            integer=pa.types.is_integer(typ),
+            boolean=pa.types.is_boolean(typ),
+            numeric=number or pa.types.is_boolean(typ),
+            datetime=pa.types.is_timestamp(typ) and not temporal.needs_care(result.table.column(pos)),
+            # the rare rest (text, booleans as numbers) as the DataFrame reads it, to read the same
+            series=None if number else (lambda: result.df.iloc[:limit, pos]),
+        )
+
+    def cell(self, row: int, pos: int) -> Any:
+        """The value at ``row`` (negative counts from the end) of column ``pos``."""
+        if self._df is not None:
+            return self._df.iloc[row, pos]
+        assert self._result is not None
+        row = row % self.rows
+        return self._result.column_values(pos, row + 1)[row]
+
+
+def _is_integer_dtype(dtype: Any) -> bool:
+    try:
+        return pd.api.types.is_integer_dtype(dtype) and not pd.api.types.is_bool_dtype(dtype)
+    except Exception:
+        return False
+
+
+def _is_bool_dtype(dtype: Any) -> bool:
+    try:
+        return pd.api.types.is_bool_dtype(dtype)
+    except Exception:
+        return False
+
+
+def _is_numeric_dtype(dtype: Any) -> bool:
+    try:
+        return pd.api.types.is_numeric_dtype(dtype)
+    except Exception:
+        return False
+
+
+def _is_datetime_dtype(dtype: Any) -> bool:
+    try:
+        return pd.api.types.is_datetime64_any_dtype(dtype)
+    except Exception:
+        return False
+
+
 class _Frames:
     def __init__(self, frames: Mapping[str, Any] | None):
         self.unknown: list[str] = []  # ids named that this conversation has no result for
         self.frames: dict[str, Any] = {}
         if frames:
             try:
-                for k, v in frames.items():
+                items = frames.sources() if isinstance(frames, Frames) else frames
+                for k, v in items.items():
                     self.frames[str(k)] = v
             except Exception:
                 pass
 
-    def get(self, source: str, notes: _Notes, where: str) -> tuple[pd.DataFrame, str, str | None] | None:
-        """-> (df, canonical id, sql), or None with a note."""
+    def get(self, source: str, notes: _Notes, where: str) -> tuple[_Table, str, str | None] | None:
+        """-> (table, canonical id, sql), or None with a note."""
         key = source if source in self.frames else None
         if key is None:
             s = str(source).strip().lstrip("$")
@@ -102,30 +218,18 @@ class _Frames:
             if str(source) not in self.unknown:
                 self.unknown.append(str(source))
             return None
-        df = self.frames[key]
-        if not isinstance(df, pd.DataFrame):
-            try:
-                df = pd.DataFrame(df)
-            except Exception:
-                notes.add(f"{where}: {key} is not a table")
-                return None
-        sql = None
+        value = self.frames[key]
         try:
-            raw_sql = df.attrs.get("sql")
-            if raw_sql is not None:
-                sql = _clean_str(str(raw_sql))
+            table = _Table(value if isinstance(value, (pd.DataFrame, QueryResult)) else pd.DataFrame(value))
         except Exception:
-            sql = None
-        return df, key, sql
+            notes.add(f"{where}: {key} is not a table")
+            return None
+        return table, key, table.sql
 
 
-def _column_names(df: pd.DataFrame) -> list[str]:
-    return [_clean_str(str(c)) for c in df.columns]
-
-
-def _find_column(df: pd.DataFrame, name: str) -> int | None:
+def _find_column(table: _Table, name: str) -> int | None:
     """Position of column ``name`` (exact, then case-insensitive unique match)."""
-    names = _column_names(df)
+    names = table.names
     if name in names:
         return names.index(name)
     low = [n.lower() for n in names]
@@ -135,17 +239,17 @@ def _find_column(df: pd.DataFrame, name: str) -> int | None:
     return None
 
 
-def _missing_col_note(notes: _Notes, where: str, col: str, key: str, df: pd.DataFrame) -> None:
-    cols = ", ".join(_column_names(df)[:20]) or "none"
+def _missing_col_note(notes: _Notes, where: str, col: str, key: str, table: _Table) -> None:
+    cols = ", ".join(table.names[:20]) or "none"
     notes.add(f"{where}: column {col!r} is not in {key} (columns: {cols})")
 
 
-def _required_columns(df: pd.DataFrame, key: str, notes: _Notes, where: str, *names: str) -> list[int] | None:
+def _required_columns(table: _Table, key: str, notes: _Notes, where: str, *names: str) -> list[int] | None:
     """The positions of columns a section cannot do without; each one missing gets its note."""
-    found = [_find_column(df, name) for name in names]
+    found = [_find_column(table, name) for name in names]
     for name, pos in zip(names, found):
         if pos is None:
-            _missing_col_note(notes, where, name, key, df)
+            _missing_col_note(notes, where, name, key, table)
     return None if None in found else [pos for pos in found if pos is not None]
 
 
@@ -180,13 +284,6 @@ def _numeric(series: pd.Series) -> pd.Series:
         return pd.Series(out, index=series.index, dtype="float64")
 
 
-def _is_integer_series(series: pd.Series) -> bool:
-    try:
-        return pd.api.types.is_integer_dtype(series.dtype) and not pd.api.types.is_bool_dtype(series.dtype)
-    except Exception:
-        return False
-
-
 def _num_out(v: Any, as_int: bool) -> int | float | None:
     if _is_missing(v):
         return None
@@ -219,20 +316,20 @@ def _resolve_widgets(sec: WidgetsSection, frames: _Frames, notes: _Notes, where:
         got = frames.get(item.source, notes, w)
         if got is None:
             continue
-        df, key, sql = got
-        pos = _find_column(df, item.column)
+        table, key, sql = got
+        pos = _find_column(table, item.column)
         if pos is None:
-            _missing_col_note(notes, w, item.column, key, df)
+            _missing_col_note(notes, w, item.column, key, table)
             continue
         sources.add((key, sql))
-        if len(df) == 0:
+        if table.rows == 0:
             notes.add(f"{w}: {key} has no rows")
             value: Any = EMPTY_VALUE
-        elif not -len(df) <= item.row < len(df):
-            notes.add(f"{w}: {key} has no row {item.row} ({len(df)} rows)")
+        elif not -table.rows <= item.row < table.rows:
+            notes.add(f"{w}: {key} has no row {item.row} ({table.rows} rows)")
             value = EMPTY_VALUE
         else:
-            value = format_value(df.iloc[item.row, pos])
+            value = format_value(table.cell(item.row, pos))
         items.append(ResolvedWidgetItem(title=item.title, value=value, subtext=item.subtext, source=key, sql=sql))
     src, sql = next(iter(sources)) if len(sources) == 1 and all(i.source for i in items) else (None, None)
     return ResolvedWidgets(items=items, source=src, sql=sql)
@@ -244,22 +341,20 @@ def _resolve_bars(sec: BarsSection | BarsFromSource, frames: _Frames, notes: _No
     got = frames.get(sec.source, notes, where)
     if got is None:
         return None
-    df, key, sql = got
-    found = _required_columns(df, key, notes, where, sec.x, sec.y)
+    table, key, sql = got
+    found = _required_columns(table, key, notes, where, sec.x, sec.y)
     if found is None:
         return None
     xi, yi = found
     label = sec.label if sec.label is not None else f"{sec.y} by {sec.x}"
     limit = _clamp_limit(sec.limit, BARS_LIMIT_DEFAULT, BARS_LIMIT_MAX, notes, where)
-    if len(df) == 0:
+    if table.rows == 0:
         notes.add(f"{where}: {key} has no rows")
         return ResolvedBars(label=label, items=[], source=key, sql=sql, total_rows=0)
-    part = df.iloc[:limit]
-    ycol = part.iloc[:, yi]
-    as_int = _is_integer_series(ycol)
-    ys = _numeric(ycol)
+    ycol = table.column(yi, limit)
+    as_int = ycol.integer
     items, dropped = [], 0
-    for name, yv in zip(part.iloc[:, xi].tolist(), ys.tolist()):
+    for name, yv in zip(table.column(xi, limit).values, ycol.numbers()):
         val = _num_out(yv, as_int)
         if val is None:
             dropped += 1
@@ -267,9 +362,9 @@ def _resolve_bars(sec: BarsSection | BarsFromSource, frames: _Frames, notes: _No
         items.append(BarItem(name=_label(name), value=val))
     if dropped:
         notes.add(f"{where}: dropped {dropped} row(s) where {sec.y!r} is not a number")
-    if len(df) > limit:
-        notes.add(f"{where}: showing the first {limit} of {len(df):,} rows of {key}")
-    return ResolvedBars(label=label, items=items, source=key, sql=sql, total_rows=len(df))
+    if table.rows > limit:
+        notes.add(f"{where}: showing the first {limit} of {table.rows:,} rows of {key}")
+    return ResolvedBars(label=label, items=items, source=key, sql=sql, total_rows=table.rows)
 
 
 def _classify_x(values: list[Any]) -> tuple[str, list[Any]]:
@@ -337,17 +432,17 @@ def _resolve_line(sec: LineSection | LineFromSource, frames: _Frames, notes: _No
     got = frames.get(sec.source, notes, where)
     if got is None:
         return None
-    df, key, sql = got
+    table, key, sql = got
     ycols = [sec.y] if isinstance(sec.y, str) else list(dict.fromkeys(sec.y))
-    xi = _find_column(df, sec.x)
+    xi = _find_column(table, sec.x)
     if xi is None:
-        _missing_col_note(notes, where, sec.x, key, df)
+        _missing_col_note(notes, where, sec.x, key, table)
         return None
     ypos: list[tuple[str, int]] = []
     for yc in ycols:
-        pos = _find_column(df, yc)
+        pos = _find_column(table, yc)
         if pos is None:
-            _missing_col_note(notes, where, yc, key, df)
+            _missing_col_note(notes, where, yc, key, table)
         else:
             ypos.append((yc, pos))
     if not ypos:
@@ -356,29 +451,29 @@ def _resolve_line(sec: LineSection | LineFromSource, frames: _Frames, notes: _No
         return None
     spos = None
     if sec.series is not None:
-        spos = _find_column(df, sec.series)
+        spos = _find_column(table, sec.series)
         if spos is None:
-            _missing_col_note(notes, where, sec.series, key, df)
+            _missing_col_note(notes, where, sec.series, key, table)
     label = sec.label if sec.label is not None else f"{', '.join(c for c, _ in ypos)} by {sec.x}"
     limit = _clamp_limit(sec.limit, LINE_LIMIT_DEFAULT, LINE_LIMIT_MAX, notes, where)
     base = dict(
         label=label,
         source=key,
         sql=sql,
-        total_rows=len(df),
+        total_rows=table.rows,
         x_label=sec.x,
         y_label=ypos[0][0] if len(ypos) == 1 else None,
     )
-    if len(df) == 0:
+    if table.rows == 0:
         notes.add(f"{where}: {key} has no rows")
         return ResolvedLine(points=[], **base)
-    part = df.iloc[:limit]
-    xcol = part.iloc[:, xi]
-    xvals = xcol.tolist()
-    if pd.api.types.is_datetime64_any_dtype(xcol.dtype):
+    xcol = table.column(xi, limit)
+    xvals = xcol.values
+    shown = len(xvals)
+    if xcol.datetime:
         kind, keys = "time", [None if _is_missing(v) else pd.Timestamp(v) for v in xvals]
-    elif pd.api.types.is_numeric_dtype(xcol.dtype) and not pd.api.types.is_bool_dtype(xcol.dtype):
-        kind, keys = "number", [None if _is_missing(v) else float(v) for v in _numeric(xcol).tolist()]
+    elif xcol.numeric and not xcol.boolean:
+        kind, keys = "number", [None if _is_missing(v) else float(v) for v in xcol.numbers()]
     else:
         kind, keys = _classify_x(xvals)
     if kind == "time":
@@ -391,20 +486,19 @@ def _resolve_line(sec: LineSection | LineFromSource, frames: _Frames, notes: _No
         xs_out = [_label(v) for v in xvals]
         sort_keys = keys
     multi = len(ypos) > 1
-    series_vals = [_label(v) for v in part.iloc[:, spos].tolist()] if (spos is not None and not multi) else None
+    series_vals = [_label(v) for v in table.column(spos, limit).values] if (spos is not None and not multi) else None
     rows = []
     for yc, pos in ypos:
-        ycol = part.iloc[:, pos]
-        as_int = _is_integer_series(ycol)
-        yv = [_num_out(v, as_int) for v in _numeric(ycol).tolist()]
-        for i in range(len(part)):
+        ycol = table.column(pos, limit)
+        yv = [_num_out(v, ycol.integer) for v in ycol.numbers()]
+        for i in range(shown):
             name = yc if multi else (series_vals[i] if series_vals is not None else None)
             rows.append((xs_out[i], sort_keys[i], yv[i], name))
     points, dropped = _finish_line(rows, kind)
     if dropped:
         notes.add(f"{where}: dropped {dropped} point(s) with a missing x or y")
-    if len(df) > limit:
-        notes.add(f"{where}: using the first {limit} of {len(df):,} rows of {key}")
+    if table.rows > limit:
+        notes.add(f"{where}: using the first {limit} of {table.rows:,} rows of {key}")
     series = list(dict.fromkeys(p.series for p in points if p.series is not None))
     if multi:
         series = [c for c, _ in ypos]
@@ -455,14 +549,14 @@ def _resolve_table(
     got = frames.get(sec.source, notes, where)
     if got is None:
         return None
-    df, key, sql = got
-    names = _column_names(df)
+    table, key, sql = got
+    names = table.names
     if sec.columns:
         positions = []
         for c in sec.columns:
-            pos = _find_column(df, c)
+            pos = _find_column(table, c)
             if pos is None:
-                _missing_col_note(notes, where, c, key, df)
+                _missing_col_note(notes, where, c, key, table)
             elif pos not in positions:
                 positions.append(pos)
         if not positions:
@@ -472,13 +566,12 @@ def _resolve_table(
         positions = list(range(len(names)))
     columns = _dedupe([names[p] for p in positions], notes, where)
     limit = _clamp_limit(sec.limit, TABLE_LIMIT_DEFAULT, TABLE_LIMIT_MAX, notes, where)
-    if len(df) == 0:
+    if table.rows == 0:
         notes.add(f"{where}: {key} has no rows")
-    part = df.iloc[:limit, positions] if positions else df.iloc[:limit, :0]
-    rows = []
-    for tup in part.itertuples(index=False, name=None):
-        rows.append({c: _json_safe(v) for c, v in zip(columns, tup)})
-    return ResolvedTable(title=sec.title, columns=columns, rows=rows, total_rows=len(df), source=key, sql=sql)
+    cells = [table.column(pos, limit).values for pos in positions]
+    tuples = zip(*cells) if cells else [()] * min(limit, table.rows)  # no columns: empty rows
+    rows = [{c: _json_safe(v) for c, v in zip(columns, tup)} for tup in tuples]
+    return ResolvedTable(title=sec.title, columns=columns, rows=rows, total_rows=table.rows, source=key, sql=sql)
 
 
 def _normalise_color(color: str | None, label: str, notes: _Notes, where: str, auto: _AutoColor) -> str:
@@ -520,17 +613,16 @@ def _resolve_pills(
     got = frames.get(sec.source, notes, where)
     if got is None:
         return None
-    df, key, sql = got
-    found = _required_columns(df, key, notes, where, sec.label_column, sec.count_column)
+    table, key, sql = got
+    found = _required_columns(table, key, notes, where, sec.label_column, sec.count_column)
     if found is None:
         return None
     li, ci = found
     limit = _clamp_limit(sec.limit, PILLS_LIMIT_DEFAULT, PILLS_LIMIT_MAX, notes, where)
-    if len(df) == 0:
+    if table.rows == 0:
         notes.add(f"{where}: {key} has no rows")
-    part = df.iloc[:limit]
     items, dropped = [], 0
-    for lab, cnt in zip(part.iloc[:, li].tolist(), _numeric(part.iloc[:, ci]).tolist()):
+    for lab, cnt in zip(table.column(li, limit).values, table.column(ci, limit).numbers()):
         n = _num_out(cnt, False)
         if n is None:
             dropped += 1
@@ -539,9 +631,9 @@ def _resolve_pills(
         items.append(ResolvedPillItem(label=label, color=auto(label), count=round(n)))
     if dropped:
         notes.add(f"{where}: dropped {dropped} row(s) where {sec.count_column!r} is not a number")
-    if len(df) > limit:
-        notes.add(f"{where}: showing the first {limit} of {len(df):,} rows of {key}")
-    return ResolvedPills(label=sec.label, items=items, source=key, sql=sql, total_rows=len(df))
+    if table.rows > limit:
+        notes.add(f"{where}: showing the first {limit} of {table.rows:,} rows of {key}")
+    return ResolvedPills(label=sec.label, items=items, source=key, sql=sql, total_rows=table.rows)
 
 
 # Each takes its own section types (Any here) and returns the resolved section, or None.
@@ -566,8 +658,11 @@ def _resolve_section(sec: BaseModel, frames: _Frames, notes: _Notes, where: str)
         return None
 
 
-def resolve_response(response: Any, frames: Mapping[str, pd.DataFrame] | None = None) -> tuple[Any, list[str]]:
-    """Resolve a validated :data:`Response` (model instance or dict) against result frames.
+def resolve_response(
+    response: Any, frames: Mapping[str, pd.DataFrame] | Mapping[str, QueryResult] | None = None
+) -> tuple[Any, list[str]]:
+    """Resolve a validated :data:`Response` (model instance or dict) against results: DataFrames,
+    ``QueryResult``s (read from Arrow) or a ``Frames``.
 
     Returns ``(resolved, notes)``. Sections that cannot be resolved are skipped with a note.
     Raises ``ValidationError`` only if ``response`` itself does not validate (use
