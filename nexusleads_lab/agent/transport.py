@@ -49,11 +49,17 @@ class _Prepared:
         self.headers = httpx2.Headers([(k, v) for k, v in template.headers.raw if k.lower() != b"content-length"])
 
     def request(self, body: bytes, retries_taken: int) -> httpx2.Request:
-        headers = self.headers
+        # The headers are whole (Host from the template, Content-Length here), so the request
+        # takes the body as a stream rather than working them out again (~30 -> ~7 µs).
+        headers = httpx2.Headers(self.headers)
+        headers["Content-Length"] = str(len(body))
         if retries_taken:  # the SDK tells the server which try this is
-            headers = httpx2.Headers(headers)
             headers[_RETRY_COUNT] = str(retries_taken)
-        return httpx2.Request("POST", self.url, headers=headers, content=body, extensions=self.extensions)
+        request = httpx2.Request(
+            "POST", self.url, headers=headers, stream=httpx2.ByteStream(body), extensions=self.extensions
+        )
+        request.read()  # its content, as a request made with ``content=`` has (the recorder reads it)
+        return request
 
 
 _prepared: weakref.WeakKeyDictionary[openai.OpenAI, _Prepared] = weakref.WeakKeyDictionary()
