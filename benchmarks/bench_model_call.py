@@ -4,6 +4,7 @@ read its chunks into a completion, follow the answer's text), per request, again
 model server answering as `bench_server.py`'s turn does (two `psql` calls, then a dashboard).
 
     .venv/bin/python benchmarks/bench_model_call.py [--ref main --ref worktree] [--turns 300] [--rounds 10]
+        [--chunk-size 64]
 
 Each ``--ref`` (default: the working tree; else a git ref, exported) is one child process with
 its own model server and client; the parent interleaves them round by round, so a noisy machine
@@ -28,7 +29,7 @@ import bench_server as bs  # noqa: E402
 from _common import CHILD_MARK, PY, log, med  # noqa: E402
 
 
-def child(warm_up: int) -> None:
+def child(warm_up: int, chunk_size: int) -> None:
     """Answer ``N`` lines on stdin with the CPU seconds of N turns' requests (three each), one JSON line."""
     from nexusleads_lab.agent.model_call import complete
     from nexusleads_lab.agent.prompt import system_prompt
@@ -45,7 +46,7 @@ def child(warm_up: int) -> None:
                 return tool_calls([("psql", {"sql": bs.TIER_SQL})])
             if done == 1:
                 return tool_calls([("psql", {"sql": bs.STATUS_SQL})])
-            return text(bs.DASHBOARD, chunk_size=64)
+            return text(bs.DASHBOARD, chunk_size=chunk_size)
 
     server = ModelServer(ThreeSteps())
     settings = ModelSettings(
@@ -106,10 +107,16 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--turns", type=int, default=300, help="turns per ref (3 requests each)")
     ap.add_argument("--rounds", type=int, default=10, help="interleaved rounds the turns are split into")
     ap.add_argument("--warm-up", type=int, default=20)
+    ap.add_argument(
+        "--chunk-size",
+        type=int,
+        default=64,
+        help="characters of the final answer per chunk (a real model: ~4, a token)",
+    )
     ap.add_argument("--child", action="store_true", help=argparse.SUPPRESS)
     args = ap.parse_args(argv)
     if args.child:
-        child(args.warm_up)
+        child(args.warm_up, args.chunk_size)
         return 0
     refs = args.ref or ["worktree"]
     runs = []
@@ -119,7 +126,7 @@ def main(argv: list[str] | None = None) -> int:
                 where = Path(temp) / str(n)
                 where.mkdir()
                 code, name = bs.code_under_test(ref, where)
-                cmd = [PY, __file__, "--child", "--warm-up", str(args.warm_up)]
+                cmd = [PY, __file__, "--child", "--warm-up", str(args.warm_up), "--chunk-size", str(args.chunk_size)]
                 proc = subprocess.Popen(
                     cmd, stdin=subprocess.PIPE, stdout=subprocess.PIPE, text=True, env=bs.server_env(code), cwd=bs.ROOT
                 )
