@@ -263,8 +263,8 @@ def bench_sdk_floor(h: Harness, n: int) -> dict:
     and the transport around it: connections per request, and what connection reuse would do.
 
     Variants, interleaved per iteration, each with its own client (own connection pool):
-    ``raw``: exactly as the Assistant sends and reads (``client.post``, plain JSON chunks; the
-    floor); ``sdk``: ``chat.completions.create``, typed chunks; ``drained``: the typed
+    ``raw``: exactly as the Assistant sends and reads (``model_call.open_stream``, plain JSON
+    chunks; the floor); ``sdk``: ``chat.completions.create``, typed chunks; ``drained``: the typed
     parsing, but the HTTP body is read to its end after ``[DONE]`` so httpx can keep the
     connection; ``drained_nodelay``: as ``drained`` with TCP_NODELAY on the model server's
     socket (set on the handler class in this process only, restored afterwards).
@@ -599,7 +599,7 @@ def render(results: dict) -> str:
                         *(
                             [
                                 [
-                                    "as the Assistant streams (`client.post`, plain JSON chunks)",
+                                    "as the Assistant streams (`open_stream`, plain JSON chunks)",
                                     _ms(med(v["raw"]), 2),
                                     _ms(p(v["raw"], 90), 2),
                                     f"{c['raw']:.2f}",

@@ -10,6 +10,9 @@ import sys
 import textwrap
 import time
 
+from hypothesis import example, given, settings
+from hypothesis import strategies as st
+
 from nexusleads_lab.agent.streaming import StreamingDisplay
 from nexusleads_lab.testing.modelserver import ModelServer, Script, text
 
@@ -112,3 +115,24 @@ def test_a_megabyte_answer_through_the_openai_client_costs_a_few_times_its_size_
     )
     assert out["streaming_peak"] < 6 * size
     assert out["peak"] < 12 * size  # parsing and storing it included (the store alone turns it over six times)
+
+
+NESTED_STRINGS = st.text(
+    alphabet=st.sampled_from(['"', "\\", "}", "]", "{", "[", ",", ":", "a", "é", "\n", "\U0001f600"])
+)
+
+
+@settings(max_examples=200, deadline=None)
+@given(labels=st.lists(NESTED_STRINGS, min_size=1, max_size=4), cuts=st.lists(st.integers(1, 400), max_size=10))
+@example(labels=['"}], "title": "evil'], cuts=[])  # a quote and brackets escaped inside a nested string
+@example(labels=['"}], "title": "evil'], cuts=[81])  # ... cut right after its backslash
+def test_strings_inside_a_dashboards_sections_are_passed_over_wherever_the_chunks_cut_them(labels, cuts):
+    sections = [{"type": "bars", "label": label, "source": "r1"} for label in labels]
+    # a later duplicate key wins: the title after the sections is the one shown
+    head, tail = '{"type": "dashboard", "title": "First", "sections": ', ', "title": "Le\\u0074\\"s see"}'
+    answer = head + json.dumps(sections) + tail
+    points = sorted({c % len(answer) for c in cuts} - {0})
+    display = StreamingDisplay()
+    for a, b in zip([0, *points], [*points, len(answer)]):
+        display.feed(answer[a:b])
+    assert display.text == 'Let"s see', "the title after the sections is the one shown"

@@ -49,6 +49,7 @@ USAGE_KEYS = ("prompt_tokens", "completion_tokens", "total_tokens")
 _KNOWN_CHUNK_FIELDS = frozenset(
     {"id", "object", "created", "model", "system_fingerprint", "choices", "usage", "service_tier", "obfuscation"}
 )
+_READ_FIELDS = _KNOWN_CHUNK_FIELDS | {"error"}  # not extras either
 
 
 @dataclass
@@ -70,6 +71,8 @@ class ToolCall:
 
     @property
     def complete(self) -> bool:
+        if self.arguments.rstrip()[-1:] != "}":  # no JSON object: said without parsing (asked every fragment)
+            return False
         try:
             return isinstance(self.parsed(), dict) and bool(self.arguments.strip())
         except ValueError:
@@ -98,10 +101,6 @@ class Completion:
 def _mapping(value: Any) -> dict[str, Any]:
     """A chunk's object as a dict (a model may send anything: what is not an object is empty)."""
     return value if isinstance(value, dict) else {}
-
-
-def _items(value: Any) -> list[Any]:
-    return value if isinstance(value, list) else []
 
 
 def _text(value: Any) -> str:
@@ -140,24 +139,31 @@ class StreamReader:
         """Read one chunk; returns the answer text it added (for streaming display)."""
         done = self._done
         done.chunks += 1
-        chunk = _mapping(raw)
-        extras = sorted(k for k in chunk if k not in _KNOWN_CHUNK_FIELDS and k != "error")
-        if extras:
+        chunk = raw if isinstance(raw, dict) else {}
+        if not chunk.keys() <= _READ_FIELDS:
+            extras = sorted(k for k in chunk if k not in _READ_FIELDS)
             self.quirk(f"extra fields ({', '.join(extras[:4])})")
         error = chunk.get("error")
         if error:
             done.error = _error_message(error)
-        self._read_usage(chunk)
-        choices = _items(chunk.get("choices"))
-        if "choices" in chunk and not choices and not chunk.get("usage"):
+        usage = chunk.get("usage")
+        if usage or "x_groq" in chunk:
+            self._read_usage(chunk)
+        choices = chunk.get("choices")
+        if not isinstance(choices, list):
+            choices = []
+        if "choices" in chunk and not choices and not usage:
             self.quirk("chunks with no choices (choices: [])")
-        added = []
+        added = ""
         for choice in choices:
-            choice = _mapping(choice)
+            if not isinstance(choice, dict):
+                continue
             reason = choice.get("finish_reason")
             if isinstance(reason, str) and reason:
                 done.finish_reason = reason
-            delta = _mapping(choice.get("delta"))
+            delta = choice.get("delta")
+            if not isinstance(delta, dict):
+                continue
             for key in ("reasoning_content", "reasoning"):
                 thinking = delta.get(key)
                 if isinstance(thinking, str) and thinking:
@@ -167,10 +173,12 @@ class StreamReader:
             if isinstance(content, str) and content:
                 piece = without_surrogates(content)
                 self._text.append(piece)
-                added.append(piece)
-            for fragment in _items(delta.get("tool_calls")):
-                self._fragment(_mapping(fragment))
-        return "".join(added)
+                added += piece
+            fragments = delta.get("tool_calls")
+            if isinstance(fragments, list):
+                for fragment in fragments:
+                    self._fragment(_mapping(fragment))
+        return added
 
     # -- tool calls --------------------------------------------------------------------------
 

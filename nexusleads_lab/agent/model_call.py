@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import json
 import logging
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from .completion import Completion, StreamReader
 from .events import AgentText
@@ -13,6 +13,9 @@ from .model_errors import ModelAnswerError, stream_error
 from .streaming import StreamingDisplay
 from .tools import TOOL_SPECS
 from .turn import Turn
+
+if TYPE_CHECKING:
+    from .transport import ChatStream
 
 log = logging.getLogger(__name__)
 
@@ -28,25 +31,22 @@ def request_body(model: str, messages: list[dict[str, Any]]) -> dict[str, Any]:
     }
 
 
-def open_stream(client: Any, model: str, messages: list[dict[str, Any]]) -> Any:
-    """Send one chat request through the ``openai`` client's transport; its chunks come back as plain JSON."""
-    import openai
+def open_stream(client: Any, model: str, messages: list[dict[str, Any]]) -> ChatStream:
+    """Send one chat request through the ``openai`` client's transport (:mod:`.transport`); its
+    chunks come back as plain JSON."""
+    from openai._utils._json import openapi_dumps  # the SDK's own JSON encoding of a body
 
-    return client.post(
-        "/chat/completions",
-        cast_to=object,
-        body=request_body(model, messages),
-        stream=True,
-        stream_cls=openai.Stream[object],
-    )
+    from .transport import send_chat
+
+    return send_chat(client, openapi_dumps(request_body(model, messages)))
 
 
 def complete(turn: Turn, client: Any, messages: list[dict[str, Any]]) -> Completion:
     """Stream one completion (``agent.completion`` reads it) and show its text as it comes.
 
-    The request goes through the ``openai`` client's own transport (auth, retries, SSE, error
-    events, ``close``), its chunks read as plain JSON rather than a typed object each: a typed
-    chunk costs ~75 µs of CPU, which at one chunk a token is most of a busy server's turn."""
+    The request goes out with the ``openai`` client's configuration, headers, retries and
+    exceptions (:mod:`.transport`), its chunks read as plain JSON rather than a typed object each:
+    a typed chunk costs ~75 µs of CPU, which at one chunk a token is most of a busy server's turn."""
     turn.check()
     import openai
 

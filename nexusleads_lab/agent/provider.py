@@ -127,15 +127,14 @@ def proposal_ledger(settings: ModelSettings):
 def make_client(settings: ModelSettings, *, max_connections: int | None = None):
     """The real ``openai`` client, pointed where the settings say; ``max_connections`` bounds its
     connection pool (a server's sessions share one client). Whoever makes it closes it."""
+    import httpx2
     import openai
 
-    from .transport import KeepAliveTransport, httpx
-
-    def transport() -> KeepAliveTransport:
+    def transport() -> httpx2.HTTPTransport:
         if max_connections is None:
-            return KeepAliveTransport()
-        limits = httpx.Limits(max_connections=max_connections, max_keepalive_connections=min(max_connections, 32))
-        return KeepAliveTransport(limits=limits)
+            return httpx2.HTTPTransport()
+        limits = httpx2.Limits(max_connections=max_connections, max_keepalive_connections=min(max_connections, 32))
+        return httpx2.HTTPTransport(limits=limits)
 
     if settings.replay:
         return openai.OpenAI(

@@ -131,6 +131,7 @@ _TITLED_TYPES = ("dashboard", "confirm", "confirmation")
 _JSON_BLANK = re.compile(r"[ \t\r\n]*")
 _SCALAR_END = re.compile(r"[,}\] \t\r\n]")
 _NESTING = re.compile(r'[{\[]+|[}\]]+|"')
+_STRING_BODY = re.compile(r'[^"\\]*(?:\\[\s\S][^"\\]*)*')  # a JSON string's characters and whole escapes
 
 
 def _skip(blank: re.Pattern[str], s: str, i: int) -> int:
@@ -241,12 +242,13 @@ class _TopLevel:
                 i = m.start()
                 self._drop_member()
             elif state == "nested":
-                if self._in_string:
-                    _, i, done = decode_json_string(s, i)
-                    if not done:
+                if self._in_string:  # passed over, not decoded: only its end matters
+                    i = _skip(_STRING_BODY, s, i)
+                    if i == n or s[i] != '"':  # not ended yet (perhaps on a cut-off escape, kept)
                         self._rest = s[i:]
                         return
                     self._in_string = False
+                    i += 1
                     continue
                 m = _NESTING.search(s, i)
                 if m is None:
