@@ -103,16 +103,24 @@ class Conversations:
 
     def append(self, message: dict[str, Any], *, meta: dict | None = None, kind: str | None = None) -> None:
         """Add a message to the thread and, if it is stored, to its stored conversation."""
-        clean = {k: v for k, v in message.items() if v is not None or k == "content"}
-        self.thread.messages.append(clean)
-        store = self._store()
-        if store is not None and self.thread.id:
+        self._keep([(message, meta, kind)])
+
+    def _keep(self, messages: list[tuple[dict[str, Any], dict | None, str | None]]) -> None:
+        """Add messages that complete together (message, meta, kind) to the thread and, if it is
+        stored, to its stored conversation in one write: a reader sees all of them or none."""
+        stored: list[tuple[str, dict[str, Any]]] = []
+        for message, meta, kind in messages:
+            clean = {k: v for k, v in message.items() if v is not None or k == "content"}
+            self.thread.messages.append(clean)
             content: dict[str, Any] = {"message": clean}
             if meta:
                 content["meta"] = meta
             if kind:
                 content["kind"] = kind
-            store.append(self.thread.id, clean["role"], content)
+            stored.append((clean["role"], content))
+        store = self._store()
+        if store is not None and self.thread.id:
+            store.append_all(self.thread.id, stored)
 
     def record_question(self, question: str, *, reports: Outcome | None = None) -> None:
         """A turn's question; a confirmation's follow-up (``reports``) keeps its outcome beside its line."""
@@ -133,26 +141,39 @@ class Conversations:
 
     def record_calls(self, text: str, calls: list[tuple[PreparedCall, ToolOutcome]]) -> None:
         """One step's tool calls: the assistant message that makes them, then each one's result."""
-        self.append({"role": "assistant", "content": text or None, "tool_calls": [_call_message(c) for c, _ in calls]})
+        step: list[tuple[dict[str, Any], dict | None, str | None]] = [
+            (
+                {"role": "assistant", "content": text or None, "tool_calls": [_call_message(c) for c, _ in calls]},
+                None,
+                None,
+            )
+        ]
         for _, outcome in calls:
             meta = {"result_id": outcome.result_id, "ok": outcome.ok, "elapsed_ms": round(outcome.elapsed_ms, 1)}
             if outcome.result is not None:
                 meta.update(sql=outcome.result.sql, rows=outcome.result.row_count, truncated=outcome.result.truncated)
-            self.append({"role": "tool", "tool_call_id": outcome.call_id, "content": outcome.content}, meta=meta)
+            step.append(({"role": "tool", "tool_call_id": outcome.call_id, "content": outcome.content}, meta, None))
+        self._keep(step)
 
     def record_refusal(self, text: str, paragraph: str) -> None:
         """A proposal the confirmations refused, and why, for the model to read and correct."""
-        self.append({"role": "assistant", "content": text}, meta={"refused": paragraph})
-        self.append({"role": "user", "content": f"CONFIRM_REFUSED: {paragraph}"}, kind="confirm_refused")
+        self._keep(
+            [
+                ({"role": "assistant", "content": text}, {"refused": paragraph}, None),
+                ({"role": "user", "content": f"CONFIRM_REFUSED: {paragraph}"}, None, "confirm_refused"),
+            ]
+        )
 
     def record_outcome(self, outcome: Outcome, *, acknowledged: bool) -> None:
         """A confirmation's outcome line, the one the agent reads, kept with the outcome itself so no
         view ever parses it back out of prose; ``acknowledged``: with the assistant's reply (when no
         follow-up turn answers it)."""
-        meta = {"outcome": outcome.as_dict()}
-        self.append({"role": "user", "content": outcome.report()}, meta=meta, kind="confirm_action")
+        lines: list[tuple[dict[str, Any], dict | None, str | None]] = [
+            ({"role": "user", "content": outcome.report()}, {"outcome": outcome.as_dict()}, "confirm_action")
+        ]
         if acknowledged:
-            self.append({"role": "assistant", "content": _acknowledge(outcome)}, kind="confirm_action")
+            lines.append(({"role": "assistant", "content": _acknowledge(outcome)}, None, "confirm_action"))
+        self._keep(lines)
 
     def history(self, conversation_id: str | None = None) -> list[dict[str, Any]]:
         cid = conversation_id or self.thread.id
