@@ -64,9 +64,9 @@ def one_turn(conversations, steps) -> None:
         conversations.record_question("How many leads per tier and status? " * 2)
         for call in steps:
             conversations.record_calls("", [call])
-        conversations.append(
-            {"role": "assistant", "content": ANSWER},
-            meta={"response": {"type": "dashboard"}, "notes": [], "elapsed_ms": 123.4, "usage": {"total_tokens": 900}},
+        conversations.record_answer(
+            ANSWER,
+            {"response": {"type": "dashboard"}, "notes": [], "elapsed_ms": 123.4, "usage": {"total_tokens": 900}},
         )
 
 

@@ -105,9 +105,10 @@ class Conversations:
         """Add a message to the thread and, if it is stored, to its stored conversation."""
         self._keep([(message, meta, kind)])
 
-    def _keep(self, messages: list[tuple[dict[str, Any], dict | None, str | None]]) -> None:
+    def _keep(self, messages: list[tuple[dict[str, Any], dict | None, str | None]], *, last: bool = False) -> None:
         """Add messages that complete together (message, meta, kind) to the thread and, if it is
-        stored, to its stored conversation in one write: a reader sees all of them or none."""
+        stored, to its stored conversation in one write: a reader sees all of them or none.
+        ``last``: the turn's last write, which gives back the lease this thread's turn holds."""
         stored: list[tuple[str, dict[str, Any]]] = []
         for message, meta, kind in messages:
             clean = {k: v for k, v in message.items() if v is not None or k == "content"}
@@ -118,9 +119,15 @@ class Conversations:
             if kind:
                 content["kind"] = kind
             stored.append((clean["role"], content))
-        store = self._store()
-        if store is not None and self.thread.id:
-            store.append_all(self.thread.id, stored)
+        store, conversation_id = self._store(), self.thread.id
+        if store is None or not conversation_id:
+            return
+        from ..db.lease import LEASES
+
+        holder = LEASES.own(conversation_id) if last else None
+        store.append_all(conversation_id, stored, release=holder)
+        if holder is not None:
+            LEASES.gave_back(conversation_id)
 
     def record_question(self, question: str, *, reports: Outcome | None = None) -> None:
         """A turn's question; a confirmation's follow-up (``reports``) keeps its outcome beside its line."""
@@ -128,6 +135,10 @@ class Conversations:
             self.record_outcome(reports, acknowledged=False)
         else:
             self.append({"role": "user", "content": question})
+
+    def record_answer(self, text: str, meta: dict[str, Any]) -> None:
+        """The turn's answer, its last write: the turn's lease goes back with it, in one statement."""
+        self._keep([({"role": "assistant", "content": text}, meta, None)], last=True)
 
     def record_failure(self, message: str, *, cancelled: bool, elapsed_ms: float | None) -> None:
         """A turn that ended early, noted so the thread stays well-formed for the next question (a

@@ -256,14 +256,21 @@ class ConversationStore:
         return self.append_all(conversation_id, [(role, content)])[0]
 
     def append_all(
-        self, conversation_id: str, messages: builtins.list[tuple[str, dict[str, Any]]]
+        self,
+        conversation_id: str,
+        messages: builtins.list[tuple[str, dict[str, Any]]],
+        *,
+        release: str | None = None,
     ) -> builtins.list[int]:
         """Append messages that complete together (a step's call and its results), in order, in one
-        statement: a reader sees all of them or none. Returns their sequence numbers."""
-        params: builtins.list[Any] = [_uuid(conversation_id), self.org, self.user]
+        statement: a reader sees all of them or none. Returns their sequence numbers. ``release``:
+        a turn's last write, which gives back the lease this holder holds in the same statement."""
+        params: builtins.list[Any] = [release, release] if release is not None else []
+        params += [_uuid(conversation_id), self.org, self.user]
         for role, content in messages:
             params += [role, Jsonb(content, dumps=_dumps)]
-        rows = self.query(_append_sql(len(messages)), tuple(params), fetch="all", durable=False)
+        sql = _append_sql(len(messages), release is not None)
+        rows = self.query(sql, tuple(params), fetch="all", durable=False)
         if not rows:
             raise NotFound(f"No conversation {conversation_id} for user {self.user} in org {self.org}.")
         self.seen[_uuid(conversation_id)] = rows[0][1]
@@ -457,15 +464,23 @@ def _run(conn: psycopg.Connection, sql: str, params: tuple, fetch: str, durable:
         return _fetch(conn.execute(sql, params), fetch)
 
 
-@functools.lru_cache(maxsize=16)
-def _append_sql(count: int) -> str:
+@functools.lru_cache(maxsize=32)
+def _append_sql(count: int, release: bool) -> str:
     """``append_all``'s statement for ``count`` messages (one text per count, so each is prepared
     once per connection): the conversation's row is updated first (it must be this user's; its row
-    lock orders concurrent appends), then each message is numbered after the conversation's last."""
+    lock orders concurrent appends), then each message is numbered after the conversation's last.
+    ``release``: the row's lease is cleared too if the holder given first holds it."""
     values = ", ".join(f"({n}, %s, %s::jsonb)" for n in range(1, count + 1))
+    lease = (
+        ", turn_holder = CASE WHEN turn_holder = %s THEN NULL ELSE turn_holder END,"
+        " turn_until = CASE WHEN turn_holder = %s THEN NULL ELSE turn_until END"
+        if release
+        else ""
+    )
     return (
         "WITH c AS (UPDATE chat_conversations SET updated_at = now()"
-        "           WHERE id = %s AND org = %s AND user_name = %s RETURNING id, updated_at)"
+        + lease
+        + "           WHERE id = %s AND org = %s AND user_name = %s RETURNING id, updated_at)"
         " INSERT INTO chat_messages (conversation_id, seq, role, content)"
         " SELECT c.id, coalesce((SELECT max(seq) FROM chat_messages WHERE conversation_id = c.id), 0) + m.n,"
         " m.role, m.content"
