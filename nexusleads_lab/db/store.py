@@ -104,6 +104,9 @@ class ConversationStore:
         return self._conn
 
     def query(self, sql: str, params: tuple = (), *, fetch: str = "none", durable: bool = True):
+        """One statement in this store's scope. ``durable`` (a write that must survive a database
+        crash: a confirmation, its audit, a rename, a delete) waits for its WAL flush; otherwise it
+        commits as the store's sessions do, without waiting (``_configure``): reads, and what a turn writes."""
         if self._pool is not None:
             return self._pool.query(sql, params, fetch=fetch, durable=durable)
         with self._lock:
