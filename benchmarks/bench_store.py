@@ -26,6 +26,7 @@ sys.path.insert(0, str(BENCH))
 from _common import DATA_DIR, log, med, quiet_warnings  # noqa: E402
 
 PGDATA = DATA_DIR / "store" / "pgdata"
+USER = "bench-store"
 
 TIERS = "SELECT tier, count(*) AS leads FROM lead_scores GROUP BY tier ORDER BY tier"
 STATUSES = "SELECT status, count(*) AS leads FROM lead_scores GROUP BY status ORDER BY status"
@@ -89,8 +90,10 @@ def main(argv: list[str] | None = None) -> int:
     db = open_database(Settings(), pgdata=args.pgdata, contributors=300)
     try:
         org = ORGS[0][0]
+        with db.connect_admin(autocommit=True) as admin:  # earlier runs' conversations: each run starts alike
+            admin.execute("DELETE FROM chat_conversations WHERE user_name = %s", (USER,))
         pool = db.store_pool(org)
-        store = ConversationStore(db.store_url(org), org, "bench-store", guard=True, pool=pool)
+        store = ConversationStore(db.store_url(org), org, USER, guard=True, pool=pool)
         conversations = Conversations(lambda: store, lambda: 100_000)
         steps = [step(1, TIERS), step(2, STATUSES)]
         for _ in range(args.warmup):
