@@ -129,3 +129,24 @@ def test_a_lease_left_by_a_process_that_died_on_this_machine_is_taken_over_at_on
             a.cancel()  # still waiting: stop it so the test ends
             asker.join(timeout=10)
         other.close()
+
+
+def test_a_turn_gives_its_lease_back_with_its_answer_but_not_a_lease_an_outer_block_holds(db, scripted_assistant):
+    model = ModelServer(Script([slow_echo] * 3))
+    user = f"lease-{uuid.uuid4().hex[:8]}"
+    a = scripted_assistant(model=model, user=user, org=ORG)
+    other = ConversationStore(db.store_url(ORG), ORG, user, guard=True)
+    try:
+        a.ask("start")
+        conversation = a.thread.id
+        assert other.holder(conversation) is None and LEASES.held() == 0, "given back as the turn ended"
+        with a.conversation_turn():  # as a confirmation's click holds it while its report's turn runs
+            assert a.ask("inside").response.text == "re: inside"
+            assert other.claim(conversation, "elsewhere", ttl_s=60) is None, "the block still holds it"
+        assert LEASES.held() == 0
+        assert other.claim(conversation, "elsewhere", ttl_s=60) is not None, "given back when the block ended"
+        other.release(conversation, "elsewhere")
+        assert a.ask("after").response.text == "re: after"
+        assert [m["message"]["content"] for m in a.history() if m["role"] == "user"] == ["start", "inside", "after"]
+    finally:
+        other.close()

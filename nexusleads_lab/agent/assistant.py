@@ -399,9 +399,8 @@ class Assistant:
         result.response = shown
         response = result.response_dict()
         elapsed_ms = result.stop_clock()
-        self._conversations.append(
-            {"role": "assistant", "content": text},
-            meta={"response": response, "notes": result.notes, "elapsed_ms": elapsed_ms, "usage": dict(result.usage)},
+        self._conversations.record_answer(
+            text, {"response": response, "notes": result.notes, "elapsed_ms": elapsed_ms, "usage": dict(result.usage)}
         )
         # What was shown as it streamed, worked out again: cheaper than holding it through the store.
         turn.emit(AgentText(text=partial_display_text(text), status="done"))

@@ -201,6 +201,7 @@ class Confirmations:
             " WHERE id = %s AND org = %s AND user_name = %s",
             (proposal_id, self._store.org, self._store.user),
             fetch="one",
+            durable=False,  # a read: nothing to flush
         )
         if why is None:
             raise ConfirmationError(f"No pending confirmation {proposal_id!r} for this user; nothing was run.")
@@ -211,6 +212,7 @@ class Confirmations:
                 " ORDER BY id DESC LIMIT 1",
                 (proposal_id, self._store.org, self._store.user),
                 fetch="one",
+                durable=False,  # a read: nothing to flush
             )
             if error and error[0]:
                 raise ConfirmationError(f"Confirmation {proposal_id} already failed and cannot run: {error[0]}")
@@ -265,6 +267,7 @@ class Confirmations:
             " WHERE c.id = ANY(%s) AND c.org = %s AND c.user_name = %s AND c.resolved_at IS NOT NULL",
             (list(proposal_ids), self._store.org, self._store.user),
             fetch="all",
+            durable=False,  # a read: nothing to flush
         )
         outcomes = []
         for proposal_id, status, audited, rows_affected, error in rows or []:

@@ -102,16 +102,31 @@ class Conversations:
 
     def append(self, message: dict[str, Any], *, meta: dict | None = None, kind: str | None = None) -> None:
         """Add a message to the thread and, if it is stored, to its stored conversation."""
-        clean = {k: v for k, v in message.items() if v is not None or k == "content"}
-        self.thread.messages.append(clean)
-        store = self._store()
-        if store is not None and self.thread.id:
+        self._keep([(message, meta, kind)])
+
+    def _keep(self, messages: list[tuple[dict[str, Any], dict | None, str | None]], *, last: bool = False) -> None:
+        """Add messages that complete together (message, meta, kind) to the thread and, if it is
+        stored, to its stored conversation in one write: a reader sees all of them or none.
+        ``last``: the turn's last write, which gives back the lease this thread's turn holds."""
+        stored: list[tuple[str, dict[str, Any]]] = []
+        for message, meta, kind in messages:
+            clean = {k: v for k, v in message.items() if v is not None or k == "content"}
+            self.thread.messages.append(clean)
             content: dict[str, Any] = {"message": clean}
             if meta:
                 content["meta"] = meta
             if kind:
                 content["kind"] = kind
-            store.append(self.thread.id, clean["role"], content)
+            stored.append((clean["role"], content))
+        store, conversation_id = self._store(), self.thread.id
+        if store is None or not conversation_id:
+            return
+        from ..db.lease import LEASES
+
+        holder = LEASES.own(conversation_id) if last else None
+        store.append_all(conversation_id, stored, release=holder)
+        if holder is not None:
+            LEASES.gave_back(conversation_id)
 
     def record_question(self, question: str, *, reports: Outcome | None = None) -> None:
         """A turn's question; a confirmation's follow-up (``reports``) keeps its outcome beside its line."""
@@ -119,6 +134,10 @@ class Conversations:
             self.record_outcome(reports, acknowledged=False)
         else:
             self.append({"role": "user", "content": question})
+
+    def record_answer(self, text: str, meta: dict[str, Any]) -> None:
+        """The turn's answer, its last write: the turn's lease goes back with it, in one statement."""
+        self._keep([({"role": "assistant", "content": text}, meta, None)], last=True)
 
     def record_failure(self, message: str, *, cancelled: bool, elapsed_ms: float | None) -> None:
         """A turn that ended early, noted so the thread stays well-formed for the next question (a
@@ -132,26 +151,39 @@ class Conversations:
 
     def record_calls(self, text: str, calls: list[tuple[PreparedCall, ToolOutcome]]) -> None:
         """One step's tool calls: the assistant message that makes them, then each one's result."""
-        self.append({"role": "assistant", "content": text or None, "tool_calls": [_call_message(c) for c, _ in calls]})
+        step: list[tuple[dict[str, Any], dict | None, str | None]] = [
+            (
+                {"role": "assistant", "content": text or None, "tool_calls": [_call_message(c) for c, _ in calls]},
+                None,
+                None,
+            )
+        ]
         for _, outcome in calls:
             meta = {"result_id": outcome.result_id, "ok": outcome.ok, "elapsed_ms": round(outcome.elapsed_ms, 1)}
             if outcome.result is not None:
                 meta.update(sql=outcome.result.sql, rows=outcome.result.row_count, truncated=outcome.result.truncated)
-            self.append({"role": "tool", "tool_call_id": outcome.call_id, "content": outcome.content}, meta=meta)
+            step.append(({"role": "tool", "tool_call_id": outcome.call_id, "content": outcome.content}, meta, None))
+        self._keep(step)
 
     def record_refusal(self, text: str, paragraph: str) -> None:
         """A proposal the confirmations refused, and why, for the model to read and correct."""
-        self.append({"role": "assistant", "content": text}, meta={"refused": paragraph})
-        self.append({"role": "user", "content": f"CONFIRM_REFUSED: {paragraph}"}, kind="confirm_refused")
+        self._keep(
+            [
+                ({"role": "assistant", "content": text}, {"refused": paragraph}, None),
+                ({"role": "user", "content": f"CONFIRM_REFUSED: {paragraph}"}, None, "confirm_refused"),
+            ]
+        )
 
     def record_outcome(self, outcome: Outcome, *, acknowledged: bool) -> None:
         """A confirmation's outcome line, the one the agent reads, kept with the outcome itself so no
         view ever parses it back out of prose; ``acknowledged``: with the assistant's reply (when no
         follow-up turn answers it)."""
-        meta = {"outcome": outcome.as_dict()}
-        self.append({"role": "user", "content": outcome.report()}, meta=meta, kind="confirm_action")
+        lines: list[tuple[dict[str, Any], dict | None, str | None]] = [
+            ({"role": "user", "content": outcome.report()}, {"outcome": outcome.as_dict()}, "confirm_action")
+        ]
         if acknowledged:
-            self.append({"role": "assistant", "content": _acknowledge(outcome)}, kind="confirm_action")
+            lines.append(({"role": "assistant", "content": _acknowledge(outcome)}, None, "confirm_action"))
+        self._keep(lines)
 
     def history(self, conversation_id: str | None = None) -> list[dict[str, Any]]:
         cid = conversation_id or self.thread.id

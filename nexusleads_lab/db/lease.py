@@ -9,7 +9,8 @@ kernel restarted mid-turn). Nothing is held open for the turn's length: no conne
 (a row lock would block the turn's own writes to its conversation, and the store role may not take
 advisory locks).
 A thread that already holds a conversation's lease holds it again for free (a confirmation's
-follow-up question inside its report).
+follow-up question inside its report). A turn's last write may give its lease back in the same
+statement (``ConversationStore.append_all(release=...)``, then ``gave_back``): one round trip less.
 """
 
 from __future__ import annotations
@@ -59,15 +60,20 @@ class Leases:
         self._held: dict[str, tuple[Any, str]] = {}  # holder -> (store, conversation id)
         self._lock = threading.Lock()
         self._thread: threading.Thread | None = None
-        self._local = threading.local()  # the conversations this thread holds
+        self._local = threading.local()  # the conversations this thread holds: id -> its innermost Held
 
     @contextlib.contextmanager
     def hold(self, store: Any, conversation_id: str, *, cancelled: Callable[[], bool]) -> Iterator[Held]:
         """Wait for the conversation's lease (from the turn's thread), hold it for the block. The
         ``Held`` says when the conversation last changed, as the lease was taken and given back."""
-        mine = self._local.__dict__.setdefault("held", set())
-        if conversation_id in mine:  # this thread holds it already
-            yield Held("", None)
+        mine = self._mine()
+        outer = mine.get(conversation_id)
+        if outer is not None:  # this thread holds it already
+            mine[conversation_id] = nested = Held("", None)
+            try:
+                yield nested
+            finally:
+                mine[conversation_id] = outer
             return
         holder = f"{self._prefix}:{uuid.uuid4().hex[:12]}"
         deadline = time.monotonic() + self.wait
@@ -91,18 +97,35 @@ class Leases:
         with self._lock:
             self._held[holder] = (store, conversation_id)
             self._start()
-        held = Held(holder, updated)
-        mine.add(conversation_id)
+        held = mine[conversation_id] = Held(holder, updated)
         try:
             yield held
         finally:
-            mine.discard(conversation_id)
             with self._lock:
                 self._held.pop(holder, None)
-            try:
-                held.released = store.release(conversation_id, holder)
-            except Exception:  # it runs out on its own
-                log.warning("could not give back the turn lease of %s", conversation_id, exc_info=True)
+            if mine.get(conversation_id) is held:  # not given back by the turn's last write (``gave_back``)
+                del mine[conversation_id]
+                try:
+                    held.released = store.release(conversation_id, holder)
+                except Exception:  # it runs out on its own
+                    log.warning("could not give back the turn lease of %s", conversation_id, exc_info=True)
+
+    def own(self, conversation_id: str) -> str | None:
+        """The holder this thread's block holds the conversation's lease as; None when it holds
+        none, or holds it inside another block of its own (which gives it back)."""
+        held = self._mine().get(conversation_id)
+        return (held.holder or None) if held else None
+
+    def gave_back(self, conversation_id: str) -> None:
+        """This thread's lease of the conversation went back with the turn's last write: it is not
+        renewed any more, nor given back again when its block ends."""
+        held = self._mine().pop(conversation_id, None)
+        if held is not None:
+            with self._lock:
+                self._held.pop(held.holder, None)
+
+    def _mine(self) -> dict[str, Held]:
+        return self._local.__dict__.setdefault("held", {})
 
     def _dead(self, holder: str) -> bool:
         """A holder on this machine whose process no longer runs (its lease need not run out)."""

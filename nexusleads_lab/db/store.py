@@ -7,6 +7,7 @@ person's conversations; the agent's database role has no access to these tables 
 from __future__ import annotations
 
 import builtins
+import functools
 import json
 import re
 import threading
@@ -65,6 +66,7 @@ class NotFound(QueryError):
     """No such conversation for this org and user (it may exist for somebody else)."""
 
 
+@functools.lru_cache(maxsize=1024)  # a turn names its conversation in each of its calls
 def _uuid(value: str) -> str:
     try:
         return str(uuid.UUID(str(value)))
@@ -102,6 +104,9 @@ class ConversationStore:
         return self._conn
 
     def query(self, sql: str, params: tuple = (), *, fetch: str = "none", durable: bool = True):
+        """One statement in this store's scope. ``durable`` (a write that must survive a database
+        crash: a confirmation, its audit, a rename, a delete) waits for its WAL flush; otherwise it
+        commits as the store's sessions do, without waiting (``_configure``): reads, and what a turn writes."""
         if self._pool is not None:
             return self._pool.query(sql, params, fetch=fetch, durable=durable)
         with self._lock:
@@ -126,6 +131,7 @@ class ConversationStore:
             " RETURNING id, title, created_at, updated_at, model",
             (self.org, self.user, _title(title), model),
             fetch="one",
+            durable=False,
         )
         self.seen[str(row[0])] = row[3]
         return ConversationInfo(str(row[0]), row[1], row[2], row[3], 0, row[4])
@@ -147,6 +153,7 @@ class ConversationStore:
             + " ORDER BY c.updated_at DESC, c.id DESC LIMIT %s",
             (*params, limit),
             fetch="all",
+            durable=False,
         )
         return [ConversationInfo(str(r[0]), r[1], r[2], r[3], r[5], r[4]) for r in rows]
 
@@ -157,6 +164,7 @@ class ConversationStore:
             " FROM chat_conversations c WHERE c.id = %s AND c.org = %s AND c.user_name = %s",
             (_uuid(conversation_id), self.org, self.user),
             fetch="one",
+            durable=False,
         )
         if row is None:
             raise NotFound(f"No conversation {conversation_id} for user {self.user} in org {self.org}.")
@@ -191,6 +199,7 @@ class ConversationStore:
             "   AND (turn_holder IS NULL OR turn_holder = %s OR turn_until < now()) RETURNING updated_at",
             (holder, ttl_s, _uuid(conversation_id), self.org, self.user, holder),
             fetch="one",
+            durable=False,
         )
         if row is None:
             self.get(conversation_id)  # NotFound when it is not (or no longer) this user's
@@ -204,6 +213,7 @@ class ConversationStore:
             " AND turn_until >= now()",
             (_uuid(conversation_id), self.org, self.user),
             fetch="one",
+            durable=False,
         )
         return row[0] if row else None
 
@@ -214,6 +224,7 @@ class ConversationStore:
             " WHERE id = %s AND org = %s AND user_name = %s AND turn_holder = %s RETURNING updated_at",
             (holder, ttl_s, _uuid(conversation_id), self.org, self.user, dead),
             fetch="one",
+            durable=False,
         )
         return row[0] if row else None
 
@@ -223,6 +234,7 @@ class ConversationStore:
             "UPDATE chat_conversations SET turn_until = now() + make_interval(secs => %s)"
             " WHERE id = %s AND org = %s AND user_name = %s AND turn_holder = %s",
             (ttl_s, _uuid(conversation_id), self.org, self.user, holder),
+            durable=False,
         )
         return n == 1
 
@@ -233,6 +245,7 @@ class ConversationStore:
             " WHERE id = %s AND org = %s AND user_name = %s AND turn_holder = %s RETURNING updated_at",
             (_uuid(conversation_id), self.org, self.user, holder),
             fetch="one",
+            durable=False,
         )
         if row is None:
             return None
@@ -243,22 +256,28 @@ class ConversationStore:
 
     def append(self, conversation_id: str, role: str, content: dict[str, Any]) -> int:
         """Append one message as it completes; returns its sequence number in the conversation."""
-        row = self.query(
-            "WITH c AS (UPDATE chat_conversations SET updated_at = now()"
-            "           WHERE id = %s AND org = %s AND user_name = %s RETURNING id, updated_at)"
-            " INSERT INTO chat_messages (conversation_id, seq, role, content)"
-            " SELECT c.id, coalesce((SELECT max(seq) FROM chat_messages WHERE conversation_id = c.id), 0) + 1, %s, %s"
-            " FROM c RETURNING seq, (SELECT updated_at FROM c)",
-            (_uuid(conversation_id), self.org, self.user, role, Jsonb(content, dumps=_dumps)),
-            fetch="one",
-            # A chat message lost to a server crash in its last few ms is acceptable; a WAL flush
-            # on every step of every turn is not. Writes and their audit stay durable.
-            durable=False,
-        )
-        if row is None:
+        return self.append_all(conversation_id, [(role, content)])[0]
+
+    def append_all(
+        self,
+        conversation_id: str,
+        messages: builtins.list[tuple[str, dict[str, Any]]],
+        *,
+        release: str | None = None,
+    ) -> builtins.list[int]:
+        """Append messages that complete together (a step's call and its results), in order, in one
+        statement: a reader sees all of them or none. Returns their sequence numbers. ``release``:
+        a turn's last write, which gives back the lease this holder holds in the same statement."""
+        params: builtins.list[Any] = [release, release] if release is not None else []
+        params += [_uuid(conversation_id), self.org, self.user]
+        for role, content in messages:
+            params += [role, Jsonb(content, dumps=_dumps)]
+        sql = _append_sql(len(messages), release is not None)
+        rows = self.query(sql, tuple(params), fetch="all", durable=False)
+        if not rows:
             raise NotFound(f"No conversation {conversation_id} for user {self.user} in org {self.org}.")
-        self.seen[_uuid(conversation_id)] = row[1]
-        return int(row[0])
+        self.seen[_uuid(conversation_id)] = rows[0][1]
+        return sorted(int(r[0]) for r in rows)
 
     def messages(self, conversation_id: str) -> builtins.list[StoredMessage]:  # self.list shadows list here
         return self.load(conversation_id)[1]
@@ -273,6 +292,7 @@ class ConversationStore:
             " WHERE c.id = %s AND c.org = %s AND c.user_name = %s ORDER BY m.seq",
             (_uuid(conversation_id), self.org, self.user),
             fetch="all",
+            durable=False,
         )
         return info, [StoredMessage(r[0], r[1], r[2], r[3]) for r in rows]
 
@@ -297,6 +317,7 @@ class ConversationStore:
                 limit,
             ),
             fetch="all",
+            durable=False,
         )
         return [StoredMessage(r[0], r[1], r[2], r[3]) for r in reversed(rows)]
 
@@ -319,6 +340,7 @@ class ConversationStore:
             " ORDER BY m.seq",
             (_uuid(conversation_id), self.org, self.user, after or 0, _SEQ_END if before is None else before, values),
             fetch="all",
+            durable=False,
         )
         return [StoredMessage(r[0], r[1], r[2], r[3]) for r in rows]
 
@@ -329,6 +351,7 @@ class ConversationStore:
             " WHERE c.id = %s AND c.org = %s AND c.user_name = %s",
             (_uuid(conversation_id), self.org, self.user),
             fetch="one",
+            durable=False,
         )
         return int(row[0])
 
@@ -341,6 +364,7 @@ class ConversationStore:
             " WHERE c.id = %s AND c.org = %s AND c.user_name = %s AND m.role = 'tool'",
             (_RESULT_ID, _uuid(conversation_id), self.org, self.user),
             fetch="one",
+            durable=False,
         )
         return int(row[0])
 
@@ -373,6 +397,7 @@ class StorePool:
             open=True,
             name=f"nexus-store-{org}",
             kwargs={"autocommit": True, "connect_timeout": 10},
+            configure=_configure,
             reconnect_timeout=timeout,
         )
 
@@ -404,10 +429,20 @@ class StorePool:
 
 def _connect(url: str) -> psycopg.Connection:
     try:
-        return psycopg.connect(url, autocommit=True, connect_timeout=10)
+        conn = psycopg.connect(url, autocommit=True, connect_timeout=10)
+        _configure(conn)
+        return conn
     except (psycopg.OperationalError, psycopg.ProgrammingError) as exc:
         hint = FULL_HINT if out_of_connections(exc) else None
         raise QueryError(f"Cannot reach the conversation store: {connect_failure(exc)}", hint=hint) from None
+
+
+def _configure(conn: psycopg.Connection) -> None:
+    """A store session's commits do not wait for their WAL flush: what a turn writes (its messages,
+    its lease, a new conversation) may be lost to a database crash in its last few ms, never half
+    written, and a turn pays no flush per step. A write that must survive such a crash (a
+    confirmation, its audit, a rename, a delete) is ``durable`` and waits for its own flush."""
+    conn.execute("SET synchronous_commit = off")
 
 
 def _check(conn: psycopg.Connection, org: str) -> None:
@@ -425,11 +460,36 @@ def _check(conn: psycopg.Connection, org: str) -> None:
 def _run(conn: psycopg.Connection, sql: str, params: tuple, fetch: str, durable: bool):
     # PostgreSQL text cannot hold NUL, and a question or a model's title may: shown as U+FFFD.
     params = tuple(p.replace("\x00", "\ufffd") if isinstance(p, str) else p for p in params)
-    if durable:
+    if not durable:
         return _fetch(conn.execute(sql, params), fetch)
     with conn.transaction():  # SET LOCAL needs a transaction of its own
-        conn.execute("SET LOCAL synchronous_commit = off")
+        conn.execute("SET LOCAL synchronous_commit = on")
         return _fetch(conn.execute(sql, params), fetch)
+
+
+@functools.lru_cache(maxsize=32)
+def _append_sql(count: int, release: bool) -> str:
+    """``append_all``'s statement for ``count`` messages (one text per count, so each is prepared
+    once per connection): the conversation's row is updated first (it must be this user's; its row
+    lock orders concurrent appends), then each message is numbered after the conversation's last.
+    ``release``: the row's lease is cleared too if the holder given first holds it."""
+    values = ", ".join(f"({n}, %s, %s::jsonb)" for n in range(1, count + 1))
+    lease = (
+        ", turn_holder = CASE WHEN turn_holder = %s THEN NULL ELSE turn_holder END,"
+        " turn_until = CASE WHEN turn_holder = %s THEN NULL ELSE turn_until END"
+        if release
+        else ""
+    )
+    return (
+        "WITH c AS (UPDATE chat_conversations SET updated_at = now()"
+        + lease
+        + "           WHERE id = %s AND org = %s AND user_name = %s RETURNING id, updated_at)"
+        " INSERT INTO chat_messages (conversation_id, seq, role, content)"
+        " SELECT c.id, coalesce((SELECT max(seq) FROM chat_messages WHERE conversation_id = c.id), 0) + m.n,"
+        " m.role, m.content"
+        f" FROM c, (VALUES {values}) AS m (n, role, content)"
+        " RETURNING seq, (SELECT updated_at FROM c)"
+    )
 
 
 def _fetch(cur: psycopg.Cursor, fetch: str):
