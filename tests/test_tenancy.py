@@ -233,6 +233,7 @@ def test_the_conversation_store_of_an_organization_reaches_only_its_own_conversa
 
     alice = ConversationStore(db.store_url("pico-labs"), "pico-labs", "alice-t", guard=True)
     mine = alice.create("pico plans")
+    alice.append(mine, "user", {"message": {"role": "user", "content": "pico plan"}})
     bob = ConversationStore(db.store_url("acme-analytics"), "acme-analytics", "bob-t", guard=True)
     theirs = bob.create("acme plans")
     bob.append(theirs, "user", {"message": {"role": "user", "content": "acme secret"}})
@@ -251,6 +252,9 @@ def test_the_conversation_store_of_an_organization_reaches_only_its_own_conversa
         for sql in (
             "INSERT INTO chat_conversations (org, user_name) VALUES ('acme-analytics', 'alice-t')",
             f"UPDATE chat_conversations SET org = 'acme-analytics' WHERE id = '{mine}'",
+            # a message into another organization's conversation, or one of ours moved there
+            f"INSERT INTO chat_messages (conversation_id, seq, role, content) VALUES ('{theirs}', 99, 'user', '{{}}')",
+            f"UPDATE chat_messages SET conversation_id = '{theirs}' WHERE conversation_id = '{mine}'",
             "SELECT count(*) FROM lead_scores",
             "SELECT count(*) FROM nexus_scopes",
         ):
