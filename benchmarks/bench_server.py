@@ -155,6 +155,10 @@ def serve_child(args: argparse.Namespace) -> None:
 
     profile = os.environ.get("NEXUS_BENCH_PROFILE")  # benchmarks/profile_turn.py --profile: every thread's calls
     profiles = _profile_threads() if profile else []
+    phases = os.environ.get("NEXUS_BENCH_PHASES")  # benchmarks/profile_turn.py --phases: CPU inside named calls
+    clocks = _phase_clocks() if phases else {}
+    if phases:  # SIGUSR1: the clocks so far (after the warm-up), to be taken from the final ones
+        signal.signal(signal.SIGUSR1, lambda *_: Path(phases + ".start").write_text(json.dumps(clocks)))
     try:
         with contextlib.suppress(KeyboardInterrupt):  # how the parent stops it (at any point after this)
             child_answer(
@@ -169,8 +173,66 @@ def serve_child(args: argparse.Namespace) -> None:
     finally:
         if profile:
             _dump_profiles(profiles, profile)
+        if phases:
+            Path(phases).write_text(json.dumps(clocks))
         db.close()
         stop_embedded(pgdata)
+
+
+#: What ``--phases`` times: the calling thread's CPU inside each (inclusive; nested ones count twice).
+PHASES = (
+    "nexusleads_lab.agent.assistant:Assistant._run",
+    "nexusleads_lab.agent.model_call:open_stream",
+    "nexusleads_lab.agent.model_call:complete",
+    "nexusleads_lab.agent.tool_calls:run_calls",
+    "nexusleads_lab.agent.tools:ToolRunner.run",
+    "nexusleads_lab.db.engine:Engine.read",
+    "nexusleads_lab.db.store:StorePool.query",
+    "nexusleads_lab.agent.assistant:Assistant._finish",
+    "nexusleads_lab.agent.turn:Turn.emit",
+)
+
+
+def _phase_clocks() -> dict:
+    """Wrap each of ``PHASES`` (where the measured code has it) to add up its thread's CPU in ns
+    and its calls; functions imported by name elsewhere in the package are replaced there too."""
+    import functools
+    import importlib
+
+    clocks: dict[str, list[int]] = {}
+
+    def timed(name: str, fn):
+        slot = clocks.setdefault(name, [0, 0])
+
+        @functools.wraps(fn)
+        def wrapper(*a, **k):
+            t0 = time.thread_time_ns()
+            try:
+                return fn(*a, **k)
+            finally:
+                slot[0] += time.thread_time_ns() - t0
+                slot[1] += 1
+
+        return wrapper
+
+    for spec in PHASES:
+        module_name, _, path = spec.partition(":")
+        try:
+            module = importlib.import_module(module_name)
+        except ImportError:
+            continue
+        owner, _, attr = path.rpartition(".")
+        holder = getattr(module, owner) if owner else module
+        fn = getattr(holder, attr, None)
+        if fn is None:
+            continue
+        wrapped = timed(path, fn)
+        setattr(holder, attr, wrapped)
+        if not owner:
+            for other in list(sys.modules.values()):
+                if getattr(other, "__name__", "").startswith("nexusleads_lab") and getattr(other, attr, None) is fn:
+                    setattr(other, attr, wrapped)
+    return clocks
 
 
 def _profile_threads() -> list:

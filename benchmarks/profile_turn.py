@@ -19,8 +19,10 @@ from __future__ import annotations
 import argparse
 import asyncio
 import io
+import json
 import os
 import pstats
+import re
 import shutil
 import signal
 import subprocess
@@ -50,6 +52,27 @@ def cpu_ns(pid: int) -> int:
     return total
 
 
+def threads_ns(pid: int) -> dict[str, int]:
+    """Each live thread's CPU in ns, by thread name (comm) and id."""
+    out = {}
+    for task in os.listdir(f"/proc/{pid}/task"):
+        try:
+            with open(f"/proc/{pid}/task/{task}/comm") as fh:
+                name = fh.read().strip()
+            with open(f"/proc/{pid}/task/{task}/schedstat") as fh:
+                out[f"{name}:{task}"] = int(fh.read().split()[0])
+        except (OSError, ValueError, IndexError):
+            pass
+    return out
+
+
+def process_ticks(pid: int) -> int:
+    """The process's user + system time in clock ticks (/proc/pid/stat), threads that ended included."""
+    with open(f"/proc/{pid}/stat") as fh:
+        fields = fh.read().rsplit(")", 1)[1].split()
+    return int(fields[11]) + int(fields[12])
+
+
 async def warm_up(servers: list[dict], turns: int) -> None:
     """Imports, first connections, caches: not what a turn costs once the server runs."""
     for s in servers:
@@ -65,6 +88,7 @@ async def measure(servers: list[dict], turns: int, concurrent: int) -> None:
     for s in servers:
         s["cpu"] = []
         s["wall"] = []
+        s["threads0"], s["ticks0"] = threads_ns(s["pid"]), process_ticks(s["pid"])
     for round_ in range(turns):
         order = servers if round_ % 2 == 0 else servers[::-1]
         for s in order:
@@ -81,6 +105,45 @@ async def measure(servers: list[dict], turns: int, concurrent: int) -> None:
                     log(f"{s['name']}: {bad[:3]}")
             finally:
                 await asyncio.gather(*(c.close() for c in conns))
+    for s in servers:
+        s["threads1"], s["ticks1"] = threads_ns(s["pid"]), process_ticks(s["pid"])
+
+
+def phase_table(path: Path, turns: int) -> str:
+    """What the server's clocks added up over the measured turns (the warm-up's snapshot taken off)."""
+    start = path.with_name(path.name + ".start")
+    if not path.exists() or not start.exists():
+        return "  (no phases written)"
+    before = json.loads(start.read_text())
+    clocks = {
+        k: (ns - before.get(k, [0, 0])[0], n - before.get(k, [0, 0])[1])
+        for k, (ns, n) in json.loads(path.read_text()).items()
+    }
+    rows = sorted(clocks.items(), key=lambda kv: -kv[1][0])
+    return "\n".join(f"  {ns / 1e6 / turns:7.2f} ms  {calls / turns:5.1f} calls  {name}" for name, (ns, calls) in rows)
+
+
+def thread_names(py_spy: str, pid: int) -> dict[str, str]:
+    """Thread id -> Python thread name, from ``py-spy dump`` (the OS name is "python" for all)."""
+    dump = subprocess.run([py_spy, "dump", "--pid", str(pid)], capture_output=True, text=True, timeout=60).stdout
+    return dict(re.findall(r'^Thread (\d+) \([^)]*\): "(.*)"', dump, flags=re.M))
+
+
+def thread_table(s: dict, turns: int) -> str:
+    """CPU per turn by thread name (a pool's threads summed), and the whole process's from its
+    ticks (which also counts threads that ended during the run, which schedstat cannot see)."""
+    by_name: Counter[str] = Counter()
+    names = s.get("names", {})
+    for key, ns in s["threads1"].items():
+        tid = key.split(":")[1]
+        by_name[names.get(tid, key.split(":")[0]).rstrip("0123456789_-")] += ns - s["threads0"].get(key, 0)
+    gone = [k for k in s["threads0"] if k not in s["threads1"]]
+    lines = [f"  {ns / 1e6 / turns:7.2f} ms  {name or '?'}" for name, ns in by_name.most_common() if ns > 0]
+    ticks = (s["ticks1"] - s["ticks0"]) / os.sysconf("SC_CLK_TCK")
+    lines.append(f"  {ticks * 1000 / turns:7.2f} ms  whole process (/proc/pid/stat ticks, ended threads included)")
+    if gone:
+        lines.append(f"  ({len(gone)} threads ended during the run)")
+    return "\n".join(lines)
 
 
 def spy_table(path: Path, top: int) -> str:
@@ -116,6 +179,10 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--concurrent", type=int, default=1, help="turns at once per round")
     ap.add_argument("--warmup", type=int, default=3)
     ap.add_argument("--delay", type=float, default=0.05, help="seconds the model waits before each answer")
+    ap.add_argument(
+        "--threads", action="store_true", help="print the CPU per turn of each thread (named with --py-spy)"
+    )
+    ap.add_argument("--phases", action="store_true", help="CPU per turn inside bench_server.PHASES' calls")
     ap.add_argument("--profile", action="store_true", help="cProfile every server thread; print the top functions")
     ap.add_argument("--top", type=int, default=25)
     ap.add_argument("--py-spy", help="a py-spy binary: sample the servers' CPU (not waits) while measuring")
@@ -139,12 +206,26 @@ def main(argv: list[str] | None = None) -> int:
                 out = where / "profile.out"
                 if args.profile:
                     env_profile = {"NEXUS_BENCH_PROFILE": str(out)}
+                elif args.phases:
+                    env_profile = {"NEXUS_BENCH_PHASES": str(where / "phases.json")}
                 proc, info = bs.start_server(where / "pgdata", srv.base_url, code, extra_env=env_profile)
                 servers.append(
-                    {"n": n, "name": f"{ref} ({name})", "proc": proc, "pid": proc.pid, "ws": info["ws"], "profile": out}
+                    {
+                        "n": n,
+                        "name": f"{ref} ({name})",
+                        "proc": proc,
+                        "pid": proc.pid,
+                        "ws": info["ws"],
+                        "profile": out,
+                        "phases": where / "phases.json",
+                    }
                 )
             log(f"{len(servers)} server(s) up: {args.turns} rounds of {args.concurrent} turn(s) each")
             asyncio.run(warm_up(servers, args.warmup))
+            if args.phases:
+                for s in servers:
+                    os.kill(s["pid"], signal.SIGUSR1)
+                time.sleep(0.5)
             spies = []
             if args.py_spy:
                 for s in servers:
@@ -166,6 +247,9 @@ def main(argv: list[str] | None = None) -> int:
                 time.sleep(1.0)
             try:
                 asyncio.run(measure(servers, args.turns, args.concurrent))
+                if args.threads and args.py_spy:
+                    for s in servers:
+                        s["names"] = thread_names(args.py_spy, s["pid"])
             finally:
                 for spy in spies:
                     spy.send_signal(signal.SIGINT)
@@ -179,6 +263,14 @@ def main(argv: list[str] | None = None) -> int:
                 f"{sum(cpu) / len(cpu) * 1000:.1f} ms over {len(cpu)} rounds of {args.concurrent} "
                 f"(round wall median {med(s['wall']) * 1000:.0f} ms)"
             )
+        if args.phases:
+            for s in servers:
+                print(f"\n== {s['name']}: CPU per turn inside each call (inclusive) ==")
+                print(phase_table(s["phases"], args.turns * args.concurrent))
+        if args.threads:
+            for s in servers:
+                print(f"\n== {s['name']}: CPU per turn by thread ==")
+                print(thread_table(s, args.turns * args.concurrent))
         for s in servers:
             if s.get("spy") and s["spy"].exists():
                 print(f"\n== {s['name']}: py-spy, share of on-CPU samples (inclusive) ==")
