@@ -434,7 +434,8 @@ async def admit(websocket: WebSocket) -> Identity | None:
     state = websocket.app.state.nexus
     try:
         identity = state.auth.identify(websocket.headers, websocket.cookies, websocket.query_params)
-        await asyncio.to_thread(state.tenants.check, identity)
+        if not state.tenants.known(identity):  # a look-up in the database, off the event loop
+            await asyncio.to_thread(state.tenants.check, identity)
     except Unauthorized as exc:
         log.info("WebSocket refused: %s", exc)
         await refuse(websocket, 401, "Unauthorized")
