@@ -13,7 +13,8 @@ assistant made for the session, the pool hops, the events' way from the turn's t
 loop, their frames, and the tear-down. One turn = one connection (open, chat, read to
 ``turn.completed``, close), as bench_server.py and profile_turn.py do it. The refs' rounds are
 interleaved; CPU is the server process's own (schedstat), per turn, over each round of
-``--turns`` sequential turns, the median of ``--rounds``.
+``--turns`` sequential turns: the median and the least of ``--rounds`` (on a shared machine the
+least is the steadier).
 """
 
 from __future__ import annotations
@@ -124,7 +125,11 @@ def start(ref: str, temp: Path) -> dict:
     assert proc.stdout is not None
     for line in proc.stdout:
         if line.startswith(MARK):
-            return {"name": f"{ref} ({name})", "proc": proc, "url": f"ws://127.0.0.1:{line[len(MARK) :].strip()}/ws/codex"}
+            return {
+                "name": f"{ref} ({name})",
+                "proc": proc,
+                "url": f"ws://127.0.0.1:{line[len(MARK) :].strip()}/ws/codex",
+            }
     raise RuntimeError(f"the server ended before it started (exit {proc.wait()})")
 
 
@@ -178,8 +183,8 @@ def main(argv: list[str] | None = None) -> int:
                 s["proc"].wait(timeout=30)
     for s in servers:
         print(
-            f"{s['name']}: server CPU per turn (connect, chat, 9 frames, close) median {med(s['cpu']):.3f} ms "
-            f"over {len(s['cpu'])} rounds of {args.turns}"
+            f"{s['name']}: server CPU per turn (connect, chat, 9 frames, close) median {med(s['cpu']):.3f} ms, "
+            f"least {min(s['cpu']):.3f} ms over {len(s['cpu'])} rounds of {args.turns}"
         )
     return 0
 

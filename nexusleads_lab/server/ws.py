@@ -4,8 +4,8 @@ Browser → server: ``chat {message, sessionId?}``, ``reset {sessionId}``, ``sto
 Server → browser: ``session.id``, ``turn.started`` (at once on receipt), ``agent.action``,
 ``agent.text {text, status}``, ``turn.completed {text, usage}``, ``error {message}``, and beside
 them ``confirm.resolved``. Turns run on the app's bounded pool of turn threads; their events come
-back onto the event loop through one queue per connection, so the loop never waits for the model or
-the database. A session folds its running turn with ``agent.live.TurnState`` and sends the
+back onto the event loop through one outbox per connection (a batch per wake-up of the loop), so
+the loop never waits for the model or the database. A session folds its running turn with ``agent.live.TurnState`` and sends the
 streaming text through the one ``Throttle``, as every live view does. A chat message ``CONFIRM_ACTION: <id>`` is the person's click (``CANCEL_ACTION: <id>``
 declines).
 
@@ -28,6 +28,7 @@ import functools
 import json
 import logging
 import re
+import threading
 import time
 import weakref
 from collections.abc import Callable, Mapping
@@ -89,6 +90,47 @@ def store_failure(exc: Exception) -> str:
     return failure_text("the conversation store failed", exc)
 
 
+Item = tuple["Session | None", "Event | dict[str, Any]"]
+
+
+class Outbox:
+    """A connection's events and frames on their way to its socket, in order. The turn threads
+    hand theirs over in batches: one wake-up of the event loop for whatever a thread adds before
+    the loop takes it (a wake-up per event was a GIL hand-over and a pass of the loop each,
+    ``benchmarks/bench_ws.py``)."""
+
+    def __init__(self, loop: asyncio.AbstractEventLoop) -> None:
+        self._loop = loop
+        self._items: list[Item] = []
+        self._lock = threading.Lock()
+        self._ready = asyncio.Event()
+
+    def put(self, item: Item) -> None:
+        """On the event loop."""
+        with self._lock:
+            self._items.append(item)
+        self._ready.set()
+
+    def put_from_thread(self, item: Item) -> None:
+        """On any other thread."""
+        with self._lock:
+            self._items.append(item)
+            if len(self._items) > 1:  # the wake-up of the first is on its way
+                return
+        try:
+            self._loop.call_soon_threadsafe(self._ready.set)
+        except RuntimeError:  # the loop is gone: the connection closed with the server
+            pass
+
+    async def take(self) -> list[Item]:
+        """Everything added since the last take, oldest first (waits for something)."""
+        await self._ready.wait()
+        self._ready.clear()
+        with self._lock:
+            items, self._items = self._items, []
+        return items
+
+
 @dataclass(eq=False)
 class Session:
     """One conversation on one connection: its assistant and what its stream has shown."""
@@ -113,7 +155,7 @@ class Connection:
         self.identity = identity
         self.state = websocket.app.state.nexus
         self.loop = asyncio.get_running_loop()
-        self.outbox: asyncio.Queue[tuple[Session | None, Event | dict[str, Any]]] = asyncio.Queue()
+        self.outbox = Outbox(self.loop)
         self.sessions: dict[str, Session] = {}
         self.unnamed: list[Session] = []  # sessions whose conversation has no id yet
         self.open = True
@@ -367,24 +409,21 @@ class Connection:
         self._from_thread(None, {"type": "agent.text", "text": live.text.text, "status": "streaming"})
 
     def _from_thread(self, session: Session | None, item: Event | dict[str, Any]) -> None:
-        try:
-            self.loop.call_soon_threadsafe(self.outbox.put_nowait, (session, item))
-        except RuntimeError:  # the loop is gone: the connection closed with the server
-            pass
+        self.outbox.put_from_thread((session, item))
 
     # -- sending -------------------------------------------------------------------------------
 
     def post(self, wire: dict[str, Any]) -> None:
-        self.outbox.put_nowait((None, wire))
+        self.outbox.put((None, wire))
 
     def error(self, message: str) -> None:
         self.post({"type": "error", "message": message})
 
     async def _send_loop(self) -> None:
         while True:
-            session, item = await self.outbox.get()
-            for wire in self._wire(session, item):
-                await self._send(wire)
+            for session, item in await self.outbox.take():
+                for wire in self._wire(session, item):
+                    await self._send(wire)
 
     def _all(self) -> list[Session]:
         return list({id(s): s for s in [*self.sessions.values(), *self.unnamed]}.values())
