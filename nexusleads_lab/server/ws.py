@@ -141,6 +141,7 @@ class Session:
     live: TurnState = field(default_factory=TurnState)  # the running turn, folded on its thread
     throttle: Throttle[TurnState] | None = None  # its streaming text, sent at the one pace
     held_done: AgentText | None = None  # sent with turn.completed's resolved text
+    unstored: Exception | None = None  # the store's failure to start its conversation: no turn runs
     ended: bool = False  # reset or disconnected: queued turns do not start
     used: float = field(default_factory=time.monotonic)  # its last message: the idlest is let go first
 
@@ -208,9 +209,10 @@ class Connection:
         if busy:  # refused before anything is made: no session, no conversation, nothing queued
             return self.error(busy)
         quota.start_turn(self.identity)
+        click = CLICK.match(message)
         try:
             self.post({"type": "turn.started"})
-            session = await self._session(session_id)
+            session = await self._session(session_id, None if click else message)
         except BaseException:
             quota.end_turn(self.identity)
             raise
@@ -218,38 +220,30 @@ class Connection:
             quota.end_turn(self.identity)
             return
         session.used = time.monotonic()
-        click = CLICK.match(message)
         if click:
             work = functools.partial(self._click, session, click.group(2), click.group(1) == "CONFIRM")
-            question = None
         else:
             work = functools.partial(self._ask, session, message)
-            question = message
         # One turn at a time per conversation: a message sent while one runs (or still stores its
         # end after its last event) waits for it, so two turns' events never interleave.
-        session.turn = asyncio.ensure_future(self._after(session, session.turn, work, question))
+        session.turn = asyncio.ensure_future(self._after(session, session.turn, work))
         session.turn.add_done_callback(lambda _: quota.end_turn(self.identity))
         await self._let_go_of_idle()
 
     async def _in_pool(self, fn: Callable[..., T], *args: Any) -> T:
         return await self.loop.run_in_executor(self.state.turns, functools.partial(fn, *args))
 
-    async def _after(
-        self, session: Session, previous: asyncio.Future | None, work: Callable[[], None], question: str | None
-    ) -> None:
+    async def _after(self, session: Session, previous: asyncio.Future | None, work: Callable[[], None]) -> None:
         if previous is not None:
             with contextlib.suppress(Exception):
                 await previous
         if session.ended:
             return
+        if session.unstored is not None:  # its conversation could not be stored: no turn
+            failure, session.unstored = session.unstored, None
+            self.error(store_failure(failure))
+            return
         conversation_id = session.assistant.thread.id
-        if conversation_id is None and question is not None and session.assistant.store is not None:
-            # Named before the turn, so the turn runs under its conversation's lock from the start.
-            try:
-                conversation_id = await self._in_pool(self._create, session, question)
-            except Exception as exc:
-                self.error(store_failure(exc))
-                return
         if conversation_id is None:
             await self._in_pool(self._turn, session, work)
             return
@@ -284,20 +278,21 @@ class Connection:
             self._forget(session)
             await self._end(session)
 
-    async def _session(self, session_id: str | None) -> Session | None:
+    async def _session(self, session_id: str | None, question: str | None) -> Session | None:
+        """The session ``session_id`` names, or a new one (``_open``, in one hop to a pool thread);
+        None when its stored conversation could not be resumed (the ``error`` sent)."""
         if session_id is not None and session_id in self.sessions:
             return self.sessions[session_id]
-        assistant = await self._in_pool(self.state.make_assistant, self.identity)  # off the event loop
+        assistant, failure = await self._in_pool(self._open, session_id, question)
         session = Session(assistant)
         if session_id is not None:
-            try:
-                await self._in_pool(self._resume, session, session_id)
-            except Exception as exc:
+            if failure is not None:
                 await self._in_pool(assistant.close)
-                self.error(store_failure(exc))
+                self.error(store_failure(failure))
                 return None
             self.sessions[session_id] = session
         else:
+            session.unstored = failure
             self.unnamed.append(session)
         session.throttle = Throttle(self._text_frame)
         session.unsubscribe = assistant.subscribe(lambda event: self._from_turn(session, event))
@@ -333,22 +328,25 @@ class Connection:
 
     # -- the worker threads' side --------------------------------------------------------------
 
-    @staticmethod
-    def _resume(session: Session, conversation_id: str) -> None:
+    def _open(self, session_id: str | None, question: str | None) -> tuple[Assistant, Exception | None]:
+        """A new session's assistant, with its stored conversation resumed (``session_id``) or, for
+        a ``question``, a new one stored (named before the turn, so the turn runs under its
+        conversation's lock from the start); beside it what the store raised, if it did. One hop
+        for all of it: each hop between the loop and a pool thread costs more CPU than making the
+        assistant (``benchmarks/bench_ws.py``)."""
+        assistant = self.state.make_assistant(self.identity)
+        failure = None
         try:
-            session.assistant.resume(conversation_id)
-        finally:
-            if (store := session.assistant.store) is not None:
-                store.close()  # a pooled store holds nothing between queries
-
-    @staticmethod
-    def _create(session: Session, question: str) -> str:
-        assistant = session.assistant
-        try:
-            return assistant.start_conversation(question).id
-        finally:
+            if session_id is not None:
+                assistant.resume(session_id)
+            elif question is not None and assistant.store is not None:
+                assistant.start_conversation(question)
+        except Exception as exc:
+            failure = exc
+        with contextlib.suppress(Exception):  # a store that could not be made has nothing to close
             if (store := assistant.store) is not None:
                 store.close()  # a pooled store holds nothing between queries
+        return assistant, failure
 
     @staticmethod
     def _turn(session: Session, work: Callable[[], None]) -> None:
