@@ -74,16 +74,23 @@ def read_frame(text: str) -> Any:
 
 class ConversationLocks:
     """One asyncio lock per conversation id, shared by every connection of the process; a lock
-    lives while somebody holds or waits for it."""
+    lives while somebody holds or waits for it. ``adopt`` (from any thread) names a lock already
+    held: a new conversation's, taken before the store gave its id."""
 
     def __init__(self) -> None:
         self._locks: weakref.WeakValueDictionary[str, asyncio.Lock] = weakref.WeakValueDictionary()
+        self._guard = threading.Lock()
 
     def get(self, conversation_id: str) -> asyncio.Lock:
-        lock = self._locks.get(conversation_id)
-        if lock is None:
-            lock = self._locks[conversation_id] = asyncio.Lock()
-        return lock
+        with self._guard:
+            lock = self._locks.get(conversation_id)
+            if lock is None:
+                lock = self._locks[conversation_id] = asyncio.Lock()
+            return lock
+
+    def adopt(self, conversation_id: str, lock: asyncio.Lock) -> None:
+        with self._guard:
+            self._locks[conversation_id] = lock
 
 
 def store_failure(exc: Exception) -> str:
@@ -133,15 +140,15 @@ class Outbox:
 
 @dataclass(eq=False)
 class Session:
-    """One conversation on one connection: its assistant and what its stream has shown."""
+    """One conversation on one connection: its assistant (made by its first message's hop to
+    the pool) and what its stream has shown."""
 
-    assistant: Assistant
+    assistant: Assistant | None = None
     unsubscribe: Callable[[], None] | None = None
     turn: asyncio.Future | None = None
     live: TurnState = field(default_factory=TurnState)  # the running turn, folded on its thread
     throttle: Throttle[TurnState] | None = None  # its streaming text, sent at the one pace
     held_done: AgentText | None = None  # sent with turn.completed's resolved text
-    unstored: Exception | None = None  # the store's failure to start its conversation: no turn runs
     ended: bool = False  # reset or disconnected: queued turns do not start
     used: float = field(default_factory=time.monotonic)  # its last message: the idlest is let go first
 
@@ -212,7 +219,7 @@ class Connection:
         click = CLICK.match(message)
         try:
             self.post({"type": "turn.started"})
-            session = await self._session(session_id, None if click else message)
+            session = await self._session(session_id)
         except BaseException:
             quota.end_turn(self.identity)
             raise
@@ -226,22 +233,29 @@ class Connection:
             work = functools.partial(self._ask, session, message)
         # One turn at a time per conversation: a message sent while one runs (or still stores its
         # end after its last event) waits for it, so two turns' events never interleave.
-        session.turn = asyncio.ensure_future(self._after(session, session.turn, work))
+        question = None if click else message
+        session.turn = asyncio.ensure_future(self._after(session, session.turn, work, question))
         session.turn.add_done_callback(lambda _: quota.end_turn(self.identity))
         await self._let_go_of_idle()
 
     async def _in_pool(self, fn: Callable[..., T], *args: Any) -> T:
         return await self.loop.run_in_executor(self.state.turns, functools.partial(fn, *args))
 
-    async def _after(self, session: Session, previous: asyncio.Future | None, work: Callable[[], None]) -> None:
+    async def _after(
+        self, session: Session, previous: asyncio.Future | None, work: Callable[[], None], question: str | None
+    ) -> None:
         if previous is not None:
             with contextlib.suppress(Exception):
                 await previous
         if session.ended:
             return
-        if session.unstored is not None:  # its conversation could not be stored: no turn
-            failure, session.unstored = session.unstored, None
-            self.error(store_failure(failure))
+        if session.assistant is None:  # a new session's first message: all of it in one hop
+            lock = asyncio.Lock()
+            await lock.acquire()  # a new lock: at once; it becomes the new conversation's (adopt)
+            try:
+                await self._in_pool(self._first, session, work, question, lock)
+            finally:
+                lock.release()
             return
         conversation_id = session.assistant.thread.id
         if conversation_id is None:
@@ -253,7 +267,7 @@ class Connection:
 
     async def _stop(self, data: dict[str, Any], session_id: str | None) -> None:
         for session in self._matching(session_id):
-            if session.busy:
+            if session.busy and session.assistant is not None:
                 session.assistant.cancel()
 
     async def _reset(self, data: dict[str, Any], session_id: str | None) -> None:
@@ -278,25 +292,30 @@ class Connection:
             self._forget(session)
             await self._end(session)
 
-    async def _session(self, session_id: str | None, question: str | None) -> Session | None:
-        """The session ``session_id`` names, or a new one (``_open``, in one hop to a pool thread);
-        None when its stored conversation could not be resumed (the ``error`` sent)."""
-        if session_id is not None and session_id in self.sessions:
-            return self.sessions[session_id]
-        assistant, failure = await self._in_pool(self._open, session_id, question)
-        session = Session(assistant)
-        if session_id is not None:
-            if failure is not None:
-                await self._in_pool(assistant.close)
-                self.error(store_failure(failure))
-                return None
-            self.sessions[session_id] = session
-        else:
-            session.unstored = failure
+    async def _session(self, session_id: str | None) -> Session | None:
+        """The session ``session_id`` names, resumed from the store if this connection has not got
+        it (None when it could not be, the ``error`` sent); without an id a new session, whose
+        assistant its first message's hop to the pool makes (``_first``)."""
+        if session_id is None:
+            session = Session()
             self.unnamed.append(session)
+            return session
+        if session_id in self.sessions:
+            return self.sessions[session_id]
+        session = Session()
+        try:
+            await self._in_pool(self._resume, session, session_id)
+        except Exception as exc:
+            self.error(store_failure(exc))
+            return None
+        self.sessions[session_id] = session
+        return session
+
+    def _follow(self, session: Session, assistant: Assistant) -> None:
+        """Send the session's events: ``assistant`` is its own from now on."""
         session.throttle = Throttle(self._text_frame)
         session.unsubscribe = assistant.subscribe(lambda event: self._from_turn(session, event))
-        return session
+        session.assistant = assistant
 
     def _name(self, session: Session, conversation_id: str) -> None:
         if session in self.unnamed:
@@ -311,7 +330,8 @@ class Connection:
 
     async def _end(self, session: Session) -> None:
         session.ended = True
-        session.assistant.cancel()
+        if session.assistant is not None:
+            session.assistant.cancel()
         if session.turn is not None:
             try:
                 await asyncio.wait_for(asyncio.shield(session.turn), timeout=15)
@@ -319,7 +339,8 @@ class Connection:
                 log.warning("a turn did not finish after its connection closed", exc_info=True)
         if session.unsubscribe:
             session.unsubscribe()
-        await self._in_pool(session.assistant.close)
+        if session.assistant is not None:
+            await self._in_pool(session.assistant.close)
 
     async def _close_sessions(self) -> None:
         sessions = {id(s): s for s in [*self.sessions.values(), *self.unnamed]}.values()
@@ -328,38 +349,58 @@ class Connection:
 
     # -- the worker threads' side --------------------------------------------------------------
 
-    def _open(self, session_id: str | None, question: str | None) -> tuple[Assistant, Exception | None]:
-        """A new session's assistant, with its stored conversation resumed (``session_id``) or, for
-        a ``question``, a new one stored (named before the turn, so the turn runs under its
-        conversation's lock from the start); beside it what the store raised, if it did. One hop
-        for all of it: each hop between the loop and a pool thread costs more CPU than making the
-        assistant (``benchmarks/bench_ws.py``)."""
+    def _resume(self, session: Session, conversation_id: str) -> None:
+        """A session's assistant made and its stored conversation resumed, in one hop."""
         assistant = self.state.make_assistant(self.identity)
-        failure = None
         try:
-            if session_id is not None:
-                assistant.resume(session_id)
-            elif question is not None and assistant.store is not None:
-                assistant.start_conversation(question)
-        except Exception as exc:
-            failure = exc
-        with contextlib.suppress(Exception):  # a store that could not be made has nothing to close
+            assistant.resume(conversation_id)
+        except Exception:
+            assistant.close()
+            raise
+        finally:
             if (store := assistant.store) is not None:
                 store.close()  # a pooled store holds nothing between queries
-        return assistant, failure
+        self._follow(session, assistant)
+
+    def _first(self, session: Session, work: Callable[[], None], question: str | None, lock: asyncio.Lock) -> None:
+        """A new session's first message, on a pool thread in one hop (each hop between the loop
+        and a pool thread costs more CPU than all the rest of this: ``benchmarks/bench_ws.py``):
+        its assistant made; for a question its conversation stored, so the turn runs under that
+        conversation's lock from the start (``lock``, held by the loop, named by the id before the
+        turn can tell the id to anybody); then the turn."""
+        try:
+            assistant = self.state.make_assistant(self.identity)
+        except Exception as exc:
+            self._from_thread(None, {"type": "error", "message": failure_text("a session could not be made", exc)})
+            return
+        self._follow(session, assistant)
+        if question is not None:
+            try:
+                if (store := assistant.store) is not None:
+                    try:
+                        self.state.locks.adopt(assistant.start_conversation(question).id, lock)
+                    finally:
+                        store.close()  # a pooled store holds nothing between queries
+            except Exception as exc:
+                self._from_thread(None, {"type": "error", "message": store_failure(exc)})
+                return
+        if not session.ended:
+            self._turn(session, work)
 
     @staticmethod
     def _turn(session: Session, work: Callable[[], None]) -> None:
         """Run one turn (under its conversation's lock in this process, when it has one; the turn
         takes its lease across processes itself, ``Assistant.conversation_turn``, reloading the
         conversation first if another connection's or replica's turn added to it)."""
+        assert session.assistant is not None
         try:
             work()
         finally:
-            if session.assistant.store is not None:
-                session.assistant.store.close()
+            if (store := session.assistant.store) is not None:
+                store.close()
 
     def _ask(self, session: Session, message: str) -> None:
+        assert session.assistant is not None
         try:
             session.assistant.ask(message, origin="server")
         except Exception:  # ask reports its own failures as events; this is a bug's safety net
@@ -368,6 +409,7 @@ class Connection:
 
     def _click(self, session: Session, proposal_id: str, confirm: bool) -> None:
         assistant = session.assistant
+        assert assistant is not None
         try:
             with assistant.conversation_turn():  # its report joins the conversation after any turn running
                 outcome = assistant.confirm(proposal_id) if confirm else assistant.decline(proposal_id)
