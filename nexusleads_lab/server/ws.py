@@ -332,11 +332,13 @@ class Connection:
         session.ended = True
         if session.assistant is not None:
             session.assistant.cancel()
-        if session.turn is not None:
+        if session.turn is not None and not session.turn.done():  # a done one needs no timer
             try:
                 await asyncio.wait_for(asyncio.shield(session.turn), timeout=15)
             except Exception:
                 log.warning("a turn did not finish after its connection closed", exc_info=True)
+        elif session.turn is not None and not session.turn.cancelled() and session.turn.exception():
+            log.warning("a turn failed", exc_info=session.turn.exception())
         if session.unsubscribe:
             session.unsubscribe()
         if session.assistant is not None:
