@@ -365,8 +365,8 @@ class Connection:
         self._follow(session, assistant)
 
     def _first(self, session: Session, work: Callable[[], None], question: str | None, lock: asyncio.Lock) -> None:
-        """A new session's first message, on a pool thread in one hop (each hop between the loop
-        and a pool thread costs more CPU than all the rest of this: ``benchmarks/bench_ws.py``):
+        """A new session's first message, on a pool thread in one hop (a round trip between the
+        loop and a pool thread costs more CPU than making the assistant: ``benchmarks/bench_ws.py``):
         its assistant made; for a question its conversation stored, so the turn runs under that
         conversation's lock from the start (``lock``, held by the loop, named by the id before the
         turn can tell the id to anybody); then the turn."""
