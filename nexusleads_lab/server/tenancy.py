@@ -29,6 +29,12 @@ class Tenants:
         self._known: set[str | None] = set()
         self._lock = threading.Lock()
 
+    def known(self, identity: Identity) -> bool:
+        """Whether the organization was found already (``check`` would return at once): the
+        caller can skip the thread hop ``check``'s possible database look-up needs."""
+        with self._lock:
+            return identity.org in self._known
+
     def check(self, identity: Identity) -> None:
         """``UnknownOrganization``, or ``QueryError`` when the database cannot tell; else nothing."""
         org = identity.org

@@ -4,8 +4,8 @@ Browser → server: ``chat {message, sessionId?}``, ``reset {sessionId}``, ``sto
 Server → browser: ``session.id``, ``turn.started`` (at once on receipt), ``agent.action``,
 ``agent.text {text, status}``, ``turn.completed {text, usage}``, ``error {message}``, and beside
 them ``confirm.resolved``. Turns run on the app's bounded pool of turn threads; their events come
-back onto the event loop through one queue per connection, so the loop never waits for the model or
-the database. A session folds its running turn with ``agent.live.TurnState`` and sends the
+back onto the event loop through one outbox per connection (a batch per wake-up of the loop), so
+the loop never waits for the model or the database. A session folds its running turn with ``agent.live.TurnState`` and sends the
 streaming text through the one ``Throttle``, as every live view does. A chat message ``CONFIRM_ACTION: <id>`` is the person's click (``CANCEL_ACTION: <id>``
 declines).
 
@@ -28,6 +28,7 @@ import functools
 import json
 import logging
 import re
+import threading
 import time
 import weakref
 from collections.abc import Callable, Mapping
@@ -73,27 +74,76 @@ def read_frame(text: str) -> Any:
 
 class ConversationLocks:
     """One asyncio lock per conversation id, shared by every connection of the process; a lock
-    lives while somebody holds or waits for it."""
+    lives while somebody holds or waits for it. ``adopt`` (from any thread) names a lock already
+    held: a new conversation's, taken before the store gave its id."""
 
     def __init__(self) -> None:
         self._locks: weakref.WeakValueDictionary[str, asyncio.Lock] = weakref.WeakValueDictionary()
+        self._guard = threading.Lock()
 
     def get(self, conversation_id: str) -> asyncio.Lock:
-        lock = self._locks.get(conversation_id)
-        if lock is None:
-            lock = self._locks[conversation_id] = asyncio.Lock()
-        return lock
+        with self._guard:
+            lock = self._locks.get(conversation_id)
+            if lock is None:
+                lock = self._locks[conversation_id] = asyncio.Lock()
+            return lock
+
+    def adopt(self, conversation_id: str, lock: asyncio.Lock) -> None:
+        with self._guard:
+            self._locks[conversation_id] = lock
 
 
 def store_failure(exc: Exception) -> str:
     return failure_text("the conversation store failed", exc)
 
 
+Item = tuple["Session | None", "Event | dict[str, Any]"]
+
+
+class Outbox:
+    """A connection's events and frames on their way to its socket, in order. The turn threads
+    hand theirs over in batches: one wake-up of the event loop for whatever a thread adds before
+    the loop takes it (a wake-up per event was a GIL hand-over and a pass of the loop each,
+    ``benchmarks/bench_ws.py``)."""
+
+    def __init__(self, loop: asyncio.AbstractEventLoop) -> None:
+        self._loop = loop
+        self._items: list[Item] = []
+        self._lock = threading.Lock()
+        self._ready = asyncio.Event()
+
+    def put(self, item: Item) -> None:
+        """On the event loop."""
+        with self._lock:
+            self._items.append(item)
+        self._ready.set()
+
+    def put_from_thread(self, item: Item) -> None:
+        """On any other thread."""
+        with self._lock:
+            self._items.append(item)
+            if len(self._items) > 1:  # the wake-up of the first is on its way
+                return
+        try:
+            self._loop.call_soon_threadsafe(self._ready.set)
+        except RuntimeError:  # the loop is gone: the connection closed with the server
+            pass
+
+    async def take(self) -> list[Item]:
+        """Everything added since the last take, oldest first (waits for something)."""
+        await self._ready.wait()
+        self._ready.clear()
+        with self._lock:
+            items, self._items = self._items, []
+        return items
+
+
 @dataclass(eq=False)
 class Session:
-    """One conversation on one connection: its assistant and what its stream has shown."""
+    """One conversation on one connection: its assistant (made by its first message's hop to
+    the pool) and what its stream has shown."""
 
-    assistant: Assistant
+    assistant: Assistant | None = None
     unsubscribe: Callable[[], None] | None = None
     turn: asyncio.Future | None = None
     live: TurnState = field(default_factory=TurnState)  # the running turn, folded on its thread
@@ -113,7 +163,7 @@ class Connection:
         self.identity = identity
         self.state = websocket.app.state.nexus
         self.loop = asyncio.get_running_loop()
-        self.outbox: asyncio.Queue[tuple[Session | None, Event | dict[str, Any]]] = asyncio.Queue()
+        self.outbox = Outbox(self.loop)
         self.sessions: dict[str, Session] = {}
         self.unnamed: list[Session] = []  # sessions whose conversation has no id yet
         self.open = True
@@ -166,6 +216,7 @@ class Connection:
         if busy:  # refused before anything is made: no session, no conversation, nothing queued
             return self.error(busy)
         quota.start_turn(self.identity)
+        click = CLICK.match(message)
         try:
             self.post({"type": "turn.started"})
             session = await self._session(session_id)
@@ -176,15 +227,13 @@ class Connection:
             quota.end_turn(self.identity)
             return
         session.used = time.monotonic()
-        click = CLICK.match(message)
         if click:
             work = functools.partial(self._click, session, click.group(2), click.group(1) == "CONFIRM")
-            question = None
         else:
             work = functools.partial(self._ask, session, message)
-            question = message
         # One turn at a time per conversation: a message sent while one runs (or still stores its
         # end after its last event) waits for it, so two turns' events never interleave.
+        question = None if click else message
         session.turn = asyncio.ensure_future(self._after(session, session.turn, work, question))
         session.turn.add_done_callback(lambda _: quota.end_turn(self.identity))
         await self._let_go_of_idle()
@@ -200,14 +249,15 @@ class Connection:
                 await previous
         if session.ended:
             return
-        conversation_id = session.assistant.thread.id
-        if conversation_id is None and question is not None and session.assistant.store is not None:
-            # Named before the turn, so the turn runs under its conversation's lock from the start.
+        if session.assistant is None:  # a new session's first message: all of it in one hop
+            lock = asyncio.Lock()
+            await lock.acquire()  # a new lock: at once; it becomes the new conversation's (adopt)
             try:
-                conversation_id = await self._in_pool(self._create, session, question)
-            except Exception as exc:
-                self.error(store_failure(exc))
-                return
+                await self._in_pool(self._first, session, work, question, lock)
+            finally:
+                lock.release()
+            return
+        conversation_id = session.assistant.thread.id
         if conversation_id is None:
             await self._in_pool(self._turn, session, work)
             return
@@ -217,7 +267,7 @@ class Connection:
 
     async def _stop(self, data: dict[str, Any], session_id: str | None) -> None:
         for session in self._matching(session_id):
-            if session.busy:
+            if session.busy and session.assistant is not None:
                 session.assistant.cancel()
 
     async def _reset(self, data: dict[str, Any], session_id: str | None) -> None:
@@ -243,23 +293,29 @@ class Connection:
             await self._end(session)
 
     async def _session(self, session_id: str | None) -> Session | None:
-        if session_id is not None and session_id in self.sessions:
-            return self.sessions[session_id]
-        assistant = await self._in_pool(self.state.make_assistant, self.identity)  # off the event loop
-        session = Session(assistant)
-        if session_id is not None:
-            try:
-                await self._in_pool(self._resume, session, session_id)
-            except Exception as exc:
-                await self._in_pool(assistant.close)
-                self.error(store_failure(exc))
-                return None
-            self.sessions[session_id] = session
-        else:
+        """The session ``session_id`` names, resumed from the store if this connection has not got
+        it (None when it could not be, the ``error`` sent); without an id a new session, whose
+        assistant its first message's hop to the pool makes (``_first``)."""
+        if session_id is None:
+            session = Session()
             self.unnamed.append(session)
+            return session
+        if session_id in self.sessions:
+            return self.sessions[session_id]
+        session = Session()
+        try:
+            await self._in_pool(self._resume, session, session_id)
+        except Exception as exc:
+            self.error(store_failure(exc))
+            return None
+        self.sessions[session_id] = session
+        return session
+
+    def _follow(self, session: Session, assistant: Assistant) -> None:
+        """Send the session's events: ``assistant`` is its own from now on."""
         session.throttle = Throttle(self._text_frame)
         session.unsubscribe = assistant.subscribe(lambda event: self._from_turn(session, event))
-        return session
+        session.assistant = assistant
 
     def _name(self, session: Session, conversation_id: str) -> None:
         if session in self.unnamed:
@@ -274,15 +330,19 @@ class Connection:
 
     async def _end(self, session: Session) -> None:
         session.ended = True
-        session.assistant.cancel()
-        if session.turn is not None:
+        if session.assistant is not None:
+            session.assistant.cancel()
+        if session.turn is not None and not session.turn.done():  # a done one needs no timer
             try:
                 await asyncio.wait_for(asyncio.shield(session.turn), timeout=15)
             except Exception:
                 log.warning("a turn did not finish after its connection closed", exc_info=True)
+        elif session.turn is not None and not session.turn.cancelled() and session.turn.exception():
+            log.warning("a turn failed", exc_info=session.turn.exception())
         if session.unsubscribe:
             session.unsubscribe()
-        await self._in_pool(session.assistant.close)
+        if session.assistant is not None:
+            await self._in_pool(session.assistant.close)
 
     async def _close_sessions(self) -> None:
         sessions = {id(s): s for s in [*self.sessions.values(), *self.unnamed]}.values()
@@ -291,35 +351,58 @@ class Connection:
 
     # -- the worker threads' side --------------------------------------------------------------
 
-    @staticmethod
-    def _resume(session: Session, conversation_id: str) -> None:
+    def _resume(self, session: Session, conversation_id: str) -> None:
+        """A session's assistant made and its stored conversation resumed, in one hop."""
+        assistant = self.state.make_assistant(self.identity)
         try:
-            session.assistant.resume(conversation_id)
-        finally:
-            if (store := session.assistant.store) is not None:
-                store.close()  # a pooled store holds nothing between queries
-
-    @staticmethod
-    def _create(session: Session, question: str) -> str:
-        assistant = session.assistant
-        try:
-            return assistant.start_conversation(question).id
+            assistant.resume(conversation_id)
+        except Exception:
+            assistant.close()
+            raise
         finally:
             if (store := assistant.store) is not None:
                 store.close()  # a pooled store holds nothing between queries
+        self._follow(session, assistant)
+
+    def _first(self, session: Session, work: Callable[[], None], question: str | None, lock: asyncio.Lock) -> None:
+        """A new session's first message, on a pool thread in one hop (a round trip between the
+        loop and a pool thread costs more CPU than making the assistant: ``benchmarks/bench_ws.py``):
+        its assistant made; for a question its conversation stored, so the turn runs under that
+        conversation's lock from the start (``lock``, held by the loop, named by the id before the
+        turn can tell the id to anybody); then the turn."""
+        try:
+            assistant = self.state.make_assistant(self.identity)
+        except Exception as exc:
+            self._from_thread(None, {"type": "error", "message": failure_text("a session could not be made", exc)})
+            return
+        self._follow(session, assistant)
+        if question is not None:
+            try:
+                if (store := assistant.store) is not None:
+                    try:
+                        self.state.locks.adopt(assistant.start_conversation(question).id, lock)
+                    finally:
+                        store.close()  # a pooled store holds nothing between queries
+            except Exception as exc:
+                self._from_thread(None, {"type": "error", "message": store_failure(exc)})
+                return
+        if not session.ended:
+            self._turn(session, work)
 
     @staticmethod
     def _turn(session: Session, work: Callable[[], None]) -> None:
         """Run one turn (under its conversation's lock in this process, when it has one; the turn
         takes its lease across processes itself, ``Assistant.conversation_turn``, reloading the
         conversation first if another connection's or replica's turn added to it)."""
+        assert session.assistant is not None
         try:
             work()
         finally:
-            if session.assistant.store is not None:
-                session.assistant.store.close()
+            if (store := session.assistant.store) is not None:
+                store.close()
 
     def _ask(self, session: Session, message: str) -> None:
+        assert session.assistant is not None
         try:
             session.assistant.ask(message, origin="server")
         except Exception:  # ask reports its own failures as events; this is a bug's safety net
@@ -328,6 +411,7 @@ class Connection:
 
     def _click(self, session: Session, proposal_id: str, confirm: bool) -> None:
         assistant = session.assistant
+        assert assistant is not None
         try:
             with assistant.conversation_turn():  # its report joins the conversation after any turn running
                 outcome = assistant.confirm(proposal_id) if confirm else assistant.decline(proposal_id)
@@ -367,24 +451,21 @@ class Connection:
         self._from_thread(None, {"type": "agent.text", "text": live.text.text, "status": "streaming"})
 
     def _from_thread(self, session: Session | None, item: Event | dict[str, Any]) -> None:
-        try:
-            self.loop.call_soon_threadsafe(self.outbox.put_nowait, (session, item))
-        except RuntimeError:  # the loop is gone: the connection closed with the server
-            pass
+        self.outbox.put_from_thread((session, item))
 
     # -- sending -------------------------------------------------------------------------------
 
     def post(self, wire: dict[str, Any]) -> None:
-        self.outbox.put_nowait((None, wire))
+        self.outbox.put((None, wire))
 
     def error(self, message: str) -> None:
         self.post({"type": "error", "message": message})
 
     async def _send_loop(self) -> None:
         while True:
-            session, item = await self.outbox.get()
-            for wire in self._wire(session, item):
-                await self._send(wire)
+            for session, item in await self.outbox.take():
+                for wire in self._wire(session, item):
+                    await self._send(wire)
 
     def _all(self) -> list[Session]:
         return list({id(s): s for s in [*self.sessions.values(), *self.unnamed]}.values())
@@ -434,7 +515,8 @@ async def admit(websocket: WebSocket) -> Identity | None:
     state = websocket.app.state.nexus
     try:
         identity = state.auth.identify(websocket.headers, websocket.cookies, websocket.query_params)
-        await asyncio.to_thread(state.tenants.check, identity)
+        if not state.tenants.known(identity):  # a look-up in the database, off the event loop
+            await asyncio.to_thread(state.tenants.check, identity)
     except Unauthorized as exc:
         log.info("WebSocket refused: %s", exc)
         await refuse(websocket, 401, "Unauthorized")
