@@ -6,6 +6,7 @@ Real parts: the ``openai`` client against the loopback scripted model, the embed
 from __future__ import annotations
 
 import json
+import threading
 import time
 import uuid
 
@@ -202,6 +203,24 @@ def test_every_throttle_takes_its_rate_from_the_one_setting(monkeypatch):
     assert sent == [0], "the first value goes at once, the others wait their turn"
     throttle.flush()
     assert sent == [0, 999], "the latest value always gets through"
+
+
+def test_throttles_wait_on_one_shared_timer_thread_and_each_latest_value_arrives_unflushed():
+    sent: list[list[int]] = [[] for _ in range(20)]
+    throttles = [Throttle(box.append, rate=50) for box in sent]
+    timers_seen = 0
+    for value in range(30):  # 20 answers streaming at once, a token every 5 ms
+        for throttle in throttles:
+            throttle.push(value)
+        timers_seen = max(timers_seen, sum(isinstance(t, threading.Timer) for t in threading.enumerate()))
+        time.sleep(0.005)
+    deadline = time.monotonic() + 30
+    while any(not box or box[-1] != 29 for box in sent) and time.monotonic() < deadline:
+        time.sleep(0.01)
+    assert all(box[-1] == 29 and box == sorted(box) for box in sent), "every latest value, in order, without a flush"
+    assert all(len(box) < 30 for box in sent), "throttled"
+    assert timers_seen == 0, "no thread started per throttled window"
+    assert [t.name for t in threading.enumerate()].count("nexus-throttle") == 1
 
 
 def test_the_panel_streams_at_the_one_rate(scripted, monkeypatch):

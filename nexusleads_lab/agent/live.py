@@ -9,6 +9,8 @@ getting through.
 
 from __future__ import annotations
 
+import heapq
+import logging
 import threading
 import time
 from collections.abc import Callable
@@ -26,6 +28,8 @@ from .events import (
     TurnCompleted,
     TurnStarted,
 )
+
+log = logging.getLogger(__name__)
 
 #: The one rate setting: live updates a second that any view sends on, at most.
 UPDATES_PER_SECOND = 25.0
@@ -90,9 +94,61 @@ class TurnState:
 T = TypeVar("T")
 
 
+class Timer:
+    """A call ``Timers`` will make, unless cancelled first."""
+
+    __slots__ = ("cancelled", "fn")
+
+    def __init__(self, fn: Callable[[], None]) -> None:
+        self.fn = fn
+        self.cancelled = False
+
+    def cancel(self) -> None:
+        self.cancelled = True
+
+
+class Timers:
+    """One daemon thread that makes the delayed calls of every throttle in the process. A
+    ``threading.Timer`` per throttled window started a thread each time: ~25 a second for every
+    answer streaming token by token, each thread's start costing more CPU than what it sent."""
+
+    def __init__(self) -> None:
+        self._heap: list[tuple[float, int, Timer]] = []
+        self._seq = 0
+        self._cond = threading.Condition()
+        self._thread: threading.Thread | None = None
+
+    def call_later(self, delay: float, fn: Callable[[], None]) -> Timer:
+        timer = Timer(fn)
+        with self._cond:
+            self._seq += 1
+            heapq.heappush(self._heap, (time.monotonic() + delay, self._seq, timer))
+            if self._thread is None or not self._thread.is_alive():
+                self._thread = threading.Thread(target=self._run, name="nexus-throttle", daemon=True)
+                self._thread.start()
+            self._cond.notify()
+        return timer
+
+    def _run(self) -> None:
+        while True:  # a daemon thread: it ends with the process
+            with self._cond:
+                while not self._heap or self._heap[0][0] > time.monotonic():
+                    self._cond.wait(self._heap[0][0] - time.monotonic() if self._heap else None)
+                _, _, timer = heapq.heappop(self._heap)
+            if not timer.cancelled:
+                try:
+                    timer.fn()
+                except Exception:  # a view's failure is its own; the other throttles keep their pace
+                    log.exception("a throttled update failed")
+
+
+#: The process's timer thread, shared by every throttle.
+TIMERS = Timers()
+
+
 class Throttle(Generic[T]):
     """Pass values on to ``send`` at most ``rate`` times a second (default ``UPDATES_PER_SECOND``);
-    the latest value always gets through, from a timer thread when nothing else comes. ``flush``
+    the latest value always gets through, from the timer thread (``TIMERS``) when nothing else comes. ``flush``
     sends what waits at once, so a view sends it before the event that follows it."""
 
     def __init__(self, send: Callable[[T], None], rate: float | None = None) -> None:
@@ -103,7 +159,7 @@ class Throttle(Generic[T]):
         self._last = 0.0
         self._pending: T | None = None
         self._dirty = False
-        self._timer: threading.Timer | None = None
+        self._timer: Timer | None = None
 
     def push(self, value: T) -> None:
         with self._lock:
@@ -112,9 +168,7 @@ class Throttle(Generic[T]):
             if wait <= 0:
                 self._send()
             elif self._timer is None:
-                self._timer = threading.Timer(wait, self._fire)
-                self._timer.daemon = True
-                self._timer.start()
+                self._timer = TIMERS.call_later(wait, self._fire)
 
     def flush(self) -> None:
         with self._lock:
