@@ -81,6 +81,12 @@ def send_chat(client: openai.OpenAI, body: bytes) -> ChatStream:
     prepared = _prepared_for(client)
     options = prepared.options
     max_retries = client.max_retries
+
+    def pause(retries_taken: int, response: httpx2.Response | None = None) -> None:  # the SDK's backoff
+        client._sleep_for_retry(
+            retries_taken=retries_taken, max_retries=max_retries, options=options, response=response
+        )
+
     for retries_taken in range(max_retries + 1):
         remaining = max_retries - retries_taken
         request = prepared.request(body, retries_taken)
@@ -88,27 +94,21 @@ def send_chat(client: openai.OpenAI, body: bytes) -> ChatStream:
             response = client._send_request(request, stream=True)
         except timeout_exceptions() as err:
             if remaining > 0:
-                client._sleep_for_retry(
-                    retries_taken=retries_taken, max_retries=max_retries, options=options, response=None
-                )
+                pause(retries_taken)
                 continue
             raise openai.APITimeoutError(request=request) from err
         except openai.OpenAIError:
             raise
         except request_exceptions() as err:
             if remaining > 0:
-                client._sleep_for_retry(
-                    retries_taken=retries_taken, max_retries=max_retries, options=options, response=None
-                )
+                pause(retries_taken)
                 continue
             raise openai.APIConnectionError(request=request) from err
         if response.is_success:
             return ChatStream(response)
         if remaining > 0 and client._should_retry(response):
             response.close()
-            client._sleep_for_retry(
-                retries_taken=retries_taken, max_retries=max_retries, options=options, response=response
-            )
+            pause(retries_taken, response)
             continue
         response.read()
         raise client._make_status_error_from_response(response) from None
