@@ -4,13 +4,15 @@ after another assistant's instead of beside it."""
 
 from __future__ import annotations
 
+import logging
 import threading
+import time
 import uuid
 
 import pytest
 from scripted import TIER_SQL, message
 
-from nexusleads_lab.db.lease import LEASES
+from nexusleads_lab.db.lease import LEASES, Leases
 from nexusleads_lab.db.store import ConversationStore
 from nexusleads_lab.replay.cassette import last_user_message
 from nexusleads_lab.testing.modelserver import ModelServer, Script, text, tool_calls
@@ -150,3 +152,31 @@ def test_a_turn_gives_its_lease_back_with_its_answer_but_not_a_lease_an_outer_bl
         assert [m["message"]["content"] for m in a.history() if m["role"] == "user"] == ["start", "inside", "after"]
     finally:
         other.close()
+
+
+def test_a_lease_given_back_with_the_answer_is_not_renewed_nor_reported_lost_but_a_taken_one_is(db, caplog):
+    leases = Leases(renew=0.005)  # renewing all the time, so any renewal after the answer would be seen
+    user = f"lease-{uuid.uuid4().hex[:8]}"
+    store = ConversationStore(db.store_url(ORG), ORG, user, guard=True)
+    answered, taken = store.create("answered"), store.create("taken")
+    try:
+        with caplog.at_level(logging.WARNING, logger="nexusleads_lab.db.lease"):
+            with leases.hold(store, answered, cancelled=lambda: False):
+                holder = leases.own(answered)
+                assert holder
+                leases.stop_renewing(holder)  # as the turn's last write does (Conversations._keep)
+                store.append_all(
+                    answered, [("assistant", {"message": {"role": "assistant", "content": "done"}})], release=holder
+                )
+                time.sleep(0.2)  # many renewal rounds between the write and the block's bookkeeping
+                leases.gave_back(answered)
+            assert store.holder(answered) is None
+            assert "was lost" not in caplog.text
+            with leases.hold(store, taken, cancelled=lambda: False):  # the control: a lease taken away
+                store.release(taken, leases.own(taken))
+                deadline = time.monotonic() + 30
+                while "was lost" not in caplog.text and time.monotonic() < deadline:
+                    time.sleep(0.01)
+            assert f"the turn lease of {taken} was lost" in caplog.text
+    finally:
+        store.close()

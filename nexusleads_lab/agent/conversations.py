@@ -124,6 +124,8 @@ class Conversations:
         from ..db.lease import LEASES
 
         holder = LEASES.own(conversation_id) if last else None
+        if holder is not None:
+            LEASES.stop_renewing(holder)
         store.append_all(conversation_id, stored, release=holder)
         if holder is not None:
             LEASES.gave_back(conversation_id)

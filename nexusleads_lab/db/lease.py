@@ -116,6 +116,13 @@ class Leases:
         held = self._mine().get(conversation_id)
         return (held.holder or None) if held else None
 
+    def stop_renewing(self, holder: str) -> None:
+        """The turn's last write is about to give this lease back: the renewing thread leaves it
+        alone from now on (a renewal after that write would find it gone and call it lost). If the
+        write fails, the block still gives it back when it ends."""
+        with self._lock:
+            self._held.pop(holder, None)
+
     def gave_back(self, conversation_id: str) -> None:
         """This thread's lease of the conversation went back with the turn's last write: it is not
         renewed any more, nor given back again when its block ends."""
@@ -149,6 +156,11 @@ class Leases:
             self._thread = threading.Thread(target=self._renew_loop, name="nexus-lease", daemon=True)
             self._thread.start()
 
+    def _renewing(self, holder: str) -> bool:
+        """Still held and renewed (not given back, or being given back, since the renewal began)."""
+        with self._lock:
+            return holder in self._held
+
     def _renew_loop(self) -> None:
         while True:  # a daemon thread: it ends with the process
             time.sleep(self.renew_every)
@@ -156,7 +168,7 @@ class Leases:
                 held = list(self._held.items())
             for holder, (store, conversation_id) in held:
                 try:
-                    if not store.renew(conversation_id, holder, self.ttl):
+                    if not store.renew(conversation_id, holder, self.ttl) and self._renewing(holder):
                         log.warning("the turn lease of %s was lost (it ran out and was taken)", conversation_id)
                 except Exception:
                     log.warning("could not renew the turn lease of %s", conversation_id, exc_info=True)
