@@ -508,7 +508,9 @@ async def settle(pid: Pids, seconds: float = 2.0) -> int:
     return rss_bytes(pid)
 
 
-async def run_rounds(info: dict, pid: Pids, model: BenchModel, sessions: int, baseline: int, label: str) -> dict:
+async def run_rounds(
+    info: dict, pid: Pids, model: BenchModel, sessions: int, baseline: int, label: str, workers: int = 0
+) -> dict:
     """``info["ws"]``: one server's URL, or the replicas' (session i goes to replica i mod n, as a
     round-robin load balancer would send it)."""
     urls = info["ws"] if isinstance(info["ws"], list) else [info["ws"]]
@@ -525,6 +527,15 @@ async def run_rounds(info: dict, pid: Pids, model: BenchModel, sessions: int, ba
                 await ws.close()
 
     await sequential("a", max(baseline, len(urls)))  # also the warm-up (every replica): imports, first connections
+    if workers:  # the kernel hands a shared socket's connections to whichever worker accepts first:
+        # turns at once until every worker has answered some (a cold worker's first turn imports
+        # and connects, which is not what a turn costs)
+        for i in range(workers * 4):
+            ws = await asyncio.gather(*(open_ws(urls[0]) for _ in range(workers * 2)))
+            try:
+                await asyncio.gather(*(one_turn(w, f"q{label}-w{i}-{k}", 120) for k, w in enumerate(ws)))
+            finally:
+                await asyncio.gather(*(w.close() for w in ws))
     cpu0 = cpu_seconds(pid)
     await sequential("c")  # the single-session turns whose CPU is counted
     out["cpu_per_turn_single"] = (cpu_seconds(pid) - cpu0) / max(baseline, 1)
@@ -771,7 +782,10 @@ def server_runs(args: argparse.Namespace) -> list[dict]:
                             supervisor, pids, url = start_serve_workers(home, srv.base_url, code, count)
                             info = {**seeded, "ws": url, "pgdata": pgdata}
                         log(f"server pids {pids}: baseline x{args.baseline}, then {args.sessions} sessions at once")
-                        result = asyncio.run(run_rounds(info, pids, model, args.sessions, args.baseline, label))
+                        workers = count if kind == "workers" else 0
+                        result = asyncio.run(
+                            run_rounds(info, pids, model, args.sessions, args.baseline, label, workers)
+                        )
                     finally:
                         for proc, _ in started:
                             stop_server(proc)
@@ -985,7 +999,8 @@ def report(all_runs: list[dict], codex: dict | None, args: argparse.Namespace) -
         f"{args.delay:.1f} s (two `psql` tool calls, then a dashboard: 3 requests a turn). *Added* = the turn's "
         "wall time minus the model server's own serve time for that turn's requests. The server runs in its own "
         "process (its RSS from /proc), with its own embedded PostgreSQL; clients and model in another. "
-        f"Baseline: 1 session at a time, {args.baseline} turns before and {args.baseline} after the burst, same run. "
+        f"Baseline: 1 session at a time, {args.baseline} turns before and {args.baseline} after the burst, same run, "
+        "after a warm-up (for `--workers N`: turns 2N at a time until every worker has answered some). "
         f"Server code: {args.code_name}."
     )
     parts.append("")
