@@ -1000,7 +1000,7 @@ def report(all_runs: list[dict], codex: dict | None, args: argparse.Namespace) -
         "wall time minus the model server's own serve time for that turn's requests. The server runs in its own "
         "process (its RSS from /proc), with its own embedded PostgreSQL; clients and model in another. "
         f"Baseline: 1 session at a time, {args.baseline} turns before and {args.baseline} after the burst, same run, "
-        "after a warm-up (for `--workers N`: turns 2N at a time until every worker has answered some). "
+        "after a warm-up (for `--workers N` also four rounds of 2N turns at once, so that every worker has answered some). "
         f"Server code: {args.code_name}."
     )
     parts.append("")
