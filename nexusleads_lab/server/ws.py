@@ -5,8 +5,9 @@ Server → browser: ``session.id``, ``turn.started`` (at once on receipt), ``age
 ``agent.text {text, status}``, ``turn.completed {text, usage}``, ``error {message}``, and beside
 them ``confirm.resolved``. Turns run on the app's bounded pool of turn threads; their events come
 back onto the event loop through one outbox per connection (a batch per wake-up of the loop), so
-the loop never waits for the model or the database. A session folds its running turn with ``agent.live.TurnState`` and sends the
-streaming text through the one ``Throttle``, as every live view does. A chat message ``CONFIRM_ACTION: <id>`` is the person's click (``CANCEL_ACTION: <id>``
+the loop never waits for the model or the database. A session folds its running turn with
+``agent.live.TurnState`` and sends the streaming text through the one ``Throttle``, as every live
+view does. A chat message ``CONFIRM_ACTION: <id>`` is the person's click (``CANCEL_ACTION: <id>``
 declines).
 
 One turn at a time per conversation, however many connections name it (a reconnect storm),
