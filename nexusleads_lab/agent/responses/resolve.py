@@ -128,13 +128,13 @@ class _Table:
         """The first ``limit`` rows of column ``pos``."""
         if self._df is not None:
             series = self._df.iloc[:limit, pos]
-            dtype = series.dtype
+            dtype, types = series.dtype, pd.api.types
             return _Column(
                 series.tolist(),
-                integer=_is_integer_dtype(dtype),
-                boolean=_is_bool_dtype(dtype),
-                numeric=_is_numeric_dtype(dtype),
-                datetime=_is_datetime_dtype(dtype),
+                integer=_dtype_is(types.is_integer_dtype, dtype) and not _dtype_is(types.is_bool_dtype, dtype),
+                boolean=_dtype_is(types.is_bool_dtype, dtype),
+                numeric=_dtype_is(types.is_numeric_dtype, dtype),
+                datetime=_dtype_is(types.is_datetime64_any_dtype, dtype),
                 series=lambda: series,
             )
         result = self._result
@@ -161,30 +161,10 @@ class _Table:
         return self._result.column_values(pos, row + 1)[row]
 
 
-def _is_integer_dtype(dtype: Any) -> bool:
+def _dtype_is(test: Callable[[Any], bool], dtype: Any) -> bool:
+    """``pandas.api.types``' ``test`` of a column's dtype, False for a dtype it cannot judge."""
     try:
-        return pd.api.types.is_integer_dtype(dtype) and not pd.api.types.is_bool_dtype(dtype)
-    except Exception:
-        return False
-
-
-def _is_bool_dtype(dtype: Any) -> bool:
-    try:
-        return pd.api.types.is_bool_dtype(dtype)
-    except Exception:
-        return False
-
-
-def _is_numeric_dtype(dtype: Any) -> bool:
-    try:
-        return pd.api.types.is_numeric_dtype(dtype)
-    except Exception:
-        return False
-
-
-def _is_datetime_dtype(dtype: Any) -> bool:
-    try:
-        return pd.api.types.is_datetime64_any_dtype(dtype)
+        return bool(test(dtype))
     except Exception:
         return False
 
