@@ -155,6 +155,10 @@ def test_a_turn_gives_its_lease_back_with_its_answer_but_not_a_lease_an_outer_bl
 
 
 def test_a_lease_given_back_with_the_answer_is_not_renewed_nor_reported_lost_but_a_taken_one_is(db, caplog):
+    def renewers() -> int:
+        return [t.name for t in threading.enumerate()].count("nexus-lease")
+
+    before = renewers()
     leases = Leases(renew=0.005)  # renewing all the time, so any renewal after the answer would be seen
     user = f"lease-{uuid.uuid4().hex[:8]}"
     store = ConversationStore(db.store_url(ORG), ORG, user, guard=True)
@@ -178,5 +182,9 @@ def test_a_lease_given_back_with_the_answer_is_not_renewed_nor_reported_lost_but
                 while "was lost" not in caplog.text and time.monotonic() < deadline:
                     time.sleep(0.01)
             assert f"the turn lease of {taken} was lost" in caplog.text
+        deadline = time.monotonic() + 30
+        while renewers() > before and time.monotonic() < deadline:
+            time.sleep(0.01)
+        assert renewers() <= before, "the renewing thread ends once nothing is held"
     finally:
         store.close()

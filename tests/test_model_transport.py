@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import json
 import socket
+import threading
 import time
 
 import httpx2
@@ -101,11 +102,16 @@ def test_an_error_body_that_is_not_json_reads_as_the_sdk_reads_it():
 
 @pytest.fixture()
 def sleeps(monkeypatch):
-    """The retry waits the client asked for (the SDK's ``time.sleep``), slept for at most 10 ms."""
+    """The retry waits the client asked for on the test's thread (the SDK's ``time.sleep`` is the
+    time module's: other threads of the test process sleep through it too), slept for at most 10 ms."""
     waits: list[float] = []
     real = time.sleep
+    me = threading.get_ident()
 
     def sleep(seconds: float) -> None:
+        if threading.get_ident() != me:
+            real(seconds)
+            return
         waits.append(seconds)
         real(min(seconds, 0.01))
 

@@ -162,10 +162,15 @@ class Leases:
             return holder in self._held
 
     def _renew_loop(self) -> None:
-        while True:  # a daemon thread: it ends with the process
+        """Renew what is held every ``renew_every`` seconds; end once nothing is (the next lease
+        taken starts the thread again, ``_start``, under the same lock)."""
+        while True:
             time.sleep(self.renew_every)
             with self._lock:
                 held = list(self._held.items())
+                if not held:
+                    self._thread = None
+                    return
             for holder, (store, conversation_id) in held:
                 try:
                     if not store.renew(conversation_id, holder, self.ttl) and self._renewing(holder):
