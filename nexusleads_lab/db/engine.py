@@ -725,24 +725,20 @@ def _needs_care(col: pa.ChunkedArray) -> bool:
 def _column_to_series(col: pa.ChunkedArray, fld: pa.Field) -> pd.Series:
     typ = col.type
     if isinstance(typ, pa.BaseExtensionType):
+        if getattr(typ, "extension_name", "") in ("arrow.json", "arrow.uuid"):
+            return pd.Series(column_objects(col, fld), dtype=object)
         storage = pa.chunked_array([c.storage for c in col.chunks], type=typ.storage_type)
-        if getattr(typ, "extension_name", "") == "arrow.json":
-            return pd.Series([None if v is None else json.loads(v) for v in storage.to_pylist()], dtype=object)
         if _pg_type(fld) == "numeric":
             # float64, the dtype pandas users compute with (a decimal dtype cannot hold NaN or a scale
             # per value); the exact text goes to the model and --json (QueryResult.numeric_text).
             return pd.Series(pc.cast(storage, pa.float64()).to_numpy(zero_copy_only=False))
-        if getattr(typ, "extension_name", "") == "arrow.uuid":
-            return pd.Series([None if v is None else uuid.UUID(bytes=v) for v in storage.to_pylist()], dtype=object)
         col, typ = storage, storage.type
     if pa.types.is_interval(typ):
         return temporal.intervals(col)
-    if pa.types.is_list(typ) or pa.types.is_large_list(typ) or pa.types.is_struct(typ):
-        return pd.Series(col.to_pylist(), dtype=object)
+    if pa.types.is_list(typ) or pa.types.is_large_list(typ) or pa.types.is_struct(typ) or temporal.needs_care(col):
+        return pd.Series(column_objects(col, fld), dtype=object)  # the values as Python holds them
     if typ in _INT_TYPES:
         return col.to_pandas(types_mapper=_INT_TYPES.get)
-    if temporal.needs_care(col):
-        return pd.Series(temporal.to_objects(col), dtype=object)
     return col.to_pandas()
 
 
