@@ -165,19 +165,17 @@ def test_a_lease_given_back_with_the_answer_is_not_renewed_nor_reported_lost_but
     answered, taken = store.create("answered"), store.create("taken")
     try:
         with caplog.at_level(logging.WARNING, logger="nexusleads_lab.db.lease"):
-            with leases.hold(store, answered, cancelled=lambda: False):
-                holder = leases.own(answered)
+            # as a turn's last write does (Conversations._keep)
+            with leases.hold(store, answered, cancelled=lambda: False), leases.giving_back(answered) as holder:
                 assert holder
-                leases.stop_renewing(holder)  # as the turn's last write does (Conversations._keep)
                 store.append_all(
                     answered, [("assistant", {"message": {"role": "assistant", "content": "done"}})], release=holder
                 )
                 time.sleep(0.2)  # many renewal rounds between the write and the block's bookkeeping
-                leases.gave_back(answered)
             assert store.holder(answered) is None
             assert "was lost" not in caplog.text
-            with leases.hold(store, taken, cancelled=lambda: False):  # the control: a lease taken away
-                store.release(taken, leases.own(taken))
+            with leases.hold(store, taken, cancelled=lambda: False) as held:  # the control: a lease taken away
+                store.release(taken, held.holder)
                 deadline = time.monotonic() + 30
                 while "was lost" not in caplog.text and time.monotonic() < deadline:
                     time.sleep(0.01)

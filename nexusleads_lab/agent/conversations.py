@@ -123,12 +123,11 @@ class Conversations:
             return
         from ..db.lease import LEASES
 
-        holder = LEASES.own(conversation_id) if last else None
-        if holder is not None:
-            LEASES.stop_renewing(holder)
-        store.append_all(conversation_id, stored, release=holder)
-        if holder is not None:
-            LEASES.gave_back(conversation_id)
+        if not last:
+            store.append_all(conversation_id, stored)
+            return
+        with LEASES.giving_back(conversation_id) as holder:
+            store.append_all(conversation_id, stored, release=holder)
 
     def record_question(self, question: str, *, reports: Outcome | None = None) -> None:
         """A turn's question; a confirmation's follow-up (``reports``) keeps its outcome beside its line."""

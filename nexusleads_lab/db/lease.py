@@ -10,7 +10,8 @@ kernel restarted mid-turn). Nothing is held open for the turn's length: no conne
 advisory locks).
 A thread that already holds a conversation's lease holds it again for free (a confirmation's
 follow-up question inside its report). A turn's last write may give its lease back in the same
-statement (``ConversationStore.append_all(release=...)``, then ``gave_back``): one round trip less.
+statement (``giving_back`` names it to ``ConversationStore.append_all(release=...)``): one round
+trip less.
 """
 
 from __future__ import annotations
@@ -103,33 +104,29 @@ class Leases:
         finally:
             with self._lock:
                 self._held.pop(holder, None)
-            if mine.get(conversation_id) is held:  # not given back by the turn's last write (``gave_back``)
+            if mine.get(conversation_id) is held:  # not given back by the turn's last write (``giving_back``)
                 del mine[conversation_id]
                 try:
                     held.released = store.release(conversation_id, holder)
                 except Exception:  # it runs out on its own
                     log.warning("could not give back the turn lease of %s", conversation_id, exc_info=True)
 
-    def own(self, conversation_id: str) -> str | None:
-        """The holder this thread's block holds the conversation's lease as; None when it holds
-        none, or holds it inside another block of its own (which gives it back)."""
+    @contextlib.contextmanager
+    def giving_back(self, conversation_id: str) -> Iterator[str | None]:
+        """For the turn's last write, which gives this thread's lease of the conversation back in
+        the same statement: the holder to name in it (None when this thread holds none, or holds it
+        inside another block of its own, which gives it back). From here on the renewing thread
+        leaves the lease alone (a renewal after that write would find it gone and call it lost);
+        once the write is done the block does not give it back again. If the write fails, the
+        block still gives it back when it ends."""
         held = self._mine().get(conversation_id)
-        return (held.holder or None) if held else None
-
-    def stop_renewing(self, holder: str) -> None:
-        """The turn's last write is about to give this lease back: the renewing thread leaves it
-        alone from now on (a renewal after that write would find it gone and call it lost). If the
-        write fails, the block still gives it back when it ends."""
+        if held is None or not held.holder:
+            yield None
+            return
         with self._lock:
-            self._held.pop(holder, None)
-
-    def gave_back(self, conversation_id: str) -> None:
-        """This thread's lease of the conversation went back with the turn's last write: it is not
-        renewed any more, nor given back again when its block ends."""
-        held = self._mine().pop(conversation_id, None)
-        if held is not None:
-            with self._lock:
-                self._held.pop(held.holder, None)
+            self._held.pop(held.holder, None)
+        yield held.holder
+        self._mine().pop(conversation_id, None)
 
     def _mine(self) -> dict[str, Held]:
         return self._local.__dict__.setdefault("held", {})
