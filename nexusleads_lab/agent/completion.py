@@ -139,7 +139,7 @@ class StreamReader:
         """Read one chunk; returns the answer text it added (for streaming display)."""
         done = self._done
         done.chunks += 1
-        chunk = raw if isinstance(raw, dict) else {}
+        chunk = _mapping(raw)
         if not chunk.keys() <= _READ_FIELDS:
             extras = sorted(k for k in chunk if k not in _READ_FIELDS)
             self.quirk(f"extra fields ({', '.join(extras[:4])})")

@@ -148,8 +148,8 @@ TIMERS = Timers()
 
 class Throttle(Generic[T]):
     """Pass values on to ``send`` at most ``rate`` times a second (default ``UPDATES_PER_SECOND``);
-    the latest value always gets through, from the timer thread (``TIMERS``) when nothing else comes. ``flush``
-    sends what waits at once, so a view sends it before the event that follows it."""
+    the latest value always gets through, from the timer thread (``TIMERS``) when nothing else
+    comes. ``flush`` sends what waits at once, so a view sends it before the event that follows it."""
 
     def __init__(self, send: Callable[[T], None], rate: float | None = None) -> None:
         self.rate = float(rate or UPDATES_PER_SECOND)

@@ -1,8 +1,8 @@
 """The tools the model may call: ``psql`` (a read query) and ``read_file`` (a skill file).
 
 What goes back to the model is bounded whatever the result size: the full result stays in
-the kernel (a DataFrame when the notebook asks for it) under a short result id, and the model gets its shape and a cut
-preview of at most ``MAX_TOOL_BYTES``.
+the kernel (a DataFrame when the notebook asks for it) under a short result id, and the model
+gets its shape and a cut preview of at most ``MAX_TOOL_BYTES``.
 """
 
 from __future__ import annotations
