@@ -1,6 +1,10 @@
 """One chat request as `agent.transport` sends and reads it, side by side with the plain `openai`
 SDK against the same loopback server: the same request on the wire, the same retries, the same
-exceptions and messages, the same chunks out of the same SSE bytes however they are split."""
+exceptions and messages, the same chunks out of the same SSE bytes however they are split.
+
+Each side-by-side test runs both ways the transport sends: ``httpx`` (a plain SDK client: through
+its httpx client, as for a recording or a proxy) and ``lean`` (``make_client``'s transport:
+``http.client`` over ``agent.http_pool``)."""
 
 from __future__ import annotations
 
@@ -16,8 +20,9 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 from openai._streaming import SSEDecoder
 
+from nexusleads_lab.agent import transport
 from nexusleads_lab.agent.model_call import open_stream, request_body
-from nexusleads_lab.agent.transport import ChatStream
+from nexusleads_lab.agent.transport import ChatStream, LeanTransport
 from nexusleads_lab.testing.modelserver import ModelServer, RawReply, Script, http_error, text
 
 MESSAGES = [{"role": "user", "content": "Leads by tier, née ünïcode?"}]
@@ -36,6 +41,24 @@ def sdk_stream(client: openai.OpenAI):
 
 def ours(client: openai.OpenAI):
     return open_stream(client, "m", MESSAGES)
+
+
+@pytest.fixture(params=["httpx", "lean"])
+def way(request) -> str:
+    return request.param
+
+
+def client_for(way: str, base_url: str, *, limits: httpx2.Limits | None = None, **options) -> openai.OpenAI:
+    """An SDK client whose chat requests ``open_stream`` sends the given way (the SDK's own
+    requests always go through its httpx client)."""
+    if way == "lean":
+        lean = LeanTransport(limits=limits) if limits is not None else LeanTransport()
+        client = openai.OpenAI(base_url=base_url, http_client=openai.DefaultHttpxClient(transport=lean), **options)
+        assert transport._prepared_for(client).route is not None, "the chat requests take the lean way"
+        return client
+    if limits is not None:
+        options["http_client"] = openai.DefaultHttpxClient(limits=limits)
+    return openai.OpenAI(base_url=base_url, **options)
 
 
 def outcome(send, client: openai.OpenAI):
@@ -60,10 +83,10 @@ class SeeHeaders:
         self.then.serve(wire)
 
 
-def test_the_server_sees_the_request_the_sdk_sends_and_the_answer_reads_the_same():
+def test_the_server_sees_the_request_the_sdk_sends_and_the_answer_reads_the_same(way):
     seen: list[dict[str, str]] = []
     with ModelServer(Script([SeeHeaders(seen, text("Same answer.")) for _ in range(2)])) as server:
-        client = openai.OpenAI(base_url=server.base_url, api_key="sk-test-key", max_retries=0)
+        client = client_for(way, server.base_url, api_key="sk-test-key", max_retries=0)
         assert outcome(sdk_stream, client) == outcome(ours, client)
         client.close()
     assert seen[0] == seen[1] and seen[1]["authorization"] == "Bearer sk-test-key"
@@ -72,17 +95,17 @@ def test_the_server_sees_the_request_the_sdk_sends_and_the_answer_reads_the_same
 
 
 @pytest.mark.parametrize("status", [400, 401, 403, 404, 409, 422, 429, 500, 503])
-def test_an_http_error_is_the_sdks_own_exception_with_its_message(status):
+def test_an_http_error_is_the_sdks_own_exception_with_its_message(status, way):
     step = http_error(status, f"refused with {status}", code="nope", should_retry=False)
     with ModelServer(Script([step, step])) as server:
-        client = openai.OpenAI(base_url=server.base_url, api_key="k", max_retries=2)
+        client = client_for(way, server.base_url, api_key="k", max_retries=2)
         theirs, mine = outcome(sdk_stream, client), outcome(ours, client)
         client.close()
     assert mine == theirs and mine[2] == status and f"refused with {status}" in mine[1]
     assert len(server.requests) == 2, "x-should-retry: false is obeyed"
 
 
-def test_an_error_body_that_is_not_json_reads_as_the_sdk_reads_it():
+def test_an_error_body_that_is_not_json_reads_as_the_sdk_reads_it(way):
     class Plain:
         def serve(self, wire) -> None:
             handler = wire._handler
@@ -94,7 +117,7 @@ def test_an_error_body_that_is_not_json_reads_as_the_sdk_reads_it():
             handler.wfile.write(b"<h1>gateway</h1>"[:15])
 
     with ModelServer(Script([Plain(), Plain()])) as server:
-        client = openai.OpenAI(base_url=server.base_url, api_key="k", max_retries=0)
+        client = client_for(way, server.base_url, api_key="k", max_retries=0)
         theirs, mine = outcome(sdk_stream, client), outcome(ours, client)
         client.close()
     assert mine == theirs and mine[0] is openai.InternalServerError
@@ -119,7 +142,7 @@ def sleeps(monkeypatch):
     return waits
 
 
-def test_429_and_5xx_are_retried_after_the_wait_the_server_asks_then_the_answer_streams(sleeps):
+def test_429_and_5xx_are_retried_after_the_wait_the_server_asks_then_the_answer_streams(sleeps, way):
     runs = {}
     for name, send in (("sdk", sdk_stream), ("ours", ours)):
         seen: list[dict[str, str]] = []
@@ -130,7 +153,7 @@ def test_429_and_5xx_are_retried_after_the_wait_the_server_asks_then_the_answer_
         ]
         sleeps.clear()
         with ModelServer(Script(steps)) as server:
-            client = openai.OpenAI(base_url=server.base_url, api_key="k", max_retries=2)
+            client = client_for(way, server.base_url, api_key="k", max_retries=2)
             runs[name] = (outcome(send, client), list(sleeps), [h["x-stainless-retry-count"] for h in seen])
             client.close()
     assert runs["ours"] == runs["sdk"]
@@ -138,10 +161,10 @@ def test_429_and_5xx_are_retried_after_the_wait_the_server_asks_then_the_answer_
     assert chunks[0] == "chunks" and waits == [0.04, 2.0] and tries == ["0", "1", "2"]
 
 
-def test_the_last_retry_failing_raises_the_last_status_and_waits_back_off_in_between(sleeps):
+def test_the_last_retry_failing_raises_the_last_status_and_waits_back_off_in_between(sleeps, way):
     step = http_error(500, "still broken")
     with ModelServer(Script([step] * 6)) as server:
-        client = openai.OpenAI(base_url=server.base_url, api_key="k", max_retries=2)
+        client = client_for(way, server.base_url, api_key="k", max_retries=2)
         theirs = outcome(sdk_stream, client)
         their_waits = list(sleeps)
         sleeps.clear()
@@ -151,11 +174,11 @@ def test_the_last_retry_failing_raises_the_last_status_and_waits_back_off_in_bet
     assert len(sleeps) == len(their_waits) == 2 and all(0 < w <= 8 for w in sleeps)
 
 
-def test_nothing_listening_is_a_connection_error_after_the_retries(sleeps):
+def test_nothing_listening_is_a_connection_error_after_the_retries(sleeps, way):
     with socket.socket() as s:
         s.bind(("127.0.0.1", 0))
         port = s.getsockname()[1]  # closed again: nothing listens there
-    client = openai.OpenAI(base_url=f"http://127.0.0.1:{port}/v1", api_key="k", max_retries=1)
+    client = client_for(way, f"http://127.0.0.1:{port}/v1", api_key="k", max_retries=1)
     theirs = outcome(sdk_stream, client)
     mine = outcome(ours, client)
     client.close()
@@ -163,10 +186,10 @@ def test_nothing_listening_is_a_connection_error_after_the_retries(sleeps):
 
 
 @pytest.mark.parametrize("where", ["before the headers", "mid-stream"])
-def test_a_read_timeout_is_the_sdks_timeout_error(where):
+def test_a_read_timeout_is_the_sdks_timeout_error(where, way):
     slow = http_error(500, "late", delay=1.0) if where == "before the headers" else text("a b c d e f", delay=0.5)
     with ModelServer(Script([slow, slow])) as server:
-        client = openai.OpenAI(base_url=server.base_url, api_key="k", max_retries=0, timeout=0.2)
+        client = client_for(way, server.base_url, api_key="k", max_retries=0, timeout=0.2)
         theirs, mine = outcome(sdk_stream, client), outcome(ours, client)
         client.close()
     assert mine == theirs and mine[0] is openai.APITimeoutError
@@ -182,19 +205,19 @@ def test_a_read_timeout_is_the_sdks_timeout_error(where):
         "data: [DONE] and more",
     ],
 )
-def test_an_error_or_garbage_inside_a_200_stream_is_what_the_sdk_raises(event):
+def test_an_error_or_garbage_inside_a_200_stream_is_what_the_sdk_raises(event, way):
     head = 'data: {"choices": [{"index": 0, "delta": {"content": "Hal"}}]}'
     reply = RawReply((head, event, "data: [DONE]"))
     with ModelServer(Script([reply, reply])) as server:
-        client = openai.OpenAI(base_url=server.base_url, api_key="k", max_retries=0)
+        client = client_for(way, server.base_url, api_key="k", max_retries=0)
         theirs, mine = outcome(sdk_stream, client), outcome(ours, client)
         client.close()
     assert mine == theirs
 
 
-def test_three_answers_in_a_row_share_one_connection():
+def test_three_answers_in_a_row_share_one_connection(way):
     with ModelServer(Script([text("one"), text("two"), text("three", chunk_size=1)])) as server:
-        client = openai.OpenAI(base_url=server.base_url, api_key="k", max_retries=0)
+        client = client_for(way, server.base_url, api_key="k", max_retries=0)
         answers = [
             "".join(c["choices"][0]["delta"].get("content") or "" for c in ours(client) if c["choices"])
             for _ in range(3)
@@ -203,11 +226,9 @@ def test_three_answers_in_a_row_share_one_connection():
     assert answers == ["one", "two", "three"] and server.connections_opened == 1
 
 
-def test_a_stream_closed_from_another_thread_stops_at_once_and_is_not_drained():
-    import threading
-
+def test_a_stream_closed_from_another_thread_stops_at_once_and_is_not_drained(way):
     with ModelServer(Script([text("word " * 200, chunk_size=5, delay=0.05), text("next")])) as server:
-        client = openai.OpenAI(base_url=server.base_url, api_key="k", max_retries=0)
+        client = client_for(way, server.base_url, api_key="k", max_retries=0)
         stream = ours(client)
         read = []
         threading.Timer(0.3, stream.close).start()
@@ -217,6 +238,281 @@ def test_a_stream_closed_from_another_thread_stops_at_once_and_is_not_drained():
         assert 0 < len(read) < 50, "stopped long before the answer's 200 chunks"
         assert outcome(ours, client)[0] == "chunks", "the next request is answered"
         client.close()
+
+
+def answer_text(stream) -> str:
+    return "".join(c["choices"][0]["delta"].get("content") or "" for c in stream if c["choices"])
+
+
+class Gzipped:
+    """A 200 stream (or an error) whose body is gzip-encoded, as a compressing proxy sends it."""
+
+    def __init__(self, status: int = 200) -> None:
+        self.status = status
+
+    def serve(self, wire) -> None:
+        import gzip
+
+        if self.status == 200:
+            events = ['{"choices": [{"index": 0, "delta": {"content": "zip"}}]}', "[DONE]"]
+            raw, kind = "".join(f"data: {e}\n\n" for e in events).encode(), "text/event-stream"
+        else:
+            raw, kind = json.dumps({"error": {"message": "squeezed out"}}).encode(), "application/json"
+        body = gzip.compress(raw)
+        handler = wire._handler
+        handler.send_response(self.status)
+        handler.send_header("Content-Type", kind)
+        handler.send_header("Content-Encoding", "gzip")
+        handler.send_header("Content-Length", str(len(body)))
+        handler.send_header("x-should-retry", "false")
+        handler.end_headers()
+        handler.wfile.write(body)
+
+
+@pytest.mark.parametrize("status", [200, 503])
+def test_a_gzip_encoded_answer_or_error_reads_as_the_sdk_reads_it(status, way):
+    with ModelServer(Script([Gzipped(status), Gzipped(status)])) as server:
+        client = client_for(way, server.base_url, api_key="k", max_retries=0)
+        theirs, mine = outcome(sdk_stream, client), outcome(ours, client)
+        client.close()
+    assert mine == theirs
+    assert mine[0] == "chunks" if status == 200 else mine[0] is openai.InternalServerError
+
+
+def test_a_redirect_is_followed_as_the_sdk_follows_it(way):
+    with ModelServer(Script([])) as server:
+        moved = RawReply(status=307, headers={"Location": f"{server.base_url}/chat/completions"}, body={})
+        server.responder = Script([moved, text("moved"), moved, text("moved")])
+        client = client_for(way, server.base_url, api_key="k", max_retries=0)
+        theirs, mine = outcome(sdk_stream, client), outcome(ours, client)
+        client.close()
+    assert mine == theirs and mine[0] == "chunks" and len(server.requests) == 4
+
+
+def test_a_proxy_mounted_on_the_client_is_used_as_the_sdk_uses_it():
+    """A mount (a proxy) for the base URL sends the chat requests through httpx, to the proxy
+    (here the loopback server, asked as a proxy, answers 404 for the full URL). Environment proxies
+    are not read once a transport is given (httpx's rule), so make_client's clients never have one."""
+    with ModelServer(Script([])) as proxy:
+        mounts = {"http://": httpx2.HTTPTransport(proxy=proxy.base_url.removesuffix("/v1"))}
+        http_client = openai.DefaultHttpxClient(transport=LeanTransport(), mounts=mounts)
+        client = openai.OpenAI(base_url="http://model.invalid/v1", api_key="k", max_retries=0, http_client=http_client)
+        theirs, mine = outcome(sdk_stream, client), outcome(ours, client)
+        client.close()
+    assert mine == theirs and mine[0] is openai.NotFoundError
+    assert "no route POST http://model.invalid/v1/chat/completions" in mine[1]
+
+
+def test_make_client_takes_the_lean_way_and_a_recording_client_takes_httpx(tmp_path):
+    from nexusleads_lab.agent.provider import ModelSettings, make_client
+
+    with ModelServer(Script([text("live"), text("recorded")])) as server:
+        plain = ModelSettings(model="m", api_key="k", base_url=server.base_url, replay=None, record=None)
+        recording = ModelSettings(
+            model="m", api_key="k", base_url=server.base_url, replay=None, record=str(tmp_path / "c.json")
+        )
+        answers = []
+        for settings in (plain, recording):
+            client = make_client(settings, max_connections=4)
+            answers.append((answer_text(ours(client)), transport._prepared_for(client).route is not None))
+            client.close()
+    assert answers == [("live", True), ("recorded", False)]
+    assert "recorded" in (tmp_path / "c.json").read_text(), "the recorder saw the exchange"
+
+
+def test_the_pool_is_bounded_a_request_waits_its_pool_timeout_then_gets_a_freed_connection(way):
+    with ModelServer(Script([text("one"), text("two"), text("three"), text("four")])) as server:
+        client = client_for(
+            way,
+            server.base_url,
+            api_key="k",
+            max_retries=0,
+            timeout=httpx2.Timeout(10.0, pool=0.2),
+            limits=httpx2.Limits(max_connections=2),
+        )
+        held = [ours(client), ours(client)]  # answered, not read: both connections in use
+        assert outcome(ours, client)[0] is openai.APITimeoutError
+        held[0].close()
+        assert answer_text(ours(client)) == "three"
+        assert answer_text(held[1]) == "two"
+        client.close()
+    assert server.connections_opened == 3, "the closed stream's connection was not reused"
+
+
+class Closes:
+    """Answers, then closes the connection once the answer is out (without saying so first)."""
+
+    def __init__(self, then) -> None:
+        self.then = then
+
+    def serve(self, wire) -> None:
+        self.then.serve(wire)
+        wire._handler.close_connection = True
+
+
+def wait_until(condition, seconds: float = 5.0) -> None:
+    deadline = time.monotonic() + seconds
+    while not condition():
+        assert time.monotonic() < deadline, "the server never got there"
+        time.sleep(0.01)
+
+
+def test_a_keep_alive_connection_the_server_closed_is_not_used_again(way):
+    with ModelServer(Script([Closes(text("one")), text("two")])) as server:
+        client = client_for(way, server.base_url, api_key="k", max_retries=0)
+        assert answer_text(ours(client)) == "one"
+        wait_until(lambda: not server._connections)  # the server has closed it
+        assert answer_text(ours(client)) == "two"
+        client.close()
+    assert server.connections_opened == 2 and len(server.requests) == 2
+
+
+def test_an_idle_connection_older_than_the_keep_alive_expiry_is_not_used_again(way):
+    with ModelServer(Script([text("one"), text("two")])) as server:
+        limits = httpx2.Limits(max_connections=4, keepalive_expiry=0.05)
+        client = client_for(way, server.base_url, api_key="k", max_retries=0, limits=limits)
+        assert answer_text(ours(client)) == "one"
+        time.sleep(0.2)
+        assert answer_text(ours(client)) == "two"
+        client.close()
+    assert server.connections_opened == 2
+
+
+class Hangs:
+    """Starts the answer, then says nothing more until ``released`` (a model server that stalls)."""
+
+    def __init__(self) -> None:
+        self.released = threading.Event()
+
+    def serve(self, wire) -> None:
+        wire.start_stream()
+        wire.send_event({"choices": [{"index": 0, "delta": {"content": "Hal"}}]})
+        self.released.wait(30)
+
+
+# -- the lean way's own promises -----------------------------------------------------------------
+
+
+class Silent:
+    """Reads the request and closes the connection without a word (as a server whose idle
+    timeout struck just as the request arrived)."""
+
+    def serve(self, wire) -> None:
+        wire._handler.close_connection = True
+
+
+def test_a_request_lost_on_a_reused_connection_is_sent_once_more_on_a_new_one():
+    with ModelServer(Script([text("one"), Silent(), text("two")])) as server:
+        client = client_for("lean", server.base_url, api_key="k", max_retries=0)
+        assert answer_text(ours(client)) == "one"
+        assert answer_text(ours(client)) == "two"
+        client.close()
+    assert server.connections_opened == 2 and len(server.requests) == 3
+
+
+def test_only_once_and_never_on_a_new_connection():
+    with ModelServer(Script([text("one"), Silent(), Silent(), Silent()])) as server:
+        client = client_for("lean", server.base_url, api_key="k", max_retries=0)
+        assert answer_text(ours(client)) == "one"
+        assert outcome(ours, client)[0] is openai.APIConnectionError
+        assert len(server.requests) == 3, "the reused connection, then one new one"
+        assert outcome(ours, client)[0] is openai.APIConnectionError
+        client.close()
+    assert len(server.requests) == 4, "a new connection lost is not sent again"
+
+
+def test_a_read_waiting_on_a_silent_server_ends_at_once_when_the_stream_or_the_client_is_closed():
+    hangs = [Hangs(), Hangs()]
+    with ModelServer(Script(hangs)) as server:
+        client = client_for("lean", server.base_url, api_key="k", max_retries=0)
+        for stop in ("stream", "client"):
+            stream = ours(client)
+            seen: list = []
+
+            def read(stream=stream, seen=seen) -> None:
+                try:
+                    for chunk in stream:
+                        seen.append(chunk)
+                except openai.APIConnectionError as exc:
+                    seen.append(exc)
+
+            reader = threading.Thread(target=read)
+            reader.start()
+            wait_until(lambda seen=seen: len(seen) == 1)  # blocked on the next bytes now
+            stream.close() if stop == "stream" else client.close()
+            reader.join(10)
+            assert not reader.is_alive() and isinstance(seen[-1], openai.APIConnectionError), stop
+        for hang in hangs:
+            hang.released.set()
+        wait_until(lambda: not server._connections)  # every socket of the client was closed
+
+
+def test_closing_the_client_closes_every_connection_idle_or_in_use(way):
+    with ModelServer(Script([text("one"), text("two")])) as server:
+        client = client_for(way, server.base_url, api_key="k", max_retries=0)
+        unread = ours(client)  # its connection in use, never read
+        assert answer_text(ours(client)) == "two"  # read on a second one, idle now
+        assert server.connections_opened == 2 and len(server._connections) == 2
+        client.close()
+        wait_until(lambda: not server._connections)
+        del unread
+
+
+def tls_server(server: ModelServer, tmp_path) -> tuple[str, str]:
+    """Serve ``server`` over TLS with a certificate for 127.0.0.1 from a test CA; -> (https base
+    URL, the CA's PEM file)."""
+    import datetime
+    import ipaddress
+    import ssl
+
+    x509 = pytest.importorskip("cryptography.x509")
+    from cryptography.hazmat.primitives import hashes, serialization
+    from cryptography.hazmat.primitives.asymmetric import ec
+    from cryptography.x509.oid import NameOID
+
+    def name(text: str):
+        return x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, text)])
+
+    now = datetime.datetime.now(datetime.UTC)
+    ca_key, key = ec.generate_private_key(ec.SECP256R1()), ec.generate_private_key(ec.SECP256R1())
+    ca = (
+        x509.CertificateBuilder(
+            name("test CA"), name("test CA"), ca_key.public_key(), 1, now, now + datetime.timedelta(days=1)
+        )
+        .add_extension(x509.BasicConstraints(ca=True, path_length=None), critical=True)
+        .sign(ca_key, hashes.SHA256())
+    )
+    cert = (
+        x509.CertificateBuilder(
+            ca.subject, name("127.0.0.1"), key.public_key(), 2, now, now + datetime.timedelta(days=1)
+        )
+        .add_extension(x509.SubjectAlternativeName([x509.IPAddress(ipaddress.ip_address("127.0.0.1"))]), critical=False)
+        .sign(ca_key, hashes.SHA256())
+    )
+    ca_file, chain = tmp_path / "ca.pem", tmp_path / "server.pem"
+    ca_file.write_bytes(ca.public_bytes(serialization.Encoding.PEM))
+    chain.write_bytes(
+        cert.public_bytes(serialization.Encoding.PEM)
+        + key.private_bytes(serialization.Encoding.PEM, serialization.PrivateFormat.PKCS8, serialization.NoEncryption())
+    )
+    context = ssl.SSLContext(ssl.PROTOCOL_TLS_SERVER)
+    context.load_cert_chain(chain)
+    httpd = server._httpd
+    httpd.socket = context.wrap_socket(httpd.socket, server_side=True)
+    return server.base_url.replace("http://", "https://"), str(ca_file)
+
+
+@pytest.mark.parametrize("trusted", [True, False])
+def test_an_https_base_url_is_tls_with_the_certificate_verified(trusted, way, tmp_path, monkeypatch):
+    with ModelServer(Script([text("secret"), text("secret")])) as server:
+        base_url, ca_file = tls_server(server, tmp_path)
+        if trusted:
+            monkeypatch.setenv("SSL_CERT_FILE", ca_file)  # httpx's context trusts it, so both ways do
+        client = client_for(way, base_url, api_key="k", max_retries=0)
+        theirs, mine = outcome(sdk_stream, client), outcome(ours, client)
+        client.close()
+    assert mine == theirs
+    assert mine[0] == "chunks" if trusted else mine[0] is openai.APIConnectionError
 
 
 # -- SSE framing: the same chunks as the SDK's decoder, however the bytes are split -------------

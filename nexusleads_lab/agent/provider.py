@@ -130,11 +130,13 @@ def make_client(settings: ModelSettings, *, max_connections: int | None = None):
     import httpx2
     import openai
 
-    def transport() -> httpx2.HTTPTransport:
+    from .transport import LeanTransport
+
+    def transport() -> LeanTransport:  # httpx's, plus a lean pool for the chat requests (.transport)
         if max_connections is None:
-            return httpx2.HTTPTransport()
+            return LeanTransport()
         limits = httpx2.Limits(max_connections=max_connections, max_keepalive_connections=min(max_connections, 32))
-        return httpx2.HTTPTransport(limits=limits)
+        return LeanTransport(limits=limits)
 
     if settings.replay:
         return openai.OpenAI(

@@ -1,18 +1,27 @@
-"""One streamed chat request over the ``openai`` client's own httpx client, its answer read as
-JSON chunks, its connection given back for the next request.
+"""One streamed chat request, sent with the ``openai`` client's configuration and judged by its
+rules, its answer read as JSON chunks, its connection given back for the next request.
 
 The ``openai.OpenAI`` object stays the configuration (base URL, key, default headers, timeout,
 ``max_retries``) and its pieces do the judging: its headers (built once per client by the SDK's
-``_build_request``), its send, its retry rules (``_should_retry``, ``_sleep_for_retry``: which
-statuses and connection errors, backoff, ``retry-after``/``retry-after-ms``, ``x-should-retry``)
-and its exceptions (``_make_status_error_from_response``, ``APITimeoutError``,
-``APIConnectionError``, ``APIError`` for an ``error`` object in a 200 stream). What is done here
-instead of ``client.post(..., stream=True)``: the SDK rebuilds the options, headers and URL of
-every request (~0.5 ms of CPU a request) and decodes SSE through three layers of generators per
-line; a turn sends three requests. The SSE lines are split here as the spec says (CR, LF or CRLF,
-comments, multi-line ``data``) with ``bytes.splitlines``: ~20 µs for a bench answer's 11 events
-against ~55 µs in the SDK's decoder (``httpx-sse``'s design), ``json.loads`` aside. A whole model
-call went from ~2.2 to ~0.8 ms of CPU (``benchmarks/bench_model_call.py``).
+``_build_request``), its retry rules (``_should_retry``, ``_sleep_for_retry``: which statuses and
+connection errors, backoff, ``retry-after``/``retry-after-ms``, ``x-should-retry``) and its
+exceptions (``_make_status_error_from_response``, ``APITimeoutError``, ``APIConnectionError``,
+``APIError`` for an ``error`` object in a 200 stream). What is done here instead of
+``client.post(..., stream=True)``: the SDK rebuilds the options, headers and URL of every request
+(~0.5 ms of CPU a request) and decodes SSE through three layers of generators per line; a turn
+sends three requests. The SSE lines are split here as the spec says (CR, LF or CRLF, comments,
+multi-line ``data``) with ``bytes.splitlines``: ~20 µs for a bench answer's 11 events against
+~55 µs in the SDK's decoder (``httpx-sse``'s design), ``json.loads`` aside.
+
+Two ways to the wire. A client made by ``make_client`` has a :class:`LeanTransport`: its chat
+requests go over the stdlib's ``http.client`` (:mod:`.http_pool`: httpcore's pool rules, the same
+TLS context), with no ``httpx2.Request``/``Response`` unless an answer is not a success (then one
+is built from the status, headers and body, so the SDK's own code judges it) or is a redirect
+(then httpx sends that try, and follows it). Any other client (the recorder of ``NEXUS_RECORD``, a
+proxy from the environment, a custom ``http_client``, event hooks, auth) is sent through its
+httpx client, as the SDK would. httpx → httpcore → h11 cost ~600 µs of CPU for one bench request
+on loopback, ``http.client`` ~200 µs; a whole model call (``benchmarks/bench_model_call.py``)
+went from ~1.1 to ~0.45 ms (it was ~2.2 ms through ``client.post``).
 
 The SDK stops reading at ``data: [DONE]`` and closes the response before the chunked body's
 terminator is read, so the connection cannot be reused; here the few bytes left after
@@ -21,20 +30,81 @@ terminator is read, so the connection cannot be reused; here the few bytes left 
 
 from __future__ import annotations
 
+import functools
+import http.client
 import json
 import threading
 import weakref
-from collections.abc import Iterator
-from typing import Any
+from collections.abc import Callable, Generator, Iterator
+from typing import Any, NamedTuple
 
 import httpx2
 import openai
+from httpx2._config import DEFAULT_LIMITS
 from openai._httpx2 import request_exceptions, timeout_exceptions
 from openai._models import FinalRequestOptions
+
+from .http_pool import ConnectionPool, Exchange, Origin, Timeouts
 
 _PATH = "/chat/completions"
 _DRAIN_LIMIT = 64 * 1024
 _RETRY_COUNT = "x-stainless-retry-count"
+_REDIRECTS = frozenset({301, 302, 303, 307, 308})  # what httpx follows (with a Location)
+_READ_ERRORS = (OSError, http.client.HTTPException, ValueError)  # ValueError: a file closed under a read
+
+
+class LeanTransport(httpx2.HTTPTransport):
+    """httpx's own transport, unchanged for every request the SDK sends itself, that also keeps a
+    :class:`~.http_pool.ConnectionPool` for the chat requests :func:`send_chat` sends, with the
+    same limits and TLS context (one origin: the client's base URL). Closing it closes both."""
+
+    def __init__(self, limits: httpx2.Limits = DEFAULT_LIMITS) -> None:
+        self._ssl_context = httpx2.create_ssl_context()  # what HTTPTransport() would make
+        self._ssl_context.set_alpn_protocols(["http/1.1"])  # as httpcore sets it on every connect
+        super().__init__(verify=self._ssl_context, limits=limits)
+        self._limits = limits
+        self._chat_pool: ConnectionPool | None = None
+        self._chat_lock = threading.Lock()
+        self._closed = False
+
+    def chat_pool(self, url: httpx2.URL) -> ConnectionPool | None:
+        """The pool for ``url``'s origin; None for a second origin, or once closed."""
+        if url.scheme not in ("http", "https"):
+            return None
+        port = url.port or (443 if url.scheme == "https" else 80)
+        origin = Origin(url.scheme, url.raw_host.decode("ascii"), port)
+        with self._chat_lock:
+            if self._closed:
+                return None
+            if self._chat_pool is None:
+                limits = self._limits
+                self._chat_pool = ConnectionPool(
+                    origin,
+                    ssl_context=self._ssl_context,
+                    max_connections=limits.max_connections,
+                    max_keepalive=limits.max_keepalive_connections,
+                    keepalive_expiry=limits.keepalive_expiry,
+                )
+            return self._chat_pool if self._chat_pool.origin == origin else None
+
+    def close(self) -> None:
+        with self._chat_lock:
+            self._closed = True
+            pool = self._chat_pool
+        super().close()
+        if pool is not None:
+            pool.close()
+
+
+class _Route(NamedTuple):
+    """How a lean chat request goes: its pool, target, headers (the SDK's) and timeouts."""
+
+    pool: ConnectionPool
+    target: str
+    headers: dict[str, str]
+    retry_key: str  # the header counting tries, as the SDK spells it
+    timeouts: Timeouts
+    follow_redirects: bool
 
 
 class _Prepared:
@@ -48,6 +118,7 @@ class _Prepared:
         self.url = template.url
         self.extensions = template.extensions
         self.headers = httpx2.Headers([(k, v) for k, v in template.headers.raw if k.lower() != b"content-length"])
+        self.route = _route(client, template.url, self.headers, template.extensions)
 
     def request(self, body: bytes, retries_taken: int) -> httpx2.Request:
         # The headers are whole (Host from the template, Content-Length here), so the request
@@ -61,6 +132,24 @@ class _Prepared:
         )
         request.read()  # its content, as a request made with ``content=`` has (the recorder reads it)
         return request
+
+
+def _route(client: openai.OpenAI, url: httpx2.URL, headers: httpx2.Headers, extensions: dict) -> _Route | None:
+    """The lean way for this client's chat requests, when nothing in its httpx client asks for
+    more than a plain HTTP/1.1 exchange (else None: they go through httpx)."""
+    http = client._client
+    transport = http._transport_for_url(url)  # a proxy from the environment is mounted: not ours
+    if not isinstance(transport, LeanTransport) or http.auth is not None or any(http.event_hooks.values()):
+        return None
+    pool = transport.chat_pool(url)
+    if pool is None:
+        return None
+    plain = {k.decode("latin-1"): v.decode("latin-1") for k, v in headers.raw}
+    retry_key = next((k for k in plain if k.lower() == _RETRY_COUNT), _RETRY_COUNT)
+    timeout = extensions.get("timeout") or {}
+    timeouts = Timeouts(timeout.get("connect"), timeout.get("read"), timeout.get("pool"))
+    target = url.raw_path.decode("ascii")
+    return _Route(pool, target, plain, retry_key, timeouts, http.follow_redirects)
 
 
 _prepared: weakref.WeakKeyDictionary[openai.OpenAI, _Prepared] = weakref.WeakKeyDictionary()
@@ -87,23 +176,27 @@ def send_chat(client: openai.OpenAI, body: bytes) -> ChatStream:
             retries_taken=retries_taken, max_retries=max_retries, options=options, response=response
         )
 
+    timeouts: tuple[type[BaseException], ...] = (*timeout_exceptions(), TimeoutError)
+    failures: tuple[type[BaseException], ...] = (*request_exceptions(), OSError, http.client.HTTPException)
     for retries_taken in range(max_retries + 1):
         remaining = max_retries - retries_taken
-        request = prepared.request(body, retries_taken)
         try:
-            response = client._send_request(request, stream=True)
-        except timeout_exceptions() as err:
+            sent = _send_once(client, prepared, body, retries_taken)
+        except timeouts as err:
             if remaining > 0:
                 pause(retries_taken)
                 continue
-            raise openai.APITimeoutError(request=request) from err
+            raise openai.APITimeoutError(request=prepared.request(body, retries_taken)) from err
         except openai.OpenAIError:
             raise
-        except request_exceptions() as err:
+        except failures as err:
             if remaining > 0:
                 pause(retries_taken)
                 continue
-            raise openai.APIConnectionError(request=request) from err
+            raise openai.APIConnectionError(request=prepared.request(body, retries_taken)) from err
+        if isinstance(sent, ChatStream):
+            return sent
+        response = sent
         if response.is_success:
             return ChatStream(response)
         if remaining > 0 and client._should_retry(response):
@@ -115,6 +208,28 @@ def send_chat(client: openai.OpenAI, body: bytes) -> ChatStream:
     raise AssertionError("unreachable: the last try returns or raises")
 
 
+def _send_once(
+    client: openai.OpenAI, prepared: _Prepared, body: bytes, retries_taken: int
+) -> ChatStream | httpx2.Response:
+    """One try: a lean stream when it succeeded on the lean way, else the response to judge."""
+    route = prepared.route
+    if route is None:
+        return client._send_request(prepared.request(body, retries_taken), stream=True)
+    headers = route.headers if not retries_taken else {**route.headers, route.retry_key: str(retries_taken)}
+    exchange = route.pool.request(route.target, headers, body, route.timeouts)
+    request = functools.partial(prepared.request, body, retries_taken)
+    status = exchange.status
+    items = exchange.header_items()
+    if 200 <= status < 300 and not any(k.lower() == "content-encoding" for k, _ in items):
+        return _LeanChatStream(exchange, request)
+    if status in _REDIRECTS and route.follow_redirects:
+        exchange.abort()
+        return client._send_request(request(), stream=True)  # httpx follows it, as for the SDK
+    # Judged (or decoded) by httpx and the SDK themselves, as if httpx had read it.
+    sent = request()
+    return httpx2.Response(status, headers=items, stream=_ExchangeBody(exchange, sent), request=sent)
+
+
 class ChatStream:
     """The chunks of one streamed answer as plain JSON values, in order; ``close()`` (from any
     thread) stops the reading. Raises as the SDK's stream does: ``APIError`` for an ``error``
@@ -122,57 +237,17 @@ class ChatStream:
     ``APITimeoutError`` / ``APIConnectionError`` for a read that times out or breaks."""
 
     def __init__(self, response: httpx2.Response) -> None:
-        self.response = response
+        self._response = response
 
     def close(self) -> None:
-        self.response.close()
+        self._response.close()
 
     def __iter__(self) -> Iterator[Any]:
-        response = self.response
+        response = self._response
         parts = response.iter_bytes()
-        data: list[bytes] = []  # the event's data lines so far
-        tail: list[bytes] = []  # pieces of a line whose end has not arrived
-        skip_lf = False  # the last part ended with CR: a LF first in the next one ends no line
         try:
-            for part in parts:
-                if skip_lf:
-                    skip_lf = False
-                    if part[:1] == b"\n":
-                        part = part[1:]
-                if not part:
-                    continue
-                last = part[-1]
-                ended = last == 10 or last == 13
-                if not ended and b"\n" not in part and b"\r" not in part:
-                    tail.append(part)
-                    continue
-                if tail:
-                    tail.append(part)
-                    part = b"".join(tail)
-                    tail = []
-                lines = part.splitlines()  # on CR, LF and CRLF only (bytes)
-                if not ended:
-                    tail.append(lines.pop())
-                elif last == 13:
-                    skip_lf = True
-                for line in lines:
-                    if line:
-                        if line[:5] == b"data:":
-                            data.append(line[6:] if line[5:6] == b" " else line[5:])
-                        elif line == b"data":
-                            data.append(b"")
-                        continue  # a comment (":..."), or a field the chat stream does not use
-                    if not data:
-                        continue  # a blank line with no data is no event
-                    value = data[0] if len(data) == 1 else b"\n".join(data)
-                    data = []
-                    if value[:6] == b"[DONE]":
-                        _drain(parts)
-                        return
-                    chunk = json.loads(value.decode())
-                    if type(chunk) is dict and chunk.get("error"):
-                        raise _stream_error(chunk["error"], response.request)
-                    yield chunk
+            yield from _chunks(parts, lambda: response.request)
+            _drain(parts)
         except timeout_exceptions() as err:
             raise openai.APITimeoutError(request=response.request) from err
         except request_exceptions() as err:
@@ -181,8 +256,111 @@ class ChatStream:
             response.close()
 
 
+class _LeanChatStream(ChatStream):
+    """The same, read from a lean :class:`~.http_pool.Exchange` (a success with no content coding)."""
+
+    def __init__(self, exchange: Exchange, request: Callable[[], httpx2.Request]) -> None:
+        self._exchange = exchange
+        self._request = request
+
+    def close(self) -> None:
+        self._exchange.abort()
+
+    def __iter__(self) -> Iterator[Any]:
+        parts = self._parts()
+        try:
+            yield from _chunks(parts, self._request)
+            _drain(parts)
+        finally:
+            parts.close()
+
+    def _parts(self) -> Generator[bytes, None, None]:
+        exchange = self._exchange
+        try:
+            exchange.start()
+            read1 = exchange.read1
+            while part := read1():
+                yield part
+        except TimeoutError as err:
+            raise openai.APITimeoutError(request=self._request()) from err
+        except _READ_ERRORS as err:
+            raise openai.APIConnectionError(request=self._request()) from err
+        finally:
+            exchange.release()
+
+
+class _ExchangeBody(httpx2.SyncByteStream):
+    """A lean exchange's body as an httpx response stream (httpx decodes it); read errors are
+    httpx's, as its own transport would raise them."""
+
+    def __init__(self, exchange: Exchange, request: httpx2.Request) -> None:
+        self._exchange = exchange
+        self._request = request
+
+    def __iter__(self) -> Iterator[bytes]:
+        exchange = self._exchange
+        try:
+            exchange.start()
+            while part := exchange.read1():
+                yield part
+        except TimeoutError as err:
+            raise httpx2.ReadTimeout(str(err), request=self._request) from err
+        except _READ_ERRORS as err:
+            raise httpx2.ReadError(str(err), request=self._request) from err
+        finally:
+            exchange.release()
+
+    def close(self) -> None:
+        self._exchange.abort()  # nothing once the body was read (released)
+
+
+def _chunks(parts: Iterator[bytes], request: Callable[[], httpx2.Request]) -> Iterator[Any]:
+    """The JSON values of the data events in ``parts``, up to ``[DONE]`` (or the end)."""
+    data: list[bytes] = []  # the event's data lines so far
+    tail: list[bytes] = []  # pieces of a line whose end has not arrived
+    skip_lf = False  # the last part ended with CR: a LF first in the next one ends no line
+    for part in parts:
+        if skip_lf:
+            skip_lf = False
+            if part[:1] == b"\n":
+                part = part[1:]
+        if not part:
+            continue
+        last = part[-1]
+        ended = last == 10 or last == 13
+        if not ended and b"\n" not in part and b"\r" not in part:
+            tail.append(part)
+            continue
+        if tail:
+            tail.append(part)
+            part = b"".join(tail)
+            tail = []
+        lines = part.splitlines()  # on CR, LF and CRLF only (bytes)
+        if not ended:
+            tail.append(lines.pop())
+        elif last == 13:
+            skip_lf = True
+        for line in lines:
+            if line:
+                if line[:5] == b"data:":
+                    data.append(line[6:] if line[5:6] == b" " else line[5:])
+                elif line == b"data":
+                    data.append(b"")
+                continue  # a comment (":..."), or a field the chat stream does not use
+            if not data:
+                continue  # a blank line with no data is no event
+            value = data[0] if len(data) == 1 else b"\n".join(data)
+            data = []
+            if value[:6] == b"[DONE]":
+                return
+            chunk = json.loads(value.decode())
+            if type(chunk) is dict and chunk.get("error"):
+                raise _stream_error(chunk["error"], request())
+            yield chunk
+
+
 def _drain(parts: Iterator[bytes]) -> None:
-    """Read what follows ``[DONE]`` (the chunked body's end), so httpx keeps the connection."""
+    """Read what follows ``[DONE]`` (the chunked body's end), so the connection can be kept."""
     drained = 0
     try:
         for part in parts:

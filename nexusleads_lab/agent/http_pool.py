@@ -1,0 +1,261 @@
+"""A bounded pool of keep-alive HTTP/1.1 connections to one origin, on the stdlib's ``http.client``:
+what the model transport (:mod:`.transport`) sends its chat requests over.
+
+It keeps the rules of httpcore's pool (what the ``openai`` client's httpx uses): at most
+``max_connections`` open at once, a request waiting up to its pool timeout for one; at most
+``max_keepalive`` idle ones, the last used taken first; an idle one dropped once it has been idle
+longer than ``keepalive_expiry`` or once the server has closed it (its socket readable); a
+connection given back only when its response was read to the end. Two more: a request whose
+reused connection turns out closed by the server before any answer (a race with the server's
+idle timeout) is sent once more on a new connection, and ``close()`` closes every socket, those in
+use too: a read blocked on one ends at once, as it does when a response is aborted from another
+thread (``Exchange.abort``).
+
+Errors are the stdlib's: ``TimeoutError`` (connect, read, or :class:`PoolTimeout`), ``OSError``
+and ``http.client.HTTPException`` (refused, reset, cut off, TLS), ``RuntimeError`` once closed.
+"""
+
+from __future__ import annotations
+
+import http.client
+import select
+import socket
+import ssl
+import threading
+import time
+from typing import NamedTuple
+
+_READ_SIZE = 64 * 1024
+CLOSED_MESSAGE = "Cannot send a request, as the client has been closed."  # httpx's words
+
+
+class PoolTimeout(TimeoutError):
+    """No connection came free within the pool timeout."""
+
+
+class Timeouts(NamedTuple):
+    connect: float | None
+    read: float | None
+    pool: float | None
+
+
+class Origin(NamedTuple):
+    scheme: str  # "http" or "https"
+    host: str
+    port: int
+
+
+class ConnectionPool:
+    """Connections to ``origin``; ``request`` sends one and answers with its :class:`Exchange`."""
+
+    def __init__(
+        self,
+        origin: Origin,
+        *,
+        ssl_context: ssl.SSLContext,
+        max_connections: int | None,
+        max_keepalive: int | None,
+        keepalive_expiry: float | None,
+    ) -> None:
+        self.origin = origin
+        self._ssl_context = ssl_context
+        self._slots = threading.BoundedSemaphore(max_connections) if max_connections is not None else None
+        self._max_keepalive = max_keepalive if max_keepalive is not None else float("inf")
+        self._expiry = keepalive_expiry
+        self._lock = threading.Lock()
+        self._idle: list[tuple[http.client.HTTPConnection, float]] = []  # (connection, idle since)
+        self._busy: dict[http.client.HTTPConnection, Exchange | None] = {}
+        self._closed = False
+
+    def request(self, target: str, headers: dict[str, str], body: bytes, timeouts: Timeouts) -> Exchange:
+        """POST ``body`` to ``target``; the exchange once the status line and headers have come."""
+        reuse = True
+        while True:
+            conn, reused = self._acquire(timeouts, reuse)
+            try:
+                conn.request("POST", target, body, headers)
+                response = conn.getresponse()
+            except ConnectionError:  # reset, broken pipe, or closed before any answer
+                self._give_back(conn, None, keep=False)
+                if reused:  # the server closed it while we were sending: once more, on a new one
+                    reuse = False
+                    continue
+                raise
+            except BaseException:
+                self._give_back(conn, None, keep=False)
+                raise
+            exchange = Exchange(self, conn, response)
+            with self._lock:
+                closed = self._closed
+                if not closed:
+                    self._busy[conn] = exchange
+            if closed:  # close() came while this request was under way
+                exchange.release()
+                raise RuntimeError(CLOSED_MESSAGE)
+            return exchange
+
+    def close(self) -> None:
+        """Close every connection; requests and reads under way end with an error."""
+        with self._lock:
+            self._closed = True
+            idle, self._idle = self._idle, []
+            busy = list(self._busy.items())
+        for conn, _ in idle:
+            conn.close()
+        for conn, exchange in busy:
+            if exchange is not None:
+                exchange.abort()
+            else:
+                _shutdown(conn.sock)  # a request being sent: its thread closes it
+
+    # -- connections ------------------------------------------------------------------------------
+
+    def _acquire(self, timeouts: Timeouts, reuse: bool) -> tuple[http.client.HTTPConnection, bool]:
+        slots = self._slots
+        if slots is not None and not slots.acquire(timeout=timeouts.pool):
+            raise PoolTimeout("no connection came free within the pool timeout")
+        try:
+            while reuse:
+                with self._lock:
+                    if self._closed:
+                        raise RuntimeError(CLOSED_MESSAGE)
+                    if not self._idle:
+                        break
+                    conn, since = self._idle.pop()
+                    self._busy[conn] = None
+                expired = self._expiry is not None and time.monotonic() - since > self._expiry
+                if expired or conn.sock is None or _readable(conn.sock):
+                    self._forget(conn)
+                    continue
+                conn.sock.settimeout(timeouts.read)
+                return conn, True
+            conn = self._new_connection(timeouts.connect)
+            with self._lock:
+                if self._closed:
+                    raise RuntimeError(CLOSED_MESSAGE)
+                self._busy[conn] = None
+            try:
+                conn.connect()
+                with self._lock:
+                    if self._closed:
+                        raise RuntimeError(CLOSED_MESSAGE)
+            except BaseException:
+                self._forget(conn)
+                raise
+            assert conn.sock is not None
+            conn.sock.settimeout(timeouts.read)
+            return conn, False
+        except BaseException:
+            if slots is not None:
+                slots.release()
+            raise
+
+    def _new_connection(self, timeout: float | None) -> http.client.HTTPConnection:
+        host, port = self.origin.host, self.origin.port
+        if self.origin.scheme == "https":
+            return http.client.HTTPSConnection(host, port, timeout=timeout, context=self._ssl_context)
+        return http.client.HTTPConnection(host, port, timeout=timeout)
+
+    def _forget(self, conn: http.client.HTTPConnection) -> None:
+        with self._lock:
+            self._busy.pop(conn, None)
+        conn.close()
+
+    def _give_back(
+        self, conn: http.client.HTTPConnection, response: http.client.HTTPResponse | None, *, keep: bool
+    ) -> None:
+        if keep and conn.sock is not None:
+            with self._lock:
+                keep = not self._closed and len(self._idle) < self._max_keepalive
+                if keep:
+                    self._busy.pop(conn, None)
+                    self._idle.append((conn, time.monotonic()))
+        else:
+            keep = False
+        if not keep:
+            self._forget(conn)
+            if response is not None:
+                response.close()  # its socket file: the socket is closed once both are
+        if self._slots is not None:
+            self._slots.release()
+
+
+class Exchange:
+    """One request's response on its connection. Its reader calls ``start``, ``read1`` until it
+    gives ``b""``, then ``release`` (the connection goes back to the pool when the response was
+    read to its end, else it is closed); ``abort`` (from any thread) ends it early."""
+
+    __slots__ = ("_aborted", "_conn", "_lock", "_pool", "_reading", "_released", "_response", "_sock")
+
+    def __init__(self, pool: ConnectionPool, conn: http.client.HTTPConnection, response: http.client.HTTPResponse):
+        self._pool = pool
+        self._conn = conn
+        self._sock = conn.sock  # kept: http.client forgets it when the server says Connection: close
+        self._response = response
+        self._lock = threading.Lock()
+        self._reading = False
+        self._released = False
+        self._aborted = False
+
+    @property
+    def status(self) -> int:
+        return self._response.status
+
+    def header_items(self) -> list[tuple[str, str]]:
+        return self._response.msg.items()
+
+    def start(self) -> None:
+        with self._lock:
+            if self._aborted or self._released:
+                raise ConnectionAbortedError("the response was closed")
+            self._reading = True
+
+    def read1(self) -> bytes:
+        """What has come of the body (decoded from chunks), ``b""`` at its end."""
+        if self._aborted:
+            raise ConnectionAbortedError("the response was closed")
+        part = self._response.read1(_READ_SIZE)
+        if not part and self._aborted:
+            raise ConnectionAbortedError("the response was closed")
+        return part
+
+    def release(self) -> None:
+        """The reader is done: the connection goes back when the body was read to its end."""
+        with self._lock:
+            if self._released:
+                return
+            self._released = True
+            self._reading = False
+            keep = not self._aborted and self._response.isclosed() and not self._response.will_close
+        self._pool._give_back(self._conn, self._response, keep=keep)
+
+    def abort(self) -> None:
+        """Stop the exchange, from any thread: a read under way ends at once (its thread then
+        releases the connection); with no reader, it is closed now."""
+        with self._lock:
+            if self._released:
+                return
+            self._aborted = True
+            reading = self._reading
+            if reading:
+                _shutdown(self._sock)
+        if not reading:
+            self.release()
+
+
+def _readable(sock: socket.socket) -> bool:
+    """An idle connection's socket is readable only when the server has closed it (or sent what
+    it should not have): either way it cannot carry the next request."""
+    poller = select.poll()
+    poller.register(sock, select.POLLIN)
+    return bool(poller.poll(0))
+
+
+def _shutdown(sock: socket.socket | None) -> None:
+    """Wake a thread blocked reading or writing ``sock`` (closing alone does not, on Linux)."""
+    if sock is None:
+        return
+    try:
+        socket.socket.shutdown(sock, socket.SHUT_RDWR)  # the plain socket's: no TLS close_notify
+    except OSError:
+        pass  # already closed
