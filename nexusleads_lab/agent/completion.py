@@ -137,47 +137,53 @@ class StreamReader:
 
     def feed(self, raw: Any) -> str:
         """Read one chunk; returns the answer text it added (for streaming display)."""
+        # Called for every chunk (a token each, from a real model): the checks are the rules'
+        # own, written with local lookups and no helper calls on the common path.
         done = self._done
         done.chunks += 1
-        chunk = _mapping(raw)
+        chunk = raw if isinstance(raw, dict) else {}
         if not chunk.keys() <= _READ_FIELDS:
             extras = sorted(k for k in chunk if k not in _READ_FIELDS)
             self.quirk(f"extra fields ({', '.join(extras[:4])})")
-        error = chunk.get("error")
+        get = chunk.get
+        error = get("error")
         if error:
             done.error = _error_message(error)
-        usage = chunk.get("usage")
+        usage = get("usage")
         if usage or "x_groq" in chunk:
             self._read_usage(chunk)
-        choices = chunk.get("choices")
+        choices = get("choices")
         if not isinstance(choices, list):
             choices = []
-        if "choices" in chunk and not choices and not usage:
-            self.quirk("chunks with no choices (choices: [])")
+        if not choices:
+            if "choices" in chunk and not usage:
+                self.quirk("chunks with no choices (choices: [])")
+            return ""
         added = ""
         for choice in choices:
             if not isinstance(choice, dict):
                 continue
             reason = choice.get("finish_reason")
-            if isinstance(reason, str) and reason:
+            if reason and isinstance(reason, str):
                 done.finish_reason = reason
             delta = choice.get("delta")
             if not isinstance(delta, dict):
                 continue
-            for key in ("reasoning_content", "reasoning"):
-                thinking = delta.get(key)
-                if isinstance(thinking, str) and thinking:
-                    done.reasoning_chars += len(thinking)
-                    self.quirk(f"{key} (the model's thinking, not shown as the answer)")
+            if "reasoning_content" in delta or "reasoning" in delta:
+                for key in ("reasoning_content", "reasoning"):
+                    thinking = delta.get(key)
+                    if isinstance(thinking, str) and thinking:
+                        done.reasoning_chars += len(thinking)
+                        self.quirk(f"{key} (the model's thinking, not shown as the answer)")
             content = delta.get("content")
-            if isinstance(content, str) and content:
-                piece = without_surrogates(content)
+            if content and isinstance(content, str):
+                piece = content if content.isascii() else without_surrogates(content)  # surrogates are not ASCII
                 self._text.append(piece)
                 added += piece
             fragments = delta.get("tool_calls")
-            if isinstance(fragments, list):
+            if fragments and isinstance(fragments, list):
                 for fragment in fragments:
-                    self._fragment(_mapping(fragment))
+                    self._fragment(fragment if isinstance(fragment, dict) else {})
         return added
 
     # -- tool calls --------------------------------------------------------------------------
