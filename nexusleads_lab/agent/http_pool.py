@@ -59,10 +59,13 @@ class ConnectionPool:
     ) -> None:
         self.origin = origin
         self._ssl_context = ssl_context
-        self._slots = threading.BoundedSemaphore(max_connections) if max_connections is not None else None
+        self._max = max_connections
         self._max_keepalive = max_keepalive if max_keepalive is not None else float("inf")
         self._expiry = keepalive_expiry
         self._lock = threading.Lock()
+        self._freed = threading.Condition(self._lock)  # a connection came free, or the pool closed
+        self._in_use = 0  # connections handed out: each counts against max_connections until given back
+        self._waiting = 0
         self._idle: list[tuple[http.client.HTTPConnection, float]] = []  # (connection, idle since)
         self._busy: dict[http.client.HTTPConnection, Exchange | None] = {}
         self._closed = False
@@ -100,6 +103,7 @@ class ConnectionPool:
             self._closed = True
             idle, self._idle = self._idle, []
             busy = list(self._busy.items())
+            self._freed.notify_all()
         for conn, _ in idle:
             conn.close()
         for conn, exchange in busy:
@@ -111,9 +115,8 @@ class ConnectionPool:
     # -- connections ------------------------------------------------------------------------------
 
     def _acquire(self, timeouts: Timeouts, reuse: bool) -> tuple[http.client.HTTPConnection, bool]:
-        slots = self._slots
-        if slots is not None and not slots.acquire(timeout=timeouts.pool):
-            raise PoolTimeout("no connection came free within the pool timeout")
+        with self._lock:
+            self._take_slot(timeouts.pool)
         try:
             while reuse:
                 with self._lock:
@@ -146,9 +149,35 @@ class ConnectionPool:
             conn.sock.settimeout(timeouts.read)
             return conn, False
         except BaseException:
-            if slots is not None:
-                slots.release()
+            with self._lock:
+                self._free_slot()
             raise
+
+    def _take_slot(self, timeout: float | None) -> None:
+        """Count one more connection in use, once there is room (called holding the lock)."""
+        if self._closed:
+            raise RuntimeError(CLOSED_MESSAGE)
+        limit = self._max
+        if limit is not None and self._in_use >= limit:
+            deadline = None if timeout is None else time.monotonic() + timeout
+            self._waiting += 1
+            try:
+                while self._in_use >= limit:
+                    remaining = None if deadline is None else deadline - time.monotonic()
+                    if remaining is not None and remaining <= 0:
+                        raise PoolTimeout("no connection came free within the pool timeout")
+                    self._freed.wait(remaining)
+                    if self._closed:
+                        raise RuntimeError(CLOSED_MESSAGE)
+            finally:
+                self._waiting -= 1
+        self._in_use += 1
+
+    def _free_slot(self) -> None:
+        """One connection fewer in use (called holding the lock)."""
+        self._in_use -= 1
+        if self._waiting:
+            self._freed.notify()
 
     def _new_connection(self, timeout: float | None) -> http.client.HTTPConnection:
         host, port = self.origin.host, self.origin.port
@@ -164,20 +193,16 @@ class ConnectionPool:
     def _give_back(
         self, conn: http.client.HTTPConnection, response: http.client.HTTPResponse | None, *, keep: bool
     ) -> None:
-        if keep and conn.sock is not None:
-            with self._lock:
-                keep = not self._closed and len(self._idle) < self._max_keepalive
-                if keep:
-                    self._busy.pop(conn, None)
-                    self._idle.append((conn, time.monotonic()))
-        else:
-            keep = False
+        with self._lock:
+            keep = keep and conn.sock is not None and not self._closed and len(self._idle) < self._max_keepalive
+            if keep:
+                self._idle.append((conn, time.monotonic()))
+            self._busy.pop(conn, None)
+            self._free_slot()
         if not keep:
-            self._forget(conn)
+            conn.close()
             if response is not None:
                 response.close()  # its socket file: the socket is closed once both are
-        if self._slots is not None:
-            self._slots.release()
 
 
 class Exchange:
@@ -200,6 +225,9 @@ class Exchange:
     @property
     def status(self) -> int:
         return self._response.status
+
+    def header(self, name: str) -> str | None:
+        return self._response.msg.get(name)
 
     def header_items(self) -> list[tuple[str, str]]:
         return self._response.msg.items()

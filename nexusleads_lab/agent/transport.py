@@ -219,15 +219,14 @@ def _send_once(
     exchange = route.pool.request(route.target, headers, body, route.timeouts)
     request = functools.partial(prepared.request, body, retries_taken)
     status = exchange.status
-    items = exchange.header_items()
-    if 200 <= status < 300 and not any(k.lower() == "content-encoding" for k, _ in items):
+    if 200 <= status < 300 and exchange.header("content-encoding") is None:
         return _LeanChatStream(exchange, request)
     if status in _REDIRECTS and route.follow_redirects:
         exchange.abort()
         return client._send_request(request(), stream=True)  # httpx follows it, as for the SDK
     # Judged (or decoded) by httpx and the SDK themselves, as if httpx had read it.
     sent = request()
-    return httpx2.Response(status, headers=items, stream=_ExchangeBody(exchange, sent), request=sent)
+    return httpx2.Response(status, headers=exchange.header_items(), stream=_ExchangeBody(exchange, sent), request=sent)
 
 
 class ChatStream:
