@@ -23,7 +23,7 @@ from openai._streaming import SSEDecoder
 from nexusleads_lab.agent import transport
 from nexusleads_lab.agent.model_call import open_stream, request_body
 from nexusleads_lab.agent.transport import ChatStream, LeanTransport
-from nexusleads_lab.testing.modelserver import ModelServer, RawReply, Script, http_error, text
+from nexusleads_lab.testing.modelserver import ModelServer, RawReply, Script, disconnect_after, http_error, text
 
 MESSAGES = [{"role": "user", "content": "Leads by tier, née ünïcode?"}]
 
@@ -238,6 +238,55 @@ def test_a_stream_closed_from_another_thread_stops_at_once_and_is_not_drained(wa
         assert 0 < len(read) < 50, "stopped long before the answer's 200 chunks"
         assert outcome(ours, client)[0] == "chunks", "the next request is answered"
         client.close()
+
+
+def test_a_connection_cut_mid_stream_is_the_sdks_connection_error(way):
+    cut = disconnect_after(3)
+    with ModelServer(Script([cut, cut])) as server:
+        client = client_for(way, server.base_url, api_key="k", max_retries=0)
+        theirs, mine = outcome(sdk_stream, client), outcome(ours, client)
+        client.close()
+    assert mine == theirs and mine[0] is openai.APIConnectionError
+
+
+def test_a_connect_that_times_out_is_the_sdks_timeout_error(way):
+    with socket.socket() as full:  # a listener whose queue is full: further SYNs go unanswered
+        full.bind(("127.0.0.1", 0))
+        full.listen(0)
+        queued = [socket.create_connection(full.getsockname(), timeout=2)]  # the one place in its queue
+        base_url = "http://{}:{}/v1".format(*full.getsockname())
+        client = client_for(way, base_url, api_key="k", max_retries=0, timeout=httpx2.Timeout(5.0, connect=0.2))
+        theirs, mine = outcome(sdk_stream, client), outcome(ours, client)
+        client.close()
+        for s in queued:
+            s.close()
+    assert mine == theirs and mine[0] is openai.APITimeoutError
+
+
+class Pieces:
+    """A 200 stream whose bytes go out in the given HTTP chunks, cut anywhere (mid-line, between CR
+    and LF, inside a UTF-8 character)."""
+
+    def __init__(self, pieces: list[bytes]) -> None:
+        self.pieces = pieces
+
+    def serve(self, wire) -> None:
+        wire.start_stream()
+        for piece in self.pieces:
+            wire._write_chunk(piece)
+            wire._handler.wfile.flush()
+        wire._handler.wfile.write(b"0\r\n\r\n")
+
+
+def test_sse_bytes_cut_anywhere_on_the_wire_read_as_the_sdk_reads_them(way):
+    raw = b"".join(line + b"\r\n" for event in EVENTS for line in [*event.split(b"\n"), b""])
+    points = [1, 7, 15, 16, 30, 31, 55, 56, 57, 90, 120, 121, 140, 170]
+    pieces = [raw[a:b] for a, b in zip([0, *points], [*points, len(raw)], strict=True)]
+    with ModelServer(Script([Pieces(pieces), Pieces(pieces)])) as server:
+        client = client_for(way, server.base_url, api_key="k", max_retries=0)
+        theirs, mine = outcome(sdk_stream, client), outcome(ours, client)
+        client.close()
+    assert mine == theirs == ("chunks", [{"n": 1}, {"n": 2}, {"n": 3}, {"n": 4}, {"text": "café €"}])
 
 
 def answer_text(stream) -> str:
