@@ -4,12 +4,14 @@ read its chunks into a completion, follow the answer's text), per request, again
 model server answering as `bench_server.py`'s turn does (two `psql` calls, then a dashboard).
 
     .venv/bin/python benchmarks/bench_model_call.py [--ref main --ref worktree] [--turns 300] [--rounds 10]
-        [--chunk-size 64]
+        [--chunk-size 64] [--http httpx]
 
 Each ``--ref`` (default: the working tree; else a git ref, exported) is one child process with
 its own model server and client; the parent interleaves them round by round, so a noisy machine
 slows all alike. The CPU is the calling thread's own (``time.thread_time``): not the model
-server's threads, so it is what a turn's thread spends on its model calls.
+server's threads, so it is what a turn's thread spends on its model calls. ``--http httpx`` gives
+the calls a plain SDK client instead of ``make_client``'s, so they go through its httpx client
+(what a recording or a custom client takes) rather than ``agent.http_pool``.
 """
 
 from __future__ import annotations
@@ -29,7 +31,7 @@ import bench_server as bs  # noqa: E402
 from _common import CHILD_MARK, PY, log, med  # noqa: E402
 
 
-def child(warm_up: int, chunk_size: int) -> None:
+def child(warm_up: int, chunk_size: int, http: str) -> None:
     """Answer ``N`` lines on stdin with the CPU seconds of N turns' requests (three each), one JSON line."""
     from nexusleads_lab.agent.model_call import complete
     from nexusleads_lab.agent.prompt import system_prompt
@@ -52,7 +54,15 @@ def child(warm_up: int, chunk_size: int) -> None:
     settings = ModelSettings(
         model="scripted-model", api_key="bench", base_url=server.base_url, replay=None, record=None
     )
-    client = make_client(settings, max_connections=8)
+    if http == "httpx":
+        import httpx2
+        import openai
+
+        limits = httpx2.Limits(max_connections=8)
+        http_client = openai.DefaultHttpxClient(limits=limits)
+        client = openai.OpenAI(base_url=server.base_url, api_key="bench", timeout=120.0, http_client=http_client)
+    else:
+        client = make_client(settings, max_connections=8)
     system = {"role": "system", "content": system_prompt(user="bench", org="acme", skills_listing="")}
     preview = "tier,n\n" + "\n".join(f"t{i},{i * 7}" for i in range(20))
 
@@ -113,10 +123,16 @@ def main(argv: list[str] | None = None) -> int:
         default=64,
         help="characters of the final answer per chunk (a real model: ~4, a token)",
     )
+    ap.add_argument(
+        "--http",
+        choices=["make_client", "httpx"],
+        default="make_client",
+        help="the client: make_client's (default), or a plain SDK client (its httpx client)",
+    )
     ap.add_argument("--child", action="store_true", help=argparse.SUPPRESS)
     args = ap.parse_args(argv)
     if args.child:
-        child(args.warm_up, args.chunk_size)
+        child(args.warm_up, args.chunk_size, args.http)
         return 0
     refs = args.ref or ["worktree"]
     runs = []
@@ -127,6 +143,7 @@ def main(argv: list[str] | None = None) -> int:
                 where.mkdir()
                 code, name = bs.code_under_test(ref, where)
                 cmd = [PY, __file__, "--child", "--warm-up", str(args.warm_up), "--chunk-size", str(args.chunk_size)]
+                cmd += ["--http", args.http]
                 proc = subprocess.Popen(
                     cmd, stdin=subprocess.PIPE, stdout=subprocess.PIPE, text=True, env=bs.server_env(code), cwd=bs.ROOT
                 )

@@ -16,12 +16,19 @@ multi-line ``data``) with ``bytes.splitlines``: ~20 µs for a bench answer's 11 
 Two ways to the wire. A client made by ``make_client`` has a :class:`LeanTransport`: its chat
 requests go over the stdlib's ``http.client`` (:mod:`.http_pool`: httpcore's pool rules, the same
 TLS context), with no ``httpx2.Request``/``Response`` unless an answer is not a success (then one
-is built from the status, headers and body, so the SDK's own code judges it) or is a redirect
-(then httpx sends that try, and follows it). Any other client (the recorder of ``NEXUS_RECORD``, a
-proxy from the environment, a custom ``http_client``, event hooks, auth) is sent through its
-httpx client, as the SDK would. httpx → httpcore → h11 cost ~600 µs of CPU for one bench request
-on loopback, ``http.client`` ~200 µs; a whole model call (``benchmarks/bench_model_call.py``)
-went from ~1.1 to ~0.45 ms (it was ~2.2 ms through ``client.post``).
+is built from its status, headers and body, so httpx decodes it and the SDK's own code judges it),
+is content-coded (httpx decodes it), or is a redirect (httpx sends that try again and follows
+it). Any other client (the recorder of ``NEXUS_RECORD``, a proxy mounted on it, a custom
+``http_client``, event hooks, auth) is sent through its httpx client, as before. Why not httpx:
+httpx → httpcore → h11 spend ~600 µs of CPU on one bench request on loopback (~2,300 Python calls),
+``http.client`` ~200-250 µs (~560 calls); ``urllib3`` (its pool over ``http.client``) ~250-300 µs.
+Measured with ``benchmarks/bench_model_call.py --ref main --ref worktree`` (median CPU of a whole
+model call, 900 requests each, interleaved): 761 → 429 µs (it was ~2.2 ms through
+``client.post``); in a server turn (``profile_turn.py --phases``, 60 turns) ``complete`` went from
+5.8 to 3.3 ms of CPU for its three requests. One thing the lean way does that httpcore does not:
+a request whose reused keep-alive connection the server closed just then (no answer at all) is
+sent once more, on a new connection, instead of failing (both drop a connection the server has
+closed before it is reused).
 
 The SDK stops reading at ``data: [DONE]`` and closes the response before the chunked body's
 terminator is read, so the connection cannot be reused; here the few bytes left after
