@@ -273,10 +273,16 @@ class Exchange:
 
 def _readable(sock: socket.socket) -> bool:
     """An idle connection's socket is readable only when the server has closed it (or sent what
-    it should not have): either way it cannot carry the next request."""
+    it should not have): either way it cannot carry the next request. (``poll``, as httpcore asks:
+    ``select`` cannot take a descriptor above 1023, which a busy server has; Windows has no poll.)"""
+    if not _HAS_POLL:
+        return bool(select.select([sock], [], [], 0)[0])
     poller = select.poll()
     poller.register(sock, select.POLLIN)
     return bool(poller.poll(0))
+
+
+_HAS_POLL = hasattr(select, "poll")
 
 
 def _shutdown(sock: socket.socket | None) -> None:
