@@ -23,9 +23,11 @@ it). Any other client (the recorder of ``NEXUS_RECORD``, a proxy mounted on it, 
 httpx → httpcore → h11 spend ~600 µs of CPU on one bench request on loopback (~2,300 Python calls),
 ``http.client`` ~200-250 µs (~560 calls); ``urllib3`` (its pool over ``http.client``) ~250-300 µs.
 Measured with ``benchmarks/bench_model_call.py --ref main --ref worktree`` (median CPU of a whole
-model call, 900 requests each, interleaved): 761 → 429 µs (it was ~2.2 ms through
-``client.post``); in a server turn (``profile_turn.py --phases``, 60 turns) ``complete`` went from
-5.8 to 3.3 ms of CPU for its three requests. One thing the lean way does that httpcore does not:
+model call, 900 requests each, interleaved): 761 → 429 and 649 → 342 µs in two runs, ~1.8-1.9x
+(it was ~2.2 ms through ``client.post``); the httpx way (``--http httpx``) costs what it did, within
+a few per cent. In a server
+turn (``profile_turn.py --phases``, 60 turns, two runs) ``complete`` went from 5.8 to 3.3 and from
+4.9 to 2.7 ms of CPU for its three requests. One thing the lean way does that httpcore does not:
 a request whose reused keep-alive connection the server closed just then (no answer at all) is
 sent once more, on a new connection, instead of failing (both drop a connection the server has
 closed before it is reused).
