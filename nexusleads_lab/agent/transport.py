@@ -15,22 +15,21 @@ multi-line ``data``) with ``bytes.splitlines``: ~20 µs for a bench answer's 11 
 
 Two ways to the wire. A client made by ``make_client`` has a :class:`LeanTransport`: its chat
 requests go over the stdlib's ``http.client`` (:mod:`.http_pool`: httpcore's pool rules, the same
-TLS context), with no ``httpx2.Request``/``Response`` unless an answer is not a success (then one
-is built from its status, headers and body, so httpx decodes it and the SDK's own code judges it),
-is content-coded (httpx decodes it), or is a redirect (httpx sends that try again and follows
-it). Any other client (the recorder of ``NEXUS_RECORD``, a proxy mounted on it, a custom
-``http_client``, event hooks, auth) is sent through its httpx client, as before. Why not httpx:
-httpx → httpcore → h11 spend ~600 µs of CPU on one bench request on loopback (~2,300 Python calls),
-``http.client`` ~200-250 µs (~560 calls); ``urllib3`` (its pool over ``http.client``) ~250-300 µs.
-Measured with ``benchmarks/bench_model_call.py --ref main --ref worktree`` (median CPU of a whole
-model call, 900 requests each, interleaved): 761 → 429 and 649 → 342 µs in two runs, ~1.8-1.9x
-(it was ~2.2 ms through ``client.post``); the httpx way (``--http httpx``) costs what it did, within
-a few per cent. In a server
-turn (``profile_turn.py --phases``, 60 turns, two runs) ``complete`` went from 5.8 to 3.3 and from
-4.9 to 2.7 ms of CPU for its three requests. One thing the lean way does that httpcore does not:
-a request whose reused keep-alive connection the server closed just then (no answer at all) is
-sent once more, on a new connection, instead of failing (both drop a connection the server has
-closed before it is reused).
+TLS context), with no ``httpx2.Request``/``Response`` unless an answer is not a success (then one is
+built from its status, headers and body, so httpx decodes it and the SDK's own code judges it), is
+content-coded (httpx decodes it), or is a redirect (httpx sends that try again and follows it). Any
+other client (the recorder of ``NEXUS_RECORD``, a proxy mounted on it, a custom ``http_client``,
+event hooks, auth) is sent through its httpx client, as before. Why not httpx: httpx → httpcore →
+h11 spend ~600 µs of CPU on one bench request on loopback (~2,300 Python calls), ``http.client``
+~200-250 µs (~560 calls); ``urllib3`` (its pool over ``http.client``) ~250-300 µs. Measured with
+``benchmarks/bench_model_call.py --ref main --ref worktree`` (median CPU of a whole model call, 900
+requests each, interleaved): 761 → 429 and 649 → 342 µs in two runs, ~1.8-1.9x (it was ~2.2 ms
+through ``client.post``); the httpx way (``--http httpx``) costs what it did, within a few per cent.
+In a server turn (``profile_turn.py --phases``, 60 turns, two runs) ``complete`` went from 5.8 to
+3.3 and from 4.9 to 2.7 ms of CPU for its three requests. One thing the lean way does that httpcore
+does not: a request whose reused keep-alive connection the server closed just then (no answer at
+all) is sent once more, on a new connection, instead of failing (both drop a connection the server
+has closed before it is reused).
 
 The SDK stops reading at ``data: [DONE]`` and closes the response before the chunked body's
 terminator is read, so the connection cannot be reused; here the few bytes left after
