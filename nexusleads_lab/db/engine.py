@@ -454,15 +454,16 @@ class Engine:
             # its COPY): a schema remembered per query text could be stale after a migration, and a
             # column become wide would then travel unbounded.
             schema = cur.adbc_execute_schema(_WRAP_HEAD + text + _WRAP_TAIL.format(limit=limit))
-            wrapped, head = bounded.wrap(text, schema, limit, bounded.per_value_bound(schema, max_bytes))
+            wrapped, head = bounded.statement(text, schema, limit, max_bytes)
             cur.adbc_statement.set_options(**{"adbc.postgresql.batch_size_hint_bytes": str(_BATCH_HINT_BYTES)})
             cur.execute(wrapped)
             reader = cur.fetch_record_batch()
+            objects = bounded.object_columns(reader.schema)
             batches: list[pa.RecordBatch] = []
             total = 0
             over = False
             for batch in reader:
-                size = bounded.client_cost(batch)
+                size = bounded.client_cost(batch, objects)
                 if total + size > max_bytes:
                     fit = int((max_bytes - total) * batch.num_rows // size) if size else 0
                     if fit > 0:
