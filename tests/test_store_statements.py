@@ -49,3 +49,15 @@ def test_errors_are_psycopgs_own(store):
     assert store.query("SELECT %s::int + 1", (41,), fetch="one", durable=False) == (42,)
     with pytest.raises(NotFound):
         store.append(str(uuid.uuid4()), "user", {"n": 1})
+
+
+def test_a_connection_keeps_a_bounded_number_of_statements_prepared(store, monkeypatch):
+    from nexusleads_lab.db import store as module
+
+    monkeypatch.setattr(module, "_MAX_PREPARED", 3)
+    for n in range(6):
+        assert store.query(f"SELECT %s::int + {n}", (1,), fetch="one", durable=False) == (1 + n,)
+    conn = store._connection()
+    assert len(_STATEMENTS[conn]) == 3
+    names = conn.execute("SELECT name FROM pg_prepared_statements WHERE name LIKE 'nexus_%'").fetchall()
+    assert sorted(n for (n,) in names) == sorted(v.decode() for v in _STATEMENTS[conn].values())

@@ -502,6 +502,7 @@ _STATEMENTS: weakref.WeakKeyDictionary[psycopg.Connection, dict[tuple[bytes, tup
     weakref.WeakKeyDictionary()
 )
 _NAMES = itertools.count(1)
+_MAX_PREPARED = 128  # statements kept prepared on one connection
 # The server forgot a prepared statement (26000) or cannot reuse its plan (0A000: a column's type
 # changed under it): prepared again once.
 _STALE_STATEMENT = ("26000", "0A000")
@@ -534,6 +535,10 @@ def _prepared(conn: psycopg.Connection, sql: str, params: tuple, fetch: str):
             known = _STATEMENTS.setdefault(conn, {})
             name = known.get(key)
             if name is None:
+                if len(known) >= _MAX_PREPARED:  # the oldest one goes (texts are few: never, in practice)
+                    oldest = next(iter(known))
+                    pg.send_query(b"DEALLOCATE " + known.pop(oldest))
+                    conn.wait(execute(pg))
                 name = b"nexus_%d" % next(_NAMES)
                 pg.send_prepare(name, query, key[1])
                 _check_result(conn, conn.wait(execute(pg))[-1])
