@@ -11,7 +11,9 @@ advisory locks).
 A thread that already holds a conversation's lease holds it again for free (a confirmation's
 follow-up question inside its report). A turn's last write may give its lease back in the same
 statement (``giving_back`` names it to ``ConversationStore.append_all(release=...)``): one round
-trip less.
+trip less. Likewise a conversation made for the turn that follows at once (a server's first question,
+``Conversations.start(lease=True)``) is made with the lease taken (``Taken``), which that turn holds
+without claiming it again.
 """
 
 from __future__ import annotations

@@ -501,6 +501,7 @@ def _run(conn: psycopg.Connection, sql: str, params: tuple, fetch: str, durable:
 _STATEMENTS: weakref.WeakKeyDictionary[psycopg.Connection, dict[tuple[bytes, tuple[int, ...]], bytes]] = (
     weakref.WeakKeyDictionary()
 )
+_STATEMENTS_LOCK = threading.Lock()
 _NAMES = itertools.count(1)
 _MAX_PREPARED = 128  # statements kept prepared on one connection
 # The server forgot a prepared statement (26000) or cannot reuse its plan (0A000: a column's type
@@ -532,7 +533,8 @@ def _prepared(conn: psycopg.Connection, sql: str, params: tuple, fetch: str):
     pg = conn.pgconn
     with conn.lock:
         for attempt in (1, 2):
-            known = _STATEMENTS.setdefault(conn, {})
+            with _STATEMENTS_LOCK:  # the map is the process's; each connection's entry is its own
+                known = _STATEMENTS.setdefault(conn, {})
             name = known.get(key)
             if name is None:
                 if len(known) >= _MAX_PREPARED:  # the oldest one goes (texts are few: never, in practice)
