@@ -58,9 +58,12 @@ def step(n: int, sql: str):
 ANSWER = json.dumps({"type": "dashboard", "title": "Leads", "blocks": [{"type": "text", "text": "x" * 600}]})
 
 
-def one_turn(conversations, steps) -> None:
+def one_turn(conversations, steps, *, leased: bool = False) -> None:
     conversations.new_thread()
-    conversations.start("How many leads per tier and status? " * 2, "bench-model")
+    if leased:  # the conversation made with its first turn's lease (Conversations.start(lease=True))
+        conversations.start("How many leads per tier and status? " * 2, "bench-model", lease=True)
+    else:
+        conversations.start("How many leads per tier and status? " * 2, "bench-model")
     with conversations.lease(lambda: False):
         conversations.record_question("How many leads per tier and status? " * 2)
         for call in steps:
@@ -76,6 +79,9 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--turns", type=int, default=300)
     ap.add_argument("--warmup", type=int, default=20)
     ap.add_argument("--pgdata", type=Path, default=PGDATA)
+    ap.add_argument(
+        "--leased", action="store_true", help="start each conversation with its turn's lease (one claim less)"
+    )
     ap.add_argument("--idle", type=float, default=30.0, help="seconds to watch the lease thread with no turn running")
     args = ap.parse_args(argv)
     quiet_warnings()
@@ -97,11 +103,11 @@ def main(argv: list[str] | None = None) -> int:
         conversations = Conversations(lambda: store, lambda: 100_000)
         steps = [step(1, TIERS), step(2, STATUSES)]
         for _ in range(args.warmup):
-            one_turn(conversations, steps)
+            one_turn(conversations, steps, leased=args.leased)
         cpu, wall = [], []
         for _ in range(args.turns):
             c0, t0 = time.process_time(), time.perf_counter()
-            one_turn(conversations, steps)
+            one_turn(conversations, steps, leased=args.leased)
             cpu.append(time.process_time() - c0)
             wall.append(time.perf_counter() - t0)
         print(

@@ -186,3 +186,51 @@ def test_a_lease_given_back_with_the_answer_is_not_renewed_nor_reported_lost_but
         assert renewers() <= before, "the renewing thread ends once nothing is held"
     finally:
         store.close()
+
+
+def test_a_conversation_started_for_its_first_turn_is_leased_by_its_insert_and_the_turn_claims_nothing(db):
+    from nexusleads_lab.agent.conversations import Conversations
+
+    user = f"lease-{uuid.uuid4().hex[:8]}"
+    store = ConversationStore(db.store_url(ORG), ORG, user, guard=True)
+    other = ConversationStore(db.store_url(ORG), ORG, user, guard=True)
+    sent: list[str] = []
+    query = store.query
+    store.query = lambda sql, *a, **kw: sent.append(sql.split()[0]) or query(sql, *a, **kw)  # type: ignore[method-assign]
+    try:
+        conversations = Conversations(lambda: store, lambda: 100_000)
+        conversation = conversations.start("first question", "model", lease=True).id
+        assert other.claim(conversation, "elsewhere", ttl_s=60) is None, "leased as it was made"
+        with conversations.lease(lambda: False):
+            conversations.record_question("first question")
+            conversations.record_answer("an answer", {})
+        assert sent == ["INSERT", "WITH", "WITH"], "no claim, no separate give-back"
+        assert other.holder(conversation) is None and LEASES.held() == 0
+        assert [m.role for m in store.messages(conversation)] == ["user", "assistant"]
+    finally:
+        store.close()
+        other.close()
+
+
+def test_a_lease_taken_with_a_conversation_whose_turn_never_came_is_taken_over_at_once_in_its_process(db):
+    from nexusleads_lab.agent.conversations import Conversations
+
+    user = f"lease-{uuid.uuid4().hex[:8]}"
+    store = ConversationStore(db.store_url(ORG), ORG, user, guard=True)
+    try:
+        started = Conversations(lambda: store, lambda: 100_000)
+        conversation = started.start("a socket that closed", "model", lease=True).id
+        later = Conversations(lambda: store, lambda: 100_000)
+        later.resume(conversation)
+        t0 = time.monotonic()
+        with later.lease(lambda: False):
+            later.record_question("from another connection")
+            later.record_answer("answered", {})
+        assert time.monotonic() - t0 < LEASES.ttl / 2, "did not wait for the lease to run out"
+        assert store.holder(conversation) is None
+        with started.lease(lambda: False):  # the first turn, late: its lease was taken, so it claims again
+            started.record_question("late")
+            started.record_answer("late answer", {})
+        assert store.holder(conversation) is None and LEASES.held() == 0
+    finally:
+        store.close()

@@ -7,6 +7,7 @@ as it completes; a turn holds the stored conversation's lease (``db.lease``) whi
 from __future__ import annotations
 
 import contextlib
+import time
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
@@ -18,6 +19,7 @@ from .transcript import Item, TranscriptPage, history_row
 from .turn import Cancelled
 
 if TYPE_CHECKING:  # pragma: no cover
+    from ..db.lease import Taken
     from ..db.store import ConversationInfo, ConversationStore
     from .completion import PreparedCall
     from .confirm import Outcome
@@ -43,6 +45,7 @@ class Conversations:
         self._token_budget = token_budget
         self.thread = Thread(id=None)
         self._lease_waits = 0  # bumped by stop_waiting(): a lease wait outside a turn stops
+        self._taken: tuple[str, Taken] | None = None  # a lease taken with a new conversation (start)
 
     def _stored(self) -> ConversationStore:
         store = self._store()
@@ -84,12 +87,19 @@ class Conversations:
             return
         from ..db.lease import LEASES, Abandoned
 
+        taken = None
+        if self._taken is not None:
+            taken_id, taken = self._taken
+            self._taken = None
+            if taken_id != conversation_id:  # started, then left for another: its turn never comes
+                LEASES.not_taking(taken.holder)
+                taken = None
         if cancelled is None:
             waits = self._lease_waits
             cancelled = lambda: self._lease_waits != waits  # noqa: E731
         with contextlib.ExitStack() as stack:
             try:
-                held = stack.enter_context(LEASES.hold(store, conversation_id, cancelled=cancelled))
+                held = stack.enter_context(LEASES.hold(store, conversation_id, cancelled=cancelled, taken=taken))
             except Abandoned:
                 raise Cancelled() from None
             except QueryError:
@@ -211,8 +221,25 @@ class Conversations:
         if self.thread.id == conversation_id:
             self.new_thread()
 
-    def start(self, title: str, model: str) -> ConversationInfo:
-        info = self._stored().start(title=title, model=model)
+    def start(self, title: str, model: str, *, lease: bool = False) -> ConversationInfo:
+        """A new stored conversation to continue in. ``lease``: its first turn follows at once (a
+        server's question), so the turn's lease is taken in the same statement and that turn's
+        ``lease`` holds it without a claim of its own (one round trip less). If that turn never
+        comes, the lease runs out (``db.lease.TTL``), or another turn of this process takes it over."""
+        store = self._stored()
+        if not lease:
+            info = store.start(title=title, model=model)
+        else:
+            from ..db.lease import LEASES, Taken
+
+            holder, at = LEASES.new_holder(), time.monotonic()
+            LEASES.taking(holder)
+            try:
+                info = store.start(title=title, model=model, holder=holder, ttl_s=LEASES.ttl)
+            except BaseException:
+                LEASES.not_taking(holder)
+                raise
+            self._taken = (info.id, Taken(holder, info.updated_at, at))
         self.thread.id = info.id
         return info
 

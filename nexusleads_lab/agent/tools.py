@@ -88,6 +88,13 @@ def parse_arguments(raw: str | None) -> dict[str, Any]:
 
 
 def _cell(value: Any) -> Any:
+    kind = type(value)
+    if kind is str:  # the common cells first, without pandas
+        return value if len(value) <= CELL_CHARS else value[: CELL_CHARS - 1] + "…"
+    if kind is int or kind is bool:
+        return value
+    if kind is float:
+        return None if value != value else value
     if value is None or (not isinstance(value, (list, dict)) and pd.isna(value)):
         return None
     if isinstance(value, (bool, int, float)):

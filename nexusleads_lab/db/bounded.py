@@ -10,6 +10,9 @@ PostgreSQL text form. The row cap is the wrapper's LIMIT.
 
 from __future__ import annotations
 
+import threading
+from collections import OrderedDict
+
 import pyarrow as pa
 
 CUT_COLUMN = "nexus_cut"
@@ -80,8 +83,54 @@ def wrap(text: str, schema: pa.Schema, limit: int, bound: int) -> tuple[str, int
     return head + text + f"\n) AS nexus_result({names}) LIMIT {int(limit)}", len(head)
 
 
-def client_cost(batch: pa.RecordBatch) -> int:
+_STATEMENTS: OrderedDict[tuple[str, int, int], tuple[pa.Schema, str, int]] = OrderedDict()
+_STATEMENTS_LOCK = threading.Lock()
+_MAX_STATEMENTS = 256
+
+
+def statement(text: str, schema: pa.Schema, limit: int, max_bytes: int) -> tuple[str, int]:
+    """``wrap`` with ``per_value_bound(schema, max_bytes)``: the statement to send for ``text`` whose
+    columns were just described as ``schema``. The same text described the same way (its types and
+    their metadata) makes the same statement, so it is built once and kept (a few hundred)."""
+    key = (text, limit, max_bytes)
+    with _STATEMENTS_LOCK:
+        hit = _STATEMENTS.get(key)
+        if hit is not None and hit[0].equals(schema, check_metadata=True):
+            _STATEMENTS.move_to_end(key)
+            return hit[1], hit[2]
+    wrapped, head = wrap(text, schema, limit, per_value_bound(schema, max_bytes))
+    with _STATEMENTS_LOCK:
+        _STATEMENTS[key] = (schema, wrapped, head)
+        while len(_STATEMENTS) > _MAX_STATEMENTS:
+            _STATEMENTS.popitem(last=False)
+    return wrapped, head
+
+
+def object_columns(schema: pa.Schema) -> int:
+    """How many of a result's columns become Python objects in pandas (``client_cost``)."""
+    return sum(1 for f in schema if _kind(f) != "fixed" or isinstance(f.type, pa.BaseExtensionType))
+
+
+_OBJECTS: dict[pa.Schema, int] = {}
+
+
+def object_columns_of(schema: pa.Schema) -> int:
+    """``object_columns``, kept per result schema for the next result shaped alike (it depends on
+    the types alone, which the schema's equality compares; a few hundred kept)."""
+    count = _OBJECTS.get(schema)
+    if count is None:
+        count = object_columns(schema)
+        with _STATEMENTS_LOCK:
+            if len(_OBJECTS) >= _MAX_STATEMENTS:
+                _OBJECTS.clear()
+            _OBJECTS[schema] = count
+    return count
+
+
+def client_cost(batch: pa.RecordBatch, objects: int | None = None) -> int:
     """Bytes a batch will take in the kernel: its Arrow buffers and, for columns that become Python
-    objects in pandas, about one object per value on top (the pandas copy holds them)."""
-    objects = sum(1 for f in batch.schema if _kind(f) != "fixed" or isinstance(f.type, pa.BaseExtensionType))
+    objects in pandas, about one object per value on top (the pandas copy holds them). ``objects``:
+    ``object_columns(batch.schema)``, when the caller counted them once for all its batches."""
+    if objects is None:
+        objects = object_columns(batch.schema)
     return batch.nbytes * 2 + batch.num_rows * objects * 64

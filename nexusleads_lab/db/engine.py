@@ -12,7 +12,6 @@ from __future__ import annotations
 
 import contextvars
 import json
-import queue
 import re
 import threading
 import time
@@ -225,7 +224,7 @@ class _ReadPool:
             idle_in_transaction_session_timeout="60000",
             lock_timeout="5000",
         )
-        self._idle: queue.LifoQueue = queue.LifoQueue(maxsize=size)
+        self._idle: list = []  # connections not in use, the last given back first (under _lock)
         self._busy: dict = {}  # connection -> the cancel scope it reads for (CANCEL_SCOPE)
         self._lock = threading.Lock()
         self._verified = False
@@ -268,9 +267,9 @@ class _ReadPool:
                 f"All {self.size} read connections of this process were busy for {self._wait_s:g} s; "
                 "try again in a moment (NEXUS_POOL_SIZE sets how many there are)."
             )
-        try:
-            conn = self._idle.get_nowait()
-        except queue.Empty:
+        with self._lock:
+            conn = self._idle.pop() if self._idle else None
+        if conn is None:
             try:
                 conn = self._connect()
             except BaseException:
@@ -281,16 +280,13 @@ class _ReadPool:
         return conn
 
     def release(self, conn, *, broken: bool = False) -> None:
-        with self._lock:
-            self._busy.pop(conn, None)
         try:
-            if broken:
-                _close_quietly(conn)
-                return
-            try:
-                self._idle.put_nowait(conn)
-            except queue.Full:
-                _close_quietly(conn)
+            with self._lock:
+                self._busy.pop(conn, None)
+                if not broken and len(self._idle) < self.size:
+                    self._idle.append(conn)
+                    return
+            _close_quietly(conn)
         finally:
             self._slots.release()
 
@@ -307,11 +303,10 @@ class _ReadPool:
         return len(busy)
 
     def drop_idle(self) -> None:
-        while True:
-            try:
-                _close_quietly(self._idle.get_nowait())
-            except queue.Empty:
-                break
+        with self._lock:
+            idle, self._idle = self._idle, []
+        for conn in idle:
+            _close_quietly(conn)
 
     close = drop_idle
 
@@ -411,8 +406,8 @@ class Engine:
         if over_rows:
             table = table.slice(0, cap)
         cut_values = False
-        if bounded.CUT_COLUMN in table.column_names and table.column_names[-1] == bounded.CUT_COLUMN:
-            cut_values = bool(pc.any(table.column(table.num_columns - 1)).as_py())
+        if table.num_columns and table.schema.names[-1] == bounded.CUT_COLUMN:
+            cut_values = any(chunk.true_count for chunk in table.column(table.num_columns - 1).chunks)
             table = table.remove_column(table.num_columns - 1)
         truncated = over_rows or over_bytes or cut_values
         # The types the query produced (the wrapper sends some as their text form).
@@ -454,15 +449,16 @@ class Engine:
             # its COPY): a schema remembered per query text could be stale after a migration, and a
             # column become wide would then travel unbounded.
             schema = cur.adbc_execute_schema(_WRAP_HEAD + text + _WRAP_TAIL.format(limit=limit))
-            wrapped, head = bounded.wrap(text, schema, limit, bounded.per_value_bound(schema, max_bytes))
+            wrapped, head = bounded.statement(text, schema, limit, max_bytes)
             cur.adbc_statement.set_options(**{"adbc.postgresql.batch_size_hint_bytes": str(_BATCH_HINT_BYTES)})
             cur.execute(wrapped)
             reader = cur.fetch_record_batch()
+            objects = bounded.object_columns_of(reader.schema)
             batches: list[pa.RecordBatch] = []
             total = 0
             over = False
             for batch in reader:
-                size = bounded.client_cost(batch)
+                size = bounded.client_cost(batch, objects)
                 if total + size > max_bytes:
                     fit = int((max_bytes - total) * batch.num_rows // size) if size else 0
                     if fit > 0:

@@ -11,7 +11,9 @@ advisory locks).
 A thread that already holds a conversation's lease holds it again for free (a confirmation's
 follow-up question inside its report). A turn's last write may give its lease back in the same
 statement (``giving_back`` names it to ``ConversationStore.append_all(release=...)``): one round
-trip less.
+trip less. Likewise a conversation made for the turn that follows at once (a server's first question,
+``Conversations.start(lease=True)``) is made with the lease taken (``Taken``), which that turn holds
+without claiming it again.
 """
 
 from __future__ import annotations
@@ -45,6 +47,16 @@ class Busy(QueryError):
 
 
 @dataclass
+class Taken:
+    """A lease taken with its new conversation (``ConversationStore.start(holder=...)``), for the
+    conversation's first turn to hold (``Leases.hold(taken=...)``) without claiming it again."""
+
+    holder: str
+    claimed: Any  # the conversation's updated_at as it was made
+    at: float  # time.monotonic() before it was taken
+
+
+@dataclass
 class Held:
     holder: str
     claimed: Any  # the conversation's updated_at when the lease was taken (None: held already)
@@ -59,14 +71,38 @@ class Leases:
         self._host = socket.gethostname()
         self._prefix = f"{self._host}:{os.getpid()}"
         self._held: dict[str, tuple[Any, str]] = {}  # holder -> (store, conversation id)
+        self._unheld: set[str] = set()  # leases taken with a new conversation, their turn not begun
         self._lock = threading.Lock()
         self._thread: threading.Thread | None = None
         self._local = threading.local()  # the conversations this thread holds: id -> its innermost Held
 
+    def new_holder(self) -> str:
+        """A name for a lease this process takes: its host and process, then a turn's own part."""
+        return f"{self._prefix}:{uuid.uuid4().hex[:12]}"
+
+    def taking(self, holder: str) -> None:
+        """``holder`` is being taken with a new conversation and not held yet: another turn of this
+        process that finds it in the way takes it over at once (its turn never came)."""
+        with self._lock:
+            self._unheld.add(holder)
+
+    def not_taking(self, holder: str) -> bool:
+        """Its turn begins (or never will): False when another turn took it over meanwhile."""
+        with self._lock:
+            if holder in self._unheld:
+                self._unheld.discard(holder)
+                return True
+            return False
+
     @contextlib.contextmanager
-    def hold(self, store: Any, conversation_id: str, *, cancelled: Callable[[], bool]) -> Iterator[Held]:
+    def hold(
+        self, store: Any, conversation_id: str, *, cancelled: Callable[[], bool], taken: Taken | None = None
+    ) -> Iterator[Held]:
         """Wait for the conversation's lease (from the turn's thread), hold it for the block. The
-        ``Held`` says when the conversation last changed, as the lease was taken and given back."""
+        ``Held`` says when the conversation last changed, as the lease was taken and given back.
+        ``taken``: the lease taken with the conversation (``Conversations.start``), held without a
+        claim while it has most of its ``ttl`` left (claimed again under its name otherwise)."""
+        own = taken is not None and self.not_taking(taken.holder)
         mine = self._mine()
         outer = mine.get(conversation_id)
         if outer is not None:  # this thread holds it already
@@ -76,25 +112,11 @@ class Leases:
             finally:
                 mine[conversation_id] = outer
             return
-        holder = f"{self._prefix}:{uuid.uuid4().hex[:12]}"
-        deadline = time.monotonic() + self.wait
-        pause = 0.05
-        while (updated := store.claim(conversation_id, holder, self.ttl)) is None:
-            gone = store.holder(conversation_id)
-            if gone and self._dead(gone):  # a kernel or server on this machine died holding it
-                updated = store.take_over(conversation_id, gone, holder, self.ttl)
-                if updated is not None:
-                    log.info("took over the turn lease of %s from %s, which is gone", conversation_id, gone)
-                    break
-            if cancelled():
-                raise Abandoned
-            if time.monotonic() > deadline:
-                raise Busy(
-                    f"Another turn of this conversation has been running for over {self.wait:g} s; "
-                    "nothing was asked. Try again when it is over."
-                )
-            time.sleep(pause)
-            pause = min(pause * 2, 1.0)
+        holder = taken.holder if taken is not None else self.new_holder()
+        if own and taken is not None and time.monotonic() - taken.at < self.ttl / 2:
+            updated = taken.claimed  # its own: it cannot have run out and been taken since
+        else:
+            updated = self._claim(store, conversation_id, holder, cancelled)
         with self._lock:
             self._held[holder] = (store, conversation_id)
             self._start()
@@ -110,6 +132,31 @@ class Leases:
                     held.released = store.release(conversation_id, holder)
                 except Exception:  # it runs out on its own
                     log.warning("could not give back the turn lease of %s", conversation_id, exc_info=True)
+
+    def _claim(self, store: Any, conversation_id: str, holder: str, cancelled: Callable[[], bool]) -> Any:
+        """Wait for the conversation's lease and take it for ``holder``; its ``updated_at`` then."""
+        deadline = time.monotonic() + self.wait
+        pause = 0.05
+        while (updated := store.claim(conversation_id, holder, self.ttl)) is None:
+            gone = store.holder(conversation_id)
+            with self._lock:
+                unheld = gone in self._unheld
+                self._unheld.discard(gone)
+            if gone and (unheld or self._dead(gone)):  # its turn never came, or its process died holding it
+                updated = store.take_over(conversation_id, gone, holder, self.ttl)
+                if updated is not None:
+                    log.info("took over the turn lease of %s from %s, which is gone", conversation_id, gone)
+                    break
+            if cancelled():
+                raise Abandoned
+            if time.monotonic() > deadline:
+                raise Busy(
+                    f"Another turn of this conversation has been running for over {self.wait:g} s; "
+                    "nothing was asked. Try again when it is over."
+                )
+            time.sleep(pause)
+            pause = min(pause * 2, 1.0)
+        return updated
 
     @contextlib.contextmanager
     def giving_back(self, conversation_id: str) -> Iterator[str | None]:

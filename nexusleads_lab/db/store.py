@@ -8,15 +8,21 @@ from __future__ import annotations
 
 import builtins
 import functools
+import itertools
 import json
 import re
 import threading
 import uuid
+import weakref
 from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
 import psycopg
+from psycopg import errors as pg_errors
+from psycopg import pq
+from psycopg.adapt import PyFormat, Transformer
+from psycopg.generators import execute
 from psycopg.types.json import Jsonb
 
 from .errors import FULL_HINT, QueryError, connect_failure, out_of_connections
@@ -124,15 +130,33 @@ class ConversationStore:
     def create(self, title: str = "New conversation", model: str | None = None) -> str:
         return self.start(title, model).id
 
-    def start(self, title: str = "New conversation", model: str | None = None) -> ConversationInfo:
-        """A new conversation, as ``get`` would describe it (in one round trip)."""
-        row = self.query(
-            "INSERT INTO chat_conversations (org, user_name, title, model) VALUES (%s, %s, %s, %s)"
-            " RETURNING id, title, created_at, updated_at, model",
-            (self.org, self.user, _title(title), model),
-            fetch="one",
-            durable=False,
-        )
+    def start(
+        self,
+        title: str = "New conversation",
+        model: str | None = None,
+        *,
+        holder: str | None = None,
+        ttl_s: float | None = None,
+    ) -> ConversationInfo:
+        """A new conversation, as ``get`` would describe it (in one round trip). ``holder``: its
+        turn lease taken for it in the same statement, for ``ttl_s`` seconds (as ``claim`` would)."""
+        if holder is not None:
+            row = self.query(
+                "INSERT INTO chat_conversations (org, user_name, title, model, turn_holder, turn_until)"
+                " VALUES (%s, %s, %s, %s, %s, now() + make_interval(secs => %s))"
+                " RETURNING id, title, created_at, updated_at, model",
+                (self.org, self.user, _title(title), model, holder, float(ttl_s or 0)),
+                fetch="one",
+                durable=False,
+            )
+        else:
+            row = self.query(
+                "INSERT INTO chat_conversations (org, user_name, title, model) VALUES (%s, %s, %s, %s)"
+                " RETURNING id, title, created_at, updated_at, model",
+                (self.org, self.user, _title(title), model),
+                fetch="one",
+                durable=False,
+            )
         self.seen[str(row[0])] = row[3]
         return ConversationInfo(str(row[0]), row[1], row[2], row[3], 0, row[4])
 
@@ -406,13 +430,18 @@ class StorePool:
 
         for attempt in (1, 2):
             try:
-                with self._pool.connection() as conn:
+                # getconn/putconn rather than the pool's connection() block, whose ``with conn``
+                # costs a commit check per query on these autocommit connections.
+                conn = self._pool.getconn()
+                try:
                     if not self._checked:
                         with self._check_lock:
                             if not self._checked:
                                 _check(conn, self.org)
                                 self._checked = True
                     return _run(conn, sql, params, fetch, durable)
+                finally:
+                    self._pool.putconn(conn)
             except PoolTimeout:
                 raise QueryError(
                     f"Cannot reach the conversation store: no connection free or made within {self._timeout:g} s "
@@ -459,12 +488,90 @@ def _check(conn: psycopg.Connection, org: str) -> None:
 
 def _run(conn: psycopg.Connection, sql: str, params: tuple, fetch: str, durable: bool):
     # PostgreSQL text cannot hold NUL, and a question or a model's title may: shown as U+FFFD.
-    params = tuple(p.replace("\x00", "\ufffd") if isinstance(p, str) else p for p in params)
+    if any(type(p) is str and "\x00" in p for p in params):
+        params = tuple(p.replace("\x00", "\ufffd") if isinstance(p, str) else p for p in params)
     if not durable:
-        return _fetch(conn.execute(sql, params), fetch)
+        return _prepared(conn, sql, params, fetch)
     with conn.transaction():  # SET LOCAL needs a transaction of its own
         conn.execute("SET LOCAL synchronous_commit = on")
         return _fetch(conn.execute(sql, params), fetch)
+
+
+# Each connection's statements prepared by ``_prepared``: (query, parameter types) -> name.
+_STATEMENTS: weakref.WeakKeyDictionary[psycopg.Connection, dict[tuple[bytes, tuple[int, ...]], bytes]] = (
+    weakref.WeakKeyDictionary()
+)
+_STATEMENTS_LOCK = threading.Lock()
+_NAMES = itertools.count(1)
+_MAX_PREPARED = 128  # statements kept prepared on one connection
+# The server forgot a prepared statement (26000) or cannot reuse its plan (0A000: a column's type
+# changed under it): prepared again once.
+_STALE_STATEMENT = ("26000", "0A000")
+
+
+@functools.lru_cache(maxsize=256)
+def _numbered(sql: str) -> bytes | None:
+    """The statement with PostgreSQL's ``$n`` placeholders for its ``%s`` ones; None when it holds
+    any other ``%`` (it goes through psycopg's own conversion)."""
+    parts = sql.split("%s")
+    if any("%" in part for part in parts):
+        return None
+    return (parts[0] + "".join(f"${n}{part}" for n, part in enumerate(parts[1:], 1))).encode()
+
+
+def _prepared(conn: psycopg.Connection, sql: str, params: tuple, fetch: str):
+    """One autocommitted statement as a prepared statement of this connection (prepared on its
+    first use there): the parameters dumped and the rows loaded by psycopg's own adapters, as
+    ``conn.execute`` does, without the cursor's machinery around them (half a store query's CPU).
+    The round trips go through ``conn.wait``, like psycopg's, so other threads run meanwhile."""
+    query = _numbered(sql)
+    if query is None:
+        return _fetch(conn.execute(sql, params), fetch)
+    tx = Transformer(conn)
+    values = tx.dump_sequence(params, [PyFormat.AUTO] * len(params))
+    key = (query, tuple(tx.types or ()))
+    pg = conn.pgconn
+    with conn.lock:
+        for attempt in (1, 2):
+            with _STATEMENTS_LOCK:  # the map is the process's; each connection's entry is its own
+                known = _STATEMENTS.setdefault(conn, {})
+            name = known.get(key)
+            if name is None:
+                if len(known) >= _MAX_PREPARED:  # the oldest one goes (texts are few: never, in practice)
+                    oldest = next(iter(known))
+                    pg.send_query(b"DEALLOCATE " + known.pop(oldest))
+                    conn.wait(execute(pg))
+                name = b"nexus_%d" % next(_NAMES)
+                pg.send_prepare(name, query, key[1])
+                _check_result(conn, conn.wait(execute(pg))[-1])
+                known[key] = name
+            pg.send_query_prepared(name, values, param_formats=tx.formats)
+            result = conn.wait(execute(pg))[-1]
+            if result.status == pq.ExecStatus.FATAL_ERROR and attempt == 1:
+                state = result.error_field(pq.DiagnosticField.SQLSTATE)
+                if state and state.decode() in _STALE_STATEMENT:
+                    del known[key]  # prepared again below, under a new name
+                    if state == b"0A000":
+                        pg.send_query(b"DEALLOCATE " + name)
+                        conn.wait(execute(pg))
+                    continue
+            _check_result(conn, result)
+            break
+    if fetch == "none":
+        return result.command_tuples if result.command_tuples is not None else -1
+    tx.set_pgresult(result)
+    rows = tx.load_rows(0, result.ntuples, tuple)
+    if fetch == "one":
+        return rows[0] if rows else None
+    return rows
+
+
+def _check_result(conn: psycopg.Connection, result: pq.abc.PGresult) -> None:
+    if result.status in (pq.ExecStatus.COMMAND_OK, pq.ExecStatus.TUPLES_OK):
+        return
+    if conn.pgconn.status == pq.ConnStatus.BAD:
+        raise psycopg.OperationalError(conn.pgconn.get_error_message() or "the connection was lost")
+    raise pg_errors.error_from_result(result, encoding=conn.info.encoding)
 
 
 @functools.lru_cache(maxsize=32)
