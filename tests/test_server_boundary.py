@@ -228,6 +228,28 @@ def test_exp_is_required_and_bounded_and_aud_and_iss_are_checked_when_set(serve)
             assert http.get(API, headers={"Authorization": f"Bearer {token}"}).status_code == status, name
 
 
+def test_a_verified_token_is_decoded_once_and_refused_from_the_second_it_expires(monkeypatch):
+    from nexusleads_lab.server import auth
+
+    authenticator = auth.Authenticator(auth.AuthSettings(SECRET, max_hours=2))
+    token = issue_token(SECRET, "alice", ORG, ttl_seconds=60)
+    exp = jwt.decode(token, options={"verify_signature": False})["exp"]
+    decoded: list[str] = []
+    decode = jwt.decode
+    monkeypatch.setattr(auth.jwt, "decode", lambda token, *a, **k: decoded.append(token) or decode(token, *a, **k))
+    assert authenticator.verify(token) == authenticator.verify(token) == auth.Identity("alice", ORG)
+    assert len(decoded) == 1, "a token already verified is not decoded again"
+    forged = token[:-2] + ("AA" if not token.endswith("AA") else "BB")
+    for bad in (forged, issue_token("y" * 40, "alice", ORG)):
+        for _ in range(2):
+            with pytest.raises(auth.Unauthorized):
+                authenticator.verify(bad)
+    monkeypatch.setattr(auth.time, "time", lambda: exp + auth.LEEWAY_S)  # jwt.decode's own clock is its own
+    monkeypatch.setattr(auth.jwt, "decode", lambda *a, **k: (_ for _ in ()).throw(jwt.ExpiredSignatureError("expired")))
+    with pytest.raises(auth.Unauthorized, match="expired"):
+        authenticator.verify(token)
+
+
 def test_a_secret_shorter_than_32_bytes_is_refused_at_start(db, monkeypatch, capsys):
     from nexusleads_lab.cli import main
 
