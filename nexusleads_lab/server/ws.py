@@ -236,10 +236,29 @@ class Connection:
         # One turn at a time per conversation: a message sent while one runs (or still stores its
         # end after its last event) waits for it, so two turns' events never interleave.
         question = None if click else message
-        session.turn = asyncio.ensure_future(self._after(session, session.turn, work, question))
+        if session.turn is None and session.assistant is None:  # a new session: its first message
+            session.turn = await self._start(session, work, question)
+        else:
+            session.turn = asyncio.ensure_future(self._after(session, session.turn, work, question))
         session.turn.add_done_callback(lambda _: quota.end_turn(self.identity))
         if len(self.sessions) + len(self.unnamed) > MAX_CONVERSATIONS:
             await self._let_go_of_idle()
+
+    async def _start(self, session: Session, work: Callable[[], None], question: str | None) -> asyncio.Future:
+        """A new session's first message, all of it in one hop to the pool (``_first``) under a
+        new lock that becomes its conversation's; the hop's future is the session's turn (a task
+        waiting for it was a pass of the loop more per step, ``benchmarks/bench_ws.py``)."""
+        lock = asyncio.Lock()
+        await lock.acquire()  # a new lock: at once
+        try:
+            turn = self.loop.run_in_executor(
+                self.state.turns, functools.partial(self._first, session, work, question, lock)
+            )
+        except RuntimeError as exc:  # the pool shut down with the server: a turn that failed, as in _after
+            turn = self.loop.create_future()
+            turn.set_exception(exc)
+        turn.add_done_callback(lambda _: lock.release())
+        return turn
 
     async def _in_pool(self, fn: Callable[..., T], *args: Any) -> T:
         return await self.loop.run_in_executor(self.state.turns, functools.partial(fn, *args))
