@@ -4,6 +4,7 @@ the real database, the real `openai` client against the scripted model."""
 
 from __future__ import annotations
 
+import asyncio
 import json
 import socket
 import time
@@ -62,6 +63,52 @@ def test_a_foreign_origin_cannot_open_a_socket_or_change_anything_in_either_mode
             send(ws, type="chat", message="hello")
             assert json.loads(until_end(ws)[-1]["text"])["text"] == "mine"
         assert conversations_of(db, user) == 1
+
+
+def test_a_socket_behind_a_root_path_goes_through_the_router_with_the_same_origin_and_host_rules():
+    """The sockets are served before FastAPI's stack (``app.App``); under an ASGI root_path they
+    are its routes, refused and accepted alike."""
+    from nexusleads_lab.server.auth import Identity
+
+    app = create_app(database=object(), client=object(), local=Identity(user="bench", org=None))
+
+    async def exchange(path: str, root: str, headers: list[tuple[bytes, bytes]]) -> list[dict]:
+        sent: list[dict] = []
+        incoming = [{"type": "websocket.connect"}, {"type": "websocket.disconnect", "code": 1000}]
+
+        async def receive() -> dict:
+            return incoming.pop(0) if incoming else {"type": "websocket.disconnect", "code": 1000}
+
+        async def send(message: dict) -> None:
+            sent.append(message)
+
+        scope = {
+            "type": "websocket",
+            "asgi": {"version": "3.0"},
+            "scheme": "ws",
+            "path": root + path,
+            "raw_path": (root + path).encode(),
+            "root_path": root,
+            "query_string": b"",
+            "headers": headers,
+            "client": ("127.0.0.1", 50000),
+            "server": ("127.0.0.1", 8000),
+            "subprotocols": [],
+            "extensions": {"websocket.http.response": {}},
+        }
+        await app(scope, receive, send)
+        return sent
+
+    own = [(b"host", b"127.0.0.1:8000"), (b"origin", b"http://127.0.0.1:8000")]
+    for path in ("/ws/codex", "/ws/panel"):
+        for root in ("", "/lab"):
+            for headers in (
+                [(b"host", b"127.0.0.1:8000"), (b"origin", b"http://evil.example")],
+                [(b"host", b"evil.example")],
+            ):
+                sent = asyncio.run(exchange(path, root, headers))
+                assert sent[0]["type"] == "websocket.http.response.start" and sent[0]["status"] == 403, (path, root)
+            assert asyncio.run(exchange(path, root, own))[0]["type"] == "websocket.accept", (path, root)
 
 
 def test_an_allowed_origin_from_the_environment_may_drive_the_socket(serve, monkeypatch):
