@@ -14,7 +14,11 @@ loop, their frames, and the tear-down. One turn = one connection (open, chat, re
 ``turn.completed``, close), as bench_server.py and profile_turn.py do it. The refs' rounds are
 interleaved; CPU is the server process's own (schedstat), per turn, over each round of
 ``--turns`` sequential turns: the median and the least of ``--rounds`` (on a shared machine the
-least is the steadier).
+least is the steadier), and of that the event loop's (the main thread's) alone.
+
+``--ref bare`` is the floor under all of it: uvicorn as ``serve`` configures it, its protocols the
+server's own, around a plain ASGI function that accepts, reads the chat and sends nine frames of
+the same sizes, with nothing of the app (no middleware, no checks, no threads).
 """
 
 from __future__ import annotations
@@ -112,9 +116,80 @@ def serve() -> None:
     uvicorn.Server(config).run(sockets=[sock])
 
 
+def serve_bare() -> None:
+    """uvicorn and the server's protocols around the nine frames alone (``--ref bare``)."""
+    import socket
+
+    import uvicorn
+
+    from nexusleads_lab.server import app as app_module
+
+    step = {"action": "command", "tool": "psql", "callId": "call_0", "command": "SELECT tier, count(*) FROM leads"}
+    frames = [
+        json.dumps(frame, ensure_ascii=False)
+        for frame in (
+            {"type": "turn.started"},
+            {"type": "session.id", "sessionId": str(uuid.uuid4())},
+            {"type": "agent.action", "status": "started", **step},
+            {"type": "agent.action", "status": "completed", "resultId": "r0", "rows": 3, **step},
+            {"type": "agent.action", "status": "started", **step},
+            {"type": "agent.action", "status": "completed", "resultId": "r1", "rows": 3, **step},
+            {"type": "agent.text", "text": "Leads", "status": "streaming"},
+            {"type": "agent.text", "text": ANSWER, "status": "done"},
+            {"type": "turn.completed", "text": ANSWER, "usage": {"input_tokens": 10, "output_tokens": 20}},
+        )
+    ]
+
+    async def bare(scope, receive, send) -> None:  # type: ignore[no-untyped-def]
+        if scope["type"] != "websocket":
+            return
+        await receive()
+        await send({"type": "websocket.accept"})
+        while (await receive())["type"] != "websocket.disconnect":
+            for frame in frames:
+                await send({"type": "websocket.send", "text": frame})
+
+    sock = socket.socket()
+    sock.bind(("127.0.0.1", 0))
+    sock.listen(1024)
+    config = uvicorn.Config(
+        bare,
+        host="127.0.0.1",
+        port=sock.getsockname()[1],
+        log_level="warning",
+        lifespan="off",
+        ws_max_size=app_module.WS_MAX_SIZE,
+        http=app_module.HTTP_PROTOCOL,
+        ws=app_module.WS_PROTOCOL,
+        ws_per_message_deflate=app_module.WS_PER_MESSAGE_DEFLATE,
+    )
+    print(MARK + str(sock.getsockname()[1]), flush=True)
+    uvicorn.Server(config).run(sockets=[sock])
+
+
+def loop_ns(pid: int) -> int:
+    """CPU of the process's main thread (the event loop) in nanoseconds."""
+    with open(f"/proc/{pid}/task/{pid}/schedstat") as fh:
+        return int(fh.read().split()[0])
+
+
 def start(ref: str, temp: Path) -> dict:
     import bench_server as bs
 
+    if ref == "bare":
+        code, name = bs.code_under_test("worktree", temp)
+        proc = subprocess.Popen(
+            [sys.executable, __file__, "--serve-bare"], stdout=subprocess.PIPE, text=True, env=bs.server_env(code)
+        )
+        assert proc.stdout is not None
+        for line in proc.stdout:
+            if line.startswith(MARK):
+                return {
+                    "name": f"bare uvicorn ({name})",
+                    "proc": proc,
+                    "url": f"ws://127.0.0.1:{line[len(MARK) :].strip()}/ws/codex",
+                }
+        raise RuntimeError(f"the server ended before it started (exit {proc.wait()})")
     where = temp / f"s{len(list(temp.iterdir()))}"
     where.mkdir()
     code, name = bs.code_under_test(ref, where)
@@ -152,12 +227,20 @@ async def turns(url: str, n: int) -> None:
 def main(argv: list[str] | None = None) -> int:
     ap = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     ap.add_argument("--serve", action="store_true", help=argparse.SUPPRESS)
-    ap.add_argument("--ref", action="append", help="server code: worktree (default) or a git ref; repeat to compare")
+    ap.add_argument("--serve-bare", action="store_true", help=argparse.SUPPRESS)
+    ap.add_argument(
+        "--ref",
+        action="append",
+        help="server code: worktree (default), a git ref or bare (the floor); repeat to compare",
+    )
     ap.add_argument("--turns", type=int, default=300, help="sequential turns per round")
     ap.add_argument("--rounds", type=int, default=5)
     args = ap.parse_args(argv)
     if args.serve:
         serve()
+        return 0
+    if args.serve_bare:
+        serve_bare()
         return 0
     quiet_warnings()
     from profile_turn import cpu_ns
@@ -166,17 +249,18 @@ def main(argv: list[str] | None = None) -> int:
     with tempfile.TemporaryDirectory(prefix="nexus-bench-ws-") as temp:
         try:
             for ref in args.ref or ["worktree"]:
-                servers.append({**start(ref, Path(temp)), "cpu": []})
+                servers.append({**start(ref, Path(temp)), "cpu": [], "loop": []})
             for s in servers:
                 asyncio.run(turns(s["url"], 50))  # imports, caches, the pools' threads
             for round_ in range(args.rounds):
                 for s in servers if round_ % 2 == 0 else servers[::-1]:
                     time.sleep(0.2)  # the previous round's tear-downs are over
-                    cpu0 = cpu_ns(s["proc"].pid)
+                    cpu0, loop0 = cpu_ns(s["proc"].pid), loop_ns(s["proc"].pid)
                     asyncio.run(turns(s["url"], args.turns))
                     time.sleep(0.2)  # and this round's, counted
                     s["cpu"].append((cpu_ns(s["proc"].pid) - cpu0) / 1e6 / args.turns)
-                    log(f"{s['name']}: {s['cpu'][-1]:.3f} ms")
+                    s["loop"].append((loop_ns(s["proc"].pid) - loop0) / 1e6 / args.turns)
+                    log(f"{s['name']}: {s['cpu'][-1]:.3f} ms, the loop {s['loop'][-1]:.3f} ms")
         finally:
             for s in servers:
                 s["proc"].terminate()
@@ -184,7 +268,8 @@ def main(argv: list[str] | None = None) -> int:
     for s in servers:
         print(
             f"{s['name']}: server CPU per turn (connect, chat, 9 frames, close) median {med(s['cpu']):.3f} ms, "
-            f"least {min(s['cpu']):.3f} ms over {len(s['cpu'])} rounds of {args.turns}"
+            f"least {min(s['cpu']):.3f} ms over {len(s['cpu'])} rounds of {args.turns}; the event loop's "
+            f"median {med(s['loop']):.3f} ms, least {min(s['loop']):.3f} ms"
         )
     return 0
 

@@ -4,6 +4,7 @@ the real database, the real `openai` client against the scripted model."""
 
 from __future__ import annotations
 
+import asyncio
 import json
 import socket
 import time
@@ -62,6 +63,52 @@ def test_a_foreign_origin_cannot_open_a_socket_or_change_anything_in_either_mode
             send(ws, type="chat", message="hello")
             assert json.loads(until_end(ws)[-1]["text"])["text"] == "mine"
         assert conversations_of(db, user) == 1
+
+
+def test_a_socket_behind_a_root_path_goes_through_the_router_with_the_same_origin_and_host_rules():
+    """The sockets are served before FastAPI's stack (``app.App``); under an ASGI root_path they
+    are its routes, refused and accepted alike."""
+    from nexusleads_lab.server.auth import Identity
+
+    app = create_app(database=object(), client=object(), local=Identity(user="bench", org=None))
+
+    async def exchange(path: str, root: str, headers: list[tuple[bytes, bytes]]) -> list[dict]:
+        sent: list[dict] = []
+        incoming = [{"type": "websocket.connect"}, {"type": "websocket.disconnect", "code": 1000}]
+
+        async def receive() -> dict:
+            return incoming.pop(0) if incoming else {"type": "websocket.disconnect", "code": 1000}
+
+        async def send(message: dict) -> None:
+            sent.append(message)
+
+        scope = {
+            "type": "websocket",
+            "asgi": {"version": "3.0"},
+            "scheme": "ws",
+            "path": root + path,
+            "raw_path": (root + path).encode(),
+            "root_path": root,
+            "query_string": b"",
+            "headers": headers,
+            "client": ("127.0.0.1", 50000),
+            "server": ("127.0.0.1", 8000),
+            "subprotocols": [],
+            "extensions": {"websocket.http.response": {}},
+        }
+        await app(scope, receive, send)
+        return sent
+
+    own = [(b"host", b"127.0.0.1:8000"), (b"origin", b"http://127.0.0.1:8000")]
+    for path in ("/ws/codex", "/ws/panel"):
+        for root in ("", "/lab"):
+            for headers in (
+                [(b"host", b"127.0.0.1:8000"), (b"origin", b"http://evil.example")],
+                [(b"host", b"evil.example")],
+            ):
+                sent = asyncio.run(exchange(path, root, headers))
+                assert sent[0]["type"] == "websocket.http.response.start" and sent[0]["status"] == 403, (path, root)
+            assert asyncio.run(exchange(path, root, own))[0]["type"] == "websocket.accept", (path, root)
 
 
 def test_an_allowed_origin_from_the_environment_may_drive_the_socket(serve, monkeypatch):
@@ -226,6 +273,28 @@ def test_exp_is_required_and_bounded_and_aud_and_iss_are_checked_when_set(serve)
         for name, (claims, status) in cases.items():
             token = jwt.encode({k: v for k, v in claims.items() if v is not None}, SECRET, algorithm="HS256")
             assert http.get(API, headers={"Authorization": f"Bearer {token}"}).status_code == status, name
+
+
+def test_a_verified_token_is_decoded_once_and_refused_from_the_second_it_expires(monkeypatch):
+    from nexusleads_lab.server import auth
+
+    authenticator = auth.Authenticator(auth.AuthSettings(SECRET, max_hours=2))
+    token = issue_token(SECRET, "alice", ORG, ttl_seconds=60)
+    exp = jwt.decode(token, options={"verify_signature": False})["exp"]
+    decoded: list[str] = []
+    decode = jwt.decode
+    monkeypatch.setattr(auth.jwt, "decode", lambda token, *a, **k: decoded.append(token) or decode(token, *a, **k))
+    assert authenticator.verify(token) == authenticator.verify(token) == auth.Identity("alice", ORG)
+    assert len(decoded) == 1, "a token already verified is not decoded again"
+    forged = token[:-2] + ("AA" if not token.endswith("AA") else "BB")
+    for bad in (forged, issue_token("y" * 40, "alice", ORG)):
+        for _ in range(2):
+            with pytest.raises(auth.Unauthorized):
+                authenticator.verify(bad)
+    monkeypatch.setattr(auth.time, "time", lambda: exp + auth.LEEWAY_S)  # jwt.decode's own clock is its own
+    monkeypatch.setattr(auth.jwt, "decode", lambda *a, **k: (_ for _ in ()).throw(jwt.ExpiredSignatureError("expired")))
+    with pytest.raises(auth.Unauthorized, match="expired"):
+        authenticator.verify(token)
 
 
 def test_a_secret_shorter_than_32_bytes_is_refused_at_start(db, monkeypatch, capsys):

@@ -23,7 +23,7 @@ from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from typing import Any
 
-from fastapi import FastAPI, Request
+from fastapi import FastAPI, Request, WebSocket
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
 
@@ -33,7 +33,7 @@ from ..safetext import without_surrogates
 from . import logs
 from .auth import Authenticator, AuthSettings, Identity, secret_refusal
 from .errors import incident
-from .guard import Guard
+from .guard import ASGIApp, Guard, Receive, Scope, Send
 from .quota import Quota
 from .tenancy import Tenants
 
@@ -94,6 +94,39 @@ class SharedSkills:
             return self._found
 
 
+SocketHandler = Callable[[WebSocket], Any]
+
+
+class App(FastAPI):
+    """FastAPI, whose sockets (``/ws/codex``, ``/ws/panel``) are served before its middleware
+    and router: the same handler, behind the same ``Guard``, given a Starlette ``WebSocket``
+    directly. The way through FastAPI's middleware (its error, telemetry, body-limit and
+    exception layers, each wrapping every frame sent), its router and its dependency solving was
+    a third of the event loop's CPU for a connection (``benchmarks/bench_ws.py``). Every socket is
+    a route too (``add_socket``): a scope this shortcut does not take (an ASGI ``root_path``) goes
+    that way, with the same rules."""
+
+    def __init__(self, *, guard: Callable[[ASGIApp], Guard], **kwargs: Any) -> None:
+        super().__init__(**kwargs)
+        self._guard = guard
+        self._sockets: dict[str, ASGIApp] = {}
+
+    def add_socket(self, path: str, handler: SocketHandler) -> None:
+        async def endpoint(scope: Scope, receive: Receive, send: Send) -> None:
+            await handler(WebSocket(scope, receive, send))
+
+        self._sockets[path] = self._guard(endpoint)
+        self.add_api_websocket_route(path, handler)
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] == "websocket" and not self.root_path and not scope.get("root_path"):
+            socket = self._sockets.get(scope["path"])
+            if socket is not None:
+                scope["app"] = self
+                return await socket(scope, receive, send)
+        await super().__call__(scope, receive, send)
+
+
 def secret_from_env() -> str | None:
     return auth_secret()
 
@@ -118,7 +151,7 @@ def create_app(
     local: Identity | None = None,
     max_turns: int | None = None,
     limits: ServeLimits | None = None,
-) -> FastAPI:
+) -> App:
     """The server's app. ``secret`` (default ``NEXUS_AUTH_SECRET``; at least 32 bytes) turns on
     token identity; ``database`` and ``client`` (an ``openai.OpenAI``) default to the
     environment's (one of each for the whole process); ``max_turns`` (default
@@ -185,7 +218,10 @@ def create_app(
             state.close()
 
     docs = limits.api_docs  # Swagger UI and ReDoc load their scripts from a CDN
-    app = FastAPI(
+    origins = allowed_origins()
+    local_only = settings is None
+    app = App(
+        guard=lambda inner: Guard(inner, local=local_only, allowed_origins=origins),
         title="NexusLeads Lab",
         description="The PLG Lead Sourcer chat: the `/ws/codex` WebSocket protocol and the conversation API.",
         lifespan=lifespan,
@@ -194,12 +230,12 @@ def create_app(
     )
     app.state.nexus = state
     app.include_router(rest.router)
-    app.add_api_websocket_route("/ws/codex", ws.codex)
+    app.add_socket("/ws/codex", ws.codex)
     page.mount_page(app)
     app.add_exception_handler(RequestValidationError, _invalid)
     app.add_exception_handler(RecursionError, _too_deep)
     app.add_exception_handler(Exception, _failed)
-    app.add_middleware(Guard, local=settings is None, allowed_origins=allowed_origins())
+    app.add_middleware(Guard, local=local_only, allowed_origins=origins)
     return app
 
 

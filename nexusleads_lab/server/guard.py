@@ -17,6 +17,7 @@ Refusals are a 403 (415 for the content type) or a refused handshake (HTTP 403),
 
 from __future__ import annotations
 
+import functools
 import json
 import logging
 from collections.abc import Awaitable, Callable, MutableMapping
@@ -50,6 +51,13 @@ def host_name(host: str) -> str:
         return ""
 
 
+@functools.lru_cache(maxsize=1024)  # a handful of hosts and origins; each check was a URL parse per request
+def loopback_host(host: str) -> bool:
+    """``host`` (a ``Host`` header) names a loopback address."""
+    return is_loopback(host_name(host))
+
+
+@functools.lru_cache(maxsize=1024)
 def same_origin(origin: str, host: str, allowed: frozenset[str]) -> bool:
     """``origin`` (a browser's ``Origin`` header) is this server's own page, or an allowed one."""
     origin = origin.strip().rstrip("/").lower()
@@ -92,7 +100,7 @@ class Guard:
 
     def refusal(self, scope: Scope) -> tuple[int, str] | None:
         host = _header(scope, b"host") or ""
-        if self.local and not is_loopback(host_name(host)):
+        if self.local and not loopback_host(host):
             return 403, "This server answers only on a loopback address (localhost, 127.0.0.1, [::1])."
         method = scope.get("method", "GET")
         origin = _header(scope, b"origin")

@@ -25,9 +25,9 @@ import html
 import json
 import logging
 from collections.abc import Mapping
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
-from fastapi import FastAPI, WebSocket
+from fastapi import WebSocket
 from fastapi.responses import HTMLResponse, Response
 
 from ..ui.assets import asset_text
@@ -35,6 +35,9 @@ from ..ui.chat import ChatController
 from ..ui.esm import bundle
 from ..words import UI
 from .ws import admit, read_frame
+
+if TYPE_CHECKING:
+    from .app import App
 
 log = logging.getLogger(__name__)
 
@@ -117,7 +120,7 @@ def _static_text(source: str) -> str:
     return PAGE_CSS
 
 
-def mount_page(app: FastAPI) -> None:
+def mount_page(app: App) -> None:
     """Serve the chat page at ``/``, its files under ``/static/`` and its socket at ``/ws/panel``."""
 
     @app.get("/", include_in_schema=False)
@@ -136,7 +139,7 @@ def mount_page(app: FastAPI) -> None:
 
         app.add_api_route(f"/static/{name}", serve, methods=["GET"], include_in_schema=False)
 
-    app.add_api_websocket_route("/ws/panel", panel_socket)
+    app.add_socket("/ws/panel", panel_socket)
 
 
 # -- the socket ---------------------------------------------------------------------------------

@@ -53,6 +53,7 @@ log = logging.getLogger(__name__)
 
 MAX_MESSAGE = 1024 * 1024  # characters of one frame the protocol reads (the transport allows more)
 MAX_CONVERSATIONS = 32  # conversations one connection keeps open; the longest idle one is let go
+_encode = json.JSONEncoder(ensure_ascii=False).encode  # json.dumps(..., ensure_ascii=False) makes one a call
 CLICK = re.compile(r"^\s*(CONFIRM|CANCEL)_ACTION:\s*(\S+)\s*$")
 T = TypeVar("T")
 
@@ -235,9 +236,29 @@ class Connection:
         # One turn at a time per conversation: a message sent while one runs (or still stores its
         # end after its last event) waits for it, so two turns' events never interleave.
         question = None if click else message
-        session.turn = asyncio.ensure_future(self._after(session, session.turn, work, question))
+        if session.turn is None and session.assistant is None:  # a new session: its first message
+            session.turn = await self._start(session, work, question)
+        else:
+            session.turn = asyncio.ensure_future(self._after(session, session.turn, work, question))
         session.turn.add_done_callback(lambda _: quota.end_turn(self.identity))
-        await self._let_go_of_idle()
+        if len(self.sessions) + len(self.unnamed) > MAX_CONVERSATIONS:
+            await self._let_go_of_idle()
+
+    async def _start(self, session: Session, work: Callable[[], None], question: str | None) -> asyncio.Future:
+        """A new session's first message, all of it in one hop to the pool (``_first``) under a
+        new lock that becomes its conversation's; the hop's future is the session's turn (a task
+        waiting for it was a pass of the loop more per step, ``benchmarks/bench_ws.py``)."""
+        lock = asyncio.Lock()
+        await lock.acquire()  # a new lock: at once
+        try:
+            turn = self.loop.run_in_executor(
+                self.state.turns, functools.partial(self._first, session, work, question, lock)
+            )
+        except RuntimeError as exc:  # the pool shut down with the server: a turn that failed, as in _after
+            turn = self.loop.create_future()
+            turn.set_exception(exc)
+        turn.add_done_callback(lambda _: lock.release())
+        return turn
 
     async def _in_pool(self, fn: Callable[..., T], *args: Any) -> T:
         return await self.loop.run_in_executor(self.state.turns, functools.partial(fn, *args))
@@ -343,11 +364,24 @@ class Connection:
         if session.unsubscribe:
             session.unsubscribe()
         if session.assistant is not None:
-            await self._in_pool(session.assistant.close)
+            self._close_later(session.assistant)
+
+    def _close_later(self, assistant: Assistant) -> None:
+        """Close a session's assistant on a pool thread, not waited for: nothing of the
+        connection waits for it (its turn is over), and the loop's wake-up for its end was a
+        pool round trip per connection (``benchmarks/bench_ws.py``)."""
+        try:
+            self.state.turns.submit(_close, assistant)
+        except RuntimeError:  # the pool shut down with the server
+            _close(assistant)
 
     async def _close_sessions(self) -> None:
-        sessions = {id(s): s for s in [*self.sessions.values(), *self.unnamed]}.values()
+        sessions = list({id(s): s for s in [*self.sessions.values(), *self.unnamed]}.values())
         self.sessions, self.unnamed = {}, []
+        if len(sessions) == 1:  # the usual connection: no gathering task for one session
+            with contextlib.suppress(Exception):
+                await self._end(sessions[0])
+            return
         await asyncio.gather(*(self._end(s) for s in sessions), return_exceptions=True)
 
     # -- the worker threads' side --------------------------------------------------------------
@@ -496,9 +530,16 @@ class Connection:
         if not self.open:
             return
         try:
-            await self.websocket.send_text(json.dumps(wire, ensure_ascii=False))
+            await self.websocket.send({"type": "websocket.send", "text": _encode(wire)})
         except Exception:  # the client went away; the receive side ends the connection
             self.open = False
+
+
+def _close(assistant: Assistant) -> None:
+    try:
+        assistant.close()
+    except Exception:
+        log.warning("closing a session's assistant failed", exc_info=True)
 
 
 async def refuse(websocket: WebSocket, status: int, detail: str) -> None:
@@ -515,7 +556,11 @@ async def admit(websocket: WebSocket) -> Identity | None:
     503, and None. Nothing is accepted before this says yes."""
     state = websocket.app.state.nexus
     try:
-        identity = state.auth.identify(websocket.headers, websocket.cookies, websocket.query_params)
+        auth = state.auth
+        if auth.settings is None:  # the local user: no token to look for
+            identity = auth.local
+        else:
+            identity = auth.identify(websocket.headers, websocket.cookies, websocket.query_params)
         if not state.tenants.known(identity):  # a look-up in the database, off the event loop
             await asyncio.to_thread(state.tenants.check, identity)
     except Unauthorized as exc:
