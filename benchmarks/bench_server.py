@@ -190,6 +190,17 @@ PHASES = (
     "nexusleads_lab.db.store:StorePool.query",
     "nexusleads_lab.agent.assistant:Assistant._finish",
     "nexusleads_lab.agent.turn:Turn.emit",
+    "nexusleads_lab.agent.assistant:Assistant.__init__",
+    "nexusleads_lab.agent.assistant:Assistant.close",
+    "nexusleads_lab.agent.assistant:Assistant._new_turn",
+    "nexusleads_lab.agent.assistant:Assistant._request_messages",
+    "nexusleads_lab.agent.responses:parse_response",
+    "nexusleads_lab.agent.turn:TurnResult.response_dict",
+    "nexusleads_lab.agent.live:TurnState.apply",
+    "nexusleads_lab.agent.conversations:Conversations.record_answer",
+    "nexusleads_lab.agent.conversations:Conversations.record_calls",
+    "nexusleads_lab.agent.conversations:Conversations.record_question",
+    "nexusleads_lab.agent.conversations:Conversations.lease",
 )
 
 
