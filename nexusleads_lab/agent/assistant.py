@@ -25,7 +25,7 @@ from .completion import prepare_calls
 from .confirm import Confirmations, Outcome, Proposal, ProposalError
 from .conversations import Conversations, Thread
 from .events import AgentText, ConfirmResolved, ErrorEvent, SessionId, TurnCompleted
-from .history import fit_budget
+from .history import MessageSizes, fit_budget
 from .model_call import complete
 from .model_errors import ModelAnswerError, empty_answer, stream_error, turn_failure, unknown_tools_note
 from .outcomes import OutcomeWatcher
@@ -106,6 +106,7 @@ class Assistant:
         self._owns_pool = tool_pool is None
         self._pool: Executor = tool_pool or ThreadPoolExecutor(max_workers=4, thread_name_prefix="nexus-tool")
         self._tools = ToolRunner(lambda: self.engine, lambda: self.skills)
+        self._sizes = MessageSizes()  # the thread's message sizes, for fitting every request
 
     # -- its parts (``agent.parts``) and conversations (``agent.conversations``) -------------
 
@@ -416,7 +417,7 @@ class Assistant:
             "role": "system",
             "content": system_prompt(user=self.user, org=self.org, skills_listing=self.skills.prompt_listing()),
         }
-        return [system, *fit_budget(self.thread.messages, self.token_budget)]
+        return [system, *fit_budget(self.thread.messages, self.token_budget, self._sizes)]
 
     def close(self) -> None:
         self._outcomes.closed = True
