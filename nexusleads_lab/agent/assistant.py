@@ -321,7 +321,7 @@ class Assistant:
         keys = (turn.settings.api_key, getattr(self._parts.given_client, "api_key", None))
         message = result.error = turn_failure(exc, cancelled=result.cancelled, secrets=keys)
         result.stop_clock()
-        turn.emit(ErrorEvent(message=message, cancelled=result.cancelled or None))
+        turn.emit(ErrorEvent(turn_id=turn.id, message=message, cancelled=result.cancelled or None))
         self._conversations.record_failure(message, cancelled=result.cancelled, elapsed_ms=result.elapsed_ms)
 
     def _loop(self, turn: Turn, client) -> None:
@@ -330,7 +330,7 @@ class Assistant:
             self.thread.id = self.store.create(title=turn.question, model=turn.model)
         result.thread_id = self.thread.id
         if self.thread.id:
-            turn.emit(SessionId(session_id=self.thread.id))
+            turn.emit(SessionId(turn_id=turn.id, session_id=self.thread.id))
         for skill in self.skills.mentions(turn.question):
             self._conversations.append(
                 {"role": "system", "content": f"Skill `{skill.name}` ({skill.path}):\n\n{skill.body()}"}
@@ -404,9 +404,16 @@ class Assistant:
             text, {"response": response, "notes": result.notes, "elapsed_ms": elapsed_ms, "usage": dict(result.usage)}
         )
         # What was shown as it streamed, worked out again: cheaper than holding it through the store.
-        turn.emit(AgentText(text=partial_display_text(text), status="done"))
+        turn.emit(AgentText(turn_id=turn.id, text=partial_display_text(text), status="done"))
         turn.emit(
-            TurnCompleted(text=text, usage=result.usage, elapsed_ms=elapsed_ms, response=shown, notes=result.notes)
+            TurnCompleted(
+                turn_id=turn.id,
+                text=text,
+                usage=result.usage,
+                elapsed_ms=elapsed_ms,
+                response=shown,
+                notes=result.notes,
+            )
         )
         return True
 
