@@ -10,10 +10,10 @@ before the turn's first step is still obeyed, and a per-turn model never touches
 from __future__ import annotations
 
 import logging
+import os
 import queue
 import threading
 import time
-import uuid
 from collections.abc import Callable, Iterator
 from concurrent.futures import Future
 from dataclasses import dataclass, field
@@ -143,7 +143,7 @@ class Turn:
         reports: Outcome | None = None,
         watched: bool = True,
     ) -> None:
-        self.id = uuid.uuid4().hex[:12]
+        self.id = os.urandom(6).hex()  # 12 random hex digits, as uuid4().hex[:12] gave without its UUID
         self.question = question
         self.origin = origin
         self.settings = settings  # this turn's model: another turn's override never reaches it
