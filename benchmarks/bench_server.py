@@ -190,6 +190,7 @@ PHASES = (
     "nexusleads_lab.db.store:StorePool.query",
     "nexusleads_lab.agent.assistant:Assistant._finish",
     "nexusleads_lab.agent.turn:Turn.emit",
+    "nexusleads_lab.agent.assistant:Assistant._loop",
     "nexusleads_lab.agent.assistant:Assistant.__init__",
     "nexusleads_lab.agent.assistant:Assistant.close",
     "nexusleads_lab.agent.assistant:Assistant._new_turn",
@@ -201,6 +202,19 @@ PHASES = (
     "nexusleads_lab.agent.conversations:Conversations.record_calls",
     "nexusleads_lab.agent.conversations:Conversations.record_question",
     "nexusleads_lab.agent.conversations:Conversations.lease",
+    "nexusleads_lab.server.ws:Connection._first",
+    "nexusleads_lab.agent.assistant:Assistant.start_conversation",
+    "nexusleads_lab.agent.parts:Parts._new_store",
+    "nexusleads_lab.agent.streaming:partial_display_text",
+    "nexusleads_lab.agent.bus:EventBus.publish",
+    "nexusleads_lab.agent.tool_calls:_finished",
+    "nexusleads_lab.agent.responses.resolve:_resolve_section",
+    "nexusleads_lab.agent.responses.parse:_lenient_section",
+    "nexusleads_lab.agent.turn:TurnResult.record",
+    "nexusleads_lab.agent.completion:prepare_calls",
+    "nexusleads_lab.agent.history:fit_budget",
+    "nexusleads_lab.agent.prompt:system_prompt",
+    "nexusleads_lab.agent.turn:Turn.finish",
 )
 
 
