@@ -14,6 +14,7 @@ import pytest
 from scripted import TIER_SQL, confirm, message
 
 from nexusleads_lab.agent.events import STEP_FIELDS, ConfirmResolved, ErrorEvent
+from nexusleads_lab.agent.responses import response_json
 from nexusleads_lab.agent.transcript import AnswerItem, OutcomeItem, QuestionItem
 from nexusleads_lab.testing.modelserver import http_error, text, tool_calls
 
@@ -62,6 +63,8 @@ def test_every_event_of_a_turn_goes_on_the_wire_as_its_model_dumps_it(make):
         dumped = event.model_dump(mode="json", by_alias=True, exclude_none=True)
         assert (wire, list(wire)) == (dumped, list(dumped))
         assert json.loads(event.to_json()) == json.loads(json.dumps(wire))
+        if event.type == "turn.completed":  # the response's JSON the turn stored goes out, the same as made anew
+            assert wire["response"] == response_json(event.response) == assistant.history()[-1]["meta"]["response"]
 
 
 def test_a_raising_subscriber_does_not_break_the_turn_or_the_others(make):

@@ -406,13 +406,15 @@ class Assistant:
         # What was shown as it streamed, worked out again: cheaper than holding it through the store.
         turn.emit(AgentText(turn_id=turn.id, text=partial_display_text(text), status="done"))
         turn.emit(
-            TurnCompleted(
+            TurnCompleted.answered(
                 turn_id=turn.id,
                 text=text,
                 usage=result.usage,
                 elapsed_ms=elapsed_ms,
                 response=shown,
                 notes=result.notes,
+                # what was stored is the wire's too, but for a proposal (stored as the product keeps it)
+                response_json=response if result.proposal is None else None,
             )
         )
         return True

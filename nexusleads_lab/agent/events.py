@@ -22,7 +22,7 @@ import types
 import typing
 from typing import Annotated, Any, ClassVar, Literal
 
-from pydantic import BaseModel, ConfigDict, Field, field_serializer, model_validator
+from pydantic import BaseModel, ConfigDict, Field, PrivateAttr, field_serializer, model_validator
 
 from .responses.models import ResolvedResponse, response_json
 
@@ -200,10 +200,21 @@ class TurnCompleted(_Event):
     elapsed_ms: float | None = Field(default=None, alias="elapsedMs")  # since turn.started
     response: ResolvedResponse | None = None  # a dict that comes in is validated here, once
     notes: list[str] = Field(default_factory=list)
+    _made_json: dict[str, Any] | None = PrivateAttr(default=None)
+
+    @classmethod
+    def answered(cls, *, response_json: dict[str, Any] | None = None, **fields: Any) -> TurnCompleted:
+        """The event, given ``response_json(response)`` when the turn has made it already (to store
+        it): the wire carries that one (as it is: nobody changes it) instead of making it again."""
+        event = cls(**fields)
+        event._made_json = response_json
+        return event
 
     @field_serializer("response")
     def _response_json(self, response: ResolvedResponse | None) -> dict[str, Any] | None:
-        return response_json(response) if response is not None else None
+        if response is None:
+            return None
+        return self._made_json if self._made_json is not None else response_json(response)
 
 
 class ErrorEvent(_Event):
