@@ -240,6 +240,19 @@ def _phase_clocks() -> dict:
 
         return wrapper
 
+    import gc
+
+    collecting = clocks.setdefault("gc (cyclic collections, any thread)", [0, 0])
+    started: list[int] = []
+
+    def gc_clock(phase: str, info: dict) -> None:
+        if phase == "start":
+            started.append(time.thread_time_ns())
+        elif started:
+            collecting[0] += time.thread_time_ns() - started.pop()
+            collecting[1] += 1
+
+    gc.callbacks.append(gc_clock)
     for spec in PHASES:
         module_name, _, path = spec.partition(":")
         try:
