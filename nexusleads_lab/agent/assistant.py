@@ -338,8 +338,9 @@ class Assistant:
         self._conversations.record_question(turn.question, reports=turn.reports)
 
         refusals = 0
+        prompt = self._system_prompt()  # one per turn: every request of it sends the same
         for _ in range(self.max_steps):
-            completion = complete(turn, client, self._request_messages())
+            completion = complete(turn, client, self._request_messages(prompt))
             for k, v in completion.usage.items():
                 result.usage[k] = result.usage.get(k, 0) + v
             if completion.error is not None:
@@ -421,11 +422,11 @@ class Assistant:
 
     # -- history ----------------------------------------------------------------------------
 
-    def _request_messages(self) -> list[dict[str, Any]]:
-        system = {
-            "role": "system",
-            "content": system_prompt(user=self.user, org=self.org, skills_listing=self.skills.prompt_listing()),
-        }
+    def _system_prompt(self) -> str:
+        return system_prompt(user=self.user, org=self.org, skills_listing=self.skills.prompt_listing())
+
+    def _request_messages(self, prompt: str | None = None) -> list[dict[str, Any]]:
+        system = {"role": "system", "content": prompt if prompt is not None else self._system_prompt()}
         return [system, *fit_budget(self.thread.messages, self.token_budget, self._sizes)]
 
     def close(self) -> None:
