@@ -1,6 +1,6 @@
-"""One step's tool calls, run in parallel: each shown as ``agent.action`` events (started, then
-completed or failed) from the turn's own thread, its result kept (``db.frames``: Arrow, a
-DataFrame when the notebook asks for one)."""
+"""One step's tool calls, run in parallel (a step of one call on the turn's own thread): each shown
+as ``agent.action`` events (started, then completed or failed) from the turn's own thread, its
+result kept (``db.frames``: Arrow, a DataFrame when the notebook asks for one)."""
 
 from __future__ import annotations
 
