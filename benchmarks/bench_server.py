@@ -190,6 +190,31 @@ PHASES = (
     "nexusleads_lab.db.store:StorePool.query",
     "nexusleads_lab.agent.assistant:Assistant._finish",
     "nexusleads_lab.agent.turn:Turn.emit",
+    "nexusleads_lab.agent.assistant:Assistant._loop",
+    "nexusleads_lab.agent.assistant:Assistant.__init__",
+    "nexusleads_lab.agent.assistant:Assistant.close",
+    "nexusleads_lab.agent.assistant:Assistant._new_turn",
+    "nexusleads_lab.agent.assistant:Assistant._request_messages",
+    "nexusleads_lab.agent.responses:parse_response",
+    "nexusleads_lab.agent.turn:TurnResult.response_dict",
+    "nexusleads_lab.agent.live:TurnState.apply",
+    "nexusleads_lab.agent.conversations:Conversations.record_answer",
+    "nexusleads_lab.agent.conversations:Conversations.record_calls",
+    "nexusleads_lab.agent.conversations:Conversations.record_question",
+    "nexusleads_lab.agent.conversations:Conversations.lease",
+    "nexusleads_lab.server.ws:Connection._first",
+    "nexusleads_lab.agent.assistant:Assistant.start_conversation",
+    "nexusleads_lab.agent.parts:Parts._new_store",
+    "nexusleads_lab.agent.streaming:partial_display_text",
+    "nexusleads_lab.agent.bus:EventBus.publish",
+    "nexusleads_lab.agent.tool_calls:_finished",
+    "nexusleads_lab.agent.responses.resolve:_resolve_section",
+    "nexusleads_lab.agent.responses.parse:_lenient_section",
+    "nexusleads_lab.agent.turn:TurnResult.record",
+    "nexusleads_lab.agent.completion:prepare_calls",
+    "nexusleads_lab.agent.history:fit_budget",
+    "nexusleads_lab.agent.prompt:system_prompt",
+    "nexusleads_lab.agent.turn:Turn.finish",
 )
 
 
@@ -215,6 +240,19 @@ def _phase_clocks() -> dict:
 
         return wrapper
 
+    import gc
+
+    collecting = clocks.setdefault("gc (cyclic collections, any thread)", [0, 0])
+    started: list[int] = []
+
+    def gc_clock(phase: str, info: dict) -> None:
+        if phase == "start":
+            started.append(time.thread_time_ns())
+        elif started:
+            collecting[0] += time.thread_time_ns() - started.pop()
+            collecting[1] += 1
+
+    gc.callbacks.append(gc_clock)
     for spec in PHASES:
         module_name, _, path = spec.partition(":")
         try:

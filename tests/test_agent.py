@@ -12,8 +12,9 @@ from functools import partial
 import pytest
 from scripted import TIER_SQL, dashboard, message
 
-from nexusleads_lab.agent.assistant import Assistant, fit_budget
+from nexusleads_lab.agent.assistant import TOKEN_BUDGET, Assistant, fit_budget
 from nexusleads_lab.agent.confirm import ConfirmationError, Confirmations
+from nexusleads_lab.agent.history import MessageSizes
 from nexusleads_lab.agent.tools import MAX_TOOL_BYTES
 from nexusleads_lab.db.schema import org_role_names
 from nexusleads_lab.db.store import ConversationStore, NotFound
@@ -467,6 +468,19 @@ def test_long_threads_shrink_old_tool_results_first():
     assert fitted[-1]["content"] == big, "the latest turn is kept intact"
     tiny = fit_budget(messages, 50)
     assert tiny[0]["content"] == "q2", "whole old turns go when shrinking is not enough"
+
+
+def test_a_thread_fitted_with_its_remembered_sizes_is_fitted_as_afresh_as_it_grows_and_is_replaced():
+    big = json.dumps({"result_id": "r1", "row_count": 5, "columns": [{"name": "a"}], "rows": [["x" * 3000]]})
+    known = MessageSizes()
+    thread: list[dict] = []
+    for turn in range(6):
+        thread += [{"role": "user", "content": f"q{turn}"}, {"role": "tool", "content": big}]
+        thread.append({"role": "assistant", "content": f"a{turn}"})
+        for budget in (50, 1000, 2500, TOKEN_BUDGET):
+            assert fit_budget(thread, budget, known) == fit_budget(thread, budget)
+    thread = [{**m} for m in thread[3:]]  # another thread (a resumed one): new messages, same texts
+    assert fit_budget(thread, 1000, known) == fit_budget(thread, 1000)
 
 
 def test_a_turn_reuses_one_connection_to_the_model(db, monkeypatch):

@@ -13,7 +13,8 @@ from datetime import timedelta
 import pytest
 from scripted import TIER_SQL, confirm, message
 
-from nexusleads_lab.agent.events import STEP_FIELDS, ConfirmResolved
+from nexusleads_lab.agent.events import STEP_FIELDS, ConfirmResolved, ErrorEvent
+from nexusleads_lab.agent.responses import response_json
 from nexusleads_lab.agent.transcript import AnswerItem, OutcomeItem, QuestionItem
 from nexusleads_lab.testing.modelserver import http_error, text, tool_calls
 
@@ -42,6 +43,28 @@ def test_a_subscriber_sees_every_turn_whoever_asked_in_order_with_turn_ids(make)
     kinds = [e.type for e in seen if e.turn_id == first]
     assert kinds[0] == "turn.started" and kinds[-1] == "turn.completed" and "agent.action" in kinds
     assert all(e.turn_id for e in seen), "every turn event says its turn"
+
+
+def test_every_event_of_a_turn_goes_on_the_wire_as_its_model_dumps_it(make):
+    assistant = make(
+        [
+            tool_calls([("psql", {"sql": TIER_SQL}), ("read_file", {"path": "nowhere/\udc80.md"})]),
+            text(message("tiers é \ud83d\ude00")),
+        ]
+    )
+    seen = []
+    assistant.subscribe(seen.append)
+    assistant.ask("tiers?")
+    seen.append(ErrorEvent(turn_id="t", message="Stopped.", cancelled=True))
+    seen.append(ConfirmResolved(proposal_id="p", status="failed", error="no", rows_affected=None))
+    assert {e.type for e in seen} >= {"turn.started", "session.id", "agent.action", "agent.text", "turn.completed"}
+    for event in seen:
+        wire = event.to_dict()
+        dumped = event.model_dump(mode="json", by_alias=True, exclude_none=True)
+        assert (wire, list(wire)) == (dumped, list(dumped))
+        assert json.loads(event.to_json()) == json.loads(json.dumps(wire))
+        if event.type == "turn.completed":  # the response's JSON the turn stored goes out, the same as made anew
+            assert wire["response"] == response_json(event.response) == assistant.history()[-1]["meta"]["response"]
 
 
 def test_a_raising_subscriber_does_not_break_the_turn_or_the_others(make):

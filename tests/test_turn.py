@@ -5,10 +5,12 @@ Real parts: the ``openai`` client against the loopback scripted model, the embed
 
 from __future__ import annotations
 
+import contextlib
 import json
 import threading
 import time
 import uuid
+from dataclasses import replace
 
 import openai
 import pytest
@@ -25,11 +27,13 @@ from nexusleads_lab.agent.events import (
 )
 from nexusleads_lab.agent.live import Throttle, TurnState
 from nexusleads_lab.agent.responses import Message, ResolvedConfirm
+from nexusleads_lab.db import Database
+from nexusleads_lab.db.errors import QueryError
 from nexusleads_lab.replay.cassette import last_user_message
 from nexusleads_lab.testing.modelserver import ModelServer, Script, text, tool_calls
 from nexusleads_lab.ui.chat import ChatController
 
-from checks import SLOW_SQL
+from checks import SLOW_SQL, product_locks
 
 TIER_SQL = "SELECT tier, count(*) AS n FROM lead_scores GROUP BY tier ORDER BY tier"
 
@@ -42,10 +46,11 @@ def message(text_: str) -> str:
 def scripted(db):
     made: list[tuple[Assistant, ModelServer]] = []
 
-    def make(steps, **kw) -> Assistant:
+    def make(steps, database=None, **kw) -> Assistant:
         server = ModelServer(Script(steps))
         client = openai.OpenAI(base_url=server.base_url, api_key="sk-test", max_retries=0)
-        assistant = Assistant(database=db, client=client, org="acme-analytics", user=f"t-{uuid.uuid4().hex[:8]}", **kw)
+        user = f"t-{uuid.uuid4().hex[:8]}"
+        assistant = Assistant(database=database or db, client=client, org="acme-analytics", user=user, **kw)
         assistant.server = server
         made.append((assistant, server))
         return assistant
@@ -84,6 +89,68 @@ def test_a_stop_right_after_start_is_kept_even_when_the_turn_has_not_begun(scrip
     result = turn.result(30)
     assert result.cancelled and result.steps == [] and result.frames == {}
     assert assistant.ask("next").response.text == "after"
+
+
+# A read that runs until it is cancelled, seen running by the lock it holds on lead_scores.
+SLOW_READ = "SELECT count(*) AS n FROM lead_scores, generate_series(1, 1000000000000) AS g"
+
+
+def reading(db) -> bool:
+    return any(relation == "lead_scores" for *_, relation in product_locks(db))
+
+
+def ask_or_start(assistant: Assistant, how: str, question: str):
+    """A turn on this (the main) thread, whose one tool call runs on the tool pool, or on a turn
+    thread (as every view and the server start one), whose one tool call runs on that thread."""
+    if how == "asked":
+        return assistant.ask(question)
+    return assistant.start(question, origin="panel").result(30)
+
+
+@pytest.mark.parametrize("how", ["asked", "started"])
+def test_a_stop_reaches_a_query_running_for_a_turns_one_tool_call(scripted, db, how):
+    assistant = scripted([tool_calls([("psql", {"sql": SLOW_READ})]), text(message("after"))])
+    stopper = threading.Thread(target=lambda: (_wait_for(lambda: reading(db)), assistant.cancel()))
+    stopper.start()
+    result = ask_or_start(assistant, how, "count everything slowly")
+    stopper.join()
+    assert result.cancelled and [s.status for s in result.steps] == ["started"] and result.frames == {}
+    _wait_for(lambda: not reading(db))
+    assert assistant.ask("next").response.text == "after"
+
+
+@pytest.mark.parametrize("how", ["asked", "started"])
+def test_a_stop_reaches_a_tool_call_waiting_for_a_read_connection(scripted, db, how):
+    one = replace(db.settings, limits=replace(db.settings.limits, pool_size=1))
+    small = Database(admin_url=db.admin_url, embedded=db.embedded, settings=one)
+    engine = small.engine_for("acme-analytics")
+
+    def hold() -> None:  # the one read connection, busy until cancelled
+        with contextlib.suppress(QueryError):
+            engine.read(SLOW_READ)
+
+    holder = threading.Thread(target=hold)
+    holder.start()
+    try:
+        _wait_for(lambda: reading(db))
+        waiting = "SELECT 42 AS waited_for_a_connection"
+        assistant = scripted([tool_calls([("psql", {"sql": waiting})]), text(message("after"))], database=small)
+        threading.Timer(0.5, assistant.cancel).start()
+        result = ask_or_start(assistant, how, "the answer")
+        assert holder.is_alive(), "the turn ended while the connection it waited for was still busy"
+        assert result.cancelled and [s.status for s in result.steps] == ["started"] and result.frames == {}
+    finally:
+        engine.cancel()
+        holder.join(30)
+    assert assistant.ask("next").response.text == "after"
+    small.close()
+
+
+def _wait_for(condition, timeout: float = 30) -> None:
+    deadline = time.monotonic() + timeout
+    while not condition():
+        assert time.monotonic() < deadline, "timed out"
+        time.sleep(0.02)
 
 
 def test_a_per_turn_model_answers_its_own_turn_only_while_another_turn_runs(scripted):

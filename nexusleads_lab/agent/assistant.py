@@ -25,7 +25,7 @@ from .completion import prepare_calls
 from .confirm import Confirmations, Outcome, Proposal, ProposalError
 from .conversations import Conversations, Thread
 from .events import AgentText, ConfirmResolved, ErrorEvent, SessionId, TurnCompleted
-from .history import fit_budget
+from .history import MessageSizes, fit_budget
 from .model_call import complete
 from .model_errors import ModelAnswerError, empty_answer, stream_error, turn_failure, unknown_tools_note
 from .outcomes import OutcomeWatcher
@@ -106,6 +106,7 @@ class Assistant:
         self._owns_pool = tool_pool is None
         self._pool: Executor = tool_pool or ThreadPoolExecutor(max_workers=4, thread_name_prefix="nexus-tool")
         self._tools = ToolRunner(lambda: self.engine, lambda: self.skills)
+        self._sizes = MessageSizes()  # the thread's message sizes, for fitting every request
 
     # -- its parts (``agent.parts``) and conversations (``agent.conversations``) -------------
 
@@ -320,7 +321,7 @@ class Assistant:
         keys = (turn.settings.api_key, getattr(self._parts.given_client, "api_key", None))
         message = result.error = turn_failure(exc, cancelled=result.cancelled, secrets=keys)
         result.stop_clock()
-        turn.emit(ErrorEvent(message=message, cancelled=result.cancelled or None))
+        turn.emit(ErrorEvent(turn_id=turn.id, message=message, cancelled=result.cancelled or None))
         self._conversations.record_failure(message, cancelled=result.cancelled, elapsed_ms=result.elapsed_ms)
 
     def _loop(self, turn: Turn, client) -> None:
@@ -329,7 +330,7 @@ class Assistant:
             self.thread.id = self.store.create(title=turn.question, model=turn.model)
         result.thread_id = self.thread.id
         if self.thread.id:
-            turn.emit(SessionId(session_id=self.thread.id))
+            turn.emit(SessionId(turn_id=turn.id, session_id=self.thread.id))
         for skill in self.skills.mentions(turn.question):
             self._conversations.append(
                 {"role": "system", "content": f"Skill `{skill.name}` ({skill.path}):\n\n{skill.body()}"}
@@ -337,8 +338,9 @@ class Assistant:
         self._conversations.record_question(turn.question, reports=turn.reports)
 
         refusals = 0
+        prompt = self._system_prompt()  # one per turn: every request of it sends the same
         for _ in range(self.max_steps):
-            completion = complete(turn, client, self._request_messages())
+            completion = complete(turn, client, self._request_messages(prompt))
             for k, v in completion.usage.items():
                 result.usage[k] = result.usage.get(k, 0) + v
             if completion.error is not None:
@@ -403,20 +405,29 @@ class Assistant:
             text, {"response": response, "notes": result.notes, "elapsed_ms": elapsed_ms, "usage": dict(result.usage)}
         )
         # What was shown as it streamed, worked out again: cheaper than holding it through the store.
-        turn.emit(AgentText(text=partial_display_text(text), status="done"))
+        turn.emit(AgentText(turn_id=turn.id, text=partial_display_text(text), status="done"))
         turn.emit(
-            TurnCompleted(text=text, usage=result.usage, elapsed_ms=elapsed_ms, response=shown, notes=result.notes)
+            TurnCompleted.answered(
+                turn_id=turn.id,
+                text=text,
+                usage=result.usage,
+                elapsed_ms=elapsed_ms,
+                response=shown,
+                notes=result.notes,
+                # what was stored is the wire's too, but for a proposal (stored as the product keeps it)
+                response_json=response if result.proposal is None else None,
+            )
         )
         return True
 
     # -- history ----------------------------------------------------------------------------
 
-    def _request_messages(self) -> list[dict[str, Any]]:
-        system = {
-            "role": "system",
-            "content": system_prompt(user=self.user, org=self.org, skills_listing=self.skills.prompt_listing()),
-        }
-        return [system, *fit_budget(self.thread.messages, self.token_budget)]
+    def _system_prompt(self) -> str:
+        return system_prompt(user=self.user, org=self.org, skills_listing=self.skills.prompt_listing())
+
+    def _request_messages(self, prompt: str | None = None) -> list[dict[str, Any]]:
+        system = {"role": "system", "content": prompt if prompt is not None else self._system_prompt()}
+        return [system, *fit_budget(self.thread.messages, self.token_budget, self._sizes)]
 
     def close(self) -> None:
         self._outcomes.closed = True

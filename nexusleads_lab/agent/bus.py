@@ -24,12 +24,12 @@ class EventBus:
     """Subscribers of one assistant's events."""
 
     def __init__(self) -> None:
-        self._refs: list[Callable[[], EventCallback | None]] = []
-        self._lock = threading.Lock()
+        # Replaced, never changed in place: publishing (every event of every turn) reads it unlocked.
+        self._refs: tuple[Callable[[], EventCallback | None], ...] = ()
+        self._lock = threading.Lock()  # for the changes: subscribing and dropping
 
     def __len__(self) -> int:
-        with self._lock:
-            return len(self._refs)
+        return len(self._refs)
 
     def subscribe(self, callback: EventCallback, *, weak: bool = False) -> Callable[[], None]:
         """Deliver every event to ``callback``; returns the call that unsubscribes."""
@@ -38,7 +38,7 @@ class EventBus:
         else:
             ref = lambda: callback  # noqa: E731 - a strong reference with the weak one's shape
         with self._lock:
-            self._refs.append(ref)
+            self._refs = (*self._refs, ref)
 
         def unsubscribe() -> None:
             self._drop(ref)
@@ -46,9 +46,7 @@ class EventBus:
         return unsubscribe
 
     def publish(self, event: Event) -> None:
-        with self._lock:
-            refs = list(self._refs)
-        for ref in refs:
+        for ref in self._refs:
             callback = ref()
             if callback is None:  # a weakly held view is gone
                 self._drop(ref)
@@ -61,4 +59,5 @@ class EventBus:
     def _drop(self, ref: Callable[[], EventCallback | None]) -> None:
         with self._lock:
             if ref in self._refs:
-                self._refs.remove(ref)
+                i = self._refs.index(ref)
+                self._refs = self._refs[:i] + self._refs[i + 1 :]

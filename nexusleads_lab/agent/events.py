@@ -18,9 +18,11 @@ from __future__ import annotations
 
 import threading
 import time
-from typing import Annotated, Any, Literal
+import types
+import typing
+from typing import Annotated, Any, ClassVar, Literal
 
-from pydantic import BaseModel, ConfigDict, Field, field_serializer, model_validator
+from pydantic import BaseModel, ConfigDict, Field, PrivateAttr, field_serializer, model_validator
 
 from .responses.models import ResolvedResponse, response_json
 
@@ -32,11 +34,42 @@ class _Event(BaseModel):
     # subscribed to the assistant tells turns apart by it, whoever asked.
     turn_id: str | None = Field(default=None, alias="turnId")
 
+    # (field, wire name) of an event whose fields are all JSON scalars, else None (set per class)
+    _flat: ClassVar[tuple[tuple[str, str], ...] | None] = None
+
+    @classmethod
+    def __pydantic_init_subclass__(cls, **kwargs: Any) -> None:
+        super().__pydantic_init_subclass__(**kwargs)
+        fields = cls.model_fields.items()
+        serializers = cls.__pydantic_decorators__.field_serializers or cls.__pydantic_decorators__.model_serializers
+        flat = not serializers and all(_scalar(field.annotation) for _, field in fields)
+        cls._flat = tuple((name, field.alias or name) for name, field in fields) if flat else None
+
     def to_json(self) -> str:
         return self.model_dump_json(by_alias=True, exclude_none=True)
 
     def to_dict(self) -> dict[str, Any]:
+        """The event as the wire carries it (``model_dump(mode="json", by_alias=True, exclude_none=True)``;
+        an event of JSON scalars straight from its fields: every event of every turn goes out so)."""
+        if self._flat is not None:
+            values = self.__dict__
+            return {wire: values[name] for name, wire in self._flat if values[name] is not None}
         return self.model_dump(mode="json", by_alias=True, exclude_none=True)
+
+
+_SCALARS = (str, int, float, bool, type(None))
+
+
+def _scalar(annotation: Any) -> bool:
+    """Whether a field's values are JSON scalars as they are (str, int, float, bool, None, a Literal of them)."""
+    if annotation in _SCALARS:
+        return True
+    origin = typing.get_origin(annotation)
+    if origin is Literal:
+        return all(isinstance(v, _SCALARS) for v in typing.get_args(annotation))
+    if origin in (typing.Union, types.UnionType):
+        return all(_scalar(a) for a in typing.get_args(annotation))
+    return False
 
 
 class SessionId(_Event):
@@ -167,10 +200,21 @@ class TurnCompleted(_Event):
     elapsed_ms: float | None = Field(default=None, alias="elapsedMs")  # since turn.started
     response: ResolvedResponse | None = None  # a dict that comes in is validated here, once
     notes: list[str] = Field(default_factory=list)
+    _made_json: dict[str, Any] | None = PrivateAttr(default=None)
+
+    @classmethod
+    def answered(cls, *, response_json: dict[str, Any] | None = None, **fields: Any) -> TurnCompleted:
+        """The event, given ``response_json(response)`` when the turn has made it already (to store
+        it): the wire carries that one (as it is: nobody changes it) instead of making it again."""
+        event = cls(**fields)
+        event._made_json = response_json
+        return event
 
     @field_serializer("response")
     def _response_json(self, response: ResolvedResponse | None) -> dict[str, Any] | None:
-        return response_json(response) if response is not None else None
+        if response is None:
+            return None
+        return self._made_json if self._made_json is not None else response_json(response)
 
 
 class ErrorEvent(_Event):

@@ -55,11 +55,30 @@ def _size(message: dict[str, Any]) -> int:
     return len(json.dumps(message, ensure_ascii=False, default=str)) // 4 + 4
 
 
-def fit_budget(messages: list[dict[str, Any]], budget: int) -> list[dict[str, Any]]:
+class MessageSizes:
+    """Each message's ``_size``, worked out once while it stays in the thread: every request of a
+    turn fits the whole thread again, and a message is never changed once it is in one."""
+
+    def __init__(self) -> None:
+        self._known: dict[int, tuple[dict[str, Any], int]] = {}
+
+    def of(self, messages: list[dict[str, Any]]) -> list[int]:
+        known, kept = self._known, {}
+        sizes = []
+        for message in messages:
+            hit = known.get(id(message))
+            size = hit[1] if hit is not None and hit[0] is message else _size(message)
+            kept[id(message)] = (message, size)  # held, so its id is not another's meanwhile
+            sizes.append(size)
+        self._known = kept  # the messages that left the thread are forgotten
+        return sizes
+
+
+def fit_budget(messages: list[dict[str, Any]], budget: int, known: MessageSizes | None = None) -> list[dict[str, Any]]:
     """Keep a long thread inside ``budget`` tokens: shrink old tool results first, then drop
     the oldest whole turns; the latest turn is always kept intact. One pass: a resumed thread
-    may hold thousands of messages."""
-    sizes = [_size(m) for m in messages]
+    may hold thousands of messages. ``known``: the thread's sizes so far, kept between calls."""
+    sizes = known.of(messages) if known is not None else [_size(m) for m in messages]
     total = sum(sizes)
     if total <= budget:
         return messages

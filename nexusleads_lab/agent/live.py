@@ -71,7 +71,8 @@ class TurnState:
             case AgentAction():
                 before = self.steps.get(event.call_id)
                 if before is not None:  # a later event of a step keeps what the earlier one said
-                    event = before.model_copy(update=event.model_dump(exclude_none=True, exclude={"ts"}))
+                    said = {k: v for k, v in event.__dict__.items() if v is not None and k != "ts"}  # flat fields
+                    event = before.model_copy(update=said)
                 self.steps[event.call_id] = event
                 self.phase = "running"
             case AgentText():

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import functools
 from datetime import date
 
 from .responses import response_format_prompt
@@ -39,6 +40,12 @@ You are talking to {user}. {org_line} Today is {today}.
 
 
 def system_prompt(*, user: str, org: str | None, skills_listing: str) -> str:
+    return _system_prompt(user, org, skills_listing, date.today().isoformat())
+
+
+@functools.lru_cache(maxsize=256)
+def _system_prompt(user: str, org: str | None, skills_listing: str, today: str) -> str:
+    """The prompt, made once per person, scope, skills and day: every request of a turn sends it."""
     if org:
         org_line = (
             f'They work for the organization "{org}" (organizations.slug). The database shows this session '
@@ -49,7 +56,7 @@ def system_prompt(*, user: str, org: str | None, skills_listing: str) -> str:
     return _PROMPT.format(
         user=user,
         org_line=org_line,
-        today=date.today().isoformat(),
+        today=today,
         skills=skills_listing.strip() or "(no skills found)",
         response_format=response_format_prompt().strip(),
     )

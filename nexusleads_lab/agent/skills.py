@@ -152,6 +152,7 @@ class SkillSet:
         for skill in skills or []:
             self._skills.setdefault(skill.name, skill)
         self.problems: list[str] = list(problems or [])
+        self._listing: str | None = None
 
     def __iter__(self) -> Iterator[Skill]:
         return iter(self._skills.values())
@@ -172,14 +173,12 @@ class SkillSet:
         return list(self._skills)
 
     def prompt_listing(self) -> str:
-        """Name, description and path of each skill; bodies stay out of the prompt until read."""
-        if not self._skills:
-            return "No skills are installed."
-        lines = []
-        for s in self:
-            description = " ".join(s.description.split())
-            lines.append(f"- **{s.name}**: {description} (file: `{s.path}`)")
-        return "\n".join(lines)
+        """Name, description and path of each skill; bodies stay out of the prompt until read (made
+        once: the set never changes, and every request's prompt carries it)."""
+        if self._listing is None:
+            lines = [f"- **{s.name}**: {' '.join(s.description.split())} (file: `{s.path}`)" for s in self]
+            self._listing = "\n".join(lines) if lines else "No skills are installed."
+        return self._listing
 
     def mentions(self, text: str) -> list[Skill]:
         """Skills named as ``$skill-name`` in a user message, in order, each once."""

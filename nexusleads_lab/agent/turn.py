@@ -10,10 +10,10 @@ before the turn's first step is still obeyed, and a per-turn model never touches
 from __future__ import annotations
 
 import logging
+import os
 import queue
 import threading
 import time
-import uuid
 from collections.abc import Callable, Iterator
 from concurrent.futures import Future
 from dataclasses import dataclass, field
@@ -143,7 +143,7 @@ class Turn:
         reports: Outcome | None = None,
         watched: bool = True,
     ) -> None:
-        self.id = uuid.uuid4().hex[:12]
+        self.id = os.urandom(6).hex()  # 12 random hex digits, as uuid4().hex[:12] gave without its UUID
         self.question = question
         self.origin = origin
         self.settings = settings  # this turn's model: another turn's override never reaches it
@@ -243,8 +243,10 @@ class Turn:
         return forget
 
     def emit(self, event: Event) -> None:
-        """Stamp ``event`` with this turn's id, keep it, and hand it to every watcher."""
-        event = event.model_copy(update={"turn_id": self.id})
+        """Stamp ``event`` with this turn's id (a copy, unless made with it), keep it, and hand it
+        to every watcher."""
+        if event.turn_id != self.id:
+            event = event.model_copy(update={"turn_id": self.id})
         self._result.record(event)
         if self._events is not None:
             self._events.put(event)
@@ -256,9 +258,8 @@ class Turn:
         self._publish(event)
 
     def begin(self) -> None:
-        self.emit(
-            TurnStarted(question=self.question, origin=self.origin, reports=self.reports.id if self.reports else None)
-        )
+        reports = self.reports.id if self.reports else None
+        self.emit(TurnStarted(turn_id=self.id, question=self.question, origin=self.origin, reports=reports))
 
     @property
     def progress(self) -> TurnResult:

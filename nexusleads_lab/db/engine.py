@@ -34,7 +34,8 @@ from .readsql import check_read
 from .verdicts import Verdicts
 
 #: Whose reads these are: an assistant sets it for its turn (and its tool threads inherit it), so
-#: ``Engine.cancel(scope)`` stops that assistant's queries and no one else's on a shared engine.
+#: ``Engine.cancel(scope)`` stops that assistant's queries and no one else's on a shared engine; a
+#: scope whose ``cancelled`` says True (a stopped turn) starts no more reads, nor waits for one.
 CANCEL_SCOPE: contextvars.ContextVar[object | None] = contextvars.ContextVar("nexus_cancel_scope", default=None)
 
 if TYPE_CHECKING:
@@ -208,6 +209,10 @@ def _is_connection_error(exc: Exception, sqlstate: str | None) -> bool:
     return sqlstate is None and any(w in text for w in _CONNECTION_WORDS)
 
 
+def _stopped() -> QueryError:
+    return QueryError("The read was stopped before it started.")
+
+
 class _ReadPool:
     """A small pool of ADBC connections for the agent role: at most ``size`` open, whatever the
     number of callers (a read beyond them waits for one to come back); broken ones are dropped."""
@@ -262,7 +267,8 @@ class _ReadPool:
         self._verified = True
 
     def acquire(self):
-        if not self._slots.acquire(timeout=self._wait_s):
+        scope = CANCEL_SCOPE.get()
+        if not self._slots.acquire(blocking=False) and not self._wait_for_slot(scope):
             raise QueryError(
                 f"All {self.size} read connections of this process were busy for {self._wait_s:g} s; "
                 "try again in a moment (NEXUS_POOL_SIZE sets how many there are)."
@@ -276,8 +282,22 @@ class _ReadPool:
                 self._slots.release()
                 raise
         with self._lock:
-            self._busy[conn] = CANCEL_SCOPE.get()
+            self._busy[conn] = scope
+        if getattr(scope, "cancelled", False):  # stopped while it connected: cancel_all found nothing
+            self.release(conn)
+            raise _stopped()
         return conn
+
+    def _wait_for_slot(self, scope: object | None) -> bool:
+        """Wait up to ``_wait_s`` for a slot; a cancel scope that says it is ``cancelled`` (a
+        stopped turn) stops waiting, as ``cancel_all`` stops its statements that run."""
+        deadline = time.monotonic() + self._wait_s
+        while (left := deadline - time.monotonic()) > 0:
+            if self._slots.acquire(timeout=min(left, 0.1)):
+                return True
+            if getattr(scope, "cancelled", False):
+                raise _stopped()
+        return False
 
     def release(self, conn, *, broken: bool = False) -> None:
         try:

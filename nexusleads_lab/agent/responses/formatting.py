@@ -24,6 +24,8 @@ def _cut(s: str) -> str:
 
 def _clean_str(s: str) -> str:
     """Replace lone surrogates (from "\\ud800" escapes) so the text can be encoded as UTF-8."""
+    if s.isascii():  # a flag of the string: no encoding needed to know
+        return s
     try:
         s.encode("utf-8")
         return s
@@ -126,6 +128,11 @@ def format_value(v: Any) -> str:
 
 def _label(v: Any) -> str:
     """A cell as a category label (bar name, pill label, line x category)."""
+    kind = type(v)
+    if kind is str:  # most labels: what _json_safe makes of a string, without its other questions
+        return _cut(_clean_str(v))
+    if kind is int:
+        return str(v)
     if _is_missing(v):
         return NULL_LABEL
     if isinstance(v, (_dt.datetime, pd.Timestamp)):

@@ -265,6 +265,8 @@ def _numeric(series: pd.Series) -> pd.Series:
 
 
 def _num_out(v: Any, as_int: bool) -> int | float | None:
+    if type(v) is int and -(2**53) < v < 2**53:  # most values: the int itself, whichever way below
+        return v
     if _is_missing(v):
         return None
     try:

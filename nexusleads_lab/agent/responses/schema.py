@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import functools
 import json
 from typing import Any
 
@@ -87,8 +88,10 @@ RESPONSE_EXAMPLES: list[dict] = [
 ]
 
 
+@functools.cache
 def response_format_prompt(include_schema: bool = False) -> str:
-    """Instructions for the agent's system prompt: the final-answer format, with 3 examples."""
+    """Instructions for the agent's system prompt: the final-answer format, with 3 examples (made
+    once: every request of every turn sends it)."""
     ex = [json.dumps(e, ensure_ascii=False) for e in RESPONSE_EXAMPLES]
     text = f"""\
 ## Final answer format
