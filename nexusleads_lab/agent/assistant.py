@@ -203,10 +203,11 @@ class Assistant:
     def delete(self, conversation_id: str) -> None:
         self._conversations.delete(conversation_id)
 
-    def start_conversation(self, title: str) -> ConversationInfo:
+    def start_conversation(self, title: str, *, lease: bool = False) -> ConversationInfo:
         """Store a new, empty conversation named ``title`` and continue in it: the next turn is its
-        first (a server names the conversation before the turn so the turn runs under its lock)."""
-        return self._conversations.start(title, self.model)
+        first (a server names the conversation before the turn so the turn runs under its lock).
+        ``lease``: that turn follows at once, so its lease is taken with the conversation."""
+        return self._conversations.start(title, self.model, lease=lease)
 
     # -- the event stream -------------------------------------------------------------------
 

@@ -415,7 +415,7 @@ class Connection:
             try:
                 if (store := assistant.store) is not None:
                     try:
-                        self.state.locks.adopt(assistant.start_conversation(question).id, lock)
+                        self.state.locks.adopt(assistant.start_conversation(question, lease=True).id, lock)
                     finally:
                         store.close()  # a pooled store holds nothing between queries
             except Exception as exc:
