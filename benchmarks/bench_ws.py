@@ -54,10 +54,6 @@ ANSWER = json.dumps(
 def serve() -> None:
     """The server alone in this process, the real ``make_assistant`` building scripted assistants."""
     quiet_warnings()
-    import socket
-
-    import uvicorn
-
     from nexusleads_lab.agent.assistant import Assistant
     from nexusleads_lab.agent.events import AgentAction, AgentText, SessionId, TurnCompleted
     from nexusleads_lab.server import app as app_module
@@ -76,7 +72,7 @@ def serve() -> None:
         def store(self):  # type: ignore[override]
             return self._no_store
 
-        def start_conversation(self, title: str):  # type: ignore[override]
+        def start_conversation(self, title: str, *, lease: bool = False):  # type: ignore[override]
             self.thread.id = str(uuid.uuid4())
             return self.thread
 
@@ -99,31 +95,11 @@ def serve() -> None:
 
     app_module.Assistant = ScriptedAssistant  # type: ignore[misc]
     app = app_module.create_app(database=object(), client=object(), local=Identity(user="bench", org=None))
-    sock = socket.socket()
-    sock.bind(("127.0.0.1", 0))
-    sock.listen(1024)
-    config = uvicorn.Config(
-        app,
-        host="127.0.0.1",
-        port=sock.getsockname()[1],
-        log_level="warning",
-        ws_max_size=app_module.WS_MAX_SIZE,
-        http=app_module.HTTP_PROTOCOL,
-        ws=app_module.WS_PROTOCOL,
-        ws_per_message_deflate=app_module.WS_PER_MESSAGE_DEFLATE,
-    )
-    print(MARK + str(sock.getsockname()[1]), flush=True)
-    uvicorn.Server(config).run(sockets=[sock])
+    _run_uvicorn(app)
 
 
 def serve_bare() -> None:
     """uvicorn and the server's protocols around the nine frames alone (``--ref bare``)."""
-    import socket
-
-    import uvicorn
-
-    from nexusleads_lab.server import app as app_module
-
     step = {"action": "command", "tool": "psql", "callId": "call_0", "command": "SELECT tier, count(*) FROM leads"}
     frames = [
         json.dumps(frame, ensure_ascii=False)
@@ -149,19 +125,30 @@ def serve_bare() -> None:
             for frame in frames:
                 await send({"type": "websocket.send", "text": frame})
 
+    _run_uvicorn(bare, lifespan="off")
+
+
+def _run_uvicorn(app, **extra) -> None:  # type: ignore[no-untyped-def]
+    """Serve ``app`` on a loopback port with the server's own protocols and limits; the port on stdout."""
+    import socket
+
+    import uvicorn
+
+    from nexusleads_lab.server import app as app_module
+
     sock = socket.socket()
     sock.bind(("127.0.0.1", 0))
     sock.listen(1024)
     config = uvicorn.Config(
-        bare,
+        app,
         host="127.0.0.1",
         port=sock.getsockname()[1],
         log_level="warning",
-        lifespan="off",
         ws_max_size=app_module.WS_MAX_SIZE,
         http=app_module.HTTP_PROTOCOL,
         ws=app_module.WS_PROTOCOL,
         ws_per_message_deflate=app_module.WS_PER_MESSAGE_DEFLATE,
+        **extra,
     )
     print(MARK + str(sock.getsockname()[1]), flush=True)
     uvicorn.Server(config).run(sockets=[sock])
