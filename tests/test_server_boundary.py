@@ -5,6 +5,7 @@ the real database, the real `openai` client against the scripted model."""
 from __future__ import annotations
 
 import asyncio
+import concurrent.futures
 import json
 import socket
 import time
@@ -65,6 +66,13 @@ def test_a_foreign_origin_cannot_open_a_socket_or_change_anything_in_either_mode
         assert conversations_of(db, user) == 1
 
 
+def in_own_loop(coroutine):
+    """Run ``coroutine`` on a new event loop in a thread of its own: the browser tests' sync
+    Playwright keeps a loop running in the test thread for the rest of the session."""
+    with concurrent.futures.ThreadPoolExecutor(1) as pool:
+        return pool.submit(asyncio.run, coroutine).result(timeout=30)
+
+
 def test_a_socket_behind_a_root_path_goes_through_the_router_with_the_same_origin_and_host_rules():
     """The sockets are served before FastAPI's stack (``app.App``); under an ASGI root_path they
     are its routes, refused and accepted alike."""
@@ -106,9 +114,9 @@ def test_a_socket_behind_a_root_path_goes_through_the_router_with_the_same_origi
                 [(b"host", b"127.0.0.1:8000"), (b"origin", b"http://evil.example")],
                 [(b"host", b"evil.example")],
             ):
-                sent = asyncio.run(exchange(path, root, headers))
+                sent = in_own_loop(exchange(path, root, headers))
                 assert sent[0]["type"] == "websocket.http.response.start" and sent[0]["status"] == 403, (path, root)
-            assert asyncio.run(exchange(path, root, own))[0]["type"] == "websocket.accept", (path, root)
+            assert in_own_loop(exchange(path, root, own))[0]["type"] == "websocket.accept", (path, root)
 
 
 def test_an_allowed_origin_from_the_environment_may_drive_the_socket(serve, monkeypatch):
