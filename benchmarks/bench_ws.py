@@ -168,15 +168,7 @@ def start(ref: str, temp: Path) -> dict:
         proc = subprocess.Popen(
             [sys.executable, __file__, "--serve-bare"], stdout=subprocess.PIPE, text=True, env=bs.server_env(code)
         )
-        assert proc.stdout is not None
-        for line in proc.stdout:
-            if line.startswith(MARK):
-                return {
-                    "name": f"bare uvicorn ({name})",
-                    "proc": proc,
-                    "url": f"ws://127.0.0.1:{line[len(MARK) :].strip()}/ws/codex",
-                }
-        raise RuntimeError(f"the server ended before it started (exit {proc.wait()})")
+        return _started(proc, f"bare uvicorn ({name})")
     where = temp / f"s{len(list(temp.iterdir()))}"
     where.mkdir()
     code, name = bs.code_under_test(ref, where)
@@ -184,14 +176,15 @@ def start(ref: str, temp: Path) -> dict:
     # the script's own folder first: this benchmark's serve() with the ref's package
     env["PYTHONPATH"] = os.pathsep.join(p for p in (code, str(BENCH)) if p)
     proc = subprocess.Popen([sys.executable, __file__, "--serve"], stdout=subprocess.PIPE, text=True, env=env, cwd=ROOT)
+    return _started(proc, f"{ref} ({name})")
+
+
+def _started(proc: subprocess.Popen, name: str) -> dict:
+    """The server ``proc`` once it has printed its port."""
     assert proc.stdout is not None
     for line in proc.stdout:
         if line.startswith(MARK):
-            return {
-                "name": f"{ref} ({name})",
-                "proc": proc,
-                "url": f"ws://127.0.0.1:{line[len(MARK) :].strip()}/ws/codex",
-            }
+            return {"name": name, "proc": proc, "url": f"ws://127.0.0.1:{line[len(MARK) :].strip()}/ws/codex"}
     raise RuntimeError(f"the server ended before it started (exit {proc.wait()})")
 
 
