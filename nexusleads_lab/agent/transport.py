@@ -282,18 +282,11 @@ class _LeanChatStream(ChatStream):
             parts.close()
 
     def _parts(self) -> Generator[bytes, None, None]:
-        exchange = self._exchange
-        try:
-            exchange.start()
-            read1 = exchange.read1
-            while part := read1():
-                yield part
-        except TimeoutError as err:
-            raise openai.APITimeoutError(request=self._request()) from err
-        except _READ_ERRORS as err:
-            raise openai.APIConnectionError(request=self._request()) from err
-        finally:
-            exchange.release()
+        return _body(
+            self._exchange,
+            timed_out=lambda err: openai.APITimeoutError(request=self._request()),
+            broken=lambda err: openai.APIConnectionError(request=self._request()),
+        )
 
 
 class _ExchangeBody(httpx2.SyncByteStream):
@@ -305,20 +298,33 @@ class _ExchangeBody(httpx2.SyncByteStream):
         self._request = request
 
     def __iter__(self) -> Iterator[bytes]:
-        exchange = self._exchange
-        try:
-            exchange.start()
-            while part := exchange.read1():
-                yield part
-        except TimeoutError as err:
-            raise httpx2.ReadTimeout(str(err), request=self._request) from err
-        except _READ_ERRORS as err:
-            raise httpx2.ReadError(str(err), request=self._request) from err
-        finally:
-            exchange.release()
+        return _body(
+            self._exchange,
+            timed_out=lambda err: httpx2.ReadTimeout(str(err), request=self._request),
+            broken=lambda err: httpx2.ReadError(str(err), request=self._request),
+        )
 
     def close(self) -> None:
         self._exchange.abort()  # nothing once the body was read (released)
+
+
+def _body(
+    exchange: Exchange, *, timed_out: Callable[[Exception], Exception], broken: Callable[[Exception], Exception]
+) -> Generator[bytes, None, None]:
+    """A lean exchange's body as it comes; a read that times out or breaks raises what
+    ``timed_out`` or ``broken`` makes of it. The connection is released at the end, or when the
+    reader stops early."""
+    try:
+        exchange.start()
+        read1 = exchange.read1
+        while part := read1():
+            yield part
+    except TimeoutError as err:
+        raise timed_out(err) from err
+    except _READ_ERRORS as err:
+        raise broken(err) from err
+    finally:
+        exchange.release()
 
 
 def _chunks(parts: Iterator[bytes], request: Callable[[], httpx2.Request]) -> Iterator[Any]:
