@@ -140,23 +140,14 @@ class ConversationStore:
     ) -> ConversationInfo:
         """A new conversation, as ``get`` would describe it (in one round trip). ``holder``: its
         turn lease taken for it in the same statement, for ``ttl_s`` seconds (as ``claim`` would)."""
-        if holder is not None:
-            row = self.query(
-                "INSERT INTO chat_conversations (org, user_name, title, model, turn_holder, turn_until)"
-                " VALUES (%s, %s, %s, %s, %s, now() + make_interval(secs => %s))"
-                " RETURNING id, title, created_at, updated_at, model",
-                (self.org, self.user, _title(title), model, holder, float(ttl_s or 0)),
-                fetch="one",
-                durable=False,
-            )
-        else:
-            row = self.query(
-                "INSERT INTO chat_conversations (org, user_name, title, model) VALUES (%s, %s, %s, %s)"
-                " RETURNING id, title, created_at, updated_at, model",
-                (self.org, self.user, _title(title), model),
-                fetch="one",
-                durable=False,
-            )
+        row = self.query(  # with no holder, turn_until is NULL too (now() + NULL), as unleased
+            "INSERT INTO chat_conversations (org, user_name, title, model, turn_holder, turn_until)"
+            " VALUES (%s, %s, %s, %s, %s, now() + make_interval(secs => %s))"
+            " RETURNING id, title, created_at, updated_at, model",
+            (self.org, self.user, _title(title), model, holder, None if holder is None else float(ttl_s or 0)),
+            fetch="one",
+            durable=False,
+        )
         self.seen[str(row[0])] = row[3]
         return ConversationInfo(str(row[0]), row[1], row[2], row[3], 0, row[4])
 
