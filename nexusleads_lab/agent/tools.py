@@ -90,7 +90,7 @@ def parse_arguments(raw: str | None) -> dict[str, Any]:
 def _cell(value: Any) -> Any:
     kind = type(value)
     if kind is str:  # the common cells first, without pandas
-        return value if len(value) <= CELL_CHARS else value[: CELL_CHARS - 1] + "…"
+        return _clip(value)
     if kind is int or kind is bool:
         return value
     if kind is float:
@@ -104,7 +104,11 @@ def _cell(value: Any) -> Any:
             return value.item()
         except Exception:
             pass
-    text = value if isinstance(value, str) else json.dumps(value, default=str, ensure_ascii=False)
+    return _clip(value if isinstance(value, str) else json.dumps(value, default=str, ensure_ascii=False))
+
+
+def _clip(text: str) -> str:
+    """A cell's text as the model sees it: at most ``CELL_CHARS`` characters, an ellipsis if cut."""
     return text if len(text) <= CELL_CHARS else text[: CELL_CHARS - 1] + "…"
 
 
