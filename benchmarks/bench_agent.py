@@ -278,7 +278,7 @@ def bench_sdk_floor(h: Harness, n: int) -> dict:
 
     a = h.assistant(persist=False)
     a.thread.messages = [{"role": "user", "content": "Break leads down by tier and list the top 20."}]
-    messages = a._request_messages()
+    messages = a._request_messages(a._system_prompt())
     handler = modelserver._Handler
     nagle_default = handler.disable_nagle_algorithm
     variants = ("raw", "sdk", "drained", "drained_nodelay")

@@ -426,8 +426,8 @@ class Assistant:
     def _system_prompt(self) -> str:
         return system_prompt(user=self.user, org=self.org, skills_listing=self.skills.prompt_listing())
 
-    def _request_messages(self, prompt: str | None = None) -> list[dict[str, Any]]:
-        system = {"role": "system", "content": prompt if prompt is not None else self._system_prompt()}
+    def _request_messages(self, prompt: str) -> list[dict[str, Any]]:
+        system = {"role": "system", "content": prompt}
         return [system, *fit_budget(self.thread.messages, self.token_budget, self._sizes)]
 
     def close(self) -> None:
