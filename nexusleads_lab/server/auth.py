@@ -19,10 +19,14 @@ import time
 from collections import OrderedDict
 from collections.abc import Mapping
 from dataclasses import dataclass
+from typing import TYPE_CHECKING
 
 import jwt
 
 from ..config import ServeLimits, current_org, current_user
+
+if TYPE_CHECKING:
+    from starlette.requests import HTTPConnection
 
 COOKIE = "nexus_session"
 ALGORITHM = "HS256"
@@ -193,11 +197,12 @@ class Authenticator:
                 self._known.popitem(last=False)
         return identity
 
-    def identify(
-        self, headers: Mapping[str, str], cookies: Mapping[str, str], query: Mapping[str, str] | None = None
-    ) -> Identity:
-        """The caller of one request."""
-        return self.verify(bearer(headers, cookies, query))
+    def identify(self, conn: HTTPConnection, *, query: bool = False) -> Identity:
+        """The caller of one request or socket (``query``: a ``?token=`` counts too). The local user
+        needs no token, so the headers, cookies and query are read only with a secret."""
+        if self.settings is None:
+            return self.local
+        return self.verify(bearer(conn.headers, conn.cookies, conn.query_params if query else None))
 
 
 def issue_token(secret: str, user: str, org: str, ttl_seconds: int = 3600, **claims: object) -> str:

@@ -77,7 +77,7 @@ def assistant_for(request: Request) -> Iterator[Assistant]:
     """An assistant scoped to the verified caller, for this one request."""
     state = request.app.state.nexus
     try:
-        identity = state.auth.identify(request.headers, request.cookies)
+        identity = state.auth.identify(request)
         state.tenants.check(identity)
     except Unauthorized:
         raise HTTPException(401, "Unauthorized", headers={"WWW-Authenticate": "Bearer"}) from None

@@ -556,11 +556,7 @@ async def admit(websocket: WebSocket) -> Identity | None:
     503, and None. Nothing is accepted before this says yes."""
     state = websocket.app.state.nexus
     try:
-        auth = state.auth
-        if auth.settings is None:  # the local user: no token to look for
-            identity = auth.local
-        else:
-            identity = auth.identify(websocket.headers, websocket.cookies, websocket.query_params)
+        identity = state.auth.identify(websocket, query=True)
         if not state.tenants.known(identity):  # a look-up in the database, off the event loop
             await asyncio.to_thread(state.tenants.check, identity)
     except Unauthorized as exc:
