@@ -9,7 +9,8 @@ does the work, so a caller sees the same answers and the same errors:
 - ``dumpb``/``dumps``: compact output (no spaces), UTF-8 (``json``'s ``ensure_ascii=False``).
   Lone surrogates, integers beyond 64 bits and keys that are not strings go to ``json``;
   ``default`` is called for what neither encodes natively, and, as with ``json``, for datetimes
-  and dataclasses (orjson's own formats for them are switched off). Differences that remain: a
+  and dataclasses (orjson's own formats for them are switched off); a float or tuple subclass is
+  the number or list ``json`` writes, not given to ``default``. Differences that remain: a
   float NaN or infinity is ``null`` (``json`` writes ``NaN``, which is not JSON and which a
   browser's ``JSON.parse`` refuses), and a UUID or an enum is encoded without ``default``.
 - ``loads``: text with a run of 19 or more digits (an integer orjson might read as a float) and
@@ -34,10 +35,24 @@ _DIGITS_TO_ZERO = bytes.maketrans(b"123456789", b"000000000")
 _LONG_RUN = b"0" * 19
 
 
+def _as_json(default: Callable[[Any], Any]) -> Callable[[Any], Any]:
+    """``default`` for orjson: a float or tuple subclass (numpy's float64, a named tuple), which
+    json encodes as the number or list it is and orjson leaves to ``default``, as json sees it."""
+
+    def fallback(value: Any) -> Any:
+        if isinstance(value, float):
+            return float(value)
+        if isinstance(value, tuple):
+            return list(value)
+        return default(value)
+
+    return fallback
+
+
 def dumpb(obj: Any, default: Callable[[Any], Any] | None = None) -> bytes:
     """``obj`` as compact UTF-8 JSON bytes."""
     try:
-        return orjson.dumps(obj, default=default, option=_OPTIONS)
+        return orjson.dumps(obj, default=default and _as_json(default), option=_OPTIONS)
     except orjson.JSONEncodeError:
         # Lone surrogates, big integers, keys orjson will not stringify, nesting beyond 254 levels,
         # or ``default`` failing: the standard library decides (and raises its own errors).
@@ -48,7 +63,7 @@ def dumpb(obj: Any, default: Callable[[Any], Any] | None = None) -> bytes:
 def dumps(obj: Any, default: Callable[[Any], Any] | None = None) -> str:
     """``obj`` as compact JSON text (``json.dumps(obj, ensure_ascii=False, separators=(",", ":"))``)."""
     try:
-        return orjson.dumps(obj, default=default, option=_OPTIONS).decode()
+        return orjson.dumps(obj, default=default and _as_json(default), option=_OPTIONS).decode()
     except orjson.JSONEncodeError:
         return json.dumps(obj, default=default, ensure_ascii=False, separators=_COMPACT)
 

@@ -89,3 +89,14 @@ def test_bad_or_unusual_input_reads_or_fails_as_json_does(text):
         return
     got = fastjson.loads(text)
     assert json.dumps(got) == json.dumps(expected)  # NaN != NaN; their text is the same
+
+
+def test_float_and_tuple_subclasses_are_numbers_and_lists_with_a_default_as_json_writes_them():
+    import collections
+
+    import numpy as np
+
+    Pair = collections.namedtuple("Pair", "a b")
+    value = {"f": np.float64(1.5), "t": Pair(1, "x"), "n": [np.float64(2.0)], "when": dt.date(2026, 1, 2)}
+    assert fastjson.dumps(value, default=str) == json.dumps(value, default=str, separators=(",", ":"))
+    assert fastjson.dumpb(value, default=str) == json.dumps(value, default=str, separators=(",", ":")).encode()
