@@ -148,7 +148,11 @@ def serve_child(args: argparse.Namespace) -> None:
     except ImportError:
         pass
     config = uvicorn.Config(app, host="127.0.0.1", port=port, log_level="warning", ws_max_size=WS_MAX_SIZE, **protocols)
-    server = uvicorn.Server(config)
+    try:  # as `serve` runs it, where the measured code has its own server loop
+        from nexusleads_lab.server.uvicorn_server import Server
+    except ImportError:
+        Server = uvicorn.Server
+    server = Server(config)
 
     async def run() -> None:
         await server.serve(sockets=[sock])

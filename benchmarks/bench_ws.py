@@ -151,7 +151,11 @@ def _run_uvicorn(app, **extra) -> None:  # type: ignore[no-untyped-def]
         **extra,
     )
     print(MARK + str(sock.getsockname()[1]), flush=True)
-    uvicorn.Server(config).run(sockets=[sock])
+    try:  # as `serve` runs it, where the measured code has its own server loop
+        from nexusleads_lab.server.uvicorn_server import Server
+    except ImportError:
+        Server = uvicorn.Server
+    Server(config).run(sockets=[sock])
 
 
 def loop_ns(pid: int) -> int:

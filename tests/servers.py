@@ -19,6 +19,7 @@ from nexusleads_lab.server import create_app
 from nexusleads_lab.server.app import WS_MAX_SIZE
 from nexusleads_lab.server.auth import Identity
 from nexusleads_lab.server.connections import ConnectionBudget, WebSocketProtocol, guarded_protocol
+from nexusleads_lab.server.uvicorn_server import Server
 from nexusleads_lab.testing.modelserver import ModelServer, Script
 
 ORG, OTHER_ORG = ORGS[0][0], ORGS[1][0]
@@ -44,7 +45,7 @@ class LiveServer:
             http=guarded_protocol(self.budget),
             ws=WebSocketProtocol,
         )
-        self.server = uvicorn.Server(config)
+        self.server = Server(config)
         self.thread = threading.Thread(target=self.server.run, kwargs={"sockets": [self.socket]}, daemon=True)
         self.thread.start()
         deadline = time.monotonic() + 10

@@ -358,3 +358,57 @@ def test_closing_an_assistant_closes_the_model_client_it_made(db, monkeypatch):
         assert not shared.is_closed(), "a client it was given is its owner's to close"
     finally:
         model.close()
+
+
+def _loop_wakeups(pid: int) -> int:
+    """How often the server's event loop (its main thread) has gone to sleep and been woken."""
+    with open(f"/proc/{pid}/task/{pid}/status") as status:
+        return next(int(line.split()[1]) for line in status if line.startswith("voluntary_ctxt_switches:"))
+
+
+def test_a_server_at_rest_sleeps_and_still_stops_at_once_when_told(db, tmp_path):
+    """uvicorn's own loop wakes ten times a second to see whether it should stop (~1.6 ms of CPU a
+    second at rest); `serve`'s wakes once a second, and a stop request wakes it at once."""
+    model = ModelServer(Echo())
+    proc, base, _, log = _serve_process(db, tmp_path, model, NEXUS_ORG=ORG)
+    try:
+        assert ask(base.replace("http", "ws") + "/ws/codex", "hello")[-1]["type"] == "turn.completed"
+        time.sleep(1)
+        before, started = _loop_wakeups(proc.pid), time.monotonic()
+        time.sleep(4)
+        woken = _loop_wakeups(proc.pid) - before
+        seconds = time.monotonic() - started
+        assert woken <= 2 * seconds + 3, f"{woken} wake-ups in {seconds:.1f} s at rest"
+        proc.send_signal(subprocess.signal.SIGINT)  # as Ctrl-C: the loop is woken, shuts down, exits 0
+        assert proc.wait(timeout=30) == 0
+    finally:
+        output = _stop(proc, log)
+        model.close()
+    assert "Finished server process" in output, output
+
+
+def test_should_exit_set_from_another_thread_wakes_the_server(monkeypatch):
+    """Tests and embedding code stop the server by setting ``should_exit`` from another thread: with
+    an hour between ticks, only the wake-up can end it."""
+    import uvicorn
+
+    from nexusleads_lab.server import uvicorn_server
+
+    async def app(scope, receive, send):  # pragma: no cover - never called
+        raise AssertionError
+
+    monkeypatch.setattr(uvicorn_server, "TICK_S", 3600.0)
+    sock = socket.socket()
+    sock.bind(("127.0.0.1", 0))
+    server = uvicorn_server.Server(uvicorn.Config(app, log_level="warning", lifespan="off"))
+    thread = threading.Thread(target=server.run, kwargs={"sockets": [sock]}, daemon=True)
+    thread.start()
+    deadline = time.monotonic() + 20
+    while not server.started:
+        assert time.monotonic() < deadline, "the server did not start"
+        time.sleep(0.02)
+    time.sleep(0.3)  # the main loop is waiting on its (hour-long) tick
+    server.should_exit = True
+    thread.join(timeout=20)
+    sock.close()
+    assert not thread.is_alive(), "the server did not stop when told"

@@ -292,4 +292,10 @@ def serve(host: str, port: int, workers: int = 1) -> None:
     if workers > 1:  # each worker process builds its own app (and its own pools) from the factory
         uvicorn.run(APP_FACTORY, factory=True, workers=workers, **options)
         return
-    uvicorn.run(create_app(), **options)
+    from .uvicorn_server import Server  # uvicorn.run's single process, on a server that idles quietly
+
+    server = Server(uvicorn.Config(create_app(), **options))
+    with contextlib.suppress(KeyboardInterrupt):
+        server.run()
+    if not server.started:
+        sys.exit(3)  # uvicorn's STARTUP_FAILURE
