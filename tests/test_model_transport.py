@@ -613,3 +613,50 @@ def test_a_crlf_split_between_two_parts_ends_one_line_not_two():
 def test_an_event_cut_off_by_the_end_of_the_stream_is_not_read():
     parts = [b'data: {"n": 1}\n\n', b'data: {"n": 2}']
     assert our_chunks(parts) == sdk_chunks(parts) == [{"n": 1}]
+
+
+# -- JSON as json reads it ------------------------------------------------------------------------
+
+
+def test_chunk_values_read_as_json_reads_them(way):
+    """Integers past 64 bits stay exact, ``NaN`` and out-of-range floats read as ``json`` reads
+    them, escapes of lone surrogates are kept (the reader drops them later)."""
+    events = (
+        'data: {"big": 12345678901234567890123, "neg": -9223372036854775809, "n": 1234567890123456789}',
+        'data: {"nan": NaN, "inf": 1e400, "small": 5e-324, "s": "\\ud800 \\u00e9"}',
+        "data: [DONE]",
+    )
+    reply = RawReply(events)
+    with ModelServer(Script([reply, reply])) as server:
+        client = client_for(way, server.base_url, api_key="k", max_retries=0)
+        theirs, mine = outcome(sdk_stream, client), outcome(ours, client)
+        client.close()
+    assert repr(mine) == repr(theirs)
+    assert mine[1][0] == {"big": 12345678901234567890123, "neg": -9223372036854775809, "n": 1234567890123456789}
+
+
+@pytest.mark.parametrize("data", [b"\xef\xbb\xbf{}", b'{"s": "\xff"}'], ids=["a byte-order mark", "bytes not UTF-8"])
+def test_a_data_event_json_would_not_read_fails_as_it_does_in_the_sdk(data, way):
+    reply = Pieces([b"data: " + data + b"\n\n", b"data: [DONE]\n\n"])
+    with ModelServer(Script([reply, reply])) as server:
+        client = client_for(way, server.base_url, api_key="k", max_retries=0)
+        failures = []
+        for send in (sdk_stream, ours):
+            with pytest.raises(ValueError) as caught:
+                list(send(client))
+            failures.append(caught.value)
+        client.close()
+    theirs, mine = failures
+    assert type(mine) is type(theirs)  # (a UnicodeDecodeError counts its position in another string)
+    if isinstance(mine, json.JSONDecodeError):
+        assert str(mine) == str(theirs)
+
+
+def test_a_lone_surrogate_in_a_message_is_sent_escaped(way):
+    """The one difference from the SDK's own encoder, which fails the request with
+    ``UnicodeEncodeError``: a client's frame may carry ``\\ud800``, and JSON can say it."""
+    with ModelServer(Script([text("ok")])) as server:
+        client = client_for(way, server.base_url, api_key="k", max_retries=0)
+        assert answer_text(open_stream(client, "m", [{"role": "user", "content": "half \ud800 a pair"}])) == "ok"
+        client.close()
+    assert server.requests[0]["messages"][0]["content"] == "half \ud800 a pair"
