@@ -809,3 +809,19 @@ def test_a_lone_surrogate_in_a_message_is_sent_escaped(way):
         assert answer_text(open_stream(client, "m", [{"role": "user", "content": "half \ud800 a pair"}])) == "ok"
         client.close()
     assert server.requests[0]["messages"][0]["content"] == "half \ud800 a pair"
+
+
+def test_a_default_header_http_would_refuse_sends_the_chat_requests_through_httpx():
+    """The lean way's request head is checked once, when the client's first chat request is
+    prepared: a header with a line break cannot be written there, so httpx sends (and judges) it."""
+    bad = {"X-Note": "one\r\nInjected: two"}
+    with ModelServer(Script([text("one"), text("two")])) as server:
+        lean = LeanTransport()
+        http_client = openai.DefaultHttpxClient(transport=lean)
+        client = openai.OpenAI(
+            base_url=server.base_url, api_key="k", max_retries=0, default_headers=bad, http_client=http_client
+        )
+        assert transport._prepared_for(client).route is None
+        theirs, mine = outcome(sdk_stream, client), outcome(ours, client)
+        client.close()
+    assert mine == theirs and mine[0] is openai.APIConnectionError and not server.requests
