@@ -825,3 +825,22 @@ def test_a_default_header_http_would_refuse_sends_the_chat_requests_through_http
         theirs, mine = outcome(sdk_stream, client), outcome(ours, client)
         client.close()
     assert mine == theirs and mine[0] is openai.APIConnectionError and not server.requests
+
+
+class Switches:
+    """Answers 101 Switching Protocols, then speaks something else on the connection."""
+
+    def serve(self, wire) -> None:
+        wire.started = True
+        wire._handler.wfile.write(b"HTTP/1.1 101 Switching Protocols\r\nUpgrade: other\r\nConnection: Upgrade\r\n\r\n")
+        wire._handler.wfile.write(b"\x81\x05hello")
+        wire._handler.close_connection = True
+
+
+def test_a_switch_of_protocols_never_asked_for_is_a_connection_error_as_with_httpx(way):
+    with ModelServer(Script([Switches(), Switches(), text("next")])) as server:
+        client = client_for(way, server.base_url, api_key="k", max_retries=0)
+        theirs, mine = outcome(sdk_stream, client), outcome(ours, client)
+        assert answer_text(ours(client)) == "next"
+        client.close()
+    assert mine == theirs and mine[0] is openai.APIConnectionError

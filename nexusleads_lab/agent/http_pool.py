@@ -339,12 +339,14 @@ class Response(http.client.HTTPResponse):
     of the ``email`` parser. The body's framing is decided as ``HTTPResponse.begin`` decides it.
 
     What the fields may be is what httpx's parser (h11) takes: a line that is not ``name: value``
-    (no colon, a blank before it or inside the name, a NUL in the value) is a ``HTTPException`` rather than the end of the headers with the rest read as the body; a folded
-    line is joined to its field with one space (h11's reading; the ``email`` package kept the line
-    break); a value loses the blanks at both of its ends. Informational answers (1xx) before the
-    answer are skipped, as httpcore skips them (``http.client`` skipped only ``100 Continue``), bar
-    ``101 Switching Protocols``. A head cut off by the end of the connection is an error, as it
-    is in h11. The bounds are ``http.client``'s: 65,536 bytes a line, 100 fields."""
+    (no colon, a blank before it or inside the name, a NUL in the value) is an ``HTTPException``
+    (the ``email`` parser ended the headers there and left the rest to be read as the body); a
+    folded line is joined to its field with a space (h11's reading; the ``email`` package kept the
+    line break); a value loses the blanks at both of its ends. Informational answers (1xx) before
+    the answer are skipped, as httpcore skips them (``http.client`` skipped only ``100
+    Continue``); ``101 Switching Protocols``, never asked for, is an error, as it is in h11, and so
+    is a head cut off by the end of the connection. The bounds are ``http.client``'s: 65,536
+    bytes a line, 100 fields."""
 
     def begin(self) -> None:
         if self.headers is not None:
@@ -352,7 +354,9 @@ class Response(http.client.HTTPResponse):
         while True:
             version, status, reason = self._read_status()
             fields = _read_fields(self.fp)
-            if not (100 <= status < 200) or status == 101:
+            if status == 101:  # never asked for (h11 refuses it too)
+                raise http.client.HTTPException("the server switched protocols")
+            if not 100 <= status < 200:
                 break
         self.code = self.status = status
         self.reason = reason.strip()
