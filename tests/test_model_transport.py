@@ -613,3 +613,234 @@ def test_a_crlf_split_between_two_parts_ends_one_line_not_two():
 def test_an_event_cut_off_by_the_end_of_the_stream_is_not_read():
     parts = [b'data: {"n": 1}\n\n', b'data: {"n": 2}']
     assert our_chunks(parts) == sdk_chunks(parts) == [{"n": 1}]
+
+
+# -- the response head as a server may write it ---------------------------------------------------
+
+
+class RawHead:
+    """An answer whose head is written byte for byte: ``status`` and ``fields`` (each a header
+    line without its CRLF), then a chunked SSE stream (status 200) or a JSON error body; ``before``
+    is written first (an informational answer)."""
+
+    def __init__(self, fields: list[bytes], status: int = 200, *, before: bytes = b"", chunked: bool = True) -> None:
+        self.fields, self.status, self.before, self.chunked = fields, status, before, chunked
+
+    def serve(self, wire) -> None:
+        if self.status == 200:
+            events = ['{"choices": [{"index": 0, "delta": {"content": "head"}}]}', "[DONE]"]
+            body = "".join(f"data: {e}\n\n" for e in events).encode()
+        else:
+            body = json.dumps({"error": {"message": f"refused with {self.status}"}}).encode()
+        fields = list(self.fields)
+        if self.chunked:
+            fields.append(b"Transfer-Encoding: chunked")
+            body = b"%x\r\n%s\r\n0\r\n\r\n" % (len(body), body)
+        elif not any(f.lower().startswith(b"content-length") for f in fields):
+            fields.append(b"Content-Length: %d" % len(body))
+        head = b"HTTP/1.1 %d Whatever\r\n" % self.status + b"".join(f + b"\r\n" for f in fields) + b"\r\n"
+        wire.started = True
+        wire._handler.wfile.write(self.before + head + body)
+
+
+def error_fields(send, client: openai.OpenAI) -> list[tuple[str, str]]:
+    with pytest.raises(openai.APIStatusError) as caught:
+        list(send(client))
+    return [(k, v) for k, v in caught.value.response.headers.multi_items() if k not in ("date", "server")]
+
+
+ODD_HEADS = {
+    "odd casing": [b"CONTENT-type: text/event-stream", b"x-Should-RETRY: false"],
+    "repeated fields": [b"X-Trace: a", b"Set-Cookie: a=1", b"X-Trace: b", b"Set-Cookie: b=2", b"x-should-retry: false"],
+    "a folded field": [b"X-Long: first", b"\t second  ", b"  third", b"x-should-retry: false"],
+    "blanks around values": [b"X-Pad:  \t padded \t ", b"X-Empty:", b"x-should-retry:false"],
+    "a 60 KB field": [b"X-Big: " + b"x" * 60_000, b"x-should-retry: false"],
+    "latin-1 bytes": [b"X-Name: caf\xe9", b"x-should-retry: false"],
+    "a control character h11 lets through": [b"Set-Cookie: a=\x01b", b"x-should-retry: false"],
+}
+
+
+@pytest.mark.parametrize("head", list(ODD_HEADS), ids=list(ODD_HEADS))
+def test_header_fields_as_a_server_may_write_them_read_as_httpx_reads_them(head, way):
+    fields = ODD_HEADS[head]
+    with ModelServer(Script([RawHead(fields), RawHead(fields), RawHead(fields, 429), RawHead(fields, 429)])) as server:
+        client = client_for(way, server.base_url, api_key="k", max_retries=0)
+        streams = outcome(sdk_stream, client), outcome(ours, client)
+        errors = error_fields(sdk_stream, client), error_fields(ours, client)
+        client.close()
+    assert streams[1] == streams[0] == ("chunks", [{"choices": [{"index": 0, "delta": {"content": "head"}}]}])
+    assert errors[1] == errors[0] and ("x-should-retry", "false") in errors[1]
+
+
+def test_a_folded_line_is_joined_to_its_field_by_a_space_and_values_lose_their_blanks():
+    fields = ODD_HEADS["a folded field"] + ODD_HEADS["blanks around values"][:2]
+    with ModelServer(Script([RawHead(fields, 429)])) as server:
+        client = client_for("lean", server.base_url, api_key="k", max_retries=0)
+        seen = dict(error_fields(ours, client))
+        client.close()
+    assert seen["x-long"] == "first second   third" and seen["x-pad"] == "padded" and seen["x-empty"] == ""
+
+
+def test_informational_answers_before_the_answer_are_skipped(way):
+    before = b"HTTP/1.1 100 Continue\r\n\r\nHTTP/1.1 103 Early Hints\r\nLink: </style.css>; rel=preload\r\n\r\n"
+    reply = RawHead([b"Content-Type: text/event-stream"], before=before)
+    with ModelServer(Script([reply, reply, text("next")])) as server:
+        client = client_for(way, server.base_url, api_key="k", max_retries=0)
+        theirs, mine = outcome(sdk_stream, client), outcome(ours, client)
+        assert answer_text(ours(client)) == "next"
+        client.close()
+    assert mine == theirs and mine[0] == "chunks"
+
+
+MALFORMED_HEADS = {
+    "a line with no colon": [b"X-Fine: yes", b"no colon here", b"X-After: lost"],
+    "a blank before the colon": [b"X-Name : value"],
+    "a space inside the name": [b"X Name: value"],
+    "a NUL in a value": [b"X-Nul: a\x00b"],
+    "a fold before any field": [b" folded"],
+}
+
+
+@pytest.mark.parametrize("head", list(MALFORMED_HEADS), ids=list(MALFORMED_HEADS))
+def test_a_malformed_head_is_a_connection_error_as_with_httpx(head, way):
+    reply = RawHead(MALFORMED_HEADS[head])
+    with ModelServer(Script([reply, reply])) as server:
+        client = client_for(way, server.base_url, api_key="k", max_retries=0)
+        theirs, mine = outcome(sdk_stream, client), outcome(ours, client)
+        client.close()
+    assert mine == theirs and mine[0] is openai.APIConnectionError
+
+
+class CutHead:
+    """Writes part of a head and closes the connection."""
+
+    def serve(self, wire) -> None:
+        wire.started = True
+        wire._handler.wfile.write(b"HTTP/1.1 200 OK\r\nContent-Type: text/event-stream\r\n")
+        wire.drop()
+
+
+def test_a_head_cut_off_by_the_close_is_a_connection_error_and_not_sent_again(way):
+    with ModelServer(Script([CutHead(), CutHead()])) as server:
+        client = client_for(way, server.base_url, api_key="k", max_retries=0)
+        theirs, mine = outcome(sdk_stream, client), outcome(ours, client)
+        client.close()
+    assert mine == theirs and mine[0] is openai.APIConnectionError and len(server.requests) == 2
+
+
+@pytest.mark.parametrize(
+    "fields",
+    [[b"X-Big: " + b"x" * 70_000], [b"X-Field-%d: %d" % (n, n) for n in range(101)]],
+    ids=["a line over 64 KiB", "101 fields"],
+)
+def test_a_head_beyond_http_clients_bounds_is_a_connection_error(fields):
+    with ModelServer(Script([RawHead(fields), text("next")])) as server:
+        client = client_for("lean", server.base_url, api_key="k", max_retries=0)
+        assert outcome(ours, client)[0] is openai.APIConnectionError
+        assert answer_text(ours(client)) == "next"
+        client.close()
+
+
+class Extended:
+    """A 200 stream whose chunks carry extensions and whose end carries a trailer field."""
+
+    def serve(self, wire) -> None:
+        wire.start_stream()
+        for event in ['{"n": 1}', '{"n": 2}', "[DONE]"]:
+            data = f"data: {event}\n\n".encode()
+            wire._handler.wfile.write(b'%x;name=value;quoted="a;b"\r\n%s\r\n' % (len(data), data))
+        wire._handler.wfile.write(b"0;last\r\nX-Trailer: done\r\n\r\n")
+
+
+def test_chunk_extensions_and_trailers_read_as_httpx_reads_them_and_the_connection_is_kept(way):
+    with ModelServer(Script([Extended(), Extended(), Extended()])) as server:
+        client = client_for(way, server.base_url, api_key="k", max_retries=0)
+        theirs = outcome(sdk_stream, client)
+        before = server.connections_opened
+        mine, again = outcome(ours, client), outcome(ours, client)
+        client.close()
+    assert mine == theirs == again == ("chunks", [{"n": 1}, {"n": 2}])
+    if way == "lean":  # (the SDK closes its stream at [DONE], before the end of the body)
+        assert server.connections_opened - before == 1, "read to the end of the trailer, then kept"
+
+
+# -- JSON as json reads it ------------------------------------------------------------------------
+
+
+def test_chunk_values_read_as_json_reads_them(way):
+    """Integers past 64 bits stay exact, ``NaN`` and out-of-range floats read as ``json`` reads
+    them, escapes of lone surrogates are kept (the reader drops them later)."""
+    events = (
+        'data: {"big": 12345678901234567890123, "neg": -9223372036854775809, "n": 1234567890123456789}',
+        'data: {"nan": NaN, "inf": 1e400, "small": 5e-324, "s": "\\ud800 \\u00e9"}',
+        "data: [DONE]",
+    )
+    reply = RawReply(events)
+    with ModelServer(Script([reply, reply])) as server:
+        client = client_for(way, server.base_url, api_key="k", max_retries=0)
+        theirs, mine = outcome(sdk_stream, client), outcome(ours, client)
+        client.close()
+    assert repr(mine) == repr(theirs)
+    assert mine[1][0] == {"big": 12345678901234567890123, "neg": -9223372036854775809, "n": 1234567890123456789}
+
+
+@pytest.mark.parametrize("data", [b"\xef\xbb\xbf{}", b'{"s": "\xff"}'], ids=["a byte-order mark", "bytes not UTF-8"])
+def test_a_data_event_json_would_not_read_fails_as_it_does_in_the_sdk(data, way):
+    reply = Pieces([b"data: " + data + b"\n\n", b"data: [DONE]\n\n"])
+    with ModelServer(Script([reply, reply])) as server:
+        client = client_for(way, server.base_url, api_key="k", max_retries=0)
+        failures = []
+        for send in (sdk_stream, ours):
+            with pytest.raises(ValueError) as caught:
+                list(send(client))
+            failures.append(caught.value)
+        client.close()
+    theirs, mine = failures
+    assert type(mine) is type(theirs)  # (a UnicodeDecodeError counts its position in another string)
+    if isinstance(mine, json.JSONDecodeError):
+        assert str(mine) == str(theirs)
+
+
+def test_a_lone_surrogate_in_a_message_is_sent_escaped(way):
+    """The one difference from the SDK's own encoder, which fails the request with
+    ``UnicodeEncodeError``: a client's frame may carry ``\\ud800``, and JSON can say it."""
+    with ModelServer(Script([text("ok")])) as server:
+        client = client_for(way, server.base_url, api_key="k", max_retries=0)
+        assert answer_text(open_stream(client, "m", [{"role": "user", "content": "half \ud800 a pair"}])) == "ok"
+        client.close()
+    assert server.requests[0]["messages"][0]["content"] == "half \ud800 a pair"
+
+
+def test_a_default_header_http_would_refuse_sends_the_chat_requests_through_httpx():
+    """The lean way's request head is checked once, when the client's first chat request is
+    prepared: a header with a line break cannot be written there, so httpx sends (and judges) it."""
+    bad = {"X-Note": "one\r\nInjected: two"}
+    with ModelServer(Script([text("one"), text("two")])) as server:
+        lean = LeanTransport()
+        http_client = openai.DefaultHttpxClient(transport=lean)
+        client = openai.OpenAI(
+            base_url=server.base_url, api_key="k", max_retries=0, default_headers=bad, http_client=http_client
+        )
+        assert transport._prepared_for(client).route is None
+        theirs, mine = outcome(sdk_stream, client), outcome(ours, client)
+        client.close()
+    assert mine == theirs and mine[0] is openai.APIConnectionError and not server.requests
+
+
+class Switches:
+    """Answers 101 Switching Protocols, then speaks something else on the connection."""
+
+    def serve(self, wire) -> None:
+        wire.started = True
+        wire._handler.wfile.write(b"HTTP/1.1 101 Switching Protocols\r\nUpgrade: other\r\nConnection: Upgrade\r\n\r\n")
+        wire._handler.wfile.write(b"\x81\x05hello")
+        wire._handler.close_connection = True
+
+
+def test_a_switch_of_protocols_never_asked_for_is_a_connection_error_as_with_httpx(way):
+    with ModelServer(Script([Switches(), Switches(), text("next")])) as server:
+        client = client_for(way, server.base_url, api_key="k", max_retries=0)
+        theirs, mine = outcome(sdk_stream, client), outcome(ours, client)
+        assert answer_text(ours(client)) == "next"
+        client.close()
+    assert mine == theirs and mine[0] is openai.APIConnectionError

@@ -11,7 +11,8 @@ exceptions (``_make_status_error_from_response``, ``APITimeoutError``, ``APIConn
 (~0.5 ms of CPU a request) and decodes SSE through three layers of generators per line; a turn
 sends three requests. The SSE lines are split here as the spec says (CR, LF or CRLF, comments,
 multi-line ``data``) with ``bytes.splitlines``: ~20 µs for a bench answer's 11 events against
-~55 µs in the SDK's decoder (``httpx-sse``'s design), ``json.loads`` aside.
+~55 µs in the SDK's decoder (``httpx-sse``'s design), the JSON aside (read by :mod:`..fastjson`:
+orjson where it reads as ``json`` does).
 
 Two ways to the wire. A client made by ``make_client`` has a :class:`LeanTransport`: its chat
 requests go over the stdlib's ``http.client`` (:mod:`.http_pool`: httpcore's pool rules, the same
@@ -40,7 +41,6 @@ from __future__ import annotations
 
 import functools
 import http.client
-import json
 import threading
 import weakref
 from collections.abc import Callable, Generator, Iterator
@@ -52,7 +52,8 @@ from httpx2._config import DEFAULT_LIMITS
 from openai._httpx2 import request_exceptions, timeout_exceptions
 from openai._models import FinalRequestOptions
 
-from .http_pool import ConnectionPool, Exchange, Origin, Timeouts
+from .. import fastjson
+from .http_pool import ConnectionPool, Exchange, Origin, Timeouts, request_head
 
 _PATH = "/chat/completions"
 _DRAIN_LIMIT = 64 * 1024
@@ -105,14 +106,21 @@ class LeanTransport(httpx2.HTTPTransport):
 
 
 class _Route(NamedTuple):
-    """How a lean chat request goes: its pool, target, headers (the SDK's) and timeouts."""
+    """How a lean chat request goes: its pool, the head of its request (the SDK's URL and headers
+    bar the two that vary: the try count and the body's length) and its timeouts."""
 
     pool: ConnectionPool
-    target: str
-    headers: dict[str, str]
-    retry_key: str  # the header counting tries, as the SDK spells it
+    head: bytes
+    retry_key: bytes | None  # the header counting tries, as the SDK spells it (None: not sent)
     timeouts: Timeouts
     follow_redirects: bool
+
+    def request_head(self, body: bytes, retries_taken: int) -> bytes:
+        retry_key = self.retry_key
+        if retry_key is None and retries_taken:  # as the SDK adds it on a retry
+            retry_key = _RETRY_COUNT.encode()
+        tries = b"%s: %d\r\n" % (retry_key, retries_taken) if retry_key is not None else b""
+        return b"%s%sContent-Length: %d\r\n\r\n" % (self.head, tries, len(body))
 
 
 class _Prepared:
@@ -152,12 +160,15 @@ def _route(client: openai.OpenAI, url: httpx2.URL, headers: httpx2.Headers, exte
     pool = transport.chat_pool(url)
     if pool is None:
         return None
-    plain = {k.decode("latin-1"): v.decode("latin-1") for k, v in headers.raw}
-    retry_key = next((k for k in plain if k.lower() == _RETRY_COUNT), _RETRY_COUNT)
+    fields = [(k.decode("latin-1"), v.decode("latin-1")) for k, v in headers.raw]
+    retry_key = next((k.encode("latin-1") for k, _ in fields if k.lower() == _RETRY_COUNT), None)
+    try:
+        head = request_head("POST", url.raw_path.decode("ascii"), [f for f in fields if f[0].lower() != _RETRY_COUNT])
+    except ValueError:  # a header httpx may judge (and refuse) itself
+        return None
     timeout = extensions.get("timeout") or {}
     timeouts = Timeouts(timeout.get("connect"), timeout.get("read"), timeout.get("pool"))
-    target = url.raw_path.decode("ascii")
-    return _Route(pool, target, plain, retry_key, timeouts, http.follow_redirects)
+    return _Route(pool, head, retry_key, timeouts, http.follow_redirects)
 
 
 _prepared: weakref.WeakKeyDictionary[openai.OpenAI, _Prepared] = weakref.WeakKeyDictionary()
@@ -223,8 +234,7 @@ def _send_once(
     route = prepared.route
     if route is None:
         return client._send_request(prepared.request(body, retries_taken), stream=True)
-    headers = route.headers if not retries_taken else {**route.headers, route.retry_key: str(retries_taken)}
-    exchange = route.pool.request(route.target, headers, body, route.timeouts)
+    exchange = route.pool.request(route.request_head(body, retries_taken), body, route.timeouts)
     request = functools.partial(prepared.request, body, retries_taken)
     status = exchange.status
     if 200 <= status < 300 and exchange.header("content-encoding") is None:
@@ -366,7 +376,7 @@ def _chunks(parts: Iterator[bytes], request: Callable[[], httpx2.Request]) -> It
             data = []
             if value[:6] == b"[DONE]":
                 return
-            chunk = json.loads(value.decode())
+            chunk = fastjson.loads(value.decode())  # json's meaning (big integers, errors), orjson's speed
             if type(chunk) is dict and chunk.get("error"):
                 raise _stream_error(chunk["error"], request())
             yield chunk
