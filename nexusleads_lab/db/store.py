@@ -398,13 +398,14 @@ class StorePool:
     The role is checked (least privilege, bound to ``org``) on the first connection."""
 
     def __init__(self, url: str, org: str, *, size: int, timeout: float = 10.0) -> None:
-        from psycopg_pool import ConnectionPool
+        from psycopg_pool import ConnectionPool, PoolTimeout
 
         self.org = org
         self.size = size
         self._checked = False
         self._check_lock = threading.Lock()
         self._timeout = timeout
+        self._pool_timeout = PoolTimeout  # psycopg_pool is imported only where a pool is made
         self._pool = ConnectionPool(
             url,
             min_size=0,
@@ -418,8 +419,6 @@ class StorePool:
         )
 
     def query(self, sql: str, params: tuple = (), *, fetch: str = "none", durable: bool = True):
-        from psycopg_pool import PoolTimeout
-
         for attempt in (1, 2):
             try:
                 # getconn/putconn rather than the pool's connection() block, whose ``with conn``
@@ -434,7 +433,7 @@ class StorePool:
                     return _run(conn, sql, params, fetch, durable)
                 finally:
                     self._pool.putconn(conn)
-            except PoolTimeout:
+            except self._pool_timeout:
                 raise QueryError(
                     f"Cannot reach the conversation store: no connection free or made within {self._timeout:g} s "
                     f"(this process holds at most {self.size}; the database may be restarting)."
