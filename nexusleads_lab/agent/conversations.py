@@ -157,7 +157,11 @@ class Conversations:
             )
 
     def record_calls(self, text: str, calls: list[tuple[PreparedCall, ToolOutcome]]) -> None:
-        """One step's tool calls: the assistant message that makes them, then each one's result."""
+        """One step's tool calls: the assistant message that makes them, then each one's result.
+        Written as the step completes, not with the turn's next write (one statement less, but
+        that write waits for the model): a transcript read, a view reconnecting or another replica
+        resuming the conversation meanwhile sees every finished step, and a crash loses at most
+        the step that was running."""
         step: list[tuple[dict[str, Any], dict | None, str | None]] = [
             (
                 {"role": "assistant", "content": text or None, "tool_calls": [_call_message(c) for c, _ in calls]},
