@@ -492,9 +492,8 @@ class _Session:
     """What ``_prepared`` keeps for one connection: its prepared statements, (query, parameter
     types) -> name, and the one ``Transformer`` its statements dump and load through, reused as a
     psycopg cursor reuses its own, so each dumper and loader (a ``timestamptz`` loader reads the
-    session's time zone) is made once per connection, not once per statement. A connection serves
-    one thread at a time (a pool lends it out whole; a store's own connection is used under the
-    store's lock), and so does its ``Transformer``."""
+    session's time zone) is made once per connection, not once per statement. It is used under
+    the connection's lock, as the connection is."""
 
     __slots__ = ("names", "tx")
 
@@ -534,12 +533,11 @@ def _prepared(conn: psycopg.Connection, sql: str, params: tuple, fetch: str):
         session = _STATEMENTS.get(conn)
         if session is None:
             session = _STATEMENTS[conn] = _Session(conn)
-    tx, known = session.tx, session.names
-    values = tx.dump_sequence(params, [PyFormat.AUTO] * len(params))
-    key = (query, tuple(tx.types or ()))
-    formats = tx.formats
-    pg = conn.pgconn
-    with conn.lock:
+    tx, known, pg = session.tx, session.names, conn.pgconn
+    with conn.lock:  # the connection's, and so its Transformer's
+        values = tx.dump_sequence(params, [PyFormat.AUTO] * len(params))
+        key = (query, tuple(tx.types or ()))
+        formats = tx.formats
         for attempt in (1, 2):
             name = known.get(key)
             if name is None:
@@ -563,11 +561,11 @@ def _prepared(conn: psycopg.Connection, sql: str, params: tuple, fetch: str):
                     continue
             _check_result(conn, result)
             break
-    if fetch == "none":
-        return result.command_tuples if result.command_tuples is not None else -1
-    tx.set_pgresult(result)
-    rows = tx.load_rows(0, result.ntuples, tuple)
-    tx.set_pgresult(None)  # an idle connection keeps no result (a long conversation's) alive
+        if fetch == "none":
+            return result.command_tuples if result.command_tuples is not None else -1
+        tx.set_pgresult(result)
+        rows = tx.load_rows(0, result.ntuples, tuple)
+        tx.set_pgresult(None)  # an idle connection keeps no result (a long conversation's) alive
     if fetch == "one":
         return rows[0] if rows else None
     return rows
