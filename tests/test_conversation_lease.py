@@ -234,3 +234,33 @@ def test_a_lease_taken_with_a_conversation_whose_turn_never_came_is_taken_over_a
         assert store.holder(conversation) is None and LEASES.held() == 0
     finally:
         store.close()
+
+
+def test_what_another_reader_sees_while_a_turn_waits_for_the_model(db, scripted_assistant):
+    """Each write lands as it completes: while the model works, another process reading the
+    conversation (a view reconnecting, another replica) sees the question, then every finished
+    step, and the lease held; the answer gives the lease back in its own write."""
+    watch: dict = {"seen": []}  # the other reader's store and the conversation, once there is one
+
+    def after_looking(step):
+        def respond(request):
+            other, conversation = watch["store"], watch["id"]
+            watch["seen"].append(([m.role for m in other.messages(conversation)], other.holder(conversation)))
+            return step
+
+        return respond
+
+    steps = [after_looking(tool_calls([("psql", {"sql": TIER_SQL})])), after_looking(text(message("done")))]
+    assistant = scripted_assistant(steps, org=ORG)
+    watch["id"] = assistant.start_conversation("watched", lease=True).id  # as a server's first question
+    watch["store"] = other = ConversationStore(db.store_url(ORG), ORG, assistant.user, guard=True)
+    try:
+        assert assistant.ask("how many leads per tier?").error is None
+        (before_call, held_1), (before_answer, held_2) = watch["seen"]
+        assert before_call == ["user"], "the question is stored before the model is asked"
+        assert before_answer == ["user", "assistant", "tool"], "the step is stored before the model answers"
+        assert held_1 and held_1 == held_2, "the turn's lease is held throughout"
+        assert [m.role for m in other.messages(watch["id"])] == ["user", "assistant", "tool", "assistant"]
+        assert other.holder(watch["id"]) is None, "given back with the answer"
+    finally:
+        other.close()

@@ -4,6 +4,7 @@
 from __future__ import annotations
 
 import uuid
+from datetime import datetime
 
 import psycopg
 import pytest
@@ -36,10 +37,10 @@ def test_a_statement_the_server_forgot_is_prepared_again(store):
     cid = store.create("forgotten")
     store.append(cid, "user", {"n": 1})
     conn = store._connection()
-    before = set(_STATEMENTS[conn].values())
+    before = set(_STATEMENTS[conn].names.values())
     conn.execute("DEALLOCATE ALL")  # as a pooler or a reset would
     assert store.append(cid, "user", {"n": 2}) == 2
-    assert set(_STATEMENTS[conn].values()) - before, "prepared again under a new name"
+    assert set(_STATEMENTS[conn].names.values()) - before, "prepared again under a new name"
     assert store.holder(cid) is None
 
 
@@ -58,6 +59,78 @@ def test_a_connection_keeps_a_bounded_number_of_statements_prepared(store, monke
     for n in range(6):
         assert store.query(f"SELECT %s::int + {n}", (1,), fetch="one", durable=False) == (1 + n,)
     conn = store._connection()
-    assert len(_STATEMENTS[conn]) == 3
+    assert len(_STATEMENTS[conn].names) == 3
     names = conn.execute("SELECT name FROM pg_prepared_statements WHERE name LIKE 'nexus_%'").fetchall()
-    assert sorted(n for (n,) in names) == sorted(v.decode() for v in _STATEMENTS[conn].values())
+    assert sorted(n for (n,) in names) == sorted(v.decode() for v in _STATEMENTS[conn].names.values())
+
+
+def _json_dumps_as_before(content):
+    """The stored text as ``store._dumps`` wrote it before fastjson: json's, cleaned after."""
+    import json
+    import re
+
+    from nexusleads_lab.safetext import without_surrogates
+
+    text = without_surrogates(json.dumps(content, default=str, ensure_ascii=False))
+    return re.sub(r"(?<!\\)((?:\\\\)*)\\u0000", lambda m: m.group(1) + "\\ufffd", text)
+
+
+class _Row(tuple):  # a named-tuple-like subclass: json wrote it as a list
+    pass
+
+
+class _Score(float):  # numpy's float64 is a float subclass: json wrote it as a number
+    pass
+
+
+# What a message's content may hold, adversarially: what json and orjson write differently as
+# text (spacing, float and integer forms, escapes) must be the same jsonb.
+_CONTENTS = [
+    {"message": {"role": "user", "content": "plain"}},
+    {"message": {"role": "tool", "content": '{"result_id": "r1", "rows": [[1, "a"]]}'}, "meta": {"ok": True}},
+    {"s": "NUL \x00 mid, escaped \\u0000 text, \\\\\x00, control \x01\x1f\x7f, line\u2028sep, tab\t"},
+    {"s": "lone \ud800 and \udfff surrogates, a pair \U0001f600, BOM \ufeff, \uffff"},
+    {"f": [0.1, 1e16, 1e-7, -0.0, 1.7976931348623157e308, 5e-324, 12.345, 2.5, 3.0]},
+    {"i": [0, -1, 2**53 + 1, 2**63 - 1, -(2**63), 2**64, 10**30, -(10**40)], "b": [True, False, None]},
+    {3: "int key", 2.5: "float key", True: "bool key", None: "none key", "k": "str"},
+    {"when": datetime(2026, 12, 7, 23, 0, 1, 123456), "id": uuid.UUID(int=7), "set": {3}, "bytes": b"x"},
+    {"sub": [_Row((1, "a")), _Score(0.25)], "tuple": (1, (2, 3)), "empty": [{}, [], ""]},
+    {"deep": [[[[[[[[[[{"x": "y" * 3000}]]]]]]]]]]},
+]
+
+
+@pytest.mark.parametrize("content", _CONTENTS, ids=range(len(_CONTENTS)))
+def test_message_content_is_stored_as_the_json_module_stored_it(store, content):
+    from nexusleads_lab.db.store import _dumps
+
+    ours, before = _dumps(content), _json_dumps_as_before(content)
+    assert isinstance(ours, bytes)
+    same = store.query(
+        "SELECT %s::jsonb = %s::jsonb, %s::jsonb::text, %s::jsonb::text",
+        (ours.decode(), before, ours.decode(), before),
+        fetch="one",
+        durable=False,
+    )
+    assert same[0] and same[1] == same[2]
+    cid = store.create("side by side")  # and through the store: read back as json would read it
+    store.append(cid, "user", content)
+    assert store.messages(cid)[0].content == store.query("SELECT %s::jsonb", (before,), fetch="one", durable=False)[0]
+
+
+def test_a_nan_is_stored_as_null_where_json_wrote_what_jsonb_refuses(store):
+    cid = store.create("nan")
+    with pytest.raises(psycopg.errors.InvalidTextRepresentation):  # the write failed before
+        store.query("SELECT %s::jsonb", (_json_dumps_as_before({"y": float("nan")}),), fetch="one", durable=False)
+    store.append(cid, "tool", {"y": [float("nan"), float("inf"), -float("inf"), 1.5]})
+    assert store.messages(cid)[0].content == {"y": [None, None, None, 1.5]}
+
+
+def test_statements_of_one_connection_share_its_adapters_and_keep_no_result(store):
+    cid = store.create("shapes")
+    store.append(cid, "user", {"n": 1})
+    for _ in range(2):  # each statement's rows loaded by its own columns' types, whatever ran before
+        assert store.query("SELECT %s::int, %s::text", (7, "x"), fetch="one", durable=False) == (7, "x")
+        assert isinstance(store.get(cid).updated_at, datetime)
+        assert store.messages(cid)[0].content == {"n": 1}
+        assert store.query("SELECT %s::bigint[]", ([1, 2**40],), fetch="one", durable=False) == ([1, 2**40],)
+    assert _STATEMENTS[store._connection()].tx.pgresult is None, "an idle connection holds no result"

@@ -14,12 +14,12 @@ from typing import TYPE_CHECKING, Any
 
 from ..db.errors import QueryError
 from ..db.frames import Frames
+from ..db.lease import LEASES, Abandoned, Taken
 from .history import model_tail
 from .transcript import Item, TranscriptPage, history_row
 from .turn import Cancelled
 
 if TYPE_CHECKING:  # pragma: no cover
-    from ..db.lease import Taken
     from ..db.store import ConversationInfo, ConversationStore
     from .completion import PreparedCall
     from .confirm import Outcome
@@ -85,8 +85,6 @@ class Conversations:
         if store is None or conversation_id is None:
             yield
             return
-        from ..db.lease import LEASES, Abandoned
-
         taken = None
         if self._taken is not None:
             taken_id, taken = self._taken
@@ -131,8 +129,6 @@ class Conversations:
         store, conversation_id = self._store(), self.thread.id
         if store is None or not conversation_id:
             return
-        from ..db.lease import LEASES
-
         if not last:
             store.append_all(conversation_id, stored)
             return
@@ -161,7 +157,11 @@ class Conversations:
             )
 
     def record_calls(self, text: str, calls: list[tuple[PreparedCall, ToolOutcome]]) -> None:
-        """One step's tool calls: the assistant message that makes them, then each one's result."""
+        """One step's tool calls: the assistant message that makes them, then each one's result.
+        Written as the step completes, not with the turn's next write (one statement less, but
+        that write waits for the model): a transcript read, a view reconnecting or another replica
+        resuming the conversation meanwhile sees every finished step, and a crash loses at most
+        the step that was running."""
         step: list[tuple[dict[str, Any], dict | None, str | None]] = [
             (
                 {"role": "assistant", "content": text or None, "tool_calls": [_call_message(c) for c, _ in calls]},
@@ -230,8 +230,6 @@ class Conversations:
         if not lease:
             info = store.start(title=title, model=model)
         else:
-            from ..db.lease import LEASES, Taken
-
             holder, at = LEASES.new_holder(), time.monotonic()
             LEASES.taking(holder)
             try:

@@ -9,7 +9,6 @@ from __future__ import annotations
 import builtins
 import functools
 import itertools
-import json
 import re
 import threading
 import uuid
@@ -25,6 +24,8 @@ from psycopg.adapt import PyFormat, Transformer
 from psycopg.generators import execute
 from psycopg.types.json import Jsonb
 
+from .. import fastjson
+from ..safetext import without_surrogates
 from .errors import FULL_HINT, QueryError, connect_failure, out_of_connections
 
 
@@ -397,13 +398,14 @@ class StorePool:
     The role is checked (least privilege, bound to ``org``) on the first connection."""
 
     def __init__(self, url: str, org: str, *, size: int, timeout: float = 10.0) -> None:
-        from psycopg_pool import ConnectionPool
+        from psycopg_pool import ConnectionPool, PoolTimeout
 
         self.org = org
         self.size = size
         self._checked = False
         self._check_lock = threading.Lock()
         self._timeout = timeout
+        self._pool_timeout = PoolTimeout  # psycopg_pool is imported only where a pool is made
         self._pool = ConnectionPool(
             url,
             min_size=0,
@@ -417,8 +419,6 @@ class StorePool:
         )
 
     def query(self, sql: str, params: tuple = (), *, fetch: str = "none", durable: bool = True):
-        from psycopg_pool import PoolTimeout
-
         for attempt in (1, 2):
             try:
                 # getconn/putconn rather than the pool's connection() block, whose ``with conn``
@@ -433,7 +433,7 @@ class StorePool:
                     return _run(conn, sql, params, fetch, durable)
                 finally:
                     self._pool.putconn(conn)
-            except PoolTimeout:
+            except self._pool_timeout:
                 raise QueryError(
                     f"Cannot reach the conversation store: no connection free or made within {self._timeout:g} s "
                     f"(this process holds at most {self.size}; the database may be restarting)."
@@ -488,10 +488,21 @@ def _run(conn: psycopg.Connection, sql: str, params: tuple, fetch: str, durable:
         return _fetch(conn.execute(sql, params), fetch)
 
 
-# Each connection's statements prepared by ``_prepared``: (query, parameter types) -> name.
-_STATEMENTS: weakref.WeakKeyDictionary[psycopg.Connection, dict[tuple[bytes, tuple[int, ...]], bytes]] = (
-    weakref.WeakKeyDictionary()
-)
+class _Session:
+    """What ``_prepared`` keeps for one connection: its prepared statements, (query, parameter
+    types) -> name, and the one ``Transformer`` its statements dump and load through, reused as a
+    psycopg cursor reuses its own, so each dumper and loader (a ``timestamptz`` loader reads the
+    session's time zone) is made once per connection, not once per statement. It is used under
+    the connection's lock, as the connection is."""
+
+    __slots__ = ("names", "tx")
+
+    def __init__(self, conn: psycopg.Connection) -> None:
+        self.names: dict[tuple[bytes, tuple[int, ...]], bytes] = {}
+        self.tx = Transformer(conn)
+
+
+_STATEMENTS: weakref.WeakKeyDictionary[psycopg.Connection, _Session] = weakref.WeakKeyDictionary()
 _STATEMENTS_LOCK = threading.Lock()
 _NAMES = itertools.count(1)
 _MAX_PREPARED = 128  # statements kept prepared on one connection
@@ -518,14 +529,16 @@ def _prepared(conn: psycopg.Connection, sql: str, params: tuple, fetch: str):
     query = _numbered(sql)
     if query is None:
         return _fetch(conn.execute(sql, params), fetch)
-    tx = Transformer(conn)
-    values = tx.dump_sequence(params, [PyFormat.AUTO] * len(params))
-    key = (query, tuple(tx.types or ()))
-    pg = conn.pgconn
-    with conn.lock:
+    with _STATEMENTS_LOCK:  # the map is the process's; each connection's entry is its own
+        session = _STATEMENTS.get(conn)
+        if session is None:
+            session = _STATEMENTS[conn] = _Session(conn)
+    tx, known, pg = session.tx, session.names, conn.pgconn
+    with conn.lock:  # the connection's, and so its Transformer's
+        values = tx.dump_sequence(params, [PyFormat.AUTO] * len(params))
+        key = (query, tuple(tx.types or ()))
+        formats = tx.formats
         for attempt in (1, 2):
-            with _STATEMENTS_LOCK:  # the map is the process's; each connection's entry is its own
-                known = _STATEMENTS.setdefault(conn, {})
             name = known.get(key)
             if name is None:
                 if len(known) >= _MAX_PREPARED:  # the oldest one goes (texts are few: never, in practice)
@@ -536,7 +549,7 @@ def _prepared(conn: psycopg.Connection, sql: str, params: tuple, fetch: str):
                 pg.send_prepare(name, query, key[1])
                 _check_result(conn, conn.wait(execute(pg))[-1])
                 known[key] = name
-            pg.send_query_prepared(name, values, param_formats=tx.formats)
+            pg.send_query_prepared(name, values, param_formats=formats)
             result = conn.wait(execute(pg))[-1]
             if result.status == pq.ExecStatus.FATAL_ERROR and attempt == 1:
                 state = result.error_field(pq.DiagnosticField.SQLSTATE)
@@ -548,10 +561,11 @@ def _prepared(conn: psycopg.Connection, sql: str, params: tuple, fetch: str):
                     continue
             _check_result(conn, result)
             break
-    if fetch == "none":
-        return result.command_tuples if result.command_tuples is not None else -1
-    tx.set_pgresult(result)
-    rows = tx.load_rows(0, result.ntuples, tuple)
+        if fetch == "none":
+            return result.command_tuples if result.command_tuples is not None else -1
+        tx.set_pgresult(result)
+        rows = tx.load_rows(0, result.ntuples, tuple)
+        tx.set_pgresult(None)  # an idle connection keeps no result (a long conversation's) alive
     if fetch == "one":
         return rows[0] if rows else None
     return rows
@@ -607,10 +621,33 @@ def _title(title: str) -> str:
 _NUL_ESCAPE = re.compile(r"(?<!\\)((?:\\\\)*)\\u0000")
 
 
-def _dumps(content: Any) -> str:
-    """JSON that PostgreSQL's jsonb accepts, in one pass: any value as text, no lone surrogates
-    and no NUL characters (each shown as U+FFFD instead; a model may send either)."""
-    from ..safetext import without_surrogates
+def _dumps(content: Any) -> bytes:
+    """JSON that PostgreSQL's jsonb accepts, as the UTF-8 psycopg sends: any value as text, no lone
+    surrogates and no NUL characters (each shown as U+FFFD instead; a model may send either).
 
-    text = without_surrogates(json.dumps(content, default=str, ensure_ascii=False))
-    return _NUL_ESCAPE.sub(lambda m: m.group(1) + "\\ufffd", text) if "\\u0000" in text else text
+    Written by ``fastjson`` (orjson), it stores the same jsonb as ``json.dumps(content,
+    default=str)`` did (``tests/test_store_statements.py`` compares them in the database), with
+    one deliberate difference: a float NaN or infinity is stored as null, where json's ``NaN``
+    was refused by jsonb and the write failed. (A plain ``Enum`` would be stored by its value, not
+    its ``str``; no stored content holds one: pydantic's JSON dumps hold values.) orjson writes
+    no lone surrogate: only json's fallback can, so the text is cleaned only when UTF-8 cannot
+    hold it."""
+    text = fastjson.dumps(content, default=_as_json_did)
+    try:
+        data = text.encode()
+    except UnicodeEncodeError:
+        data = without_surrogates(text).encode()
+    if b"\\u0000" in data:
+        data = _NUL_ESCAPE.sub(lambda m: m.group(1) + "\\ufffd", data.decode()).encode()
+    return data
+
+
+def _as_json_did(value: Any) -> Any:
+    """``default`` for what orjson leaves to it, as ``json.dumps(default=str)`` wrote it: a float or
+    tuple subclass (numpy's float64, a named tuple) as the number or list json saw in it, anything
+    else (a datetime, a Decimal, a set) as its ``str``."""
+    if isinstance(value, float):
+        return float(value)
+    if isinstance(value, tuple):
+        return list(value)
+    return str(value)
