@@ -123,7 +123,9 @@ class _TextRun:
             self.added.replace(delta)
 
     def merged(self) -> AgentText:
-        return AgentText(ts=self.first.ts, keep=self.keep, delta=self.added.text, status="streaming")
+        return AgentText(
+            ts=self.first.ts, turn_id=self.first.turn_id, keep=self.keep, delta=self.added.text, status="streaming"
+        )
 
 
 _END = object()
