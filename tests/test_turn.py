@@ -198,11 +198,12 @@ def test_a_turns_events_by_iteration_are_the_ones_every_subscriber_gets(scripted
     assert [s.status for s in turn.result().steps] == ["completed"]
 
 
-
 # What a model may answer, each shape the streaming display reads its own way.
 STREAMED_ANSWERS = [
-    json.dumps({"type": "message", "text": "Three tiers, mostly cold. \u00e9 \ud83d\ude00 \\ \" done"}),
-    json.dumps({"type": "dashboard", "title": "Leads", "sections": [{"type": "bars", "source": "r1", "x": "tier", "y": "n"}]}),
+    json.dumps({"type": "message", "text": 'Three tiers, mostly cold. \u00e9 \ud83d\ude00 \\ " done'}),
+    json.dumps(
+        {"type": "dashboard", "title": "Leads", "sections": [{"type": "bars", "source": "r1", "x": "tier", "y": "n"}]}
+    ),
     json.dumps({"type": "dashboard", "sections": [{"type": "pills", "items": []}], "title": "Title last"}),
     "Here it is:\n```json\n" + json.dumps({"type": "message", "text": "fenced"}) + "\n```",
     "Some prose first, then { a brace and ` a tick, and no JSON at all.",
