@@ -407,7 +407,7 @@ def _parse(raw: str, frames: Mapping[str, pd.DataFrame] | Mapping[str, QueryResu
         return Message(text="")
     obj, repaired, start, end = _find_objects(raw)
     body = _strip_fence(stripped).strip()
-    whole = obj is not None and _strip_fence(stripped).strip() == raw[start:end].strip()
+    whole = obj is not None and body == raw[start:end].strip()
     if obj is None:
         if re.match(r'\{\s*(?:"|\}|$)', body):
             # meant to be JSON, but it does not parse (truncated or broken)
