@@ -470,6 +470,24 @@ def test_long_threads_shrink_old_tool_results_first():
     assert tiny[0]["content"] == "q2", "whole old turns go when shrinking is not enough"
 
 
+def test_a_messages_size_counts_the_json_the_request_sends():
+    """Compact UTF-8, as ``openapi_dumps`` writes the request body (not ``json.dumps``' spaced
+    default, which counted 2 characters more per key and item), a quarter token a character."""
+    from openai._utils._json import openapi_dumps
+
+    from nexusleads_lab.agent.history import _size
+
+    calls = [{"id": f"c{i}", "type": "function", "function": {"name": "psql", "arguments": "{}"}} for i in range(3)]
+    for sent_message in (
+        {"role": "user", "content": "tiers? é 😀 " * 20},
+        {"role": "assistant", "content": None, "tool_calls": calls},
+        {"role": "tool", "tool_call_id": "c1", "content": json.dumps({"rows": [[1, 2.5, None]] * 30})},
+    ):
+        sent = openapi_dumps(sent_message).decode()
+        assert _size(sent_message) == len(sent) // 4 + 4
+    assert _size({"role": "user", "content": "lone \udc80"}) > 4  # what no encoder takes is still counted
+
+
 def test_a_thread_fitted_with_its_remembered_sizes_is_fitted_as_afresh_as_it_grows_and_is_replaced():
     big = json.dumps({"result_id": "r1", "row_count": 5, "columns": [{"name": "a"}], "rows": [["x" * 3000]]})
     known = MessageSizes()

@@ -1373,3 +1373,51 @@ def test_charts_drawn_from_several_threads_at_once_never_deadlock_the_process():
     except subprocess.TimeoutExpired:
         pytest.fail("the process hung: two threads inside vl-convert at once deadlocked")
     assert out.returncode == 0 and out.stdout.strip() == "all drawn", out.stderr[-2000:]
+
+
+def _nested(depth: int) -> object:
+    value: object = 7
+    for _ in range(depth):
+        value = [value]
+    return value
+
+
+@pytest.mark.parametrize(
+    "answer",
+    [
+        json.dumps(
+            {"type": "dashboard", "title": "Leads é", "sections": [{"type": "bars", "label": "b", "items": []}]}
+        ),
+        '{"type": "message", "text": "lone \\ud800 escape"}',
+        '{"type": "message", "text": "a pair \\ud83d\\ude00 and a lone low \\uDC80"}',
+        '{"type": "message", "text": "a lone surrogate in the text itself: \ud800"}',
+        json.dumps(
+            {
+                "type": "dashboard",
+                "title": "T",
+                "sections": [{"type": "table", "columns": ["a"], "rows": [[_nested(45)]]}],
+            }
+        ),
+        json.dumps(
+            {
+                "type": "dashboard",
+                "title": "T",
+                "sections": [{"type": "table", "columns": ["a"], "rows": [[_nested(30)]]}],
+            }
+        ),
+        '{"type": "message", "text": "\\\\ud800 is a backslash and letters, not an escape"}',
+    ],
+)
+def test_an_answer_parses_the_same_whether_or_not_its_json_is_walked_to_clean_it(answer, monkeypatch):
+    """Parsed JSON is walked to replace lone surrogates and cut nesting beyond ``MAX_DEPTH``
+    only when its text can hold either: the result is the same as walking it always."""
+    from nexusleads_lab.agent.responses import parse
+    from nexusleads_lab.agent.responses.formatting import _clean_tree
+
+    obj = json.loads(answer)
+    assert parse._cleaned(json.loads(answer), answer) == _clean_tree(obj)
+    as_is = parse_response(answer)
+    monkeypatch.setattr(parse, "_cleaned", lambda obj, raw: _clean_tree(obj))
+    walked = parse_response(answer)
+    assert as_is.response.model_dump() == walked.response.model_dump() and as_is.notes == walked.notes
+    json.dumps(as_is.response.model_dump(), ensure_ascii=False).encode("utf-8")  # no lone surrogate left

@@ -198,6 +198,47 @@ def test_a_turns_events_by_iteration_are_the_ones_every_subscriber_gets(scripted
     assert [s.status for s in turn.result().steps] == ["completed"]
 
 
+# What a model may answer, each shape the streaming display reads its own way.
+STREAMED_ANSWERS = [
+    json.dumps({"type": "message", "text": 'Three tiers, mostly cold. \u00e9 \ud83d\ude00 \\ " done'}),
+    json.dumps(
+        {"type": "dashboard", "title": "Leads", "sections": [{"type": "bars", "source": "r1", "x": "tier", "y": "n"}]}
+    ),
+    json.dumps({"type": "dashboard", "sections": [{"type": "pills", "items": []}], "title": "Title last"}),
+    "Here it is:\n```json\n" + json.dumps({"type": "message", "text": "fenced"}) + "\n```",
+    "Some prose first, then { a brace and ` a tick, and no JSON at all.",
+    "Prose, then the answer " + json.dumps({"text": "untyped", "title": "ignored"}),
+]
+
+
+def test_the_done_text_is_what_the_stream_showed_and_what_the_whole_answer_shows(scripted):
+    """The done ``agent.text`` is the streaming display's last text (not worked out again from the
+    whole answer): the same as ``partial_display_text`` of the whole answer, however it was cut."""
+    from nexusleads_lab.agent.events import ShownText
+    from nexusleads_lab.agent.responses import partial_display_text
+
+    steps = [tool_calls([("psql", {"sql": TIER_SQL})]), text(message("tiers"))]
+    steps += [text(answer, chunk_size=size) for answer in STREAMED_ANSWERS for size in (1, 7)]
+    assistant = scripted(steps)
+    seen = []
+    assistant.subscribe(seen.append)
+    assistant.ask("tiers first")
+    for answer in STREAMED_ANSWERS:
+        for _ in (1, 7):
+            seen.clear()
+            result = assistant.ask("again")
+            texts = [e for e in seen if isinstance(e, AgentText)]
+            done = texts[-1]
+            assert done.status == "done" and done.text == partial_display_text(answer), answer
+            folded = ShownText()
+            for edit in texts[:-1]:
+                folded.apply(edit)
+            assert folded.text == done.text, "the done text is what the edits showed"
+            assert {e.turn_id for e in seen} == {seen[0].turn_id}, "every edit carries its turn id"
+            merged = [e for e in result.events if isinstance(e, AgentText) and e.status == "streaming"]
+            assert all(e.turn_id == seen[0].turn_id for e in merged), "the kept, merged edits too"
+
+
 # -- the one fold ------------------------------------------------------------------------------------
 
 RECORDED = [

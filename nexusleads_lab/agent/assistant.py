@@ -33,7 +33,6 @@ from .parts import Parts
 from .prompt import system_prompt
 from .provider import ModelSettings
 from .responses import Confirm, Message, ResolvedResponse, parse_response
-from .streaming import partial_display_text
 from .tool_calls import run_calls
 from .tools import TOOL_NAMES, ToolRunner
 from .transcript import Item, TranscriptPage
@@ -349,7 +348,7 @@ class Assistant:
             if completion.empty:
                 raise ModelAnswerError(empty_answer(turn.settings, completion))
             if not completion.calls:
-                if self._finish(turn, completion.text, retry=refusals < MAX_REFUSALS):
+                if self._finish(turn, completion.text, completion.shown, retry=refusals < MAX_REFUSALS):
                     return
                 refusals += 1
                 continue
@@ -372,8 +371,9 @@ class Assistant:
                 self._conversations.append({"role": "system", "content": unknown_tools_note(unknown)})
         raise ValueError(f"The agent stopped after {self.max_steps} steps without an answer; ask a narrower question.")
 
-    def _finish(self, turn: Turn, text: str, *, retry: bool) -> bool:
-        """Resolve and store the answer; False when a refused proposal goes back to the model."""
+    def _finish(self, turn: Turn, text: str, streamed: str, *, retry: bool) -> bool:
+        """Resolve and store the answer (``streamed``: what its streaming display showed); False when
+        a refused proposal goes back to the model."""
         result = turn.progress
         parsed = parse_response(text, self.thread.frames)
         result.text = text
@@ -405,8 +405,7 @@ class Assistant:
         self._conversations.record_answer(
             text, {"response": response, "notes": result.notes, "elapsed_ms": elapsed_ms, "usage": dict(result.usage)}
         )
-        # What was shown as it streamed, worked out again: cheaper than holding it through the store.
-        turn.emit(AgentText(turn_id=turn.id, text=partial_display_text(text), status="done"))
+        turn.emit(AgentText(turn_id=turn.id, text=streamed, status="done"))
         turn.emit(
             TurnCompleted.answered(
                 turn_id=turn.id,

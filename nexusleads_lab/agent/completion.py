@@ -91,6 +91,7 @@ class Completion:
     error: str | None = None  # the provider's own message, from an error inside a 200 stream
     chunks: int = 0
     quirks: list[str] = field(default_factory=list)
+    shown: str = ""  # the answer as the streaming display showed it at the end (the done agent.text)
 
     @property
     def empty(self) -> bool:

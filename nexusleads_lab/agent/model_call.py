@@ -66,7 +66,7 @@ def complete(turn: Turn, client: Any, messages: list[dict[str, Any]]) -> Complet
             if piece:
                 edit = display.feed(piece)
                 if edit is not None:
-                    turn.emit(AgentText(keep=edit.keep, delta=edit.delta, status="streaming"))
+                    turn.emit(AgentText(turn_id=turn.id, keep=edit.keep, delta=edit.delta, status="streaming"))
     except openai.APIError as exc:
         turn.check()
         if isinstance(exc, openai.APIStatusError) or not isinstance(exc.body, dict):
@@ -82,6 +82,7 @@ def complete(turn: Turn, client: Any, messages: list[dict[str, Any]]) -> Complet
     finally:
         forget()
     completion = reader.finish()
+    completion.shown = display.text  # what the answer's done agent.text shows, without reading it again
     if completion.quirks:
         log.debug("model stream quirks: %s", "; ".join(completion.quirks))
     return completion

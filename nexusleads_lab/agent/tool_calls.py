@@ -13,6 +13,7 @@ from collections.abc import Callable
 from concurrent.futures import Executor, Future
 from typing import TYPE_CHECKING, Any
 
+from .. import fastjson
 from ..safetext import without_surrogates
 from .completion import PreparedCall
 from .events import AgentAction
@@ -111,7 +112,7 @@ def _finished(
 
 def _loose_args(raw: str) -> dict[str, Any]:
     try:
-        value = json.loads(raw or "{}")
+        value = fastjson.loads(raw or "{}")
         return value if isinstance(value, dict) else {}
     except json.JSONDecodeError:
         return {}

@@ -123,7 +123,9 @@ class _TextRun:
             self.added.replace(delta)
 
     def merged(self) -> AgentText:
-        return AgentText(ts=self.first.ts, keep=self.keep, delta=self.added.text, status="streaming")
+        return AgentText(
+            ts=self.first.ts, turn_id=self.first.turn_id, keep=self.keep, delta=self.added.text, status="streaming"
+        )
 
 
 _END = object()
@@ -151,7 +153,9 @@ class Turn:
         self._result = TurnResult(question=question)
         self._publish = publish
         self._on_event = on_event
-        self._cancel = threading.Event()
+        # A flag nobody waits on: a bool (a Stop may set it from any thread) rather than an Event,
+        # whose Condition cost more to make than the rest of the turn's start.
+        self._stopped = False
         self._stoppers: list[Callable[[], None]] = []  # what a cancel interrupts: a stream, queries
         self._stoppers_lock = threading.Lock()
         self._events: queue.SimpleQueue | None = queue.SimpleQueue() if watched else None
@@ -166,7 +170,7 @@ class Turn:
     def cancel(self) -> None:
         """Stop the turn (safe from any thread, before or while it runs): the model stream and any
         query. A turn cancelled before its first step ends cancelled without running anything."""
-        self._cancel.set()
+        self._stopped = True
         with self._stoppers_lock:
             stoppers = list(self._stoppers)
         for stop in stoppers:
@@ -177,7 +181,7 @@ class Turn:
 
     @property
     def cancelled(self) -> bool:
-        return self._cancel.is_set()
+        return self._stopped
 
     def done(self) -> bool:
         return self._done.done()
@@ -225,14 +229,14 @@ class Turn:
 
     def check(self) -> None:
         """Raise ``Cancelled`` if the turn was stopped."""
-        if self._cancel.is_set():
+        if self._stopped:
             raise Cancelled()
 
     def interruptible(self, stop: Callable[[], None]) -> Callable[[], None]:
         """Call ``stop`` if the turn is cancelled (now, if it already is); returns the call that forgets it."""
         with self._stoppers_lock:
             self._stoppers.append(stop)
-        if self._cancel.is_set():
+        if self._stopped:
             stop()
 
         def forget() -> None:

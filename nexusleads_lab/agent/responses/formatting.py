@@ -82,11 +82,14 @@ def _json_safe(v: Any, depth: int = 0) -> JsonValue:
         return _cut(repr(type(v)))
 
 
+MAX_DEPTH = 40  # parsed JSON nested deeper than this is cut (None)
+
+
 def _clean_tree(v: Any, depth: int = 0) -> Any:
     """Clean strings in parsed JSON (lone surrogates); cut absurd nesting."""
     if isinstance(v, str):
         return _clean_str(v)
-    if depth > 40:
+    if depth > MAX_DEPTH:
         return None
     if isinstance(v, dict):
         return {_clean_str(str(k)): _clean_tree(x, depth + 1) for k, x in v.items()}

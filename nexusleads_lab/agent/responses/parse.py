@@ -21,7 +21,7 @@ from pydantic import ValidationError
 
 from ...db.engine import QueryResult
 from ..streaming import decode_json_string
-from .formatting import _clean_str, _clean_tree, _cut
+from .formatting import MAX_DEPTH, _clean_str, _clean_tree, _cut
 from .models import (
     _SECTION_MODELS,
     _SECTION_TYPES,
@@ -407,7 +407,7 @@ def _parse(raw: str, frames: Mapping[str, pd.DataFrame] | Mapping[str, QueryResu
         return Message(text="")
     obj, repaired, start, end = _find_objects(raw)
     body = _strip_fence(stripped).strip()
-    whole = obj is not None and _strip_fence(stripped).strip() == raw[start:end].strip()
+    whole = obj is not None and body == raw[start:end].strip()
     if obj is None:
         if re.match(r'\{\s*(?:"|\}|$)', body):
             # meant to be JSON, but it does not parse (truncated or broken)
@@ -419,7 +419,7 @@ def _parse(raw: str, frames: Mapping[str, pd.DataFrame] | Mapping[str, QueryResu
             notes.add("the response looks like JSON but does not parse" + _json_error(body))
             return _raw_message(raw)
         return Message(text=_clean_str(stripped))  # plain prose: a normal answer
-    obj = _clean_tree(obj)
+    obj = _cleaned(obj, raw)
     if repaired:
         notes.add("repaired trailing commas in the JSON")
     if "type" not in obj:
@@ -461,6 +461,24 @@ def _parse(raw: str, frames: Mapping[str, pd.DataFrame] | Mapping[str, QueryResu
             return _raw_message(raw)
     notes.add(f"unknown response type {t!r}; showing the raw text")
     return _raw_message(raw)
+
+
+# A lone surrogate in parsed JSON comes from the text itself or from an escape of one (\\ud800).
+_SURROGATE_ESCAPE = re.compile(r"\\u[dD][89a-fA-F]")
+
+
+def _cleaned(obj: dict, raw: str) -> dict:
+    """``obj`` (parsed from ``raw``) with its strings made encodable and absurd nesting cut
+    (``_clean_tree``). When the text can hold neither (no surrogate in it, none escaped, too few
+    brackets to nest past ``MAX_DEPTH``), as most answers, the fresh tree is already that: not
+    walked and copied again."""
+    if (
+        _clean_str(raw) is raw  # the same string back: nothing in it to replace
+        and raw.count("{") + raw.count("[") <= MAX_DEPTH
+        and _SURROGATE_ESCAPE.search(raw) is None
+    ):
+        return obj
+    return _clean_tree(obj)
 
 
 def _json_error(s: str) -> str:
