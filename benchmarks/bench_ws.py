@@ -148,6 +148,8 @@ def _run_uvicorn(app, **extra) -> None:  # type: ignore[no-untyped-def]
         http=app_module.HTTP_PROTOCOL,
         ws=app_module.WS_PROTOCOL,
         ws_per_message_deflate=app_module.WS_PER_MESSAGE_DEFLATE,
+        # serve's loop; code from before it named one ran on asyncio's (BENCH_WS_LOOP: another)
+        loop=os.environ.get("BENCH_WS_LOOP") or getattr(app_module, "LOOP", "asyncio"),
         **extra,
     )
     print(MARK + str(sock.getsockname()[1]), flush=True)

@@ -464,3 +464,133 @@ def test_the_pages_socket_answers_deep_json_with_a_toast_and_stays_open(serve):
         assert toast["type"] == "msg" and "does not understand" in toast["content"]["text"]
         page.send(json.dumps({"type": "ask", "text": "still there?"}))
         assert json.loads(page.recv(timeout=30))["type"] == "state", "the socket goes on"
+
+
+@pytest.mark.parametrize(
+    "frame",
+    [
+        '{"type": "chat", "message": "half a pair: \\ud800 here"}',
+        '{"type": "chat", "message": "a pair \\ud83d\\ude00 and a NUL \\u0000"}',
+        '{"type": "chat", "n": 123456789012345678901234567890, "f": 1e400, "x": NaN}',
+        '{"type": "chat", "x": ' + "[" * 5000 + "]" * 5000 + "}",
+        '{"type": "chat", "x": ' + "[" * 900 + "]" * 900 + "}",
+        '{"type": "chat"',
+        '{"type": "chat"} trailing',
+        "",
+    ],
+)
+def test_a_frame_reads_as_the_standard_librarys_json_would_read_it(frame):
+    from nexusleads_lab.server.ws import _readable, read_frame
+
+    def outcome(read):
+        try:
+            return "value", read(frame)
+        except RecursionError:
+            return "too deep", None
+        except ValueError:
+            return "not JSON", None
+
+    got, expected = outcome(read_frame), outcome(lambda text: _readable(json.loads(text)))
+    assert got[0] == expected[0] and repr(got[1]) == repr(expected[1])
+
+
+def test_a_client_that_does_not_read_gets_every_frame_whole_and_in_order_when_it_does(serve, monkeypatch):
+    """The socket's frames are written per batch at once while the client keeps up; once the
+    server's buffer is full they wait for ASGI's send, in line, and nothing overtakes them."""
+    from websockets.client import ClientProtocol
+    from websockets.frames import Opcode
+    from websockets.uri import parse_uri
+
+    from nexusleads_lab.server import ws as ws_module
+
+    waited = []
+    send_when_writable = ws_module.Connection._send
+
+    async def counting_send(self, frame):
+        waited.append(frame)
+        await send_when_writable(self, frame)
+
+    monkeypatch.setattr(ws_module.Connection, "_send", counting_send)
+    first, second = "0123456789abcdef" * 16_000, "fedcba9876543210" * 16_000  # 256 KB each, sent twice a turn
+    live = serve([text(message(first), chunk_size=64_000), text(message(second), chunk_size=64_000)])
+    # Small kernel buffers both ways (the accepted socket inherits the listener's), so what the
+    # client leaves unread stays in the server's own buffer, beyond its high-water mark (64 KiB).
+    live.socket.setsockopt(socket.SOL_SOCKET, socket.SO_SNDBUF, 4096)
+    client = ClientProtocol(parse_uri(live.ws), max_size=None)
+    sock = socket.socket()
+    sock.setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, 4096)
+    sock.connect(("127.0.0.1", int(live.ws.rsplit(":", 1)[1].split("/")[0])))
+    sock.settimeout(30)
+    frames: list[dict] = []
+
+    def read(until) -> None:
+        while not until():
+            client.receive_data(sock.recv(1 << 20))
+            frames.extend(json.loads(e.data) for e in client.events_received() if e.opcode is Opcode.TEXT)
+
+    def chat(**fields) -> None:
+        client.send_text(json.dumps({"type": "chat", **fields}).encode())
+        sock.sendall(b"".join(client.data_to_send()))
+
+    with sock:
+        client.send_request(client.connect())
+        sock.sendall(b"".join(client.data_to_send()))
+        while client.state.name == "CONNECTING" and client.handshake_exc is None:
+            client.receive_data(sock.recv(65536))
+        assert client.handshake_exc is None
+        client.events_received()
+        chat(message="a long answer, please")
+        read(lambda: any(f["type"] == "session.id" for f in frames))
+        chat(message="and another", sessionId=next(f["sessionId"] for f in frames if f["type"] == "session.id"))
+        time.sleep(4)  # both turns end while nothing is read
+        read(lambda: [f["type"] for f in frames].count("turn.completed") == 2)
+    assert waited, "the server's buffer never filled: this test did not wait behind a full one"
+    assert not [f for f in frames if f["type"] == "error"]
+    done = [
+        json.loads(f["text"])["text"]
+        for f in frames
+        if f["type"] in ("agent.text", "turn.completed") and f.get("status", "done") == "done"
+    ]
+    assert done == [first, first, second, second]
+    kinds = [f["type"] for f in frames]
+    assert kinds[:2] == ["turn.started", "session.id"] and kinds[-2:] == ["agent.text", "turn.completed"], kinds
+
+
+def test_a_frame_the_socket_could_not_take_at_once_is_overtaken_by_none_after_it():
+    from types import SimpleNamespace
+
+    from nexusleads_lab.server.auth import Identity
+    from nexusleads_lab.server.connections import WRITE_TEXTS
+    from nexusleads_lab.server.ws import Connection
+
+    wire: list[str] = []  # what reaches the client, in order, either way
+    buffer_full = True
+
+    def write_texts(texts):
+        if buffer_full:
+            return False
+        wire.extend(json.loads(t)["type"] for t in texts)
+        return True
+
+    class Socket:
+        def __init__(self) -> None:
+            self.scope = {"extensions": {WRITE_TEXTS: {"write": write_texts}}}
+            self.app = SimpleNamespace(state=SimpleNamespace(nexus=None))
+
+        async def send(self, message):
+            await asyncio.sleep(0.01)  # waits for the client to read
+            wire.append(json.loads(message["text"])["type"])
+
+    async def run() -> None:
+        nonlocal buffer_full
+        connection = Connection(Socket(), Identity(user="u", org=None))  # type: ignore[arg-type]
+        sender = asyncio.create_task(connection._send_loop())
+        connection.post({"type": "first"})
+        buffer_full = False
+        connection.post({"type": "second"})
+        await asyncio.sleep(0.05)
+        connection.post({"type": "third"})
+        sender.cancel()
+
+    asyncio.run(run())
+    assert wire == ["first", "second", "third"]

@@ -21,14 +21,21 @@ from __future__ import annotations
 import asyncio
 import resource
 from collections import Counter
+from collections.abc import Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
 import h11
 from uvicorn.protocols.http.h11_impl import H11Protocol
+from uvicorn.protocols.utils import ClientDisconnected
 from uvicorn.protocols.websockets.websockets_sansio_impl import WebSocketsSansIOProtocol
+from websockets.exceptions import InvalidState
+from websockets.http11 import Request
 
 from ..config import ServeLimits
+
+# The ASGI extension under which an accepted socket's scope carries ``WebSocketProtocol.write_texts``.
+WRITE_TEXTS = "nexusleads.websocket.write_texts"
 
 REFUSED = (
     b"HTTP/1.1 503 Service Unavailable\r\ncontent-type: text/plain; charset=utf-8\r\nconnection: close\r\n"
@@ -154,7 +161,35 @@ def guarded_protocol(budget: ConnectionBudget) -> type[asyncio.Protocol]:
 
 class WebSocketProtocol(WebSocketsSansIOProtocol):
     """uvicorn's WebSocket protocol, for which a refused handshake (an HTTP status sent with the
-    denial-response extension) is a finished one: uvicorn would log each as an error."""
+    denial-response extension) is a finished one: uvicorn would log each as an error; and which
+    offers the app ``write_texts`` (the scope's ``WRITE_TEXTS`` extension): a batch of text
+    frames written at once. ASGI's ``send`` is a coroutine per frame, through Starlette's and
+    uvicorn's state checks, a write system call each; the socket's frames come from the turn
+    threads in batches, each batch a wake-up of the loop that can write it then and there."""
+
+    def handle_connect(self, event: Request) -> None:
+        super().handle_connect(event)
+        if not self.close_sent:  # a scope was made; its app runs from the loop's next pass
+            self.scope["extensions"][WRITE_TEXTS] = {"write": self.write_texts}
+
+    def write_texts(self, texts: Sequence[bytes]) -> bool:
+        """Text frames (their UTF-8 payloads) sent in order, in one write, as ``send`` sends
+        ``websocket.send`` messages. False, and nothing sent, when ``send`` would wait or refuse
+        (the transport's buffer above its high-water mark, the socket not accepted or closing):
+        the caller then sends through ``send``. ``ClientDisconnected`` when the client is gone."""
+        if self.disconnected:
+            raise ClientDisconnected()
+        if not self.writable.is_set() or not self.handshake_complete or self.close_sent:
+            return False
+        if self.initial_response is not None:
+            return False
+        try:
+            for text in texts:
+                self.conn.send_text(text)
+        except InvalidState:
+            raise ClientDisconnected() from None
+        self.transport.write(b"".join(self.conn.data_to_send()))
+        return True
 
     async def send(self, message: Any) -> None:
         await super().send(message)

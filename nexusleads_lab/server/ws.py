@@ -24,6 +24,7 @@ user's share of turns (``quota``) is one ``error``, before any session or conver
 from __future__ import annotations
 
 import asyncio
+import collections
 import contextlib
 import functools
 import json
@@ -39,6 +40,7 @@ from typing import Any, TypeVar
 from fastapi import WebSocket
 from fastapi.responses import JSONResponse
 
+from .. import fastjson
 from ..agent.assistant import Assistant, Cancelled
 from ..agent.events import AgentText, Event, TurnCompleted, TurnStarted
 from ..agent.live import Throttle, TurnState
@@ -46,6 +48,7 @@ from ..db.errors import QueryError
 from ..safetext import without_surrogates
 from ..words import outcome_text
 from .auth import Identity, Unauthorized
+from .connections import WRITE_TEXTS
 from .errors import failure_text, incident, query_error_text
 from .tenancy import UnknownOrganization
 
@@ -53,7 +56,6 @@ log = logging.getLogger(__name__)
 
 MAX_MESSAGE = 1024 * 1024  # characters of one frame the protocol reads (the transport allows more)
 MAX_CONVERSATIONS = 32  # conversations one connection keeps open; the longest idle one is let go
-_encode = json.JSONEncoder(ensure_ascii=False).encode  # json.dumps(..., ensure_ascii=False) makes one a call
 CLICK = re.compile(r"^\s*(CONFIRM|CANCEL)_ACTION:\s*(\S+)\s*$")
 T = TypeVar("T")
 
@@ -70,8 +72,9 @@ def _readable(value: Any) -> Any:
 
 def read_frame(text: str) -> Any:
     """A frame's JSON, each lone surrogate (a ``\\ud800`` escape, which no encoder or database
-    takes) as U+FFFD. ``ValueError`` if it is not JSON, ``RecursionError`` if nested too deeply."""
-    return _readable(json.loads(text))
+    takes) as U+FFFD. ``ValueError`` if it is not JSON, ``RecursionError`` if nested too deeply
+    (``fastjson.loads``: ``json``'s answers and errors)."""
+    return _readable(fastjson.loads(text))
 
 
 class ConversationLocks:
@@ -103,22 +106,23 @@ Item = tuple["Session | None", "Event | dict[str, Any]"]
 
 
 class Outbox:
-    """A connection's events and frames on their way to its socket, in order. The turn threads
-    hand theirs over in batches: one wake-up of the event loop for whatever a thread adds before
-    the loop takes it (a wake-up per event was a GIL hand-over and a pass of the loop each,
-    ``benchmarks/bench_ws.py``)."""
+    """A connection's events and frames on their way to its socket, in order, each batch handed
+    to ``deliver`` on the event loop. The turn threads hand theirs over in batches: one wake-up of
+    the loop for whatever a thread adds before the loop takes it (a wake-up per event was a GIL
+    hand-over and a pass of the loop each, ``benchmarks/bench_ws.py``), and that wake-up delivers
+    them itself (a task woken to deliver them was one more pass of the loop)."""
 
-    def __init__(self, loop: asyncio.AbstractEventLoop) -> None:
+    def __init__(self, loop: asyncio.AbstractEventLoop, deliver: Callable[[list[Item]], None]) -> None:
         self._loop = loop
+        self._deliver = deliver
         self._items: list[Item] = []
         self._lock = threading.Lock()
-        self._ready = asyncio.Event()
 
     def put(self, item: Item) -> None:
-        """On the event loop."""
+        """On the event loop: delivered now, after what the threads added before it."""
         with self._lock:
             self._items.append(item)
-        self._ready.set()
+        self._drain()
 
     def put_from_thread(self, item: Item) -> None:
         """On any other thread."""
@@ -127,17 +131,16 @@ class Outbox:
             if len(self._items) > 1:  # the wake-up of the first is on its way
                 return
         try:
-            self._loop.call_soon_threadsafe(self._ready.set)
+            self._loop.call_soon_threadsafe(self._drain)
         except RuntimeError:  # the loop is gone: the connection closed with the server
             pass
 
-    async def take(self) -> list[Item]:
-        """Everything added since the last take, oldest first (waits for something)."""
-        await self._ready.wait()
-        self._ready.clear()
+    def _drain(self) -> None:
+        """Everything added so far, oldest first (a wake-up finds nothing when a ``put`` took its items)."""
         with self._lock:
             items, self._items = self._items, []
-        return items
+        if items:
+            self._deliver(items)
 
 
 @dataclass(eq=False)
@@ -165,7 +168,12 @@ class Connection:
         self.identity = identity
         self.state = websocket.app.state.nexus
         self.loop = asyncio.get_running_loop()
-        self.outbox = Outbox(self.loop)
+        self.outbox = Outbox(self.loop, self._deliver)
+        # The server's batch writer (connections.WebSocketProtocol); without it frames go through
+        # ASGI's send, and while any wait there (a full buffer) every later frame waits behind them.
+        self._write_texts = websocket.scope.get("extensions", {}).get(WRITE_TEXTS, {}).get("write")
+        self._unsent: collections.deque[bytes] = collections.deque()
+        self._has_unsent = asyncio.Event()
         self.sessions: dict[str, Session] = {}
         self.unnamed: list[Session] = []  # sessions whose conversation has no id yet
         self.open = True
@@ -496,11 +504,30 @@ class Connection:
     def error(self, message: str) -> None:
         self.post({"type": "error", "message": message})
 
+    def _deliver(self, items: list[Item]) -> None:
+        """A batch of the outbox as frames, written at once when the socket takes them now."""
+        if not self.open:
+            return
+        frames = [fastjson.dumpb(wire) for session, item in items for wire in self._wire(session, item)]
+        if not self._unsent and self._write_texts is not None:
+            try:
+                if self._write_texts(frames):
+                    return
+            except Exception:  # the client went away; the receive side ends the connection
+                self.open = False
+                return
+        self._unsent.extend(frames)
+        self._has_unsent.set()
+
     async def _send_loop(self) -> None:
+        """The frames ``_deliver`` could not write at once, through ASGI's send (which waits
+        for the client to read), in order; a frame stays first in line until it is sent."""
         while True:
-            for session, item in await self.outbox.take():
-                for wire in self._wire(session, item):
-                    await self._send(wire)
+            await self._has_unsent.wait()
+            self._has_unsent.clear()
+            while self._unsent:
+                await self._send(self._unsent[0])
+                self._unsent.popleft()
 
     def _all(self) -> list[Session]:
         return list({id(s): s for s in [*self.sessions.values(), *self.unnamed]}.values())
@@ -526,11 +553,11 @@ class Connection:
         out.append(wire)
         return out
 
-    async def _send(self, wire: dict[str, Any]) -> None:
+    async def _send(self, frame: bytes) -> None:
         if not self.open:
             return
         try:
-            await self.websocket.send({"type": "websocket.send", "text": _encode(wire)})
+            await self.websocket.send({"type": "websocket.send", "text": frame.decode()})
         except Exception:  # the client went away; the receive side ends the connection
             self.open = False
 
