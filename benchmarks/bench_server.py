@@ -147,15 +147,18 @@ def serve_child(args: argparse.Namespace) -> None:
         protocols["ws_per_message_deflate"] = WS_PER_MESSAGE_DEFLATE
     except ImportError:
         pass
+    try:  # the event loop `serve` runs on, where the measured code names one (asyncio's before)
+        from nexusleads_lab.server.app import LOOP
+
+        protocols["loop"] = LOOP
+    except ImportError:
+        protocols["loop"] = "asyncio"
     config = uvicorn.Config(app, host="127.0.0.1", port=port, log_level="warning", ws_max_size=WS_MAX_SIZE, **protocols)
     try:  # as `serve` runs it, where the measured code has its own server loop
         from nexusleads_lab.server.uvicorn_server import Server
     except ImportError:
         Server = uvicorn.Server
     server = Server(config)
-
-    async def run() -> None:
-        await server.serve(sockets=[sock])
 
     profile = os.environ.get("NEXUS_BENCH_PROFILE")  # benchmarks/profile_turn.py --profile: every thread's calls
     profiles = _profile_threads() if profile else []
@@ -173,7 +176,7 @@ def serve_child(args: argparse.Namespace) -> None:
                     "store_pool_size": getattr(db.settings.limits, "store_pool_size", None),
                 }
             )
-            asyncio.run(run())
+            server.run(sockets=[sock])  # on config.loop
     finally:
         if profile:
             _dump_profiles(profiles, profile)

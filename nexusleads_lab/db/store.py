@@ -632,7 +632,7 @@ def _dumps(content: Any) -> bytes:
     its ``str``; no stored content holds one: pydantic's JSON dumps hold values.) orjson writes
     no lone surrogate: only json's fallback can, so the text is cleaned only when UTF-8 cannot
     hold it."""
-    text = fastjson.dumps(content, default=_as_json_did)
+    text = fastjson.dumps(content, default=str)
     try:
         data = text.encode()
     except UnicodeEncodeError:
@@ -640,14 +640,3 @@ def _dumps(content: Any) -> bytes:
     if b"\\u0000" in data:
         data = _NUL_ESCAPE.sub(lambda m: m.group(1) + "\\ufffd", data.decode()).encode()
     return data
-
-
-def _as_json_did(value: Any) -> Any:
-    """``default`` for what orjson leaves to it, as ``json.dumps(default=str)`` wrote it: a float or
-    tuple subclass (numpy's float64, a named tuple) as the number or list json saw in it, anything
-    else (a datetime, a Decimal, a set) as its ``str``."""
-    if isinstance(value, float):
-        return float(value)
-    if isinstance(value, tuple):
-        return list(value)
-    return str(value)
