@@ -24,12 +24,6 @@ def test_the_same_text_described_alike_is_wrapped_once_and_described_otherwise_a
     )
 
 
-def test_object_columns_are_counted_per_shape():
-    plain = pa.schema([pa.field("a", pa.int64()), pa.field("b", pa.string())])
-    assert bounded.object_columns_of(plain) == bounded.object_columns(plain) == 1
-    assert bounded.object_columns_of(pa.schema([pa.field("a", pa.string()), pa.field("b", pa.string())])) == 2
-
-
 def test_types_told_apart_by_their_metadata_alone_are_wrapped_apart():
     text = "SELECT y FROM t"
     typ = pa.opaque(pa.binary(), "unknown", "postgresql")

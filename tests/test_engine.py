@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import math
 import resource
+import uuid
+from concurrent.futures import ThreadPoolExecutor
 
 import pandas as pd
 import psycopg
@@ -439,3 +441,26 @@ def test_a_database_with_no_connection_left_for_the_role_says_so(db):
     finally:
         with db.connect_admin(autocommit=True) as admin:
             admin.execute(f"DROP ROLE IF EXISTS {role}")
+
+
+def test_a_closed_engine_leaves_no_read_connection_open_on_the_server(db):
+    """Each pooled connection keeps its ADBC statements for every read on it (and ADBC refuses to
+    close a connection with a statement open): closing the engine, or dropping a broken
+    connection, still closes them on the server."""
+    app = "nexus-close-" + uuid.uuid4().hex[:8]
+    engine = Engine(db.agent_url, None, EngineLimits(pool_size=2))
+    engine._reads._url = engine._reads._url.replace("application_name=nexusleads-lab", f"application_name={app}")
+
+    def open_here() -> int:
+        with db.connect_admin(autocommit=True) as admin:
+            query = "SELECT count(*) FROM pg_stat_activity WHERE application_name = %s"
+            return admin.execute(query, (app,)).fetchone()[0]
+
+    with ThreadPoolExecutor(2) as pool:
+        assert list(pool.map(lambda n: engine.read(f"SELECT {n} AS n").df["n"][0], range(6))) == list(range(6))
+    assert 1 <= open_here() <= 2
+    with pytest.raises(QueryError):  # an error on the connection: it stays pooled and reads again
+        engine.read("SELECT 1/0 AS boom")
+    assert engine.read("SELECT 2 AS n").df["n"][0] == 2
+    engine.close()
+    assert open_here() == 0, "a closed engine left its read connections open"

@@ -111,26 +111,16 @@ def object_columns(schema: pa.Schema) -> int:
     return sum(1 for f in schema if _kind(f) != "fixed" or isinstance(f.type, pa.BaseExtensionType))
 
 
-_OBJECTS: dict[pa.Schema, int] = {}
-
-
-def object_columns_of(schema: pa.Schema) -> int:
-    """``object_columns``, kept per result schema for the next result shaped alike (it depends on
-    the types alone, which the schema's equality compares; a few hundred kept)."""
-    count = _OBJECTS.get(schema)
-    if count is None:
-        count = object_columns(schema)
-        with _STATEMENTS_LOCK:
-            if len(_OBJECTS) >= _MAX_STATEMENTS:
-                _OBJECTS.clear()
-            _OBJECTS[schema] = count
-    return count
-
-
 def client_cost(batch: pa.RecordBatch, objects: int | None = None) -> int:
     """Bytes a batch will take in the kernel: its Arrow buffers and, for columns that become Python
     objects in pandas, about one object per value on top (the pandas copy holds them). ``objects``:
-    ``object_columns(batch.schema)``, when the caller counted them once for all its batches."""
+    ``object_columns(batch.schema)``, when the caller counted them once for all its batches.
+
+    The buffers' whole size (``get_total_buffer_size``), not ``nbytes``: for a batch as the driver
+    hands it over (no offset, no buffer shared) the two differ only by the few bytes a buffer holds
+    past the values (a variable-width column's last offset), and ``nbytes`` walks every column's
+    referenced ranges, about fifty times the cost. Never less than ``nbytes`` there, so the cap
+    holds as before."""
     if objects is None:
         objects = object_columns(batch.schema)
-    return batch.nbytes * 2 + batch.num_rows * objects * 64
+    return batch.get_total_buffer_size() * 2 + batch.num_rows * objects * 64

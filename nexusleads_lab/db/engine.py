@@ -248,7 +248,7 @@ class _ReadPool:
             ) from None
         if not self._verified:
             self._verify(conn)
-        return conn
+        return _Session(conn)
 
     def _verify(self, conn) -> None:
         def fetch(sql: str):
@@ -306,7 +306,7 @@ class _ReadPool:
                 if not broken and len(self._idle) < self.size:
                     self._idle.append(conn)
                     return
-            _close_quietly(conn)
+            conn.close()
         finally:
             self._slots.release()
 
@@ -315,9 +315,9 @@ class _ReadPool:
         ``CANCEL_SCOPE``), or every one when it is None. Returns how many were signalled."""
         with self._lock:
             busy = [conn for conn, owner in self._busy.items() if scope is None or owner is scope]
-        for conn in busy:
+        for session in busy:
             try:
-                conn.adbc_cancel()
+                session.conn.adbc_cancel()
             except Exception:
                 pass
         return len(busy)
@@ -326,7 +326,7 @@ class _ReadPool:
         with self._lock:
             idle, self._idle = self._idle, []
         for conn in idle:
-            _close_quietly(conn)
+            conn.close()
 
     close = drop_idle
 
@@ -348,6 +348,52 @@ def _close_quietly(conn) -> None:
         conn.close()
     except Exception:
         pass
+
+
+class _Session:
+    """One read connection of the pool and the two ADBC statements every read on it reuses: made
+    once per connection, with the batch size set once, instead of a DB-API cursor (and its
+    statement, options and result wrapper) made and closed twice per read.
+
+    ``query`` describes the model's query and runs the wrapped statement; ``discard`` holds
+    ``DISCARD ALL`` (``reset``). A statement keeps only its text and options between reads: the
+    server side is the unnamed prepared statement, replaced by the next read. Each is a cursor's
+    statement, used directly (the cursor's bookkeeping is what the reads no longer pay for): the
+    connection closes its cursors with itself, also when it is garbage collected unclosed."""
+
+    __slots__ = ("_cursors", "conn", "discard", "query")
+
+    def __init__(self, conn) -> None:
+        self.conn = conn
+        query = conn.cursor(adbc_stmt_kwargs={"adbc.postgresql.batch_size_hint_bytes": str(_BATCH_HINT_BYTES)})
+        discard = conn.cursor()
+        self._cursors = (query, discard)  # the connection holds its cursors weakly
+        self.query = query.adbc_statement
+        self.discard = discard.adbc_statement
+        self.discard.set_sql_query("DISCARD ALL")
+
+    def run(self, statement, call):
+        """``call`` of ``statement`` (``execute_query``, ``execute_schema`` or ``execute_update``)
+        as the DB-API cursor runs it: on the main thread (a notebook, the CLI) Ctrl-C cancels the
+        statement on the server, where it would otherwise wait for the statement timeout."""
+        from adbc_driver_manager._lib import _blocking_call
+
+        return _blocking_call(call, (), {}, statement.cancel)
+
+    def reset(self) -> bool:
+        """Drop all session state a query may have left (settings, locks, prepared statements,
+        cursors, listeners) so the next query starts clean. False when the connection is unusable.
+
+        One simple query (``execute_update``: one round trip), where a cursor's ``execute`` would
+        prepare and describe it first, three round trips for a statement that returns nothing."""
+        try:
+            self.run(self.discard, self.discard.execute_update)
+            return True
+        except Exception:
+            return False
+
+    def close(self) -> None:
+        _close_quietly(self.conn)  # its cursors first, then the connection
 
 
 class Engine:
@@ -418,7 +464,7 @@ class Engine:
                     sql=text,
                 ) from None
             finally:
-                broken = broken or not _reset(conn)
+                broken = broken or not conn.reset()
                 self._reads.release(conn, broken=broken)
         else:  # pragma: no cover - the second attempt either breaks or raises
             raise AssertionError("unreachable")
@@ -452,28 +498,31 @@ class Engine:
         )
 
     def _fetch(
-        self, conn, text: str, limit: int, timeout_ms: int | None, max_bytes: int
+        self, session: _Session, text: str, limit: int, timeout_ms: int | None, max_bytes: int
     ) -> tuple[pa.Table, bool, int, pa.Schema]:
         """The result as Arrow, read batch by batch; past ``max_bytes`` (what the batches will take
         in the kernel, ``bounded.client_cost``) stop reading, cancel the query and keep only the
         rows that fit. Returns the table, True when it stopped at the byte cap, where the model's
         text starts in the statement sent (for error positions), and the query's own columns."""
-        cur = conn.cursor()
+        statement = session.query
         head = len(_WRAP_HEAD)
+        reader = None
         try:
             if timeout_ms is not None and timeout_ms != self.limits.statement_timeout_ms:
-                cur.execute(f"SET statement_timeout = {int(timeout_ms)}")
+                statement.set_sql_query(f"SET statement_timeout = {int(timeout_ms)}")
+                session.run(statement, statement.execute_update)
             # Its columns first (the server describes the statement without running it), so every
             # variable-width value can be bounded on the server before it travels. Described on every
             # read (2 of its 6 round trips; the driver describes the wrapped statement again to decode
             # its COPY): a schema remembered per query text could be stale after a migration, and a
             # column become wide would then travel unbounded.
-            schema = cur.adbc_execute_schema(_WRAP_HEAD + text + _WRAP_TAIL.format(limit=limit))
+            statement.set_sql_query(_WRAP_HEAD + text + _WRAP_TAIL.format(limit=limit))
+            schema = pa.schema(session.run(statement, statement.execute_schema))
             wrapped, head = bounded.statement(text, schema, limit, max_bytes)
-            cur.adbc_statement.set_options(**{"adbc.postgresql.batch_size_hint_bytes": str(_BATCH_HINT_BYTES)})
-            cur.execute(wrapped)
-            reader = cur.fetch_record_batch()
-            objects = bounded.object_columns_of(reader.schema)
+            statement.set_sql_query(wrapped)
+            stream, _ = session.run(statement, statement.execute_query)
+            reader = pa.RecordBatchReader._import_from_c(stream.address)
+            objects = bounded.object_columns(reader.schema)
             batches: list[pa.RecordBatch] = []
             total = 0
             over = False
@@ -488,14 +537,14 @@ class Engine:
                 batches.append(batch)
                 total += size
             if over:
-                conn.adbc_cancel()  # the server stops producing the rest
-                reader.close()
+                session.conn.adbc_cancel()  # the server stops producing the rest
             return pa.Table.from_batches(batches, schema=reader.schema), over, head, schema
         except Exception as exc:
             exc.nexus_head = head  # type: ignore[attr-defined]
             raise
         finally:
-            cur.close()
+            if reader is not None:
+                reader.close()
 
     def cancel(self, scope: object | None = None) -> int:
         """Cancel reads in flight (safe from any thread): those of ``scope`` (one assistant's, so a
@@ -653,25 +702,6 @@ def _discard_quietly(conn) -> None:
         conn.pgconn.exec_(b"DISCARD ALL")
     except Exception:
         pass
-
-
-def _reset(conn) -> bool:
-    """Drop all session state a query may have left (settings, locks, prepared statements,
-    cursors, listeners) so the next query starts clean. False when the connection is unusable.
-
-    The same ``DISCARD ALL``, sent as one simple query (``execute_update``: one round trip); the
-    cursor's ``execute`` prepared and described it first, three round trips for a statement that
-    returns nothing."""
-    try:
-        cur = conn.cursor()
-        try:
-            cur.adbc_statement.set_sql_query("DISCARD ALL")
-            cur.adbc_statement.execute_update()
-        finally:
-            cur.close()
-        return True
-    except Exception:
-        return False
 
 
 def _unwrap_position(position: int | None, head: int = len(_WRAP_HEAD), sent=None) -> int | None:
