@@ -182,7 +182,8 @@ def test_an_aggregate_called_wrongly_gets_the_servers_error_not_a_crash(db):
 def test_a_batch_costs_at_least_its_referenced_bytes_for_every_kind_of_column(db):
     """``client_cost`` counts a batch's buffers whole (``get_total_buffer_size``, cheap) where it
     counted the bytes they reference (``nbytes``): on the driver's batches, never less, so a result
-    stops at the byte cap no later than it did."""
+    stops at the byte cap no later than it did; and its object columns, counted on the described
+    columns (``bounded.statement``), are those of the batches."""
     import pyarrow as pa
 
     from nexusleads_lab.db import bounded
@@ -203,13 +204,13 @@ def test_a_batch_costs_at_least_its_referenced_bytes_for_every_kind_of_column(db
         statement = session.query
         statement.set_sql_query(_WRAP_HEAD + sql + _WRAP_TAIL.format(limit=100_001))
         schema = pa.schema(statement.execute_schema())
-        wrapped, _ = bounded.statement(sql, schema, 100_001, engine.limits.result_max_bytes)
+        wrapped, _, objects = bounded.statement(sql, schema, 100_001, engine.limits.result_max_bytes)
         statement.set_sql_query(wrapped)
         stream, _ = statement.execute_query()
         reader = pa.RecordBatchReader._import_from_c(stream.address)
         for batch in reader:
             batches += 1
-            objects = bounded.object_columns(batch.schema)
+            assert objects == bounded.object_columns(batch.schema), "counted on the described columns, the same"
             assert bounded.client_cost(batch, objects) >= batch.nbytes * 2 + batch.num_rows * objects * 64
             for column in batch.columns:
                 assert column.get_total_buffer_size() >= column.nbytes, column.type

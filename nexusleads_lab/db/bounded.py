@@ -83,27 +83,33 @@ def wrap(text: str, schema: pa.Schema, limit: int, bound: int) -> tuple[str, int
     return head + text + f"\n) AS nexus_result({names}) LIMIT {int(limit)}", len(head)
 
 
-_STATEMENTS: OrderedDict[tuple[str, int, int], tuple[pa.Schema, str, int]] = OrderedDict()
+_STATEMENTS: OrderedDict[tuple[str, int, int], tuple[pa.Schema, str, int, int]] = OrderedDict()
 _STATEMENTS_LOCK = threading.Lock()
 _MAX_STATEMENTS = 256
 
 
-def statement(text: str, schema: pa.Schema, limit: int, max_bytes: int) -> tuple[str, int]:
+def statement(text: str, schema: pa.Schema, limit: int, max_bytes: int) -> tuple[str, int, int]:
     """``wrap`` with ``per_value_bound(schema, max_bytes)``: the statement to send for ``text`` whose
-    columns were just described as ``schema``. The same text described the same way (its types and
-    their metadata) makes the same statement, so it is built once and kept (a few hundred)."""
+    columns were just described as ``schema``, where ``text`` starts in it, and ``object_columns`` of
+    its result (``client_cost``). The same text described the same way (its types and their
+    metadata) makes the same statement, so it is built once and kept (a few hundred).
+
+    The result's object columns are counted on the described columns: the wrapper keeps each
+    column's kind (a text, wide or opaque value stays an object, a fixed one stays itself) and adds
+    one bool, so the count is the same, without reading the result's freshly imported schema."""
     key = (text, limit, max_bytes)
     with _STATEMENTS_LOCK:
         hit = _STATEMENTS.get(key)
         if hit is not None and hit[0].equals(schema, check_metadata=True):
             _STATEMENTS.move_to_end(key)
-            return hit[1], hit[2]
+            return hit[1], hit[2], hit[3]
     wrapped, head = wrap(text, schema, limit, per_value_bound(schema, max_bytes))
+    objects = object_columns(schema)
     with _STATEMENTS_LOCK:
-        _STATEMENTS[key] = (schema, wrapped, head)
+        _STATEMENTS[key] = (schema, wrapped, head, objects)
         while len(_STATEMENTS) > _MAX_STATEMENTS:
             _STATEMENTS.popitem(last=False)
-    return wrapped, head
+    return wrapped, head, objects
 
 
 def object_columns(schema: pa.Schema) -> int:

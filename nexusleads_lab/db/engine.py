@@ -518,11 +518,10 @@ class Engine:
             # column become wide would then travel unbounded.
             statement.set_sql_query(_WRAP_HEAD + text + _WRAP_TAIL.format(limit=limit))
             schema = pa.schema(session.run(statement, statement.execute_schema))
-            wrapped, head = bounded.statement(text, schema, limit, max_bytes)
+            wrapped, head, objects = bounded.statement(text, schema, limit, max_bytes)
             statement.set_sql_query(wrapped)
             stream, _ = session.run(statement, statement.execute_query)
             reader = pa.RecordBatchReader._import_from_c(stream.address)
-            objects = bounded.object_columns(reader.schema)
             batches: list[pa.RecordBatch] = []
             total = 0
             over = False
