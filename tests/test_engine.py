@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import math
 import resource
+import subprocess
+import sys
 import uuid
 from concurrent.futures import ThreadPoolExecutor
 
@@ -444,9 +446,8 @@ def test_a_database_with_no_connection_left_for_the_role_says_so(db):
 
 
 def test_a_closed_engine_leaves_no_read_connection_open_on_the_server(db):
-    """Each pooled connection keeps its ADBC statements for every read on it (and ADBC refuses to
-    close a connection with a statement open): closing the engine, or dropping a broken
-    connection, still closes them on the server."""
+    """A read runs on its connection's ADBC statements directly (and ADBC refuses to close a
+    connection with a statement open): closing the engine still closes every connection."""
     app = "nexus-close-" + uuid.uuid4().hex[:8]
     engine = Engine(db.agent_url, None, EngineLimits(pool_size=2))
     engine._reads._url = engine._reads._url.replace("application_name=nexusleads-lab", f"application_name={app}")
@@ -464,3 +465,23 @@ def test_a_closed_engine_leaves_no_read_connection_open_on_the_server(db):
     assert engine.read("SELECT 2 AS n").df["n"][0] == 2
     engine.close()
     assert open_here() == 0, "a closed engine left its read connections open"
+
+
+def test_an_engine_never_closed_lets_the_process_exit_quietly(db):
+    """Idle pooled connections hold no open statement: one collected at exit (its finalizers in
+    any order) closes without an "Exception ignored" traceback on stderr."""
+    script = (
+        "import gc, sys\n"
+        "from nexusleads_lab.db import Engine\n"
+        "engine = Engine(sys.argv[1], None)\n"
+        "assert engine.read('SELECT 1 AS n').df['n'][0] == 1\n"
+        "cycle = [engine]\n"
+        "cycle.append(cycle)\n"  # collected by the cycle collector, not by reference counts
+        "del engine, cycle\n"
+        "gc.collect()\n"
+        "again = Engine(sys.argv[1], None)\n"
+        "assert again.read('SELECT 2 AS n').df['n'][0] == 2\n"
+    )
+    done = subprocess.run([sys.executable, "-c", script, db.agent_url], capture_output=True, text=True, timeout=120)
+    assert done.returncode == 0, done.stderr
+    assert "Exception ignored" not in done.stderr and "RuntimeError" not in done.stderr, done.stderr

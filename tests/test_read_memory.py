@@ -187,7 +187,7 @@ def test_a_batch_costs_at_least_its_referenced_bytes_for_every_kind_of_column(db
     import pyarrow as pa
 
     from nexusleads_lab.db import bounded
-    from nexusleads_lab.db.engine import _WRAP_HEAD, _WRAP_TAIL
+    from nexusleads_lab.db.engine import _BATCH_HINT, _WRAP_HEAD, _WRAP_TAIL, _reset, _statement
 
     sql = (
         "SELECT g, (g % 30000)::int2 AS s, g * 0.5 AS f, (g % 7)::numeric / 3 AS num, md5(g::text) AS t,"
@@ -198,10 +198,11 @@ def test_a_batch_costs_at_least_its_referenced_bytes_for_every_kind_of_column(db
         " FROM generate_series(1, 50000) AS g"
     )
     engine = db.engine_for("acme-analytics")
-    session = engine._reads.acquire()
+    conn = engine._reads.acquire()
+    statement = _statement(conn)
     batches = 0
     try:
-        statement = session.query
+        statement.set_options(**{"adbc.postgresql.batch_size_hint_bytes": _BATCH_HINT})
         statement.set_sql_query(_WRAP_HEAD + sql + _WRAP_TAIL.format(limit=100_001))
         schema = pa.schema(statement.execute_schema())
         wrapped, _, objects = bounded.statement(sql, schema, 100_001, engine.limits.result_max_bytes)
@@ -216,5 +217,6 @@ def test_a_batch_costs_at_least_its_referenced_bytes_for_every_kind_of_column(db
                 assert column.get_total_buffer_size() >= column.nbytes, column.type
         reader.close()
     finally:
-        engine._reads.release(session, broken=not session.reset())
+        statement.close()
+        engine._reads.release(conn, broken=not _reset(conn))
     assert batches >= 2, "the result spans several batches"

@@ -50,6 +50,7 @@ _WRAP_IN_MESSAGE = re.compile(r"\s*\) AS nexus_result(\([^)]*\))? LIMIT \d+")
 # The driver hands results over in batches of about this many bytes (its default is 16 MiB);
 # smaller pieces keep one batch in flight small next to the byte cap.
 _BATCH_HINT_BYTES = 4 * 1024 * 1024
+_BATCH_HINT = str(_BATCH_HINT_BYTES)
 
 # Connection trouble (server restart, socket gone): a read may be retried once elsewhere.
 _CONNECTION_STATES = ("08", "57P01", "57P02", "57P03")
@@ -248,7 +249,7 @@ class _ReadPool:
             ) from None
         if not self._verified:
             self._verify(conn)
-        return _Session(conn)
+        return conn
 
     def _verify(self, conn) -> None:
         def fetch(sql: str):
@@ -306,7 +307,7 @@ class _ReadPool:
                 if not broken and len(self._idle) < self.size:
                     self._idle.append(conn)
                     return
-            conn.close()
+            _close_quietly(conn)
         finally:
             self._slots.release()
 
@@ -315,9 +316,9 @@ class _ReadPool:
         ``CANCEL_SCOPE``), or every one when it is None. Returns how many were signalled."""
         with self._lock:
             busy = [conn for conn, owner in self._busy.items() if scope is None or owner is scope]
-        for session in busy:
+        for conn in busy:
             try:
-                session.conn.adbc_cancel()
+                conn.adbc_cancel()
             except Exception:
                 pass
         return len(busy)
@@ -326,7 +327,7 @@ class _ReadPool:
         with self._lock:
             idle, self._idle = self._idle, []
         for conn in idle:
-            conn.close()
+            _close_quietly(conn)
 
     close = drop_idle
 
@@ -350,50 +351,23 @@ def _close_quietly(conn) -> None:
         pass
 
 
-class _Session:
-    """One read connection of the pool and the two ADBC statements every read on it reuses: made
-    once per connection, with the batch size set once, instead of a DB-API cursor (and its
-    statement, options and result wrapper) made and closed twice per read.
+def _statement(conn):
+    """A new ADBC statement of ``conn``, to use directly and close: a read's statements, where a
+    DB-API cursor (its statement, options and result wrapper) cost several times as much. Made
+    per read, not kept with the connection: a connection refuses to close while a statement of
+    it is open, and one collected unclosed (at exit, say) closes no statements first."""
+    from adbc_driver_manager import AdbcStatement
 
-    ``query`` describes the model's query and runs the wrapped statement; ``discard`` holds
-    ``DISCARD ALL`` (``reset``). A statement keeps only its text and options between reads: the
-    server side is the unnamed prepared statement, replaced by the next read. Each is a cursor's
-    statement, used directly (the cursor's bookkeeping is what the reads no longer pay for): the
-    connection closes its cursors with itself, also when it is garbage collected unclosed."""
+    return AdbcStatement(conn.adbc_connection)
 
-    __slots__ = ("_cursors", "conn", "discard", "query")
 
-    def __init__(self, conn) -> None:
-        self.conn = conn
-        query = conn.cursor(adbc_stmt_kwargs={"adbc.postgresql.batch_size_hint_bytes": str(_BATCH_HINT_BYTES)})
-        discard = conn.cursor()
-        self._cursors = (query, discard)  # the connection holds its cursors weakly
-        self.query = query.adbc_statement
-        self.discard = discard.adbc_statement
-        self.discard.set_sql_query("DISCARD ALL")
+def _blocking(statement, call):
+    """``call`` of ``statement`` (``execute_query``, ``execute_schema`` or ``execute_update``) as
+    the DB-API cursor runs it: on the main thread (a notebook, the CLI) Ctrl-C cancels the
+    statement on the server, where it would otherwise wait for the statement timeout."""
+    from adbc_driver_manager._lib import _blocking_call
 
-    def run(self, statement, call):
-        """``call`` of ``statement`` (``execute_query``, ``execute_schema`` or ``execute_update``)
-        as the DB-API cursor runs it: on the main thread (a notebook, the CLI) Ctrl-C cancels the
-        statement on the server, where it would otherwise wait for the statement timeout."""
-        from adbc_driver_manager._lib import _blocking_call
-
-        return _blocking_call(call, (), {}, statement.cancel)
-
-    def reset(self) -> bool:
-        """Drop all session state a query may have left (settings, locks, prepared statements,
-        cursors, listeners) so the next query starts clean. False when the connection is unusable.
-
-        One simple query (``execute_update``: one round trip), where a cursor's ``execute`` would
-        prepare and describe it first, three round trips for a statement that returns nothing."""
-        try:
-            self.run(self.discard, self.discard.execute_update)
-            return True
-        except Exception:
-            return False
-
-    def close(self) -> None:
-        _close_quietly(self.conn)  # its cursors first, then the connection
+    return _blocking_call(call, (), {}, statement.cancel)
 
 
 class Engine:
@@ -464,7 +438,7 @@ class Engine:
                     sql=text,
                 ) from None
             finally:
-                broken = broken or not conn.reset()
+                broken = broken or not _reset(conn)
                 self._reads.release(conn, broken=broken)
         else:  # pragma: no cover - the second attempt either breaks or raises
             raise AssertionError("unreachable")
@@ -498,29 +472,30 @@ class Engine:
         )
 
     def _fetch(
-        self, session: _Session, text: str, limit: int, timeout_ms: int | None, max_bytes: int
+        self, conn, text: str, limit: int, timeout_ms: int | None, max_bytes: int
     ) -> tuple[pa.Table, bool, int, pa.Schema]:
         """The result as Arrow, read batch by batch; past ``max_bytes`` (what the batches will take
         in the kernel, ``bounded.client_cost``) stop reading, cancel the query and keep only the
         rows that fit. Returns the table, True when it stopped at the byte cap, where the model's
         text starts in the statement sent (for error positions), and the query's own columns."""
-        statement = session.query
+        statement = _statement(conn)
         head = len(_WRAP_HEAD)
         reader = None
         try:
+            statement.set_options(**{"adbc.postgresql.batch_size_hint_bytes": _BATCH_HINT})
             if timeout_ms is not None and timeout_ms != self.limits.statement_timeout_ms:
                 statement.set_sql_query(f"SET statement_timeout = {int(timeout_ms)}")
-                session.run(statement, statement.execute_update)
+                _blocking(statement, statement.execute_update)
             # Its columns first (the server describes the statement without running it), so every
             # variable-width value can be bounded on the server before it travels. Described on every
             # read (2 of its 6 round trips; the driver describes the wrapped statement again to decode
             # its COPY): a schema remembered per query text could be stale after a migration, and a
             # column become wide would then travel unbounded.
             statement.set_sql_query(_WRAP_HEAD + text + _WRAP_TAIL.format(limit=limit))
-            schema = pa.schema(session.run(statement, statement.execute_schema))
+            schema = pa.schema(_blocking(statement, statement.execute_schema))
             wrapped, head, objects = bounded.statement(text, schema, limit, max_bytes)
             statement.set_sql_query(wrapped)
-            stream, _ = session.run(statement, statement.execute_query)
+            stream, _ = _blocking(statement, statement.execute_query)
             reader = pa.RecordBatchReader._import_from_c(stream.address)
             batches: list[pa.RecordBatch] = []
             total = 0
@@ -536,7 +511,7 @@ class Engine:
                 batches.append(batch)
                 total += size
             if over:
-                session.conn.adbc_cancel()  # the server stops producing the rest
+                conn.adbc_cancel()  # the server stops producing the rest
             return pa.Table.from_batches(batches, schema=reader.schema), over, head, schema
         except Exception as exc:
             exc.nexus_head = head  # type: ignore[attr-defined]
@@ -544,6 +519,7 @@ class Engine:
         finally:
             if reader is not None:
                 reader.close()
+            statement.close()
 
     def cancel(self, scope: object | None = None) -> int:
         """Cancel reads in flight (safe from any thread): those of ``scope`` (one assistant's, so a
@@ -701,6 +677,24 @@ def _discard_quietly(conn) -> None:
         conn.pgconn.exec_(b"DISCARD ALL")
     except Exception:
         pass
+
+
+def _reset(conn) -> bool:
+    """Drop all session state a query may have left (settings, locks, prepared statements,
+    cursors, listeners) so the next query starts clean. False when the connection is unusable.
+
+    One simple query (``execute_update``: one round trip), where a cursor's ``execute`` would
+    prepare and describe it first, three round trips for a statement that returns nothing."""
+    try:
+        statement = _statement(conn)
+        try:
+            statement.set_sql_query("DISCARD ALL")
+            _blocking(statement, statement.execute_update)
+        finally:
+            statement.close()
+        return True
+    except Exception:
+        return False
 
 
 def _unwrap_position(position: int | None, head: int = len(_WRAP_HEAD), sent=None) -> int | None:
