@@ -17,17 +17,13 @@ def test_the_same_text_described_alike_is_wrapped_once_and_described_otherwise_a
     assert bounded.statement(text, narrow, 11, 1 << 20) == first
     changed = bounded.statement(text, wide, 11, 1 << 20)
     assert changed != first and "octet_length" in changed[0], "a text column is bounded"
-    assert changed == bounded.wrap(text, wide, 11, bounded.per_value_bound(wide, 1 << 20))
+    assert changed == (*bounded.wrap(text, wide, 11, bounded.per_value_bound(wide, 1 << 20)), 1)
+    assert first[2] == 0, "an int column is no object"
     opaque = pa.schema([pa.field("x", pa.opaque(pa.binary(), "inet", "postgresql"), metadata={b"k": b"v"})])
-    assert bounded.statement(text, opaque, 11, 1 << 20) == bounded.wrap(
-        text, opaque, 11, bounded.per_value_bound(opaque, 1 << 20)
+    assert bounded.statement(text, opaque, 11, 1 << 20) == (
+        *bounded.wrap(text, opaque, 11, bounded.per_value_bound(opaque, 1 << 20)),
+        1,
     )
-
-
-def test_object_columns_are_counted_per_shape():
-    plain = pa.schema([pa.field("a", pa.int64()), pa.field("b", pa.string())])
-    assert bounded.object_columns_of(plain) == bounded.object_columns(plain) == 1
-    assert bounded.object_columns_of(pa.schema([pa.field("a", pa.string()), pa.field("b", pa.string())])) == 2
 
 
 def test_types_told_apart_by_their_metadata_alone_are_wrapped_apart():

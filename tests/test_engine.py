@@ -4,6 +4,10 @@ from __future__ import annotations
 
 import math
 import resource
+import subprocess
+import sys
+import uuid
+from concurrent.futures import ThreadPoolExecutor
 
 import pandas as pd
 import psycopg
@@ -439,3 +443,45 @@ def test_a_database_with_no_connection_left_for_the_role_says_so(db):
     finally:
         with db.connect_admin(autocommit=True) as admin:
             admin.execute(f"DROP ROLE IF EXISTS {role}")
+
+
+def test_a_closed_engine_leaves_no_read_connection_open_on_the_server(db):
+    """A read runs on its connection's ADBC statements directly (and ADBC refuses to close a
+    connection with a statement open): closing the engine still closes every connection."""
+    app = "nexus-close-" + uuid.uuid4().hex[:8]
+    engine = Engine(db.agent_url, None, EngineLimits(pool_size=2))
+    engine._reads._url = engine._reads._url.replace("application_name=nexusleads-lab", f"application_name={app}")
+
+    def open_here() -> int:
+        with db.connect_admin(autocommit=True) as admin:
+            query = "SELECT count(*) FROM pg_stat_activity WHERE application_name = %s"
+            return admin.execute(query, (app,)).fetchone()[0]
+
+    with ThreadPoolExecutor(2) as pool:
+        assert list(pool.map(lambda n: engine.read(f"SELECT {n} AS n").df["n"][0], range(6))) == list(range(6))
+    assert 1 <= open_here() <= 2
+    with pytest.raises(QueryError):  # an error on the connection: it stays pooled and reads again
+        engine.read("SELECT 1/0 AS boom")
+    assert engine.read("SELECT 2 AS n").df["n"][0] == 2
+    engine.close()
+    assert open_here() == 0, "a closed engine left its read connections open"
+
+
+def test_an_engine_never_closed_lets_the_process_exit_quietly(db):
+    """Idle pooled connections hold no open statement: one collected at exit (its finalizers in
+    any order) closes without an "Exception ignored" traceback on stderr."""
+    script = (
+        "import gc, sys\n"
+        "from nexusleads_lab.db import Engine\n"
+        "engine = Engine(sys.argv[1], None)\n"
+        "assert engine.read('SELECT 1 AS n').df['n'][0] == 1\n"
+        "cycle = [engine]\n"
+        "cycle.append(cycle)\n"  # collected by the cycle collector, not by reference counts
+        "del engine, cycle\n"
+        "gc.collect()\n"
+        "again = Engine(sys.argv[1], None)\n"
+        "assert again.read('SELECT 2 AS n').df['n'][0] == 2\n"
+    )
+    done = subprocess.run([sys.executable, "-c", script, db.agent_url], capture_output=True, text=True, timeout=120)
+    assert done.returncode == 0, done.stderr
+    assert "Exception ignored" not in done.stderr and "RuntimeError" not in done.stderr, done.stderr

@@ -11,6 +11,7 @@ from typing import Any
 import pyarrow as pa
 import pytest
 
+from nexusleads_lab import fastjson
 from nexusleads_lab.agent.responses import parse_response
 from nexusleads_lab.agent.tools import PREVIEW_ROWS, _cell, preview_payload
 from nexusleads_lab.config import EngineLimits
@@ -67,7 +68,7 @@ def _pandas_preview(result_id: str, result) -> str:
     }
     if result.truncated:
         payload["note"] = result.truncation_note
-    return json.dumps(payload, ensure_ascii=False, default=str, separators=(",", ":"))
+    return fastjson.dumps(payload, default=str)
 
 
 def _fresh(result):

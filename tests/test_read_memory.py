@@ -177,3 +177,46 @@ def test_an_aggregate_called_wrongly_gets_the_servers_error_not_a_crash(db):
         with pytest.raises(QueryError) as caught:
             db.engine_for("acme-analytics").read(sql)
         assert caught.value.sqlstate in ("42883", "42809", "42601"), caught.value.paragraph()
+
+
+def test_a_batch_costs_at_least_its_referenced_bytes_for_every_kind_of_column(db):
+    """``client_cost`` counts a batch's buffers whole (``get_total_buffer_size``, cheap) where it
+    counted the bytes they reference (``nbytes``): on the driver's batches, never less, so a result
+    stops at the byte cap no later than it did; and its object columns, counted on the described
+    columns (``bounded.statement``), are those of the batches."""
+    import pyarrow as pa
+
+    from nexusleads_lab.db import bounded
+    from nexusleads_lab.db.engine import _BATCH_HINT, _WRAP_HEAD, _WRAP_TAIL, _reset, _statement
+
+    sql = (
+        "SELECT g, (g % 30000)::int2 AS s, g * 0.5 AS f, (g % 7)::numeric / 3 AS num, md5(g::text) AS t,"
+        " CASE WHEN g % 3 = 0 THEN NULL ELSE repeat('é', g % 50) END AS maybe, jsonb_build_object('g', g) AS j,"
+        " ARRAY[g, NULL] AS arr, '5c2f1a6e-3b1e-4a51-9d0e-3a9a1e2b3c4d'::uuid AS u, interval '1 day' * g AS iv,"
+        " date '2024-01-01' + g AS d, timestamptz '2024-01-01 00:00:00+00' + g * interval '1 s' AS ts,"
+        " '10.0.0.1'::inet AS ip, decode(md5(g::text), 'hex') AS b, g % 2 = 0 AS flag"
+        " FROM generate_series(1, 50000) AS g"
+    )
+    engine = db.engine_for("acme-analytics")
+    conn = engine._reads.acquire()
+    statement = _statement(conn)
+    batches = 0
+    try:
+        statement.set_options(**{"adbc.postgresql.batch_size_hint_bytes": _BATCH_HINT})
+        statement.set_sql_query(_WRAP_HEAD + sql + _WRAP_TAIL.format(limit=100_001))
+        schema = pa.schema(statement.execute_schema())
+        wrapped, _, objects = bounded.statement(sql, schema, 100_001, engine.limits.result_max_bytes)
+        statement.set_sql_query(wrapped)
+        stream, _ = statement.execute_query()
+        reader = pa.RecordBatchReader._import_from_c(stream.address)
+        for batch in reader:
+            batches += 1
+            assert objects == bounded.object_columns(batch.schema), "counted on the described columns, the same"
+            assert bounded.client_cost(batch, objects) >= batch.nbytes * 2 + batch.num_rows * objects * 64
+            for column in batch.columns:
+                assert column.get_total_buffer_size() >= column.nbytes, column.type
+        reader.close()
+    finally:
+        statement.close()
+        engine._reads.release(conn, broken=not _reset(conn))
+    assert batches >= 2, "the result spans several batches"

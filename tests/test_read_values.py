@@ -155,3 +155,36 @@ def test_an_error_met_while_rows_stream_keeps_its_sqlstate(db):
     with pytest.raises(QueryError) as caught:
         db.engine_for(ORG).read("SELECT 1 / (g - 50000) FROM generate_series(1, 100000) g")
     assert caught.value.sqlstate == "22012" and "(22012)" in caught.value.paragraph()
+
+
+def test_a_float_infinity_reads_as_postgresql_writes_it_and_the_preview_is_json(db):
+    """``json`` wrote a bare ``Infinity`` token here (not JSON); the preview now says what PostgreSQL
+    writes, as a numeric column does, and NaN stays null as pandas shows it."""
+    result = db.engine_for(ORG).read(
+        "SELECT 'Infinity'::float8 AS p, '-Infinity'::float4 AS m, 'NaN'::float8 AS n, 1e16::float8 AS big"
+    )
+    text = preview_payload("r1", result)
+    row = json.loads(text, parse_constant=lambda token: pytest.fail(f"not JSON: {token}"))["rows"][0]
+    assert row == ["Infinity", "-Infinity", None, 1e16]
+
+
+def test_the_preview_reads_as_the_json_module_wrote_it(db, monkeypatch):
+    """The preview is encoded by ``fastjson`` now: side by side with ``json.dumps`` (the encoder it
+    replaced), the same JSON value for every kind of cell; only a float's spelling may differ
+    (``1e16`` for ``1e+16``)."""
+    from nexusleads_lab.agent import tools
+
+    result = db.engine_for(ORG).read(
+        "SELECT g, g * 1.5e-7::float8 AS small, g * 1e16::float8 AS large, 'é ☃ \U0001f600'::text AS t,"
+        " '{\"a\": [1, 2.5]}'::jsonb AS j, ARRAY[g, NULL] AS arr, timestamptz '2024-03-01 12:00:00+00' AS ts, '5c2f1a6e-3b1e-4a51-9d0e-3a9a1e2b3c4d'::uuid AS u,"
+        " 12.50::numeric AS num, interval '1 day' AS iv, date '2024-03-01' AS d FROM generate_series(1, 30) AS g"
+    )
+    text = preview_payload("r1", result)
+    with monkeypatch.context() as patch:
+        patch.setattr(
+            tools, "_dumpb", lambda p: json.dumps(p, ensure_ascii=False, default=str, separators=(",", ":")).encode()
+        )
+        old = preview_payload("r1", result)
+    assert json.loads(text) == json.loads(old) and text != old, "the floats are spelled otherwise, the values alike"
+    row = json.loads(text)["rows"][0]
+    assert row[3] == "é ☃ \U0001f600" and row[8] == "12.50" and len(json.loads(text)["rows"]) == 20

@@ -8,12 +8,14 @@ gets its shape and a cut preview of at most ``MAX_TOOL_BYTES``.
 from __future__ import annotations
 
 import json
+import math
 import time
 from dataclasses import dataclass, field
 from typing import Any
 
 import pandas as pd
 
+from .. import fastjson
 from ..db.engine import Engine, QueryResult
 from ..db.errors import QueryError
 from ..db.meta import is_meta
@@ -79,7 +81,7 @@ def parse_arguments(raw: str | None) -> dict[str, Any]:
     if not raw:
         return {}
     try:
-        value = json.loads(raw)
+        value = fastjson.loads(raw)
     except json.JSONDecodeError as exc:
         raise ValueError(f"the tool arguments are not valid JSON ({exc.msg} at character {exc.pos})") from None
     if not isinstance(value, dict):
@@ -94,17 +96,32 @@ def _cell(value: Any) -> Any:
     if kind is int or kind is bool:
         return value
     if kind is float:
-        return None if value != value else value
+        return _float(value)
     if value is None or (not isinstance(value, (list, dict)) and pd.isna(value)):
         return None
-    if isinstance(value, (bool, int, float)):
+    if isinstance(value, float):
+        return _float(value)
+    if isinstance(value, (bool, int)):
         return value
     if hasattr(value, "item") and not isinstance(value, (list, dict)):
         try:
-            return value.item()
+            item = value.item()
         except Exception:
             pass
+        else:
+            return _float(item) if type(item) is float else item
     return _clip(value if isinstance(value, str) else json.dumps(value, default=str, ensure_ascii=False))
+
+
+def _float(value: float) -> float | str | None:
+    """NaN as None (as pandas shows it); an infinity as PostgreSQL writes it, ``"Infinity"`` or
+    ``"-Infinity"`` (the model's JSON has no such number: ``json`` wrote a bare ``Infinity`` token,
+    which is not JSON, and ``fastjson`` would write ``null``, which reads as NULL)."""
+    if value != value:
+        return None
+    if math.isinf(value):
+        return "Infinity" if value > 0 else "-Infinity"
+    return value
 
 
 def _clip(text: str) -> str:
@@ -136,28 +153,30 @@ def preview_payload(result_id: str | None, result: QueryResult, max_bytes: int =
     }
     if result.truncated:
         payload["note"] = result.truncation_note
-    text = _dumps(payload)
-    while len(text.encode()) > max_bytes and payload["rows"]:
+    data = _dumpb(payload)
+    while len(data) > max_bytes and payload["rows"]:
         payload["rows"] = payload["rows"][: len(payload["rows"]) // 2] if len(payload["rows"]) > 1 else []
         payload["preview_rows"] = len(payload["rows"])
-        text = _dumps(payload)
-    while len(text.encode()) > max_bytes and len(payload["columns"]) > 1:
+        data = _dumpb(payload)
+    while len(data) > max_bytes and len(payload["columns"]) > 1:
         keep = len(payload["columns"]) // 2
         payload["columns_omitted"] = len(columns) - keep
         payload["columns"] = payload["columns"][:keep]
-        text = _dumps(payload)
-    if len(text.encode()) > max_bytes:  # pathological names: still valid JSON, still bounded
-        text = _dumps({"result_id": result_id, "row_count": result.row_count, "note": "result too wide to preview"})
-    return text
+        data = _dumpb(payload)
+    if len(data) > max_bytes:  # pathological names: still valid JSON, still bounded
+        data = _dumpb({"result_id": result_id, "row_count": result.row_count, "note": "result too wide to preview"})
+    return data.decode()
 
 
-def _dumps(payload: dict) -> str:
-    return json.dumps(payload, ensure_ascii=False, default=str, separators=(",", ":"))
+def _dumpb(payload: dict) -> bytes:
+    """Compact UTF-8 JSON (``fastjson``: ``json.dumps(..., ensure_ascii=False, separators=(",", ":"))``
+    as orjson writes it; a float's digits may be spelled otherwise, ``1e16`` for ``1e+16``)."""
+    return fastjson.dumpb(payload, default=str)
 
 
 def error_payload(message: str) -> str:
-    text = _dumps({"error": message})
-    return text if len(text.encode()) <= MAX_TOOL_BYTES else _dumps({"error": message[:2000] + "…"})
+    data = _dumpb({"error": message})
+    return (data if len(data) <= MAX_TOOL_BYTES else _dumpb({"error": message[:2000] + "…"})).decode()
 
 
 class ToolRunner:

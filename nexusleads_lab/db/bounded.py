@@ -83,27 +83,33 @@ def wrap(text: str, schema: pa.Schema, limit: int, bound: int) -> tuple[str, int
     return head + text + f"\n) AS nexus_result({names}) LIMIT {int(limit)}", len(head)
 
 
-_STATEMENTS: OrderedDict[tuple[str, int, int], tuple[pa.Schema, str, int]] = OrderedDict()
+_STATEMENTS: OrderedDict[tuple[str, int, int], tuple[pa.Schema, str, int, int]] = OrderedDict()
 _STATEMENTS_LOCK = threading.Lock()
 _MAX_STATEMENTS = 256
 
 
-def statement(text: str, schema: pa.Schema, limit: int, max_bytes: int) -> tuple[str, int]:
+def statement(text: str, schema: pa.Schema, limit: int, max_bytes: int) -> tuple[str, int, int]:
     """``wrap`` with ``per_value_bound(schema, max_bytes)``: the statement to send for ``text`` whose
-    columns were just described as ``schema``. The same text described the same way (its types and
-    their metadata) makes the same statement, so it is built once and kept (a few hundred)."""
+    columns were just described as ``schema``, where ``text`` starts in it, and ``object_columns`` of
+    its result (``client_cost``). The same text described the same way (its types and their
+    metadata) makes the same statement, so it is built once and kept (a few hundred).
+
+    The result's object columns are counted on the described columns: the wrapper keeps each
+    column's kind (a text, wide or opaque value stays an object, a fixed one stays itself) and adds
+    one bool, so the count is the same, without reading the result's freshly imported schema."""
     key = (text, limit, max_bytes)
     with _STATEMENTS_LOCK:
         hit = _STATEMENTS.get(key)
         if hit is not None and hit[0].equals(schema, check_metadata=True):
             _STATEMENTS.move_to_end(key)
-            return hit[1], hit[2]
+            return hit[1], hit[2], hit[3]
     wrapped, head = wrap(text, schema, limit, per_value_bound(schema, max_bytes))
+    objects = object_columns(schema)
     with _STATEMENTS_LOCK:
-        _STATEMENTS[key] = (schema, wrapped, head)
+        _STATEMENTS[key] = (schema, wrapped, head, objects)
         while len(_STATEMENTS) > _MAX_STATEMENTS:
             _STATEMENTS.popitem(last=False)
-    return wrapped, head
+    return wrapped, head, objects
 
 
 def object_columns(schema: pa.Schema) -> int:
@@ -111,26 +117,16 @@ def object_columns(schema: pa.Schema) -> int:
     return sum(1 for f in schema if _kind(f) != "fixed" or isinstance(f.type, pa.BaseExtensionType))
 
 
-_OBJECTS: dict[pa.Schema, int] = {}
-
-
-def object_columns_of(schema: pa.Schema) -> int:
-    """``object_columns``, kept per result schema for the next result shaped alike (it depends on
-    the types alone, which the schema's equality compares; a few hundred kept)."""
-    count = _OBJECTS.get(schema)
-    if count is None:
-        count = object_columns(schema)
-        with _STATEMENTS_LOCK:
-            if len(_OBJECTS) >= _MAX_STATEMENTS:
-                _OBJECTS.clear()
-            _OBJECTS[schema] = count
-    return count
-
-
 def client_cost(batch: pa.RecordBatch, objects: int | None = None) -> int:
     """Bytes a batch will take in the kernel: its Arrow buffers and, for columns that become Python
     objects in pandas, about one object per value on top (the pandas copy holds them). ``objects``:
-    ``object_columns(batch.schema)``, when the caller counted them once for all its batches."""
+    ``object_columns(batch.schema)``, when the caller counted them once for all its batches.
+
+    The buffers' whole size (``get_total_buffer_size``), not ``nbytes``: for a batch as the driver
+    hands it over (no offset, no buffer shared) the two differ only by the few bytes a buffer holds
+    past the values (a variable-width column's last offset), and ``nbytes`` walks every column's
+    referenced ranges, about fifty times the cost. Never less than ``nbytes`` there, so the cap
+    holds as before."""
     if objects is None:
         objects = object_columns(batch.schema)
-    return batch.nbytes * 2 + batch.num_rows * objects * 64
+    return batch.get_total_buffer_size() * 2 + batch.num_rows * objects * 64

@@ -50,6 +50,7 @@ _WRAP_IN_MESSAGE = re.compile(r"\s*\) AS nexus_result(\([^)]*\))? LIMIT \d+")
 # The driver hands results over in batches of about this many bytes (its default is 16 MiB);
 # smaller pieces keep one batch in flight small next to the byte cap.
 _BATCH_HINT_BYTES = 4 * 1024 * 1024
+_BATCH_HINT = str(_BATCH_HINT_BYTES)
 
 # Connection trouble (server restart, socket gone): a read may be retried once elsewhere.
 _CONNECTION_STATES = ("08", "57P01", "57P02", "57P03")
@@ -350,6 +351,28 @@ def _close_quietly(conn) -> None:
         pass
 
 
+def _statement(conn):
+    """A new ADBC statement of ``conn``, to use directly and close: a read's statements, where a
+    DB-API cursor (its statement, options and result wrapper) cost several times as much. Made
+    per read, not kept with the connection: a connection refuses to close while a statement of
+    it is open, and one collected unclosed (at exit, say) closes no statements first."""
+    from adbc_driver_manager import AdbcStatement
+
+    return AdbcStatement(conn.adbc_connection)
+
+
+def _blocking(statement, call):
+    """``call`` of ``statement`` (``execute_query``, ``execute_schema`` or ``execute_update``) as
+    the DB-API cursor runs it: on the main thread (a notebook, the CLI) Ctrl-C cancels the
+    statement on the server, where it would otherwise wait for the statement timeout (the helper
+    is the driver manager's own, private: without it, the call runs plainly)."""
+    try:
+        from adbc_driver_manager._lib import _blocking_call
+    except ImportError:  # pragma: no cover - every release since 1.0 has it
+        return call()
+    return _blocking_call(call, (), {}, statement.cancel)
+
+
 class Engine:
     """Runs agent reads (least privilege, read-only, bounded) and confirmed writes."""
 
@@ -458,22 +481,25 @@ class Engine:
         in the kernel, ``bounded.client_cost``) stop reading, cancel the query and keep only the
         rows that fit. Returns the table, True when it stopped at the byte cap, where the model's
         text starts in the statement sent (for error positions), and the query's own columns."""
-        cur = conn.cursor()
+        statement = _statement(conn)
         head = len(_WRAP_HEAD)
+        reader = None
         try:
+            statement.set_options(**{"adbc.postgresql.batch_size_hint_bytes": _BATCH_HINT})
             if timeout_ms is not None and timeout_ms != self.limits.statement_timeout_ms:
-                cur.execute(f"SET statement_timeout = {int(timeout_ms)}")
+                statement.set_sql_query(f"SET statement_timeout = {int(timeout_ms)}")
+                _blocking(statement, statement.execute_update)
             # Its columns first (the server describes the statement without running it), so every
             # variable-width value can be bounded on the server before it travels. Described on every
             # read (2 of its 6 round trips; the driver describes the wrapped statement again to decode
             # its COPY): a schema remembered per query text could be stale after a migration, and a
             # column become wide would then travel unbounded.
-            schema = cur.adbc_execute_schema(_WRAP_HEAD + text + _WRAP_TAIL.format(limit=limit))
-            wrapped, head = bounded.statement(text, schema, limit, max_bytes)
-            cur.adbc_statement.set_options(**{"adbc.postgresql.batch_size_hint_bytes": str(_BATCH_HINT_BYTES)})
-            cur.execute(wrapped)
-            reader = cur.fetch_record_batch()
-            objects = bounded.object_columns_of(reader.schema)
+            statement.set_sql_query(_WRAP_HEAD + text + _WRAP_TAIL.format(limit=limit))
+            schema = pa.schema(_blocking(statement, statement.execute_schema))
+            wrapped, head, objects = bounded.statement(text, schema, limit, max_bytes)
+            statement.set_sql_query(wrapped)
+            stream, _ = _blocking(statement, statement.execute_query)
+            reader = pa.RecordBatchReader._import_from_c(stream.address)
             batches: list[pa.RecordBatch] = []
             total = 0
             over = False
@@ -489,13 +515,14 @@ class Engine:
                 total += size
             if over:
                 conn.adbc_cancel()  # the server stops producing the rest
-                reader.close()
             return pa.Table.from_batches(batches, schema=reader.schema), over, head, schema
         except Exception as exc:
             exc.nexus_head = head  # type: ignore[attr-defined]
             raise
         finally:
-            cur.close()
+            if reader is not None:
+                reader.close()
+            statement.close()
 
     def cancel(self, scope: object | None = None) -> int:
         """Cancel reads in flight (safe from any thread): those of ``scope`` (one assistant's, so a
@@ -659,16 +686,15 @@ def _reset(conn) -> bool:
     """Drop all session state a query may have left (settings, locks, prepared statements,
     cursors, listeners) so the next query starts clean. False when the connection is unusable.
 
-    The same ``DISCARD ALL``, sent as one simple query (``execute_update``: one round trip); the
-    cursor's ``execute`` prepared and described it first, three round trips for a statement that
-    returns nothing."""
+    One simple query (``execute_update``: one round trip), where a cursor's ``execute`` would
+    prepare and describe it first, three round trips for a statement that returns nothing."""
     try:
-        cur = conn.cursor()
+        statement = _statement(conn)
         try:
-            cur.adbc_statement.set_sql_query("DISCARD ALL")
-            cur.adbc_statement.execute_update()
+            statement.set_sql_query("DISCARD ALL")
+            statement.execute_update()
         finally:
-            cur.close()
+            statement.close()
         return True
     except Exception:
         return False
