@@ -6,7 +6,8 @@ CPU per turn, with orjson (Rust, well kept, the fastest CPython JSON library) a 
 orjson refuses a few things ``json`` accepts; for those, and only then, the standard library
 does the work, so a caller sees the same answers and the same errors:
 
-- ``dumpb``/``dumps``: compact output (no spaces), UTF-8 (``json``'s ``ensure_ascii=False``).
+- ``dumpb``/``dumps``: a value holding a string longer than ``LONG_TEXT`` goes to ``json`` (see
+  there: orjson's peak memory is ~16 times such a string). Compact output (no spaces), UTF-8 (``json``'s ``ensure_ascii=False``).
   Lone surrogates, integers beyond 64 bits and keys that are not strings go to ``json``;
   ``default`` is called for what neither encodes natively, and, as with ``json``, for datetimes
   and dataclasses (orjson's own formats for them are switched off); a float or tuple subclass is
@@ -49,8 +50,42 @@ def _as_json(default: Callable[[Any], Any]) -> Callable[[Any], Any]:
     return fallback
 
 
+# orjson reserves room for a string's worst case as it writes it: ~16 bytes a character (a 1 MiB
+# answer briefly took 17 MiB). A value holding a string longer than this is written by json, whose
+# peak is about the output's size; looking for one costs a tenth of what orjson saves.
+LONG_TEXT = 32 * 1024
+
+
+def _long_text(obj: Any) -> bool:
+    stack = [obj]
+    while stack:
+        item = stack.pop()
+        kind = type(item)
+        if kind is str:
+            if len(item) > LONG_TEXT:
+                return True
+        elif kind is dict:
+            stack.extend(item.values())
+        elif kind is list or kind is tuple:
+            stack.extend(item)
+        elif isinstance(item, str):
+            if len(item) > LONG_TEXT:
+                return True
+        elif isinstance(item, dict):
+            stack.extend(item.values())
+        elif isinstance(item, (list, tuple)):
+            stack.extend(item)
+    return False
+
+
 def dumpb(obj: Any, default: Callable[[Any], Any] | None = None) -> bytes:
     """``obj`` as compact UTF-8 JSON bytes."""
+    if _long_text(obj):
+        text = json.dumps(obj, default=default, ensure_ascii=False, separators=_COMPACT)
+        try:
+            return text.encode()
+        except UnicodeEncodeError:  # a lone surrogate: escaped, as below
+            return json.dumps(obj, default=default, separators=_COMPACT).encode("ascii")
     try:
         return orjson.dumps(obj, default=default and _as_json(default), option=_OPTIONS)
     except orjson.JSONEncodeError:
@@ -62,6 +97,8 @@ def dumpb(obj: Any, default: Callable[[Any], Any] | None = None) -> bytes:
 
 def dumps(obj: Any, default: Callable[[Any], Any] | None = None) -> str:
     """``obj`` as compact JSON text (``json.dumps(obj, ensure_ascii=False, separators=(",", ":"))``)."""
+    if _long_text(obj):
+        return json.dumps(obj, default=default, ensure_ascii=False, separators=_COMPACT)
     try:
         return orjson.dumps(obj, default=default and _as_json(default), option=_OPTIONS).decode()
     except orjson.JSONEncodeError:

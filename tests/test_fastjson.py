@@ -100,3 +100,18 @@ def test_float_and_tuple_subclasses_are_numbers_and_lists_with_a_default_as_json
     value = {"f": np.float64(1.5), "t": Pair(1, "x"), "n": [np.float64(2.0)], "when": dt.date(2026, 1, 2)}
     assert fastjson.dumps(value, default=str) == json.dumps(value, default=str, separators=(",", ":"))
     assert fastjson.dumpb(value, default=str) == json.dumps(value, default=str, separators=(",", ":")).encode()
+
+
+def test_a_long_text_costs_about_its_size_in_memory_not_sixteen_times_it():
+    import tracemalloc
+
+    prose = "Leads **grow** where `stars` meet {issues}; see the table below.\n" * 20_000  # 1.3 MB
+    value = {"role": "assistant", "content": [{"type": "text", "text": prose}], "n": 2**70}
+    for encode in (fastjson.dumps, fastjson.dumpb):
+        tracemalloc.start()
+        out = encode(value)
+        peak = tracemalloc.get_traced_memory()[1]
+        tracemalloc.stop()
+        assert json.loads(out) == value
+        assert peak < 4 * len(out), f"{encode.__name__}: peak {peak / len(out):.1f}x the output"
+    assert json.loads(fastjson.dumpb({"t": "x\ud800" * 20_000})) == {"t": "x\ud800" * 20_000}
