@@ -133,7 +133,7 @@ PKG = "nexusleads_lab"
 #: Lowest floor first, as docs/architecture.md states them: a module imports its own floor and the
 #: floors below, never one above.
 LAYERS: tuple[tuple[str, ...], ...] = (
-    ("_version", "config", "words", "safetext"),  # settings, wording, text safety
+    ("_version", "config", "words", "safetext", "fastjson"),  # settings, wording, text safety, JSON
     ("db",),  # the database
     ("replay",),  # recorded model services
     ("agent",),  # the Assistant, its tools, events and the response contract (colours included)
