@@ -270,3 +270,30 @@ def test_the_formatter_owns_every_line():
         if FORMATTER_OFF.search(line)
     ]
     assert len(sources) > 100 and not kept, kept
+
+
+def test_no_test_runs_an_event_loop_in_the_test_thread():
+    """The browser tests' sync Playwright keeps an event loop running in the test thread for the
+    rest of the session, so ``asyncio.run`` called there fails, but only in the whole suite's order
+    (twice a test passed alone and failed in CI). A test runs its coroutines on a loop of its own
+    thread: ``pool.submit(asyncio.run, ...)``, as ``test_server_boundary.in_own_loop`` does."""
+    offenders = []
+    for path in sorted((ROOT / "tests").rglob("*.py")):
+        tree = ast.parse(path.read_text(), str(path))
+        submitted = {
+            id(arg)
+            for call in ast.walk(tree)
+            if isinstance(call, ast.Call) and isinstance(call.func, ast.Attribute) and call.func.attr == "submit"
+            for arg in call.args
+        }
+        for node in ast.walk(tree):
+            if (
+                isinstance(node, ast.Call)
+                and isinstance(node.func, ast.Attribute)
+                and node.func.attr in ("run", "run_until_complete")
+                and isinstance(node.func.value, ast.Name)
+                and node.func.value.id in ("asyncio", "loop")
+                and id(node) not in submitted
+            ):
+                offenders.append(f"{path.relative_to(ROOT)}:{node.lineno}")
+    assert not offenders, f"asyncio.run in the test thread: {offenders}"

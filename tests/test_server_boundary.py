@@ -592,5 +592,5 @@ def test_a_frame_the_socket_could_not_take_at_once_is_overtaken_by_none_after_it
         connection.post({"type": "third"})
         sender.cancel()
 
-    asyncio.run(run())
+    in_own_loop(run())
     assert wire == ["first", "second", "third"]
