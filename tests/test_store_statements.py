@@ -9,7 +9,7 @@ from datetime import datetime
 import psycopg
 import pytest
 
-from nexusleads_lab.db.store import _STATEMENTS, ConversationStore, NotFound
+from nexusleads_lab.db.store import ConversationStore, NotFound, statements_of
 
 ORG = "acme-analytics"
 
@@ -37,10 +37,10 @@ def test_a_statement_the_server_forgot_is_prepared_again(store):
     cid = store.create("forgotten")
     store.append(cid, "user", {"n": 1})
     conn = store._connection()
-    before = set(_STATEMENTS[conn].names.values())
+    before = set(statements_of(conn).names.values())
     conn.execute("DEALLOCATE ALL")  # as a pooler or a reset would
     assert store.append(cid, "user", {"n": 2}) == 2
-    assert set(_STATEMENTS[conn].names.values()) - before, "prepared again under a new name"
+    assert set(statements_of(conn).names.values()) - before, "prepared again under a new name"
     assert store.holder(cid) is None
 
 
@@ -59,9 +59,9 @@ def test_a_connection_keeps_a_bounded_number_of_statements_prepared(store, monke
     for n in range(6):
         assert store.query(f"SELECT %s::int + {n}", (1,), fetch="one", durable=False) == (1 + n,)
     conn = store._connection()
-    assert len(_STATEMENTS[conn].names) == 3
+    assert len(statements_of(conn).names) == 3
     names = conn.execute("SELECT name FROM pg_prepared_statements WHERE name LIKE 'nexus_%'").fetchall()
-    assert sorted(n for (n,) in names) == sorted(v.decode() for v in _STATEMENTS[conn].names.values())
+    assert sorted(n for (n,) in names) == sorted(v.decode() for v in statements_of(conn).names.values())
 
 
 def _json_dumps_as_before(content):
@@ -133,4 +133,22 @@ def test_statements_of_one_connection_share_its_adapters_and_keep_no_result(stor
         assert isinstance(store.get(cid).updated_at, datetime)
         assert store.messages(cid)[0].content == {"n": 1}
         assert store.query("SELECT %s::bigint[]", ([1, 2**40],), fetch="one", durable=False) == ([1, 2**40],)
-    assert _STATEMENTS[store._connection()].tx.pgresult is None, "an idle connection holds no result"
+    assert statements_of(store._connection()).tx.pgresult is None, "an idle connection holds no result"
+
+
+def test_a_connection_let_go_is_freed_with_its_statements(db):
+    """A store connection's prepared statements and its Transformer live as long as the connection
+    object, no longer: a server's pool replaces connections (idle, aged, broken) for as long as it
+    runs, and each one kept would be memory (and a socket, if never closed) held for good."""
+    import gc
+    import weakref
+
+    held = []
+    for _ in range(3):
+        s = ConversationStore(db.store_url(ORG), ORG, f"free-{uuid.uuid4().hex[:8]}", guard=True)
+        s.query("SELECT %s::int", (1,), fetch="one", durable=False)
+        held.append(weakref.ref(s._connection()))
+        s.close()
+        del s
+    gc.collect()
+    assert [ref() for ref in held] == [None, None, None], "a closed store's connection was kept alive"

@@ -12,7 +12,6 @@ import itertools
 import re
 import threading
 import uuid
-import weakref
 from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
@@ -502,8 +501,22 @@ class _Session:
         self.tx = Transformer(conn)
 
 
-_STATEMENTS: weakref.WeakKeyDictionary[psycopg.Connection, _Session] = weakref.WeakKeyDictionary()
-_STATEMENTS_LOCK = threading.Lock()
+_SESSION = "_nexus_statements"  # the attribute of a connection that holds its _Session
+_SESSION_LOCK = threading.Lock()
+
+
+def statements_of(conn: psycopg.Connection) -> _Session:
+    """The connection's ``_Session``, kept on the connection itself. Its Transformer refers to the
+    connection, so a map keyed weakly by connections would never let one go (every connection a
+    pool ever replaced kept, with its statements); on the connection it is a cycle the garbage
+    collector frees with it."""
+    session = conn.__dict__.get(_SESSION)
+    if session is None:
+        with _SESSION_LOCK:
+            session = conn.__dict__.setdefault(_SESSION, _Session(conn))
+    return session
+
+
 _NAMES = itertools.count(1)
 _MAX_PREPARED = 128  # statements kept prepared on one connection
 # The server forgot a prepared statement (26000) or cannot reuse its plan (0A000: a column's type
@@ -529,10 +542,7 @@ def _prepared(conn: psycopg.Connection, sql: str, params: tuple, fetch: str):
     query = _numbered(sql)
     if query is None:
         return _fetch(conn.execute(sql, params), fetch)
-    with _STATEMENTS_LOCK:  # the map is the process's; each connection's entry is its own
-        session = _STATEMENTS.get(conn)
-        if session is None:
-            session = _STATEMENTS[conn] = _Session(conn)
+    session = statements_of(conn)
     tx, known, pg = session.tx, session.names, conn.pgconn
     with conn.lock:  # the connection's, and so its Transformer's
         values = tx.dump_sequence(params, [PyFormat.AUTO] * len(params))
