@@ -30,6 +30,7 @@ from __future__ import annotations
 import argparse
 import asyncio
 import contextlib
+import inspect
 import json
 import os
 import re
@@ -129,7 +130,10 @@ def serve_child(args: argparse.Namespace) -> None:
         client = make_client(settings, max_connections=256)
     except (ImportError, TypeError):  # code under test from before make_client took max_connections
         client = openai.OpenAI(base_url=args.model_url, api_key="bench", max_retries=0, timeout=600)
-    app = create_app(database=db, client=client, local=Identity(user="bench", org=ORGS[0][0]))
+    served = {"database": db, "client": client, "local": Identity(user="bench", org=ORGS[0][0])}
+    if "freeze_heap" in inspect.signature(create_app).parameters:  # as `serve` makes it, where the code has it
+        served["freeze_heap"] = True
+    app = create_app(**served)
     sock = socket.socket()
     sock.bind(("127.0.0.1", 0))
     sock.listen(4096)  # clients may connect before uvicorn starts accepting
@@ -249,15 +253,18 @@ def _phase_clocks() -> dict:
 
     import gc
 
-    collecting = clocks.setdefault("gc (cyclic collections, any thread)", [0, 0])
+    collecting = [
+        clocks.setdefault(f"gc (cyclic collections of generation {g}, any thread)", [0, 0]) for g in (0, 1, 2)
+    ]
     started: list[int] = []
 
     def gc_clock(phase: str, info: dict) -> None:
         if phase == "start":
             started.append(time.thread_time_ns())
         elif started:
-            collecting[0] += time.thread_time_ns() - started.pop()
-            collecting[1] += 1
+            clock = collecting[info.get("generation", 2)]
+            clock[0] += time.thread_time_ns() - started.pop()
+            clock[1] += 1
 
     gc.callbacks.append(gc_clock)
     for spec in PHASES:
@@ -975,6 +982,11 @@ def _ms(x: float) -> str:
     return "n/a" if x != x else f"{x * 1000:,.0f}"
 
 
+def _cpu_ms(x: float) -> str:
+    """CPU per turn, a few milliseconds: a tenth shows what an integer hides (4.4 and 5.4 are not both 5)."""
+    return "n/a" if x != x else f"{x * 1000:,.1f}"
+
+
 def _verdict(ok: bool) -> str:
     return "met" if ok else "**not met**"
 
@@ -1016,8 +1028,8 @@ def before_after(before: list[dict], after: list[dict], args: argparse.Namespace
             [
                 _replicas(b),
                 f"{fmt_bytes(_idle_per_session(b))} -> {fmt_bytes(_idle_per_session(a))}",
-                f"{_ms(_cpu_single(b))} -> **{_ms(_cpu_single(a))}**",
-                f"{_ms(_cpu_burst(b))} -> **{_ms(_cpu_burst(a))}**",
+                f"{_cpu_ms(_cpu_single(b))} -> **{_cpu_ms(_cpu_single(a))}**",
+                f"{_cpu_ms(_cpu_burst(b))} -> **{_cpu_ms(_cpu_burst(a))}**",
                 f"{_cpu_burst(b) / _cpu_burst(a):.2f}x" if _cpu_burst(a) > 0 else "n/a",
                 f"{_ms(med(ab))} -> {_ms(med(aa))}",
                 f"{_ms(p(ab, 99))} -> {_ms(p(aa, 99))}",
@@ -1131,8 +1143,8 @@ def report(all_runs: list[dict], codex: dict | None, args: argparse.Namespace) -
                     f"{r['threads_rest']} / {r['peak_threads']}",
                     f"{med([t['requests'] for t in r.get('burst', [])]):.0f}",
                     fmt_bytes(med(r["request_bytes"])),
-                    _ms(r.get("cpu_per_turn_single", float("nan"))),
-                    _ms(r.get("cpu_burst", float("nan")) / max(r.get("sessions") or 1, 1)),
+                    _cpu_ms(r.get("cpu_per_turn_single", float("nan"))),
+                    _cpu_ms(r.get("cpu_burst", float("nan")) / max(r.get("sessions") or 1, 1)),
                     f"{r.get('cpu_burst', float('nan')) / r.get('burst_s', float('nan')):.0%} of one core",
                     f"{r.get('cpu_load_burst', float('nan')) / r.get('burst_s', float('nan')):.0%} of one core",
                     f"{r.get('cpu_db_burst', float('nan')) / r.get('burst_s', float('nan')):.0%} of one core",
@@ -1234,9 +1246,15 @@ def report(all_runs: list[dict], codex: dict | None, args: argparse.Namespace) -
                     ["0 lost or misordered events", str(lost), _verdict(lost == 0)],
                     ["every turn answered (no error, no failed step)", f"{failed} failed", _verdict(failed == 0)],
                     [
-                        f"server CPU <= {TARGET_CPU_MS} ms per two-step turn (issue 20)",
-                        f"{_ms(_cpu_burst(shipped))} ms ({n} at once), {_ms(_cpu_single(shipped))} ms (1 session)",
-                        _verdict(max(_cpu_burst(shipped), _cpu_single(shipped)) * 1000 <= TARGET_CPU_MS),
+                        f"server CPU <= {TARGET_CPU_MS} ms per two-step turn, {n} at once (issue 20)",
+                        f"{_cpu_ms(_cpu_burst(shipped))} ms",
+                        _verdict(_cpu_burst(shipped) * 1000 <= TARGET_CPU_MS),
+                    ],
+                    [
+                        f"server CPU <= {TARGET_CPU_MS} ms per two-step turn, 1 session at a time (the process "
+                        f"idle while the model thinks)",
+                        f"{_cpu_ms(_cpu_single(shipped))} ms",
+                        _verdict(_cpu_single(shipped) * 1000 <= TARGET_CPU_MS),
                     ],
                 ],
                 "lrr",

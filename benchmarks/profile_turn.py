@@ -66,11 +66,11 @@ def threads_ns(pid: int) -> dict[str, int]:
     return out
 
 
-def process_ticks(pid: int) -> int:
-    """The process's user + system time in clock ticks (/proc/pid/stat), threads that ended included."""
+def process_ticks(pid: int) -> tuple[int, int]:
+    """The process's user and system time in clock ticks (/proc/pid/stat), threads that ended included."""
     with open(f"/proc/{pid}/stat") as fh:
         fields = fh.read().rsplit(")", 1)[1].split()
-    return int(fields[11]) + int(fields[12])
+    return int(fields[11]), int(fields[12])
 
 
 async def warm_up(servers: list[dict], turns: int) -> None:
@@ -139,8 +139,12 @@ def thread_table(s: dict, turns: int) -> str:
         by_name[names.get(tid, key.split(":")[0]).rstrip("0123456789_-")] += ns - s["threads0"].get(key, 0)
     gone = [k for k in s["threads0"] if k not in s["threads1"]]
     lines = [f"  {ns / 1e6 / turns:7.2f} ms  {name or '?'}" for name, ns in by_name.most_common() if ns > 0]
-    ticks = (s["ticks1"] - s["ticks0"]) / os.sysconf("SC_CLK_TCK")
-    lines.append(f"  {ticks * 1000 / turns:7.2f} ms  whole process (/proc/pid/stat ticks, ended threads included)")
+    hz = os.sysconf("SC_CLK_TCK")
+    user, system = ((s["ticks1"][i] - s["ticks0"][i]) * 1000 / hz / turns for i in (0, 1))
+    lines.append(
+        f"  {user + system:7.2f} ms  whole process (/proc/pid/stat ticks, ended threads included):"
+        f" user {user:.2f}, system {system:.2f}"
+    )
     if gone:
         lines.append(f"  ({len(gone)} threads ended during the run)")
     return "\n".join(lines)

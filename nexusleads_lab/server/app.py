@@ -14,6 +14,7 @@ its organization and its identity's share (``ws``); every client connection unde
 from __future__ import annotations
 
 import contextlib
+import gc
 import logging
 import sys
 import threading
@@ -40,7 +41,7 @@ from .tenancy import Tenants
 # The transport's limit: a chat frame is capped lower (ws.MAX_MESSAGE, 1 MiB of text) and
 # answered with an `error` on a connection that stays open; a frame beyond this closes it (1009).
 WS_MAX_SIZE = 4 * 1024 * 1024
-APP_FACTORY = "nexusleads_lab.server.app:create_app"
+APP_FACTORY = "nexusleads_lab.server.app:serving_app"
 HTTP_PROTOCOL = "nexusleads_lab.server.connections:GuardedH11Protocol"
 WS_PROTOCOL = "nexusleads_lab.server.connections:WebSocketProtocol"
 # libuv's event loop (uvloop): its polling, callbacks, transports and cross-thread wake-ups in C
@@ -154,13 +155,16 @@ def create_app(
     local: Identity | None = None,
     max_turns: int | None = None,
     limits: ServeLimits | None = None,
+    freeze_heap: bool = False,
 ) -> App:
     """The server's app. ``secret`` (default ``NEXUS_AUTH_SECRET``; at least 32 bytes) turns on
     token identity; ``database`` and ``client`` (an ``openai.OpenAI``) default to the
     environment's (one of each for the whole process); ``max_turns`` (default
     ``NEXUS_SERVE_TURNS``, 256) bounds the turns running at once; ``limits`` (default
     ``ServeLimits.from_env()``) what each user and address gets; ``assistant_factory`` replaces
-    how an assistant is made for a caller. Called without arguments it is uvicorn's factory."""
+    how an assistant is made for a caller. ``freeze_heap``: when the app starts, what the
+    process holds is put out of the cyclic collector's way (``settle_heap``; a server process's
+    own, as ``serve`` runs it, not one shared with other work)."""
     from . import page, rest, ws
 
     secret = secret if secret is not None else auth_secret()
@@ -215,6 +219,8 @@ def create_app(
 
     @contextlib.asynccontextmanager
     async def lifespan(_: FastAPI) -> AsyncIterator[None]:
+        if freeze_heap:
+            settle_heap()
         try:
             yield
         finally:
@@ -240,6 +246,24 @@ def create_app(
     app.add_exception_handler(Exception, _failed)
     app.add_middleware(Guard, local=local_only, allowed_origins=origins)
     return app
+
+
+def serving_app() -> App:
+    """The app as ``serve`` runs it (uvicorn's factory in each ``--workers`` process)."""
+    return create_app(freeze_heap=True)
+
+
+def settle_heap() -> None:
+    """Move what the process holds at start (its imports, pandas, pyarrow, pydantic's models,
+    the app) out of the cyclic collector's generations (``gc.freeze``), after one collection frees
+    what is garbage already. A full collection walks every object it tracks: in a server holding
+    its imports' ~1M objects one took tens of milliseconds, and with 50 turns at once the full
+    collections cost ~0.5 ms of CPU a turn, a tenth of it (``benchmarks/profile_turn.py
+    --phases``). What is made later (sessions, turns) is collected as before; a frozen object
+    still goes when its last reference does, and only a cycle among frozen objects outlives its
+    use, which the startup's modules and pools never do before the process ends."""
+    gc.collect()
+    gc.freeze()
 
 
 async def _invalid(request: Request, exc: Exception) -> JSONResponse:
@@ -298,7 +322,7 @@ def serve(host: str, port: int, workers: int = 1) -> None:
         return
     from .uvicorn_server import Server  # uvicorn.run's single process, on a server that idles quietly
 
-    server = Server(uvicorn.Config(create_app(), **options))
+    server = Server(uvicorn.Config(serving_app(), **options))
     with contextlib.suppress(KeyboardInterrupt):
         server.run()
     if not server.started:
