@@ -52,15 +52,17 @@ def cpu_ns(pid: int) -> int:
     return total
 
 
-def threads_ns(pid: int) -> dict[str, int]:
-    """Each live thread's CPU in ns, by thread name (comm) and id."""
+def threads_ns(pid: int) -> dict[str, tuple[int, int]]:
+    """Each live thread's CPU in ns and how many times it was put on a CPU (schedstat's third
+    field: a wake-up each, mostly), by thread name (comm) and id."""
     out = {}
     for task in os.listdir(f"/proc/{pid}/task"):
         try:
             with open(f"/proc/{pid}/task/{task}/comm") as fh:
                 name = fh.read().strip()
             with open(f"/proc/{pid}/task/{task}/schedstat") as fh:
-                out[f"{name}:{task}"] = int(fh.read().split()[0])
+                fields = fh.read().split()
+            out[f"{name}:{task}"] = (int(fields[0]), int(fields[2]))
         except (OSError, ValueError, IndexError):
             pass
     return out
@@ -133,12 +135,20 @@ def thread_table(s: dict, turns: int) -> str:
     """CPU per turn by thread name (a pool's threads summed), and the whole process's from its
     ticks (which also counts threads that ended during the run, which schedstat cannot see)."""
     by_name: Counter[str] = Counter()
+    runs: Counter[str] = Counter()
     names = s.get("names", {})
-    for key, ns in s["threads1"].items():
+    for key, (ns, slices) in s["threads1"].items():
         tid = key.split(":")[1]
-        by_name[names.get(tid, key.split(":")[0]).rstrip("0123456789_-")] += ns - s["threads0"].get(key, 0)
+        name = names.get(tid, key.split(":")[0]).rstrip("0123456789_-")
+        ns0, slices0 = s["threads0"].get(key, (0, 0))
+        by_name[name] += ns - ns0
+        runs[name] += slices - slices0
     gone = [k for k in s["threads0"] if k not in s["threads1"]]
-    lines = [f"  {ns / 1e6 / turns:7.2f} ms  {name or '?'}" for name, ns in by_name.most_common() if ns > 0]
+    lines = [
+        f"  {ns / 1e6 / turns:7.2f} ms  {runs[name] / turns:6.1f} runs on a CPU  {name or '?'}"
+        for name, ns in by_name.most_common()
+        if ns > 0
+    ]
     hz = os.sysconf("SC_CLK_TCK")
     user, system = ((s["ticks1"][i] - s["ticks0"][i]) * 1000 / hz / turns for i in (0, 1))
     lines.append(

@@ -198,7 +198,7 @@ def test_trickled_headers_are_dropped_and_a_crowd_from_one_address_leaves_room_f
 # -- `nexus-lab serve` itself ----------------------------------------------------------------------
 
 
-def _serve_process(db, tmp_path: Path, model: ModelServer, *, nofile: int | None = None, **env_extra):
+def _serve_process(db, tmp_path: Path, model: ModelServer, *, nofile: int | None = None, workers: int = 1, **env_extra):
     port = free_port()
     env = {k: v for k, v in os.environ.items() if not k.startswith(("OPENAI_", "NEXUS_", "DATABASE_URL"))}
     env.update(
@@ -215,7 +215,7 @@ def _serve_process(db, tmp_path: Path, model: ModelServer, *, nofile: int | None
 
     log = open(tmp_path / "serve.log", "w+")  # noqa: SIM115 - read back after the process ends
     proc = subprocess.Popen(
-        [sys.executable, "-m", "nexusleads_lab.cli", "serve", "--port", str(port)],
+        [sys.executable, "-m", "nexusleads_lab.cli", "serve", "--port", str(port), "--workers", str(workers)],
         env=env,
         cwd=tmp_path,
         stdout=log,
@@ -385,6 +385,49 @@ def test_a_server_at_rest_sleeps_and_still_stops_at_once_when_told(db, tmp_path)
         output = _stop(proc, log)
         model.close()
     assert "Finished server process" in output, output
+
+
+def _workers(pid: int) -> list[int]:
+    """The worker processes a `serve --workers N` supervisor started (not multiprocessing's helpers)."""
+    with open(f"/proc/{pid}/task/{pid}/children") as fh:
+        children = [int(c) for c in fh.read().split()]
+    found = []
+    for child in children:
+        with contextlib.suppress(OSError), open(f"/proc/{child}/cmdline", "rb") as fh:
+            if b"spawn_main" in fh.read():
+                found.append(child)
+    return found
+
+
+def test_each_worker_of_serve_workers_sleeps_at_rest_and_all_stop_on_ctrl_c(db, tmp_path):
+    """uvicorn's supervisor makes each worker's server itself, on uvicorn's loop that wakes ten times
+    a second: two workers at rest woke twenty times a second between them. `serve --workers 2`'s
+    workers run `serve`'s server, and a Ctrl-C to the supervisor still stops them all."""
+    model = ModelServer(Echo())
+    proc, base, _, log = _serve_process(db, tmp_path, model, workers=2, NEXUS_ORG=ORG)
+    try:
+        url = base.replace("http", "ws") + "/ws/codex"
+        for n in range(4):  # the kernel hands each connection to whichever worker accepts first
+            assert ask(url, f"hello {n}")[-1]["type"] == "turn.completed"
+        workers = _workers(proc.pid)
+        assert len(workers) == 2, workers
+        time.sleep(1)
+        before, started = [_loop_wakeups(w) for w in workers], time.monotonic()
+        time.sleep(4)
+        woken = [_loop_wakeups(w) - b for w, b in zip(workers, before)]
+        seconds = time.monotonic() - started
+        for n in woken:
+            assert n <= 2 * seconds + 3, f"{woken} wake-ups of the workers' loops in {seconds:.1f} s at rest"
+        proc.send_signal(subprocess.signal.SIGINT)
+        assert proc.wait(timeout=60) == 0
+        deadline = time.monotonic() + 10
+        while any(Path(f"/proc/{w}").exists() for w in workers):
+            assert time.monotonic() < deadline, "a worker outlived its supervisor"
+            time.sleep(0.1)
+    finally:
+        output = _stop(proc, log)
+        model.close()
+    assert output.count("Application startup complete") == 2, output
 
 
 def test_should_exit_set_from_another_thread_wakes_the_server(monkeypatch):

@@ -317,10 +317,12 @@ def serve(host: str, port: int, workers: int = 1) -> None:
         timeout_keep_alive=5,
         ws_per_message_deflate=WS_PER_MESSAGE_DEFLATE,
     )
+    from .uvicorn_server import Server, run_workers  # uvicorn.run's, on a server that idles quietly
+
     if workers > 1:  # each worker process builds its own app (and its own pools) from the factory
-        uvicorn.run(APP_FACTORY, factory=True, workers=workers, **options)
+        with contextlib.suppress(KeyboardInterrupt):
+            run_workers(uvicorn.Config(APP_FACTORY, factory=True, workers=workers, **options))
         return
-    from .uvicorn_server import Server  # uvicorn.run's single process, on a server that idles quietly
 
     server = Server(uvicorn.Config(serving_app(), **options))
     with contextlib.suppress(KeyboardInterrupt):

@@ -5,6 +5,8 @@ header every tenth time): ten wake-ups a second, ~1.6 ms of CPU a second at rest
 turn that waits three seconds for its model. This ``Server`` ticks once a second (the ``Date``
 header's resolution, and the rest of ``on_tick``'s work) and is woken at once when ``should_exit``
 is set: by uvicorn's signal handler, by the lifespan failing, or by a test from another thread.
+``run_workers`` runs ``--workers N`` on it too: uvicorn's supervisor makes each worker's server
+itself, as a ``uvicorn.Server``, so N workers at rest woke 10 N times a second.
 """
 
 from __future__ import annotations
@@ -13,6 +15,7 @@ import asyncio
 from typing import Any
 
 import uvicorn
+from uvicorn.supervisors import multiprocess
 
 TICK_S = 1.0
 
@@ -54,3 +57,29 @@ class Server(uvicorn.Server):
 def _wake(waiter: asyncio.Future[Any]) -> None:
     if not waiter.done():
         waiter.set_result(None)
+
+
+class _Worker(multiprocess.Process):
+    """A supervised worker process serving on ``Server`` (pickled to the child by reference: the
+    child imports this module and runs this class's ``target``)."""
+
+    @property
+    def server(self) -> uvicorn.Server:
+        if self._server is None:
+            self._server = Server(config=self.config)
+        return self._server
+
+
+def run_workers(config: uvicorn.Config) -> None:
+    """``config.workers`` processes on one socket, supervised as ``uvicorn.run`` does (restarts,
+    health checks, signals), each serving on ``Server``. The supervisor makes its workers by the
+    module's ``Process`` name, so that name is this module's ``_Worker`` while it runs (this
+    process is only the supervisor); a uvicorn whose workers are made otherwise runs as it is."""
+    sock = config.bind_socket()
+    original = multiprocess.Process
+    if isinstance(getattr(original, "server", None), property):
+        multiprocess.Process = _Worker  # type: ignore[misc]
+    try:
+        multiprocess.Multiprocess(config, sockets=[sock]).run()
+    finally:
+        multiprocess.Process = original  # type: ignore[misc]
