@@ -461,6 +461,9 @@ def _renamed(completion: Mapping[str, Any], ids: Mapping[str, str]) -> JSON:
 
 class _HTTPServer(ThreadingHTTPServer):
     daemon_threads = True
+    # socketserver's default backlog is 5: a server opening a few dozen model connections at once
+    # (a burst of turns) had its SYNs dropped, and each retried 1, 3, 7, 15 ... s later.
+    request_queue_size = 4096
     owner: LoopbackServer
 
     def handle_error(self, request, client_address) -> None:
