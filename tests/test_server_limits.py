@@ -459,7 +459,7 @@ def test_should_exit_set_from_another_thread_wakes_the_server(monkeypatch):
 
 def test_serve_puts_its_startup_heap_out_of_the_collectors_walk_and_still_frees_later_cycles():
     """A full collection walks every object the collector tracks; a server's imports (pandas,
-    pyarrow, pydantic's models) are ~1M of them, and under a burst the full collections cost a
+    pyarrow, pydantic's models) are ~340,000 of them, and under a burst the full collections cost a
     tenth of a turn's CPU. `serve`'s app (and `--workers`' factory) freezes what it holds when it
     starts; sessions made later are still freed when they end, cycles included."""
     import gc

@@ -256,9 +256,9 @@ def serving_app() -> App:
 def settle_heap() -> None:
     """Move what the process holds at start (its imports, pandas, pyarrow, pydantic's models,
     the app) out of the cyclic collector's generations (``gc.freeze``), after one collection frees
-    what is garbage already. A full collection walks every object it tracks: in a server holding
-    its imports' ~1M objects one took tens of milliseconds, and with 50 turns at once the full
-    collections cost ~0.5 ms of CPU a turn, a tenth of it (``benchmarks/profile_turn.py
+    what is garbage already. A full collection walks every object it tracks, every thread stopped
+    meanwhile: the ~340,000 a server's imports hold took ~175 ms here, and with 50 turns at once
+    the full collections cost ~0.6 ms of CPU a turn, 0.2 ms frozen (``benchmarks/profile_turn.py
     --phases``). What is made later (sessions, turns) is collected as before; a frozen object
     still goes when its last reference does, and only a cycle among frozen objects outlives its
     use, which the startup's modules and pools never do before the process ends."""
