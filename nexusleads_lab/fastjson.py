@@ -6,9 +6,9 @@ CPU per turn, with orjson (Rust, well kept, the fastest CPython JSON library) a 
 orjson refuses a few things ``json`` accepts; for those, and only then, the standard library
 does the work, so a caller sees the same answers and the same errors:
 
-- ``dumpb``/``dumps``: a value holding a string longer than ``LONG_TEXT`` goes to ``json`` (see
-  there: orjson's peak memory is ~16 times such a string). Compact output (no spaces), UTF-8 (``json``'s ``ensure_ascii=False``).
-  Lone surrogates, integers beyond 64 bits and keys that are not strings go to ``json``;
+- ``dumpb``/``dumps``: compact output (no spaces), UTF-8 (``json``'s ``ensure_ascii=False``).
+  Lone surrogates, integers beyond 64 bits, keys that are not strings and a value holding a
+  string longer than ``LONG_TEXT`` (see there: orjson's peak memory) go to ``json``;
   ``default`` is called for what neither encodes natively, and, as with ``json``, for datetimes
   and dataclasses (orjson's own formats for them are switched off); a float or tuple subclass is
   the number or list ``json`` writes, not given to ``default``. Differences that remain: a
@@ -22,6 +22,7 @@ does the work, so a caller sees the same answers and the same errors:
 from __future__ import annotations
 
 import json
+import math
 from collections.abc import Callable
 from typing import Any
 
@@ -78,31 +79,54 @@ def _long_text(obj: Any) -> bool:
     return False
 
 
+def _finite(value: Any) -> Any:
+    """``value`` with each float NaN or infinity in it as None (a copy of its containers)."""
+    if isinstance(value, float):
+        return value if math.isfinite(value) else None
+    if isinstance(value, dict):
+        return {k: _finite(v) for k, v in value.items()}
+    if isinstance(value, (list, tuple)):
+        return [_finite(v) for v in value]
+    return value
+
+
+def _by_json(obj: Any, default: Callable[[Any], Any] | None, ascii: bool) -> str:
+    """``json``'s compact text of ``obj`` (and its errors), a float NaN or infinity written as
+    ``null`` as orjson writes it, not as ``json``'s ``NaN``, which is not JSON."""
+    try:
+        return json.dumps(obj, default=default, ensure_ascii=ascii, separators=_COMPACT, allow_nan=False)
+    except ValueError as exc:
+        if not str(exc).startswith("Out of range float values"):
+            raise  # a circular reference, or ``default``'s own error
+    finite_default = default and (lambda value: _finite(default(value)))
+    return json.dumps(_finite(obj), default=finite_default, ensure_ascii=ascii, separators=_COMPACT)
+
+
 def dumpb(obj: Any, default: Callable[[Any], Any] | None = None) -> bytes:
     """``obj`` as compact UTF-8 JSON bytes."""
-    if _long_text(obj):
-        text = json.dumps(obj, default=default, ensure_ascii=False, separators=_COMPACT)
+    if not _long_text(obj):
         try:
-            return text.encode()
-        except UnicodeEncodeError:  # a lone surrogate: escaped, as below
-            return json.dumps(obj, default=default, separators=_COMPACT).encode("ascii")
+            return orjson.dumps(obj, default=default and _as_json(default), option=_OPTIONS)
+        except orjson.JSONEncodeError:
+            # Lone surrogates, big integers, keys orjson will not stringify, nesting beyond 254
+            # levels, or ``default`` failing: the standard library decides (and raises its own
+            # errors). ASCII, so a lone surrogate is an escape (valid JSON) rather than bytes
+            # UTF-8 cannot hold.
+            return _by_json(obj, default, ascii=True).encode("ascii")
     try:
-        return orjson.dumps(obj, default=default and _as_json(default), option=_OPTIONS)
-    except orjson.JSONEncodeError:
-        # Lone surrogates, big integers, keys orjson will not stringify, nesting beyond 254 levels,
-        # or ``default`` failing: the standard library decides (and raises its own errors).
-        # ASCII, so a lone surrogate is an escape (valid JSON) rather than bytes UTF-8 cannot hold.
-        return json.dumps(obj, default=default, separators=_COMPACT).encode("ascii")
+        return _by_json(obj, default, ascii=False).encode()
+    except UnicodeEncodeError:  # a lone surrogate: escaped, as above
+        return _by_json(obj, default, ascii=True).encode("ascii")
 
 
 def dumps(obj: Any, default: Callable[[Any], Any] | None = None) -> str:
     """``obj`` as compact JSON text (``json.dumps(obj, ensure_ascii=False, separators=(",", ":"))``)."""
-    if _long_text(obj):
-        return json.dumps(obj, default=default, ensure_ascii=False, separators=_COMPACT)
-    try:
-        return orjson.dumps(obj, default=default and _as_json(default), option=_OPTIONS).decode()
-    except orjson.JSONEncodeError:
-        return json.dumps(obj, default=default, ensure_ascii=False, separators=_COMPACT)
+    if not _long_text(obj):
+        try:
+            return orjson.dumps(obj, default=default and _as_json(default), option=_OPTIONS).decode()
+        except orjson.JSONEncodeError:
+            pass
+    return _by_json(obj, default, ascii=False)
 
 
 def loads(data: str | bytes | bytearray | memoryview) -> Any:

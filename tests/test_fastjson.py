@@ -115,3 +115,29 @@ def test_a_long_text_costs_about_its_size_in_memory_not_sixteen_times_it():
         assert json.loads(out) == value
         assert peak < 4 * len(out), f"{encode.__name__}: peak {peak / len(out):.1f}x the output"
     assert json.loads(fastjson.dumpb({"t": "x\ud800" * 20_000})) == {"t": "x\ud800" * 20_000}
+
+
+@pytest.mark.parametrize(
+    "value",
+    [
+        ["x" * (fastjson.LONG_TEXT + 1), math.nan, {"a": (math.inf, -math.inf)}],  # a long text: json writes it
+        ["\ud800", math.nan],  # a lone surrogate: json writes it
+        [2**70, math.inf],  # an integer beyond 64 bits: json writes it
+    ],
+)
+def test_nan_is_null_on_the_paths_json_writes_too(value):
+    """Where ``json`` writes the value instead of orjson, a NaN or infinity is still ``null``:
+    ``NaN`` is not JSON (jsonb refuses the store's write, a browser's JSON.parse the frame)."""
+    for out in (fastjson.dumps(value), fastjson.dumpb(value).decode()):
+        read = json.loads(out, parse_constant=lambda name: pytest.fail(f"{name} written"))
+        assert None in read
+        assert "NaN" not in out and "Infinity" not in out
+    assert fastjson.dumps([math.nan, "x" * (fastjson.LONG_TEXT + 1)], default=str).startswith("[null,")
+
+
+def test_a_default_that_answers_nan_is_written_null_on_the_json_path():
+    class Odd:
+        pass
+
+    out = fastjson.dumps(["x" * (fastjson.LONG_TEXT + 1), Odd()], default=lambda _: math.nan)
+    assert out.endswith(",null]")

@@ -9,6 +9,7 @@ from datetime import datetime
 import psycopg
 import pytest
 
+from nexusleads_lab import fastjson
 from nexusleads_lab.db.store import ConversationStore, NotFound, statements_of
 
 ORG = "acme-analytics"
@@ -123,6 +124,9 @@ def test_a_nan_is_stored_as_null_where_json_wrote_what_jsonb_refuses(store):
         store.query("SELECT %s::jsonb", (_json_dumps_as_before({"y": float("nan")}),), fetch="one", durable=False)
     store.append(cid, "tool", {"y": [float("nan"), float("inf"), -float("inf"), 1.5]})
     assert store.messages(cid)[0].content == {"y": [None, None, None, 1.5]}
+    long = "x" * (fastjson.LONG_TEXT + 1)  # a long message is written by json: NaN is null there too
+    store.append(cid, "tool", {"text": long, "y": float("nan")})
+    assert store.messages(cid)[1].content == {"text": long, "y": None}
 
 
 def test_statements_of_one_connection_share_its_adapters_and_keep_no_result(store):
